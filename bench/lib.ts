@@ -1,0 +1,72 @@
+/** Shared helpers for benchmarks: timing rounds, medians, and result files. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+export interface Figure {
+  /** Group, e.g. `codec`, `transport`, `throughput`. */
+  suite: string;
+  /** What was measured, e.g. `peerpost 64B`. */
+  name: string;
+  /** The median over rounds. */
+  value: number;
+  unit: string;
+  rounds: number[];
+  /** Name of the baseline figure in the same suite this one is compared with. */
+  baseline?: string;
+}
+
+export const quick = process.argv.includes('--quick');
+
+/** Runs `fn` repeatedly for about `ms` and returns operations per second. */
+export function opsPerSecond(fn: () => void, ms: number): number {
+  // Warm up so the JIT sees the steady state.
+  const warmEnd = performance.now() + Math.min(50, ms / 4);
+  while (performance.now() < warmEnd) fn();
+  let ops = 0;
+  const start = performance.now();
+  let now = start;
+  while (now - start < ms) {
+    for (let i = 0; i < 64; i++) fn();
+    ops += 64;
+    now = performance.now();
+  }
+  return (ops * 1000) / (now - start);
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+export function machine() {
+  const cpu = cpus();
+  return { node: process.version, cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', platform: process.platform };
+}
+
+export function writeResults(figures: Figure[], file = `bench/results/${new Date().toISOString().slice(0, 10)}.json`) {
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), quick, machine: machine(), figures }, null, 2)}\n`);
+  return file;
+}
+
+export function ratioOf(figures: Figure[], f: Figure): number | undefined {
+  if (!f.baseline) return undefined;
+  const base = figures.find((x) => x.suite === f.suite && x.name === f.baseline);
+  return base ? f.value / base.value : undefined;
+}
+
+export function table(figures: Figure[]): string {
+  const lines = ['| suite | case | median | ratio to baseline |', '| --- | --- | --- | --- |'];
+  for (const f of figures) {
+    const r = ratioOf(figures, f);
+    const v = f.value >= 100 ? Math.round(f.value).toLocaleString('en-US') : f.value.toFixed(2);
+    lines.push(`| ${f.suite} | ${f.name} | ${v} ${f.unit} | ${r === undefined ? '' : `${r.toFixed(2)}x ${f.baseline}`} |`);
+  }
+  return lines.join('\n');
+}

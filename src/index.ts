@@ -1,0 +1,21 @@
+/** peerpost: direct peer-to-peer messaging over mutual TLS. The public API. */
+export { ERROR_CODES, type ErrorCode, isPeerpostError, PeerpostError } from './errors.js';
+export { type Labels, METRICS, type MetricName, type Metrics, noopMetrics } from './metrics/types.js';
+export type {
+  CloseReason,
+  Connection,
+  ConnectionHandler,
+  ConnectionKind,
+  ConnectOptions,
+  ExpectedIdentity,
+  Listener,
+  ListenOptions,
+  RemoteIdentity,
+  Transport,
+  TransportLimits,
+} from './transport/types.js';
+export { ALPN_BY_KIND, CONNECTION_KINDS } from './transport/types.js';
+export { type Clock, systemClock, type TimerHandle } from './util/clock.js';
+export { type Logger, noopLogger } from './util/logger.js';
+export { type Random, seededRandom } from './util/random.js';
+export * from './wire/index.js';

@@ -1,0 +1,100 @@
+/**
+ * The metrics interface the library reports through. It is injected and optional: the
+ * default is a no-op, and the Prometheus binding (src/metrics/prometheus.ts) implements
+ * it for `peerpost node`. Names and label sets are fixed in {@link METRICS}, so label
+ * cardinality stays bounded.
+ */
+export type Labels = Readonly<Record<string, string>>;
+
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricDef {
+  readonly type: MetricType;
+  readonly help: string;
+  readonly labels: readonly string[];
+  /** Histogram buckets (seconds or bytes). */
+  readonly buckets?: readonly number[];
+}
+
+const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const BYTES = [64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216];
+
+export const METRICS = {
+  peerpost_phase_started_total: {
+    type: 'counter',
+    help: 'Messages that entered a delivery phase (OutgoingBuffer, OutgoingTransfer, IncomingTransfer, IncomingBuffer)',
+    labels: ['phase', 'label', 'mode'],
+  },
+  peerpost_phase_finished_total: {
+    type: 'counter',
+    help: 'Messages that left a delivery phase',
+    labels: ['phase', 'label', 'mode'],
+  },
+  peerpost_phase_duration_seconds: {
+    type: 'histogram',
+    help: 'Time spent in a delivery phase',
+    labels: ['phase', 'label', 'mode'],
+    buckets: SECONDS,
+  },
+  peerpost_sent_bytes_total: {
+    type: 'counter',
+    help: 'Frame bytes handed to the transport',
+    labels: ['label', 'mode'],
+  },
+  peerpost_received_bytes_total: {
+    type: 'counter',
+    help: 'Frame bytes received',
+    labels: ['label', 'mode'],
+  },
+  peerpost_message_size_bytes: {
+    type: 'histogram',
+    help: 'Payload size before (uncompressed) and after (compressed) compression',
+    labels: ['stage'],
+    buckets: BYTES,
+  },
+  peerpost_errors_total: {
+    type: 'counter',
+    help: 'Errors and warnings by kind (fwd_to_peer_lagged, fail_conn_to_peer, fail_deser_msg, ...)',
+    labels: ['kind'],
+  },
+  peerpost_outcomes_total: {
+    type: 'counter',
+    help: 'Final outcome of each message per target: written, dropped or skipped, with the reason',
+    labels: ['outcome', 'reason'],
+  },
+  peerpost_connections: {
+    type: 'gauge',
+    help: 'Open connections by kind and direction',
+    labels: ['kind', 'direction'],
+  },
+  peerpost_connections_opened_total: {
+    type: 'counter',
+    help: 'Connections established by kind and direction',
+    labels: ['kind', 'direction'],
+  },
+  peerpost_queue_depth: {
+    type: 'gauge',
+    help: 'Messages waiting in a queue (unresolved, peer_senders, subscribers)',
+    labels: ['queue'],
+  },
+  peerpost_deduplicated_total: {
+    type: 'counter',
+    help: 'Incoming messages dropped as duplicates of a message id already delivered',
+    labels: [],
+  },
+} as const satisfies Record<string, MetricDef>;
+
+export type MetricName = keyof typeof METRICS;
+
+export interface Metrics {
+  inc(name: MetricName, labels?: Labels, value?: number): void;
+  set(name: MetricName, value: number, labels?: Labels): void;
+  observe(name: MetricName, value: number, labels?: Labels): void;
+}
+
+/** Metrics that cost nothing. */
+export const noopMetrics: Metrics = {
+  inc() {},
+  set() {},
+  observe() {},
+};

@@ -1,0 +1,127 @@
+import type { ErrorCode } from '../errors.js';
+
+/**
+ * The contract every transport implements (mutual TLS, in-memory). Everything above it
+ * (direct sender, connection hub, network facade) talks only to these interfaces.
+ */
+
+/** Connection kinds, told apart by ALPN. */
+export type ConnectionKind = 'direct' | 'subscribe-node' | 'subscribe-proxy';
+
+export const CONNECTION_KINDS: readonly ConnectionKind[] = ['direct', 'subscribe-node', 'subscribe-proxy'];
+
+/** Stable ALPN protocol ids, versioned. */
+export const ALPN_BY_KIND: Readonly<Record<ConnectionKind, string>> = {
+  direct: 'peerpost/direct/1',
+  'subscribe-node': 'peerpost/subscribe-node/1',
+  'subscribe-proxy': 'peerpost/subscribe-proxy/1',
+};
+
+/** Who is at the other end of a connection, as proven by its handshake. */
+export interface RemoteIdentity {
+  /** Lowercase hex SHA-256 of the peer certificate DER. */
+  readonly certHash: string;
+  /** First 4 hex characters of `certHash`, for logs. */
+  readonly shortId: string;
+  /** Lowercase hex Ed25519 owner keys whose signatures in the certificate verified. */
+  readonly ownerKeys: readonly string[];
+}
+
+/** The identity a caller requires at an address: a certificate hash or an owner key (hex). */
+export type ExpectedIdentity = { readonly certHash: string } | { readonly ownerKey: string };
+
+/** Why a connection closed. */
+export interface CloseReason {
+  /** `ERR_CONNECTION_CLOSED` for an orderly close; otherwise the failure. */
+  readonly code: ErrorCode;
+  readonly message: string;
+  /** `local`: this side called close() or failed the connection; `remote`: the peer did. */
+  readonly initiator: 'local' | 'remote';
+  readonly cause?: unknown;
+}
+
+/** Callbacks an owner attaches to a connection (one object, set once: no per-frame closures). */
+export interface ConnectionHandler {
+  /** A whole frame body (without its prefix), in order. Views may alias transport buffers only until the callback returns if `frame` is reused; peerpost transports never reuse them. */
+  onFrame(frame: Buffer): void;
+  /** `count` frames accepted by write() were handed to the socket, in order. Called once per flushed batch. */
+  onFlushed?(count: number): void;
+  /** The write buffer fell below the high-water mark after write() returned false. */
+  onDrain?(): void;
+  /** The connection closed; frames accepted but not yet flushed were not sent. Called once. */
+  onClose?(reason: CloseReason): void;
+}
+
+export interface Connection {
+  readonly kind: ConnectionKind;
+  /** `host:port` of the peer (IPv6 hosts in brackets). */
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  readonly remoteIdentity: RemoteIdentity;
+  /**
+   * Starts delivering frames and events to `handler`. Frames that arrive before attach
+   * are held (reading is paused). Call once.
+   */
+  attach(handler: ConnectionHandler): void;
+  /**
+   * Queues one frame body (the transport adds the length prefix). All writes of one tick
+   * go to the socket in one write. Returns false when the buffered bytes are at or above
+   * the high-water mark: the frame is still queued, but the caller should wait for
+   * `onDrain`. Writing to a closed connection returns false and sends nothing.
+   */
+  write(body: Uint8Array): boolean;
+  /** Bytes queued by write() and not yet accepted by the operating system. */
+  readonly bufferedBytes: number;
+  /** Frames accepted by write() and not yet reported through onFlushed. */
+  readonly pendingFrames: number;
+  /** Closes the connection (idempotent). Queued frames are flushed first when possible. */
+  close(reason?: string): void;
+  /** Resolves once, when the connection is fully closed. Never rejects. */
+  readonly closed: Promise<CloseReason>;
+  /** The close reason, once closed. */
+  readonly closeReason: CloseReason | undefined;
+}
+
+export interface ConnectOptions {
+  /** Fail with `ERR_IDENTITY_MISMATCH` before any frame is written if the peer is someone else. */
+  expectedIdentity?: ExpectedIdentity | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** Limits every transport enforces. */
+export interface TransportLimits {
+  /** Largest frame body accepted on read; a larger one closes the connection with `ERR_FRAME_TOO_LARGE`. @default 16 MiB */
+  maxFrameBytes?: number;
+  /** A write that cannot complete for this long fails the connection with `ERR_WRITE_TIMEOUT`. @default 12000 */
+  writeTimeoutMs?: number;
+  /** Connect + handshake must finish within this time. @default 5000 */
+  handshakeTimeoutMs?: number;
+  /** A peer that goes silent mid-frame, or stops answering keepalives, is dropped after this. @default 10000 */
+  idleTimeoutMs?: number;
+  /** Buffered bytes at which write() starts returning false. @default 1 MiB */
+  highWaterMarkBytes?: number;
+}
+
+export interface ListenOptions {
+  /** Called for every accepted, authenticated connection. */
+  onConnection(connection: Connection): void;
+  /** Kinds accepted on this listener. @default all */
+  kinds?: readonly ConnectionKind[];
+  /** Inbound connections beyond this are refused (`max_conn_reached`). @default 1000 */
+  maxConnections?: number;
+  signal?: AbortSignal;
+}
+
+export interface Listener {
+  /** The bound `host:port` (the real port when listening on port 0). */
+  readonly address: string;
+  /** Number of open inbound connections. */
+  readonly connectionCount: number;
+  /** Stops accepting and closes every inbound connection; resolves when all sockets are gone. */
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  listen(address: string, options: ListenOptions): Promise<Listener>;
+  connect(address: string, kind: ConnectionKind, options?: ConnectOptions): Promise<Connection>;
+}

@@ -1,0 +1,179 @@
+import { PeerpostError } from '../errors.js';
+import { type Envelope, type EnvelopeVersion, encodedEnvelopeSize, encodeEnvelopeInto } from './envelope.js';
+
+/** Bytes of the big-endian u32 length prefix. */
+export const FRAME_PREFIX_BYTES = 4;
+/** Default largest frame body accepted from a peer: 16 MiB. */
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+const U32_MAX = 0xffff_ffff;
+
+/** Prefix + body in one buffer (one copy of the body). */
+export function encodeFrame(body: Uint8Array): Buffer {
+  if (body.byteLength > U32_MAX) {
+    throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${body.byteLength} bytes exceeds u32`);
+  }
+  const out = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + body.byteLength);
+  out.writeUInt32BE(body.byteLength, 0);
+  out.set(body, FRAME_PREFIX_BYTES);
+  return out;
+}
+
+/** Frames many bodies into one buffer, ready for a single socket write. */
+export function encodeFrames(bodies: readonly Uint8Array[]): Buffer {
+  let total = 0;
+  for (const b of bodies) total += FRAME_PREFIX_BYTES + b.byteLength;
+  const out = Buffer.allocUnsafe(total);
+  let o = 0;
+  for (const b of bodies) {
+    if (b.byteLength > U32_MAX) {
+      throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${b.byteLength} bytes exceeds u32`);
+    }
+    out.writeUInt32BE(b.byteLength, o);
+    out.set(b, o + FRAME_PREFIX_BYTES);
+    o += FRAME_PREFIX_BYTES + b.byteLength;
+  }
+  return out;
+}
+
+/** Encodes an envelope straight into a framed buffer: no intermediate body copy. */
+export function encodeEnvelopeFrame(envelope: Envelope, version: EnvelopeVersion = 1): Buffer {
+  const size = encodedEnvelopeSize(envelope, version);
+  const out = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + size);
+  out.writeUInt32BE(size, 0);
+  encodeEnvelopeInto(envelope, out, FRAME_PREFIX_BYTES, version);
+  return out;
+}
+
+export interface FrameDecoderOptions {
+  /** Largest accepted frame body; a larger prefix is rejected before any buffer is allocated. @default 16 MiB */
+  maxFrameBytes?: number;
+}
+
+/**
+ * Streaming decoder for length-prefixed frames. Feed arbitrary chunks with
+ * {@link FrameDecoder.push}; whole frames are passed to the callback in order. A frame
+ * that lies inside one chunk is passed as a view of that chunk (no copy); a frame split
+ * across chunks is assembled once into a buffer of exactly its size.
+ *
+ * After an error the decoder is poisoned: the stream is no longer in sync, so the
+ * connection that fed it must be closed.
+ */
+export class FrameDecoder {
+  readonly maxFrameBytes: number;
+  /** Bytes consumed from the stream so far (for error offsets). */
+  #consumed = 0;
+  #header = Buffer.alloc(FRAME_PREFIX_BYTES);
+  #headerFill = 0;
+  /** Body being assembled across chunks; undefined while reading a header. */
+  #body: Buffer | undefined;
+  #bodyFill = 0;
+  #failed: PeerpostError | undefined;
+
+  constructor(options: FrameDecoderOptions = {}) {
+    const max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    if (!Number.isInteger(max) || max < 0 || max > U32_MAX) {
+      throw new PeerpostError(
+        'ERR_INVALID_OPTION',
+        `maxFrameBytes must be an integer in 0..2^32-1, got ${max}`,
+      );
+    }
+    this.maxFrameBytes = max;
+  }
+
+  /** True while part of a frame has been received but not all of it. */
+  get hasPartialFrame(): boolean {
+    return this.#headerFill > 0 || this.#body !== undefined;
+  }
+
+  /** Bytes of the stream consumed so far. */
+  get offset(): number {
+    return this.#consumed;
+  }
+
+  #checkLength(len: number, at: number): void {
+    if (len > this.maxFrameBytes) {
+      this.#failed = new PeerpostError(
+        'ERR_FRAME_TOO_LARGE',
+        `frame length ${len} at offset ${at} exceeds maxFrameBytes ${this.maxFrameBytes}`,
+        { offset: at },
+      );
+      throw this.#failed;
+    }
+  }
+
+  /** Feeds a chunk; calls `onFrame` for every complete frame. Throws a coded error on a bad prefix. */
+  push(chunk: Uint8Array, onFrame: (frame: Buffer) => void): void {
+    if (this.#failed) throw this.#failed;
+    const buf = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let pos = 0;
+    const n = buf.length;
+    while (pos < n) {
+      if (this.#body !== undefined) {
+        const want = this.#body.length - this.#bodyFill;
+        const take = Math.min(want, n - pos);
+        buf.copy(this.#body, this.#bodyFill, pos, pos + take);
+        this.#bodyFill += take;
+        pos += take;
+        this.#consumed += take;
+        if (this.#bodyFill === this.#body.length) {
+          const frame = this.#body;
+          this.#body = undefined;
+          this.#bodyFill = 0;
+          onFrame(frame);
+        }
+        continue;
+      }
+      if (this.#headerFill === 0 && n - pos >= FRAME_PREFIX_BYTES) {
+        // Fast path: the whole prefix is in this chunk.
+        const len = buf.readUInt32BE(pos);
+        this.#checkLength(len, this.#consumed);
+        const start = pos + FRAME_PREFIX_BYTES;
+        if (n - start >= len) {
+          pos = start + len;
+          this.#consumed += FRAME_PREFIX_BYTES + len;
+          onFrame(buf.subarray(start, pos));
+          continue;
+        }
+        this.#body = Buffer.allocUnsafe(len);
+        this.#bodyFill = n - start;
+        buf.copy(this.#body, 0, start, n);
+        this.#consumed += n - pos;
+        pos = n;
+        continue;
+      }
+      // Slow path: the prefix itself is split across chunks.
+      const take = Math.min(FRAME_PREFIX_BYTES - this.#headerFill, n - pos);
+      buf.copy(this.#header, this.#headerFill, pos, pos + take);
+      this.#headerFill += take;
+      pos += take;
+      this.#consumed += take;
+      if (this.#headerFill === FRAME_PREFIX_BYTES) {
+        this.#headerFill = 0;
+        const len = this.#header.readUInt32BE(0);
+        this.#checkLength(len, this.#consumed - FRAME_PREFIX_BYTES);
+        if (len === 0) {
+          onFrame(Buffer.alloc(0));
+        } else {
+          this.#body = Buffer.allocUnsafe(len);
+          this.#bodyFill = 0;
+        }
+      }
+    }
+  }
+
+  /** Declares the end of the stream: throws `ERR_FRAME_INCOMPLETE` if it ended inside a frame. */
+  end(): void {
+    if (this.#failed) throw this.#failed;
+    if (this.hasPartialFrame) {
+      const have = this.#body ? this.#bodyFill : this.#headerFill;
+      const need = this.#body ? this.#body.length : FRAME_PREFIX_BYTES;
+      throw new PeerpostError(
+        'ERR_FRAME_INCOMPLETE',
+        `stream ended inside a frame at offset ${this.#consumed}: ${have} of ${need} ${this.#body ? 'body' : 'prefix'} bytes`,
+        { offset: this.#consumed },
+      );
+    }
+  }
+}

@@ -1,0 +1,191 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { isPeerpostError } from '../../src/errors.js';
+import { decodeEnvelope, type Envelope, encodeEnvelope } from '../../src/wire/envelope.js';
+import { encodeEnvelopeFrame } from '../../src/wire/framing.js';
+import { negativeVectors, type PositiveVector, positiveVectors } from '../helpers/vectors.js';
+
+function fieldsOf(v: PositiveVector): Envelope {
+  const f = v.fields;
+  const env: Envelope = {
+    deliveryStartTimestampMs: BigInt(f.delivery_start_timestamp_ms),
+    id: f.id,
+    label: f.label,
+    compressed: f.compressed,
+    data: Buffer.from(f.data, 'hex'),
+    lastSenderIsProxy: f.last_sender_is_proxy,
+  };
+  if (f.direct_receiver !== null) env.directReceiver = f.direct_receiver;
+  return env;
+}
+
+/** Comparable form: data as hex, and an absent directReceiver the same as an undefined one. */
+function plain(env: Envelope) {
+  const { directReceiver, ...rest } = env;
+  const out: Record<string, unknown> = { ...rest, data: Buffer.from(env.data).toString('hex') };
+  if (directReceiver !== undefined) out['directReceiver'] = directReceiver;
+  return out;
+}
+
+describe('envelope vectors', () => {
+  test('there are 20 positive and 14 negative vectors', () => {
+    assert.equal(positiveVectors.length, 20);
+    assert.equal(negativeVectors.length, 14);
+  });
+
+  for (const v of positiveVectors) {
+    test(`positive ${v.name}`, () => {
+      const env = fieldsOf(v);
+      assert.equal(encodeEnvelope(env).toString('hex'), v.v1_hex, 'v1 bytes');
+      assert.equal(encodeEnvelope(env, { version: 0 }).toString('hex'), v.v0_hex, 'v0 bytes');
+      assert.equal(encodeEnvelopeFrame(env).toString('hex'), v.v1_framed_hex, 'framed v1 bytes');
+
+      const d1 = decodeEnvelope(Buffer.from(v.v1_hex, 'hex'));
+      assert.equal(d1.version, 1);
+      assert.deepEqual(plain(d1.envelope), plain(env));
+
+      const d0 = decodeEnvelope(Buffer.from(v.v0_hex, 'hex'));
+      assert.equal(d0.version, 0);
+      const { directReceiver: _, ...v0Fields } = env;
+      assert.deepEqual(plain(d0.envelope), plain(v0Fields));
+    });
+  }
+
+  test('u64 max timestamp is exact', () => {
+    const v = positiveVectors.find((x) => x.name === 'timestamp_2p64_minus_1')!;
+    const { envelope } = decodeEnvelope(Buffer.from(v.v1_hex, 'hex'));
+    assert.equal(envelope.deliveryStartTimestampMs, 18446744073709551615n);
+  });
+
+  test('v0 bytes that end with the v1 tag decode as the v0 message they are', () => {
+    const v = positiveVectors.find((x) => x.name === 'v0_ambiguous_tag_suffix')!;
+    const v0 = Buffer.from(v.v0_hex, 'hex');
+    assert.equal(v0.subarray(-8).toString('hex'), '61636b6e636b0001');
+    const d = decodeEnvelope(v0);
+    assert.equal(d.version, 0);
+    assert.equal(d.envelope.lastSenderIsProxy, true);
+    assert.equal(Buffer.from(d.envelope.data).toString('hex'), v.fields.data);
+  });
+
+  const expected: Record<string, string> = {
+    truncated_v1_in_data: 'ERR_TRUNCATED',
+    truncated_v1_in_direct_receiver: 'ERR_TRAILING_BYTES',
+    truncated_v1_in_tag: 'ERR_TRAILING_BYTES',
+    empty_input: 'ERR_TRUNCATED',
+    data_length_exceeds_remaining: 'ERR_TRUNCATED',
+    id_length_2p63: 'ERR_TRUNCATED',
+    data_length_2p63: 'ERR_TRUNCATED',
+    label_invalid_utf8_ff: 'ERR_INVALID_UTF8',
+    label_invalid_utf8_surrogate: 'ERR_INVALID_UTF8',
+    label_invalid_utf8_overlong: 'ERR_INVALID_UTF8',
+    compressed_bool_2: 'ERR_INVALID_BOOL',
+    direct_receiver_option_tag_2: 'ERR_INVALID_OPTION_TAG',
+    v0_bytes_as_v1: 'ACCEPTED_AS_V0',
+  };
+
+  for (const v of negativeVectors.filter((n) => n.layer === 'bincode')) {
+    test(`negative ${v.name}`, () => {
+      const want = expected[v.name];
+      assert.ok(want, `an expectation exists for ${v.name}`);
+      const bytes = Buffer.from(v.hex, 'hex');
+      if (want === 'ACCEPTED_AS_V0') {
+        assert.equal(decodeEnvelope(bytes).version, 0);
+        return;
+      }
+      assert.throws(
+        () => decodeEnvelope(bytes),
+        (err: unknown) => isPeerpostError(err) && err.code === want,
+      );
+    });
+  }
+
+  test('a 2^63 length fails fast, without allocating', () => {
+    const v = negativeVectors.find((x) => x.name === 'id_length_2p63')!;
+    const bytes = Buffer.from(v.hex, 'hex');
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 10_000; i++) {
+      assert.throws(() => decodeEnvelope(bytes));
+    }
+    assert.ok(process.memoryUsage().arrayBuffers - before < 64 * 1024 * 1024);
+  });
+
+  test('data is a view of the input, not a copy', () => {
+    const v = positiveVectors.find((x) => x.name === 'data_len_1000')!;
+    const bytes = Buffer.from(v.v1_hex, 'hex');
+    const { envelope } = decodeEnvelope(bytes);
+    assert.equal(envelope.data.buffer, bytes.buffer);
+  });
+});
+
+describe('envelope properties', () => {
+  const envelopeArb = fc.record(
+    {
+      deliveryStartTimestampMs: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      id: fc.string({ unit: 'binary' }),
+      label: fc.string({ unit: 'binary', maxLength: 64 }),
+      compressed: fc.boolean(),
+      data: fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ minLength: 1000, maxLength: 70_000 })),
+      lastSenderIsProxy: fc.boolean(),
+      directReceiver: fc.option(fc.string({ unit: 'binary' }), { nil: undefined }),
+    },
+    { requiredKeys: ['deliveryStartTimestampMs', 'id', 'label', 'compressed', 'data', 'lastSenderIsProxy'] },
+  );
+
+  test('random envelopes round-trip exactly through v1 and v0', () => {
+    fc.assert(
+      fc.property(envelopeArb, (env) => {
+        const d1 = decodeEnvelope(encodeEnvelope(env));
+        assert.equal(d1.version, 1);
+        assert.deepEqual(plain(d1.envelope), plain(env));
+        const d0 = decodeEnvelope(encodeEnvelope(env, { version: 0 }));
+        const { directReceiver: _, ...v0 } = env;
+        assert.deepEqual(plain(d0.envelope), plain(v0));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('strings with NUL and astral characters survive', () => {
+    const env: Envelope = {
+      deliveryStartTimestampMs: 1n,
+      id: 'a\u0000b',
+      label: '🦀\u{10ffff}',
+      compressed: false,
+      data: new Uint8Array(),
+      lastSenderIsProxy: false,
+      directReceiver: '\u0000',
+    };
+    assert.deepEqual(plain(decodeEnvelope(encodeEnvelope(env)).envelope), plain(env));
+  });
+
+  test('any bytes either decode or throw a coded error', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        try {
+          decodeEnvelope(bytes);
+        } catch (err) {
+          assert.ok(isPeerpostError(err), String(err));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('a timestamp beyond u64 or negative is rejected', () => {
+    for (const ts of [-1n, 1n << 64n]) {
+      assert.throws(
+        () =>
+          encodeEnvelope({
+            deliveryStartTimestampMs: ts,
+            id: '',
+            label: '',
+            compressed: false,
+            data: new Uint8Array(),
+            lastSenderIsProxy: false,
+          }),
+        (err: unknown) => isPeerpostError(err, 'ERR_LENGTH_OVERFLOW'),
+      );
+    }
+  });
+});
