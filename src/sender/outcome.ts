@@ -1,0 +1,46 @@
+/** Send modes (hot-reloadable `directSendMode`). */
+export type SendMode = 'direct' | 'broadcast' | 'both';
+
+/** Why a message did not reach the transport for one target. */
+export type DropReason =
+  | 'unresolved_overflow'
+  | 'unresolved_expired'
+  | 'queue_full'
+  | 'connect_failed'
+  | 'connection_lost'
+  | 'no_connection'
+  | 'no_subscriber'
+  | 'identity_mismatch'
+  | 'encode_failed'
+  | 'shutdown';
+
+export type SkipReason = 'self';
+
+/**
+ * The single final outcome of one message for one target: `written` (handed to the
+ * transport), or dropped/skipped with a reason. Every accepted message gets exactly one
+ * per target address (for the broadcast path, one for the broadcast).
+ */
+export type Outcome =
+  | { readonly kind: 'written' }
+  | { readonly kind: 'dropped'; readonly reason: DropReason }
+  | { readonly kind: 'skipped'; readonly reason: SkipReason };
+
+export interface OutcomeEvent {
+  readonly messageId: string;
+  readonly label: string;
+  /** The receiver as printed (bare id or address). */
+  readonly receiver: string;
+  /** The target address, or `broadcast` for the broadcast path; undefined when never resolved. */
+  readonly address: string | undefined;
+  /** Path the message took. */
+  readonly mode: 'direct' | 'broadcast';
+  readonly outcome: Outcome;
+}
+
+export type OutcomeListener = (event: OutcomeEvent) => void;
+
+/** `written`, `dropped:queue_full`, `skipped:self`: the form used in metrics and logs. */
+export function formatOutcome(outcome: Outcome): string {
+  return outcome.kind === 'written' ? 'written' : `${outcome.kind}:${outcome.reason}`;
+}
