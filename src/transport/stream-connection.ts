@@ -1,0 +1,343 @@
+import type { Duplex } from 'node:stream';
+import { type ErrorCode, PeerpostError } from '../errors.js';
+import { type Metrics, noopMetrics } from '../metrics/types.js';
+import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
+import { type Logger, noopLogger } from '../util/logger.js';
+import { DEFAULT_MAX_FRAME_BYTES, FRAME_PREFIX_BYTES, FrameDecoder } from '../wire/framing.js';
+import type {
+  CloseReason,
+  Connection,
+  ConnectionHandler,
+  ConnectionKind,
+  RemoteIdentity,
+  TransportLimits,
+} from './types.js';
+
+const U32_MAX = 0xffff_ffff;
+
+/** Defaults of {@link TransportLimits}. */
+export const DEFAULT_LIMITS: Readonly<Required<TransportLimits>> = {
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  writeTimeoutMs: 12_000,
+  handshakeTimeoutMs: 5_000,
+  idleTimeoutMs: 10_000,
+  highWaterMarkBytes: 1024 * 1024,
+};
+
+/** Validates limits and fills in defaults; throws `ERR_INVALID_OPTION`. */
+export function resolveLimits(limits: TransportLimits = {}): Required<TransportLimits> {
+  const out = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof TransportLimits)[]) {
+    const value = limits[key];
+    if (value === undefined) continue;
+    const max = key === 'maxFrameBytes' ? U32_MAX : Number.MAX_SAFE_INTEGER;
+    if (!Number.isInteger(value) || value <= 0 || value > max) {
+      throw new PeerpostError('ERR_INVALID_OPTION', `${key} must be a positive integer, got ${value}`);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+export interface StreamConnectionOptions {
+  kind: ConnectionKind;
+  direction: 'inbound' | 'outbound';
+  remoteAddress: string;
+  localAddress: string;
+  remoteIdentity: RemoteIdentity;
+  limits: Required<TransportLimits>;
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: Metrics;
+  /** Called once when the socket is gone (bookkeeping of the owner). */
+  onFinished?: (connection: StreamConnection) => void;
+}
+
+/**
+ * A {@link Connection} over any node Duplex that carries the peerpost byte stream (a
+ * TLS socket, or a plain TCP socket). Writes of one tick are framed into one buffer and
+ * handed to the socket in one write; reads go through a {@link FrameDecoder}. The only
+ * timers are one write timer (armed while the socket is backed up), one idle timer
+ * (armed while a frame is half received) and one close timer (while an orderly close
+ * waits for the peer).
+ */
+export class StreamConnection implements Connection {
+  readonly kind: ConnectionKind;
+  readonly direction: 'inbound' | 'outbound';
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  readonly remoteIdentity: RemoteIdentity;
+  readonly closed: Promise<CloseReason>;
+
+  readonly #socket: Duplex;
+  readonly #limits: Required<TransportLimits>;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #metrics: Metrics;
+  readonly #onFinished: ((connection: StreamConnection) => void) | undefined;
+  readonly #decoder: FrameDecoder;
+  #handler: ConnectionHandler | undefined;
+  #queue: Uint8Array[] = [];
+  #queueBytes = 0;
+  #unreported = 0;
+  #scheduled = false;
+  #needDrain = false;
+  #lastReadAt = 0;
+  #writeTimer: TimerHandle | undefined;
+  #idleTimer: TimerHandle | undefined;
+  #closeTimer: TimerHandle | undefined;
+  #reason: CloseReason | undefined;
+  #finished = false;
+  #resolveClosed!: (reason: CloseReason) => void;
+
+  // Bound once: the hot path creates no closures.
+  readonly #flushBound = (): void => this.#flush();
+  readonly #onDataBound = (chunk: Buffer): void => this.#onData(chunk);
+  readonly #onFrameBound = (frame: Buffer): void => this.#onFrame(frame);
+
+  constructor(socket: Duplex, options: StreamConnectionOptions) {
+    this.#socket = socket;
+    this.kind = options.kind;
+    this.direction = options.direction;
+    this.remoteAddress = options.remoteAddress;
+    this.localAddress = options.localAddress;
+    this.remoteIdentity = options.remoteIdentity;
+    this.#limits = options.limits;
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = (options.logger ?? noopLogger).child({
+      peer: options.remoteAddress,
+      id: options.remoteIdentity.shortId,
+      kind: options.kind,
+      direction: options.direction,
+    });
+    this.#metrics = options.metrics ?? noopMetrics;
+    this.#onFinished = options.onFinished;
+    this.#decoder = new FrameDecoder({ maxFrameBytes: options.limits.maxFrameBytes });
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    // Reading stays paused (no 'data' listener) until attach().
+    socket.on('end', () => this.#onEnd());
+    socket.on('error', (err: Error) => this.#onError(err));
+    socket.on('close', () => this.#finish());
+    socket.on('drain', () => this.#onDrain());
+  }
+
+  get closeReason(): CloseReason | undefined {
+    return this.#finished ? this.#reason : undefined;
+  }
+
+  /** True once close() or a failure started: write() refuses new frames. */
+  get isClosing(): boolean {
+    return this.#reason !== undefined;
+  }
+
+  get bufferedBytes(): number {
+    return this.#queueBytes + this.#socket.writableLength;
+  }
+
+  get pendingFrames(): number {
+    return this.#unreported;
+  }
+
+  attach(handler: ConnectionHandler): void {
+    if (this.#handler !== undefined) {
+      throw new PeerpostError('ERR_INVALID_OPTION', 'attach() may be called only once');
+    }
+    this.#handler = handler;
+    if (this.#finished) {
+      handler.onClose?.(this.#reason as CloseReason);
+      return;
+    }
+    this.#socket.on('data', this.#onDataBound);
+  }
+
+  write(body: Uint8Array): boolean {
+    if (this.#reason !== undefined) return false;
+    if (body.byteLength > U32_MAX) {
+      throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${body.byteLength} bytes exceeds u32`);
+    }
+    this.#queue.push(body);
+    this.#queueBytes += FRAME_PREFIX_BYTES + body.byteLength;
+    this.#unreported++;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      process.nextTick(this.#flushBound);
+    }
+    if (this.#queueBytes + this.#socket.writableLength >= this.#limits.highWaterMarkBytes) {
+      this.#needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  close(reason?: string): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = {
+      code: 'ERR_CONNECTION_CLOSED',
+      message: reason ?? 'closed by the local side',
+      initiator: 'local',
+    };
+    this.#flush();
+    this.#socket.end();
+    // An orderly close waits for the peer's end of stream, but not forever.
+    this.#closeTimer = this.#clock.setTimeout(() => {
+      this.#closeTimer = undefined;
+      this.#socket.destroy();
+    }, this.#limits.writeTimeoutMs);
+  }
+
+  /** Fails the connection with a coded error (counted and logged) and destroys the socket. */
+  fail(error: PeerpostError, initiator: 'local' | 'remote' = 'local'): void {
+    if (this.#reason === undefined) {
+      this.#reason = { code: error.code, message: error.message, initiator, cause: error };
+      if (initiator === 'local') {
+        this.#metrics.inc('peerpost_errors_total', { kind: errorKind(error.code) });
+        this.#logger.warn({ code: error.code, err: error.message }, 'connection failed');
+      }
+    }
+    this.#dropQueue();
+    this.#socket.destroy();
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const queue = this.#queue;
+    const n = queue.length;
+    if (n === 0 || this.#finished || this.#socket.destroyed) return;
+    const out = Buffer.allocUnsafe(this.#queueBytes);
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      const body = queue[i] as Uint8Array;
+      out.writeUInt32BE(body.byteLength, at);
+      out.set(body, at + FRAME_PREFIX_BYTES);
+      at += FRAME_PREFIX_BYTES + body.byteLength;
+    }
+    queue.length = 0;
+    this.#queueBytes = 0;
+    const accepted = this.#socket.write(out);
+    if (!accepted && this.#writeTimer === undefined) {
+      this.#writeTimer = this.#clock.setTimeout(() => this.#onWriteTimeout(), this.#limits.writeTimeoutMs);
+    }
+    const handler = this.#handler;
+    if (handler === undefined) return;
+    const count = this.#unreported;
+    this.#unreported = 0;
+    handler.onFlushed?.(count);
+    this.#maybeDrain();
+  }
+
+  #maybeDrain(): void {
+    if (!this.#needDrain || this.#reason !== undefined) return;
+    if (this.#queueBytes + this.#socket.writableLength >= this.#limits.highWaterMarkBytes) return;
+    this.#needDrain = false;
+    this.#handler?.onDrain?.();
+  }
+
+  #onDrain(): void {
+    if (this.#writeTimer !== undefined) {
+      this.#clock.clearTimeout(this.#writeTimer);
+      this.#writeTimer = undefined;
+    }
+    this.#maybeDrain();
+  }
+
+  #onWriteTimeout(): void {
+    this.#writeTimer = undefined;
+    if (this.#socket.writableLength === 0) return;
+    this.fail(
+      new PeerpostError(
+        'ERR_WRITE_TIMEOUT',
+        `${this.#socket.writableLength} bytes not accepted by the peer within ${this.#limits.writeTimeoutMs} ms`,
+      ),
+    );
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#lastReadAt = this.#clock.now();
+    try {
+      this.#decoder.push(chunk, this.#onFrameBound);
+    } catch (err) {
+      this.fail(err as PeerpostError);
+      return;
+    }
+    if (this.#idleTimer === undefined && this.#decoder.hasPartialFrame && this.#reason === undefined) {
+      this.#idleTimer = this.#clock.setTimeout(() => this.#onIdleCheck(), this.#limits.idleTimeoutMs);
+    }
+  }
+
+  #onFrame(frame: Buffer): void {
+    if (this.#reason !== undefined) return;
+    this.#handler?.onFrame(frame);
+  }
+
+  #onIdleCheck(): void {
+    this.#idleTimer = undefined;
+    if (!this.#decoder.hasPartialFrame || this.#finished) return;
+    const silentFor = this.#clock.now() - this.#lastReadAt;
+    if (silentFor < this.#limits.idleTimeoutMs) {
+      this.#idleTimer = this.#clock.setTimeout(
+        () => this.#onIdleCheck(),
+        this.#limits.idleTimeoutMs - silentFor,
+      );
+      return;
+    }
+    this.fail(
+      new PeerpostError(
+        'ERR_IDLE_TIMEOUT',
+        `peer stalled inside a frame for ${silentFor} ms (idle timeout ${this.#limits.idleTimeoutMs} ms)`,
+      ),
+    );
+  }
+
+  #onEnd(): void {
+    if (this.#reason === undefined) {
+      this.#reason = this.#decoder.hasPartialFrame
+        ? {
+            code: 'ERR_FRAME_INCOMPLETE',
+            message: 'the peer closed the connection inside a frame',
+            initiator: 'remote',
+          }
+        : { code: 'ERR_CONNECTION_CLOSED', message: 'closed by the peer', initiator: 'remote' };
+      this.#dropQueue();
+    }
+  }
+
+  #onError(err: Error): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = {
+      code: 'ERR_CONNECTION_RESET',
+      message: `connection error: ${err.message}`,
+      initiator: 'remote',
+      cause: err,
+    };
+    this.#dropQueue();
+  }
+
+  #dropQueue(): void {
+    this.#queue.length = 0;
+    this.#queueBytes = 0;
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    for (const timer of [this.#writeTimer, this.#idleTimer, this.#closeTimer]) {
+      if (timer !== undefined) this.#clock.clearTimeout(timer);
+    }
+    this.#writeTimer = this.#idleTimer = this.#closeTimer = undefined;
+    this.#reason ??= { code: 'ERR_CONNECTION_CLOSED', message: 'the socket closed', initiator: 'remote' };
+    this.#dropQueue();
+    this.#socket.off('data', this.#onDataBound);
+    const reason = this.#reason;
+    this.#logger.debug({ code: reason.code, initiator: reason.initiator }, 'connection closed');
+    this.#onFinished?.(this);
+    this.#resolveClosed(reason);
+    this.#handler?.onClose?.(reason);
+  }
+}
+
+/** The `peerpost_errors_total` kind of a connection failure: `ERR_IDLE_TIMEOUT` → `idle_timeout`. */
+export function errorKind(code: ErrorCode): string {
+  return code.replace(/^ERR_/, '').toLowerCase();
+}
