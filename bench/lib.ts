@@ -1,6 +1,7 @@
 /** Shared helpers for benchmarks: timing rounds, medians, and result files. */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, totalmem } from 'node:os';
+import { dirname } from 'node:path';
 
 export interface Figure {
   /** Group, e.g. `codec`, `transport`, `throughput`. */
@@ -13,7 +14,30 @@ export interface Figure {
   rounds: number[];
   /** Name of the baseline figure in the same suite this one is compared with. */
   baseline?: string;
+  /** The system measured (e.g. `raw TLS`, `ZeroMQ`), for tables with one row per system. */
+  system?: string;
+  /** The case within the suite (e.g. `64B`, `p50`), for tables with one column per case. */
+  case?: string;
+  /** True for times and sizes, where a ratio below 1 is the better result. */
+  lowerIsBetter?: boolean;
 }
+
+/** A system a suite could not measure yet (its module has not landed), listed in the results. */
+export interface Pending {
+  suite: string;
+  system: string;
+  reason: string;
+}
+
+/** A system that failed during the run: the run exits non-zero. */
+export interface Failure {
+  suite: string;
+  system: string;
+  error: string;
+}
+
+export const pending: Pending[] = [];
+export const failures: Failure[] = [];
 
 export const quick = process.argv.includes('--quick');
 
@@ -46,12 +70,31 @@ export function percentile(xs: readonly number[], p: number): number {
 
 export function machine() {
   const cpu = cpus();
-  return { node: process.version, cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', platform: process.platform };
+  return {
+    node: process.version,
+    cpus: cpu.length,
+    cpuModel: cpu[0]?.model ?? 'unknown',
+    platform: process.platform,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+  };
 }
 
-export function writeResults(figures: Figure[], file = `bench/results/${new Date().toISOString().slice(0, 10)}.json`) {
-  mkdirSync('bench/results', { recursive: true });
-  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), quick, machine: machine(), figures }, null, 2)}\n`);
+export function writeResults(
+  figures: Figure[],
+  file = `bench/results/${new Date().toISOString().slice(0, 10)}.json`,
+  extra: { command?: string; suites?: string[]; durationMs?: number } = {},
+) {
+  mkdirSync(dirname(file), { recursive: true });
+  const out = {
+    date: new Date().toISOString(),
+    quick,
+    machine: machine(),
+    ...extra,
+    figures,
+    pending,
+    failures,
+  };
+  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   return file;
 }
 
@@ -66,7 +109,9 @@ export function table(figures: Figure[]): string {
   for (const f of figures) {
     const r = ratioOf(figures, f);
     const v = f.value >= 100 ? Math.round(f.value).toLocaleString('en-US') : f.value.toFixed(2);
-    lines.push(`| ${f.suite} | ${f.name} | ${v} ${f.unit} | ${r === undefined ? '' : `${r.toFixed(2)}x ${f.baseline}`} |`);
+    lines.push(
+      `| ${f.suite} | ${f.name} | ${v} ${f.unit} | ${r === undefined ? '' : `${r.toFixed(2)}x ${f.baseline}`} |`,
+    );
   }
   return lines.join('\n');
 }

@@ -1,0 +1,71 @@
+/**
+ * Raw node:tls 1.3 with mutual authentication and batched writes: the baseline every
+ * ratio in BENCHMARKS.md is taken against. Self-signed Ed25519 certificates; each side
+ * checks the other's certificate fingerprint (trust by pinned hash, as peerpost can).
+ */
+import type { Socket } from 'node:net';
+import { connect, createServer, type TLSSocket } from 'node:tls';
+import { benchCredentials } from './certs.js';
+import { rawSocketSystem } from './raw-socket.js';
+
+const ALPN = ['bench/1'];
+
+export const rawTls = rawSocketSystem('raw TLS', {
+  listen(onSocket) {
+    const { server: own, client: peer } = benchCredentials();
+    const server = createServer(
+      {
+        key: own.key,
+        cert: own.cert,
+        minVersion: 'TLSv1.3',
+        maxVersion: 'TLSv1.3',
+        requestCert: true,
+        rejectUnauthorized: false,
+        ALPNProtocols: ALPN,
+      },
+      (socket: TLSSocket) => {
+        if (socket.getPeerX509Certificate()?.fingerprint256 !== peer.fingerprint256) {
+          socket.destroy();
+          return;
+        }
+        onSocket(socket);
+      },
+    );
+    // A failed handshake (e.g. a client torn down mid-handshake at close) is not fatal here.
+    server.on('tlsClientError', () => {});
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        resolve({ server, port: typeof address === 'object' && address ? address.port : 0 });
+      });
+    });
+  },
+  connect(port) {
+    const { client: own, server: peer } = benchCredentials();
+    return new Promise<Socket>((resolve, reject) => {
+      const socket = connect(
+        {
+          host: '127.0.0.1',
+          port,
+          key: own.key,
+          cert: own.cert,
+          minVersion: 'TLSv1.3',
+          maxVersion: 'TLSv1.3',
+          rejectUnauthorized: false,
+          ALPNProtocols: ALPN,
+        },
+        () => {
+          socket.off('error', reject);
+          if (socket.getPeerX509Certificate()?.fingerprint256 !== peer.fingerprint256) {
+            socket.destroy();
+            reject(new Error('raw TLS: unexpected server certificate'));
+            return;
+          }
+          resolve(socket);
+        },
+      );
+      socket.once('error', reject);
+    });
+  },
+});
