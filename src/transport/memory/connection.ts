@@ -1,0 +1,292 @@
+import { type ErrorCode, isPeerpostError, PeerpostError } from '../../errors.js';
+import type { Clock, TimerHandle } from '../../util/clock.js';
+import { encodeFrames, FRAME_PREFIX_BYTES, FrameDecoder } from '../../wire/framing.js';
+import type { CloseReason, Connection, ConnectionHandler, ConnectionKind, RemoteIdentity } from '../types.js';
+import type { ResolvedLimits } from './options.js';
+
+/** What a connection needs from its network: time, the per-tick scheduler and the socket buffer size. */
+export interface ConnectionHost {
+  readonly clock: Clock;
+  readonly socketBufferBytes: number;
+  /** Runs `conn.service()` in the next pass (one setImmediate for the whole network). */
+  schedule(conn: MemoryConnection): void;
+  /** Called once when `conn` is closed. */
+  closed(conn: MemoryConnection, reason: CloseReason): void;
+}
+
+/** Where a connection's outgoing bytes go: the link to its peer. */
+export interface Outbound {
+  data(chunk: Buffer): void;
+  fin(message: string): void;
+  reset(message: string): void;
+}
+
+export interface ConnectionInit {
+  readonly kind: ConnectionKind;
+  readonly localAddress: string;
+  readonly remoteAddress: string;
+  readonly remoteIdentity: RemoteIdentity;
+  readonly limits: ResolvedLimits;
+}
+
+/**
+ * One end of an in-memory connection. Writes of one tick are framed into one buffer and
+ * handed to the link in the network's next pass; the receiver decodes that byte stream
+ * with the same {@link FrameDecoder} a socket would use, so limits apply as on a socket.
+ */
+export class MemoryConnection implements Connection {
+  readonly kind: ConnectionKind;
+  readonly localAddress: string;
+  readonly remoteAddress: string;
+  readonly remoteIdentity: RemoteIdentity;
+  readonly closed: Promise<CloseReason>;
+  /** Set by the network when it links the two ends. */
+  out!: Outbound;
+  peer!: MemoryConnection;
+  /** True while queued in the network's next pass. */
+  scheduled = false;
+
+  readonly #host: ConnectionHost;
+  readonly #limits: ResolvedLimits;
+  readonly #decoder: FrameDecoder;
+  #handler: ConnectionHandler | undefined;
+  #state: 'open' | 'closing' | 'closed' = 'open';
+  #closeMessage = '';
+  #closeReason: CloseReason | undefined;
+  #closeNotified = false;
+  #resolveClosed!: (reason: CloseReason) => void;
+  #queue: Uint8Array[] = [];
+  #bufferedBytes = 0;
+  /** Bytes handed to the link that the peer has not read yet. */
+  #inflight = 0;
+  #needDrain = false;
+  #writeTimer: TimerHandle | undefined;
+  #blockedSince: number | undefined;
+  #inbound: Buffer[] = [];
+  #finMessage: string | undefined;
+  #paused = false;
+
+  constructor(host: ConnectionHost, init: ConnectionInit) {
+    this.#host = host;
+    this.kind = init.kind;
+    this.localAddress = init.localAddress;
+    this.remoteAddress = init.remoteAddress;
+    this.remoteIdentity = init.remoteIdentity;
+    this.#limits = init.limits;
+    this.#decoder = new FrameDecoder({ maxFrameBytes: init.limits.maxFrameBytes });
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+  }
+
+  get bufferedBytes(): number {
+    return this.#bufferedBytes;
+  }
+
+  get pendingFrames(): number {
+    return this.#queue.length;
+  }
+
+  get closeReason(): CloseReason | undefined {
+    return this.#closeReason;
+  }
+
+  /** The idle timeout of this end, used when a partition silences the link. */
+  get idleTimeoutMs(): number {
+    return this.#limits.idleTimeoutMs;
+  }
+
+  /** True while reading is paused by a fault ({@link MemoryNetwork.pauseReading}). */
+  get readingPaused(): boolean {
+    return this.#paused;
+  }
+
+  attach(handler: ConnectionHandler): void {
+    if (this.#handler !== undefined) {
+      throw new PeerpostError('ERR_INVALID_OPTION', 'attach() may be called only once per connection');
+    }
+    this.#handler = handler;
+    if (this.#inbound.length > 0 || this.#finMessage !== undefined || this.#state === 'closed') {
+      this.#host.schedule(this);
+    }
+  }
+
+  write(body: Uint8Array): boolean {
+    if (this.#state !== 'open') return false;
+    this.#queue.push(body);
+    this.#bufferedBytes += FRAME_PREFIX_BYTES + body.byteLength;
+    if (!this.scheduled) this.#host.schedule(this);
+    if (this.#bufferedBytes >= this.#limits.highWaterMarkBytes) {
+      this.#needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  close(reason = 'closed by the local side'): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'closing';
+    this.#closeMessage = reason;
+    this.#host.schedule(this);
+  }
+
+  /** Fails the connection now: queued frames are dropped and the peer is reset. */
+  destroy(code: ErrorCode, message: string, cause?: unknown): void {
+    if (this.#state === 'closed') return;
+    this.#finish({ code, message, initiator: 'local', ...(cause === undefined ? {} : { cause }) });
+    this.out.reset(message);
+  }
+
+  /** Closes this end without telling the peer (the network handles the peer itself). */
+  abort(reason: CloseReason): void {
+    if (this.#state !== 'closed') this.#finish(reason);
+  }
+
+  setPaused(paused: boolean): void {
+    this.#paused = paused;
+    if (!paused && this.#inbound.length + (this.#finMessage === undefined ? 0 : 1) > 0) {
+      this.#host.schedule(this);
+    }
+  }
+
+  /** One pass of the network: read held input, flush queued frames, finish a requested close. */
+  service(): void {
+    if (this.#state === 'closed') {
+      this.#notifyClose();
+      return;
+    }
+    this.#read();
+    // #read() may have closed the connection through a callback or a bad frame.
+    const state = this.#state as 'open' | 'closing' | 'closed';
+    if (state !== 'closed' && this.#queue.length > 0) this.#flush();
+    if ((this.#state as typeof state) === 'closing' && this.#queue.length === 0) {
+      this.out.fin(this.#closeMessage);
+      this.#finish({ code: 'ERR_CONNECTION_CLOSED', message: this.#closeMessage, initiator: 'local' });
+    }
+  }
+
+  // ---- input from the link ----
+
+  receiveData(chunk: Buffer): void {
+    if (this.#state === 'closed') return;
+    this.#inbound.push(chunk);
+    this.#read();
+  }
+
+  receiveFin(message: string): void {
+    if (this.#state === 'closed') return;
+    this.#finMessage = message;
+    this.#read();
+  }
+
+  receiveReset(message: string): void {
+    if (this.#state === 'closed') return;
+    this.#finish({ code: 'ERR_CONNECTION_RESET', message: `reset by peer: ${message}`, initiator: 'remote' });
+  }
+
+  /** The peer read `bytes` of what this end sent: room in the socket buffer again. */
+  acknowledge(bytes: number): void {
+    this.#inflight -= bytes;
+    if (this.#state !== 'closed' && this.#queue.length > 0 && !this.scheduled) this.#host.schedule(this);
+  }
+
+  readonly #onDecoded = (frame: Buffer): void => {
+    if (this.#state !== 'closed') this.#handler!.onFrame(frame);
+  };
+
+  #read(): void {
+    while (this.#handler !== undefined && !this.#paused && this.#state !== 'closed') {
+      const chunk = this.#inbound.shift();
+      if (chunk === undefined) {
+        if (this.#finMessage !== undefined) {
+          this.#finish({ code: 'ERR_CONNECTION_CLOSED', message: this.#finMessage, initiator: 'remote' });
+        }
+        return;
+      }
+      try {
+        this.#decoder.push(chunk, this.#onDecoded);
+      } catch (err) {
+        const code = isPeerpostError(err) ? err.code : 'ERR_CONNECTION_RESET';
+        this.destroy(code, err instanceof Error ? err.message : String(err), err);
+        return;
+      }
+      this.peer.acknowledge(chunk.length);
+    }
+  }
+
+  #flush(): void {
+    const room = this.#host.socketBufferBytes - this.#inflight;
+    if (room <= 0) {
+      this.#blocked();
+      return;
+    }
+    const queue = this.#queue;
+    let count = 0;
+    let bytes = 0;
+    while (count < queue.length && bytes < room) {
+      bytes += FRAME_PREFIX_BYTES + queue[count]!.byteLength;
+      count++;
+    }
+    const batch = count === queue.length ? queue : queue.slice(0, count);
+    this.#queue = count === queue.length ? [] : queue.slice(count);
+    const chunk = encodeFrames(batch);
+    this.#bufferedBytes -= bytes;
+    this.#inflight += bytes;
+    this.#blockedSince = undefined;
+    if (this.#queue.length > 0) this.#blocked();
+    else this.#clearWriteTimer();
+    const handler = this.#handler;
+    handler?.onFlushed?.(count);
+    if (this.#needDrain && this.#bufferedBytes < this.#limits.highWaterMarkBytes) {
+      this.#needDrain = false;
+      handler?.onDrain?.();
+    }
+    if (this.#state !== 'closed') this.out.data(chunk);
+  }
+
+  #blocked(): void {
+    this.#blockedSince ??= this.#host.clock.now();
+    this.#writeTimer ??= this.#host.clock.setTimeout(this.#onWriteTimer, this.#limits.writeTimeoutMs);
+  }
+
+  readonly #onWriteTimer = (): void => {
+    this.#writeTimer = undefined;
+    if (this.#state === 'closed' || this.#queue.length === 0 || this.#blockedSince === undefined) return;
+    const waited = this.#host.clock.now() - this.#blockedSince;
+    if (waited >= this.#limits.writeTimeoutMs) {
+      this.destroy(
+        'ERR_WRITE_TIMEOUT',
+        `write did not complete within ${this.#limits.writeTimeoutMs} ms (${this.#bufferedBytes} bytes buffered)`,
+      );
+    } else {
+      this.#writeTimer = this.#host.clock.setTimeout(
+        this.#onWriteTimer,
+        this.#limits.writeTimeoutMs - waited,
+      );
+    }
+  };
+
+  #clearWriteTimer(): void {
+    if (this.#writeTimer !== undefined) {
+      this.#host.clock.clearTimeout(this.#writeTimer);
+      this.#writeTimer = undefined;
+    }
+  }
+
+  #finish(reason: CloseReason): void {
+    this.#state = 'closed';
+    this.#closeReason = reason;
+    this.#clearWriteTimer();
+    this.#inbound = [];
+    this.#finMessage = undefined;
+    this.#host.closed(this, reason);
+    this.#notifyClose();
+    this.#resolveClosed(reason);
+  }
+
+  #notifyClose(): void {
+    if (this.#closeNotified || this.#handler === undefined || this.#closeReason === undefined) return;
+    this.#closeNotified = true;
+    this.#handler.onClose?.(this.#closeReason);
+  }
+}

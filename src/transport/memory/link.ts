@@ -1,0 +1,194 @@
+import type { Clock, TimerHandle } from '../../util/clock.js';
+import type { Random } from '../../util/random.js';
+import type { MemoryConnection, Outbound } from './connection.js';
+import type { LatencySpec, LinkOptions } from './options.js';
+
+/** What a link needs from its network. */
+export interface LinkHost {
+  readonly clock: Clock;
+  readonly random: Random;
+  /** The conditions currently set from `fromHost` to `toHost`. */
+  linkOptions(fromHost: string, toHost: string): LinkOptions;
+  /** Resets both ends of `pair` (a fault: neither end asked for it). */
+  resetPair(pair: ConnectionPair, message: string): void;
+  /** Records a `deliver` event when the network keeps a log. */
+  delivered(link: Link, bytes: number): void;
+}
+
+const DATA = 0;
+const FIN = 1;
+const RESET = 2;
+
+interface Item {
+  readonly type: typeof DATA | typeof FIN | typeof RESET;
+  readonly chunk: Buffer | undefined;
+  readonly message: string;
+  /** A fault cut the connection inside this chunk: reset right after delivering it. */
+  readonly cut: boolean;
+  at: number;
+}
+
+/** Draws one delay from a latency spec. */
+export function sampleLatency(spec: LatencySpec | undefined, random: Random): number {
+  if (spec === undefined) return 0;
+  if (typeof spec === 'number') return spec;
+  return spec.minMs + (spec.maxMs - spec.minMs) * random();
+}
+
+/**
+ * One direction of a connection: carries the bytes, FIN and reset of one end to the
+ * other, with the latency, bandwidth, stalls and cuts of the fault plan. Order is kept:
+ * an item never arrives before one sent earlier, whatever latency was drawn.
+ */
+export class Link implements Outbound {
+  readonly from: MemoryConnection;
+  readonly to: MemoryConnection;
+  readonly fromHost: string;
+  readonly toHost: string;
+  /** Items sent while the link is stalled (a partition); sent on when it resumes. */
+  #held: Item[] = [];
+  #queue: Item[] = [];
+  #timer: TimerHandle | undefined;
+  #lastAt = 0;
+  #freeAt = 0;
+  #stalled = false;
+  #dead = false;
+  /** A cut is on its way: nothing sent after it may arrive. */
+  #cutSent = false;
+  /** Bytes still delivered before a requested cut; undefined when none is requested. */
+  #cutAfter: number | undefined;
+  readonly #host: LinkHost;
+  pair!: ConnectionPair;
+
+  constructor(
+    host: LinkHost,
+    from: MemoryConnection,
+    to: MemoryConnection,
+    fromHost: string,
+    toHost: string,
+  ) {
+    this.#host = host;
+    this.from = from;
+    this.to = to;
+    this.fromHost = fromHost;
+    this.toHost = toHost;
+  }
+
+  data(chunk: Buffer): void {
+    this.#send({ type: DATA, chunk, message: '', cut: false, at: 0 });
+  }
+
+  fin(message: string): void {
+    this.#send({ type: FIN, chunk: undefined, message, cut: false, at: 0 });
+  }
+
+  reset(message: string): void {
+    this.#send({ type: RESET, chunk: undefined, message, cut: false, at: 0 });
+  }
+
+  /** Cuts the connection after `bytes` more bytes of this direction arrive (0: at the next byte). */
+  cutAfter(bytes: number): void {
+    this.#cutAfter = bytes;
+  }
+
+  get stalled(): boolean {
+    return this.#stalled;
+  }
+
+  setStalled(stalled: boolean): void {
+    if (this.#stalled === stalled) return;
+    this.#stalled = stalled;
+    if (!stalled) {
+      const held = this.#held;
+      this.#held = [];
+      for (const item of held) this.#send(item);
+    }
+  }
+
+  /** Drops everything in transit and clears the timer. */
+  dispose(): void {
+    this.#dead = true;
+    this.#held = [];
+    this.#queue = [];
+    if (this.#timer !== undefined) {
+      this.#host.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #send(input: Item): void {
+    if (this.#dead || this.#cutSent) return;
+    let item = input;
+    if (item.type === DATA) item = this.#maybeCut(item);
+    if (item.cut) this.#cutSent = true;
+    if (this.#stalled) {
+      this.#held.push(item);
+      return;
+    }
+    const options = this.#host.linkOptions(this.fromHost, this.toHost);
+    const now = this.#host.clock.now();
+    let at = now + sampleLatency(options.latency, this.#host.random);
+    const bandwidth = options.bandwidthBytesPerSec;
+    if (item.chunk !== undefined && bandwidth !== undefined && Number.isFinite(bandwidth)) {
+      const start = Math.max(now, this.#freeAt);
+      this.#freeAt = start + (item.chunk.length * 1000) / bandwidth;
+      at += this.#freeAt - now;
+    }
+    at = Math.max(at, this.#lastAt);
+    this.#lastAt = at;
+    if (at <= now && this.#queue.length === 0) {
+      this.#deliver(item);
+      return;
+    }
+    item.at = at;
+    this.#queue.push(item);
+    if (this.#timer === undefined) this.#timer = this.#host.clock.setTimeout(this.#onTimer, at - now);
+  }
+
+  #maybeCut(item: Item): Item {
+    const chunk = item.chunk!;
+    let cutAt: number | undefined;
+    if (this.#cutAfter !== undefined && chunk.length >= this.#cutAfter) {
+      cutAt = this.#cutAfter;
+    } else {
+      if (this.#cutAfter !== undefined) this.#cutAfter -= chunk.length;
+      const rate = this.#host.linkOptions(this.fromHost, this.toHost).resetRate ?? 0;
+      if (rate > 0 && this.#host.random() < rate) cutAt = Math.floor(this.#host.random() * chunk.length);
+    }
+    if (cutAt === undefined) return item;
+    this.#cutAfter = undefined;
+    return { type: DATA, chunk: chunk.subarray(0, cutAt), message: '', cut: true, at: 0 };
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    const now = this.#host.clock.now();
+    while (this.#queue.length > 0 && this.#queue[0]!.at <= now) {
+      this.#deliver(this.#queue.shift()!);
+      if (this.#dead) return;
+    }
+    const next = this.#queue[0];
+    if (next !== undefined) this.#timer = this.#host.clock.setTimeout(this.#onTimer, next.at - now);
+  };
+
+  #deliver(item: Item): void {
+    if (item.type === DATA) {
+      this.#host.delivered(this, item.chunk!.length);
+      this.to.receiveData(item.chunk!);
+      if (item.cut) this.#host.resetPair(this.pair, 'connection reset in transit');
+    } else if (item.type === FIN) {
+      this.to.receiveFin(item.message);
+    } else {
+      this.to.receiveReset(item.message);
+    }
+  }
+}
+
+/** The two directions of one connection, plus the idle timer a partition starts. */
+export interface ConnectionPair {
+  readonly client: MemoryConnection;
+  readonly server: MemoryConnection;
+  readonly up: Link;
+  readonly down: Link;
+  idleTimer: TimerHandle | undefined;
+}
