@@ -1,0 +1,449 @@
+import { PeerpostError } from '../errors.js';
+import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
+import type { IncomingSink } from '../network/incoming.js';
+import type { Topology } from '../topology/types.js';
+import {
+  type CloseReason,
+  CONNECTION_KINDS,
+  type Connection,
+  type ConnectionKind,
+  type Listener,
+  type Transport,
+} from '../transport/types.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { type Logger, noopLogger } from '../util/logger.js';
+import type { Observable } from '../util/observable.js';
+import type { Random } from '../util/random.js';
+import type { Envelope } from '../wire/envelope.js';
+import { encodeEnvelope } from '../wire/envelope.js';
+import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
+import { IdentityIndex } from './identify.js';
+import { InboundConnection, type InboundOwner } from './inbound.js';
+import { IncomingReader } from './incoming-reader.js';
+import { type HubLimits, type ResolvedHubLimits, resolveHubLimits } from './options.js';
+import type { DepthTotal } from './outbox.js';
+import type { HubPort, HubResult } from './port.js';
+import { type HubStats, hubStats } from './stats.js';
+import { Subscription, type SubscriptionOptions } from './subscription.js';
+
+export interface ConnectionHubOptions {
+  transport: Transport;
+  /** `host:port` to listen on (port 0 picks a free port; see the address `start()` returns). */
+  listenAddress: string;
+  /** The node's incoming queue: every decoded inbound message is pushed here. */
+  incoming: IncomingSink;
+  /** The peer table, used to identify inbound peers by their pinned identities. */
+  topology: Observable<Topology>;
+  /** @default systemClock */
+  clock?: Clock;
+  /** @default noopMetrics */
+  metrics?: Metrics;
+  /** @default noopLogger */
+  logger?: Logger;
+  /** @default see {@link HubLimits} */
+  limits?: HubLimits;
+  /** This node's peer id, for logs and for subscriptions (`directReceiver` checks). */
+  selfId?: string;
+  /** Jitter of subscription reconnect backoff. @default Math.random */
+  random?: Random;
+}
+
+type HubState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
+
+const SUBSCRIBER_QUEUE: Labels = { queue: 'subscribers' };
+
+/**
+ * The listener side of a node. One listener serves every connection kind:
+ *
+ * - inbound `direct` connections are read into the incoming queue, and carry replies by
+ *   address ({@link sendToAddress});
+ * - inbound `subscribe-node` / `subscribe-proxy` connections are subscribers: every
+ *   {@link broadcast} goes to each of them through a bounded per-connection queue;
+ * - {@link subscribeTo} opens this node's own subscriptions to other nodes.
+ *
+ * Implements {@link HubPort} for the direct sender. Lifecycle: `idle -> starting ->
+ * listening -> closing -> closed`; `close()` is idempotent.
+ */
+export class ConnectionHub implements HubPort, InboundOwner {
+  readonly reader: IncomingReader;
+  readonly #transport: Transport;
+  readonly #listenAddress: string;
+  readonly #incoming: IncomingSink;
+  readonly #topology: Observable<Topology>;
+  readonly #clock: Clock;
+  readonly #metrics: Metrics;
+  readonly #logger: Logger;
+  readonly #limits: ResolvedHubLimits;
+  readonly #selfId: string | undefined;
+  readonly #random: Random;
+  #state: HubState = 'idle';
+  #starting: Promise<Listener> | undefined;
+  #closing: Promise<void> | undefined;
+  #listener: Listener | undefined;
+  #unsubscribeTopology: (() => void) | undefined;
+  #identities: IdentityIndex;
+  readonly #all = new Set<InboundConnection>();
+  /** Direct connections by remote address; the last entry is the newest. */
+  readonly #byAddress = new Map<string, InboundConnection[]>();
+  readonly #subscribers = new Set<InboundConnection>();
+  readonly #subscribersByPeer = new Map<string, InboundConnection[]>();
+  readonly #subscriptions = new Set<Subscription>();
+  readonly #subscriberDepth: DepthTotal = { value: 0 };
+  readonly #replyDepth: DepthTotal = { value: 0 };
+  readonly #inboundLabels = new Map<ConnectionKind, Labels>();
+  readonly #outboundLabels = new Map<ConnectionKind, Labels>();
+  readonly #inboundCounts: Record<ConnectionKind, number> = {
+    direct: 0,
+    'subscribe-node': 0,
+    'subscribe-proxy': 0,
+  };
+  /** Subscriptions currently connected, to keep the outbound gauge exact. */
+  readonly #connectedSubscriptions = new Set<Subscription>();
+  readonly #sentLabels = new Map<string, Labels>();
+  #refused = 0;
+
+  constructor(options: ConnectionHubOptions) {
+    this.#transport = options.transport;
+    this.#listenAddress = options.listenAddress;
+    this.#incoming = options.incoming;
+    this.#topology = options.topology;
+    this.#clock = options.clock ?? systemClock;
+    this.#metrics = options.metrics ?? noopMetrics;
+    this.#selfId = options.selfId;
+    this.#logger = (options.logger ?? noopLogger).child({ component: 'hub', self: options.selfId });
+    this.#limits = resolveHubLimits(options.limits);
+    this.#random = options.random ?? Math.random;
+    this.#identities = new IdentityIndex(this.#topology.get());
+    for (const kind of CONNECTION_KINDS) {
+      this.#inboundLabels.set(kind, { kind, direction: 'inbound' });
+      this.#outboundLabels.set(kind, { kind, direction: 'outbound' });
+    }
+    this.reader = new IncomingReader({
+      incoming: this.#incoming,
+      clock: this.#clock,
+      metrics: this.#metrics,
+      logger: this.#logger,
+      clockSkewToleranceMs: this.#limits.clockSkewToleranceMs,
+      maxTransferMs: this.#limits.maxTransferMs,
+    });
+  }
+
+  /** Binds the listener. Resolves with the bound address (the real port for port 0). */
+  async start(): Promise<{ address: string }> {
+    if (this.#state !== 'idle') {
+      throw new PeerpostError('ERR_CLOSED', `hub cannot start: it is ${this.#state}`);
+    }
+    this.#state = 'starting';
+    this.#unsubscribeTopology = this.#topology.subscribe((topology) => this.#onTopology(topology));
+    this.#onTopology(this.#topology.get());
+    this.#starting = this.#transport.listen(this.#listenAddress, {
+      onConnection: (connection) => this.#onConnection(connection),
+      kinds: CONNECTION_KINDS,
+      maxConnections: this.#limits.maxInboundConnections,
+    });
+    try {
+      this.#listener = await this.#starting;
+    } catch (err) {
+      this.#unsubscribeTopology();
+      this.#unsubscribeTopology = undefined;
+      if (this.#state === 'starting') this.#state = 'idle';
+      throw err;
+    }
+    if (this.#state !== 'starting') {
+      // close() ran while we were binding: it waits for #starting, then closes the listener.
+      throw new PeerpostError('ERR_CLOSED', 'hub was closed while starting');
+    }
+    this.#state = 'listening';
+    this.#logger.info({ address: this.#listener.address }, 'hub listening');
+    return { address: this.#listener.address };
+  }
+
+  /** The bound address, once listening. */
+  get address(): string | undefined {
+    return this.#listener?.address;
+  }
+
+  /**
+   * Writes `envelope` on the newest open inbound direct connection whose remote address
+   * is `address`. `written` means handed to the transport or queued in that connection's
+   * bounded reply queue. Throws only if the envelope cannot be encoded (a coded wire error).
+   */
+  sendToAddress(address: string, envelope: Envelope): HubResult {
+    const list = this.#byAddress.get(address);
+    const target = list?.[list.length - 1];
+    if (target === undefined) return 'no_connection';
+    const frame = encodeEnvelope(envelope);
+    if (!target.outbox.push(frame)) {
+      this.reader.countError('reply_queue_full');
+      return 'queue_full';
+    }
+    this.#countSent(envelope.label, 'direct', frame.byteLength + FRAME_PREFIX_BYTES);
+    return 'written';
+  }
+
+  /**
+   * Writes `envelope` to every subscriber connection, or with `directReceiver` set, only
+   * to the subscriber connections of that peer. The envelope is encoded once and the
+   * same bytes are queued for every subscriber. `written` when at least one subscriber
+   * took it; `queue_full` when every target's queue was full; `no_subscriber` when there
+   * is no target. Throws only if the envelope cannot be encoded.
+   */
+  broadcast(envelope: Envelope): HubResult {
+    const targets: Iterable<InboundConnection> | undefined =
+      envelope.directReceiver === undefined
+        ? this.#subscribers.size > 0
+          ? this.#subscribers
+          : undefined
+        : this.#subscribersByPeer.get(envelope.directReceiver);
+    if (targets === undefined) return 'no_subscriber';
+    const frame = encodeEnvelope(envelope);
+    let written = 0;
+    let tooSlow: InboundConnection[] | undefined;
+    for (const subscriber of targets) {
+      if (subscriber.outbox.push(frame)) {
+        written++;
+        continue;
+      }
+      this.reader.countError('subscriber_lagged');
+      const threshold = this.#limits.slowSubscriberDisconnectAfterDrops;
+      if (threshold > 0 && subscriber.outbox.consecutiveDrops >= threshold) {
+        // Closed after the loop: closing may call onClose synchronously and edit `targets`.
+        tooSlow ??= [];
+        tooSlow.push(subscriber);
+      }
+    }
+    if (tooSlow !== undefined) for (const subscriber of tooSlow) this.#disconnectSlow(subscriber);
+    this.#metrics.set('peerpost_queue_depth', this.#subscriberDepth.value, SUBSCRIBER_QUEUE);
+    if (written === 0) return 'queue_full';
+    this.#countSent(envelope.label, 'broadcast', (frame.byteLength + FRAME_PREFIX_BYTES) * written);
+    return 'written';
+  }
+
+  /**
+   * Subscribes this node to the broadcasts of the node at `address`. Received broadcasts
+   * go to the incoming queue (direction `outbound`). The subscription reconnects with
+   * backoff until it is closed, or until the hub closes.
+   */
+  subscribeTo(
+    address: string,
+    kind: Exclude<ConnectionKind, 'direct'> = 'subscribe-node',
+    options: Pick<SubscriptionOptions, 'expectedIdentity' | 'backoff'> = {},
+  ): Subscription {
+    if (this.#state === 'closing' || this.#state === 'closed') {
+      throw new PeerpostError('ERR_CLOSED', 'hub is closed');
+    }
+    const subscription = new Subscription({
+      ...options,
+      transport: this.#transport,
+      address,
+      kind,
+      reader: this.reader,
+      identify: (identity, dialed) => this.#identities.identifyDialed(identity, dialed),
+      clock: this.#clock,
+      random: this.#random,
+      logger: this.#logger,
+      onStateChange: (s) => this.#subscriptionChanged(s),
+      onClosed: (s) => this.#subscriptions.delete(s),
+    });
+    this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  /** A snapshot: inbound connections by kind, subscriber queues and drops, subscriptions. */
+  stats(): HubStats {
+    this.#metrics.set('peerpost_queue_depth', this.#subscriberDepth.value, SUBSCRIBER_QUEUE);
+    return hubStats({
+      selfId: this.#selfId,
+      address: this.#listener?.address,
+      state: this.#state,
+      connections: this.#all,
+      subscriptions: this.#subscriptions,
+      refused: this.#refused,
+      subscriberQueueDepth: this.#subscriberDepth.value,
+      replyQueueDepth: this.#replyDepth.value,
+    });
+  }
+
+  /**
+   * Stops the listener, closes every inbound connection and subscription, and resolves
+   * when their sockets and timers are gone. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const wasStarting = this.#state === 'starting' ? this.#starting : undefined;
+    this.#state = 'closing';
+    this.#unsubscribeTopology?.();
+    this.#unsubscribeTopology = undefined;
+    const subscriptions = [...this.#subscriptions].map((s) => s.close());
+    if (wasStarting !== undefined) {
+      this.#listener = await wasStarting.catch(() => undefined);
+    }
+    const closing: Promise<unknown>[] = [...subscriptions];
+    if (this.#listener !== undefined) closing.push(this.#listener.close());
+    for (const inbound of this.#all) {
+      inbound.connection.close('hub closing');
+      closing.push(inbound.connection.closed);
+    }
+    await Promise.all(closing);
+    this.#state = 'closed';
+    this.#logger.info({}, 'hub closed');
+  }
+
+  #onConnection(connection: Connection): void {
+    if (this.#state !== 'listening' && this.#state !== 'starting') {
+      connection.close('hub is not listening');
+      return;
+    }
+    if (this.#all.size >= this.#limits.maxInboundConnections) {
+      this.#refused++;
+      this.reader.countError('max_conn_reached');
+      this.#logger.warn({ address: connection.remoteAddress }, 'inbound connection cap reached; refusing');
+      connection.close('inbound connection cap reached');
+      return;
+    }
+    let inbound: InboundConnection | undefined;
+    try {
+      const subscriber = connection.kind !== 'direct';
+      inbound = new InboundConnection(
+        this,
+        connection,
+        this.#identities.identify(connection.remoteIdentity),
+        subscriber ? this.#limits.subscriberQueueCapacity : this.#limits.replyQueueCapacity,
+        subscriber ? this.#subscriberDepth : this.#replyDepth,
+        this.#clock.now(),
+      );
+      this.#register(inbound);
+      connection.attach(inbound);
+    } catch (err) {
+      this.reader.countError('fail_accept_in_con');
+      this.#logger.warn({ err, address: connection.remoteAddress }, 'failed to accept inbound connection');
+      if (inbound !== undefined) this.inboundClosed(inbound, undefined);
+      connection.close('accept failed');
+    }
+  }
+
+  #register(inbound: InboundConnection): void {
+    this.#all.add(inbound);
+    if (inbound.isSubscriber) {
+      this.#subscribers.add(inbound);
+      if (inbound.peerId !== undefined) pushTo(this.#subscribersByPeer, inbound.peerId, inbound);
+    } else {
+      pushTo(this.#byAddress, inbound.remoteAddress, inbound);
+    }
+    const labels = this.#inboundLabels.get(inbound.kind);
+    this.#metrics.inc('peerpost_connections_opened_total', labels);
+    this.#metrics.set('peerpost_connections', ++this.#inboundCounts[inbound.kind], labels);
+    this.#logger.debug(
+      {
+        address: inbound.remoteAddress,
+        kind: inbound.kind,
+        peer: inbound.peerId,
+        id: inbound.connection.remoteIdentity.shortId,
+      },
+      'inbound connection',
+    );
+  }
+
+  /** InboundOwner: called once per connection from its onClose (or a failed accept). */
+  inboundClosed(inbound: InboundConnection, reason: CloseReason | undefined): void {
+    if (!this.#all.delete(inbound)) return;
+    if (inbound.isSubscriber) {
+      this.#subscribers.delete(inbound);
+      if (inbound.peerId !== undefined) removeFrom(this.#subscribersByPeer, inbound.peerId, inbound);
+    } else {
+      removeFrom(this.#byAddress, inbound.remoteAddress, inbound);
+    }
+    if (reason !== undefined && reason.initiator === 'remote' && reason.code !== 'ERR_CONNECTION_CLOSED') {
+      this.reader.countError('in_transfer_fail');
+    }
+    this.#metrics.set(
+      'peerpost_connections',
+      --this.#inboundCounts[inbound.kind],
+      this.#inboundLabels.get(inbound.kind),
+    );
+    this.#logger.debug(
+      {
+        address: inbound.remoteAddress,
+        kind: inbound.kind,
+        code: reason?.code,
+        initiator: reason?.initiator,
+      },
+      'inbound connection closed',
+    );
+  }
+
+  /** InboundOwner: subscriber connections carry broadcasts one way only. */
+  unexpectedFrame(inbound: InboundConnection): void {
+    this.reader.countError('fail_deser_msg');
+    this.#logger.warn(
+      { address: inbound.remoteAddress, kind: inbound.kind },
+      'subscriber sent a frame; closing',
+    );
+    inbound.connection.close('subscriber connections are one-way');
+  }
+
+  #disconnectSlow(subscriber: InboundConnection): void {
+    if (subscriber.isClosed) return;
+    this.reader.countError('subscriber_too_slow');
+    this.#logger.warn(
+      { address: subscriber.remoteAddress, peer: subscriber.peerId, drops: subscriber.outbox.drops },
+      'disconnecting a subscriber that keeps dropping broadcasts',
+    );
+    subscriber.connection.close('subscriber too slow');
+  }
+
+  #onTopology(topology: Topology): void {
+    this.#identities = new IdentityIndex(topology);
+    this.#subscribersByPeer.clear();
+    for (const inbound of this.#all) {
+      inbound.setPeerId(this.#identities.identify(inbound.connection.remoteIdentity));
+      if (inbound.isSubscriber && inbound.peerId !== undefined) {
+        pushTo(this.#subscribersByPeer, inbound.peerId, inbound);
+      }
+    }
+    for (const subscription of this.#subscriptions) subscription.reidentify();
+  }
+
+  #subscriptionChanged(subscription: Subscription): void {
+    const connected = subscription.state.kind === 'connected';
+    if (connected === this.#connectedSubscriptions.has(subscription)) return;
+    if (connected) {
+      this.#connectedSubscriptions.add(subscription);
+      this.#metrics.inc('peerpost_connections_opened_total', this.#outboundLabels.get(subscription.kind));
+    } else {
+      this.#connectedSubscriptions.delete(subscription);
+    }
+    let n = 0;
+    for (const s of this.#connectedSubscriptions) if (s.kind === subscription.kind) n++;
+    this.#metrics.set('peerpost_connections', n, this.#outboundLabels.get(subscription.kind));
+  }
+
+  #countSent(label: string, mode: 'direct' | 'broadcast', bytes: number): void {
+    const key = mode === 'direct' ? `d:${label}` : `b:${label}`;
+    let labels = this.#sentLabels.get(key);
+    if (labels === undefined) {
+      labels = { label, mode };
+      // Local labels, but still bounded: an application may generate them.
+      if (this.#sentLabels.size < 256) this.#sentLabels.set(key, labels);
+    }
+    this.#metrics.inc('peerpost_sent_bytes_total', labels, bytes);
+  }
+}
+
+function pushTo<K>(map: Map<K, InboundConnection[]>, key: K, inbound: InboundConnection): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [inbound]);
+  else list.push(inbound);
+}
+
+function removeFrom<K>(map: Map<K, InboundConnection[]>, key: K, inbound: InboundConnection): void {
+  const list = map.get(key);
+  if (list === undefined) return;
+  const i = list.indexOf(inbound);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) map.delete(key);
+}

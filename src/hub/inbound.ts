@@ -1,0 +1,107 @@
+import type { MessageSource } from '../network/incoming.js';
+import type { CloseReason, Connection, ConnectionHandler, ConnectionKind } from '../transport/types.js';
+import type { IncomingReader } from './incoming-reader.js';
+import { type DepthTotal, Outbox } from './outbox.js';
+
+/** What an inbound connection reports back to its hub. */
+export interface InboundOwner {
+  readonly reader: IncomingReader;
+  inboundClosed(inbound: InboundConnection, reason: CloseReason): void;
+  /** A subscriber sent a frame; subscriber connections are one-way. */
+  unexpectedFrame(inbound: InboundConnection): void;
+}
+
+/**
+ * One connection accepted by the hub: its handler (one object per connection, so no
+ * per-frame closures), its outgoing queue, and who the topology says it is.
+ *
+ * Direct connections are read into the node's incoming queue and carry replies by
+ * address; subscriber connections (`subscribe-node`, `subscribe-proxy`) carry
+ * broadcasts only.
+ */
+export class InboundConnection implements ConnectionHandler {
+  readonly connection: Connection;
+  readonly kind: ConnectionKind;
+  readonly outbox: Outbox;
+  /** Clock time the hub accepted the connection. */
+  readonly acceptedAtMs: number;
+  readonly #owner: InboundOwner;
+  #source: MessageSource;
+  #closed = false;
+  /** False once the connection is being closed for a protocol violation: later frames are ignored. */
+  #reading = true;
+
+  constructor(
+    owner: InboundOwner,
+    connection: Connection,
+    peerId: string | undefined,
+    queueCapacity: number,
+    depth: DepthTotal,
+    acceptedAtMs: number,
+  ) {
+    this.#owner = owner;
+    this.connection = connection;
+    this.kind = connection.kind;
+    this.acceptedAtMs = acceptedAtMs;
+    this.outbox = new Outbox(connection, queueCapacity, depth);
+    this.#source = this.#makeSource(peerId);
+  }
+
+  get isSubscriber(): boolean {
+    return this.kind !== 'direct';
+  }
+
+  get peerId(): string | undefined {
+    return this.#source.peerId;
+  }
+
+  get remoteAddress(): string {
+    return this.connection.remoteAddress;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** Re-identifies after a topology change. Returns true when the peer id changed. */
+  setPeerId(peerId: string | undefined): boolean {
+    if (peerId === this.#source.peerId) return false;
+    // A new object: messages already handed out keep the source they arrived with.
+    this.#source = this.#makeSource(peerId);
+    return true;
+  }
+
+  onFrame(frame: Buffer): void {
+    if (!this.#reading) return;
+    if (this.isSubscriber) {
+      this.#reading = false;
+      this.#owner.unexpectedFrame(this);
+      return;
+    }
+    if (this.#owner.reader.read(frame, this.#source, 'direct') === undefined) {
+      this.#reading = false;
+      this.connection.close('incoming frame does not decode');
+    }
+  }
+
+  onDrain(): void {
+    this.outbox.drain();
+  }
+
+  onClose(reason: CloseReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#reading = false;
+    this.outbox.clear();
+    this.#owner.inboundClosed(this, reason);
+  }
+
+  #makeSource(peerId: string | undefined): MessageSource {
+    return {
+      peerId,
+      address: this.connection.remoteAddress,
+      identity: this.connection.remoteIdentity,
+      direction: 'inbound',
+    };
+  }
+}

@@ -1,0 +1,133 @@
+import type { Labels, Metrics } from '../metrics/types.js';
+import type { IncomingSink, MessageSource } from '../network/incoming.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { type DecodedEnvelope, decodeEnvelope } from '../wire/envelope.js';
+import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
+
+/** The path a message took to reach us, as used in metric labels. */
+export type IncomingMode = 'direct' | 'broadcast';
+
+/** Distinct message labels reported in metrics before the rest are folded into `other`. */
+export const MAX_METRIC_LABELS = 256;
+/** Longer message labels are reported as `other`. */
+export const MAX_METRIC_LABEL_LENGTH = 128;
+const OTHER = 'other';
+
+interface LabelSets {
+  readonly bytes: Labels;
+  readonly transferStarted: Labels;
+  readonly buffer: Labels;
+}
+
+export interface IncomingReaderDeps {
+  readonly incoming: IncomingSink;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly clockSkewToleranceMs: number;
+  readonly maxTransferMs: number;
+}
+
+/**
+ * Turns frame bodies into {@link IncomingMessage}s for the node's incoming queue, and
+ * measures the incoming phases on the way: `IncomingTransfer` (sender's
+ * `deliveryStartTimestampMs` to frame read, which crosses two clocks and is therefore
+ * checked against a skew tolerance) and `IncomingBuffer` (frame read to handed to the
+ * sink). Shared by the hub's inbound connections and outbound subscriptions.
+ *
+ * Message labels come from the network, so the label sets used in metrics are bounded:
+ * the first {@link MAX_METRIC_LABELS} short labels are kept, the rest become `other`.
+ */
+export class IncomingReader {
+  readonly #deps: IncomingReaderDeps;
+  readonly #labelSets: Record<IncomingMode, Map<string, LabelSets>> = {
+    direct: new Map(),
+    broadcast: new Map(),
+  };
+  #distinctLabels = 0;
+  readonly #errorLabels = new Map<string, Labels>();
+
+  constructor(deps: IncomingReaderDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * Decodes `frame` and pushes it to the sink. Returns the decoded envelope, or
+   * undefined when the frame does not decode (counted `fail_deser_msg`; the caller must
+   * close the connection, since the peer speaks something else).
+   */
+  read(frame: Buffer, from: MessageSource, mode: IncomingMode): DecodedEnvelope | undefined {
+    const { clock, metrics, incoming } = this.#deps;
+    const readAt = clock.now();
+    let decoded: DecodedEnvelope;
+    try {
+      decoded = decodeEnvelope(frame);
+    } catch (err) {
+      this.countError('fail_deser_msg');
+      this.#deps.logger.warn(
+        { address: from.address, peer: from.identity.shortId, code: (err as { code?: string }).code },
+        'incoming frame does not decode; closing the connection',
+      );
+      return undefined;
+    }
+    const sets = this.#labelsFor(decoded.envelope.label, mode);
+    metrics.inc('peerpost_received_bytes_total', sets.bytes, frame.byteLength + FRAME_PREFIX_BYTES);
+
+    metrics.inc('peerpost_phase_started_total', sets.transferStarted);
+    const transferMs = this.#transferMs(decoded.envelope.deliveryStartTimestampMs, readAt);
+    if (transferMs === undefined) this.countError('in_transfer_skew');
+    else metrics.observe('peerpost_phase_duration_seconds', transferMs / 1000, sets.transferStarted);
+    metrics.inc('peerpost_phase_finished_total', sets.transferStarted);
+
+    metrics.inc('peerpost_phase_started_total', sets.buffer);
+    try {
+      incoming.push({ envelope: decoded.envelope, version: decoded.version, from, receivedAtMs: readAt });
+    } catch (err) {
+      // The sink is application-side code: its failure must not tear down the connection.
+      this.#deps.logger.error({ err, address: from.address }, 'incoming sink threw');
+    }
+    metrics.inc('peerpost_phase_finished_total', sets.buffer);
+    metrics.observe('peerpost_phase_duration_seconds', Math.max(0, clock.now() - readAt) / 1000, sets.buffer);
+    return decoded;
+  }
+
+  /** Counts `peerpost_errors_total{kind}` with a cached label object. */
+  countError(kind: string): void {
+    let labels = this.#errorLabels.get(kind);
+    if (labels === undefined) {
+      labels = { kind };
+      this.#errorLabels.set(kind, labels);
+    }
+    this.#deps.metrics.inc('peerpost_errors_total', labels);
+  }
+
+  /** Transfer time in ms, clamped at 0 within the skew tolerance; undefined when not credible. */
+  #transferMs(startMs: bigint, readAt: number): number | undefined {
+    if (startMs > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+    const ms = readAt - Number(startMs);
+    if (ms < -this.#deps.clockSkewToleranceMs || ms > this.#deps.maxTransferMs) return undefined;
+    return Math.max(ms, 0);
+  }
+
+  #labelsFor(label: string, mode: IncomingMode): LabelSets {
+    const map = this.#labelSets[mode];
+    const known = map.get(label);
+    if (known !== undefined) return known;
+    let reported = label;
+    if (label.length > MAX_METRIC_LABEL_LENGTH || this.#distinctLabels >= MAX_METRIC_LABELS) {
+      reported = OTHER;
+      const other = map.get(OTHER);
+      if (other !== undefined) return other;
+    } else {
+      this.#distinctLabels++;
+    }
+    const sets: LabelSets = {
+      bytes: { label: reported, mode },
+      transferStarted: { phase: 'IncomingTransfer', label: reported, mode },
+      buffer: { phase: 'IncomingBuffer', label: reported, mode },
+    };
+    map.set(reported, sets);
+    return sets;
+  }
+}

@@ -1,0 +1,99 @@
+import type { Connection } from '../transport/types.js';
+
+/** A running total shared by the outboxes of one kind, for the queue-depth gauge. */
+export interface DepthTotal {
+  value: number;
+}
+
+const INITIAL_SLOTS = 16;
+
+/**
+ * The outgoing side of one connection in the hub: frames go straight to the transport
+ * while it accepts them; once `write()` reports the high-water mark, they wait here in a
+ * bounded ring (grown on demand up to `capacity`) until `onDrain`. When the ring is full
+ * the frame is dropped for this connection only: one slow peer never blocks the others.
+ *
+ * No per-frame allocation besides the ring's occasional growth; frames are shared
+ * buffers (a broadcast is encoded once for every subscriber).
+ */
+export class Outbox {
+  readonly #connection: Connection;
+  readonly #capacity: number;
+  readonly #depth: DepthTotal;
+  #ring: (Uint8Array | undefined)[] = [];
+  #head = 0;
+  #size = 0;
+  #blocked = false;
+  /** Frames dropped because the ring was full. */
+  drops = 0;
+  /** Drops since a frame was last accepted. */
+  consecutiveDrops = 0;
+
+  constructor(connection: Connection, capacity: number, depth: DepthTotal) {
+    this.#connection = connection;
+    this.#capacity = capacity;
+    this.#depth = depth;
+  }
+
+  /** Frames waiting in the ring (not yet handed to the transport). */
+  get depth(): number {
+    return this.#size;
+  }
+
+  /**
+   * Hands `frame` to the transport, or queues it while the transport is above its
+   * high-water mark. False when the ring is full and the frame was dropped.
+   */
+  push(frame: Uint8Array): boolean {
+    if (!this.#blocked) {
+      if (!this.#connection.write(frame)) this.#blocked = true;
+      this.consecutiveDrops = 0;
+      return true;
+    }
+    if (this.#size >= this.#capacity) {
+      this.drops++;
+      this.consecutiveDrops++;
+      return false;
+    }
+    if (this.#size === this.#ring.length) this.#grow();
+    this.#ring[(this.#head + this.#size) % this.#ring.length] = frame;
+    this.#size++;
+    this.#depth.value++;
+    this.consecutiveDrops = 0;
+    return true;
+  }
+
+  /** The transport drained below its high-water mark: move queued frames to it. */
+  drain(): void {
+    this.#blocked = false;
+    while (this.#size > 0) {
+      const frame = this.#ring[this.#head] as Uint8Array;
+      this.#ring[this.#head] = undefined;
+      this.#head = (this.#head + 1) % this.#ring.length;
+      this.#size--;
+      this.#depth.value--;
+      if (!this.#connection.write(frame)) {
+        this.#blocked = true;
+        return;
+      }
+    }
+  }
+
+  /** Forgets queued frames (the connection closed); returns how many were discarded. */
+  clear(): number {
+    const discarded = this.#size;
+    this.#depth.value -= discarded;
+    this.#ring = [];
+    this.#head = 0;
+    this.#size = 0;
+    return discarded;
+  }
+
+  #grow(): void {
+    const slots = Math.min(this.#capacity, Math.max(INITIAL_SLOTS, this.#ring.length * 2));
+    const next: (Uint8Array | undefined)[] = new Array(slots);
+    for (let i = 0; i < this.#size; i++) next[i] = this.#ring[(this.#head + i) % this.#ring.length];
+    this.#ring = next;
+    this.#head = 0;
+  }
+}

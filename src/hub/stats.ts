@@ -1,0 +1,84 @@
+import type { ConnectionKind } from '../transport/types.js';
+import type { InboundConnection } from './inbound.js';
+import type { Subscription, SubscriptionStats } from './subscription.js';
+
+/** One inbound connection, as seen in {@link HubStats}. */
+export interface InboundConnectionStats {
+  readonly kind: ConnectionKind;
+  readonly remoteAddress: string;
+  /** Peer id from the topology, when the connection's identity is pinned there. */
+  readonly peerId: string | undefined;
+  /** First 4 hex characters of the certificate hash. */
+  readonly shortId: string;
+  /** Frames waiting in the hub while the transport is above its high-water mark. */
+  readonly queueDepth: number;
+  /** Frames dropped for this connection because its queue was full. */
+  readonly drops: number;
+  /** Bytes the transport holds for this connection. */
+  readonly bufferedBytes: number;
+  readonly acceptedAtMs: number;
+}
+
+/** A snapshot of a {@link ConnectionHub}. */
+export interface HubStats {
+  readonly selfId: string | undefined;
+  readonly address: string | undefined;
+  readonly state: 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
+  /** Open inbound connections by kind. */
+  readonly inbound: Readonly<Record<ConnectionKind, number>>;
+  /** Inbound connections the hub refused at its cap. */
+  readonly refused: number;
+  /** Frames queued in the hub across subscribers / reply channels. */
+  readonly subscriberQueueDepth: number;
+  readonly replyQueueDepth: number;
+  /** Broadcast frames dropped across open subscriber connections. */
+  readonly subscriberDrops: number;
+  readonly connections: readonly InboundConnectionStats[];
+  /** This node's own subscriptions to other nodes. */
+  readonly subscriptions: readonly SubscriptionStats[];
+}
+
+export interface HubStatsInput {
+  readonly selfId: string | undefined;
+  readonly address: string | undefined;
+  readonly state: HubStats['state'];
+  readonly connections: Iterable<InboundConnection>;
+  readonly subscriptions: Iterable<Subscription>;
+  readonly refused: number;
+  readonly subscriberQueueDepth: number;
+  readonly replyQueueDepth: number;
+}
+
+export function hubStats(input: HubStatsInput): HubStats {
+  const inbound: Record<ConnectionKind, number> = { direct: 0, 'subscribe-node': 0, 'subscribe-proxy': 0 };
+  const connections: InboundConnectionStats[] = [];
+  let subscriberDrops = 0;
+  for (const c of input.connections) {
+    inbound[c.kind]++;
+    if (c.isSubscriber) subscriberDrops += c.outbox.drops;
+    connections.push({
+      kind: c.kind,
+      remoteAddress: c.remoteAddress,
+      peerId: c.peerId,
+      shortId: c.connection.remoteIdentity.shortId,
+      queueDepth: c.outbox.depth,
+      drops: c.outbox.drops,
+      bufferedBytes: c.connection.bufferedBytes,
+      acceptedAtMs: c.acceptedAtMs,
+    });
+  }
+  const subscriptions: SubscriptionStats[] = [];
+  for (const s of input.subscriptions) subscriptions.push(s.stats());
+  return {
+    selfId: input.selfId,
+    address: input.address,
+    state: input.state,
+    inbound,
+    refused: input.refused,
+    subscriberQueueDepth: input.subscriberQueueDepth,
+    replyQueueDepth: input.replyQueueDepth,
+    subscriberDrops,
+    connections,
+    subscriptions,
+  };
+}
