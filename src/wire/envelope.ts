@@ -1,5 +1,8 @@
-import { isUtf8 } from 'node:buffer';
 import { PeerpostError } from '../errors.js';
+import { readUtf8, StringInterner, writeUtf8 } from './utf8.js';
+
+/** Labels and peer ids repeat from message to message: decode each distinct one once. */
+const interner = new StringInterner();
 
 /**
  * The message on the wire (the reference's NetMessage), encoded as bincode 1.x:
@@ -38,6 +41,7 @@ const TAG_LEN = 8;
 /** Fixed bytes of a V0 body: timestamp, three u64 lengths, two bools. */
 const V0_FIXED = 8 + 8 + 8 + 1 + 8 + 1;
 const U64_MAX = (1n << 64n) - 1n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** The exact encoded size of `envelope`, without a frame prefix. */
 export function encodedEnvelopeSize(envelope: Envelope, version: EnvelopeVersion = 1): number {
@@ -50,15 +54,21 @@ export function encodedEnvelopeSize(envelope: Envelope, version: EnvelopeVersion
   return size;
 }
 
-function writeLen(buf: Buffer, offset: number, len: number): number {
-  buf.writeUInt32LE(len, offset);
-  buf.writeUInt32LE(0, offset + 4);
-  return offset + 8;
+/** A u64 little-endian length (always < 2^32 here). Plain byte stores: the size was computed up front. */
+function writeLen(buf: Buffer, o: number, len: number): number {
+  buf[o] = len;
+  buf[o + 1] = len >>> 8;
+  buf[o + 2] = len >>> 16;
+  buf[o + 3] = len >>> 24;
+  buf[o + 4] = 0;
+  buf[o + 5] = 0;
+  buf[o + 6] = 0;
+  buf[o + 7] = 0;
+  return o + 8;
 }
 
 function writeString(buf: Buffer, offset: number, s: string): number {
-  // Written in place first, then the length is filled in: no intermediate byte array.
-  const written = buf.write(s, offset + 8, 'utf8');
+  const written = writeUtf8(buf, offset + 8, s);
   writeLen(buf, offset, written);
   return offset + 8 + written;
 }
@@ -74,14 +84,29 @@ export function encodeEnvelopeInto(
   version: EnvelopeVersion = 1,
 ): number {
   const ts = envelope.deliveryStartTimestampMs;
-  if (typeof ts !== 'bigint' || ts < 0n || ts > U64_MAX) {
+  if (typeof ts !== 'bigint') {
     throw new PeerpostError(
       'ERR_LENGTH_OVERFLOW',
-      `deliveryStartTimestampMs must be a u64 bigint, got ${ts}`,
+      `deliveryStartTimestampMs must be a u64 bigint, got ${typeof ts}`,
     );
   }
   let o = offset;
-  buf.writeBigUInt64LE(ts, o);
+  // Number(ts) <= MAX_SAFE_INTEGER exactly when ts <= 2^53-1 (larger values round to
+  // at least 2^53), so the common case needs one conversion and no bigint arithmetic.
+  const n = Number(ts);
+  if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) {
+    const lo = n % 0x1_0000_0000;
+    writeLen(buf, o, lo);
+    const hi = (n - lo) / 0x1_0000_0000;
+    buf[o + 4] = hi;
+    buf[o + 5] = hi >>> 8;
+    buf[o + 6] = hi >>> 16;
+    buf[o + 7] = hi >>> 24;
+  } else if (ts >= 0n && ts <= U64_MAX) {
+    buf.writeBigUInt64LE(ts, o);
+  } else {
+    throw new PeerpostError('ERR_LENGTH_OVERFLOW', `deliveryStartTimestampMs must be a u64, got ${ts}`);
+  }
   o = writeString(buf, o + 8, envelope.id);
   o = writeString(buf, o, envelope.label);
   buf[o++] = envelope.compressed ? 1 : 0;
@@ -97,7 +122,7 @@ export function encodeEnvelopeInto(
       buf[o++] = 1;
       o = writeString(buf, o, envelope.directReceiver);
     }
-    buf.set(V1_TAG, o);
+    for (let i = 0; i < TAG_LEN; i++) buf[o + i] = V1_TAG[i]!;
     o += TAG_LEN;
   }
   return o;
@@ -115,41 +140,57 @@ export function encodeEnvelope(envelope: Envelope, options: EncodeOptions = {}):
 }
 
 /** A cursor over one message body. Every length is checked against what remains before use. */
+const EMPTY = Buffer.alloc(0);
+
 class Reader {
-  pos: number;
-  constructor(
-    readonly buf: Buffer,
-    start: number,
-    readonly end: number,
-  ) {
+  buf: Buffer = EMPTY;
+  pos = 0;
+  end = 0;
+
+  reset(buf: Buffer, start: number, end: number): this {
+    this.buf = buf;
     this.pos = start;
+    this.end = end;
+    return this;
   }
 
   need(n: number, what: string): void {
-    if (this.end - this.pos < n) {
-      throw new PeerpostError(
-        'ERR_TRUNCATED',
-        `input ends inside ${what}: needs ${n} bytes at offset ${this.pos}, ${this.end - this.pos} remain`,
-        { offset: this.pos },
-      );
-    }
+    if (this.end - this.pos < n) this.truncated(n, what);
+  }
+
+  truncated(n: number, what: string): never {
+    throw new PeerpostError(
+      'ERR_TRUNCATED',
+      `input ends inside ${what}: needs ${n} bytes at offset ${this.pos}, ${this.end - this.pos} remain`,
+      { offset: this.pos },
+    );
   }
 
   u64(what: string): bigint {
     this.need(8, what);
-    const v = this.buf.readBigUInt64LE(this.pos);
+    const b = this.buf;
+    const p = this.pos;
     this.pos += 8;
-    return v;
+    const hi = b[p + 4]! + (b[p + 5]! << 8) + (b[p + 6]! << 16) + b[p + 7]! * 0x1000000;
+    if (hi < 0x200000) {
+      // Below 2^53: build the bigint from one exact number.
+      const lo = b[p]! + (b[p + 1]! << 8) + (b[p + 2]! << 16) + b[p + 3]! * 0x1000000;
+      return BigInt(hi * 0x1_0000_0000 + lo);
+    }
+    return b.readBigUInt64LE(p);
   }
 
   /** A u64 length, compared with the remaining bytes before anything is allocated. */
   len(what: string): number {
-    this.need(8, `${what} length`);
-    const lo = this.buf.readUInt32LE(this.pos);
-    const hi = this.buf.readUInt32LE(this.pos + 4);
-    const remaining = this.end - this.pos - 8;
+    const p = this.pos;
+    if (this.end - p < 8) this.truncated(8, `${what} length`);
+    const b = this.buf;
+    // Plain byte reads: the bounds were checked just above.
+    const lo = (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x1000000;
+    const hi = b[p + 4]! | b[p + 5]! | b[p + 6]! | b[p + 7]!;
+    const remaining = this.end - p - 8;
     if (hi !== 0 || lo > remaining) {
-      const claimed = (BigInt(hi) << 32n) | BigInt(lo);
+      const claimed = b.readBigUInt64LE(p);
       throw new PeerpostError(
         'ERR_TRUNCATED',
         `${what} length ${claimed} at offset ${this.pos} exceeds the ${remaining} bytes that remain`,
@@ -190,19 +231,18 @@ class Reader {
     return b === 1;
   }
 
-  string(what: string): string {
+  string(what: string, intern = false): string {
     const n = this.len(what);
     const start = this.pos;
-    const view = this.buf.subarray(start, start + n);
-    // isUtf8 is strict (rejects overlongs, surrogates, truncated sequences), so
-    // toString below never has to substitute U+FFFD.
-    if (!isUtf8(view)) {
+    // Strict: invalid bytes are an error, never replaced with U+FFFD.
+    const s = intern ? interner.read(this.buf, start, start + n) : readUtf8(this.buf, start, start + n);
+    if (s === undefined) {
       throw new PeerpostError('ERR_INVALID_UTF8', `${what} at offset ${start} is not valid UTF-8`, {
         offset: start,
       });
     }
     this.pos += n;
-    return n === 0 ? '' : view.toString('utf8');
+    return s;
   }
 
   bytes(what: string): Buffer {
@@ -213,10 +253,13 @@ class Reader {
   }
 }
 
+/** Decoding is synchronous and never re-entered, so one cursor serves every call. */
+const reader = new Reader();
+
 function readV0Fields(r: Reader): Envelope {
   const deliveryStartTimestampMs = r.u64('delivery_start_timestamp_ms');
   const id = r.string('id');
-  const label = r.string('label');
+  const label = r.string('label', true);
   const compressed = r.bool('compressed');
   const data = r.bytes('data');
   const lastSenderIsProxy = r.bool('last_sender_is_proxy');
@@ -234,17 +277,19 @@ function expectEnd(r: Reader, version: EnvelopeVersion): void {
 }
 
 function decodeV1(buf: Buffer): Envelope {
-  const r = new Reader(buf, 0, buf.length - TAG_LEN);
+  const r = reader.reset(buf, 0, buf.length - TAG_LEN);
   const envelope = readV0Fields(r);
-  if (r.optionTag('direct_receiver')) envelope.directReceiver = r.string('direct_receiver');
+  if (r.optionTag('direct_receiver')) envelope.directReceiver = r.string('direct_receiver', true);
   expectEnd(r, 1);
+  r.buf = EMPTY; // do not keep the last frame alive
   return envelope;
 }
 
 function decodeV0(buf: Buffer): Envelope {
-  const r = new Reader(buf, 0, buf.length);
+  const r = reader.reset(buf, 0, buf.length);
   const envelope = readV0Fields(r);
   expectEnd(r, 0);
+  r.buf = EMPTY;
   return envelope;
 }
 

@@ -1,0 +1,85 @@
+import { isUtf8 } from 'node:buffer';
+
+/**
+ * Small-string fast paths for the codec. Message ids, labels and peer ids are short and
+ * nearly always ASCII; for those, a JS loop beats a call into C++ (buf.write, isUtf8
+ * and toString each cost a native transition). Anything longer or non-ASCII takes the
+ * native path.
+ */
+const SHORT = 48;
+
+/** Writes `s` as UTF-8 at `offset`; returns the number of bytes written. */
+export function writeUtf8(buf: Buffer, offset: number, s: string): number {
+  const n = s.length;
+  if (n <= SHORT) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[offset + i] = c;
+    }
+    if (i === n) return n;
+  }
+  return buf.write(s, offset, 'utf8');
+}
+
+/**
+ * Decodes `buf[start, end)` as strict UTF-8, or returns undefined when the bytes are not
+ * valid UTF-8 (overlongs, surrogates and truncated sequences included).
+ */
+export function readUtf8(buf: Buffer, start: number, end: number): string | undefined {
+  const n = end - start;
+  if (n === 0) return '';
+  if (n <= SHORT) {
+    let s = '';
+    let i = start;
+    for (; i < end; i++) {
+      const b = buf[i]!;
+      if (b >= 0x80) break;
+      s += String.fromCharCode(b);
+    }
+    if (i === end) return s;
+  }
+  const view = buf.subarray(start, end);
+  return isUtf8(view) ? view.toString('utf8') : undefined;
+}
+
+interface Interned {
+  bytes: Uint8Array;
+  str: string;
+}
+
+/**
+ * A small direct-mapped cache of decoded strings for fields that repeat across messages
+ * (labels, peer ids). A hit costs a hash and a byte compare instead of building a new
+ * string; the table is fixed-size, so a peer sending many distinct values only causes
+ * misses, never growth.
+ */
+export class StringInterner {
+  readonly #table: (Interned | undefined)[];
+  readonly #mask: number;
+
+  constructor(sizePow2 = 256) {
+    this.#table = new Array(sizePow2).fill(undefined);
+    this.#mask = sizePow2 - 1;
+  }
+
+  read(buf: Buffer, start: number, end: number): string | undefined {
+    const n = end - start;
+    if (n === 0) return '';
+    if (n > SHORT) return readUtf8(buf, start, end);
+    let h = n;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+    const slot = (h ^ (h >>> 16)) & this.#mask;
+    const hit = this.#table[slot];
+    if (hit !== undefined && hit.bytes.length === n) {
+      const b = hit.bytes;
+      let i = 0;
+      while (i < n && b[i] === buf[start + i]) i++;
+      if (i === n) return hit.str;
+    }
+    const str = readUtf8(buf, start, end);
+    if (str !== undefined) this.#table[slot] = { bytes: buf.slice(start, end), str };
+    return str;
+  }
+}
