@@ -41,7 +41,6 @@ const TAG_LEN = 8;
 /** Fixed bytes of a V0 body: timestamp, three u64 lengths, two bools. */
 const V0_FIXED = 8 + 8 + 8 + 1 + 8 + 1;
 const U64_MAX = (1n << 64n) - 1n;
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** The exact encoded size of `envelope`, without a frame prefix. */
 export function encodedEnvelopeSize(envelope: Envelope, version: EnvelopeVersion = 1): number {
