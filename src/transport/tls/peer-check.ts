@@ -1,0 +1,91 @@
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
+import { type ErrorCode, PeerpostError } from '../../errors.js';
+import { type Credentials, validateCredentials } from '../../identity/credentials.js';
+import { identityOfCertificate, matchesExpected } from '../../identity/peer-identity.js';
+import type { TrustSet } from '../../identity/trust.js';
+import { ALPN_BY_KIND, type ConnectionKind, type ExpectedIdentity, type RemoteIdentity } from '../types.js';
+
+const KIND_BY_ALPN = new Map<string, ConnectionKind>(
+  Object.entries(ALPN_BY_KIND).map(([kind, alpn]) => [alpn, kind as ConnectionKind]),
+);
+
+/** A TLS 1.3-only context presenting `credentials` (used for both directions). */
+export function secureContextOf(credentials: Credentials): SecureContext {
+  validateCredentials(credentials);
+  return createSecureContext({
+    key: credentials.keyPem,
+    cert: credentials.certPem,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+  });
+}
+
+/**
+ * Our own verification of a finished handshake (certificates are self-signed, so
+ * OpenSSL's chain check is off): a certificate must be present, the negotiated ALPN must
+ * name an accepted kind, and the certificate must pass the trust set and, for outbound
+ * connections, the pinned identity.
+ */
+export function checkPeer(
+  socket: TLSSocket,
+  trust: TrustSet,
+  accepted: ReadonlySet<ConnectionKind>,
+  expected?: ExpectedIdentity,
+): { kind: ConnectionKind; identity: RemoteIdentity } {
+  const alpn = socket.alpnProtocol;
+  const kind = typeof alpn === 'string' ? KIND_BY_ALPN.get(alpn) : undefined;
+  if (kind === undefined || !accepted.has(kind)) {
+    throw new PeerpostError('ERR_ALPN_MISMATCH', `the peer negotiated ALPN ${JSON.stringify(alpn)}`);
+  }
+  const cert = socket.getPeerX509Certificate();
+  if (cert === undefined) {
+    throw new PeerpostError('ERR_NO_PEER_CERTIFICATE', 'the peer presented no certificate');
+  }
+  const identity = identityOfCertificate(cert.raw);
+  if (!trust.isTrusted(identity)) {
+    throw new PeerpostError('ERR_UNTRUSTED_PEER', `certificate ${identity.certHash} is not trusted`);
+  }
+  if (expected !== undefined && !matchesExpected(identity, expected)) {
+    const want =
+      'certHash' in expected ? `certificate ${expected.certHash}` : `owner key ${expected.ownerKey}`;
+    throw new PeerpostError(
+      'ERR_IDENTITY_MISMATCH',
+      `expected ${want}, the peer is ${identity.certHash} (owners: ${identity.ownerKeys.join(',') || 'none'})`,
+    );
+  }
+  return { kind, identity };
+}
+
+const ALERT_CODES: Readonly<Record<string, ErrorCode>> = {
+  ERR_SSL_NO_APPLICATION_PROTOCOL: 'ERR_ALPN_MISMATCH',
+  ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL: 'ERR_ALPN_MISMATCH',
+  ECONNREFUSED: 'ERR_CONNECT_REFUSED',
+  ECONNRESET: 'ERR_CONNECTION_RESET',
+  EPIPE: 'ERR_CONNECTION_RESET',
+  ERR_TLS_HANDSHAKE_TIMEOUT: 'ERR_HANDSHAKE_TIMEOUT',
+};
+
+/** Maps a socket or OpenSSL error raised before the handshake finished to a coded error. */
+export function handshakeError(err: unknown, during: string): PeerpostError {
+  if (err instanceof PeerpostError) return err;
+  const sysCode = (err as { code?: string }).code ?? '';
+  const code: ErrorCode =
+    ALERT_CODES[sysCode] ?? (sysCode.startsWith('ERR_SSL') ? 'ERR_HANDSHAKE_FAILED' : 'ERR_CONNECT_FAILED');
+  return new PeerpostError(code, `${during}: ${(err as Error).message}`.trim(), { cause: err });
+}
+
+/** `host:port`, with IPv6 hosts in brackets. */
+export function formatAddress(host: string | undefined, port: number | undefined): string {
+  const h = host ?? '?';
+  return `${h.includes(':') ? `[${h}]` : h}:${port ?? 0}`;
+}
+
+/** Parses `host:port` / `[v6]:port`; throws `ERR_INVALID_ADDRESS`. */
+export function parseAddress(address: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw new PeerpostError('ERR_INVALID_ADDRESS', `expected host:port, got "${address}"`);
+  }
+  return { host: (m[1] ?? m[2]) as string, port };
+}

@@ -1,0 +1,200 @@
+import { type SecureContext, connect as tlsConnect } from 'node:tls';
+import { PeerpostError } from '../../errors.js';
+import type { Credentials } from '../../identity/credentials.js';
+import { identityOfCredentials } from '../../identity/credentials.js';
+import { normalizeExpectedIdentity } from '../../identity/peer-identity.js';
+import { type TrustPolicy, TrustSet } from '../../identity/trust.js';
+import { type Metrics, noopMetrics } from '../../metrics/types.js';
+import { type Clock, systemClock } from '../../util/clock.js';
+import { type Logger, noopLogger } from '../../util/logger.js';
+import { resolveLimits, StreamConnection } from '../stream-connection.js';
+import {
+  ALPN_BY_KIND,
+  type Connection,
+  type ConnectionKind,
+  type ConnectOptions,
+  type Listener,
+  type ListenOptions,
+  type RemoteIdentity,
+  type Transport,
+  type TransportLimits,
+} from '../types.js';
+import { checkPeer, formatAddress, handshakeError, parseAddress, secureContextOf } from './peer-check.js';
+import { TlsListener } from './tls-listener.js';
+import type { TlsShared } from './tls-shared.js';
+
+export interface TlsTransportOptions extends TransportLimits {
+  /** Key and self-signed certificate this node presents, both directions. */
+  credentials: Credentials;
+  /** Whom to accept (inbound) and connect to (outbound). @default trust everyone */
+  trust?: TrustPolicy;
+  /**
+   * TCP keepalive: idle time before the first probe. The kernel's probe interval and
+   * count apply after it (see docs/transport-tls.md). @default idleTimeoutMs
+   */
+  keepAliveDelayMs?: number;
+  /** @default systemClock */
+  clock?: Clock;
+  /** @default noopLogger */
+  logger?: Logger;
+  /** @default noopMetrics */
+  metrics?: Metrics;
+}
+
+/**
+ * The mutual-TLS transport: TLS 1.3 over TCP, both sides present self-signed
+ * certificates, trust is decided by certificate hash or owner key, the connection kind
+ * is the ALPN protocol. Credentials and trust can be replaced while it runs.
+ */
+export class TlsTransport implements Transport, TlsShared {
+  readonly limits: Required<TransportLimits>;
+  readonly keepAliveDelayMs: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  #secureContext: SecureContext;
+  #identity: RemoteIdentity;
+  #trust: TrustSet;
+  readonly #outbound = new Set<StreamConnection>();
+  readonly #listeners = new Set<TlsListener>();
+
+  constructor(options: TlsTransportOptions) {
+    this.limits = resolveLimits(options);
+    this.keepAliveDelayMs = options.keepAliveDelayMs ?? this.limits.idleTimeoutMs;
+    this.clock = options.clock ?? systemClock;
+    this.logger = (options.logger ?? noopLogger).child({ transport: 'tls' });
+    this.metrics = options.metrics ?? noopMetrics;
+    this.#secureContext = secureContextOf(options.credentials);
+    this.#identity = identityOfCredentials(options.credentials);
+    this.#trust = new TrustSet(options.trust);
+  }
+
+  get secureContext(): SecureContext {
+    return this.#secureContext;
+  }
+
+  get trust(): TrustSet {
+    return this.#trust;
+  }
+
+  /** The identity this transport presents. */
+  get identity(): RemoteIdentity {
+    return this.#identity;
+  }
+
+  /** New handshakes (both directions) present `credentials`; open connections stay. */
+  updateCredentials(credentials: Credentials): void {
+    this.#secureContext = secureContextOf(credentials);
+    this.#identity = identityOfCredentials(credentials);
+    this.logger.info({ id: this.#identity.shortId }, 'credentials replaced');
+  }
+
+  /** New handshakes use `trust`; open connections whose peer it no longer trusts are closed. */
+  updateTrust(trust: TrustPolicy): void {
+    const next = new TrustSet(trust);
+    this.#trust = next;
+    const open = [...this.#outbound];
+    for (const listener of this.#listeners) open.push(...listener.connections);
+    for (const connection of open) {
+      if (next.isTrusted(connection.remoteIdentity)) continue;
+      connection.fail(
+        new PeerpostError(
+          'ERR_UNTRUSTED_PEER',
+          `certificate ${connection.remoteIdentity.certHash} is no longer trusted`,
+        ),
+      );
+    }
+  }
+
+  async listen(address: string, options: ListenOptions): Promise<Listener> {
+    const { host, port } = parseAddress(address);
+    const listener = new TlsListener(this, options, (l) => this.#listeners.delete(l));
+    await listener.start(host, port);
+    this.#listeners.add(listener);
+    return listener;
+  }
+
+  connect(address: string, kind: ConnectionKind, options: ConnectOptions = {}): Promise<Connection> {
+    const { host, port } = parseAddress(address);
+    const expected = options.expectedIdentity && normalizeExpectedIdentity(options.expectedIdentity);
+    const signal = options.signal;
+    if (signal?.aborted) {
+      return Promise.reject(new PeerpostError('ERR_ABORTED', `connect to ${address} aborted`));
+    }
+    return new Promise<Connection>((resolve, reject) => {
+      const socket = tlsConnect({
+        host,
+        port,
+        secureContext: this.#secureContext,
+        ALPNProtocols: [ALPN_BY_KIND[kind]],
+        rejectUnauthorized: false,
+        // Identity is the certificate hash or owner key, not a host name.
+        checkServerIdentity: () => undefined,
+      });
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, this.keepAliveDelayMs);
+      const fail = (err: PeerpostError): void => {
+        cleanup();
+        socket.destroy();
+        reject(err);
+      };
+      const onError = (err: Error): void => fail(handshakeError(err, `connect to ${address}`));
+      const onClose = (): void =>
+        fail(
+          new PeerpostError('ERR_HANDSHAKE_FAILED', `${address} closed the connection during the handshake`),
+        );
+      const onAbort = (): void => fail(new PeerpostError('ERR_ABORTED', `connect to ${address} aborted`));
+      const timer = this.clock.setTimeout(
+        () =>
+          fail(
+            new PeerpostError(
+              'ERR_HANDSHAKE_TIMEOUT',
+              `connect to ${address}: no handshake within ${this.limits.handshakeTimeoutMs} ms`,
+            ),
+          ),
+        this.limits.handshakeTimeoutMs,
+      );
+      const cleanup = (): void => {
+        this.clock.clearTimeout(timer);
+        socket.off('error', onError);
+        socket.off('close', onClose);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      socket.on('error', onError);
+      socket.on('close', onClose);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      socket.once('secureConnect', () => {
+        let checked: ReturnType<typeof checkPeer>;
+        try {
+          checked = checkPeer(socket, this.#trust, new Set([kind]), expected);
+        } catch (err) {
+          fail(handshakeError(err, `connect to ${address}`));
+          return;
+        }
+        cleanup();
+        const connection = new StreamConnection(socket, {
+          kind,
+          direction: 'outbound',
+          remoteAddress: formatAddress(socket.remoteAddress ?? host, socket.remotePort ?? port),
+          localAddress: formatAddress(socket.localAddress, socket.localPort),
+          remoteIdentity: checked.identity,
+          limits: this.limits,
+          clock: this.clock,
+          logger: this.logger,
+          metrics: this.metrics,
+          onFinished: (c) => this.#outbound.delete(c),
+        });
+        this.#outbound.add(connection);
+        this.metrics.inc('peerpost_connections_opened_total', { kind, direction: 'outbound' });
+        resolve(connection);
+      });
+    });
+  }
+
+  /** Closes every listener and outbound connection; resolves when their sockets are gone. */
+  async close(): Promise<void> {
+    const outbound = [...this.#outbound];
+    for (const c of outbound) c.close('transport closed');
+    await Promise.all([...[...this.#listeners].map((l) => l.close()), ...outbound.map((c) => c.closed)]);
+  }
+}
