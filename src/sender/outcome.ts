@@ -14,7 +14,12 @@ export type DropReason =
   | 'encode_failed'
   | 'shutdown';
 
-export type SkipReason = 'self';
+/**
+ * `self`: the target is this node. `address_removed`: the target address left the
+ * topology while the message waited there, and every remaining address of the peer had
+ * already been given the message, so it is not sent a second time.
+ */
+export type SkipReason = 'self' | 'address_removed';
 
 /**
  * The single final outcome of one message for one target: `written` (handed to the

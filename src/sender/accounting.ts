@@ -1,0 +1,189 @@
+import type { Labels, Metrics } from '../metrics/types.js';
+import type { Clock } from '../util/clock.js';
+import type { OutgoingMessage } from './message.js';
+import type { DropReason, Outcome, OutcomeListener, SkipReason } from './outcome.js';
+
+export type PathMode = 'direct' | 'broadcast';
+
+/** Counters of the outcome invariant and the delivery phases. */
+export interface AccountingCounters {
+  /** Targets accepted: one per target address (or per broadcast, or per unresolved message). */
+  accepted: number;
+  written: number;
+  dropped: number;
+  skipped: number;
+  bufferStarted: number;
+  bufferFinished: number;
+  transferStarted: number;
+  transferFinished: number;
+}
+
+const WRITTEN: Outcome = Object.freeze({ kind: 'written' });
+const DROPS = new Map<DropReason, Outcome>();
+const SKIPS = new Map<SkipReason, Outcome>();
+function drop(reason: DropReason): Outcome {
+  let o = DROPS.get(reason);
+  if (o === undefined) DROPS.set(reason, (o = Object.freeze({ kind: 'dropped', reason })));
+  return o;
+}
+function skip(reason: SkipReason): Outcome {
+  let o = SKIPS.get(reason);
+  if (o === undefined) SKIPS.set(reason, (o = Object.freeze({ kind: 'skipped', reason })));
+  return o;
+}
+
+/** The minimum an outcome needs to know about a message. */
+export type OutcomeSubject = Pick<OutgoingMessage, 'envelope' | 'receiver' | 'metricLabel' | 'enqueuedAtMs'>;
+
+/**
+ * Where every target of every message ends: counts the outcome invariant
+ * (accepted = written + dropped + skipped + in-flight), the OutgoingBuffer and
+ * OutgoingTransfer phases, reports metrics and calls the outcome listener. Label
+ * objects are cached so the hot path allocates nothing for metrics.
+ */
+export class Accounting {
+  readonly counters: AccountingCounters = {
+    accepted: 0,
+    written: 0,
+    dropped: 0,
+    skipped: 0,
+    bufferStarted: 0,
+    bufferFinished: 0,
+    transferStarted: 0,
+    transferFinished: 0,
+  };
+  readonly #clock: Clock;
+  readonly #metrics: Metrics;
+  readonly #listener: OutcomeListener | undefined;
+  readonly #labelCache = new Map<string, Labels>();
+  #idle: (() => void) | undefined;
+
+  constructor(clock: Clock, metrics: Metrics, listener: OutcomeListener | undefined) {
+    this.#clock = clock;
+    this.#metrics = metrics;
+    this.#listener = listener;
+  }
+
+  get inFlight(): number {
+    const c = this.counters;
+    return c.accepted - c.written - c.dropped - c.skipped;
+  }
+
+  /** Calls `fn` once, as soon as nothing is in flight. */
+  whenIdle(fn: (() => void) | undefined): void {
+    this.#idle = fn;
+    if (fn !== undefined && this.inFlight === 0) this.#fireIdle();
+  }
+
+  /** Kinds of errors and warnings, e.g. `fwd_to_peer_lagged`. */
+  error(kind: string): void {
+    this.#metrics.inc('peerpost_errors_total', this.#labels('e', kind, ''));
+  }
+
+  /** A target entered a queue (OutgoingBuffer starts). */
+  accept(msg: OutcomeSubject, mode: PathMode): void {
+    this.counters.accepted++;
+    this.counters.bufferStarted++;
+    this.#metrics.inc('peerpost_phase_started_total', this.#labels('OutgoingBuffer', msg.metricLabel, mode));
+  }
+
+  /** A queued target was dropped before reaching the transport. */
+  dropQueued(msg: OutcomeSubject, address: string | undefined, mode: PathMode, reason: DropReason): void {
+    this.#endBuffer(msg, mode);
+    this.#final(msg, address, mode, drop(reason));
+  }
+
+  /** A queued target was skipped after all (its address left the topology). */
+  skipQueued(msg: OutcomeSubject, address: string | undefined, mode: PathMode, reason: SkipReason): void {
+    this.#endBuffer(msg, mode);
+    this.#final(msg, address, mode, skip(reason));
+  }
+
+  /** A target that is skipped on arrival (no phase). */
+  skipNow(msg: OutcomeSubject, address: string | undefined, mode: PathMode, reason: SkipReason): void {
+    this.counters.accepted++;
+    this.#final(msg, address, mode, skip(reason));
+  }
+
+  /** A target that is dropped on arrival (no phase). */
+  dropNow(msg: OutcomeSubject, address: string | undefined, mode: PathMode, reason: DropReason): void {
+    this.counters.accepted++;
+    this.#final(msg, address, mode, drop(reason));
+  }
+
+  /** A queued target was accepted by a connection's write() (OutgoingTransfer starts). */
+  handOff(msg: OutcomeSubject, mode: PathMode): void {
+    this.#endBuffer(msg, mode);
+    this.counters.transferStarted++;
+    this.#metrics.inc('peerpost_phase_started_total', this.#labels('OutgoingTransfer', msg.metricLabel, mode));
+  }
+
+  /** The connection handed the frame to the socket: outcome `written`. */
+  flushed(msg: OutcomeSubject, address: string, mode: PathMode, bytes: number): void {
+    this.#endTransfer(msg, mode);
+    this.#metrics.inc('peerpost_sent_bytes_total', this.#labels('b', msg.metricLabel, mode), bytes);
+    this.#final(msg, address, mode, WRITTEN);
+  }
+
+  /** The connection closed before the frame reached the socket. */
+  lost(msg: OutcomeSubject, address: string, mode: PathMode, reason: DropReason): void {
+    this.#endTransfer(msg, mode);
+    this.#final(msg, address, mode, drop(reason));
+  }
+
+  #endBuffer(msg: OutcomeSubject, mode: PathMode): void {
+    this.counters.bufferFinished++;
+    const labels = this.#labels('OutgoingBuffer', msg.metricLabel, mode);
+    this.#metrics.inc('peerpost_phase_finished_total', labels);
+    this.#metrics.observe(
+      'peerpost_phase_duration_seconds',
+      Math.max(0, this.#clock.now() - msg.enqueuedAtMs) / 1000,
+      labels,
+    );
+  }
+
+  #endTransfer(msg: OutcomeSubject, mode: PathMode): void {
+    this.counters.transferFinished++;
+    this.#metrics.inc('peerpost_phase_finished_total', this.#labels('OutgoingTransfer', msg.metricLabel, mode));
+  }
+
+  #final(msg: OutcomeSubject, address: string | undefined, mode: PathMode, outcome: Outcome): void {
+    const c = this.counters;
+    if (outcome.kind === 'written') c.written++;
+    else if (outcome.kind === 'dropped') c.dropped++;
+    else c.skipped++;
+    this.#metrics.inc(
+      'peerpost_outcomes_total',
+      this.#labels('o', outcome.kind, outcome.kind === 'written' ? '' : outcome.reason),
+    );
+    this.#listener?.({
+      messageId: msg.envelope.id,
+      label: msg.envelope.label,
+      receiver: msg.receiver,
+      address,
+      mode,
+      outcome,
+    });
+    if (this.#idle !== undefined && this.inFlight === 0) this.#fireIdle();
+  }
+
+  #fireIdle(): void {
+    const fn = this.#idle;
+    this.#idle = undefined;
+    fn?.();
+  }
+
+  /** Cached label objects: `e` errors, `o` outcomes, `b` bytes, else a phase. */
+  #labels(kind: string, a: string, b: string): Labels {
+    const key = `${kind}\u0000${a}\u0000${b}`;
+    let labels = this.#labelCache.get(key);
+    if (labels === undefined) {
+      if (kind === 'e') labels = { kind: a };
+      else if (kind === 'o') labels = { outcome: a, reason: b };
+      else if (kind === 'b') labels = { label: a, mode: b };
+      else labels = { phase: kind, label: a, mode: b };
+      this.#labelCache.set(key, labels);
+    }
+    return labels;
+  }
+}

@@ -1,0 +1,326 @@
+import { isPeerpostError } from '../errors.js';
+import type { IncomingSink } from '../network/incoming.js';
+import type { PeerAddress } from '../topology/types.js';
+import type { CloseReason, Connection, ConnectionHandler, Transport } from '../transport/types.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { Random } from '../util/random.js';
+import { decodeEnvelope } from '../wire/envelope.js';
+import type { Accounting } from './accounting.js';
+import type { BackoffBook } from './backoff.js';
+import type { ResolvedSenderConfig } from './config.js';
+import { Fifo } from './fifo.js';
+import { type OutgoingMessage, mergeBySeq } from './message.js';
+
+/** Why a peer sender stopped. */
+export type StopReason = 'connect_failed' | 'identity_mismatch' | 'connection_lost' | 'removed' | 'shutdown';
+
+/** The life of a peer sender (see docs/direct-sender.md for the diagram). */
+export type SenderState =
+  | { readonly kind: 'connecting'; readonly attempt: number; readonly since: number }
+  | { readonly kind: 'backoff'; readonly attempt: number; readonly retryAt: number }
+  | { readonly kind: 'connected'; readonly connection: Connection; readonly since: number }
+  | { readonly kind: 'stopped'; readonly reason: StopReason };
+
+/** What a peer sender needs from its dispatcher: shared services and one callback. */
+export interface PeerSenderHost {
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly accounting: Accounting;
+  readonly book: BackoffBook;
+  readonly incoming: IncomingSink;
+  readonly logger: Logger;
+  config(): ResolvedSenderConfig;
+  /** A sender stopped by itself; `leftover` are its queued messages (never written), oldest first. */
+  senderStopped(sender: PeerSenderLike, leftover: OutgoingMessage[], reason: StopReason): void;
+}
+
+export interface PeerSenderInit {
+  readonly host: PeerSenderHost;
+  readonly peerId: string;
+  readonly target: PeerAddress;
+  /** Dispatcher sequence number at creation: messages with a higher `dispatchSeq` were not seen. */
+  readonly createdSeq: number;
+}
+
+/** The dispatcher's view of a sender (the factory may return any implementation). */
+export interface PeerSenderLike {
+  readonly peerId: string;
+  readonly address: string;
+  readonly createdSeq: number;
+  readonly state: SenderState;
+  /** Messages queued and not yet written. */
+  readonly queueDepth: number;
+  /** Messages written to the connection and not yet flushed to the socket. */
+  readonly unflushed: number;
+  /** `queued` (or written at once), `full` (nothing done), or `stopped`. */
+  enqueue(msg: OutgoingMessage): 'queued' | 'full' | 'stopped';
+  /** Takes messages moved from elsewhere, merged by send order; returns those over capacity. */
+  adopt(msgs: readonly OutgoingMessage[]): OutgoingMessage[];
+  /** Stops; returns the queued messages (oldest first). Unflushed ones end through the connection. */
+  stop(reason: StopReason): OutgoingMessage[];
+  /** Resolves when the sender's connection, pending connect and timer are all gone. */
+  readonly closed: Promise<void>;
+}
+
+export type PeerSenderFactory = (init: PeerSenderInit) => PeerSenderLike;
+
+/**
+ * One connection to one address of one peer: connects with backoff, writes its queue in
+ * order, passes replies read on the same connection to the incoming queue.
+ */
+export class PeerSender implements PeerSenderLike {
+  readonly peerId: string;
+  readonly address: string;
+  readonly createdSeq: number;
+  readonly closed: Promise<void>;
+  #state: SenderState;
+  readonly #host: PeerSenderHost;
+  readonly #target: PeerAddress;
+  readonly #queue = new Fifo<OutgoingMessage>(4);
+  readonly #unflushed = new Fifo<OutgoingMessage>(4);
+  readonly #windowStart: number;
+  #attempt = 0;
+  #blocked = false;
+  #timer: TimerHandle | undefined;
+  #abort: AbortController | undefined;
+  #connecting = false;
+  #connection: Connection | undefined;
+  #resolveClosed!: () => void;
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    if (this.#state.kind === 'backoff') this.#connect();
+  };
+
+  constructor(init: PeerSenderInit) {
+    this.#host = init.host;
+    this.peerId = init.peerId;
+    this.address = init.target.address;
+    this.#target = init.target;
+    this.createdSeq = init.createdSeq;
+    this.closed = new Promise<void>((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    const now = this.#host.clock.now();
+    this.#windowStart = now;
+    const entry = this.#host.book.get(this.peerId, this.address);
+    if (entry !== undefined && entry.notBefore > now) {
+      this.#state = { kind: 'backoff', attempt: 0, retryAt: entry.notBefore };
+      this.#timer = this.#host.clock.setTimeout(this.#onTimer, entry.notBefore - now);
+    } else {
+      this.#state = { kind: 'connecting', attempt: 1, since: now };
+      this.#connect();
+    }
+  }
+
+  get state(): SenderState {
+    return this.#state;
+  }
+
+  get queueDepth(): number {
+    return this.#queue.length;
+  }
+
+  get unflushed(): number {
+    return this.#unflushed.length;
+  }
+
+  enqueue(msg: OutgoingMessage): 'queued' | 'full' | 'stopped' {
+    if (this.#state.kind === 'stopped') return 'stopped';
+    if (this.#queue.length >= this.#host.config().peerQueueCapacity) return 'full';
+    this.#queue.push(msg);
+    if (this.#connection !== undefined && !this.#blocked) this.#flush(this.#connection);
+    return 'queued';
+  }
+
+  adopt(msgs: readonly OutgoingMessage[]): OutgoingMessage[] {
+    if (this.#state.kind === 'stopped') return [...msgs];
+    const merged = mergeBySeq(this.#queue.drain(), msgs);
+    const capacity = this.#host.config().peerQueueCapacity;
+    const over = merged.splice(capacity);
+    for (const m of merged) this.#queue.push(m);
+    if (this.#connection !== undefined && !this.#blocked) this.#flush(this.#connection);
+    return over;
+  }
+
+  stop(reason: StopReason): OutgoingMessage[] {
+    if (this.#state.kind === 'stopped') return [];
+    this.#state = { kind: 'stopped', reason };
+    if (this.#timer !== undefined) this.#host.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#abort?.abort();
+    this.#connection?.close(reason);
+    const leftover = this.#queue.drain();
+    this.#maybeClosed();
+    return leftover;
+  }
+
+  #connect(): void {
+    this.#attempt++;
+    this.#state = { kind: 'connecting', attempt: this.#attempt, since: this.#host.clock.now() };
+    this.#connecting = true;
+    const abort = new AbortController();
+    this.#abort = abort;
+    this.#host.transport
+      .connect(this.address, 'direct', { expectedIdentity: this.#target.expectedIdentity, signal: abort.signal })
+      .then(
+        (connection) => this.#connected(connection),
+        (err: unknown) => this.#connectFailed(err),
+      );
+  }
+
+  #connected(connection: Connection): void {
+    this.#connecting = false;
+    this.#abort = undefined;
+    if (this.#state.kind === 'stopped') {
+      connection.close('sender stopped');
+      this.#track(connection);
+      return;
+    }
+    const host = this.#host;
+    host.book.succeeded(this.peerId, this.address);
+    this.#connection = connection;
+    this.#track(connection);
+    this.#state = { kind: 'connected', connection, since: host.clock.now() };
+    host.logger.debug({ peer: this.peerId, address: this.address }, 'peer sender connected');
+    const handler: ConnectionHandler = {
+      onFrame: (frame) => this.#onFrame(connection, frame),
+      onFlushed: (count) => this.#onFlushed(count),
+      onDrain: () => {
+        this.#blocked = false;
+        if (this.#connection === connection) this.#flush(connection);
+      },
+      onClose: (reason) => this.#onClose(reason),
+    };
+    connection.attach(handler);
+    this.#flush(connection);
+  }
+
+  #connectFailed(err: unknown): void {
+    this.#connecting = false;
+    this.#abort = undefined;
+    const host = this.#host;
+    if (this.#state.kind === 'stopped') {
+      this.#maybeClosed();
+      return;
+    }
+    const now = host.clock.now();
+    const config = host.config();
+    const delay = host.book.failed(this.peerId, this.address, now, config, host.random);
+    if (isPeerpostError(err, 'ERR_IDENTITY_MISMATCH')) {
+      host.accounting.error('identity_mismatch');
+      host.logger.warn(
+        {
+          event: 'security',
+          kind: 'identity_mismatch',
+          peer: this.peerId,
+          address: this.address,
+          expected: this.#target.expectedIdentity,
+          error: err.message,
+        },
+        'peer at address is not the expected identity',
+      );
+      this.#stopSelf('identity_mismatch');
+      return;
+    }
+    host.accounting.error('fail_create_out_con');
+    host.logger.debug({ peer: this.peerId, address: this.address, attempt: this.#attempt, err }, 'connect failed');
+    if (now + delay - this.#windowStart > config.backoff.deadlineMs) {
+      host.accounting.error('fail_conn_to_peer');
+      host.logger.warn({ peer: this.peerId, address: this.address, attempts: this.#attempt }, 'giving up connecting');
+      this.#stopSelf('connect_failed');
+      return;
+    }
+    this.#state = { kind: 'backoff', attempt: this.#attempt, retryAt: now + delay };
+    this.#timer = host.clock.setTimeout(this.#onTimer, delay);
+  }
+
+  #flush(connection: Connection): void {
+    const accounting = this.#host.accounting;
+    while (!this.#blocked && this.#queue.length > 0) {
+      if (connection.closeReason !== undefined) return;
+      const msg = this.#queue.shift()!;
+      const ok = connection.write(msg.body);
+      this.#unflushed.push(msg);
+      accounting.handOff(msg, 'direct');
+      if (!ok) this.#blocked = true;
+    }
+  }
+
+  #onFlushed(count: number): void {
+    const accounting = this.#host.accounting;
+    for (let i = 0; i < count; i++) {
+      const msg = this.#unflushed.shift();
+      if (msg === undefined) return;
+      accounting.flushed(msg, this.address, 'direct', msg.body.byteLength + 4);
+    }
+  }
+
+  #onFrame(connection: Connection, frame: Buffer): void {
+    const host = this.#host;
+    let decoded: ReturnType<typeof decodeEnvelope>;
+    try {
+      decoded = decodeEnvelope(frame);
+    } catch (err) {
+      host.accounting.error('fail_deser_msg');
+      host.logger.warn({ peer: this.peerId, address: this.address, err }, 'undecodable reply: closing connection');
+      connection.close('undecodable frame');
+      return;
+    }
+    host.incoming.push({
+      envelope: decoded.envelope,
+      version: decoded.version,
+      from: {
+        // Only a pinned identity proves who answered at this address.
+        peerId: this.#target.expectedIdentity === undefined ? undefined : this.peerId,
+        address: this.address,
+        identity: connection.remoteIdentity,
+        direction: 'outbound',
+      },
+      receivedAtMs: host.clock.now(),
+    });
+  }
+
+  #onClose(reason: CloseReason): void {
+    const host = this.#host;
+    const lostAs = this.#state.kind === 'stopped' && this.#state.reason === 'shutdown' ? 'shutdown' : 'connection_lost';
+    for (let msg = this.#unflushed.shift(); msg !== undefined; msg = this.#unflushed.shift()) {
+      host.accounting.lost(msg, this.address, 'direct', lostAs);
+    }
+    this.#connection = undefined;
+    if (this.#state.kind !== 'stopped') {
+      host.accounting.error('fail_write_to_peer');
+      host.logger.info({ peer: this.peerId, address: this.address, code: reason.code }, 'peer connection closed');
+      host.book.lost(this.peerId, this.address, host.clock.now(), host.config(), host.random);
+      this.#stopSelf('connection_lost');
+    }
+    this.#maybeClosed();
+  }
+
+  #stopSelf(reason: StopReason): void {
+    this.#state = { kind: 'stopped', reason };
+    const leftover = this.#queue.drain();
+    this.#host.senderStopped(this, leftover, reason);
+    this.#maybeClosed();
+  }
+
+  #open = 0;
+  #track(connection: Connection): void {
+    this.#open++;
+    void connection.closed.then(() => {
+      this.#open--;
+      // A close that never reported onClose still ends what was in flight.
+      if (this.#connection === connection) this.#onClose(connection.closeReason ?? LOCAL_CLOSE);
+      this.#maybeClosed();
+    });
+  }
+
+  #maybeClosed(): void {
+    if (this.#state.kind === 'stopped' && !this.#connecting && this.#open === 0 && this.#timer === undefined) {
+      this.#resolveClosed();
+    }
+  }
+}
+
+const LOCAL_CLOSE: CloseReason = { code: 'ERR_CONNECTION_CLOSED', message: 'closed', initiator: 'local' };

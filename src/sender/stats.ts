@@ -1,0 +1,73 @@
+import type { AccountingCounters } from './accounting.js';
+import type { PeerSenderLike, SenderState } from './peer-sender.js';
+
+/** One peer sender as reported by {@link DirectSender.stats}. */
+export interface SenderStats {
+  readonly peerId: string;
+  readonly address: string;
+  readonly state: SenderState['kind'];
+  /** Connect attempts so far (connecting/backoff). */
+  readonly attempt: number | undefined;
+  /** When the next connect attempt is due (backoff). */
+  readonly retryAt: number | undefined;
+  readonly queueDepth: number;
+  readonly unflushed: number;
+}
+
+export interface DirectSenderStats {
+  /** Resolved peers (with senders). */
+  readonly peers: number;
+  readonly senders: readonly SenderStats[];
+  /** Stopped senders whose connection is still closing. */
+  readonly retiring: number;
+  /** Messages waiting in the unresolved queue. */
+  readonly unresolvedDepth: number;
+  /** `(peer, address)` pairs with remembered backoff. */
+  readonly backoffEntries: number;
+  readonly counters: AccountingCounters & {
+    /** Calls to send(). */
+    readonly messages: number;
+    /** accepted - written - dropped - skipped. */
+    readonly inFlight: number;
+    /** Targets actually held right now: unresolved + queued + unflushed in every sender. Equals inFlight. */
+    readonly held: number;
+  };
+}
+
+export interface StatsInput {
+  peers: number;
+  senders: readonly PeerSenderLike[];
+  retiring: readonly PeerSenderLike[];
+  unresolved: number;
+  messages: number;
+  counters: AccountingCounters;
+  inFlight: number;
+  backoffEntries: number;
+}
+
+function senderStats(s: PeerSenderLike): SenderStats {
+  const state = s.state;
+  return {
+    peerId: s.peerId,
+    address: s.address,
+    state: state.kind,
+    attempt: state.kind === 'connecting' || state.kind === 'backoff' ? state.attempt : undefined,
+    retryAt: state.kind === 'backoff' ? state.retryAt : undefined,
+    queueDepth: s.queueDepth,
+    unflushed: s.unflushed,
+  };
+}
+
+export function collectStats(input: StatsInput): DirectSenderStats {
+  let held = input.unresolved;
+  for (const s of input.senders) held += s.queueDepth + s.unflushed;
+  for (const s of input.retiring) held += s.queueDepth + s.unflushed;
+  return {
+    peers: input.peers,
+    senders: input.senders.map(senderStats),
+    retiring: input.retiring.length,
+    unresolvedDepth: input.unresolved,
+    backoffEntries: input.backoffEntries,
+    counters: { ...input.counters, messages: input.messages, inFlight: input.inFlight, held },
+  };
+}

@@ -1,0 +1,74 @@
+import { Fifo } from './fifo.js';
+import { type OutgoingMessage, mergeBySeq } from './message.js';
+
+/**
+ * Messages for peers the topology does not know (yet): FIFO in send order, bounded, with
+ * a per-message TTL. Unlike the reference (newest first, silent eviction), overflow and
+ * expiry hand the dropped messages back to the caller, which reports them.
+ */
+export class UnresolvedQueue {
+  #queue = new Fifo<OutgoingMessage>(16);
+
+  get length(): number {
+    return this.#queue.length;
+  }
+
+  /** Appends `msg`; returns the messages evicted (oldest first) to stay within `capacity`. */
+  push(msg: OutgoingMessage, now: number, capacity: number): OutgoingMessage[] | undefined {
+    msg.unresolvedAtMs = now;
+    this.#queue.push(msg);
+    return this.#trim(capacity);
+  }
+
+  /** Puts messages back (a peer lost its last address), merged by send order. */
+  restore(msgs: readonly OutgoingMessage[], now: number, capacity: number): OutgoingMessage[] | undefined {
+    for (const m of msgs) m.unresolvedAtMs = now;
+    this.#refill(mergeBySeq(this.#queue.drain(), msgs));
+    return this.#trim(capacity);
+  }
+
+  /** Removes and returns the messages whose TTL ran out. */
+  expire(now: number, ttlMs: number): OutgoingMessage[] {
+    const expired: OutgoingMessage[] = [];
+    const kept: OutgoingMessage[] = [];
+    for (const m of this.#queue.drain()) (now - m.unresolvedAtMs >= ttlMs ? expired : kept).push(m);
+    this.#refill(kept);
+    return expired;
+  }
+
+  /** The distinct peer ids waiting, in order of their oldest message. */
+  peerIds(): string[] {
+    const ids = new Set<string>();
+    for (const m of this.#snapshot()) ids.add(m.peerId);
+    return [...ids];
+  }
+
+  /** Removes and returns every message for `peerId`, in send order. */
+  take(peerId: string): OutgoingMessage[] {
+    const taken: OutgoingMessage[] = [];
+    const kept: OutgoingMessage[] = [];
+    for (const m of this.#queue.drain()) (m.peerId === peerId ? taken : kept).push(m);
+    this.#refill(kept);
+    return taken;
+  }
+
+  drain(): OutgoingMessage[] {
+    return this.#queue.drain();
+  }
+
+  #snapshot(): OutgoingMessage[] {
+    const all = this.#queue.drain();
+    this.#refill(all);
+    return all;
+  }
+
+  #refill(msgs: readonly OutgoingMessage[]): void {
+    for (const m of msgs) this.#queue.push(m);
+  }
+
+  #trim(capacity: number): OutgoingMessage[] | undefined {
+    let evicted: OutgoingMessage[] | undefined;
+    while (this.#queue.length > capacity) (evicted ??= []).push(this.#queue.shift()!);
+    return evicted;
+  }
+}
