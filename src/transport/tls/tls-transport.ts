@@ -114,12 +114,12 @@ export class TlsTransport implements Transport, TlsShared {
     return listener;
   }
 
-  connect(address: string, kind: ConnectionKind, options: ConnectOptions = {}): Promise<Connection> {
+  async connect(address: string, kind: ConnectionKind, options: ConnectOptions = {}): Promise<Connection> {
     const { host, port } = parseAddress(address);
     const expected = options.expectedIdentity && normalizeExpectedIdentity(options.expectedIdentity);
     const signal = options.signal;
     if (signal?.aborted) {
-      return Promise.reject(new PeerpostError('ERR_ABORTED', `connect to ${address} aborted`));
+      throw new PeerpostError('ERR_ABORTED', `connect to ${address} aborted`);
     }
     return new Promise<Connection>((resolve, reject) => {
       const socket = tlsConnect({
