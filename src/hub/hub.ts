@@ -51,6 +51,12 @@ export interface ConnectionHubOptions {
 type HubState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
 
 const SUBSCRIBER_QUEUE: Labels = { queue: 'subscribers' };
+/**
+ * The transport's own cap is set this far above the hub's: the hub sees, counts
+ * (`max_conn_reached`) and closes connections past its cap, while a burst beyond the
+ * headroom is still refused by the transport before any per-connection work.
+ */
+export const REFUSAL_HEADROOM = 16;
 
 /**
  * The listener side of a node. One listener serves every connection kind:
@@ -139,7 +145,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#starting = this.#transport.listen(this.#listenAddress, {
       onConnection: (connection) => this.#onConnection(connection),
       kinds: CONNECTION_KINDS,
-      maxConnections: this.#limits.maxInboundConnections,
+      maxConnections: this.#limits.maxInboundConnections + REFUSAL_HEADROOM,
     });
     try {
       this.#listener = await this.#starting;
