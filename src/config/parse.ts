@@ -78,7 +78,7 @@ function parseYaml<S extends z.ZodType>(text: string, file: string, schema: S): 
   return result.data;
 }
 
-function toTopology(raw: RawTopology): Topology {
+export function toTopology(raw: RawTopology): Topology {
   const table = new Map<string, readonly PeerAddress[]>();
   for (const [peerId, entries] of Object.entries(raw)) {
     table.set(
