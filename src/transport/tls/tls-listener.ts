@@ -66,6 +66,11 @@ export class TlsListener implements Listener {
     return this.#connections.size;
   }
 
+  /** Accepted TCP sockets still open, handshaking or established: what the cap counts. */
+  get socketCount(): number {
+    return this.#sockets.size;
+  }
+
   /** Established inbound connections (for trust re-evaluation). */
   get connections(): ReadonlySet<StreamConnection> {
     return this.#connections;
