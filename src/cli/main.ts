@@ -1,9 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { registerDecode } from './commands/decode.js';
+import { registerKeygen } from './commands/keygen.js';
 import { type CliContext, type CliIo, processIo, type RegisterCommand } from './context.js';
 
 /** Every command of the CLI, in help order. */
-const COMMANDS: readonly RegisterCommand[] = [registerDecode];
+const COMMANDS: readonly RegisterCommand[] = [registerDecode, registerKeygen];
 
 /** Runs the CLI with `argv` (without the node and script paths) and returns the exit code. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
