@@ -172,6 +172,8 @@ export class DirectSender {
       return;
     }
     if (entry.skipSelf) this.#accounting.skipNow(msg, cfg.selfAddress, 'direct', 'self');
+    // Senders created by #resolve for this message have seen it.
+    msg.dispatchSeq = this.#seq;
     for (const sender of entry.senders.values()) {
       this.#accounting.accept(msg, 'direct');
       this.#deliver(sender, msg);
