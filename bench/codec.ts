@@ -35,13 +35,23 @@ export function benchCodec(): Figure[] {
       json.push(
         opsPerSecond(() => {
           jsonObj.data = dataB64Source.toString('base64');
-          const back = JSON.parse(JSON.stringify(jsonObj)) as { data: string; deliveryStartTimestampMs: string };
-          sink += Buffer.from(back.data, 'base64').byteLength + Number(BigInt(back.deliveryStartTimestampMs) & 1n);
+          const back = JSON.parse(JSON.stringify(jsonObj)) as {
+            data: string;
+            deliveryStartTimestampMs: string;
+          };
+          sink +=
+            Buffer.from(back.data, 'base64').byteLength + Number(BigInt(back.deliveryStartTimestampMs) & 1n);
         }, ms),
       );
     }
     if (sink < 0) console.log(sink);
-    figures.push({ suite: 'codec', name: `JSON ${name}`, value: median(json), unit: 'round trips/s', rounds: json });
+    figures.push({
+      suite: 'codec',
+      name: `JSON ${name}`,
+      value: median(json),
+      unit: 'round trips/s',
+      rounds: json,
+    });
     figures.push({
       suite: 'codec',
       name: `peerpost ${name}`,

@@ -4,7 +4,7 @@ import { rawSocketSystem } from './raw-socket.js';
 
 export const rawTcp = rawSocketSystem('raw TCP', {
   listen(onSocket) {
-    const server = createServer(onSocket);
+    const server = createServer({ noDelay: true }, onSocket);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => {
@@ -15,7 +15,7 @@ export const rawTcp = rawSocketSystem('raw TCP', {
   },
   connect(port) {
     return new Promise<Socket>((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port }, () => {
+      const socket = connect({ host: '127.0.0.1', port, noDelay: true }, () => {
         socket.off('error', reject);
         resolve(socket);
       });
