@@ -357,12 +357,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
   /** InboundOwner: called once per connection from its onClose (or a failed accept). */
   inboundClosed(inbound: InboundConnection, reason: CloseReason | undefined): void {
     if (!this.#all.delete(inbound)) return;
-    if (inbound.isSubscriber) {
-      this.#subscribers.delete(inbound);
-      if (inbound.peerId !== undefined) removeFrom(this.#subscribersByPeer, inbound.peerId, inbound);
-    } else {
-      removeFrom(this.#byAddress, inbound.remoteAddress, inbound);
-    }
+    if (!inbound.isRetired) this.#unroute(inbound);
     if (reason !== undefined && reason.initiator === 'remote' && reason.code !== 'ERR_CONNECTION_CLOSED') {
       this.reader.countError('in_transfer_fail');
     }
@@ -382,24 +377,46 @@ export class ConnectionHub implements HubPort, InboundOwner {
     );
   }
 
-  /** InboundOwner: subscriber connections carry broadcasts one way only. */
-  unexpectedFrame(inbound: InboundConnection): void {
-    this.reader.countError('fail_deser_msg');
-    this.#logger.warn(
-      { address: inbound.remoteAddress, kind: inbound.kind },
-      'subscriber sent a frame; closing',
+  /** InboundOwner: an undecodable frame (already counted by the reader), or a frame from a subscriber. */
+  protocolViolation(inbound: InboundConnection, what: 'undecodable' | 'unexpected_frame'): void {
+    if (what === 'unexpected_frame') {
+      // Subscriber connections carry broadcasts one way only.
+      this.reader.countError('fail_deser_msg');
+      this.#logger.warn(
+        { address: inbound.remoteAddress, kind: inbound.kind },
+        'subscriber sent a frame; closing',
+      );
+    }
+    this.#retire(
+      inbound,
+      what === 'undecodable' ? 'incoming frame does not decode' : 'subscriber connections are one-way',
     );
-    inbound.connection.close('subscriber connections are one-way');
   }
 
   #disconnectSlow(subscriber: InboundConnection): void {
-    if (subscriber.isClosed) return;
+    if (subscriber.isRetired || subscriber.isClosed) return;
     this.reader.countError('subscriber_too_slow');
     this.#logger.warn(
       { address: subscriber.remoteAddress, peer: subscriber.peerId, drops: subscriber.outbox.drops },
       'disconnecting a subscriber that keeps dropping broadcasts',
     );
-    subscriber.connection.close('subscriber too slow');
+    this.#retire(subscriber, 'subscriber too slow');
+  }
+
+  /** Stops routing to `inbound` at once, then closes it (the close itself may take a while). */
+  #retire(inbound: InboundConnection, why: string): void {
+    if (!inbound.retire()) return;
+    this.#unroute(inbound);
+    inbound.connection.close(why);
+  }
+
+  #unroute(inbound: InboundConnection): void {
+    if (inbound.isSubscriber) {
+      this.#subscribers.delete(inbound);
+      if (inbound.peerId !== undefined) removeFrom(this.#subscribersByPeer, inbound.peerId, inbound);
+    } else {
+      removeFrom(this.#byAddress, inbound.remoteAddress, inbound);
+    }
   }
 
   #onTopology(topology: Topology): void {
@@ -407,7 +424,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#subscribersByPeer.clear();
     for (const inbound of this.#all) {
       inbound.setPeerId(this.#identities.identify(inbound.connection.remoteIdentity));
-      if (inbound.isSubscriber && inbound.peerId !== undefined) {
+      if (inbound.isSubscriber && !inbound.isRetired && inbound.peerId !== undefined) {
         pushTo(this.#subscribersByPeer, inbound.peerId, inbound);
       }
     }

@@ -7,8 +7,11 @@ import { type DepthTotal, Outbox } from './outbox.js';
 export interface InboundOwner {
   readonly reader: IncomingReader;
   inboundClosed(inbound: InboundConnection, reason: CloseReason): void;
-  /** A subscriber sent a frame; subscriber connections are one-way. */
-  unexpectedFrame(inbound: InboundConnection): void;
+  /**
+   * The peer broke the protocol: a frame that does not decode, or any frame on a
+   * (one-way) subscriber connection. The owner stops routing to it and closes it.
+   */
+  protocolViolation(inbound: InboundConnection, what: 'undecodable' | 'unexpected_frame'): void;
 }
 
 /**
@@ -30,6 +33,7 @@ export class InboundConnection implements ConnectionHandler {
   #closed = false;
   /** False once the connection is being closed for a protocol violation: later frames are ignored. */
   #reading = true;
+  #retired = false;
 
   constructor(
     owner: InboundOwner,
@@ -63,6 +67,24 @@ export class InboundConnection implements ConnectionHandler {
     return this.#closed;
   }
 
+  /** True once the hub stopped routing to this connection (it is closing). */
+  get isRetired(): boolean {
+    return this.#retired;
+  }
+
+  /**
+   * Takes the connection out of routing before its (graceful) close completes, which
+   * for a peer that stopped reading can take up to the transport's write timeout.
+   * Returns false if it was already retired.
+   */
+  retire(): boolean {
+    if (this.#retired) return false;
+    this.#retired = true;
+    this.#reading = false;
+    this.outbox.clear();
+    return true;
+  }
+
   /** Re-identifies after a topology change. Returns true when the peer id changed. */
   setPeerId(peerId: string | undefined): boolean {
     if (peerId === this.#source.peerId) return false;
@@ -75,12 +97,12 @@ export class InboundConnection implements ConnectionHandler {
     if (!this.#reading) return;
     if (this.isSubscriber) {
       this.#reading = false;
-      this.#owner.unexpectedFrame(this);
+      this.#owner.protocolViolation(this, 'unexpected_frame');
       return;
     }
     if (this.#owner.reader.read(frame, this.#source, 'direct') === undefined) {
       this.#reading = false;
-      this.connection.close('incoming frame does not decode');
+      this.#owner.protocolViolation(this, 'undecodable');
     }
   }
 

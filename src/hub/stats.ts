@@ -17,6 +17,8 @@ export interface InboundConnectionStats {
   /** Bytes the transport holds for this connection. */
   readonly bufferedBytes: number;
   readonly acceptedAtMs: number;
+  /** Taken out of routing (too slow, or broke the protocol) and closing. */
+  readonly closing: boolean;
 }
 
 /** A snapshot of a {@link ConnectionHub}. */
@@ -24,8 +26,10 @@ export interface HubStats {
   readonly selfId: string | undefined;
   readonly address: string | undefined;
   readonly state: 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
-  /** Open inbound connections by kind. */
+  /** Open inbound connections by kind, not counting those in {@link closing}. */
   readonly inbound: Readonly<Record<ConnectionKind, number>>;
+  /** Inbound connections the hub is closing (a stalled peer may take up to the write timeout). */
+  readonly closing: number;
   /** Inbound connections the hub refused at its cap. */
   readonly refused: number;
   /** Frames queued in the hub across subscribers / reply channels. */
@@ -53,8 +57,10 @@ export function hubStats(input: HubStatsInput): HubStats {
   const inbound: Record<ConnectionKind, number> = { direct: 0, 'subscribe-node': 0, 'subscribe-proxy': 0 };
   const connections: InboundConnectionStats[] = [];
   let subscriberDrops = 0;
+  let closing = 0;
   for (const c of input.connections) {
-    inbound[c.kind]++;
+    if (c.isRetired) closing++;
+    else inbound[c.kind]++;
     if (c.isSubscriber) subscriberDrops += c.outbox.drops;
     connections.push({
       kind: c.kind,
@@ -65,6 +71,7 @@ export function hubStats(input: HubStatsInput): HubStats {
       drops: c.outbox.drops,
       bufferedBytes: c.connection.bufferedBytes,
       acceptedAtMs: c.acceptedAtMs,
+      closing: c.isRetired,
     });
   }
   const subscriptions: SubscriptionStats[] = [];
@@ -74,6 +81,7 @@ export function hubStats(input: HubStatsInput): HubStats {
     address: input.address,
     state: input.state,
     inbound,
+    closing,
     refused: input.refused,
     subscriberQueueDepth: input.subscriberQueueDepth,
     replyQueueDepth: input.replyQueueDepth,
