@@ -1,0 +1,46 @@
+/** The value every label past the registry's bound is reported as. */
+export const OTHER_LABEL = 'other';
+
+/** Labels longer than this are reported as {@link OTHER_LABEL}. */
+export const MAX_LABEL_LENGTH = 64;
+
+/**
+ * Bounds the values of the `label` metric label (message labels come from the
+ * application and from the network, so they cannot be trusted to be few). Known labels
+ * always pass; other labels are admitted first come, first served while fewer than
+ * `maxDistinct` distinct values have been seen; everything else becomes `other`. A
+ * metric therefore has at most `max(known.length, maxDistinct) + 1` series per label.
+ */
+export class LabelRegistry {
+  readonly #known: ReadonlySet<string>;
+  readonly #seen = new Set<string>();
+  readonly #maxDistinct: number;
+
+  /**
+   * @param known labels that always have their own series
+   * @param maxDistinct distinct values admitted in total, known ones included. @default 100
+   */
+  constructor(known: readonly string[] = [], maxDistinct = 100) {
+    this.#known = new Set(known);
+    for (const label of known) this.#seen.add(label);
+    this.#maxDistinct = maxDistinct;
+  }
+
+  /** The label to report for `label`: itself while within bounds, else `other`. */
+  bound(label: string): string {
+    if (this.#seen.has(label)) return label;
+    if (label.length > MAX_LABEL_LENGTH || this.#seen.size >= this.#maxDistinct) return OTHER_LABEL;
+    this.#seen.add(label);
+    return label;
+  }
+
+  /** Number of distinct labels admitted so far. */
+  get size(): number {
+    return this.#seen.size;
+  }
+
+  /** True for a label given to the constructor. */
+  isKnown(label: string): boolean {
+    return this.#known.has(label);
+  }
+}
