@@ -1,6 +1,17 @@
 /** peerpost: direct peer-to-peer messaging over mutual TLS. The public API. */
 export { ERROR_CODES, type ErrorCode, isPeerpostError, PeerpostError } from './errors.js';
 export { type Labels, METRICS, type MetricName, type Metrics, noopMetrics } from './metrics/types.js';
+export * from './network/index.js';
+export type {
+  DropReason,
+  Outcome,
+  OutcomeEvent,
+  OutcomeListener,
+  SendMode,
+  SkipReason,
+} from './sender/outcome.js';
+export { addr, type DirectReceiver, formatReceiver, peer, peerInfo } from './sender/receiver.js';
+export type { PeerAddress, Topology } from './topology/types.js';
 export type {
   CloseReason,
   Connection,

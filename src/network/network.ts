@@ -1,0 +1,475 @@
+import { PeerpostError } from '../errors.js';
+import { ConnectionHub } from '../hub/hub.js';
+import type { HubResult } from '../hub/port.js';
+import type { HubStats } from '../hub/stats.js';
+import type { Subscription } from '../hub/subscription.js';
+import type { Credentials } from '../identity/credentials.js';
+import type { TrustPolicy } from '../identity/trust.js';
+import { type Metrics, noopMetrics } from '../metrics/types.js';
+import type { DirectSenderConfig } from '../sender/config.js';
+import { DirectSender } from '../sender/direct-sender.js';
+import type { DropReason, OutcomeEvent, OutcomeListener, SendMode } from '../sender/outcome.js';
+import { addr, type DirectReceiver, peer } from '../sender/receiver.js';
+import type { DirectSenderStats } from '../sender/stats.js';
+import type { Topology } from '../topology/types.js';
+import { TlsTransport } from '../transport/tls/tls-transport.js';
+import type { ConnectionKind, Transport } from '../transport/types.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { type Logger, noopLogger } from '../util/logger.js';
+import { ObservableValue } from '../util/observable.js';
+import type { Random } from '../util/random.js';
+import type { Envelope } from '../wire/envelope.js';
+import { createEnvelope, payloadOf } from '../wire/message.js';
+import { DedupWindow } from './dedup.js';
+import { Inbox } from './inbox.js';
+import type { IncomingMessage, IncomingSink, MessageSource } from './incoming.js';
+import {
+  type NetworkLimits,
+  type NetworkOptions,
+  type ResolvedLimits,
+  resolveLimits,
+  resolveTopology,
+  type TopologyInput,
+  validateNetworkOptions,
+} from './options.js';
+
+/** A message delivered to the application. */
+export class NetworkMessage {
+  /** The decompressed payload. */
+  readonly data: Uint8Array;
+  readonly #network: Network;
+
+  constructor(
+    network: Network,
+    readonly envelope: Envelope,
+    data: Uint8Array,
+    readonly from: MessageSource,
+    readonly receivedAtMs: number,
+  ) {
+    this.#network = network;
+    this.data = data;
+  }
+
+  get id(): string {
+    return this.envelope.id;
+  }
+
+  get label(): string {
+    return this.envelope.label;
+  }
+
+  /**
+   * Answers over the connection the message came in on: by address for a connection the
+   * peer opened to us, or to the peer's sender for a reply that arrived on ours. Returns
+   * the reply's message id; its outcome arrives through `onOutcome`.
+   */
+  reply(label: string, data: Uint8Array): string {
+    if (this.from.direction === 'inbound') return this.#network.send(addr(this.from.address), label, data);
+    if (this.from.peerId === undefined) {
+      throw new PeerpostError(
+        'ERR_INVALID_OPTION',
+        `cannot reply: the message from ${this.from.address} came on an outbound connection of an unknown peer`,
+      );
+    }
+    return this.#network.send(peer(this.from.peerId), label, data);
+  }
+}
+
+/** Live-updatable settings (`network.updateConfig`). */
+export interface NetworkConfigUpdate {
+  directSendMode?: SendMode;
+  /** Sender limits apply live (queues, unresolved queue, backoff). Hub and transport limits need a restart. */
+  limits?: NetworkLimits;
+  knownLabels?: readonly string[];
+}
+
+export interface NetworkStats {
+  readonly nodeId: string;
+  readonly address: string;
+  readonly sender: DirectSenderStats;
+  readonly hub: HubStats;
+  readonly incoming: {
+    readonly delivered: number;
+    readonly deduplicated: number;
+    readonly undecodable: number;
+    readonly buffered: number;
+    readonly droppedSlowReader: number;
+  };
+  readonly outcomes: Readonly<Record<string, number>>;
+}
+
+export interface SubscribeOptions {
+  /** @default 'subscribe-node' */
+  kind?: Exclude<ConnectionKind, 'direct'>;
+}
+
+/**
+ * A peerpost node for an application: wires the transport (mutual TLS unless another is
+ * given), the connection hub, the direct sender, the topology and the config. Create it
+ * with {@link createNetwork}.
+ */
+export class Network {
+  readonly nodeId: string;
+  readonly #clock: Clock;
+  readonly #random: Random;
+  readonly #logger: Logger;
+  readonly #metrics: Metrics;
+  readonly #transport: Transport;
+  readonly #ownsTransport: boolean;
+  readonly #topology: ObservableValue<Topology>;
+  readonly #senderConfig: ObservableValue<DirectSenderConfig>;
+  readonly #hub: ConnectionHub;
+  readonly #sender: DirectSender;
+  readonly #dedup: DedupWindow;
+  readonly #inbox: Inbox<NetworkMessage>;
+  readonly #outcomeListeners = new Set<OutcomeListener>();
+  readonly #outcomeCounts = new Map<string, number>();
+  readonly #subscriptions = new Set<Subscription>();
+  readonly #maxDecompressedBytes: number;
+  readonly #compressThresholdBytes: number;
+  readonly #idPrefix: string;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => void this.close();
+  #limits: ResolvedLimits;
+  #address = '';
+  #seq = 0;
+  #delivered = 0;
+  #deduplicated = 0;
+  #undecodable = 0;
+  #closing: Promise<void> | undefined;
+
+  /** Use {@link createNetwork}: it also starts the listener. */
+  constructor(options: NetworkOptions) {
+    const { limits, topology } = validateNetworkOptions(options);
+    this.nodeId = options.nodeId;
+    this.#limits = limits;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#logger = (options.logger ?? noopLogger).child({ nodeId: options.nodeId });
+    this.#metrics = options.metrics ?? noopMetrics;
+    this.#maxDecompressedBytes = limits.maxDecompressedBytes;
+    this.#compressThresholdBytes = options.compressThresholdBytes ?? 1000;
+    this.#idPrefix = `${options.nodeId}-${Math.floor(this.#random() * 0x1_0000_0000)
+      .toString(16)
+      .padStart(8, '0')}-`;
+    this.#ownsTransport = options.transport === undefined;
+    this.#transport =
+      options.transport ??
+      new TlsTransport({
+        credentials: options.credentials!,
+        ...(options.trust === undefined ? {} : { trust: options.trust }),
+        maxFrameBytes: limits.maxFrameBytes,
+        writeTimeoutMs: limits.writeTimeoutMs,
+        handshakeTimeoutMs: limits.handshakeTimeoutMs,
+        idleTimeoutMs: limits.idleTimeoutMs,
+        clock: this.#clock,
+        logger: this.#logger,
+        metrics: this.#metrics,
+      });
+    this.#topology = new ObservableValue(topology);
+    this.#senderConfig = new ObservableValue(
+      this.#senderConfigOf(options.directSendMode ?? 'direct', options.knownLabels),
+    );
+    this.#dedup = new DedupWindow(this.#clock, limits.dedup);
+    this.#inbox = new Inbox<NetworkMessage>(options.incomingCapacity ?? 10_000, () =>
+      this.#metrics.inc('peerpost_errors_total', { kind: 'in_queue_overflow' }),
+    );
+    const incoming: IncomingSink = { push: (msg) => this.#onIncoming(msg) };
+    this.#hub = new ConnectionHub({
+      transport: this.#transport,
+      listenAddress: options.listen ?? '127.0.0.1:0',
+      incoming,
+      topology: this.#topology,
+      clock: this.#clock,
+      metrics: this.#metrics,
+      logger: this.#logger,
+      random: this.#random,
+      selfId: options.nodeId,
+      limits: {
+        maxInboundConnections: limits.maxInboundConnections,
+        subscriberQueueCapacity: limits.subscriberQueueCapacity,
+      },
+    });
+    this.#sender = new DirectSender({
+      transport: this.#transport,
+      hub: this.#hub,
+      incoming,
+      topology: this.#topology,
+      config: this.#senderConfig,
+      clock: this.#clock,
+      random: this.#random,
+      metrics: this.#metrics,
+      logger: this.#logger,
+      onOutcome: (event) => this.#emitOutcome(event),
+    });
+    this.#signal = options.signal;
+    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** Binds the listener; called by {@link createNetwork}. */
+  async start(): Promise<this> {
+    const { address } = await this.#hub.start();
+    this.#address = address;
+    this.#senderConfig.set({ ...this.#senderConfig.get(), selfAddress: address });
+    this.#logger.info({ address }, 'network started');
+    if (this.#signal?.aborted) await this.close();
+    return this;
+  }
+
+  /** The bound `host:port`. */
+  get address(): string {
+    return this.#address;
+  }
+
+  /** The current peer table. */
+  get topology(): Topology {
+    return this.#topology.get();
+  }
+
+  /**
+   * Sends `data` to a peer id (a string or `peer(id)`) or to an address (`addr(host:port)`,
+   * the reply path). Returns the message id at once; the outcome per target address
+   * arrives through {@link onOutcome}. Never throws for delivery problems.
+   */
+  send(
+    receiver: string | DirectReceiver,
+    label: string,
+    data: Uint8Array,
+    options: { id?: string } = {},
+  ): string {
+    const target = typeof receiver === 'string' ? peer(receiver) : receiver;
+    const id = options.id ?? this.#nextId();
+    const envelope = createEnvelope(
+      { id, label, data, nowMs: this.#clock.now() },
+      { compressThresholdBytes: this.#compressThresholdBytes },
+    );
+    this.#sender.send(target, envelope);
+    return id;
+  }
+
+  /** Sends `data` to every subscriber of this node. Returns the message id; one outcome (address `broadcast`). */
+  broadcast(label: string, data: Uint8Array, options: { id?: string } = {}): string {
+    const id = options.id ?? this.#nextId();
+    const envelope = createEnvelope(
+      { id, label, data, nowMs: this.#clock.now() },
+      { compressThresholdBytes: this.#compressThresholdBytes },
+    );
+    const reason: DropReason | undefined = this.#closing
+      ? 'shutdown'
+      : hubDrop(this.#hub.broadcast(envelope));
+    this.#metrics.inc('peerpost_outcomes_total', {
+      outcome: reason ? 'dropped' : 'written',
+      reason: reason ?? '',
+    });
+    this.#emitOutcome(this.#hubEvent(envelope, reason ? 'dropped' : 'written', reason));
+    return id;
+  }
+
+  /**
+   * Subscribes to the broadcasts of a peer (every address of it in the topology, with its
+   * pinned identity) or of an address. Received broadcasts arrive like any message.
+   * Returns a handle whose `close()` ends the subscription.
+   */
+  subscribe(target: string, options: SubscribeOptions = {}): { close(): Promise<void> } {
+    const kind = options.kind ?? 'subscribe-node';
+    const addresses = this.#topology.get().get(target) ?? [{ address: target }];
+    const subs = addresses.map((a) =>
+      this.#hub.subscribeTo(
+        a.address,
+        kind,
+        a.expectedIdentity ? { expectedIdentity: a.expectedIdentity } : {},
+      ),
+    );
+    for (const s of subs) this.#subscriptions.add(s);
+    return {
+      close: async () => {
+        await Promise.all(subs.map((s) => s.close()));
+        for (const s of subs) this.#subscriptions.delete(s);
+      },
+    };
+  }
+
+  /** Calls `listener` for every incoming message (after decompression and deduplication). */
+  onMessage(listener: (message: NetworkMessage) => void): () => void {
+    return this.#inbox.on(listener);
+  }
+
+  /** Incoming messages as an async iterable; ends when the network closes. */
+  messages(): AsyncIterable<NetworkMessage> {
+    return { [Symbol.asyncIterator]: () => this.#inbox[Symbol.asyncIterator]() };
+  }
+
+  /** Calls `listener` with the final outcome of every message, once per target. */
+  onOutcome(listener: OutcomeListener): () => void {
+    this.#outcomeListeners.add(listener);
+    return () => {
+      this.#outcomeListeners.delete(listener);
+    };
+  }
+
+  /** Replaces the peer table; senders follow at once (nothing queued is lost). */
+  updateTopology(topology: TopologyInput): void {
+    this.#topology.set(resolveTopology(topology));
+  }
+
+  /** Applies live settings; an invalid value throws `ERR_INVALID_OPTION` and changes nothing. */
+  updateConfig(update: NetworkConfigUpdate): void {
+    const current = this.#senderConfig.get();
+    const limits =
+      update.limits === undefined ? this.#limits : resolveLimits({ ...this.#limits, ...update.limits });
+    const next = {
+      ...this.#senderConfigFromLimits(limits),
+      directSendMode: update.directSendMode ?? current.directSendMode ?? 'direct',
+      knownLabels: update.knownLabels ?? current.knownLabels ?? [],
+      selfId: this.nodeId,
+      selfAddress: this.#address || undefined,
+    };
+    if (
+      next.directSendMode !== 'direct' &&
+      next.directSendMode !== 'broadcast' &&
+      next.directSendMode !== 'both'
+    ) {
+      throw new PeerpostError(
+        'ERR_INVALID_OPTION',
+        `invalid option \`directSendMode\`: expected direct|broadcast|both`,
+      );
+    }
+    this.#limits = limits;
+    this.#senderConfig.set(next);
+  }
+
+  /** Presents new credentials on every new handshake (TLS transport only). */
+  updateCredentials(credentials: Credentials): void {
+    this.#tls('updateCredentials').updateCredentials(credentials);
+  }
+
+  /** Replaces the trust policy; open connections of peers no longer trusted are closed (TLS transport only). */
+  updateTrust(trust: TrustPolicy): void {
+    this.#tls('updateTrust').updateTrust(trust);
+  }
+
+  stats(): NetworkStats {
+    return {
+      nodeId: this.nodeId,
+      address: this.#address,
+      sender: this.#sender.stats(),
+      hub: this.#hub.stats(),
+      incoming: {
+        delivered: this.#delivered,
+        deduplicated: this.#deduplicated,
+        undecodable: this.#undecodable,
+        buffered: this.#inbox.buffered,
+        droppedSlowReader: this.#inbox.dropped,
+      },
+      outcomes: Object.fromEntries(this.#outcomeCounts),
+    };
+  }
+
+  /**
+   * Shuts down in order: the listener and inbound connections and subscriptions, then the
+   * senders (queued messages flush for up to `drainTimeoutMs`, the rest end as
+   * `dropped:shutdown`), then the transport. Resolves when every socket and timer is gone.
+   */
+  close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    this.#closing ??= this.#close(options.drainTimeoutMs ?? 0);
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #close(drainTimeoutMs: number): Promise<void> {
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    await this.#sender.close({ drainTimeoutMs });
+    await this.#hub.close();
+    if (this.#ownsTransport) await (this.#transport as TlsTransport).close();
+    this.#inbox.close();
+    this.#logger.info({}, 'network closed');
+  }
+
+  #tls(what: string): TlsTransport {
+    if (!(this.#transport instanceof TlsTransport)) {
+      throw new PeerpostError('ERR_INVALID_OPTION', `${what} needs the TLS transport`);
+    }
+    return this.#transport;
+  }
+
+  #nextId(): string {
+    return this.#idPrefix + (this.#seq++).toString(36);
+  }
+
+  #senderConfigFromLimits(limits: ResolvedLimits): DirectSenderConfig {
+    return {
+      unresolvedCapacity: limits.unresolvedCapacity,
+      unresolvedTtlMs: limits.unresolvedTtlMs,
+      resolveRetryMs: limits.resolveRetryMs,
+      peerQueueCapacity: limits.peerQueueCapacity,
+      backoff: { ...limits.backoff },
+    };
+  }
+
+  #senderConfigOf(mode: SendMode, knownLabels: readonly string[] | undefined): DirectSenderConfig {
+    return {
+      ...this.#senderConfigFromLimits(this.#limits),
+      directSendMode: mode,
+      selfId: this.nodeId,
+      knownLabels: knownLabels ?? [],
+    };
+  }
+
+  #onIncoming(msg: IncomingMessage): void {
+    const env = msg.envelope;
+    if (!this.#dedup.firstSeen(env.id)) {
+      this.#deduplicated++;
+      this.#metrics.inc('peerpost_deduplicated_total');
+      return;
+    }
+    let data: Uint8Array;
+    try {
+      data = payloadOf(env, { maxDecompressedBytes: this.#maxDecompressedBytes });
+    } catch (err) {
+      this.#undecodable++;
+      this.#metrics.inc('peerpost_errors_total', { kind: 'fail_decompress' });
+      this.#logger.warn(
+        {
+          peerId: msg.from.peerId,
+          address: msg.from.address,
+          identity: msg.from.identity.shortId,
+          code: (err as PeerpostError).code,
+        },
+        'dropped an incoming message whose payload does not decompress',
+      );
+      return;
+    }
+    this.#delivered++;
+    this.#inbox.push(new NetworkMessage(this, env, data, msg.from, msg.receivedAtMs));
+  }
+
+  #hubEvent(envelope: Envelope, kind: 'written' | 'dropped', reason: DropReason | undefined): OutcomeEvent {
+    return {
+      messageId: envelope.id,
+      label: envelope.label,
+      receiver: 'broadcast',
+      address: 'broadcast',
+      mode: 'broadcast',
+      outcome: kind === 'written' || reason === undefined ? { kind: 'written' } : { kind: 'dropped', reason },
+    };
+  }
+
+  #emitOutcome(event: OutcomeEvent): void {
+    const o = event.outcome;
+    const key = o.kind === 'written' ? 'written' : `${o.kind}:${o.reason}`;
+    this.#outcomeCounts.set(key, (this.#outcomeCounts.get(key) ?? 0) + 1);
+    for (const listener of this.#outcomeListeners) listener(event);
+  }
+}
+
+function hubDrop(result: HubResult): DropReason | undefined {
+  return result === 'written' ? undefined : result;
+}
+
+/** Creates a network node and starts listening. */
+export async function createNetwork(options: NetworkOptions): Promise<Network> {
+  return new Network(options).start();
+}

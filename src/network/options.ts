@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { toTopology } from '../config/parse.js';
+import { DEFAULT_LIMITS, limitsSchema, type NodeLimits, topologySchema } from '../config/schema.js';
+import { PeerpostError } from '../errors.js';
+import type { Credentials } from '../identity/credentials.js';
+import type { TrustPolicy } from '../identity/trust.js';
+import type { Metrics } from '../metrics/types.js';
+import type { SendMode } from '../sender/outcome.js';
+import type { Topology } from '../topology/types.js';
+import type { Transport } from '../transport/types.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { Random } from '../util/random.js';
+
+/** A peer table as plain data: peer id -> `host:port` strings or `{ address, certHash? | ownerKey? }`. */
+export type TopologyInput =
+  | Topology
+  | Readonly<Record<string, readonly (string | { address: string; certHash?: string; ownerKey?: string })[]>>;
+
+/** Limits of a node; the same keys (and defaults) as `limits` in the `peerpost node` YAML file. */
+export type NetworkLimits = Partial<Omit<NodeLimits, 'backoff' | 'dedup'>> & {
+  backoff?: Partial<NodeLimits['backoff']>;
+  dedup?: Partial<NodeLimits['dedup']>;
+};
+
+export interface NetworkOptions {
+  /** This node's peer id. Required. */
+  nodeId: string;
+  /** `host:port` to listen on. @default '127.0.0.1:0' (a free port; see `network.address`) */
+  listen?: string;
+  /** Key and certificate this node presents (mutual TLS). Required unless `transport` is given. */
+  credentials?: Credentials;
+  /** Whom to accept and connect to. @default trust everyone */
+  trust?: TrustPolicy;
+  /** Use this transport instead of mutual TLS (e.g. `MemoryNetwork` from `peerpost/testing`). @default TLS */
+  transport?: Transport;
+  /** The peer table. @default {} */
+  topology?: TopologyInput;
+  /** How messages to peer ids travel. Live-updatable. @default 'direct' */
+  directSendMode?: SendMode;
+  /** Queues, timeouts, backoff, frame and decompression caps, dedup window. See docs/configuration.md. */
+  limits?: NetworkLimits;
+  /** Message labels counted under their own name in metrics (others count as `other`). @default [] */
+  knownLabels?: readonly string[];
+  /** Payloads larger than this are zstd-compressed. @default 1000 */
+  compressThresholdBytes?: number;
+  /** Messages a `for await` reader may lag behind before the oldest is dropped. @default 10000 */
+  incomingCapacity?: number;
+  /** @default systemClock */
+  clock?: Clock;
+  /** Backoff jitter and message-id source. @default Math.random */
+  random?: Random;
+  /** @default noopMetrics */
+  metrics?: Metrics;
+  /** @default noopLogger */
+  logger?: Logger;
+  /** Aborting it closes the network. */
+  signal?: AbortSignal;
+}
+
+export type ResolvedLimits = NodeLimits;
+
+const object = (what: string) =>
+  z.custom<object>((v) => typeof v === 'object' && v !== null, { error: `expected ${what}` });
+
+const optionsSchema = z.strictObject({
+  nodeId: z.string({ error: 'expected a non-empty string' }).min(1, { error: 'expected a non-empty string' }),
+  listen: z.string().optional(),
+  credentials: z
+    .custom<Credentials>((v) => typeof v === 'object' && v !== null && 'keyPem' in v && 'certPem' in v, {
+      error: 'expected { keyPem, certPem }',
+    })
+    .optional(),
+  trust: object('{ certHashes?, ownerKeys? }').optional(),
+  transport: z
+    .custom<Transport>(
+      (v) =>
+        typeof v === 'object' &&
+        v !== null &&
+        typeof (v as Transport).listen === 'function' &&
+        typeof (v as Transport).connect === 'function',
+      { error: 'expected a Transport (listen, connect)' },
+    )
+    .optional(),
+  topology: z.unknown().optional(),
+  directSendMode: z
+    .enum(['direct', 'broadcast', 'both'], { error: 'expected direct|broadcast|both' })
+    .optional(),
+  limits: z.unknown().optional(),
+  knownLabels: z.array(z.string()).optional(),
+  compressThresholdBytes: z
+    .number({ error: 'expected a number' })
+    .min(0, { error: 'expected >= 0' })
+    .optional(),
+  incomingCapacity: z
+    .number()
+    .int({ error: 'expected an integer' })
+    .positive({ error: 'expected > 0' })
+    .optional(),
+  clock: object('a Clock').optional(),
+  random: z.custom<Random>((v) => typeof v === 'function', { error: 'expected a function' }).optional(),
+  metrics: object('a Metrics').optional(),
+  logger: object('a Logger').optional(),
+  signal: z
+    .custom<AbortSignal>((v) => v instanceof AbortSignal, { error: 'expected an AbortSignal' })
+    .optional(),
+});
+
+function invalid(prefix: string, issues: readonly z.core.$ZodIssue[]): PeerpostError {
+  const first = issues[0]!;
+  const path = [prefix, ...first.path.map(String)].filter((p) => p !== '').join('.');
+  return new PeerpostError('ERR_INVALID_OPTION', `invalid option \`${path || prefix}\`: ${first.message}`);
+}
+
+/** Validates `options` (throws `ERR_INVALID_OPTION` naming the option) and fills defaults. */
+export function validateNetworkOptions(options: NetworkOptions): {
+  limits: ResolvedLimits;
+  topology: Topology;
+} {
+  const top = optionsSchema.safeParse(options);
+  if (!top.success) throw invalid('', top.error.issues);
+  if (options.transport === undefined && options.credentials === undefined) {
+    throw new PeerpostError(
+      'ERR_INVALID_OPTION',
+      'invalid option `credentials`: required when no `transport` is given (see generateCredentials())',
+    );
+  }
+  return { limits: resolveLimits(options.limits), topology: resolveTopology(options.topology) };
+}
+
+export function resolveLimits(limits: NetworkLimits | undefined): ResolvedLimits {
+  const parsed = limitsSchema.safeParse(limits ?? {});
+  if (!parsed.success) throw invalid('limits', parsed.error.issues);
+  return parsed.data;
+}
+
+export function resolveTopology(input: TopologyInput | undefined): Topology {
+  if (input === undefined) return new Map();
+  if (input instanceof Map) {
+    const parsed = topologySchema.safeParse(
+      Object.fromEntries([...input].map(([id, list]) => [id, list.map(toPlainAddress)])),
+    );
+    if (!parsed.success) throw invalid('topology', parsed.error.issues);
+    return toTopology(parsed.data);
+  }
+  const parsed = topologySchema.safeParse(input);
+  if (!parsed.success) throw invalid('topology', parsed.error.issues);
+  return toTopology(parsed.data);
+}
+
+function toPlainAddress(entry: {
+  address: string;
+  expectedIdentity?: { certHash: string } | { ownerKey: string } | undefined;
+}): object {
+  return { address: entry.address, ...(entry.expectedIdentity ?? {}) };
+}
+
+export { DEFAULT_LIMITS };

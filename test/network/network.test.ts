@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { isPeerpostError } from '../../src/errors.js';
+import { createNetwork } from '../../src/network/network.js';
+import { addr } from '../../src/sender/receiver.js';
+import { makeCredentials, startNode, type TestNode, topologyOf, until } from './helpers.js';
+
+const enc = (s: string) => Buffer.from(s);
+const text = (d: Uint8Array) => Buffer.from(d).toString();
+
+describe('Network over mutual TLS, 3 nodes', () => {
+  let nodes: TestNode[] = [];
+  let a: TestNode;
+  let b: TestNode;
+  let c: TestNode;
+
+  before(async () => {
+    const creds = await makeCredentials(3);
+    const trust = { certHashes: [] as string[] };
+    nodes = await Promise.all(['a', 'b', 'c'].map((id, i) => startNode(id, creds[i]!, { trust })));
+    [a, b, c] = nodes as [TestNode, TestNode, TestNode];
+    for (const n of nodes) n.network.updateTopology(topologyOf(nodes));
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.network.close()));
+  });
+
+  test('direct messages both ways, with the sender identified by its pinned identity', async () => {
+    const id1 = a.network.send('b', 'Ping', enc('from a'));
+    const id2 = b.network.send('a', 'Ping', enc('from b'));
+    await until(
+      () => b.received.some((m) => m.id === id1) && a.received.some((m) => m.id === id2),
+      'both delivered',
+    );
+    const atB = b.received.find((m) => m.id === id1)!;
+    assert.equal(text(atB.data), 'from a');
+    assert.equal(atB.label, 'Ping');
+    assert.equal(atB.from.peerId, 'a');
+    assert.equal(atB.from.identity.certHash, a.certHash);
+    assert.ok(a.outcomes.some((o) => o.messageId === id1 && o.outcome.kind === 'written'));
+  });
+
+  test('request/reply by address goes back on the same connection', async () => {
+    const off = c.network.onMessage((m) => {
+      if (m.label === 'Question') m.reply('Answer', enc(`echo ${text(m.data)}`));
+    });
+    const q = a.network.send('c', 'Question', enc('42'));
+    await until(() => a.received.some((m) => m.label === 'Answer'), 'answer');
+    off();
+    const answer = a.received.find((m) => m.label === 'Answer')!;
+    assert.equal(text(answer.data), 'echo 42');
+    assert.equal(answer.from.peerId, 'c');
+    assert.ok(
+      c.outcomes.some((o) => o.mode === 'direct' && o.outcome.kind === 'written' && o.receiver !== 'a'),
+    );
+    assert.ok(a.outcomes.some((o) => o.messageId === q && o.outcome.kind === 'written'));
+  });
+
+  test('addr() to an address with no open connection is dropped:no_connection', async () => {
+    const id = a.network.send(addr('127.0.0.1:9'), 'X', enc('x'));
+    const o = a.outcomes.find((e) => e.messageId === id)!;
+    assert.deepEqual(o.outcome, { kind: 'dropped', reason: 'no_connection' });
+  });
+
+  test('a message to itself is skipped:self', () => {
+    const id = a.network.send('a', 'X', enc('x'));
+    assert.deepEqual(a.outcomes.find((e) => e.messageId === id)?.outcome, {
+      kind: 'skipped',
+      reason: 'self',
+    });
+  });
+
+  test('large payloads are compressed on the wire and arrive intact', async () => {
+    const big = Buffer.alloc(200_000, 'peerpost ');
+    const id = a.network.send('b', 'Bulk', big);
+    await until(() => b.received.some((m) => m.id === id), 'bulk delivered');
+    const m = b.received.find((x) => x.id === id)!;
+    assert.equal(m.envelope.compressed, true);
+    assert.ok(m.envelope.data.byteLength < big.length / 10);
+    assert.deepEqual(Buffer.from(m.data), big);
+  });
+
+  test('broadcast reaches subscribers; directReceiver filtering; both mode delivers one copy', async () => {
+    const subB = b.network.subscribe('a');
+    const subC = c.network.subscribe('a');
+    await until(() => a.network.stats().hub.inbound['subscribe-node'] >= 2, 'two subscribers at a');
+    const all = a.network.broadcast('News', enc('to everyone'));
+    await until(
+      () => b.received.some((m) => m.id === all) && c.received.some((m) => m.id === all),
+      'broadcast at b and c',
+    );
+
+    a.network.updateConfig({ directSendMode: 'broadcast' });
+    const onlyB = a.network.send('b', 'ForB', enc('via broadcast'));
+    await until(() => b.received.some((m) => m.id === onlyB), 'broadcast-mode message at b');
+    assert.equal(b.received.find((m) => m.id === onlyB)?.envelope.directReceiver, 'b');
+
+    a.network.updateConfig({ directSendMode: 'both' });
+    const twice = a.network.send('c', 'ForC', enc('both ways'));
+    await until(() => c.network.stats().incoming.deduplicated >= 1, 'second copy deduplicated at c');
+    assert.equal(c.received.filter((m) => m.id === twice).length, 1);
+    // the broadcast-mode message for b never reached c
+    assert.equal(
+      c.received.some((m) => m.id === onlyB),
+      false,
+    );
+    const outcomesOfTwice = a.outcomes.filter((o) => o.messageId === twice);
+    assert.deepEqual(outcomesOfTwice.map((o) => o.mode).sort(), ['broadcast', 'direct']);
+    a.network.updateConfig({ directSendMode: 'direct' });
+    await subB.close();
+    await subC.close();
+  });
+
+  test('stats() reports peers, connections and outcome counters', () => {
+    const s = a.network.stats();
+    assert.equal(s.nodeId, 'a');
+    assert.ok(s.sender.peers >= 2);
+    assert.ok((s.outcomes['written'] ?? 0) >= 3);
+    assert.equal(s.sender.counters.inFlight, s.sender.counters.held);
+  });
+});
+
+describe('Network options', () => {
+  test('a bad option throws a coded error naming the option', async () => {
+    const [creds] = await makeCredentials(1);
+    await assert.rejects(
+      createNetwork({ nodeId: 'x', credentials: creds!, limits: { peerQueueCapacity: -5 } }),
+      (err: unknown) =>
+        isPeerpostError(err, 'ERR_INVALID_OPTION') && /limits\.peerQueueCapacity/.test(err.message),
+    );
+    await assert.rejects(
+      createNetwork({ nodeId: '', credentials: creds! }),
+      (err: unknown) => isPeerpostError(err, 'ERR_INVALID_OPTION') && /nodeId/.test(err.message),
+    );
+    await assert.rejects(
+      createNetwork({ nodeId: 'x' }),
+      (err: unknown) => isPeerpostError(err, 'ERR_INVALID_OPTION') && /credentials/.test(err.message),
+    );
+    await assert.rejects(
+      // @ts-expect-error: wrong mode on purpose
+      createNetwork({ nodeId: 'x', credentials: creds!, directSendMode: 'sideways' }),
+      (err: unknown) => isPeerpostError(err, 'ERR_INVALID_OPTION') && /directSendMode/.test(err.message),
+    );
+  });
+
+  test('a process that only creates and closes a network exits by itself', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const script = `
+      import { createNetwork } from './src/network/network.ts';
+      import { generateCredentials } from './src/identity/credentials.ts';
+      const n = await createNetwork({ nodeId: 'solo', credentials: await generateCredentials() });
+      await n.close();
+      console.log('closed');
+    `;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /closed/);
+  });
+});
