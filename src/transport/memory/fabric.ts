@@ -85,6 +85,8 @@ export class Fabric implements ConnectionHost, LinkHost {
   readonly pairs = new Set<ConnectionPair>();
   readonly links = new Map<string, LinkOptions>();
   defaultLink: LinkOptions;
+  /** Set by MemoryNetwork.close(): no more listening or connecting. */
+  stopped = false;
   /** Unordered host pairs that cannot reach each other, as `a\nb` with a < b. */
   readonly cuts = new Set<string>();
   #pairOf = new Map<MemoryConnection, ConnectionPair>();
@@ -245,6 +247,7 @@ export class Fabric implements ConnectionHost, LinkHost {
     options: ConnectOptions,
   ): Promise<MemoryConnection> {
     const signal = options.signal;
+    if (this.stopped) throw new PeerpostError('ERR_CLOSED', 'the memory network is closed');
     if (signal?.aborted) throw new PeerpostError('ERR_ABORTED', 'connect aborted', { cause: signal.reason });
     if (from.down) throw new PeerpostError('ERR_CONNECT_FAILED', `endpoint ${from.host} is down`);
     const localAddress = formatHostPort(from.host, from.nextEphemeral++);
@@ -331,6 +334,7 @@ export class Fabric implements ConnectionHost, LinkHost {
 
   /** Stops the scheduler and drops every link (used by MemoryNetwork.close after resetting everything). */
   stop(): void {
+    this.stopped = true;
     if (this.#immediate !== undefined) clearImmediate(this.#immediate);
     this.#immediate = undefined;
     this.#pass();

@@ -101,6 +101,7 @@ export class MemoryTransport implements Transport {
     if (host !== endpoint.host && !WILDCARD_HOSTS.has(host)) {
       throw new PeerpostError('ERR_LISTEN_FAILED', `${address} is not an address of host ${endpoint.host}`);
     }
+    if (this.#fabric.stopped) throw new PeerpostError('ERR_CLOSED', 'the memory network is closed');
     if (endpoint.down) throw new PeerpostError('ERR_LISTEN_FAILED', `endpoint ${endpoint.host} is down`);
     const kinds = options.kinds ?? CONNECTION_KINDS;
     if (kinds.length === 0 || kinds.some((k) => !CONNECTION_KINDS.includes(k))) {
