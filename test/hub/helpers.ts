@@ -139,7 +139,7 @@ export async function setupHub(options: SetupOptions = {}): Promise<HubSetup> {
   return { clock, network, hubTransport, hub, address, sink, metrics, topology, connect, transports };
 }
 
-export function envelope(clock: FakeClock, id: string, fields: Partial<Envelope> = {}): Envelope {
+export function envelope(clock: { now(): number }, id: string, fields: Partial<Envelope> = {}): Envelope {
   return {
     deliveryStartTimestampMs: BigInt(clock.now()),
     id,
