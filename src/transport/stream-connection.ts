@@ -79,7 +79,10 @@ export class StreamConnection implements Connection {
   #handler: ConnectionHandler | undefined;
   #queue: Uint8Array[] = [];
   #queueBytes = 0;
+  /** Frames accepted by write() and not yet reported by onFlushed (queued or in the socket). */
   #unreported = 0;
+  /** Frame counts of the batches handed to the socket and not yet written, in order. */
+  readonly #inSocket: number[] = [];
   #scheduled = false;
   #needDrain = false;
   #lastReadAt = 0;
@@ -94,6 +97,7 @@ export class StreamConnection implements Connection {
   readonly #flushBound = (): void => this.#flush();
   readonly #onDataBound = (chunk: Buffer): void => this.#onData(chunk);
   readonly #onFrameBound = (frame: Buffer): void => this.#onFrame(frame);
+  readonly #onWrittenBound = (err?: Error | null): void => this.#onWritten(err);
 
   constructor(socket: Duplex, options: StreamConnectionOptions) {
     this.#socket = socket;
@@ -178,7 +182,7 @@ export class StreamConnection implements Connection {
       message: reason ?? 'closed by the local side',
       initiator: 'local',
     };
-    this.#flush();
+    this.#flush(true);
     this.#socket.end();
     // An orderly close waits for the peer's end of stream, but not forever.
     this.#closeTimer = this.#clock.setTimeout(() => {
@@ -200,11 +204,18 @@ export class StreamConnection implements Connection {
     this.#socket.destroy();
   }
 
-  #flush(): void {
+  /**
+   * Hands the queue to the socket as one buffer. While the socket is backed up, frames
+   * stay in our queue (still counted in pendingFrames) and go out on 'drain': the socket
+   * holds at most one batch beyond its high-water mark, and frames that never left are
+   * known to be unsent when the connection fails. close() forces a last flush.
+   */
+  #flush(force = false): void {
     this.#scheduled = false;
     const queue = this.#queue;
     const n = queue.length;
     if (n === 0 || this.#finished || this.#socket.destroyed) return;
+    if (!force && this.#socket.writableNeedDrain) return;
     const out = Buffer.allocUnsafe(this.#queueBytes);
     let at = 0;
     for (let i = 0; i < n; i++) {
@@ -215,16 +226,22 @@ export class StreamConnection implements Connection {
     }
     queue.length = 0;
     this.#queueBytes = 0;
-    const accepted = this.#socket.write(out);
+    this.#inSocket.push(n);
+    const accepted = this.#socket.write(out, this.#onWrittenBound);
     if (!accepted && this.#writeTimer === undefined) {
       this.#writeTimer = this.#clock.setTimeout(() => this.#onWriteTimeout(), this.#limits.writeTimeoutMs);
     }
-    const handler = this.#handler;
-    if (handler === undefined) return;
-    const count = this.#unreported;
-    this.#unreported = 0;
-    handler.onFlushed?.(count);
     this.#maybeDrain();
+  }
+
+  /** A batch reached the operating system (socket write callbacks come in order). */
+  #onWritten(err?: Error | null): void {
+    const count = this.#inSocket.shift() ?? 0;
+    // A destroyed socket completes its unsent writes (without an error on Node 20): they
+    // were not sent and stay counted as pending.
+    if (err || this.#socket.destroyed) return;
+    this.#unreported -= count;
+    this.#handler?.onFlushed?.(count);
   }
 
   #maybeDrain(): void {
@@ -239,6 +256,7 @@ export class StreamConnection implements Connection {
       this.#clock.clearTimeout(this.#writeTimer);
       this.#writeTimer = undefined;
     }
+    if (this.#queue.length > 0 && !this.#scheduled) this.#flush();
     this.#maybeDrain();
   }
 
@@ -248,7 +266,7 @@ export class StreamConnection implements Connection {
     this.fail(
       new PeerpostError(
         'ERR_WRITE_TIMEOUT',
-        `${this.#socket.writableLength} bytes not accepted by the peer within ${this.#limits.writeTimeoutMs} ms`,
+        `${this.bufferedBytes} bytes not accepted by the peer within ${this.#limits.writeTimeoutMs} ms`,
       ),
     );
   }
