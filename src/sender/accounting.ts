@@ -23,12 +23,18 @@ const DROPS = new Map<DropReason, Outcome>();
 const SKIPS = new Map<SkipReason, Outcome>();
 function drop(reason: DropReason): Outcome {
   let o = DROPS.get(reason);
-  if (o === undefined) DROPS.set(reason, (o = Object.freeze({ kind: 'dropped', reason })));
+  if (o === undefined) {
+    o = Object.freeze({ kind: 'dropped', reason });
+    DROPS.set(reason, o);
+  }
   return o;
 }
 function skip(reason: SkipReason): Outcome {
   let o = SKIPS.get(reason);
-  if (o === undefined) SKIPS.set(reason, (o = Object.freeze({ kind: 'skipped', reason })));
+  if (o === undefined) {
+    o = Object.freeze({ kind: 'skipped', reason });
+    SKIPS.set(reason, o);
+  }
   return o;
 }
 
@@ -115,7 +121,10 @@ export class Accounting {
   handOff(msg: OutcomeSubject, mode: PathMode): void {
     this.#endBuffer(msg, mode);
     this.counters.transferStarted++;
-    this.#metrics.inc('peerpost_phase_started_total', this.#labels('OutgoingTransfer', msg.metricLabel, mode));
+    this.#metrics.inc(
+      'peerpost_phase_started_total',
+      this.#labels('OutgoingTransfer', msg.metricLabel, mode),
+    );
   }
 
   /** The connection handed the frame to the socket: outcome `written`. */
@@ -144,7 +153,10 @@ export class Accounting {
 
   #endTransfer(msg: OutcomeSubject, mode: PathMode): void {
     this.counters.transferFinished++;
-    this.#metrics.inc('peerpost_phase_finished_total', this.#labels('OutgoingTransfer', msg.metricLabel, mode));
+    this.#metrics.inc(
+      'peerpost_phase_finished_total',
+      this.#labels('OutgoingTransfer', msg.metricLabel, mode),
+    );
   }
 
   #final(msg: OutcomeSubject, address: string | undefined, mode: PathMode, outcome: Outcome): void {

@@ -53,7 +53,10 @@ const MODES: readonly SendMode[] = ['direct', 'broadcast', 'both'];
 function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < min) {
-    throw new PeerpostError('ERR_INVALID_OPTION', `expected \`${name}\` to be an integer >= ${min}, got \`${v}\``);
+    throw new PeerpostError(
+      'ERR_INVALID_OPTION',
+      `expected \`${name}\` to be an integer >= ${min}, got \`${v}\``,
+    );
   }
   return v;
 }
@@ -69,7 +72,10 @@ export function resolveSenderConfig(config: DirectSenderConfig = {}): ResolvedSe
   }
   const jitter = config.backoff?.jitter ?? 0.2;
   if (!(jitter >= 0 && jitter < 1)) {
-    throw new PeerpostError('ERR_INVALID_OPTION', `expected \`backoff.jitter\` to be in [0, 1), got \`${jitter}\``);
+    throw new PeerpostError(
+      'ERR_INVALID_OPTION',
+      `expected \`backoff.jitter\` to be in [0, 1), got \`${jitter}\``,
+    );
   }
   return {
     directSendMode: mode,

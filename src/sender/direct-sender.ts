@@ -22,7 +22,7 @@ import {
   type StopReason,
 } from './peer-sender.js';
 import type { DirectReceiver } from './receiver.js';
-import { type DirectSenderStats, collectStats } from './stats.js';
+import { collectStats, type DirectSenderStats } from './stats.js';
 import { UnresolvedQueue } from './unresolved-queue.js';
 
 export interface DirectSenderOptions {
@@ -101,7 +101,6 @@ export class DirectSender {
     this.#config = resolveSenderConfig(options.config.get());
     this.#topology = options.topology.get();
     this.#createSender = options.createSender ?? ((init) => new PeerSender(init));
-    const self = this;
     this.#host = {
       transport: this.#transport,
       clock: this.#clock,
@@ -110,8 +109,8 @@ export class DirectSender {
       book: this.#book,
       incoming: options.incoming,
       logger: this.#logger,
-      config: () => self.#config,
-      senderStopped: (sender, leftover, reason) => self.#senderStopped(sender, leftover, reason),
+      config: () => this.#config,
+      senderStopped: (sender, leftover, reason) => this.#senderStopped(sender, leftover, reason),
     };
     this.#unsubscribe.push(options.topology.subscribe((t) => this.#onTopology(t)));
     this.#unsubscribe.push(options.config.subscribe((c) => this.#onConfig(c)));
@@ -131,13 +130,20 @@ export class DirectSender {
       metricLabel: cfg.knownLabels.has(envelope.label) ? envelope.label : 'other',
       enqueuedAtMs,
     };
-    if (this.#closing) return this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
+    if (this.#closing) {
+      this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
+      return;
+    }
     if (receiver.kind === 'addr') {
-      if (receiver.address === cfg.selfAddress) return this.#accounting.skipNow(subject, printed, 'direct', 'self');
-      return this.#hubOutcome(subject, printed, 'direct', this.#hub.sendToAddress(receiver.address, envelope));
+      if (receiver.address === cfg.selfAddress) this.#accounting.skipNow(subject, printed, 'direct', 'self');
+      else this.#hubOutcome(subject, printed, 'direct', this.#hub.sendToAddress(receiver.address, envelope));
+      return;
     }
     const id = receiver.id;
-    if (id === cfg.selfId) return this.#accounting.skipNow(subject, undefined, 'direct', 'self');
+    if (id === cfg.selfId) {
+      this.#accounting.skipNow(subject, undefined, 'direct', 'self');
+      return;
+    }
     const mode = cfg.directSendMode;
     if (mode !== 'direct') {
       const copy: Envelope = { ...envelope, directReceiver: id };
@@ -150,7 +156,8 @@ export class DirectSender {
     } catch (err) {
       this.#accounting.error('fail_ser_msg');
       this.#logger.warn({ messageId: envelope.id, err }, 'cannot encode message');
-      return this.#accounting.dropNow(subject, undefined, 'direct', 'encode_failed');
+      this.#accounting.dropNow(subject, undefined, 'direct', 'encode_failed');
+      return;
     }
     const seq = ++this.#seq;
     const msg: OutgoingMessage = {
@@ -203,7 +210,10 @@ export class DirectSender {
   #hubOutcome(subject: OutcomeSubject, address: string, mode: PathMode, result: HubResult): void {
     const accounting = this.#accounting;
     accounting.accept(subject, mode);
-    if (result !== 'written') return accounting.dropQueued(subject, address, mode, result);
+    if (result !== 'written') {
+      accounting.dropQueued(subject, address, mode, result);
+      return;
+    }
     accounting.handOff(subject, mode);
     accounting.flushed(subject, address, mode, encodedEnvelopeSize(subject.envelope) + 4);
   }
@@ -212,7 +222,12 @@ export class DirectSender {
     const result = sender.enqueue(msg);
     if (result === 'queued') return;
     this.#accounting.error(result === 'full' ? 'fwd_to_peer_lagged' : 'fwd_to_peer_closed');
-    this.#accounting.dropQueued(msg, sender.address, 'direct', result === 'full' ? 'queue_full' : 'connection_lost');
+    this.#accounting.dropQueued(
+      msg,
+      sender.address,
+      'direct',
+      result === 'full' ? 'queue_full' : 'connection_lost',
+    );
   }
 
   /** Starts senders for a peer known to the topology; undefined when it has no address. */
@@ -248,7 +263,9 @@ export class DirectSender {
     }
     this.#retire(sender);
     if (reason === 'connection_lost' && leftover.length > 0 && !this.#closing) {
-      const target = uniqueAddresses(this.#topology.get(sender.peerId)).find((a) => a.address === sender.address);
+      const target = uniqueAddresses(this.#topology.get(sender.peerId)).find(
+        (a) => a.address === sender.address,
+      );
       if (target !== undefined) {
         // The address is still current: a fresh sender (after the jittered backoff) takes the queue over.
         const live = entry ?? { senders: new Map<string, PeerSenderLike>(), skipSelf: false };
@@ -287,7 +304,7 @@ export class DirectSender {
   #relocate(id: string, msgs: readonly OutgoingMessage[], from: string | undefined): void {
     const entry = this.#peers.get(id) ?? this.#resolve(id);
     if (entry === undefined || entry.senders.size === 0) {
-      if (entry !== undefined && entry.skipSelf) {
+      if (entry?.skipSelf) {
         for (const m of msgs) this.#accounting.skipQueued(m, this.#config.selfAddress, 'direct', 'self');
         return;
       }
@@ -302,7 +319,10 @@ export class DirectSender {
         if (s.createdSeq <= m.dispatchSeq) continue;
         if (given++ > 0) this.#accounting.accept(m, 'direct');
         let batch = batches.get(s);
-        if (batch === undefined) batches.set(s, (batch = []));
+        if (batch === undefined) {
+          batch = [];
+          batches.set(s, batch);
+        }
         batch.push(m);
       }
       if (given === 0) this.#accounting.skipQueued(m, from, 'direct', 'address_removed');

@@ -10,7 +10,7 @@ import type { Accounting } from './accounting.js';
 import type { BackoffBook } from './backoff.js';
 import type { ResolvedSenderConfig } from './config.js';
 import { Fifo } from './fifo.js';
-import { type OutgoingMessage, mergeBySeq } from './message.js';
+import { mergeBySeq, type OutgoingMessage } from './message.js';
 
 /** Why a peer sender stopped. */
 export type StopReason = 'connect_failed' | 'identity_mismatch' | 'connection_lost' | 'removed' | 'shutdown';
@@ -163,7 +163,10 @@ export class PeerSender implements PeerSenderLike {
     const abort = new AbortController();
     this.#abort = abort;
     this.#host.transport
-      .connect(this.address, 'direct', { expectedIdentity: this.#target.expectedIdentity, signal: abort.signal })
+      .connect(this.address, 'direct', {
+        expectedIdentity: this.#target.expectedIdentity,
+        signal: abort.signal,
+      })
       .then(
         (connection) => this.#connected(connection),
         (err: unknown) => this.#connectFailed(err),
@@ -225,10 +228,16 @@ export class PeerSender implements PeerSenderLike {
       return;
     }
     host.accounting.error('fail_create_out_con');
-    host.logger.debug({ peer: this.peerId, address: this.address, attempt: this.#attempt, err }, 'connect failed');
+    host.logger.debug(
+      { peer: this.peerId, address: this.address, attempt: this.#attempt, err },
+      'connect failed',
+    );
     if (now + delay - this.#windowStart > config.backoff.deadlineMs) {
       host.accounting.error('fail_conn_to_peer');
-      host.logger.warn({ peer: this.peerId, address: this.address, attempts: this.#attempt }, 'giving up connecting');
+      host.logger.warn(
+        { peer: this.peerId, address: this.address, attempts: this.#attempt },
+        'giving up connecting',
+      );
       this.#stopSelf('connect_failed');
       return;
     }
@@ -264,7 +273,10 @@ export class PeerSender implements PeerSenderLike {
       decoded = decodeEnvelope(frame);
     } catch (err) {
       host.accounting.error('fail_deser_msg');
-      host.logger.warn({ peer: this.peerId, address: this.address, err }, 'undecodable reply: closing connection');
+      host.logger.warn(
+        { peer: this.peerId, address: this.address, err },
+        'undecodable reply: closing connection',
+      );
       connection.close('undecodable frame');
       return;
     }
@@ -284,14 +296,18 @@ export class PeerSender implements PeerSenderLike {
 
   #onClose(reason: CloseReason): void {
     const host = this.#host;
-    const lostAs = this.#state.kind === 'stopped' && this.#state.reason === 'shutdown' ? 'shutdown' : 'connection_lost';
+    const lostAs =
+      this.#state.kind === 'stopped' && this.#state.reason === 'shutdown' ? 'shutdown' : 'connection_lost';
     for (let msg = this.#unflushed.shift(); msg !== undefined; msg = this.#unflushed.shift()) {
       host.accounting.lost(msg, this.address, 'direct', lostAs);
     }
     this.#connection = undefined;
     if (this.#state.kind !== 'stopped') {
       host.accounting.error('fail_write_to_peer');
-      host.logger.info({ peer: this.peerId, address: this.address, code: reason.code }, 'peer connection closed');
+      host.logger.info(
+        { peer: this.peerId, address: this.address, code: reason.code },
+        'peer connection closed',
+      );
       host.book.lost(this.peerId, this.address, host.clock.now(), host.config(), host.random);
       this.#stopSelf('connection_lost');
     }
@@ -317,7 +333,12 @@ export class PeerSender implements PeerSenderLike {
   }
 
   #maybeClosed(): void {
-    if (this.#state.kind === 'stopped' && !this.#connecting && this.#open === 0 && this.#timer === undefined) {
+    if (
+      this.#state.kind === 'stopped' &&
+      !this.#connecting &&
+      this.#open === 0 &&
+      this.#timer === undefined
+    ) {
       this.#resolveClosed();
     }
   }

@@ -1,5 +1,5 @@
 import { Fifo } from './fifo.js';
-import { type OutgoingMessage, mergeBySeq } from './message.js';
+import { mergeBySeq, type OutgoingMessage } from './message.js';
 
 /**
  * Messages for peers the topology does not know (yet): FIFO in send order, bounded, with
@@ -68,7 +68,10 @@ export class UnresolvedQueue {
 
   #trim(capacity: number): OutgoingMessage[] | undefined {
     let evicted: OutgoingMessage[] | undefined;
-    while (this.#queue.length > capacity) (evicted ??= []).push(this.#queue.shift()!);
+    while (this.#queue.length > capacity) {
+      evicted ??= [];
+      evicted.push(this.#queue.shift()!);
+    }
     return evicted;
   }
 }

@@ -14,7 +14,9 @@ export interface PeerAddressDiff {
 /** Canonical text of an expected identity, for equality checks. */
 export function identityKey(identity: ExpectedIdentity | undefined): string {
   if (identity === undefined) return '';
-  return 'certHash' in identity ? `cert:${identity.certHash.toLowerCase()}` : `owner:${identity.ownerKey.toLowerCase()}`;
+  return 'certHash' in identity
+    ? `cert:${identity.certHash.toLowerCase()}`
+    : `owner:${identity.ownerKey.toLowerCase()}`;
 }
 
 /**

@@ -57,7 +57,10 @@ test('rule 5: with jitter every delay is within ±20% of the Fibonacci delay, se
     });
     const elapsed = h.attempts.at(-1)!.at - h.attempts[0]!.at;
     assert.ok(elapsed <= 5000, 'never attempts past the deadline');
-    assert.ok(elapsed + fibonacciDelay(gaps.length, 100) * 0.8 > 5000 - 1, 'gives up only when the next delay passes it');
+    assert.ok(
+      elapsed + fibonacciDelay(gaps.length, 100) * 0.8 > 5000 - 1,
+      'gives up only when the next delay passes it',
+    );
     assert.deepEqual(h.outcomesOf('j1'), ['dead:1:dropped:connect_failed']);
     runs.push(gaps);
     await h.close();
@@ -115,9 +118,15 @@ test('rule 5: no reconnect storm when 50 senders restart at once', async () => {
     0,
     'restarted senders wait a jittered delay instead of reconnecting at once',
   );
-  assert.ok(inFirstSecond.length <= 50 * 5, `at most 5 attempts per address in the first second, got ${inFirstSecond.length}`);
+  assert.ok(
+    inFirstSecond.length <= 50 * 5,
+    `at most 5 attempts per address in the first second, got ${inFirstSecond.length}`,
+  );
   const firstTimes = new Set(inFirstSecond.map((a) => a.at));
-  assert.ok(firstTimes.size >= 20, `attempts are spread out, not in lockstep (${firstTimes.size} distinct times)`);
+  assert.ok(
+    firstTimes.size >= 20,
+    `attempts are spread out, not in lockstep (${firstTimes.size} distinct times)`,
+  );
   assert.ok(h.attempts.length <= 50 * 10, `bounded by the backoff, not by the traffic: ${h.attempts.length}`);
   h.checkInvariant();
   await h.close();

@@ -163,7 +163,10 @@ export class Harness {
   outcomesOf(id: string): string[] {
     return this.outcomes
       .filter((o) => o.messageId === id)
-      .map((o) => `${o.address ?? '-'}:${o.outcome.kind === 'written' ? 'written' : `${o.outcome.kind}:${o.outcome.reason}`}`);
+      .map(
+        (o) =>
+          `${o.address ?? '-'}:${o.outcome.kind === 'written' ? 'written' : `${o.outcome.kind}:${o.outcome.reason}`}`,
+      );
   }
 
   /** accepted = written + dropped + skipped + in-flight, with in-flight counted from the queues. */

@@ -126,7 +126,10 @@ test('rule 12: per-address order holds through connecting, backpressure and a co
   // the queued rest moves to the restarted sender: everything after the lost range arrives, in order.
   const index = (id: string) => Number(id.slice(1));
   const lastLost = Math.max(...lost.map(index));
-  assert.ok(after.every((id, i) => i === 0 || index(id) > index(after[i - 1]!)), 'in order');
+  assert.ok(
+    after.every((id, i) => i === 0 || index(id) > index(after[i - 1]!)),
+    'in order',
+  );
   assert.deepEqual(
     after.filter((id) => index(id) > lastLost),
     more.filter((id) => index(id) > lastLost),

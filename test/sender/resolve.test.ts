@@ -110,7 +110,10 @@ test('rule 3: a removed address whose messages every remaining address already h
   h.setTopology({ A: [b.address] });
   await h.clock.tick(10);
   assert.deepEqual(b.received, ['d1']);
-  assert.deepEqual(h.outcomesOf('d1').sort(), [`${b.address}:written`, 'dead:1:skipped:address_removed'].sort());
+  assert.deepEqual(
+    h.outcomesOf('d1').sort(),
+    [`${b.address}:written`, 'dead:1:skipped:address_removed'].sort(),
+  );
   h.checkInvariant();
   await h.close();
 });
