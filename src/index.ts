@@ -1,5 +1,43 @@
 /** peerpost: direct peer-to-peer messaging over mutual TLS. The public API. */
+export {
+  type AdminServer,
+  type AdminServerOptions,
+  METRICS_CONTENT_TYPE,
+  startAdminServer,
+} from './admin/server.js';
+export {
+  type ConfigChange,
+  ConfigError,
+  type ConfigIssue,
+  ConfigWatcher,
+  type ConfigWatcherOptions,
+  type DirectSendMode,
+  diffConfig,
+  formatIssue,
+  type LoadedNodeConfig,
+  loadNodeConfig,
+  type NodeConfig,
+  type NodeLimits,
+  type ParseConfigOptions,
+  parseNodeConfig,
+  parseTopology,
+  type ReloadResult,
+} from './config/index.js';
 export { ERROR_CODES, type ErrorCode, isPeerpostError, PeerpostError } from './errors.js';
+export type {
+  HubLimits,
+  HubStats,
+  InboundConnectionStats,
+  SubscriptionState,
+  SubscriptionStats,
+} from './hub/index.js';
+export * from './identity/index.js';
+export { LabelRegistry, OTHER_LABEL } from './metrics/labels.js';
+export {
+  createPrometheusMetrics,
+  type PrometheusMetrics,
+  type PrometheusMetricsOptions,
+} from './metrics/prometheus.js';
 export { type Labels, METRICS, type MetricName, type Metrics, noopMetrics } from './metrics/types.js';
 export * from './network/index.js';
 export type {
@@ -12,6 +50,8 @@ export type {
 } from './sender/outcome.js';
 export { addr, type DirectReceiver, formatReceiver, peer, peerInfo } from './sender/receiver.js';
 export type { PeerAddress, Topology } from './topology/types.js';
+export { DEFAULT_LIMITS, StreamConnection } from './transport/stream-connection.js';
+export * from './transport/tls/index.js';
 export type {
   CloseReason,
   Connection,
@@ -27,6 +67,7 @@ export type {
 } from './transport/types.js';
 export { ALPN_BY_KIND, CONNECTION_KINDS } from './transport/types.js';
 export { type Clock, systemClock, type TimerHandle } from './util/clock.js';
+export { type CreateLoggerOptions, createLogger, type LoggerLevel } from './util/log.js';
 export { type Logger, noopLogger } from './util/logger.js';
 export { type Random, seededRandom } from './util/random.js';
 export * from './wire/index.js';
