@@ -5,7 +5,7 @@ import { ERROR_CODES, isPeerpostError, PeerpostError } from '../src/errors.js';
 
 test('every error code is documented in docs/errors.md, and every documented code exists', () => {
   const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
-  const documented = new Set([...doc.matchAll(/^\| `(ERR_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]));
+  const documented = new Set([...doc.matchAll(/^\|\s*`(ERR_[A-Z0-9_]+)`\s*\|/gm)].map((m) => m[1]));
   for (const code of Object.keys(ERROR_CODES)) assert.ok(documented.has(code), `${code} is documented`);
   for (const code of documented) assert.ok(code! in ERROR_CODES, `${code} exists in src/errors.ts`);
 });
