@@ -250,7 +250,9 @@ export class Fabric implements ConnectionHost, LinkHost {
     if (this.stopped) throw new PeerpostError('ERR_CLOSED', 'the memory network is closed');
     if (signal?.aborted) throw new PeerpostError('ERR_ABORTED', 'connect aborted', { cause: signal.reason });
     if (from.down) throw new PeerpostError('ERR_CONNECT_FAILED', `endpoint ${from.host} is down`);
-    const localAddress = formatHostPort(from.host, from.nextEphemeral++);
+    const localAddress = formatHostPort(from.host, from.nextEphemeral);
+    // Ephemeral ports cycle through 50000..65535 as a kernel's do.
+    from.nextEphemeral = from.nextEphemeral >= 65_535 ? 50_000 : from.nextEphemeral + 1;
     this.record('connect', { from: localAddress, to: target.address });
     const reject = (err: PeerpostError): never => {
       this.record('reject', { from: localAddress, to: target.address, code: err.code });

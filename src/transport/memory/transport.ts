@@ -117,8 +117,17 @@ export class MemoryTransport implements Transport {
     if (options.signal?.aborted) throw new PeerpostError('ERR_ABORTED', 'listen aborted');
     let bound = port;
     if (bound === 0) {
-      do bound = endpoint.nextPort++;
-      while (this.#fabric.acceptors.has(formatHostPort(endpoint.host, bound)));
+      // Assigned ports come from 10000..49999, below the ephemeral range of outbound connections.
+      for (
+        let tries = 0;
+        bound === 0 || this.#fabric.acceptors.has(formatHostPort(endpoint.host, bound));
+        tries++
+      ) {
+        if (tries === 40_000)
+          throw new PeerpostError('ERR_LISTEN_FAILED', `no free port on ${endpoint.host}`);
+        bound = endpoint.nextPort;
+        endpoint.nextPort = bound >= 49_999 ? 10_000 : bound + 1;
+      }
     }
     const full = formatHostPort(endpoint.host, bound);
     if (this.#fabric.acceptors.has(full)) {
