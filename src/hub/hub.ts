@@ -84,6 +84,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
   readonly #random: Random;
   #state: HubState = 'idle';
   #starting: Promise<Listener> | undefined;
+  #started: Promise<{ address: string }> | undefined;
   #closing: Promise<void> | undefined;
   #listener: Listener | undefined;
   #unsubscribeTopology: (() => void) | undefined;
@@ -120,6 +121,9 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#limits = resolveHubLimits(options.limits);
     this.#random = options.random ?? Math.random;
     this.#identities = new IdentityIndex(this.#topology.get());
+    // Subscribed from the start (not at start()): subscriptions opened before start()
+    // must follow the topology too. close() unsubscribes.
+    this.#unsubscribeTopology = this.#topology.subscribe((topology) => this.#onTopology(topology));
     for (const kind of CONNECTION_KINDS) {
       this.#inboundLabels.set(kind, { kind, direction: 'inbound' });
       this.#outboundLabels.set(kind, { kind, direction: 'outbound' });
@@ -134,14 +138,24 @@ export class ConnectionHub implements HubPort, InboundOwner {
     });
   }
 
-  /** Binds the listener. Resolves with the bound address (the real port for port 0). */
-  async start(): Promise<{ address: string }> {
-    if (this.#state !== 'idle') {
-      throw new PeerpostError('ERR_CLOSED', `hub cannot start: it is ${this.#state}`);
+  /**
+   * Binds the listener. Resolves with the bound address (the real port for port 0).
+   * Calling it again while starting or listening returns the same result; after close()
+   * it rejects with `ERR_CLOSED`. A failed bind (e.g. `ERR_LISTEN_FAILED`) may be retried.
+   */
+  start(): Promise<{ address: string }> {
+    if (this.#state === 'closing' || this.#state === 'closed') {
+      return Promise.reject(new PeerpostError('ERR_CLOSED', `hub cannot start: it is ${this.#state}`));
     }
+    this.#started ??= this.#start().catch((err: unknown) => {
+      this.#started = undefined;
+      throw err;
+    });
+    return this.#started;
+  }
+
+  async #start(): Promise<{ address: string }> {
     this.#state = 'starting';
-    this.#unsubscribeTopology = this.#topology.subscribe((topology) => this.#onTopology(topology));
-    this.#onTopology(this.#topology.get());
     this.#starting = this.#transport.listen(this.#listenAddress, {
       onConnection: (connection) => this.#onConnection(connection),
       kinds: CONNECTION_KINDS,
@@ -150,8 +164,6 @@ export class ConnectionHub implements HubPort, InboundOwner {
     try {
       this.#listener = await this.#starting;
     } catch (err) {
-      this.#unsubscribeTopology();
-      this.#unsubscribeTopology = undefined;
       if (this.#state === 'starting') this.#state = 'idle';
       throw err;
     }

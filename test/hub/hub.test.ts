@@ -218,3 +218,11 @@ test('invalid limits are rejected with ERR_INVALID_OPTION naming the option', ()
     (err) => isPeerpostError(err, 'ERR_INVALID_OPTION') && /subscriberQueueCapacity/.test(err.message),
   );
 });
+
+test('start() is idempotent while listening', async () => {
+  const s = await setupHub();
+  assert.deepEqual(await s.hub.start(), { address: s.address });
+  assert.equal(s.hub.stats().state, 'listening');
+  await s.hub.close();
+  await s.network.close();
+});
