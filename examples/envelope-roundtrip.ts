@@ -1,10 +1,19 @@
 // Encodes a few messages the way a peerpost node puts them on the wire, frames them into
 // one stream, and decodes the stream back, printing what travelled and how big it was.
-import { createEnvelope, decodeEnvelope, encodeEnvelopeFrame, FrameDecoder, payloadOf } from '../src/index.js';
+import {
+  createEnvelope,
+  decodeEnvelope,
+  encodeEnvelopeFrame,
+  FrameDecoder,
+  payloadOf,
+} from '../src/index.js';
 
 const messages = [
   { label: 'Ping', data: Buffer.from('hello, peer') },
-  { label: 'MsgType::Block', data: Buffer.from(JSON.stringify({ height: 22222, txs: Array(300).fill('tx') })) },
+  {
+    label: 'MsgType::Block',
+    data: Buffer.from(JSON.stringify({ height: 22222, txs: Array(300).fill('tx') })),
+  },
   { label: 'Vote', data: Buffer.alloc(32, 7), directReceiver: 'peer-42' },
 ];
 
