@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Outbox } from '../../src/hub/outbox.js';
+import type { Connection } from '../../src/transport/types.js';
+
+/** A connection double whose write() accepts frames until `room` runs out. */
+function fakeConnection() {
+  const written: number[] = [];
+  const conn = {
+    room: Number.POSITIVE_INFINITY,
+    write(body: Uint8Array): boolean {
+      written.push(body[0] as number);
+      conn.room--;
+      return conn.room > 0;
+    },
+  };
+  return { conn, written, connection: conn as unknown as Connection };
+}
+
+test('outbox: writes through until the high-water mark, then queues in order up to capacity', () => {
+  const { conn, written, connection } = fakeConnection();
+  const depth = { value: 0 };
+  const box = new Outbox(connection, 40, depth);
+  conn.room = 3;
+  for (let i = 0; i < 3; i++) assert.equal(box.push(Uint8Array.of(i)), true);
+  assert.deepEqual(written, [0, 1, 2]);
+  // Blocked: the next 40 wait (the ring grows 16 -> 32 -> 40), the rest are dropped.
+  for (let i = 3; i < 50; i++) assert.equal(box.push(Uint8Array.of(i)), i < 43);
+  assert.equal(box.depth, 40);
+  assert.equal(depth.value, 40);
+  assert.equal(box.drops, 7);
+  assert.equal(box.consecutiveDrops, 7);
+
+  // Drain until the transport pushes back again after 10 frames.
+  conn.room = 10;
+  box.drain();
+  assert.deepEqual(written.slice(3), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  assert.equal(box.depth, 30);
+  assert.equal(box.push(Uint8Array.of(100)), true);
+  assert.equal(box.consecutiveDrops, 0);
+
+  conn.room = Number.POSITIVE_INFINITY;
+  box.drain();
+  assert.deepEqual(written.slice(13), [...Array.from({ length: 30 }, (_, i) => 13 + i), 100]);
+  assert.equal(box.depth, 0);
+  assert.equal(depth.value, 0);
+  assert.equal(box.push(Uint8Array.of(101)), true);
+  assert.equal(written.at(-1), 101);
+});
+
+test('outbox: clear() forgets queued frames and fixes the shared depth', () => {
+  const { conn, connection } = fakeConnection();
+  const depth = { value: 5 };
+  const box = new Outbox(connection, 8, depth);
+  conn.room = 1;
+  box.push(Uint8Array.of(0));
+  for (let i = 1; i <= 4; i++) box.push(Uint8Array.of(i));
+  assert.equal(depth.value, 9);
+  assert.equal(box.clear(), 4);
+  assert.equal(box.clear(), 0);
+  assert.equal(depth.value, 5);
+  assert.equal(box.depth, 0);
+});
