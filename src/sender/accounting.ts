@@ -1,4 +1,4 @@
-import type { Labels, Metrics } from '../metrics/types.js';
+import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
 import type { Clock } from '../util/clock.js';
 import type { OutgoingMessage } from './message.js';
 import type { DropReason, Outcome, OutcomeListener, SkipReason } from './outcome.js';
@@ -60,6 +60,8 @@ export class Accounting {
   };
   readonly #clock: Clock;
   readonly #metrics: Metrics;
+  /** False with the no-op metrics: the hot path then skips label lookups entirely. */
+  readonly #on: boolean;
   readonly #listener: OutcomeListener | undefined;
   readonly #labelCache = new Map<string, Labels>();
   #idle: (() => void) | undefined;
@@ -67,6 +69,7 @@ export class Accounting {
   constructor(clock: Clock, metrics: Metrics, listener: OutcomeListener | undefined) {
     this.#clock = clock;
     this.#metrics = metrics;
+    this.#on = metrics !== noopMetrics;
     this.#listener = listener;
   }
 
@@ -83,14 +86,18 @@ export class Accounting {
 
   /** Kinds of errors and warnings, e.g. `fwd_to_peer_lagged`. */
   error(kind: string): void {
-    this.#metrics.inc('peerpost_errors_total', this.#labels('e', kind, ''));
+    if (this.#on) this.#metrics.inc('peerpost_errors_total', this.#labels('e', kind, ''));
   }
 
   /** A target entered a queue (OutgoingBuffer starts). */
   accept(msg: OutcomeSubject, mode: PathMode): void {
     this.counters.accepted++;
     this.counters.bufferStarted++;
-    this.#metrics.inc('peerpost_phase_started_total', this.#labels('OutgoingBuffer', msg.metricLabel, mode));
+    if (this.#on)
+      this.#metrics.inc(
+        'peerpost_phase_started_total',
+        this.#labels('OutgoingBuffer', msg.metricLabel, mode),
+      );
   }
 
   /** A queued target was dropped before reaching the transport. */
@@ -121,16 +128,18 @@ export class Accounting {
   handOff(msg: OutcomeSubject, mode: PathMode): void {
     this.#endBuffer(msg, mode);
     this.counters.transferStarted++;
-    this.#metrics.inc(
-      'peerpost_phase_started_total',
-      this.#labels('OutgoingTransfer', msg.metricLabel, mode),
-    );
+    if (this.#on)
+      this.#metrics.inc(
+        'peerpost_phase_started_total',
+        this.#labels('OutgoingTransfer', msg.metricLabel, mode),
+      );
   }
 
   /** The connection handed the frame to the socket: outcome `written`. */
   flushed(msg: OutcomeSubject, address: string, mode: PathMode, bytes: number): void {
     this.#endTransfer(msg, mode);
-    this.#metrics.inc('peerpost_sent_bytes_total', this.#labels('b', msg.metricLabel, mode), bytes);
+    if (this.#on)
+      this.#metrics.inc('peerpost_sent_bytes_total', this.#labels('b', msg.metricLabel, mode), bytes);
     this.#final(msg, address, mode, WRITTEN);
   }
 
@@ -142,6 +151,7 @@ export class Accounting {
 
   #endBuffer(msg: OutcomeSubject, mode: PathMode): void {
     this.counters.bufferFinished++;
+    if (!this.#on) return;
     const labels = this.#labels('OutgoingBuffer', msg.metricLabel, mode);
     this.#metrics.inc('peerpost_phase_finished_total', labels);
     this.#metrics.observe(
@@ -153,10 +163,11 @@ export class Accounting {
 
   #endTransfer(msg: OutcomeSubject, mode: PathMode): void {
     this.counters.transferFinished++;
-    this.#metrics.inc(
-      'peerpost_phase_finished_total',
-      this.#labels('OutgoingTransfer', msg.metricLabel, mode),
-    );
+    if (this.#on)
+      this.#metrics.inc(
+        'peerpost_phase_finished_total',
+        this.#labels('OutgoingTransfer', msg.metricLabel, mode),
+      );
   }
 
   #final(msg: OutcomeSubject, address: string | undefined, mode: PathMode, outcome: Outcome): void {
@@ -164,10 +175,11 @@ export class Accounting {
     if (outcome.kind === 'written') c.written++;
     else if (outcome.kind === 'dropped') c.dropped++;
     else c.skipped++;
-    this.#metrics.inc(
-      'peerpost_outcomes_total',
-      this.#labels('o', outcome.kind, outcome.kind === 'written' ? '' : outcome.reason),
-    );
+    if (this.#on)
+      this.#metrics.inc(
+        'peerpost_outcomes_total',
+        this.#labels('o', outcome.kind, outcome.kind === 'written' ? '' : outcome.reason),
+      );
     this.#listener?.({
       messageId: msg.envelope.id,
       label: msg.envelope.label,

@@ -123,39 +123,44 @@ export class DirectSender {
   send(receiver: DirectReceiver, envelope: Envelope, enqueuedAtMs: number = this.#clock.now()): void {
     this.#messages++;
     const cfg = this.#config;
-    const printed = receiver.kind === 'peer' ? receiver.id : receiver.address;
-    const subject: OutcomeSubject = {
-      envelope,
-      receiver: printed,
-      metricLabel: cfg.knownLabels.has(envelope.label) ? envelope.label : 'other',
-      enqueuedAtMs,
-    };
-    if (this.#closing) {
-      this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
-      return;
-    }
+    const metricLabel = cfg.knownLabels.has(envelope.label) ? envelope.label : 'other';
     if (receiver.kind === 'addr') {
-      if (receiver.address === cfg.selfAddress) this.#accounting.skipNow(subject, printed, 'direct', 'self');
-      else this.#hubOutcome(subject, printed, 'direct', this.#hub.sendToAddress(receiver.address, envelope));
+      const subject: OutcomeSubject = { envelope, receiver: receiver.address, metricLabel, enqueuedAtMs };
+      if (this.#closing) this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
+      else if (receiver.address === cfg.selfAddress)
+        this.#accounting.skipNow(subject, receiver.address, 'direct', 'self');
+      else
+        this.#hubOutcome(
+          subject,
+          receiver.address,
+          'direct',
+          this.#hub.sendToAddress(receiver.address, envelope),
+        );
       return;
     }
     const id = receiver.id;
-    if (id === cfg.selfId) {
-      this.#accounting.skipNow(subject, undefined, 'direct', 'self');
-      return;
-    }
     const mode = cfg.directSendMode;
-    if (mode !== 'direct') {
+    if (this.#closing || id === cfg.selfId || mode !== 'direct') {
+      const subject: OutcomeSubject = { envelope, receiver: id, metricLabel, enqueuedAtMs };
+      if (this.#closing) {
+        this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
+        return;
+      }
+      if (id === cfg.selfId) {
+        this.#accounting.skipNow(subject, undefined, 'direct', 'self');
+        return;
+      }
       const copy: Envelope = { ...envelope, directReceiver: id };
       this.#hubOutcome(subject, 'broadcast', 'broadcast', this.#hub.broadcast(copy));
+      if (mode === 'broadcast') return;
     }
-    if (mode === 'broadcast') return;
     let body: Buffer;
     try {
       body = encodeEnvelope(envelope);
     } catch (err) {
       this.#accounting.error('fail_ser_msg');
       this.#logger.warn({ messageId: envelope.id, err }, 'cannot encode message');
+      const subject: OutcomeSubject = { envelope, receiver: id, metricLabel, enqueuedAtMs };
       this.#accounting.dropNow(subject, undefined, 'direct', 'encode_failed');
       return;
     }
@@ -164,9 +169,9 @@ export class DirectSender {
       seq,
       envelope,
       body,
-      receiver: printed,
+      receiver: id,
       peerId: id,
-      metricLabel: subject.metricLabel,
+      metricLabel,
       enqueuedAtMs,
       dispatchSeq: seq,
       unresolvedAtMs: 0,

@@ -128,9 +128,17 @@ export class PeerSender implements PeerSenderLike {
 
   enqueue(msg: OutgoingMessage): 'queued' | 'full' | 'stopped' {
     if (this.#state.kind === 'stopped') return 'stopped';
+    const connection = this.#connection;
+    if (connection !== undefined && !this.#blocked && this.#queue.length === 0) {
+      // Fast path: nothing waits before it, so write at once (order is kept).
+      if (connection.closeReason === undefined) {
+        this.#write(connection, msg);
+        return 'queued';
+      }
+    }
     if (this.#queue.length >= this.#host.config().peerQueueCapacity) return 'full';
     this.#queue.push(msg);
-    if (this.#connection !== undefined && !this.#blocked) this.#flush(this.#connection);
+    if (connection !== undefined && !this.#blocked) this.#flush(connection);
     return 'queued';
   }
 
@@ -246,15 +254,17 @@ export class PeerSender implements PeerSenderLike {
   }
 
   #flush(connection: Connection): void {
-    const accounting = this.#host.accounting;
     while (!this.#blocked && this.#queue.length > 0) {
       if (connection.closeReason !== undefined) return;
-      const msg = this.#queue.shift()!;
-      const ok = connection.write(msg.body);
-      this.#unflushed.push(msg);
-      accounting.handOff(msg, 'direct');
-      if (!ok) this.#blocked = true;
+      this.#write(connection, this.#queue.shift()!);
     }
+  }
+
+  #write(connection: Connection, msg: OutgoingMessage): void {
+    const ok = connection.write(msg.body);
+    this.#unflushed.push(msg);
+    this.#host.accounting.handOff(msg, 'direct');
+    if (!ok) this.#blocked = true;
   }
 
   #onFlushed(count: number): void {
