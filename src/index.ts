@@ -49,6 +49,17 @@ export type {
   SkipReason,
 } from './sender/outcome.js';
 export { addr, type DirectReceiver, formatReceiver, peer, peerInfo } from './sender/receiver.js';
+export type { BackoffConfig, DirectSenderConfig } from './sender/config.js';
+export { type CloseOptions, DirectSender, type DirectSenderOptions } from './sender/direct-sender.js';
+export {
+  PeerSender,
+  type PeerSenderFactory,
+  type PeerSenderInit,
+  type PeerSenderLike,
+  type SenderState,
+  type StopReason,
+} from './sender/peer-sender.js';
+export type { DirectSenderStats, SenderStats } from './sender/stats.js';
 export type { PeerAddress, Topology } from './topology/types.js';
 export { DEFAULT_LIMITS, StreamConnection } from './transport/stream-connection.js';
 export * from './transport/tls/index.js';
