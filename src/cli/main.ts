@@ -1,10 +1,20 @@
 import { Command, CommanderError } from 'commander';
 import { registerDecode } from './commands/decode.js';
+import { registerDemo } from './commands/demo.js';
 import { registerKeygen } from './commands/keygen.js';
+import { registerNode } from './commands/node.js';
+import { registerSend } from './commands/send.js';
+import { registerStatus } from './commands/status.js';
 import { type CliContext, type CliIo, processIo, type RegisterCommand } from './context.js';
 
 /** Every command of the CLI, in help order. */
-const COMMANDS: readonly RegisterCommand[] = [registerDecode, registerKeygen];
+const COMMANDS: readonly RegisterCommand[] = [
+  registerDecode,
+  registerKeygen,
+  registerNode,
+  registerSend,
+  registerStatus,
+];
 
 /** Runs the CLI with `argv` (without the node and script paths) and returns the exit code. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {

@@ -1,0 +1,315 @@
+import type { Logger as PinoLogger } from 'pino';
+import { type AdminServer, startAdminServer } from '../admin/server.js';
+import type { ConfigChange } from '../config/diff.js';
+import type { LoadedNodeConfig } from '../config/load.js';
+import { loadNodeConfig } from '../config/load.js';
+import { ConfigWatcher, type ReloadResult } from '../config/watch.js';
+import { PeerpostError } from '../errors.js';
+import { type Credentials, identityOfCredentials, validateCredentials } from '../identity/credentials.js';
+import { createPrometheusMetrics, type PrometheusMetrics } from '../metrics/prometheus.js';
+import { createNetwork, type Network, type NetworkMessage } from '../network/network.js';
+import type { OutcomeEvent } from '../sender/outcome.js';
+import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
+import { type CreateLoggerOptions, createLogger } from '../util/log.js';
+import type { Logger } from '../util/logger.js';
+import { applyConfig } from './apply.js';
+import { DropRing } from './drops.js';
+import { buildStatus, type NodeStatus } from './status.js';
+
+/** Label of the messages sent by {@link NodeServiceOptions.heartbeatMs}. */
+export const HEARTBEAT_LABEL = 'heartbeat';
+
+export interface NodeServiceOptions {
+  /** The YAML config file: loaded and validated at start, then watched for changes. Required. */
+  configPath: string;
+  /** Answer messages with these labels by replying with the same label and data. @default [] */
+  echoLabels?: readonly string[];
+  /** Send a `heartbeat` message to every peer of the topology this often; 0 sends none. @default 0 */
+  heartbeatMs?: number;
+  /** Subscribe to the broadcasts of these peers (ids in the topology, or `host:port`). @default [] */
+  subscribe?: readonly string[];
+  /** Where log lines go. @default process.stdout */
+  logDestination?: CreateLoggerOptions['destination'];
+  /** Pretty log lines instead of JSON. @default true when the destination is a TTY */
+  prettyLogs?: boolean;
+  /** Recent drop outcomes kept for `/status`. @default 100 */
+  recentDrops?: number;
+  /** @default systemClock */
+  clock?: Clock;
+}
+
+/**
+ * A running `peerpost node`: the network built from a config file, Prometheus metrics,
+ * pino logs, the admin server (`/metrics`, `/healthz`, `/readyz`, `/status`) and live
+ * reload. Start it with {@link startNodeService}; `close()` drains and stops it.
+ */
+export class NodeService {
+  readonly logger: PinoLogger & Logger;
+  readonly metrics: PrometheusMetrics;
+  readonly network: Network;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #options: NodeServiceOptions;
+  readonly #drops: DropRing;
+  readonly #startedAtMs: number;
+  readonly #echo: ReadonlySet<string>;
+  #config: LoadedNodeConfig;
+  #identity: { certHash: string; shortId: string };
+  #admin: AdminServer | undefined;
+  #watcher: ConfigWatcher | undefined;
+  #heartbeat: TimerHandle | undefined;
+  #heartbeatSeq = 0;
+  #ready = false;
+  #closing: Promise<void> | undefined;
+
+  /** Use {@link startNodeService}. */
+  constructor(
+    config: LoadedNodeConfig,
+    network: Network,
+    metrics: PrometheusMetrics,
+    logger: PinoLogger & Logger,
+    options: NodeServiceOptions,
+  ) {
+    this.#config = config;
+    this.network = network;
+    this.metrics = metrics;
+    this.logger = logger;
+    this.#log = logger.child({ nodeId: config.nodeId });
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#startedAtMs = this.#clock.now();
+    this.#drops = new DropRing(options.recentDrops ?? 100);
+    this.#echo = new Set(options.echoLabels ?? []);
+    this.#identity = identityOf({ keyPem: config.pem.key, certPem: config.pem.cert });
+    network.onOutcome((event) => this.#onOutcome(event));
+    network.onMessage((message) => this.#onMessage(message));
+  }
+
+  /** The running config (restart-only keys keep their start values). */
+  get config(): LoadedNodeConfig {
+    return this.#config;
+  }
+
+  /** The bound `host:port` of the peer listener. */
+  get address(): string {
+    return this.network.address;
+  }
+
+  /** The bound `host:port` of the admin server, when the config names one. */
+  get adminAddress(): string | undefined {
+    return this.#admin?.address;
+  }
+
+  get ready(): boolean {
+    return this.#ready && this.#closing === undefined;
+  }
+
+  /** Reloads the config files now (SIGHUP). An invalid file keeps the running config. */
+  reload(): Promise<ReloadResult> {
+    if (this.#watcher === undefined || this.#closing !== undefined) {
+      return Promise.reject(new PeerpostError('ERR_CLOSED', 'the node is not running'));
+    }
+    return this.#watcher.reload();
+  }
+
+  status(): NodeStatus {
+    return buildStatus({
+      stats: this.network.stats(),
+      topology: this.network.topology,
+      identity: this.#identity,
+      admin: this.#admin?.address,
+      ready: this.ready,
+      startedAtMs: this.#startedAtMs,
+      nowMs: this.#clock.now(),
+      directSendMode: this.#config.directSendMode,
+      configFile: this.#config.path,
+      drops: this.#drops.summary(),
+    });
+  }
+
+  /**
+   * Stops gracefully: no more reloads or heartbeats, then the network drains its queues
+   * for up to `limits.drainTimeoutMs` (the rest end as `dropped:shutdown`), then the
+   * admin server closes. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Binds the admin server, subscribes, starts the watcher and the heartbeat. */
+  async start(): Promise<this> {
+    const config = this.#config;
+    try {
+      if (config.admin !== undefined) {
+        this.#admin = await startAdminServer({
+          address: config.admin,
+          metrics: () => this.metrics.metricsText(),
+          metricsContentType: this.metrics.contentType,
+          health: () => this.#closing === undefined,
+          ready: () => this.ready,
+          status: () => this.status(),
+          logger: this.#log,
+        });
+      }
+      for (const target of this.#options.subscribe ?? []) this.network.subscribe(target);
+      this.#watcher = new ConfigWatcher({
+        path: config.path ?? this.#options.configPath,
+        initial: config,
+        clock: this.#clock,
+        onChange: (next, changes) => this.#apply(next, changes),
+        onError: (error) => this.#reloadFailed(error),
+      });
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    this.#ready = true;
+    this.#scheduleHeartbeat();
+    this.#log.info(
+      {
+        address: this.network.address,
+        admin: this.#admin?.address,
+        identity: this.#identity.shortId,
+        certHash: this.#identity.certHash,
+        directSendMode: config.directSendMode,
+        peers: this.network.topology.size,
+      },
+      'node ready',
+    );
+    return this;
+  }
+
+  #apply(next: LoadedNodeConfig, changes: readonly ConfigChange[]): void {
+    const report = applyConfig(
+      {
+        network: this.network,
+        setLogLevel: (level) => {
+          this.logger.level = level;
+        },
+        onCredentials: (credentials) => {
+          this.#identity = identityOf(credentials);
+        },
+      },
+      next,
+      changes,
+    );
+    this.#config = next;
+    if (report.applied.length > 0) {
+      this.#log.info({ changes: report.applied, identity: this.#identity.shortId }, 'configuration reloaded');
+    }
+    if (report.notApplied.length > 0) {
+      this.#log.warn({ changes: report.notApplied }, 'configuration changes need a restart: not applied');
+    }
+  }
+
+  #reloadFailed(error: PeerpostError): void {
+    this.#log.error(
+      { code: error.code, problem: error.message },
+      'configuration reload failed: keeping the running configuration',
+    );
+  }
+
+  #onOutcome(event: OutcomeEvent): void {
+    if (event.outcome.kind !== 'dropped') return;
+    this.#drops.record(event, this.#clock.now());
+    this.#log.debug(
+      {
+        messageId: event.messageId,
+        label: event.label,
+        peerId: event.receiver,
+        address: event.address,
+        reason: event.outcome.reason,
+      },
+      'message dropped',
+    );
+  }
+
+  #onMessage(message: NetworkMessage): void {
+    const from = message.from;
+    this.#log.debug(
+      {
+        label: message.label,
+        messageId: message.id,
+        peerId: from.peerId,
+        address: from.address,
+        identity: from.identity.shortId,
+        bytes: message.data.length,
+      },
+      'message received',
+    );
+    if (!this.#echo.has(message.label) || this.#closing !== undefined) return;
+    try {
+      message.reply(message.label, message.data);
+    } catch (err) {
+      this.#log.warn(
+        { messageId: message.id, address: from.address, code: (err as PeerpostError).code },
+        'cannot answer the message',
+      );
+    }
+  }
+
+  #scheduleHeartbeat(): void {
+    const every = this.#options.heartbeatMs ?? 0;
+    if (every <= 0 || this.#closing !== undefined) return;
+    this.#heartbeat = this.#clock.setTimeout(() => {
+      this.#heartbeat = undefined;
+      const data = new TextEncoder().encode(String(this.#heartbeatSeq++));
+      for (const peerId of this.network.topology.keys()) {
+        if (peerId !== this.network.nodeId) this.network.send(peerId, HEARTBEAT_LABEL, data);
+      }
+      this.#scheduleHeartbeat();
+    }, every);
+  }
+
+  async #close(): Promise<void> {
+    this.#ready = false;
+    if (this.#heartbeat !== undefined) this.#clock.clearTimeout(this.#heartbeat);
+    this.#heartbeat = undefined;
+    await this.#watcher?.close();
+    const drainTimeoutMs = this.#config.limits.drainTimeoutMs;
+    this.#log.info({ drainTimeoutMs }, 'node stopping: draining queues');
+    await this.network.close({ drainTimeoutMs });
+    await this.#admin?.close();
+    this.#log.info({ outcomes: this.network.stats().outcomes }, 'node stopped');
+  }
+}
+
+function identityOf(credentials: Credentials): { certHash: string; shortId: string } {
+  const id = identityOfCredentials(credentials);
+  return { certHash: id.certHash, shortId: id.shortId };
+}
+
+/**
+ * Loads and validates the config file (a {@link ConfigError} names file:line:col, key and
+ * problem), then starts the node: network, metrics, logs, admin server, live reload.
+ */
+export async function startNodeService(options: NodeServiceOptions): Promise<NodeService> {
+  const config = await loadNodeConfig(options.configPath);
+  const credentials: Credentials = { keyPem: config.pem.key, certPem: config.pem.cert };
+  validateCredentials(credentials);
+  const logger = createLogger({
+    level: config.logLevel,
+    ...(options.logDestination === undefined ? {} : { destination: options.logDestination }),
+    ...(options.prettyLogs === undefined ? {} : { pretty: options.prettyLogs }),
+  });
+  const metrics = createPrometheusMetrics();
+  const network = await createNetwork({
+    nodeId: config.nodeId,
+    listen: config.listen,
+    credentials,
+    trust: { certHashes: config.trust.certHashes, ownerKeys: config.trust.ownerKeys },
+    topology: config.topology,
+    directSendMode: config.directSendMode,
+    limits: config.limits,
+    knownLabels: [...new Set([...(options.echoLabels ?? []), HEARTBEAT_LABEL])],
+    metrics,
+    logger,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  return new NodeService(config, network, metrics, logger, options).start();
+}
