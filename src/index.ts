@@ -40,6 +40,8 @@ export {
 } from './metrics/prometheus.js';
 export { type Labels, METRICS, type MetricName, type Metrics, noopMetrics } from './metrics/types.js';
 export * from './network/index.js';
+export type { BackoffConfig, DirectSenderConfig } from './sender/config.js';
+export { type CloseOptions, DirectSender, type DirectSenderOptions } from './sender/direct-sender.js';
 export type {
   DropReason,
   Outcome,
@@ -48,9 +50,6 @@ export type {
   SendMode,
   SkipReason,
 } from './sender/outcome.js';
-export { addr, type DirectReceiver, formatReceiver, peer, peerInfo } from './sender/receiver.js';
-export type { BackoffConfig, DirectSenderConfig } from './sender/config.js';
-export { type CloseOptions, DirectSender, type DirectSenderOptions } from './sender/direct-sender.js';
 export {
   PeerSender,
   type PeerSenderFactory,
@@ -59,6 +58,7 @@ export {
   type SenderState,
   type StopReason,
 } from './sender/peer-sender.js';
+export { addr, type DirectReceiver, formatReceiver, peer, peerInfo } from './sender/receiver.js';
 export type { DirectSenderStats, SenderStats } from './sender/stats.js';
 export type { PeerAddress, Topology } from './topology/types.js';
 export { DEFAULT_LIMITS, StreamConnection } from './transport/stream-connection.js';
