@@ -1,5 +1,5 @@
 import { PeerpostError } from '../errors.js';
-import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
+import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink } from '../network/incoming.js';
 import type { Topology } from '../topology/types.js';
 import {
@@ -17,12 +17,14 @@ import type { Random } from '../util/random.js';
 import type { Envelope } from '../wire/envelope.js';
 import { encodeEnvelope } from '../wire/envelope.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
+import { HubMetrics } from './hub-metrics.js';
 import { IdentityIndex } from './identify.js';
 import { InboundConnection, type InboundOwner } from './inbound.js';
 import { IncomingReader } from './incoming-reader.js';
 import { type HubLimits, type ResolvedHubLimits, resolveHubLimits } from './options.js';
 import type { DepthTotal } from './outbox.js';
 import type { HubPort, HubResult } from './port.js';
+import { Routes } from './routes.js';
 import { type HubStats, hubStats } from './stats.js';
 import { Subscription, type SubscriptionOptions } from './subscription.js';
 
@@ -50,7 +52,6 @@ export interface ConnectionHubOptions {
 
 type HubState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
 
-const SUBSCRIBER_QUEUE: Labels = { queue: 'subscribers' };
 /**
  * The transport's own cap is set this far above the hub's: the hub sees, counts
  * (`max_conn_reached`) and closes connections past its cap, while a burst beyond the
@@ -90,23 +91,13 @@ export class ConnectionHub implements HubPort, InboundOwner {
   #unsubscribeTopology: (() => void) | undefined;
   #identities: IdentityIndex;
   readonly #all = new Set<InboundConnection>();
-  /** Direct connections by remote address; the last entry is the newest. */
-  readonly #byAddress = new Map<string, InboundConnection[]>();
-  readonly #subscribers = new Set<InboundConnection>();
-  readonly #subscribersByPeer = new Map<string, InboundConnection[]>();
+  readonly #routes = new Routes();
   readonly #subscriptions = new Set<Subscription>();
   readonly #subscriberDepth: DepthTotal = { value: 0 };
   readonly #replyDepth: DepthTotal = { value: 0 };
-  readonly #inboundLabels = new Map<ConnectionKind, Labels>();
-  readonly #outboundLabels = new Map<ConnectionKind, Labels>();
-  readonly #inboundCounts: Record<ConnectionKind, number> = {
-    direct: 0,
-    'subscribe-node': 0,
-    'subscribe-proxy': 0,
-  };
-  /** Subscriptions currently connected, to keep the outbound gauge exact. */
+  readonly #hubMetrics: HubMetrics;
+  /** Subscriptions currently connected, for the outbound connection gauge. */
   readonly #connectedSubscriptions = new Set<Subscription>();
-  readonly #sentLabels = new Map<string, Labels>();
   #refused = 0;
 
   constructor(options: ConnectionHubOptions) {
@@ -124,10 +115,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     // Subscribed from the start (not at start()): subscriptions opened before start()
     // must follow the topology too. close() unsubscribes.
     this.#unsubscribeTopology = this.#topology.subscribe((topology) => this.#onTopology(topology));
-    for (const kind of CONNECTION_KINDS) {
-      this.#inboundLabels.set(kind, { kind, direction: 'inbound' });
-      this.#outboundLabels.set(kind, { kind, direction: 'outbound' });
-    }
+    this.#hubMetrics = new HubMetrics(this.#metrics);
     this.reader = new IncomingReader({
       incoming: this.#incoming,
       clock: this.#clock,
@@ -187,15 +175,14 @@ export class ConnectionHub implements HubPort, InboundOwner {
    * bounded reply queue. Throws only if the envelope cannot be encoded (a coded wire error).
    */
   sendToAddress(address: string, envelope: Envelope): HubResult {
-    const list = this.#byAddress.get(address);
-    const target = list?.[list.length - 1];
+    const target = this.#routes.direct(address);
     if (target === undefined) return 'no_connection';
     const frame = encodeEnvelope(envelope);
     if (!target.outbox.push(frame)) {
       this.reader.countError('reply_queue_full');
       return 'queue_full';
     }
-    this.#countSent(envelope.label, 'direct', frame.byteLength + FRAME_PREFIX_BYTES);
+    this.#hubMetrics.sent(envelope.label, 'direct', frame.byteLength + FRAME_PREFIX_BYTES);
     return 'written';
   }
 
@@ -209,10 +196,8 @@ export class ConnectionHub implements HubPort, InboundOwner {
   broadcast(envelope: Envelope): HubResult {
     const targets: Iterable<InboundConnection> | undefined =
       envelope.directReceiver === undefined
-        ? this.#subscribers.size > 0
-          ? this.#subscribers
-          : undefined
-        : this.#subscribersByPeer.get(envelope.directReceiver);
+        ? this.#routes.subscribers()
+        : this.#routes.subscribersOf(envelope.directReceiver);
     if (targets === undefined) return 'no_subscriber';
     const frame = encodeEnvelope(envelope);
     let written = 0;
@@ -231,9 +216,9 @@ export class ConnectionHub implements HubPort, InboundOwner {
       }
     }
     if (tooSlow !== undefined) for (const subscriber of tooSlow) this.#disconnectSlow(subscriber);
-    this.#metrics.set('peerpost_queue_depth', this.#subscriberDepth.value, SUBSCRIBER_QUEUE);
+    this.#hubMetrics.subscriberQueueDepth(this.#subscriberDepth.value);
     if (written === 0) return 'queue_full';
-    this.#countSent(envelope.label, 'broadcast', (frame.byteLength + FRAME_PREFIX_BYTES) * written);
+    this.#hubMetrics.sent(envelope.label, 'broadcast', (frame.byteLength + FRAME_PREFIX_BYTES) * written);
     return 'written';
   }
 
@@ -269,7 +254,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
 
   /** A snapshot: inbound connections by kind, subscriber queues and drops, subscriptions. */
   stats(): HubStats {
-    this.#metrics.set('peerpost_queue_depth', this.#subscriberDepth.value, SUBSCRIBER_QUEUE);
+    this.#hubMetrics.subscriberQueueDepth(this.#subscriberDepth.value);
     return hubStats({
       selfId: this.#selfId,
       address: this.#listener?.address,
@@ -346,15 +331,8 @@ export class ConnectionHub implements HubPort, InboundOwner {
 
   #register(inbound: InboundConnection): void {
     this.#all.add(inbound);
-    if (inbound.isSubscriber) {
-      this.#subscribers.add(inbound);
-      if (inbound.peerId !== undefined) pushTo(this.#subscribersByPeer, inbound.peerId, inbound);
-    } else {
-      pushTo(this.#byAddress, inbound.remoteAddress, inbound);
-    }
-    const labels = this.#inboundLabels.get(inbound.kind);
-    this.#metrics.inc('peerpost_connections_opened_total', labels);
-    this.#metrics.set('peerpost_connections', ++this.#inboundCounts[inbound.kind], labels);
+    this.#routes.add(inbound);
+    this.#hubMetrics.opened(inbound.kind, 'inbound');
     this.#logger.debug(
       {
         address: inbound.remoteAddress,
@@ -369,15 +347,11 @@ export class ConnectionHub implements HubPort, InboundOwner {
   /** InboundOwner: called once per connection from its onClose (or a failed accept). */
   inboundClosed(inbound: InboundConnection, reason: CloseReason | undefined): void {
     if (!this.#all.delete(inbound)) return;
-    if (!inbound.isRetired) this.#unroute(inbound);
+    if (!inbound.isRetired) this.#routes.remove(inbound);
     if (reason !== undefined && reason.initiator === 'remote' && reason.code !== 'ERR_CONNECTION_CLOSED') {
       this.reader.countError('in_transfer_fail');
     }
-    this.#metrics.set(
-      'peerpost_connections',
-      --this.#inboundCounts[inbound.kind],
-      this.#inboundLabels.get(inbound.kind),
-    );
+    this.#hubMetrics.closed(inbound.kind, 'inbound');
     this.#logger.debug(
       {
         address: inbound.remoteAddress,
@@ -418,28 +392,16 @@ export class ConnectionHub implements HubPort, InboundOwner {
   /** Stops routing to `inbound` at once, then closes it (the close itself may take a while). */
   #retire(inbound: InboundConnection, why: string): void {
     if (!inbound.retire()) return;
-    this.#unroute(inbound);
+    this.#routes.remove(inbound);
     inbound.connection.close(why);
-  }
-
-  #unroute(inbound: InboundConnection): void {
-    if (inbound.isSubscriber) {
-      this.#subscribers.delete(inbound);
-      if (inbound.peerId !== undefined) removeFrom(this.#subscribersByPeer, inbound.peerId, inbound);
-    } else {
-      removeFrom(this.#byAddress, inbound.remoteAddress, inbound);
-    }
   }
 
   #onTopology(topology: Topology): void {
     this.#identities = new IdentityIndex(topology);
-    this.#subscribersByPeer.clear();
     for (const inbound of this.#all) {
       inbound.setPeerId(this.#identities.identify(inbound.connection.remoteIdentity));
-      if (inbound.isSubscriber && !inbound.isRetired && inbound.peerId !== undefined) {
-        pushTo(this.#subscribersByPeer, inbound.peerId, inbound);
-      }
     }
+    this.#routes.reindexSubscribers();
     for (const subscription of this.#subscriptions) subscription.reidentify();
   }
 
@@ -448,37 +410,10 @@ export class ConnectionHub implements HubPort, InboundOwner {
     if (connected === this.#connectedSubscriptions.has(subscription)) return;
     if (connected) {
       this.#connectedSubscriptions.add(subscription);
-      this.#metrics.inc('peerpost_connections_opened_total', this.#outboundLabels.get(subscription.kind));
+      this.#hubMetrics.opened(subscription.kind, 'outbound');
     } else {
       this.#connectedSubscriptions.delete(subscription);
+      this.#hubMetrics.closed(subscription.kind, 'outbound');
     }
-    let n = 0;
-    for (const s of this.#connectedSubscriptions) if (s.kind === subscription.kind) n++;
-    this.#metrics.set('peerpost_connections', n, this.#outboundLabels.get(subscription.kind));
   }
-
-  #countSent(label: string, mode: 'direct' | 'broadcast', bytes: number): void {
-    const key = mode === 'direct' ? `d:${label}` : `b:${label}`;
-    let labels = this.#sentLabels.get(key);
-    if (labels === undefined) {
-      labels = { label, mode };
-      // Local labels, but still bounded: an application may generate them.
-      if (this.#sentLabels.size < 256) this.#sentLabels.set(key, labels);
-    }
-    this.#metrics.inc('peerpost_sent_bytes_total', labels, bytes);
-  }
-}
-
-function pushTo<K>(map: Map<K, InboundConnection[]>, key: K, inbound: InboundConnection): void {
-  const list = map.get(key);
-  if (list === undefined) map.set(key, [inbound]);
-  else list.push(inbound);
-}
-
-function removeFrom<K>(map: Map<K, InboundConnection[]>, key: K, inbound: InboundConnection): void {
-  const list = map.get(key);
-  if (list === undefined) return;
-  const i = list.indexOf(inbound);
-  if (i >= 0) list.splice(i, 1);
-  if (list.length === 0) map.delete(key);
 }
