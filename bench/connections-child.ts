@@ -7,7 +7,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemsByName } from './systems/index.js';
 
-const CONCURRENCY = 64;
+/** Handshakes in flight at once (both ends share this process's one thread). */
+const CONCURRENCY = 16;
 
 const [name = '', countText = ''] = process.argv.slice(2);
 const count = Number(countText);

@@ -1,7 +1,9 @@
 /**
- * Runs systems through the stream, request/reply and fan-out modes: warm-up, then several
- * timed rounds; each figure is the median round. Every call is bounded in time, every
- * system is closed even when it fails, and a failure is recorded (the run then exits 1).
+ * Runs systems through the stream, request/reply and fan-out modes. All systems of a suite
+ * are open at once and measured round-robin (round 1 of every system, then round 2, ...),
+ * so a burst of load on this shared machine hits every system alike and the ratios hold;
+ * each figure is the median round. Every call is bounded in time, every system is closed
+ * even when it fails, and a failure is recorded (the run then exits 1).
  */
 import { type Figure, failures, median, pending, percentile, quick } from './lib.js';
 import type { BenchSystem } from './systems/types.js';
@@ -36,24 +38,64 @@ export const SIZES = [
   { label: '64KiB', bytes: 64 * 1024 },
 ] as const;
 
-/** Resolves `true` if the system can run; otherwise records it as pending for `suite`. */
-async function ready(suite: string, system: BenchSystem): Promise<boolean> {
-  const why = system.pending ? await system.pending() : undefined;
-  if (why === undefined) return true;
-  pending.push({ suite, system: system.name, reason: why });
-  process.stderr.write(`  ${system.name}: pending (${why})\n`);
-  return false;
+interface Entry<H> {
+  system: BenchSystem;
+  handle: H;
+  failed: boolean;
 }
 
-async function guarded(suite: string, system: BenchSystem, body: () => Promise<void>): Promise<void> {
-  const t0 = performance.now();
+function fail(suite: string, system: BenchSystem, err: unknown): void {
+  const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  failures.push({ suite, system: system.name, error });
+  process.stderr.write(`  ${system.name}: FAILED ${error}\n`);
+}
+
+/** Opens every runnable system (pending ones are listed; failures recorded). */
+async function openAll<H extends { close(): Promise<void> }>(
+  suite: string,
+  systems: readonly BenchSystem[],
+  opener: (s: BenchSystem) => (() => Promise<H>) | undefined,
+): Promise<Entry<H>[]> {
+  const entries: Entry<H>[] = [];
+  for (const system of systems) {
+    const open = opener(system);
+    if (!open) continue;
+    const why = system.pending ? await system.pending() : undefined;
+    if (why !== undefined) {
+      pending.push({ suite, system: system.name, reason: why });
+      process.stderr.write(`  ${system.name}: pending (${why})\n`);
+      continue;
+    }
+    try {
+      entries.push({ system, handle: await bounded(open(), STEP_MS, `${system.name} setup`), failed: false });
+    } catch (err) {
+      fail(suite, system, err);
+    }
+  }
+  return entries;
+}
+
+async function closeAll<H extends { close(): Promise<void> }>(
+  suite: string,
+  entries: Entry<H>[],
+): Promise<void> {
+  for (const e of entries) {
+    try {
+      await bounded(e.handle.close(), STEP_MS, `${e.system.name} close`);
+    } catch (err) {
+      if (!e.failed) fail(suite, e.system, err);
+    }
+  }
+}
+
+/** Runs `step` for a system unless it already failed; a throw marks it failed. */
+async function attempt<H>(suite: string, e: Entry<H>, step: () => Promise<void>): Promise<void> {
+  if (e.failed) return;
   try {
-    await body();
-    process.stderr.write(`  ${system.name}: ${Math.round(performance.now() - t0)} ms\n`);
+    await step();
   } catch (err) {
-    const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
-    failures.push({ suite, system: system.name, error });
-    process.stderr.write(`  ${system.name}: FAILED ${error}\n`);
+    e.failed = true;
+    fail(suite, e.system, err);
   }
 }
 
@@ -65,50 +107,77 @@ async function rate(run: (count: number) => Promise<void>, count: number, what: 
 }
 
 /**
- * Message rate over `run`: a warm-up transfer measures the speed, then each round moves
- * as many messages as take about `roundMs` at that speed.
+ * Message rates of several systems moving `bytes`-sized messages: a warm-up transfer
+ * measures each one's speed, so that each round moves as many messages as take about
+ * `roundMs` at that speed; then the rounds, round-robin.
  */
-async function rounds(run: (count: number) => Promise<void>, bytes: number, what: string): Promise<number[]> {
-  const roundMs = quick ? 150 : 600;
-  const warm = Math.max(50, Math.min(quick ? 5_000 : 20_000, Math.ceil((4 * 1024 * 1024) / bytes)));
-  const speed = await rate(run, warm, `${what} warm-up`);
-  const count = Math.max(20, Math.round((speed * roundMs) / 1000));
-  const out: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) out.push(await rate(run, count, `${what} round ${r + 1}`));
+async function rateRounds<H>(
+  suite: string,
+  entries: Entry<H>[],
+  run: (handle: H, count: number) => Promise<void>,
+  bytes: number,
+  label: string,
+): Promise<Map<Entry<H>, number[]>> {
+  const roundMs = quick ? 150 : 500;
+  const warm = quick
+    ? Math.max(20, Math.min(2_000, Math.ceil((1024 * 1024) / bytes)))
+    : Math.max(50, Math.min(20_000, Math.ceil((4 * 1024 * 1024) / bytes)));
+  const counts = new Map<Entry<H>, number>();
+  const out = new Map<Entry<H>, number[]>();
+  for (const e of entries) {
+    await attempt(suite, e, async () => {
+      const speed = await rate((n) => run(e.handle, n), warm, `${e.system.name} ${label} warm-up`);
+      counts.set(e, Math.max(20, Math.round((speed * roundMs) / 1000)));
+      out.set(e, []);
+    });
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const e of entries) {
+      await attempt(suite, e, async () => {
+        const count = counts.get(e)!;
+        out
+          .get(e)!
+          .push(await rate((n) => run(e.handle, n), count, `${e.system.name} ${label} round ${r + 1}`));
+      });
+    }
+  }
+  for (const e of entries) if (e.failed) out.delete(e);
   return out;
+}
+
+function figure(suite: string, system: string, kase: string, rs: number[], unit: string): Figure {
+  return {
+    suite,
+    name: `${system} ${kase}`,
+    system,
+    case: kase,
+    value: median(rs),
+    unit,
+    rounds: rs,
+    baseline: `raw TLS ${kase}`,
+  };
 }
 
 /** Throughput, one sender to one receiver, for every size; baseline `raw TLS <size>`. */
 export async function measureStreams(suite: string, systems: readonly BenchSystem[]): Promise<Figure[]> {
   const figures: Figure[] = [];
-  for (const system of systems) {
-    if (!system.openStream || !(await ready(suite, system))) continue;
-    const open = system.openStream.bind(system);
-    await guarded(suite, system, async () => {
-      const pair = await bounded(open(), STEP_MS, `${system.name} setup`);
-      try {
-        for (const size of SIZES) {
-          const payload = payloadOf(size.bytes);
-          const rs = await rounds(
-            (n) => pair.transfer(n, payload),
-            size.bytes,
-            `${system.name} ${size.label}`,
-          );
-          figures.push({
-            suite,
-            name: `${system.name} ${size.label}`,
-            system: system.name,
-            case: size.label,
-            value: median(rs),
-            unit: 'msg/s',
-            rounds: rs,
-            baseline: `raw TLS ${size.label}`,
-          });
-        }
-      } finally {
-        await bounded(pair.close(), STEP_MS, `${system.name} close`);
-      }
-    });
+  const entries = await openAll(suite, systems, (s) => s.openStream?.bind(s));
+  try {
+    for (const size of SIZES) {
+      const payload = payloadOf(size.bytes);
+      const t0 = performance.now();
+      const rates = await rateRounds(
+        suite,
+        entries,
+        (h, n) => h.transfer(n, payload),
+        size.bytes,
+        size.label,
+      );
+      for (const [e, rs] of rates) figures.push(figure(suite, e.system.name, size.label, rs, 'msg/s'));
+      process.stderr.write(`  ${size.label}: ${Math.round(performance.now() - t0)} ms\n`);
+    }
+  } finally {
+    await closeAll(suite, entries);
   }
   return figures;
 }
@@ -116,50 +185,45 @@ export async function measureStreams(suite: string, systems: readonly BenchSyste
 /** Request/reply round trips of 64 B: p50 and p99 in microseconds; baseline raw TLS. */
 export async function measureRpcs(suite: string, systems: readonly BenchSystem[]): Promise<Figure[]> {
   const figures: Figure[] = [];
-  const perRound = quick ? 300 : 3000;
+  const perRound = quick ? 300 : 2000;
   const payload = payloadOf(64);
-  for (const system of systems) {
-    if (!system.openRpc || !(await ready(suite, system))) continue;
-    const open = system.openRpc.bind(system);
-    await guarded(suite, system, async () => {
-      const pair = await bounded(open(), STEP_MS, `${system.name} setup`);
-      try {
-        const loop = async (n: number, out?: number[]) => {
-          for (let i = 0; i < n; i++) {
-            const t0 = performance.now();
-            await pair.roundTrip(payload);
-            out?.push((performance.now() - t0) * 1000);
-          }
-        };
-        await bounded(loop(perRound >> 1), STEP_MS, `${system.name} warm-up`);
-        const p50: number[] = [];
-        const p99: number[] = [];
-        for (let r = 0; r < ROUNDS; r++) {
-          const times: number[] = [];
-          await bounded(loop(perRound, times), STEP_MS, `${system.name} round ${r + 1}`);
-          p50.push(percentile(times, 50));
-          p99.push(percentile(times, 99));
-        }
-        for (const [label, rs] of [
-          ['p50', p50],
-          ['p99', p99],
-        ] as const) {
-          figures.push({
-            suite,
-            name: `${system.name} ${label}`,
-            system: system.name,
-            case: label,
-            value: median(rs),
-            unit: 'µs',
-            rounds: rs,
-            baseline: `raw TLS ${label}`,
-            lowerIsBetter: true,
-          });
-        }
-      } finally {
-        await bounded(pair.close(), STEP_MS, `${system.name} close`);
+  const entries = await openAll(suite, systems, (s) => s.openRpc?.bind(s));
+  try {
+    const p50 = new Map<Entry<unknown>, number[]>();
+    const p99 = new Map<Entry<unknown>, number[]>();
+    const loop = async (e: (typeof entries)[number], n: number, out?: number[]) => {
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await e.handle.roundTrip(payload);
+        out?.push((performance.now() - t0) * 1000);
       }
-    });
+    };
+    for (const e of entries) {
+      await attempt(suite, e, () => bounded(loop(e, perRound >> 1), STEP_MS, `${e.system.name} warm-up`));
+      p50.set(e, []);
+      p99.set(e, []);
+    }
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const e of entries) {
+        await attempt(suite, e, async () => {
+          const times: number[] = [];
+          await bounded(loop(e, perRound, times), STEP_MS, `${e.system.name} round ${r + 1}`);
+          p50.get(e)!.push(percentile(times, 50));
+          p99.get(e)!.push(percentile(times, 99));
+        });
+      }
+    }
+    for (const e of entries) {
+      if (e.failed) continue;
+      for (const [label, rs] of [
+        ['p50', p50.get(e)!],
+        ['p99', p99.get(e)!],
+      ] as const) {
+        figures.push({ ...figure(suite, e.system.name, label, rs, 'µs'), lowerIsBetter: true });
+      }
+    }
+  } finally {
+    await closeAll(suite, entries);
   }
   return figures;
 }
@@ -168,34 +232,21 @@ export async function measureRpcs(suite: string, systems: readonly BenchSystem[]
 export async function measureFanouts(suite: string, systems: readonly BenchSystem[]): Promise<Figure[]> {
   const figures: Figure[] = [];
   const payload = payloadOf(1024);
-  for (const system of systems) {
-    if (!system.openFanout || !(await ready(suite, system))) continue;
-    const open = system.openFanout.bind(system);
-    await guarded(suite, system, async () => {
-      for (const subscribers of [10, 100]) {
-        const group = await bounded(open(subscribers), STEP_MS, `${system.name} setup x${subscribers}`);
-        try {
-          const label = `to ${subscribers}`;
-          const rs = await rounds(
-            (n) => group.broadcast(n, payload),
-            1024 * subscribers,
-            `${system.name} ${label}`,
-          );
-          figures.push({
-            suite,
-            name: `${system.name} ${label}`,
-            system: system.name,
-            case: label,
-            value: median(rs),
-            unit: 'msg/s',
-            rounds: rs,
-            baseline: `raw TLS ${label}`,
-          });
-        } finally {
-          await bounded(group.close(), STEP_MS, `${system.name} close`);
-        }
-      }
-    });
+  for (const subscribers of [10, 100]) {
+    const label = `to ${subscribers}`;
+    const entries = await openAll(suite, systems, (s) => s.openFanout && (() => s.openFanout!(subscribers)));
+    try {
+      const rates = await rateRounds(
+        suite,
+        entries,
+        (h, n) => h.broadcast(n, payload),
+        1024 * subscribers,
+        label,
+      );
+      for (const [e, rs] of rates) figures.push(figure(suite, e.system.name, label, rs, 'msg/s'));
+    } finally {
+      await closeAll(suite, entries);
+    }
   }
   return figures;
 }

@@ -10,6 +10,12 @@ import type { Connection, ConnectionHandler, Listener } from '../../src/transpor
 import { benchCredentials } from './certs.js';
 import type { BenchSystem, IdleConnections, RpcPair, StreamPair } from './types.js';
 
+/**
+ * Both ends share one process, and the machine may be busy: the default 5 s would fail
+ * handshakes that are merely queued behind others in the connections suite.
+ */
+const HANDSHAKE_TIMEOUT_MS = 60_000;
+
 interface Ends {
   server: TlsTransport;
   client: TlsTransport;
@@ -28,10 +34,12 @@ async function ends(onConnection: (c: Connection) => void, maxConnections = 1000
   const clientCreds = credentialsOf('client');
   const server = new TlsTransport({
     credentials: serverCreds,
+    handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
     trust: { certHashes: [certificateHash(clientCreds.certPem)] },
   });
   const client = new TlsTransport({
     credentials: clientCreds,
+    handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
     trust: { certHashes: [certificateHash(serverCreds.certPem)] },
   });
   const listener = await server.listen('127.0.0.1:0', { onConnection, maxConnections });
