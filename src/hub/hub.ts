@@ -175,7 +175,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
    * bounded reply queue. Throws only if the envelope cannot be encoded (a coded wire error).
    */
   sendToAddress(address: string, envelope: Envelope): HubResult {
-    const target = this.#routes.direct(address);
+    const target = this.#isOpen() ? this.#routes.direct(address) : undefined;
     if (target === undefined) return 'no_connection';
     const frame = encodeEnvelope(envelope);
     if (!target.outbox.push(frame)) {
@@ -194,6 +194,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
    * is no target. Throws only if the envelope cannot be encoded.
    */
   broadcast(envelope: Envelope): HubResult {
+    if (!this.#isOpen()) return 'no_subscriber';
     const targets: Iterable<InboundConnection> | undefined =
       envelope.directReceiver === undefined
         ? this.#routes.subscribers()
@@ -294,6 +295,11 @@ export class ConnectionHub implements HubPort, InboundOwner {
     await Promise.all(closing);
     this.#state = 'closed';
     this.#logger.info({}, 'hub closed');
+  }
+
+  /** Connections are routable only until close() starts. */
+  #isOpen(): boolean {
+    return this.#state === 'listening' || this.#state === 'starting';
   }
 
   #onConnection(connection: Connection): void {
