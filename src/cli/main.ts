@@ -10,6 +10,7 @@ import { type CliContext, type CliIo, processIo, type RegisterCommand } from './
 /** Every command of the CLI, in help order. */
 const COMMANDS: readonly RegisterCommand[] = [
   registerDecode,
+  registerDemo,
   registerKeygen,
   registerNode,
   registerSend,
