@@ -78,7 +78,8 @@ export async function sendOnce(options: SendOnceOptions): Promise<SendOnceResult
   const { config } = options;
   const clock = options.clock ?? systemClock;
   const { peerId, topology } = resolveTarget(config.topology, options.to);
-  const expected = topology.get(peerId)?.length ?? 0;
+  const targets = new Set((topology.get(peerId) ?? []).map((a) => a.address));
+  const expected = targets.size;
   const waitReplyMs = options.waitReplyMs ?? 0;
   const network = await createNetwork({
     nodeId: config.nodeId,
@@ -110,7 +111,8 @@ export async function sendOnce(options: SendOnceOptions): Promise<SendOnceResult
       id: message.id,
       label: message.label,
       from: message.from.address,
-      peerId: message.from.peerId,
+      // A reply on the connection we dialed for the target is from the target, pinned or not.
+      peerId: message.from.peerId ?? (targets.has(message.from.address) ? peerId : undefined),
       identity: message.from.identity.shortId,
       data: message.data,
       afterMs: clock.now() - startedAt,

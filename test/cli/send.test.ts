@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { assertBuilt, killAll, runCli, startNode, tempDir, writeConfig } from '../node/cli-harness.js';
+
+const tmp = tempDir('send');
+const dir = tmp.dir;
+after(async () => {
+  await killAll();
+  tmp.remove();
+});
+before(() => assertBuilt());
+
+function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+test('keygen, two nodes, and one-shot sends with replies, by peer id and by address', async () => {
+  const [kx, ky] = await Promise.all([
+    runCli(dir, ['keygen', '--out', 'x']),
+    runCli(dir, ['keygen', '--out', 'y']),
+  ]);
+  assert.equal(kx.code, 0, kx.stderr);
+  assert.equal(ky.code, 0, ky.stderr);
+  const hashX = kx.stdout.trim();
+  const hashY = ky.stdout.trim();
+  assert.match(hashX, /^[0-9a-f]{64}$/);
+
+  const limits = { backoff: { initialMs: 50, deadlineMs: 300 } };
+  writeConfig(join(dir, 'x.yaml'), {
+    nodeId: 'x',
+    listen: '127.0.0.1:0',
+    credentials: { key: 'x/key.pem', cert: 'x/cert.pem' },
+    trust: { certHashes: [hashY] },
+    logLevel: 'debug',
+  });
+  const x = await startNode(dir, ['--config', 'x.yaml', '--echo', 'ping']);
+  writeConfig(join(dir, 'y.yaml'), {
+    nodeId: 'y',
+    listen: '127.0.0.1:0',
+    credentials: { key: 'y/key.pem', cert: 'y/cert.pem' },
+    trust: { certHashes: [hashX] },
+    limits,
+    topology: { x: [{ address: x.address, certHash: hashX }] },
+  });
+  const y = await startNode(dir, ['--config', 'y.yaml', '--echo', 'ping']);
+
+  // By peer id, with y's identity: written, and x answers with the same data.
+  const byPeer = await runCli(dir, [
+    'send',
+    '--config',
+    'y.yaml',
+    '--to',
+    'x',
+    '--label',
+    'ping',
+    '--data',
+    'secret-payload-1',
+    '--wait-reply',
+    '10000',
+    '--json',
+  ]);
+  assert.equal(byPeer.code, 0, `${byPeer.stdout}\n${byPeer.stderr}`);
+  const [outcome, reply] = jsonLines(byPeer.stdout);
+  assert.deepEqual(
+    { type: outcome?.type, outcome: outcome?.outcome, peerId: outcome?.peerId, address: outcome?.address },
+    { type: 'outcome', outcome: 'written', peerId: 'x', address: x.address },
+  );
+  assert.equal(reply?.type, 'reply');
+  assert.equal(reply?.label, 'ping');
+  assert.equal(reply?.data, 'secret-payload-1');
+  assert.equal(reply?.identity, hashX.slice(0, 4));
+  assert.equal(reply?.peerId, 'x');
+
+  // By raw address (ad-hoc peer addr:host:port), data from a file, text output.
+  writeFileSync(join(dir, 'payload.bin'), 'from a file');
+  const byAddr = await runCli(dir, [
+    'send',
+    '--config',
+    'x.yaml',
+    '--to',
+    y.address,
+    '--label',
+    'ping',
+    '--data',
+    '@payload.bin',
+    '--wait-reply',
+    '10000',
+  ]);
+  assert.equal(byAddr.code, 0, `${byAddr.stdout}\n${byAddr.stderr}`);
+  assert.match(
+    byAddr.stdout,
+    new RegExp(`^written  ping \\S+ -> addr:${y.address} \\(${y.address}\\)$`, 'm'),
+  );
+  assert.match(
+    byAddr.stdout,
+    new RegExp(
+      `^reply  ping \\S+ from addr:${y.address} .*identity ${hashY.slice(0, 4)}.*: from a file$`,
+      'm',
+    ),
+  );
+
+  // A label nobody answers: written, but no reply in time -> exit 1.
+  const noReply = await runCli(dir, [
+    'send',
+    '--config',
+    'y.yaml',
+    '--to',
+    'x',
+    '--label',
+    'other',
+    '--data',
+    'x',
+    '--wait-reply',
+    '300',
+  ]);
+  assert.equal(noReply.code, 1);
+  assert.match(noReply.stdout, /^written {2}other /m);
+  assert.match(noReply.stdout, /^no reply within 300ms$/m);
+
+  // Nobody listens at the address: dropped after the backoff deadline -> exit 1.
+  const refused = await runCli(dir, [
+    'send',
+    '--config',
+    'y.yaml',
+    '--to',
+    '127.0.0.1:1',
+    '--label',
+    'ping',
+    '--data',
+    'x',
+    '--json',
+  ]);
+  assert.equal(refused.code, 1);
+  assert.equal(jsonLines(refused.stdout)[0]?.outcome, 'dropped:connect_failed');
+
+  // An unknown peer id is an error, not a silent wait.
+  const unknown = await runCli(dir, [
+    'send',
+    '--config',
+    'y.yaml',
+    '--to',
+    'nobody',
+    '--label',
+    'ping',
+    '--data',
+    'x',
+  ]);
+  assert.equal(unknown.code, 1);
+  assert.match(
+    unknown.stderr,
+    /ERR_INVALID_OPTION: --to "nobody" is neither a peer of the topology nor a host:port address/,
+  );
+
+  // x logged the messages at debug (label, id, sender), never the payload.
+  const got = x.proc.logs.find((l) => l.msg === 'message received' && l.label === 'ping');
+  assert.ok(got, 'x logs incoming messages at debug');
+  assert.equal(got.identity, hashY.slice(0, 4));
+  for (const line of [...x.proc.lines, ...y.proc.lines]) assert.doesNotMatch(line, /secret-payload/);
+
+  x.proc.child.kill('SIGTERM');
+  y.proc.child.kill('SIGTERM');
+  assert.deepEqual(await x.proc.exited, { code: 0, signal: null });
+  assert.deepEqual(await y.proc.exited, { code: 0, signal: null });
+});
