@@ -1,9 +1,10 @@
 import { formatReport } from '../../demo/format.js';
 import { lineProgress, terminalProgress } from '../../demo/progress.js';
+import type { DemoReport } from '../../demo/report.js';
 import { runDemo } from '../../demo/run.js';
 import { isPeerpostError, PeerpostError } from '../../errors.js';
 import { systemClock } from '../../util/clock.js';
-import type { RegisterCommand } from '../context.js';
+import type { CliIo, RegisterCommand } from '../context.js';
 
 interface DemoFlags {
   nodes: string;
@@ -41,6 +42,20 @@ function stopSignal(signal: AbortSignal | undefined): { signal: AbortSignal; don
   };
 }
 
+/**
+ * Prints the report (a table, or one JSON object on stdout with `json`) and returns the
+ * exit code: 0 when everything balances, otherwise 1 after naming what does not.
+ */
+export function printReport(report: DemoReport, json: boolean, io: Pick<CliIo, 'stdout' | 'stderr'>): number {
+  if (json) {
+    io.stdout.write(`${JSON.stringify(report)}\n`);
+    if (!report.ok) io.stderr.write(`NOT BALANCED:\n${report.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+  } else {
+    io.stdout.write(formatReport(report));
+  }
+  return report.ok ? 0 : 1;
+}
+
 export const registerDemo: RegisterCommand = (program, ctx) => {
   program
     .command('demo')
@@ -69,12 +84,7 @@ export const registerDemo: RegisterCommand = (program, ctx) => {
             ? terminalProgress(progressOut, systemClock)
             : lineProgress(progressOut),
         });
-        if (flags.json) stdout.write(`${JSON.stringify(report)}\n`);
-        else stdout.write(formatReport(report));
-        if (!report.ok && flags.json) {
-          stderr.write(`NOT BALANCED:\n${report.problems.map((p) => `  - ${p}`).join('\n')}\n`);
-        }
-        ctx.setExitCode(report.ok ? 0 : 1);
+        ctx.setExitCode(printReport(report, flags.json === true, ctx.io));
       } catch (err) {
         if (!isPeerpostError(err)) throw err;
         stderr.write(`error ${err.code}: ${err.message}\n`);
