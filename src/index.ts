@@ -40,6 +40,11 @@ export {
 } from './metrics/prometheus.js';
 export { type Labels, METRICS, type MetricName, type Metrics, noopMetrics } from './metrics/types.js';
 export * from './network/index.js';
+export { type DropRecord, DropRing, type DropSummary } from './node/drops.js';
+export { type ReceivedReply, type SendOnceOptions, type SendOnceResult, sendOnce } from './node/send-once.js';
+export { HEARTBEAT_LABEL, NodeService, type NodeServiceOptions, startNodeService } from './node/service.js';
+export type { NodeStatus, PeerAddressStatus, PeerStatus } from './node/status.js';
+export { formatStatus } from './node/status-text.js';
 export type { BackoffConfig, DirectSenderConfig } from './sender/config.js';
 export { type CloseOptions, DirectSender, type DirectSenderOptions } from './sender/direct-sender.js';
 export type {
