@@ -47,6 +47,11 @@ function fmt(value: number, unit: string): string {
   return value.toFixed(2);
 }
 
+/** A value with its unit (bytes shown as B / KiB). */
+function show(value: number, unit: string): string {
+  return unit === 'bytes' ? fmt(value, unit) : `${fmt(value, unit)} ${unit}`;
+}
+
 /** System and case of a figure (older figures only have a name: `<system> <case>`). */
 function split(f: Figure): { system: string; kase: string } {
   if (f.system !== undefined && f.case !== undefined) return { system: f.system, kase: f.case };
@@ -72,7 +77,7 @@ export function suiteTable(figures: readonly Figure[]): string {
     const r = ratio(figures, f);
     cells.set(
       `${system}\0${kase}`,
-      `${fmt(f.value, f.unit)} ${f.unit}${r === undefined ? '' : ` (**${r.toFixed(2)}x**)`}`,
+      `${show(f.value, f.unit)}${r === undefined ? '' : ` (**${r.toFixed(2)}x**)`}`,
     );
   }
   const lines = [`| system | ${cases.join(' | ')} |`, `| --- |${' --- |'.repeat(cases.length)}`];
@@ -101,7 +106,7 @@ export function generated(results: Results): string {
       r.measured === undefined
         ? ''
         : t.absolute
-          ? `${r.figure?.name}: ${fmt(r.measured, r.figure?.unit ?? '')} ${r.figure?.unit ?? ''}`
+          ? `${r.figure?.name}: ${show(r.measured, r.figure?.unit ?? '')}`
           : `${r.measured.toFixed(2)}x${typeof t.figure === 'string' ? '' : ` (${r.figure?.name})`}`;
     const status = r.status === 'met' ? 'met' : r.status === 'missed' ? '**missed**' : 'pending';
     out.push(`| ${t.issue} | ${t.text} | ${measured} | ${status} |`);

@@ -12,8 +12,8 @@ export interface Sink {
   onceDrain(cb: () => void): void;
 }
 
-/** Default bytes per write: large enough that syscalls are amortized, small enough to interleave reads. */
-export const BATCH_BYTES = 256 * 1024;
+/** Bytes per write: the peerpost transport's default high-water mark, so the baseline batches as much per tick. */
+export const BATCH_BYTES = 1024 * 1024;
 
 export class BatchPump {
   #remaining = 0;
