@@ -14,6 +14,12 @@ import type {
 } from './types.js';
 
 const U32_MAX = 0xffff_ffff;
+/**
+ * A zero-length frame is the keepalive of the peerpost protocols (ALPN `peerpost/.../1`):
+ * an envelope is never empty, so it cannot be mistaken for a message. It is sent when
+ * nothing else was written for a quarter of the idle timeout, and never delivered.
+ */
+const KEEPALIVE_FRAME = Buffer.alloc(FRAME_PREFIX_BYTES);
 
 /** Defaults of {@link TransportLimits}. */
 export const DEFAULT_LIMITS: Readonly<Required<TransportLimits>> = {
@@ -57,9 +63,10 @@ export interface StreamConnectionOptions {
  * A {@link Connection} over any node Duplex that carries the peerpost byte stream (a
  * TLS socket, or a plain TCP socket). Writes of one tick are framed into one buffer and
  * handed to the socket in one write; reads go through a {@link FrameDecoder}. The only
- * timers are one write timer (armed while the socket is backed up), one idle timer
- * (armed while a frame is half received) and one close timer (while an orderly close
- * waits for the peer).
+ * timers are one write timer (armed while the socket is backed up), one liveness timer
+ * (keepalive frames out, and `ERR_IDLE_TIMEOUT` when nothing at all came in for
+ * `idleTimeoutMs`: a dead or stalled peer is noticed within the idle timeout) and one
+ * close timer (while an orderly close waits for the peer).
  */
 export class StreamConnection implements Connection {
   readonly kind: ConnectionKind;
@@ -86,6 +93,8 @@ export class StreamConnection implements Connection {
   #scheduled = false;
   #needDrain = false;
   #lastReadAt = 0;
+  #lastWriteAt = 0;
+  #reading = false;
   #writeTimer: TimerHandle | undefined;
   #idleTimer: TimerHandle | undefined;
   #closeTimer: TimerHandle | undefined;
@@ -98,6 +107,7 @@ export class StreamConnection implements Connection {
   readonly #onDataBound = (chunk: Buffer): void => this.#onData(chunk);
   readonly #onFrameBound = (frame: Buffer): void => this.#onFrame(frame);
   readonly #onWrittenBound = (err?: Error | null): void => this.#onWritten(err);
+  readonly #onLivenessBound = (): void => this.#onLiveness();
 
   constructor(socket: Duplex, options: StreamConnectionOptions) {
     this.#socket = socket;
@@ -125,6 +135,8 @@ export class StreamConnection implements Connection {
     socket.on('error', (err: Error) => this.#onError(err));
     socket.on('close', () => this.#finish());
     socket.on('drain', () => this.#onDrain());
+    this.#lastReadAt = this.#lastWriteAt = this.#clock.now();
+    this.#armLiveness();
   }
 
   get closeReason(): CloseReason | undefined {
@@ -153,11 +165,16 @@ export class StreamConnection implements Connection {
       handler.onClose?.(this.#reason as CloseReason);
       return;
     }
+    this.#reading = true;
+    this.#lastReadAt = this.#clock.now();
     this.#socket.on('data', this.#onDataBound);
   }
 
   write(body: Uint8Array): boolean {
     if (this.#reason !== undefined) return false;
+    if (body.byteLength === 0) {
+      throw new PeerpostError('ERR_INVALID_OPTION', 'an empty frame body is reserved for keepalives');
+    }
     if (body.byteLength > U32_MAX) {
       throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${body.byteLength} bytes exceeds u32`);
     }
@@ -216,6 +233,7 @@ export class StreamConnection implements Connection {
     const n = queue.length;
     if (n === 0 || this.#finished || this.#socket.destroyed) return;
     if (!force && this.#socket.writableNeedDrain) return;
+    this.#lastWriteAt = this.#clock.now();
     this.#inSocket.push(n);
     const accepted = this.#writeBatch(queue, n);
     queue.length = 0;
@@ -303,35 +321,48 @@ export class StreamConnection implements Connection {
       this.#decoder.push(chunk, this.#onFrameBound);
     } catch (err) {
       this.fail(err as PeerpostError);
-      return;
-    }
-    if (this.#idleTimer === undefined && this.#decoder.hasPartialFrame && this.#reason === undefined) {
-      this.#idleTimer = this.#clock.setTimeout(() => this.#onIdleCheck(), this.#limits.idleTimeoutMs);
     }
   }
 
   #onFrame(frame: Buffer): void {
-    if (this.#reason !== undefined) return;
+    if (this.#reason !== undefined || frame.length === 0) return; // empty frame: keepalive
     this.#handler?.onFrame(frame);
   }
 
-  #onIdleCheck(): void {
+  /** Interval between keepalives: a quarter of the idle timeout. */
+  get #keepaliveMs(): number {
+    return Math.max(1, Math.floor(this.#limits.idleTimeoutMs / 4));
+  }
+
+  #armLiveness(): void {
+    const now = this.#clock.now();
+    let due = this.#lastWriteAt + this.#keepaliveMs;
+    if (this.#reading) due = Math.min(due, this.#lastReadAt + this.#limits.idleTimeoutMs);
+    this.#idleTimer = this.#clock.setTimeout(this.#onLivenessBound, Math.max(1, due - now));
+  }
+
+  #onLiveness(): void {
     this.#idleTimer = undefined;
-    if (!this.#decoder.hasPartialFrame || this.#finished) return;
-    const silentFor = this.#clock.now() - this.#lastReadAt;
-    if (silentFor < this.#limits.idleTimeoutMs) {
-      this.#idleTimer = this.#clock.setTimeout(
-        () => this.#onIdleCheck(),
-        this.#limits.idleTimeoutMs - silentFor,
+    if (this.#reason !== undefined || this.#finished) return;
+    const now = this.#clock.now();
+    const silentFor = now - this.#lastReadAt;
+    if (this.#reading && silentFor >= this.#limits.idleTimeoutMs) {
+      const where = this.#decoder.hasPartialFrame
+        ? 'stalled inside a frame'
+        : 'sent nothing, not even a keepalive,';
+      this.fail(
+        new PeerpostError(
+          'ERR_IDLE_TIMEOUT',
+          `peer ${where} for ${silentFor} ms (idle timeout ${this.#limits.idleTimeoutMs} ms)`,
+        ),
       );
       return;
     }
-    this.fail(
-      new PeerpostError(
-        'ERR_IDLE_TIMEOUT',
-        `peer stalled inside a frame for ${silentFor} ms (idle timeout ${this.#limits.idleTimeoutMs} ms)`,
-      ),
-    );
+    if (now - this.#lastWriteAt >= this.#keepaliveMs && !this.#socket.writableNeedDrain) {
+      this.#socket.write(KEEPALIVE_FRAME);
+      this.#lastWriteAt = now;
+    }
+    this.#armLiveness();
   }
 
   #onEnd(): void {

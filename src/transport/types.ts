@@ -68,6 +68,9 @@ export interface Connection {
    * go to the socket in one write. Returns false when the buffered bytes are at or above
    * the high-water mark: the frame is still queued, but the caller should wait for
    * `onDrain`. Writing to a closed connection returns false and sends nothing.
+   * An empty body is rejected (`ERR_INVALID_OPTION`): a zero-length frame is the
+   * protocol's keepalive, sent by the transport and never delivered to `onFrame`.
+   * The caller must not modify `body` until `onFlushed` has reported it.
    */
   write(body: Uint8Array): boolean;
   /** Bytes queued by write() and not yet accepted by the operating system. */
@@ -96,7 +99,10 @@ export interface TransportLimits {
   writeTimeoutMs?: number;
   /** Connect + handshake must finish within this time. @default 5000 */
   handshakeTimeoutMs?: number;
-  /** A peer that goes silent mid-frame, or stops answering keepalives, is dropped after this. @default 10000 */
+  /**
+   * A peer from which nothing (no frame, no keepalive) arrives for this long is dropped
+   * with `ERR_IDLE_TIMEOUT`; keepalives go out every quarter of it. @default 10000
+   */
   idleTimeoutMs?: number;
   /** Buffered bytes at which write() starts returning false. @default 1 MiB */
   highWaterMarkBytes?: number;

@@ -156,13 +156,13 @@ export function runConformanceSuite(
   makeHarness: (options: HarnessOptions) => Promise<Harness>,
 ): void {
   describe(`transport conformance: ${name}`, () => {
-    test('frames of 0..64 KiB arrive whole and in order, both ways, under backpressure', () =>
+    test('frames of 1 B..64 KiB arrive whole and in order, both ways, under backpressure', () =>
       withHarness(makeHarness, {}, async (ctx) => {
         const { listener, accepted } = await ctx.listen();
         const { client, server, c, s } = await open(ctx, listener.address, accepted);
         const random = seededRandom(42);
         const sizes = Array.from({ length: 400 }, (_, i) =>
-          i % 50 === 0 ? [0, 1, 65536][i % 3]! : Math.floor(random() * 65537),
+          i % 50 === 0 ? [1, 2, 65536][i % 3]! : 1 + Math.floor(random() * 65536),
         );
         const sent = sizes.map((size, i) => frameOf(i, size));
         let i = 0;

@@ -71,7 +71,8 @@ describe('TLS bad input', () => {
       ...SHORT,
     });
     port = Number(s.listener.address.split(':')[1]);
-    goodClient = new TlsTransport({ credentials: client });
+    // Peers share their idle timeout: keepalives go out every quarter of it.
+    goodClient = new TlsTransport({ credentials: client, ...SHORT });
     good = await goodClient.connect(s.listener.address, 'direct');
     new Collector(good);
     goodServerSide = await s.next();

@@ -113,6 +113,9 @@ export class MemoryConnection implements Connection {
 
   write(body: Uint8Array): boolean {
     if (this.#state !== 'open') return false;
+    if (body.byteLength === 0) {
+      throw new PeerpostError('ERR_INVALID_OPTION', 'an empty frame body is reserved for keepalives');
+    }
     this.#queue.push(body);
     this.#bufferedBytes += FRAME_PREFIX_BYTES + body.byteLength;
     if (!this.scheduled) this.#host.schedule(this);
@@ -191,7 +194,8 @@ export class MemoryConnection implements Connection {
   }
 
   readonly #onDecoded = (frame: Buffer): void => {
-    if (this.#state !== 'closed') this.#handler!.onFrame(frame);
+    // An empty frame is a keepalive (see src/transport/types.ts): never delivered.
+    if (this.#state !== 'closed' && frame.length > 0) this.#handler!.onFrame(frame);
   };
 
   #read(): void {

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import tls from 'node:tls';
+import { isPeerpostError } from '../../src/errors.js';
+import { type Credentials, generateCredentials } from '../../src/identity/credentials.js';
+import { TlsTransport } from '../../src/transport/tls/tls-transport.js';
+import { ALPN_BY_KIND } from '../../src/transport/types.js';
+import { Collector, delay, startServer } from './tls-helpers.js';
+
+// Liveness: a zero-length frame every idleTimeoutMs/4 keeps an idle but healthy
+// connection open, and a peer from which nothing arrives for idleTimeoutMs is dropped.
+const IDLE = 400;
+
+let serverCreds: Credentials;
+let clientCreds: Credentials;
+before(async () => {
+  [serverCreds, clientCreds] = await Promise.all([generateCredentials(), generateCredentials()]);
+});
+
+describe('TLS keepalive and idle detection', () => {
+  let s: Awaited<ReturnType<typeof startServer>>;
+  let client: TlsTransport;
+  before(async () => {
+    s = await startServer({ credentials: serverCreds, idleTimeoutMs: IDLE });
+    client = new TlsTransport({ credentials: clientCreds, idleTimeoutMs: IDLE });
+  });
+  after(async () => {
+    await client.close();
+    await s.listener.close();
+    await s.transport.close();
+  });
+
+  it('an idle peerpost connection survives many idle timeouts, and keepalives are never delivered', async () => {
+    const conn = await client.connect(s.listener.address, 'direct');
+    const c = new Collector(conn);
+    const server = await s.next();
+    await delay(IDLE * 4);
+    assert.equal(c.reason, undefined, 'client side still open');
+    assert.equal(server.reason, undefined, 'server side still open');
+    assert.equal(c.frames.length + server.frames.length, 0, 'no keepalive reached onFrame');
+    conn.write(Buffer.from('after the quiet'));
+    await server.waitFrames(1);
+    assert.equal(server.frames[0]!.toString(), 'after the quiet');
+    conn.close();
+  });
+
+  it('a peer that completes the handshake and then sends nothing is dropped with ERR_IDLE_TIMEOUT', async () => {
+    const port = Number(s.listener.address.split(':')[1]);
+    const mute = tls.connect({
+      host: '127.0.0.1',
+      port,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.3',
+      ALPNProtocols: [ALPN_BY_KIND.direct],
+      key: clientCreds.keyPem,
+      cert: clientCreds.certPem,
+    });
+    mute.on('error', () => {});
+    mute.resume(); // reads (and ignores) the server's keepalives, never writes
+    const started = Date.now();
+    const server = await s.next();
+    const reason = await server.connection.closed;
+    const took = Date.now() - started;
+    assert.equal(reason.code, 'ERR_IDLE_TIMEOUT');
+    assert.equal(reason.initiator, 'local');
+    assert.ok(took >= IDLE * 0.9, `dropped after ${took} ms, not before the idle timeout`);
+    mute.destroy();
+  });
+
+  it('an empty body is rejected: it is reserved for keepalives', async () => {
+    const conn = await client.connect(s.listener.address, 'direct');
+    new Collector(conn);
+    await s.next();
+    assert.throws(
+      () => conn.write(Buffer.alloc(0)),
+      (err: unknown) => isPeerpostError(err, 'ERR_INVALID_OPTION'),
+    );
+    conn.close();
+  });
+});
