@@ -189,7 +189,6 @@ export class Cluster {
   /** Starts `node` again on the port it had, with the same credentials read back from disk. */
   async restart(node: DemoNode, incarnation: number): Promise<void> {
     await this.#startInstance(node, node.address, incarnation);
-    node.current!.network.updateTopology(this.topology());
     this.subscribeToOthers(node);
   }
 

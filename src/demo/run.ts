@@ -280,6 +280,12 @@ class DemoRun {
     await this.#settle('restart (before the stop)');
     await cluster.stop(node);
     const downAt = clock.now();
+    // A sender that has not yet seen the close could still write into the dead socket.
+    const noticed = (o: DemoNode): boolean =>
+      !o.current?.network
+        .stats()
+        .sender.senders.some((s) => s.address === address && s.state === 'connected');
+    await this.#waitFor(() => others.every(noticed), `the others saw ${node.id} go`, true);
     this.#progress?.note(`${node.id} stopped (${address}); the others keep sending to it`);
     const waitingSenders = (): number =>
       others.filter((o) =>
