@@ -33,6 +33,10 @@ import {
   validateNetworkOptions,
 } from './options.js';
 
+const UNRESOLVED_QUEUE = { queue: 'unresolved' } as const;
+const PEER_SENDER_QUEUES = { queue: 'peer_senders' } as const;
+const INCOMING_QUEUE = { queue: 'incoming' } as const;
+
 /** A message delivered to the application. */
 export class NetworkMessage {
   /** The decompressed payload. */
@@ -348,11 +352,18 @@ export class Network {
     this.#tls('updateTrust').updateTrust(trust);
   }
 
+  /** A snapshot; also refreshes the queue-depth gauges (kept off the send path), so call it before a scrape. */
   stats(): NetworkStats {
+    const sender = this.#sender.stats();
+    let queued = 0;
+    for (const s of sender.senders) queued += s.queueDepth + s.unflushed;
+    this.#metrics.set('peerpost_queue_depth', sender.unresolvedDepth, UNRESOLVED_QUEUE);
+    this.#metrics.set('peerpost_queue_depth', queued, PEER_SENDER_QUEUES);
+    this.#metrics.set('peerpost_queue_depth', this.#inbox.buffered, INCOMING_QUEUE);
     return {
       nodeId: this.nodeId,
       address: this.#address,
-      sender: this.#sender.stats(),
+      sender,
       hub: this.#hub.stats(),
       incoming: {
         delivered: this.#delivered,

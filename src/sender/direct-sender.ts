@@ -129,13 +129,7 @@ export class DirectSender {
       if (this.#closing) this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
       else if (receiver.address === cfg.selfAddress)
         this.#accounting.skipNow(subject, receiver.address, 'direct', 'self');
-      else
-        this.#hubOutcome(
-          subject,
-          receiver.address,
-          'direct',
-          this.#hub.sendToAddress(receiver.address, envelope),
-        );
+      else this.#viaHub(subject, receiver.address, 'direct', envelope);
       return;
     }
     const id = receiver.id;
@@ -151,7 +145,7 @@ export class DirectSender {
         return;
       }
       const copy: Envelope = { ...envelope, directReceiver: id };
-      this.#hubOutcome(subject, 'broadcast', 'broadcast', this.#hub.broadcast(copy));
+      this.#viaHub(subject, 'broadcast', 'broadcast', copy);
       if (mode === 'broadcast') return;
     }
     let body: Buffer;
@@ -210,6 +204,22 @@ export class DirectSender {
       inFlight: this.#accounting.inFlight,
       backoffEntries: this.#book.size,
     });
+  }
+
+  /** Hands a message to the hub (reply path or broadcast path) and records its outcome. */
+  #viaHub(subject: OutcomeSubject, address: string, mode: PathMode, envelope: Envelope): void {
+    let result: HubResult;
+    try {
+      result =
+        mode === 'broadcast' ? this.#hub.broadcast(envelope) : this.#hub.sendToAddress(address, envelope);
+    } catch (err) {
+      // The hub encodes; an envelope that cannot be encoded ends here, not in the caller.
+      this.#accounting.error('fail_ser_msg');
+      this.#logger.warn({ messageId: envelope.id, err }, 'cannot encode message');
+      this.#accounting.dropNow(subject, address, mode, 'encode_failed');
+      return;
+    }
+    this.#hubOutcome(subject, address, mode, result);
   }
 
   #hubOutcome(subject: OutcomeSubject, address: string, mode: PathMode, result: HubResult): void {

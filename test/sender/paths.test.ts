@@ -175,3 +175,16 @@ test('rule 13: aborting the signal closes the sender', async () => {
   assert.deepEqual(h.outcomesOf('y1'), ['dead:1:dropped:shutdown']);
   await h.close();
 });
+
+test('an envelope the hub cannot encode ends as dropped:encode_failed, and send() does not throw', async () => {
+  const h = new Harness();
+  h.hub.connected.add('c:1');
+  const bad = { ...env('bad'), deliveryStartTimestampMs: -1n };
+  h.hub.sendToAddress = () => {
+    throw new Error('cannot encode');
+  };
+  h.sender.send(addr('c:1'), bad);
+  assert.deepEqual(h.outcomesOf('bad'), ['c:1:dropped:encode_failed']);
+  assert.equal(h.sender.stats().counters.inFlight, 0);
+  await h.close();
+});
