@@ -1,7 +1,9 @@
+import assert from 'node:assert/strict';
 import { type Credentials, certificateHash, generateCredentials } from '../../src/identity/credentials.js';
+import type { Labels, MetricName, Metrics } from '../../src/metrics/types.js';
 import { createNetwork, type Network, type NetworkMessage } from '../../src/network/network.js';
 import type { NetworkOptions } from '../../src/network/options.js';
-import type { OutcomeEvent } from '../../src/sender/outcome.js';
+import { formatOutcome, type OutcomeEvent } from '../../src/sender/outcome.js';
 
 export interface TestNode {
   id: string;
@@ -52,4 +54,59 @@ export function topologyOf(nodes: readonly TestNode[], pin = true) {
       [pin ? { address: n.network.address, certHash: n.certHash } : n.network.address],
     ]),
   );
+}
+
+/** A Metrics that counts `inc` calls per name and label set (`name{k=v,...}`). */
+export class CountingMetrics implements Metrics {
+  readonly counts = new Map<string, number>();
+
+  inc(name: MetricName, labels: Labels = {}, value = 1): void {
+    const key = metricKey(name, labels);
+    this.counts.set(key, (this.counts.get(key) ?? 0) + value);
+  }
+
+  set(): void {}
+
+  observe(): void {}
+
+  /** The count of `name` with exactly `labels`. */
+  get(name: MetricName, labels: Labels = {}): number {
+    return this.counts.get(metricKey(name, labels)) ?? 0;
+  }
+}
+
+function metricKey(name: string, labels: Labels): string {
+  const parts = Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`);
+  return `${name}{${parts.join(',')}}`;
+}
+
+/** Checks `accepted = written + dropped + skipped + inFlight` on the node's sender counters. */
+export function assertBalanced(node: TestNode, inFlight?: number): void {
+  const c = node.network.stats().sender.counters;
+  assert.equal(
+    c.accepted,
+    c.written + c.dropped + c.skipped + c.inFlight,
+    `${node.id}: accepted ${c.accepted} != written ${c.written} + dropped ${c.dropped} + skipped ${c.skipped} + in flight ${c.inFlight}`,
+  );
+  assert.equal(c.inFlight, c.held, `${node.id}: in flight ${c.inFlight} != held ${c.held}`);
+  if (inFlight !== undefined) assert.equal(c.inFlight, inFlight, `${node.id}: in flight`);
+}
+
+/** The final outcomes of `ids` (one per id: the test sends each to one address), as `written` / `dropped:reason`. */
+export function outcomesOf(node: TestNode, ids: readonly string[]): Map<string, string> {
+  const wanted = new Set(ids);
+  const out = new Map<string, string>();
+  for (const o of node.outcomes) {
+    if (!wanted.has(o.messageId)) continue;
+    assert.equal(out.has(o.messageId), false, `${node.id}: two outcomes for ${o.messageId}`);
+    out.set(o.messageId, formatOutcome(o.outcome));
+  }
+  return out;
+}
+
+/** Closes every network given, ignoring those already closed; for `after` hooks. */
+export async function closeAll(nodes: readonly (TestNode | undefined)[]): Promise<void> {
+  await Promise.all(nodes.map((n) => n?.network.close()));
 }
