@@ -14,6 +14,22 @@ export interface ConfigChange {
 /** Keys that cannot change in a running node: a change is reported and not applied. */
 export const RESTART_KEYS = ['nodeId', 'listen', 'admin'] as const;
 
+/**
+ * Limits a running node applies live: the direct sender's (through
+ * `network.updateConfig`) and the shutdown drain. The others size the listener, hub and
+ * transport, which are built once: changing them needs a restart.
+ */
+export const LIVE_LIMITS: readonly string[] = [
+  'limits.peerQueueCapacity',
+  'limits.unresolvedCapacity',
+  'limits.unresolvedTtlMs',
+  'limits.resolveRetryMs',
+  'limits.backoff.initialMs',
+  'limits.backoff.deadlineMs',
+  'limits.backoff.jitter',
+  'limits.drainTimeoutMs',
+];
+
 /** At most this many peers are described one by one; the rest are counted. */
 const MAX_PEER_LINES = 20;
 
@@ -70,7 +86,9 @@ function diffLeaves(prefix: string, old: object, next: object, out: ConfigChange
     if (typeof v === 'object' && v !== null && typeof before === 'object' && before !== null) {
       diffLeaves(key, before, v, out);
     } else if (before !== v) {
-      out.push({ key, description: `${key}: ${String(before)} -> ${String(v)}`, needsRestart: false });
+      const needsRestart = !LIVE_LIMITS.includes(key);
+      const description = `${key}: ${String(before)} -> ${String(v)}${needsRestart ? ' (needs restart, not applied)' : ''}`;
+      out.push({ key, description, needsRestart });
     }
   }
 }

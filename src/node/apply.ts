@@ -4,22 +4,6 @@ import { type Credentials, validateCredentials } from '../identity/credentials.j
 import type { Network } from '../network/network.js';
 import type { LoggerLevel } from '../util/log.js';
 
-/**
- * Limits a running node applies live: the direct sender's (through
- * `network.updateConfig`) and the shutdown drain. The others size the listener, hub and
- * transport, which are built once: changing them needs a restart.
- */
-export const LIVE_LIMITS: readonly string[] = [
-  'limits.peerQueueCapacity',
-  'limits.unresolvedCapacity',
-  'limits.unresolvedTtlMs',
-  'limits.resolveRetryMs',
-  'limits.backoff.initialMs',
-  'limits.backoff.deadlineMs',
-  'limits.backoff.jitter',
-  'limits.drainTimeoutMs',
-];
-
 /** What a reload did, for the "configuration reloaded" log line. */
 export interface ApplyReport {
   /** Descriptions of the changes now in effect. */
@@ -37,10 +21,6 @@ export interface ApplyTarget {
   onCredentials?(credentials: Credentials): void;
 }
 
-function needsRestart(change: ConfigChange): boolean {
-  return change.needsRestart || (change.key.startsWith('limits.') && !LIVE_LIMITS.includes(change.key));
-}
-
 /**
  * Applies a reloaded config to a running node: send mode and sender limits
  * (`updateConfig`), topology, trust, credentials (validated first, so a key that does not
@@ -54,7 +34,7 @@ export function applyConfig(
 ): ApplyReport {
   const applied: string[] = [];
   const notApplied: string[] = [];
-  const has = (pred: (key: string) => boolean) => changes.some((c) => !needsRestart(c) && pred(c.key));
+  const has = (pred: (key: string) => boolean) => changes.some((c) => !c.needsRestart && pred(c.key));
 
   const credentialsChanged = has((k) => k.startsWith('credentials.'));
   const credentials: Credentials = { keyPem: next.pem.key, certPem: next.pem.cert };
@@ -76,9 +56,8 @@ export function applyConfig(
   if (has((k) => k === 'logLevel')) target.setLogLevel(next.logLevel);
 
   for (const change of changes) {
-    if (!needsRestart(change)) applied.push(change.description);
-    else if (change.needsRestart) notApplied.push(change.description);
-    else notApplied.push(`${change.description} (needs restart, not applied)`);
+    if (change.needsRestart) notApplied.push(change.description);
+    else applied.push(change.description);
   }
   return { applied, notApplied };
 }

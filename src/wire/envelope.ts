@@ -128,8 +128,8 @@ export function encodeEnvelopeInto(
 }
 
 /** Encodes `envelope` as V1 (default) or V0 bytes. */
-export function encodeEnvelope(envelope: Envelope, options: EncodeOptions = {}): Buffer {
-  const version = options.version ?? 1;
+export function encodeEnvelope(envelope: Envelope, options?: EncodeOptions): Buffer {
+  const version = options?.version ?? 1;
   if (version !== 0 && version !== 1) {
     throw new PeerpostError('ERR_INVALID_OPTION', `version must be 0 or 1, got ${String(version)}`);
   }

@@ -31,14 +31,10 @@ export function readUtf8(buf: Buffer, start: number, end: number): string | unde
   const n = end - start;
   if (n === 0) return '';
   if (n <= SHORT) {
-    let s = '';
     let i = start;
-    for (; i < end; i++) {
-      const b = buf[i]!;
-      if (b >= 0x80) break;
-      s += String.fromCharCode(b);
-    }
-    if (i === end) return s;
+    while (i < end && buf[i]! < 0x80) i++;
+    // All ASCII: latin1 decoding is exact and skips UTF-8 validation.
+    if (i === end) return buf.toString('latin1', start, end);
   }
   const view = buf.subarray(start, end);
   return isUtf8(view) ? view.toString('utf8') : undefined;
