@@ -13,6 +13,7 @@ import { benchCompression } from './compression.js';
 import { benchConnections } from './connections.js';
 import { measureFanouts, measureRpcs, measureStreams } from './harness.js';
 import { type Figure, failures, machine, pending, quick, table, writeResults } from './lib.js';
+import { benchSender } from './sender.js';
 import { fanoutSystems, latencySystems, throughputSystems, transportSystems } from './systems/index.js';
 
 export const suites: Record<string, () => Figure[] | Promise<Figure[]>> = {
@@ -23,6 +24,7 @@ export const suites: Record<string, () => Figure[] | Promise<Figure[]>> = {
   connections: benchConnections,
   compression: benchCompression,
   transport: () => measureStreams('transport', transportSystems),
+  sender: benchSender,
 };
 
 const args = process.argv.slice(2);

@@ -8,18 +8,28 @@
  *
  * Memory: 10,000 peers in the topology, 1,000 of them with an idle connected sender.
  *
- * The transport comes from a {@link TransportPair} factory: `memoryPair` here; a TLS pair
- * (two TLS transports on 127.0.0.1) plugs into {@link benchSenderThroughput} unchanged.
+ * The transport comes from a {@link TransportPair} factory: `memoryPair` (the in-memory
+ * transport on the system clock) or `tlsPair` (two mutual-TLS transports on 127.0.0.1
+ * that trust each other's certificate hash).
+ *
+ * The heap figure needs `--expose-gc` and a clean heap: `benchSender()` measures it in a
+ * child process (`node --expose-gc --import tsx bench/sender.ts heap`).
  */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { certificateHash } from '../src/identity/credentials.js';
 
 import { DirectSender } from '../src/sender/direct-sender.js';
 import { peer } from '../src/sender/receiver.js';
 import { MemoryNetwork } from '../src/testing.js';
 import type { PeerAddress, Topology } from '../src/topology/types.js';
+import { TlsTransport } from '../src/transport/tls/tls-transport.js';
 import type { Transport } from '../src/transport/types.js';
+import { systemClock } from '../src/util/clock.js';
 import { ObservableValue } from '../src/util/observable.js';
 import { type Envelope, encodeEnvelope } from '../src/wire/envelope.js';
 import { type Figure, median, quick } from './lib.js';
+import { benchCredentials } from './systems/certs.js';
 
 /** A client and a server transport that can reach each other, and how to tear them down. */
 export interface TransportPair {
@@ -32,13 +42,35 @@ export interface TransportPair {
 }
 
 export function memoryPair(): TransportPair {
-  const net = new MemoryNetwork();
+  const net = new MemoryNetwork({ clock: systemClock });
   return {
     name: 'memory',
     client: net.transport({ host: 'client' }),
     server: net.transport({ host: 'server' }),
     listenAddress: 'server:0',
     close: () => net.close(),
+  };
+}
+
+export function tlsPair(): TransportPair {
+  const { server: s, client: c } = benchCredentials();
+  const client = new TlsTransport({
+    credentials: { keyPem: c.key, certPem: c.cert },
+    trust: { certHashes: [certificateHash(s.cert)] },
+  });
+  const server = new TlsTransport({
+    credentials: { keyPem: s.key, certPem: s.cert },
+    trust: { certHashes: [certificateHash(c.cert)] },
+  });
+  return {
+    name: 'TLS',
+    client,
+    server,
+    listenAddress: '127.0.0.1:0',
+    close: async () => {
+      await client.close();
+      await server.close();
+    },
   };
 }
 
@@ -132,11 +164,13 @@ async function senderRound(make: () => TransportPair, env: Envelope, count: numb
 /** send() -> delivered throughput vs the raw transport, 64 B and 1 KiB, on one transport. */
 export async function benchSenderThroughput(make: () => TransportPair): Promise<Figure[]> {
   const figures: Figure[] = [];
-  const rounds = quick ? 3 : 7;
-  const name = make.name.replace(/Pair$/, '') || 'transport';
+  const rounds = quick ? 2 : 7;
+  const probe = make();
+  const name = probe.name;
+  await probe.close();
   for (const [label, size, count] of [
-    ['64B', 64, quick ? 20_000 : 200_000],
-    ['1KiB', 1024, quick ? 10_000 : 100_000],
+    ['64B', 64, quick ? 10_000 : 200_000],
+    ['1KiB', 1024, quick ? 5_000 : 100_000],
   ] as const) {
     const env = envelope(size);
     const raw: number[] = [];
@@ -146,10 +180,20 @@ export async function benchSenderThroughput(make: () => TransportPair): Promise<
       direct.push(await senderRound(make, env, count));
     }
     const base = `raw ${name} ${label}`;
-    figures.push({ suite: 'sender', name: base, value: median(raw), unit: 'msg/s', rounds: raw });
+    figures.push({
+      suite: 'sender',
+      name: base,
+      system: `raw ${name}`,
+      case: label,
+      value: median(raw),
+      unit: 'msg/s',
+      rounds: raw,
+    });
     figures.push({
       suite: 'sender',
       name: `direct sender ${name} ${label}`,
+      system: `direct sender ${name}`,
+      case: label,
       value: median(direct),
       unit: 'msg/s',
       rounds: direct,
@@ -192,27 +236,61 @@ export async function benchSenderMemory(): Promise<Figure[]> {
   await sender.close();
   await Promise.all(listeners.map((l) => l.close()));
   await net.close();
-  const mib = (b: number) => b / (1024 * 1024);
   if (connected !== 1000) throw new Error(`expected 1000 connected senders, got ${connected}`);
+  if (!gc) throw new Error('the sender heap figure needs --expose-gc');
   return [
     {
       suite: 'sender',
-      name: 'heap used, 10k peers + 1k idle senders (target < 64)',
-      value: mib(after),
-      unit: 'MiB',
-      rounds: [mib(after)],
+      name: 'sender heap used, 10k peers + 1k idle senders',
+      value: after,
+      unit: 'bytes',
+      rounds: [after],
+      lowerIsBetter: true,
     },
     {
       suite: 'sender',
-      name: 'heap added by topology + senders + their connections',
-      value: mib(after - before),
-      unit: 'MiB',
-      rounds: [mib(after - before)],
+      name: 'heap added by 10k peers + 1k idle senders and their connections',
+      value: after - before,
+      unit: 'bytes',
+      rounds: [after - before],
+      lowerIsBetter: true,
     },
   ];
 }
 
-/** Every sender figure: memory-transport throughput and memory. TLS: call benchSenderThroughput(tlsPair). */
+const SELF = fileURLToPath(import.meta.url);
+
+/** Runs {@link benchSenderMemory} in a fresh `--expose-gc` child, so the heap holds nothing else. */
+function senderMemoryInChild(): Promise<Figure[]> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', SELF, 'heap'],
+      { timeout: 120_000, maxBuffer: 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(`sender heap child failed: ${err.message}\n${stderr}`));
+          return;
+        }
+        try {
+          resolve(JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Figure[]);
+        } catch {
+          reject(new Error(`sender heap child printed no result: ${stdout}\n${stderr}`));
+        }
+      },
+    );
+  });
+}
+
+/** Every sender figure: throughput on the memory and TLS transports, and the heap figure. */
 export async function benchSender(): Promise<Figure[]> {
-  return [...(await benchSenderThroughput(memoryPair)), ...(await benchSenderMemory())];
+  return [
+    ...(await benchSenderThroughput(memoryPair)),
+    ...(await benchSenderThroughput(tlsPair)),
+    ...(await senderMemoryInChild()),
+  ];
+}
+
+if (process.argv[1] === SELF && process.argv[2] === 'heap') {
+  console.log(JSON.stringify(await benchSenderMemory()));
 }

@@ -33,6 +33,16 @@ const EXPECTED: [suite: string, systems: readonly { name: string }[], cases: str
   ['connections', connectionSystems, ['handshakes/s', 'RSS/conn', 'heap/conn']],
   ['transport', transportSystems, ['64B', '1KiB', '64KiB']],
   [
+    'sender',
+    [
+      { name: 'direct sender memory' },
+      { name: 'direct sender TLS' },
+      { name: 'raw memory' },
+      { name: 'raw TLS' },
+    ],
+    ['64B', '1KiB'],
+  ],
+  [
     'compression',
     [{ name: 'zstd off' }, { name: 'zstd on' }],
     ['4KiB time', '4KiB wire', '64KiB time', '64KiB wire'],
@@ -76,6 +86,8 @@ test('the quick bench exits 0 and reports every system of every suite', { timeou
         }
       }
     }
+    const heap = results.figures.find((f) => f.suite === 'sender' && f.name.startsWith('sender heap'));
+    assert.ok(heap && heap.value > 0 && heap.unit === 'bytes', 'sender heap figure reported');
     const codec = results.figures.filter((f) => f.suite === 'codec');
     assert.ok(codec.length >= 6, 'codec suite reported');
     for (const f of codec) assert.ok(Number.isFinite(f.value) && f.value > 0, `${f.name} = ${f.value}`);
