@@ -36,6 +36,8 @@ import {
 const UNRESOLVED_QUEUE = { queue: 'unresolved' } as const;
 const PEER_SENDER_QUEUES = { queue: 'peer_senders' } as const;
 const INCOMING_QUEUE = { queue: 'incoming' } as const;
+const UNCOMPRESSED = { stage: 'uncompressed' } as const;
+const COMPRESSED = { stage: 'compressed' } as const;
 
 /** A message delivered to the application. */
 export class NetworkMessage {
@@ -247,6 +249,7 @@ export class Network {
       { id, label, data, nowMs: this.#clock.now() },
       { compressThresholdBytes: this.#compressThresholdBytes },
     );
+    this.#observeSize(data, envelope);
     this.#sender.send(target, envelope);
     return id;
   }
@@ -258,6 +261,7 @@ export class Network {
       { id, label, data, nowMs: this.#clock.now() },
       { compressThresholdBytes: this.#compressThresholdBytes },
     );
+    this.#observeSize(data, envelope);
     const reason: DropReason | undefined = this.#closing
       ? 'shutdown'
       : hubDrop(this.#hub.broadcast(envelope));
@@ -404,6 +408,14 @@ export class Network {
       throw new PeerpostError('ERR_INVALID_OPTION', `${what} needs the TLS transport`);
     }
     return this.#transport;
+  }
+
+  /** Payload size before compression, and after it for compressed messages. */
+  #observeSize(data: Uint8Array, envelope: Envelope): void {
+    if (this.#metrics === noopMetrics) return;
+    this.#metrics.observe('peerpost_message_size_bytes', data.byteLength, UNCOMPRESSED);
+    if (envelope.compressed)
+      this.#metrics.observe('peerpost_message_size_bytes', envelope.data.byteLength, COMPRESSED);
   }
 
   #nextId(): string {

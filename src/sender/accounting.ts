@@ -3,6 +3,8 @@ import type { Clock } from '../util/clock.js';
 import type { OutgoingMessage } from './message.js';
 import type { DropReason, Outcome, OutcomeListener, SkipReason } from './outcome.js';
 
+const OUTBOUND_DIRECT = { kind: 'direct', direction: 'outbound' } as const;
+
 export type PathMode = 'direct' | 'broadcast';
 
 /** Counters of the outcome invariant and the delivery phases. */
@@ -82,6 +84,17 @@ export class Accounting {
   whenIdle(fn: (() => void) | undefined): void {
     this.#idle = fn;
     if (fn !== undefined && this.inFlight === 0) this.#fireIdle();
+  }
+
+  /** Outbound direct connections open now (the `peerpost_connections` gauge). */
+  #openConnections = 0;
+
+  /** A peer sender's connection opened (`closed = false`) or closed. */
+  connection(closed: boolean): void {
+    this.#openConnections += closed ? -1 : 1;
+    if (!this.#on) return;
+    if (!closed) this.#metrics.inc('peerpost_connections_opened_total', OUTBOUND_DIRECT);
+    this.#metrics.set('peerpost_connections', this.#openConnections, OUTBOUND_DIRECT);
   }
 
   /** Kinds of errors and warnings, e.g. `fwd_to_peer_lagged`. */

@@ -194,6 +194,7 @@ export class PeerSender implements PeerSenderLike {
     this.#connection = connection;
     this.#track(connection);
     this.#state = { kind: 'connected', connection, since: host.clock.now() };
+    host.accounting.connection(false);
     host.logger.debug({ peer: this.peerId, address: this.address }, 'peer sender connected');
     const handler: ConnectionHandler = {
       onFrame: (frame) => this.#onFrame(connection, frame),
@@ -311,6 +312,7 @@ export class PeerSender implements PeerSenderLike {
     for (let msg = this.#unflushed.shift(); msg !== undefined; msg = this.#unflushed.shift()) {
       host.accounting.lost(msg, this.address, 'direct', lostAs);
     }
+    if (this.#connection !== undefined) host.accounting.connection(true);
     this.#connection = undefined;
     if (this.#state.kind !== 'stopped') {
       host.accounting.error('fail_write_to_peer');

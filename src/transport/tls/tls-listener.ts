@@ -189,7 +189,6 @@ export class TlsListener implements Listener {
         onFinished: (c) => this.#connections.delete(c),
       });
       this.#connections.add(connection);
-      shared.metrics.inc('peerpost_connections_opened_total', { kind: checked.kind, direction: 'inbound' });
       shared.logger.debug(
         { peer: remote, id: checked.identity.shortId, kind: checked.kind },
         'inbound connection',

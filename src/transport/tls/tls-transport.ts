@@ -185,7 +185,6 @@ export class TlsTransport implements Transport, TlsShared {
           onFinished: (c) => this.#outbound.delete(c),
         });
         this.#outbound.add(connection);
-        this.metrics.inc('peerpost_connections_opened_total', { kind, direction: 'outbound' });
         resolve(connection);
       });
     });
