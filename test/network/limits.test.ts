@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { Credentials } from '../../src/identity/credentials.js';
+import { ALPN_BY_KIND } from '../../src/transport/types.js';
+import {
+  assertBalanced,
+  CountingMetrics,
+  closeAll,
+  makeCredentials,
+  outcomesOf,
+  startNode,
+  type TestNode,
+  topologyOf,
+  until,
+} from './helpers.js';
+
+const enc = (s: string) => Buffer.from(s);
+const LIMITS = {
+  writeTimeoutMs: 2000,
+  idleTimeoutMs: 2000,
+  backoff: { initialMs: 50, deadlineMs: 500, jitter: 0 },
+};
+const MAX_CONN = { kind: 'max_conn_reached' } as const;
+
+function receivedOf(node: TestNode, ids: readonly string[]): string[] {
+  const wanted = new Set(ids);
+  return node.received.filter((m) => wanted.has(m.id)).map((m) => m.id);
+}
+
+describe('inbound connection cap (mutual TLS on 127.0.0.1)', () => {
+  const nodes: (TestNode | undefined)[] = [];
+  after(() => closeAll(nodes));
+
+  test('connections past maxInboundConnections are refused and counted; admitted peers keep working', async () => {
+    const creds = (await makeCredentials(7)) as Credentials[];
+    const metrics = new CountingMetrics();
+    const s = await startNode('s', creds[0]!, {
+      metrics,
+      limits: { ...LIMITS, maxInboundConnections: 3 },
+    });
+    nodes.push(s);
+    const peers: TestNode[] = [];
+    for (let i = 1; i <= 6; i++) {
+      const p = await startNode(`p${i}`, creds[i]!, { limits: LIMITS });
+      nodes.push(p);
+      p.network.updateTopology(topologyOf([s]));
+      peers.push(p);
+    }
+    const admitted = peers.slice(0, 3);
+    const refused = peers.slice(3);
+    const first = admitted.map((p) => p.network.send('s', 'Hello', enc(p.id)));
+    await until(() => receivedOf(s, first).length === 3, 'the first three peers admitted');
+    assert.equal(s.network.stats().hub.inbound.direct, 3);
+
+    const sent = new Map(
+      refused.map((p) => [
+        p,
+        Array.from({ length: 5 }, (_, i) => p.network.send('s', 'Over', enc(`${p.id}-${i}`))),
+      ]),
+    );
+    for (const [p, ids] of sent) {
+      await until(() => outcomesOf(p, ids).size === ids.length, `${p.id}: an outcome for every message`);
+    }
+    await until(() => metrics.get('peerpost_errors_total', MAX_CONN) >= 3, 'refusals counted');
+    for (const [p, ids] of sent) {
+      for (const o of outcomesOf(p, ids).values()) {
+        assert.ok(
+          ['dropped:connect_failed', 'dropped:connection_lost', 'written'].includes(o),
+          `${p.id}: ${o}`,
+        );
+      }
+      assertBalanced(p, 0);
+    }
+    assert.equal(s.received.filter((m) => m.label === 'Over').length, 0, 'a refused peer got a message in');
+    assert.equal(s.network.stats().hub.inbound.direct, 3);
+
+    const more = admitted.flatMap((p) =>
+      Array.from({ length: 10 }, (_, i) => p.network.send('s', 'More', enc(`${i}`))),
+    );
+    await until(() => receivedOf(s, more).length === more.length, 'admitted peers keep working');
+    for (const p of admitted) assertBalanced(p, 0);
+  });
+});
+
+describe('slow-subscriber isolation (mutual TLS on 127.0.0.1)', () => {
+  const nodes: (TestNode | undefined)[] = [];
+  let stalled: TLSSocket | undefined;
+  after(async () => {
+    stalled?.destroy();
+    await closeAll(nodes);
+  });
+
+  test('a subscriber that stops reading loses broadcasts; the others get every one; broadcast never blocks', async () => {
+    const creds = (await makeCredentials(5)) as Credentials[];
+    const metrics = new CountingMetrics();
+    const pub = await startNode('pub', creds[0]!, {
+      metrics,
+      limits: { ...LIMITS, subscriberQueueCapacity: 8 },
+      compressThresholdBytes: 10_000_000,
+    });
+    nodes.push(pub);
+    const subs: TestNode[] = [];
+    for (let i = 1; i <= 3; i++) {
+      const n = await startNode(`s${i}`, creds[i]!, { limits: LIMITS });
+      nodes.push(n);
+      n.network.updateTopology(topologyOf([pub]));
+      n.network.subscribe('pub');
+      subs.push(n);
+    }
+    // A raw subscriber that completes the handshake and then never reads.
+    const [host, port] = pub.network.address.split(':') as [string, string];
+    stalled = tlsConnect({
+      host,
+      port: Number(port),
+      key: creds[4]!.keyPem,
+      cert: creds[4]!.certPem,
+      ALPNProtocols: [ALPN_BY_KIND['subscribe-node']],
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.3',
+    });
+    stalled.on('error', () => {});
+    await new Promise<void>((resolve) => stalled!.once('secureConnect', () => resolve()));
+    stalled.pause();
+    await until(() => pub.network.stats().hub.inbound['subscribe-node'] === 4, 'four subscribers');
+
+    const payload = Buffer.alloc(64 * 1024, 7);
+    const ids: string[] = [];
+    let longest = 0;
+    for (let i = 0; i < 300; i++) {
+      const t0 = performance.now();
+      ids.push(pub.network.broadcast('Big', payload));
+      longest = Math.max(longest, performance.now() - t0);
+      // The healthy subscribers keep up (they run in this process, so the test paces the
+      // publisher by them); the stalled one falls behind.
+      if (i % 10 === 9) {
+        await until(
+          () => subs.every((n) => receivedOf(n, ids).length === ids.length),
+          'healthy subscribers keep up',
+        );
+      }
+    }
+    assert.ok(longest < 50, `broadcast() took ${longest.toFixed(1)} ms`);
+    for (const n of subs) assert.deepEqual(receivedOf(n, ids), ids, `${n.id}: every broadcast, in order`);
+    const { certificateHash } = await import('../../src/identity/credentials.js');
+    const stalledId = certificateHash(creds[4]!.certPem).slice(0, 4);
+    const conns = pub.network.stats().hub.connections.filter((c) => c.kind === 'subscribe-node');
+    const healthy = subs.map((n) => n.certHash.slice(0, 4));
+    for (const c of conns.filter((c) => healthy.includes(c.shortId))) assert.equal(c.drops, 0);
+    const lagged = metrics.get('peerpost_errors_total', { kind: 'subscriber_lagged' });
+    // The transport's 1 MiB, 8 queued frames and the loopback socket buffers (a few MiB) hold
+    // part of the 300 frames of 64 KiB (~19 MiB); the rest is dropped.
+    assert.ok(lagged >= 100, `drops for the stalled subscriber counted: ${lagged}`);
+    const slow = conns.find((c) => c.shortId === stalledId);
+    if (slow !== undefined) assert.equal(slow.drops, lagged, "the drops are all the stalled one's");
+    assert.deepEqual(new Set(outcomesOf(pub, ids).values()), new Set(['written']));
+  });
+});
