@@ -106,7 +106,11 @@ export function outcomesOf(node: TestNode, ids: readonly string[]): Map<string, 
   return out;
 }
 
-/** Closes every network given, ignoring those already closed; for `after` hooks. */
+/**
+ * Closes every network given (closing twice is fine); for `after` hooks. Then checks that
+ * each balances with nothing in flight.
+ */
 export async function closeAll(nodes: readonly (TestNode | undefined)[]): Promise<void> {
   await Promise.all(nodes.map((n) => n?.network.close()));
+  for (const n of nodes) if (n !== undefined) assertBalanced(n, 0);
 }
