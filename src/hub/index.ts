@@ -5,7 +5,6 @@ export { DEFAULT_HUB_LIMITS, type HubLimits, type ResolvedHubLimits, resolveHubL
 export type { HubPort, HubResult } from './port.js';
 export type { HubStats, InboundConnectionStats } from './stats.js';
 export {
-  fibonacciDelay,
   Subscription,
   type SubscriptionBackoff,
   type SubscriptionOptions,

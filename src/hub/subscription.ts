@@ -1,4 +1,5 @@
 import type { MessageSource } from '../network/incoming.js';
+import { fibonacciDelay, jittered } from '../sender/backoff.js';
 import type {
   CloseReason,
   Connection,
@@ -62,13 +63,6 @@ export interface SubscriptionStats {
 }
 
 /** Delay before attempt `attempt` (1-based) of a capped Fibonacci schedule, before jitter. */
-export function fibonacciDelay(attempt: number, initialMs: number, maxMs: number): number {
-  let a = 1;
-  let b = 1;
-  for (let i = 1; i < attempt && a * initialMs < maxMs; i++) [a, b] = [b, a + b];
-  return Math.min(maxMs, a * initialMs);
-}
-
 /**
  * This node's subscription to another node's broadcasts: one outbound connection of a
  * subscribe kind, whose frames are fed into the node's incoming queue (direction
@@ -227,8 +221,8 @@ export class Subscription implements ConnectionHandler {
   }
 
   #retry(): void {
-    const base = fibonacciDelay(this.#attempt, this.#initialMs, this.#maxMs);
-    const delay = Math.round(base * (1 + this.#jitter * (2 * this.#options.random() - 1)));
+    const base = fibonacciDelay(this.#attempt - 1, this.#initialMs, this.#maxMs);
+    const delay = jittered(base, this.#jitter, this.#options.random);
     this.#attempt++;
     this.#setState({ kind: 'backoff', attempt: this.#attempt, retryAtMs: this.#options.clock.now() + delay });
     this.#timer = this.#options.clock.setTimeout(() => {

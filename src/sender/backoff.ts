@@ -5,15 +5,16 @@ import type { ResolvedSenderConfig } from './config.js';
  * The un-jittered delay before retry number `index` (0-based): initialMs times the
  * Fibonacci sequence 1, 1, 2, 3, 5, 8, ... A pure function of the attempt.
  */
-export function fibonacciDelay(index: number, initialMs: number): number {
+export function fibonacciDelay(index: number, initialMs: number, maxMs = Number.POSITIVE_INFINITY): number {
   let a = 1;
   let b = 1;
-  for (let i = 0; i < index; i++) {
+  // Stops once the cap is reached, so a long-failing retry loop costs nothing extra.
+  for (let i = 0; i < index && a * initialMs < maxMs; i++) {
     const next = a + b;
     a = b;
     b = next;
   }
-  return a * initialMs;
+  return Math.min(maxMs, a * initialMs);
 }
 
 /** `base` scaled by a factor in [1 - jitter, 1 + jitter] drawn from `random`. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConnectionHub } from '../../src/hub/hub.js';
-import { fibonacciDelay, type Subscription } from '../../src/hub/subscription.js';
+import type { Subscription } from '../../src/hub/subscription.js';
+import { fibonacciDelay } from '../../src/sender/backoff.js';
 import type { Topology } from '../../src/topology/types.js';
 import { MemoryNetwork } from '../../src/transport/memory/index.js';
 import type { Connection } from '../../src/transport/types.js';
@@ -31,9 +32,9 @@ function node(network: MemoryNetwork, clock: FakeClock, host: string, topology =
   return { hub, sink, metrics, topo, transport };
 }
 
-test('fibonacciDelay is a capped Fibonacci schedule', () => {
+test('subscriptions retry on the shared Fibonacci schedule, capped', () => {
   assert.deepEqual(
-    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => fibonacciDelay(n, 100, 1000)),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((attempt) => fibonacciDelay(attempt - 1, 100, 1000)),
     [100, 100, 200, 300, 500, 800, 1000, 1000, 1000, 1000],
   );
 });
