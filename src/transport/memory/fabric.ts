@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { PeerpostError } from '../../errors.js';
+import { formatHostPort } from '../../util/address.js';
 import type { Clock, TimerHandle } from '../../util/clock.js';
 import type { Random } from '../../util/random.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../wire/framing.js';
@@ -11,7 +12,6 @@ import type {
   RemoteIdentity,
   TransportLimits,
 } from '../types.js';
-import { formatHostPort } from './address.js';
 import { type ConnectionHost, MemoryConnection } from './connection.js';
 import { type ConnectionPair, Link, type LinkHost, sampleLatency } from './link.js';
 import type { LinkOptions, MemoryEvent, MemoryIdentityInit, ResolvedLimits } from './options.js';

@@ -1,4 +1,5 @@
 import { PeerpostError } from '../../errors.js';
+import { formatHostPort, parseHostPort } from '../../util/address.js';
 import {
   CONNECTION_KINDS,
   type Connection,
@@ -9,7 +10,6 @@ import {
   type RemoteIdentity,
   type Transport,
 } from '../types.js';
-import { formatHostPort, parseHostPort } from './address.js';
 import type { MemoryConnection } from './connection.js';
 import type { Acceptor, Endpoint, Fabric } from './fabric.js';
 import type { ResolvedLimits } from './options.js';

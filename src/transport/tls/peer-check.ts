@@ -73,19 +73,3 @@ export function handshakeError(err: unknown, during: string): PeerpostError {
     ALERT_CODES[sysCode] ?? (sysCode.startsWith('ERR_SSL') ? 'ERR_HANDSHAKE_FAILED' : 'ERR_CONNECT_FAILED');
   return new PeerpostError(code, `${during}: ${(err as Error).message}`.trim(), { cause: err });
 }
-
-/** `host:port`, with IPv6 hosts in brackets. */
-export function formatAddress(host: string | undefined, port: number | undefined): string {
-  const h = host ?? '?';
-  return `${h.includes(':') ? `[${h}]` : h}:${port ?? 0}`;
-}
-
-/** Parses `host:port` / `[v6]:port`; throws `ERR_INVALID_ADDRESS`. */
-export function parseAddress(address: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535) {
-    throw new PeerpostError('ERR_INVALID_ADDRESS', `expected host:port, got "${address}"`);
-  }
-  return { host: (m[1] ?? m[2]) as string, port };
-}

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { PeerpostError } from '../../errors.js';
+import { formatHostPort } from '../../util/address.js';
 import { StreamConnection } from '../stream-connection.js';
 import {
   ALPN_BY_KIND,
@@ -9,7 +10,7 @@ import {
   type Listener,
   type ListenOptions,
 } from '../types.js';
-import { checkPeer, formatAddress, handshakeError } from './peer-check.js';
+import { checkPeer, handshakeError } from './peer-check.js';
 import type { TlsShared } from './tls-shared.js';
 
 /** Default inbound connection cap. */
@@ -82,7 +83,7 @@ export class TlsListener implements Listener {
         reject(
           new PeerpostError(
             'ERR_LISTEN_FAILED',
-            `cannot listen on ${formatAddress(host, port)}: ${err.message}`,
+            `cannot listen on ${formatHostPort(host, port)}: ${err.message}`,
             { cause: err },
           ),
         );
@@ -99,7 +100,7 @@ export class TlsListener implements Listener {
       this.#shared.logger.warn({ code: 'ERR_CONNECT_FAILED', err: err.message }, 'accept failed');
     });
     const bound = this.#server.address() as net.AddressInfo;
-    this.#address = formatAddress(bound.address, bound.port);
+    this.#address = formatHostPort(bound.address, bound.port);
     const signal = this.#options.signal;
     if (signal) {
       if (signal.aborted) void this.close();
@@ -108,7 +109,7 @@ export class TlsListener implements Listener {
   }
 
   #accept(raw: net.Socket): void {
-    const remote = formatAddress(raw.remoteAddress, raw.remotePort);
+    const remote = formatHostPort(raw.remoteAddress ?? '?', raw.remotePort ?? 0);
     raw.on('error', () => {});
     if (this.#closing !== undefined) {
       raw.destroy();
@@ -180,7 +181,7 @@ export class TlsListener implements Listener {
         kind: checked.kind,
         direction: 'inbound',
         remoteAddress: remote,
-        localAddress: formatAddress(raw.localAddress, raw.localPort),
+        localAddress: formatHostPort(raw.localAddress ?? '?', raw.localPort ?? 0),
         remoteIdentity: checked.identity,
         limits: shared.limits,
         clock: shared.clock,

@@ -5,6 +5,7 @@ import { identityOfCredentials } from '../../identity/credentials.js';
 import { normalizeExpectedIdentity } from '../../identity/peer-identity.js';
 import { type TrustPolicy, TrustSet } from '../../identity/trust.js';
 import { type Metrics, noopMetrics } from '../../metrics/types.js';
+import { formatHostPort, parseHostPort } from '../../util/address.js';
 import { type Clock, systemClock } from '../../util/clock.js';
 import { type Logger, noopLogger } from '../../util/logger.js';
 import { resolveLimits, StreamConnection } from '../stream-connection.js';
@@ -19,7 +20,7 @@ import {
   type Transport,
   type TransportLimits,
 } from '../types.js';
-import { checkPeer, formatAddress, handshakeError, parseAddress, secureContextOf } from './peer-check.js';
+import { checkPeer, handshakeError, secureContextOf } from './peer-check.js';
 import { TlsListener } from './tls-listener.js';
 import type { TlsShared } from './tls-shared.js';
 
@@ -107,7 +108,7 @@ export class TlsTransport implements Transport, TlsShared {
   }
 
   async listen(address: string, options: ListenOptions): Promise<Listener> {
-    const { host, port } = parseAddress(address);
+    const { host, port } = parseHostPort(address);
     const listener = new TlsListener(this, options, (l) => this.#listeners.delete(l));
     await listener.start(host, port);
     this.#listeners.add(listener);
@@ -115,7 +116,7 @@ export class TlsTransport implements Transport, TlsShared {
   }
 
   async connect(address: string, kind: ConnectionKind, options: ConnectOptions = {}): Promise<Connection> {
-    const { host, port } = parseAddress(address);
+    const { host, port } = parseHostPort(address);
     const expected = options.expectedIdentity && normalizeExpectedIdentity(options.expectedIdentity);
     const signal = options.signal;
     if (signal?.aborted) {
@@ -175,8 +176,8 @@ export class TlsTransport implements Transport, TlsShared {
         const connection = new StreamConnection(socket, {
           kind,
           direction: 'outbound',
-          remoteAddress: formatAddress(socket.remoteAddress ?? host, socket.remotePort ?? port),
-          localAddress: formatAddress(socket.localAddress, socket.localPort),
+          remoteAddress: formatHostPort(socket.remoteAddress ?? host, socket.remotePort ?? port),
+          localAddress: formatHostPort(socket.localAddress ?? '?', socket.localPort ?? 0),
           remoteIdentity: checked.identity,
           limits: this.limits,
           clock: this.clock,
