@@ -1,4 +1,4 @@
-import type { Labels, Metrics } from '../metrics/types.js';
+import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink, MessageSource } from '../network/incoming.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -47,9 +47,12 @@ export class IncomingReader {
   };
   #distinctLabels = 0;
   readonly #errorLabels = new Map<string, Labels>();
+  /** False with the no-op metrics: the phase bookkeeping (clock reads, label lookups) is skipped. */
+  readonly #measured: boolean;
 
   constructor(deps: IncomingReaderDeps) {
     this.#deps = deps;
+    this.#measured = deps.metrics !== noopMetrics;
   }
 
   /**
@@ -58,7 +61,7 @@ export class IncomingReader {
    * close the connection, since the peer speaks something else).
    */
   read(frame: Buffer, from: MessageSource, mode: IncomingMode): DecodedEnvelope | undefined {
-    const { clock, metrics, incoming } = this.#deps;
+    const { clock, metrics } = this.#deps;
     const readAt = clock.now();
     let decoded: DecodedEnvelope;
     try {
@@ -71,6 +74,10 @@ export class IncomingReader {
       );
       return undefined;
     }
+    if (!this.#measured) {
+      this.#push(decoded, from, readAt);
+      return decoded;
+    }
     const sets = this.#labelsFor(decoded.envelope.label, mode);
     metrics.inc('peerpost_received_bytes_total', sets.bytes, frame.byteLength + FRAME_PREFIX_BYTES);
 
@@ -81,15 +88,24 @@ export class IncomingReader {
     metrics.inc('peerpost_phase_finished_total', sets.transferStarted);
 
     metrics.inc('peerpost_phase_started_total', sets.buffer);
+    this.#push(decoded, from, readAt);
+    metrics.inc('peerpost_phase_finished_total', sets.buffer);
+    metrics.observe('peerpost_phase_duration_seconds', Math.max(0, clock.now() - readAt) / 1000, sets.buffer);
+    return decoded;
+  }
+
+  #push(decoded: DecodedEnvelope, from: MessageSource, readAt: number): void {
     try {
-      incoming.push({ envelope: decoded.envelope, version: decoded.version, from, receivedAtMs: readAt });
+      this.#deps.incoming.push({
+        envelope: decoded.envelope,
+        version: decoded.version,
+        from,
+        receivedAtMs: readAt,
+      });
     } catch (err) {
       // The sink is application-side code: its failure must not tear down the connection.
       this.#deps.logger.error({ err, address: from.address }, 'incoming sink threw');
     }
-    metrics.inc('peerpost_phase_finished_total', sets.buffer);
-    metrics.observe('peerpost_phase_duration_seconds', Math.max(0, clock.now() - readAt) / 1000, sets.buffer);
-    return decoded;
   }
 
   /** Counts `peerpost_errors_total{kind}` with a cached label object. */
