@@ -53,9 +53,10 @@ export interface ConnectionHubOptions {
 type HubState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
 
 /**
- * The transport's own cap is set this far above the hub's: the hub sees, counts
- * (`max_conn_reached`) and closes connections past its cap, while a burst beyond the
- * headroom is still refused by the transport before any per-connection work.
+ * The transport's own cap is set this far above the hub's: the hub refuses and counts
+ * (`max_conn_reached`) connections past its cap at admission, before the peer is told it
+ * was accepted, while a burst beyond the headroom is still refused by the transport
+ * before any TLS work.
  */
 export const REFUSAL_HEADROOM = 16;
 
@@ -146,6 +147,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#state = 'starting';
     this.#starting = this.#transport.listen(this.#listenAddress, {
       onConnection: (connection) => this.#onConnection(connection),
+      admit: (candidate) => this.#admit(candidate.remoteAddress),
       kinds: CONNECTION_KINDS,
       maxConnections: this.#limits.maxInboundConnections + REFUSAL_HEADROOM,
     });
@@ -302,16 +304,23 @@ export class ConnectionHub implements HubPort, InboundOwner {
     return this.#state === 'listening' || this.#state === 'starting';
   }
 
+  /**
+   * Admission, asked by the transport before the peer learns it was accepted: past the
+   * cap the peer's connect() fails, so it never writes into a connection that we close.
+   */
+  #admit(remoteAddress: string): boolean {
+    if (this.#state !== 'listening' && this.#state !== 'starting') return false;
+    if (this.#all.size < this.#limits.maxInboundConnections) return true;
+    this.#refused++;
+    this.reader.countError('max_conn_reached');
+    this.#logger.warn({ address: remoteAddress }, 'inbound connection cap reached; refusing');
+    return false;
+  }
+
   #onConnection(connection: Connection): void {
-    if (this.#state !== 'listening' && this.#state !== 'starting') {
-      connection.close('hub is not listening');
-      return;
-    }
-    if (this.#all.size >= this.#limits.maxInboundConnections) {
-      this.#refused++;
-      this.reader.countError('max_conn_reached');
-      this.#logger.warn({ address: connection.remoteAddress }, 'inbound connection cap reached; refusing');
-      connection.close('inbound connection cap reached');
+    // Transports ask #admit first; this catches one that does not.
+    if (!this.#admit(connection.remoteAddress)) {
+      connection.close('refused: not listening or inbound connection cap reached');
       return;
     }
     let inbound: InboundConnection | undefined;

@@ -20,6 +20,12 @@ const U32_MAX = 0xffff_ffff;
  * nothing else was written for a quarter of the idle timeout, and never delivered.
  */
 const KEEPALIVE_FRAME = Buffer.alloc(FRAME_PREFIX_BYTES);
+/**
+ * The first bytes a listener sends on a connection it has authenticated and admitted: a
+ * keepalive frame. `connect()` resolves only when it arrives, so a client refused after
+ * the TLS 1.3 handshake (untrusted, over a cap) learns it before writing a frame.
+ */
+export const ACCEPTANCE_FRAME: Readonly<Buffer> = KEEPALIVE_FRAME;
 
 /** Defaults of {@link TransportLimits}. */
 export const DEFAULT_LIMITS: Readonly<Required<TransportLimits>> = {
@@ -168,6 +174,7 @@ export class StreamConnection implements Connection {
     this.#reading = true;
     this.#lastReadAt = this.#clock.now();
     this.#socket.on('data', this.#onDataBound);
+    this.#socket.resume(); // connect() may have read the acceptance frame in paused mode
   }
 
   write(body: Uint8Array): boolean {

@@ -108,9 +108,23 @@ export interface TransportLimits {
   highWaterMarkBytes?: number;
 }
 
+/** An authenticated inbound connection waiting for admission. */
+export interface AdmissionCandidate {
+  readonly kind: ConnectionKind;
+  readonly remoteAddress: string;
+  readonly remoteIdentity: RemoteIdentity;
+}
+
 export interface ListenOptions {
   /** Called for every accepted, authenticated connection. */
   onConnection(connection: Connection): void;
+  /**
+   * Decides, after authentication and before the peer is told it was accepted, whether
+   * to take the connection. A refused peer's `connect()` fails with `ERR_CONNECT_REFUSED`
+   * (it never writes a frame into a connection that is about to close).
+   * @default admit every authenticated connection
+   */
+  admit?(candidate: AdmissionCandidate): boolean;
   /** Kinds accepted on this listener. @default all */
   kinds?: readonly ConnectionKind[];
   /** Inbound connections beyond this are refused (`max_conn_reached`). @default 1000 */
@@ -129,5 +143,10 @@ export interface Listener {
 
 export interface Transport {
   listen(address: string, options: ListenOptions): Promise<Listener>;
+  /**
+   * Opens a connection. Resolves only once the listener has authenticated and admitted
+   * it, so frames written to it are not lost to a refusal (untrusted certificate, cap,
+   * admission): those fail here, with a coded error.
+   */
   connect(address: string, kind: ConnectionKind, options?: ConnectOptions): Promise<Connection>;
 }

@@ -5,6 +5,7 @@ import type { Clock, TimerHandle } from '../../util/clock.js';
 import type { Random } from '../../util/random.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../wire/framing.js';
 import type {
+  AdmissionCandidate,
   CloseReason,
   ConnectionKind,
   ConnectOptions,
@@ -26,6 +27,8 @@ export interface Acceptor {
   readonly limits: ResolvedLimits;
   readonly inbound: Set<MemoryConnection>;
   accept(connection: MemoryConnection): void;
+  /** The owner's admission check (see `ListenOptions.admit`). */
+  admit(candidate: AdmissionCandidate): boolean;
   /** The endpoint crashed: forget every connection without closing them gracefully. */
   drop(): void;
 }
@@ -296,6 +299,9 @@ export class Fabric implements ConnectionHost, LinkHost {
           `${target.address} is ${server.identity.shortId}, not the expected identity`,
         ),
       );
+    }
+    if (!server.admit({ kind, remoteAddress: localAddress, remoteIdentity: from.identity })) {
+      reject(new PeerpostError('ERR_CONNECT_REFUSED', `${target.address} refused the connection`));
     }
     return this.#link(from, localAddress, server, kind);
   }

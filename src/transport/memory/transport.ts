@@ -1,6 +1,7 @@
 import { PeerpostError } from '../../errors.js';
 import { formatHostPort, parseHostPort } from '../../util/address.js';
 import {
+  type AdmissionCandidate,
   CONNECTION_KINDS,
   type Connection,
   type ConnectionKind,
@@ -27,6 +28,7 @@ export class MemoryListener implements Listener, Acceptor {
   readonly inbound = new Set<MemoryConnection>();
   readonly #fabric: Fabric;
   readonly #onConnection: (connection: Connection) => void;
+  readonly #admit: ListenOptions['admit'];
   #closing: Promise<void> | undefined;
 
   constructor(fabric: Fabric, endpoint: Endpoint, address: string, options: ListenOptions) {
@@ -38,6 +40,11 @@ export class MemoryListener implements Listener, Acceptor {
     this.kinds = options.kinds ?? CONNECTION_KINDS;
     this.maxConnections = options.maxConnections ?? 1000;
     this.#onConnection = options.onConnection;
+    this.#admit = options.admit;
+  }
+
+  admit(candidate: AdmissionCandidate): boolean {
+    return this.#admit === undefined || this.#admit(candidate);
   }
 
   get connectionCount(): number {

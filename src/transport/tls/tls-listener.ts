@@ -2,7 +2,7 @@ import net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { PeerpostError } from '../../errors.js';
 import { formatHostPort } from '../../util/address.js';
-import { StreamConnection } from '../stream-connection.js';
+import { ACCEPTANCE_FRAME, StreamConnection } from '../stream-connection.js';
 import {
   ALPN_BY_KIND,
   CONNECTION_KINDS,
@@ -172,11 +172,26 @@ export class TlsListener implements Listener {
         refuse(handshakeError(err, 'inbound handshake'));
         return;
       }
+      const admit = this.#options.admit;
+      if (
+        admit !== undefined &&
+        !admit({ kind: checked.kind, remoteAddress: remote, remoteIdentity: checked.identity })
+      ) {
+        // Refused by the owner (e.g. its own connection cap), which counted and logged it.
+        settled = true;
+        this.#handshaking.delete(raw);
+        shared.clock.clearTimeout(timer);
+        socket.destroy();
+        raw.destroy();
+        return;
+      }
       settled = true;
       this.#handshaking.delete(raw);
       shared.clock.clearTimeout(timer);
       socket.removeAllListeners('error');
       socket.removeAllListeners('close');
+      // The acceptance signal: the client's connect() resolves on it (see ACCEPTANCE_FRAME).
+      socket.write(ACCEPTANCE_FRAME);
       const connection = new StreamConnection(socket, {
         kind: checked.kind,
         direction: 'inbound',

@@ -8,6 +8,7 @@ import { type Metrics, noopMetrics } from '../../metrics/types.js';
 import { formatHostPort, parseHostPort } from '../../util/address.js';
 import { type Clock, systemClock } from '../../util/clock.js';
 import { type Logger, noopLogger } from '../../util/logger.js';
+import { FRAME_PREFIX_BYTES } from '../../wire/framing.js';
 import { resolveLimits, StreamConnection } from '../stream-connection.js';
 import {
   ALPN_BY_KIND,
@@ -140,9 +141,18 @@ export class TlsTransport implements Transport, TlsShared {
         reject(err);
       };
       const onError = (err: Error): void => fail(handshakeError(err, `connect to ${address}`));
+      let secured = false;
       const onClose = (): void =>
         fail(
-          new PeerpostError('ERR_HANDSHAKE_FAILED', `${address} closed the connection during the handshake`),
+          secured
+            ? new PeerpostError(
+                'ERR_CONNECT_REFUSED',
+                `${address} refused the connection after the handshake (untrusted certificate, connection cap, or closing)`,
+              )
+            : new PeerpostError(
+                'ERR_HANDSHAKE_FAILED',
+                `${address} closed the connection during the handshake`,
+              ),
         );
       const onAbort = (): void => fail(new PeerpostError('ERR_ABORTED', `connect to ${address} aborted`));
       const timer = this.clock.setTimeout(
@@ -159,17 +169,19 @@ export class TlsTransport implements Transport, TlsShared {
         this.clock.clearTimeout(timer);
         socket.off('error', onError);
         socket.off('close', onClose);
+        socket.off('readable', onReadable);
         signal?.removeEventListener('abort', onAbort);
       };
       socket.on('error', onError);
       socket.on('close', onClose);
       signal?.addEventListener('abort', onAbort, { once: true });
-      socket.once('secureConnect', () => {
-        let checked: ReturnType<typeof checkPeer>;
-        try {
-          checked = checkPeer(socket, this.#trust, new Set([kind]), expected);
-        } catch (err) {
-          fail(handshakeError(err, `connect to ${address}`));
+      let checked: ReturnType<typeof checkPeer>;
+      // Waits for the listener's acceptance frame; bytes after it stay buffered for the connection.
+      const onReadable = (): void => {
+        const head = socket.read(FRAME_PREFIX_BYTES) as Buffer | null;
+        if (head === null) return;
+        if (head.length < FRAME_PREFIX_BYTES || head.readUInt32BE(0) !== 0) {
+          fail(new PeerpostError('ERR_HANDSHAKE_FAILED', `${address} did not send the acceptance frame`));
           return;
         }
         cleanup();
@@ -187,6 +199,17 @@ export class TlsTransport implements Transport, TlsShared {
         });
         this.#outbound.add(connection);
         resolve(connection);
+      };
+      socket.once('secureConnect', () => {
+        try {
+          checked = checkPeer(socket, this.#trust, new Set([kind]), expected);
+        } catch (err) {
+          fail(handshakeError(err, `connect to ${address}`));
+          return;
+        }
+        secured = true;
+        socket.on('readable', onReadable);
+        onReadable();
       });
     });
   }
