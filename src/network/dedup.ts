@@ -37,9 +37,11 @@ export class DedupWindow {
     this.#times = new Float64Array(initial);
   }
 
-  /** True the first time `id` is seen within the window; false for a duplicate. */
-  firstSeen(id: string): boolean {
-    const now = this.#clock.now();
+  /**
+   * True the first time `id` is seen within the window; false for a duplicate. `now`
+   * (default: the clock) lets the caller pass the time it already read.
+   */
+  firstSeen(id: string, now: number = this.#clock.now()): boolean {
     this.#expire(now);
     if (this.#seen.has(id)) return false;
     if (this.windowSize === 0) return true;

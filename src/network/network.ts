@@ -245,12 +245,13 @@ export class Network {
   ): string {
     const target = typeof receiver === 'string' ? peer(receiver) : receiver;
     const id = options.id ?? this.#nextId();
+    const nowMs = this.#clock.now();
     const envelope = createEnvelope(
-      { id, label, data, nowMs: this.#clock.now() },
+      { id, label, data, nowMs },
       { compressThresholdBytes: this.#compressThresholdBytes },
     );
     this.#observeSize(data, envelope);
-    this.#sender.send(target, envelope);
+    this.#sender.send(target, envelope, nowMs);
     return id;
   }
 
@@ -443,7 +444,7 @@ export class Network {
 
   #onIncoming(msg: IncomingMessage): void {
     const env = msg.envelope;
-    if (!this.#dedup.firstSeen(env.id)) {
+    if (!this.#dedup.firstSeen(env.id, msg.receivedAtMs)) {
       this.#deduplicated++;
       this.#metrics.inc('peerpost_deduplicated_total');
       return;
