@@ -40,6 +40,7 @@ const TITLES: Record<string, string> = {
 };
 
 function fmt(value: number, unit: string): string {
+  if (unit === 'bytes' && value >= 10 * 1024 * 1024) return `${(value / (1024 * 1024)).toFixed(1)} MiB`;
   if (unit === 'bytes')
     return value >= 10_240 ? `${(value / 1024).toFixed(1)} KiB` : `${Math.round(value)} B`;
   if (value >= 100) return Math.round(value).toLocaleString('en-US');

@@ -242,6 +242,8 @@ export async function benchSenderMemory(): Promise<Figure[]> {
     {
       suite: 'sender',
       name: 'sender heap used, 10k peers + 1k idle senders',
+      system: 'heap, 10k peers + 1k idle senders',
+      case: 'used',
       value: after,
       unit: 'bytes',
       rounds: [after],
@@ -250,6 +252,8 @@ export async function benchSenderMemory(): Promise<Figure[]> {
     {
       suite: 'sender',
       name: 'heap added by 10k peers + 1k idle senders and their connections',
+      system: 'heap, 10k peers + 1k idle senders',
+      case: 'added by them',
       value: after - before,
       unit: 'bytes',
       rounds: [after - before],
