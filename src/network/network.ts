@@ -97,6 +97,8 @@ export interface NetworkStats {
   readonly incoming: {
     readonly delivered: number;
     readonly deduplicated: number;
+    /** Message ids held in the dedup window (only messages that carry `directReceiver` enter it). */
+    readonly dedupWindow: number;
     readonly undecodable: number;
     readonly buffered: number;
     readonly droppedSlowReader: number;
@@ -373,6 +375,7 @@ export class Network {
       incoming: {
         delivered: this.#delivered,
         deduplicated: this.#deduplicated,
+        dedupWindow: this.#dedup.size,
         undecodable: this.#undecodable,
         buffered: this.#inbox.buffered,
         droppedSlowReader: this.#inbox.dropped,
@@ -444,7 +447,9 @@ export class Network {
 
   #onIncoming(msg: IncomingMessage): void {
     const env = msg.envelope;
-    if (!this.#dedup.firstSeen(env.id, msg.receivedAtMs)) {
+    // Only messages sent in `broadcast` or `both` mode carry directReceiver, and only those
+    // can arrive twice (direct and broadcast copy): plain traffic skips the window.
+    if (env.directReceiver !== undefined && !this.#dedup.firstSeen(env.id, msg.receivedAtMs)) {
       this.#deduplicated++;
       this.#metrics.inc('peerpost_deduplicated_total');
       return;

@@ -134,6 +134,9 @@ export class DirectSender {
     }
     const id = receiver.id;
     const mode = cfg.directSendMode;
+    // In `both` mode the direct copy carries `directReceiver` too: receivers deduplicate
+    // only messages that carry it, so plain direct traffic pays no dedup cost.
+    let direct = envelope;
     if (this.#closing || id === cfg.selfId || mode !== 'direct') {
       const subject: OutcomeSubject = { envelope, receiver: id, metricLabel, enqueuedAtMs };
       if (this.#closing) {
@@ -147,10 +150,11 @@ export class DirectSender {
       const copy: Envelope = { ...envelope, directReceiver: id };
       this.#viaHub(subject, 'broadcast', 'broadcast', copy);
       if (mode === 'broadcast') return;
+      direct = copy;
     }
     let body: Buffer;
     try {
-      body = encodeEnvelope(envelope);
+      body = encodeEnvelope(direct);
     } catch (err) {
       this.#accounting.error('fail_ser_msg');
       this.#logger.warn({ messageId: envelope.id, err }, 'cannot encode message');
@@ -161,7 +165,7 @@ export class DirectSender {
     const seq = ++this.#seq;
     const msg: OutgoingMessage = {
       seq,
-      envelope,
+      envelope: direct,
       body,
       receiver: id,
       peerId: id,

@@ -112,6 +112,14 @@ describe('Network over mutual TLS, 3 nodes', () => {
     await subC.close();
   });
 
+  test('only messages that can arrive twice (they carry directReceiver) enter the dedup window', async () => {
+    const before = b.network.stats().incoming.dedupWindow;
+    const ids = Array.from({ length: 20 }, (_, i) => a.network.send('b', 'Plain', enc(`p${i}`)));
+    await until(() => ids.every((id) => b.received.some((m) => m.id === id)), 'plain messages delivered');
+    assert.equal(b.network.stats().incoming.dedupWindow, before, 'direct-mode traffic is not remembered');
+    assert.ok(before > 0, 'the both-mode messages of the previous test were remembered');
+  });
+
   test('stats() reports peers, connections and outcome counters', () => {
     const s = a.network.stats();
     assert.equal(s.nodeId, 'a');
