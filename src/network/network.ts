@@ -142,6 +142,7 @@ export class Network {
   #address = '';
   #seq = 0;
   #delivered = 0;
+  #written = 0;
   #deduplicated = 0;
   #undecodable = 0;
   #closing: Promise<void> | undefined;
@@ -248,10 +249,7 @@ export class Network {
     const target = typeof receiver === 'string' ? peer(receiver) : receiver;
     const id = options.id ?? this.#nextId();
     const nowMs = this.#clock.now();
-    const envelope = createEnvelope(
-      { id, label, data, nowMs },
-      { compressThresholdBytes: this.#compressThresholdBytes },
-    );
+    const envelope = this.#envelope(id, label, data, nowMs);
     this.#observeSize(data, envelope);
     this.#sender.send(target, envelope, nowMs);
     return id;
@@ -260,10 +258,7 @@ export class Network {
   /** Sends `data` to every subscriber of this node. Returns the message id; one outcome (address `broadcast`). */
   broadcast(label: string, data: Uint8Array, options: { id?: string } = {}): string {
     const id = options.id ?? this.#nextId();
-    const envelope = createEnvelope(
-      { id, label, data, nowMs: this.#clock.now() },
-      { compressThresholdBytes: this.#compressThresholdBytes },
-    );
+    const envelope = this.#envelope(id, label, data, this.#clock.now());
     this.#observeSize(data, envelope);
     const reason: DropReason | undefined = this.#closing
       ? 'shutdown'
@@ -380,7 +375,10 @@ export class Network {
         buffered: this.#inbox.buffered,
         droppedSlowReader: this.#inbox.dropped,
       },
-      outcomes: Object.fromEntries(this.#outcomeCounts),
+      outcomes: {
+        ...(this.#written > 0 ? { written: this.#written } : {}),
+        ...Object.fromEntries(this.#outcomeCounts),
+      },
     };
   }
 
@@ -420,6 +418,25 @@ export class Network {
     this.#metrics.observe('peerpost_message_size_bytes', data.byteLength, UNCOMPRESSED);
     if (envelope.compressed)
       this.#metrics.observe('peerpost_message_size_bytes', envelope.data.byteLength, COMPRESSED);
+  }
+
+  /** The outgoing envelope; small payloads are built in place (no option objects on the hot path). */
+  #envelope(id: string, label: string, data: Uint8Array, nowMs: number): Envelope {
+    if (data.byteLength > this.#compressThresholdBytes) {
+      return createEnvelope(
+        { id, label, data, nowMs },
+        { compressThresholdBytes: this.#compressThresholdBytes },
+      );
+    }
+    return {
+      deliveryStartTimestampMs: BigInt(Math.trunc(nowMs)),
+      id,
+      label,
+      compressed: false,
+      data,
+      lastSenderIsProxy: false,
+      directReceiver: undefined,
+    };
   }
 
   #nextId(): string {
@@ -488,8 +505,11 @@ export class Network {
 
   #emitOutcome(event: OutcomeEvent): void {
     const o = event.outcome;
-    const key = o.kind === 'written' ? 'written' : `${o.kind}:${o.reason}`;
-    this.#outcomeCounts.set(key, (this.#outcomeCounts.get(key) ?? 0) + 1);
+    if (o.kind === 'written') this.#written++;
+    else {
+      const key = `${o.kind}:${o.reason}`;
+      this.#outcomeCounts.set(key, (this.#outcomeCounts.get(key) ?? 0) + 1);
+    }
     for (const listener of this.#outcomeListeners) listener(event);
   }
 }
