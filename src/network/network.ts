@@ -398,8 +398,10 @@ export class Network {
 
   async #close(drainTimeoutMs: number): Promise<void> {
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    await this.#sender.close({ drainTimeoutMs });
+    // Listener, inbound connections and subscriptions first (no new work comes in), then
+    // the senders, which may drain their queues for drainTimeoutMs.
     await this.#hub.close();
+    await this.#sender.close({ drainTimeoutMs });
     if (this.#ownsTransport) await (this.#transport as TlsTransport).close();
     this.#inbox.close();
     this.#logger.info({}, 'network closed');
