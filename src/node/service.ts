@@ -148,7 +148,10 @@ export class NodeService {
       if (config.admin !== undefined) {
         this.#admin = await startAdminServer({
           address: config.admin,
-          metrics: () => this.metrics.metricsText(),
+          metrics: () => {
+            this.network.stats(); // refreshes the queue-depth gauges, kept off the send path
+            return this.metrics.metricsText();
+          },
           metricsContentType: this.metrics.contentType,
           health: () => this.#closing === undefined,
           ready: () => this.ready,
