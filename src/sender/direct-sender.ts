@@ -8,7 +8,7 @@ import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
-import { type Envelope, encodedEnvelopeSize, encodeEnvelope } from '../wire/envelope.js';
+import { assertEncodable, type Envelope, encodedEnvelopeSize, encodeEnvelope } from '../wire/envelope.js';
 import { Accounting, type OutcomeSubject, type PathMode } from './accounting.js';
 import { BackoffBook } from './backoff.js';
 import { type DirectSenderConfig, type ResolvedSenderConfig, resolveSenderConfig } from './config.js';
@@ -152,9 +152,10 @@ export class DirectSender {
       if (mode === 'broadcast') return;
       direct = copy;
     }
-    let body: Buffer;
+    let size: number;
     try {
-      body = encodeEnvelope(direct);
+      assertEncodable(direct);
+      size = encodedEnvelopeSize(direct);
     } catch (err) {
       this.#accounting.error('fail_ser_msg');
       this.#logger.warn({ messageId: envelope.id, err }, 'cannot encode message');
@@ -166,7 +167,8 @@ export class DirectSender {
     const msg: OutgoingMessage = {
       seq,
       envelope: direct,
-      body,
+      body: undefined,
+      size,
       receiver: id,
       peerId: id,
       metricLabel,
@@ -178,6 +180,7 @@ export class DirectSender {
     if (entry === undefined) {
       this.#accounting.accept(msg, 'direct');
       this.#accounting.error('fwd_to_peer_unresolved');
+      msg.body = encodeEnvelope(direct); // it waits: copy the payload now
       this.#toUnresolved(this.#unresolved.push(msg, this.#clock.now(), cfg.unresolvedCapacity));
       return;
     }

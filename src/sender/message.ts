@@ -8,8 +8,15 @@ export interface OutgoingMessage {
   /** Dispatcher-wide sequence number: the order messages were sent in. */
   readonly seq: number;
   readonly envelope: Envelope;
-  /** The encoded envelope (frame body without the length prefix), shared by every target. */
-  readonly body: Buffer;
+  /**
+   * The encoded envelope (frame body without the length prefix), shared by every target.
+   * Made only when the message has to wait (a queue, the unresolved queue, a transport
+   * without `writeEnvelope`); a message written at once is encoded straight into the
+   * connection's buffer. Either way the payload is copied during `send()`.
+   */
+  body: Buffer | undefined;
+  /** Encoded size of `envelope` (without the length prefix). */
+  readonly size: number;
   /** The receiver as printed (bare id or address). */
   readonly receiver: string;
   /** The peer id for `peer(id)` receivers. */

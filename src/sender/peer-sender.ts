@@ -5,7 +5,7 @@ import type { CloseReason, Connection, ConnectionHandler, Transport } from '../t
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Random } from '../util/random.js';
-import { decodeEnvelope } from '../wire/envelope.js';
+import { decodeEnvelope, encodeEnvelope } from '../wire/envelope.js';
 import type { Accounting } from './accounting.js';
 import type { BackoffBook } from './backoff.js';
 import type { ResolvedSenderConfig } from './config.js';
@@ -137,6 +137,7 @@ export class PeerSender implements PeerSenderLike {
       }
     }
     if (this.#queue.length >= this.#host.config().peerQueueCapacity) return 'full';
+    msg.body ??= encodeEnvelope(msg.envelope); // it waits: copy the payload now
     this.#queue.push(msg);
     if (connection !== undefined && !this.#blocked) this.#flush(connection);
     return 'queued';
@@ -262,7 +263,10 @@ export class PeerSender implements PeerSenderLike {
   }
 
   #write(connection: Connection, msg: OutgoingMessage): void {
-    const ok = connection.write(msg.body);
+    const ok =
+      msg.body === undefined && connection.writeEnvelope !== undefined
+        ? connection.writeEnvelope(msg.envelope, msg.size)
+        : connection.write((msg.body ??= encodeEnvelope(msg.envelope)));
     this.#unflushed.push(msg);
     this.#host.accounting.handOff(msg, 'direct');
     if (!ok) this.#blocked = true;
@@ -273,7 +277,7 @@ export class PeerSender implements PeerSenderLike {
     for (let i = 0; i < count; i++) {
       const msg = this.#unflushed.shift();
       if (msg === undefined) return;
-      accounting.flushed(msg, this.address, 'direct', msg.body.byteLength + 4);
+      accounting.flushed(msg, this.address, 'direct', msg.size + 4);
     }
   }
 

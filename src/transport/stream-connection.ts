@@ -3,6 +3,7 @@ import { type ErrorCode, PeerpostError } from '../errors.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
+import { type Envelope, encodeEnvelopeInto } from '../wire/envelope.js';
 import { DEFAULT_MAX_FRAME_BYTES, FRAME_PREFIX_BYTES, FrameDecoder } from '../wire/framing.js';
 import type {
   CloseReason,
@@ -90,8 +91,20 @@ export class StreamConnection implements Connection {
   readonly #onFinished: ((connection: StreamConnection) => void) | undefined;
   readonly #decoder: FrameDecoder;
   #handler: ConnectionHandler | undefined;
+  /** Entries of this tick's batch: frame bodies, or (where `#framed[i]`) runs of whole frames. */
   #queue: Uint8Array[] = [];
+  readonly #framed: boolean[] = [];
   #queueBytes = 0;
+  /** Frames in `#queue` (a framed run holds several). */
+  #queueFrames = 0;
+  /**
+   * Where writeEnvelope() encodes frames: appended only, so a region handed to the socket
+   * is never written again. Kept across ticks while it has room; let go when idle.
+   */
+  #slab: Buffer | undefined;
+  #slabUsed = 0;
+  /** Start in `#slab` of the run that is the last queue entry, or -1. */
+  #runStart = -1;
   /** Frames accepted by write() and not yet reported by onFlushed (queued or in the socket). */
   #unreported = 0;
   /** Frame counts of the batches handed to the socket and not yet written, in order. */
@@ -185,8 +198,49 @@ export class StreamConnection implements Connection {
     if (body.byteLength > U32_MAX) {
       throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${body.byteLength} bytes exceeds u32`);
     }
+    this.#closeRun();
     this.#queue.push(body);
-    this.#queueBytes += FRAME_PREFIX_BYTES + body.byteLength;
+    this.#framed.push(false);
+    return this.#queued(FRAME_PREFIX_BYTES + body.byteLength);
+  }
+
+  /**
+   * Like write(), but encodes `envelope` (whose encoded size is `size`) with its length
+   * prefix straight into this connection's write buffer: one copy of the payload and no
+   * buffer per message. Frames written this way in one tick go to the socket as one
+   * contiguous region, without a second copy.
+   */
+  writeEnvelope(envelope: Envelope, size: number): boolean {
+    if (this.#reason !== undefined) return false;
+    const need = FRAME_PREFIX_BYTES + size;
+    let slab = this.#slab;
+    let at = this.#slabUsed;
+    if (slab === undefined || slab.length - at < need) {
+      this.#closeRun();
+      slab = this.#slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, need));
+      at = this.#slabUsed = 0;
+    }
+    slab.writeUInt32BE(size, at);
+    const end = encodeEnvelopeInto(envelope, slab, at + FRAME_PREFIX_BYTES);
+    if (end !== at + need) {
+      throw new PeerpostError(
+        'ERR_INVALID_OPTION',
+        `writeEnvelope: size ${size} does not match the encoding`,
+      );
+    }
+    this.#slabUsed = end;
+    if (this.#runStart < 0) {
+      this.#runStart = at;
+      this.#queue.push(slab); // placeholder: the run's bytes are fixed when it closes
+      this.#framed.push(true);
+    }
+    return this.#queued(need);
+  }
+
+  /** Bookkeeping shared by write() and writeEnvelope(): schedule the flush, report backpressure. */
+  #queued(bytes: number): boolean {
+    this.#queueBytes += bytes;
+    this.#queueFrames++;
     this.#unreported++;
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -197,6 +251,13 @@ export class StreamConnection implements Connection {
       return false;
     }
     return true;
+  }
+
+  /** Turns the open run (the last queue entry) into its final view of the slab. */
+  #closeRun(): void {
+    if (this.#runStart < 0) return;
+    this.#queue[this.#queue.length - 1] = (this.#slab as Buffer).subarray(this.#runStart, this.#slabUsed);
+    this.#runStart = -1;
   }
 
   close(reason?: string): void {
@@ -241,10 +302,16 @@ export class StreamConnection implements Connection {
     if (n === 0 || this.#finished || this.#socket.destroyed) return;
     if (!force && this.#socket.writableNeedDrain) return;
     this.#lastWriteAt = this.#clock.now();
-    this.#inSocket.push(n);
+    this.#closeRun();
+    this.#inSocket.push(this.#queueFrames);
     const accepted = this.#writeBatch(queue, n);
     queue.length = 0;
+    this.#framed.length = 0;
     this.#queueBytes = 0;
+    this.#queueFrames = 0;
+    // A slab with little room left is not worth keeping: the next frame starts a new one.
+    if (this.#slab !== undefined && this.#slab.length - this.#slabUsed < MIN_SLAB_ROOM)
+      this.#slab = undefined;
     if (!accepted && this.#writeTimer === undefined) {
       this.#writeTimer = this.#clock.setTimeout(() => this.#onWriteTimeout(), this.#limits.writeTimeoutMs);
     }
@@ -260,23 +327,31 @@ export class StreamConnection implements Connection {
    */
   #writeBatch(queue: Uint8Array[], n: number): boolean {
     const socket = this.#socket;
-    let hasLarge = false;
-    for (let i = 0; i < n && !hasLarge; i++)
-      hasLarge = (queue[i] as Uint8Array).byteLength >= LARGE_BODY_BYTES;
-    if (!hasLarge)
+    const framed = this.#framed;
+    if (n === 1 && framed[0]) return socket.write(queue[0] as Uint8Array, this.#onWrittenBound);
+    let mixed = false;
+    for (let i = 0; i < n && !mixed; i++)
+      mixed = framed[i] === true || (queue[i] as Uint8Array).byteLength >= LARGE_BODY_BYTES;
+    if (!mixed)
       return socket.write(fillSmall(queue, 0, n, this.#queueBytes, undefined), this.#onWrittenBound);
     socket.cork();
     let accepted = true;
     let from = 0;
     let bytes = 0;
     for (let i = 0; i < n; i++) {
-      const body = queue[i] as Uint8Array;
-      if (body.byteLength < LARGE_BODY_BYTES) {
-        bytes += FRAME_PREFIX_BYTES + body.byteLength;
+      const entry = queue[i] as Uint8Array;
+      const last = i === n - 1;
+      if (framed[i]) {
+        // Whole frames already encoded in the slab: written as they are.
+        if (from < i) socket.write(fillSmall(queue, from, i, bytes, undefined));
+        accepted = last ? socket.write(entry, this.#onWrittenBound) : socket.write(entry);
+      } else if (entry.byteLength >= LARGE_BODY_BYTES) {
+        socket.write(fillSmall(queue, from, i, bytes + FRAME_PREFIX_BYTES, entry));
+        accepted = last ? socket.write(entry, this.#onWrittenBound) : socket.write(entry);
+      } else {
+        bytes += FRAME_PREFIX_BYTES + entry.byteLength;
         continue;
       }
-      socket.write(fillSmall(queue, from, i, bytes + FRAME_PREFIX_BYTES, body));
-      accepted = i === n - 1 ? socket.write(body, this.#onWrittenBound) : socket.write(body);
       from = i + 1;
       bytes = 0;
     }
@@ -367,6 +442,7 @@ export class StreamConnection implements Connection {
     }
     if (now - this.#lastWriteAt >= this.#keepaliveMs && !this.#socket.writableNeedDrain) {
       this.#socket.write(KEEPALIVE_FRAME);
+      if (this.#queue.length === 0) this.#slab = undefined; // idle: give the write buffer back
       this.#lastWriteAt = now;
     }
     this.#armLiveness();
@@ -398,7 +474,11 @@ export class StreamConnection implements Connection {
 
   #dropQueue(): void {
     this.#queue.length = 0;
+    this.#framed.length = 0;
     this.#queueBytes = 0;
+    this.#queueFrames = 0;
+    this.#runStart = -1;
+    this.#slab = undefined;
   }
 
   #finish(): void {
@@ -418,6 +498,11 @@ export class StreamConnection implements Connection {
     this.#handler?.onClose?.(reason);
   }
 }
+
+/** Size of a connection's encode buffer for writeEnvelope() (a larger frame gets its own). */
+const SLAB_BYTES = 64 * 1024;
+/** A slab with less room than this after a flush is dropped rather than kept. */
+const MIN_SLAB_ROOM = 1024;
 
 /** Bodies this large are written by reference instead of being copied into the batch buffer. */
 const LARGE_BODY_BYTES = 16 * 1024;

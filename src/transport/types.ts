@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors.js';
+import type { Envelope } from '../wire/envelope.js';
 
 /**
  * The contract every transport implements (mutual TLS, in-memory). Everything above it
@@ -73,6 +74,13 @@ export interface Connection {
    * The caller must not modify `body` until `onFlushed` has reported it.
    */
   write(body: Uint8Array): boolean;
+  /**
+   * Optional fast path with the semantics of `write(encodeEnvelope(envelope))`: the
+   * transport encodes the envelope (of encoded size `size`, see `encodedEnvelopeSize`)
+   * now, straight into its write buffer, so the payload is copied once and no buffer is
+   * allocated per message. The envelope may be changed after the call returns.
+   */
+  writeEnvelope?(envelope: Envelope, size: number): boolean;
   /** Bytes queued by write() and not yet accepted by the operating system. */
   readonly bufferedBytes: number;
   /** Frames accepted by write() and not yet reported through onFlushed. */

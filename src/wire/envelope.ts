@@ -127,6 +127,20 @@ export function encodeEnvelopeInto(
   return o;
 }
 
+/**
+ * Throws `ERR_LENGTH_OVERFLOW` when `envelope` cannot be encoded: its timestamp is not a
+ * u64 bigint (every other field always encodes). Lets a caller validate now and encode later.
+ */
+export function assertEncodable(envelope: Envelope): void {
+  const ts = envelope.deliveryStartTimestampMs;
+  if (typeof ts !== 'bigint' || ts < 0n || ts > U64_MAX) {
+    throw new PeerpostError(
+      'ERR_LENGTH_OVERFLOW',
+      `deliveryStartTimestampMs must be a u64 bigint, got ${String(ts)}`,
+    );
+  }
+}
+
 /** Encodes `envelope` as V1 (default) or V0 bytes. */
 export function encodeEnvelope(envelope: Envelope, options?: EncodeOptions): Buffer {
   const version = options?.version ?? 1;

@@ -1,4 +1,5 @@
 export {
+  assertEncodable,
   type DecodedEnvelope,
   decodeEnvelope,
   type EncodeOptions,

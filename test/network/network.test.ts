@@ -41,6 +41,21 @@ describe('Network over mutual TLS, 3 nodes', () => {
     assert.ok(a.outcomes.some((o) => o.messageId === id1 && o.outcome.kind === 'written'));
   });
 
+  test('send() copies the payload at once: the caller may reuse its buffer right away', async () => {
+    const buf = Buffer.alloc(100);
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      buf.fill(i);
+      ids.push(a.network.send('b', 'Reuse', buf));
+    }
+    buf.fill(0xff);
+    await until(() => ids.every((id) => b.received.some((m) => m.id === id)), 'all delivered');
+    ids.forEach((id, i) => {
+      const m = b.received.find((x) => x.id === id)!;
+      assert.deepEqual(Buffer.from(m.data), Buffer.alloc(100, i), `message ${i} kept its bytes`);
+    });
+  });
+
   test('request/reply by address goes back on the same connection', async () => {
     const off = c.network.onMessage((m) => {
       if (m.label === 'Question') m.reply('Answer', enc(`echo ${text(m.data)}`));

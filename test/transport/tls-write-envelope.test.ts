@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Credentials, generateCredentials } from '../../src/identity/credentials.js';
+import { TlsTransport } from '../../src/transport/tls/tls-transport.js';
+import {
+  decodeEnvelope,
+  type Envelope,
+  encodedEnvelopeSize,
+  encodeEnvelope,
+} from '../../src/wire/envelope.js';
+import { Collector, startServer } from './tls-helpers.js';
+
+// writeEnvelope(): frames encoded straight into the connection's buffer must be the same
+// bytes as write(encodeEnvelope(...)), in order with plain writes, counted by onFlushed,
+// and copied at once (the caller may reuse its buffers right after the call).
+let serverCreds: Credentials;
+let clientCreds: Credentials;
+before(async () => {
+  [serverCreds, clientCreds] = await Promise.all([generateCredentials(), generateCredentials()]);
+});
+
+function env(i: number, size: number): Envelope {
+  return {
+    deliveryStartTimestampMs: BigInt(1_700_000_000_000 + i),
+    id: `m-${i}`,
+    label: i % 2 ? 'Odd' : 'Even',
+    compressed: false,
+    data: Buffer.alloc(size, i & 0xff),
+    lastSenderIsProxy: false,
+    directReceiver: i % 3 === 0 ? 'peer-x' : undefined,
+  };
+}
+
+describe('StreamConnection.writeEnvelope', () => {
+  let s: Awaited<ReturnType<typeof startServer>>;
+  let client: TlsTransport;
+  before(async () => {
+    s = await startServer({ credentials: serverCreds });
+    client = new TlsTransport({ credentials: clientCreds });
+  });
+  after(async () => {
+    await client.close();
+    await s.transport.close();
+  });
+
+  it('interleaves with write() in order, across slab boundaries and with frames larger than a slab', async () => {
+    const conn = await client.connect(s.listener.address, 'direct');
+    const mine = new Collector(conn);
+    const server = await s.next();
+    assert.ok(conn.writeEnvelope, 'the TLS connection has the fast path');
+    const sizes = [0, 64, 1000, 70_000, 64, 20_000, 5, 200_000, 64];
+    const sent: Buffer[] = [];
+    for (let round = 0; round < 40; round++) {
+      for (const [k, size] of sizes.entries()) {
+        const i = round * sizes.length + k;
+        const e = env(i, size);
+        const bytes = encodeEnvelope(e);
+        sent.push(bytes);
+        if (i % 4 === 1) conn.write(bytes);
+        else conn.writeEnvelope!(e, encodedEnvelopeSize(e));
+        // The caller reuses its buffers at once: what was written must not change.
+        (e.data as Buffer).fill(0xee);
+        e.id = 'changed';
+      }
+      if (round % 7 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await server.waitFrames(sent.length);
+    assert.equal(server.frames.length, sent.length);
+    for (let i = 0; i < sent.length; i++) {
+      assert.ok(server.frames[i]!.equals(sent[i]!), `frame ${i} intact`);
+      assert.equal(decodeEnvelope(server.frames[i]!).envelope.id, `m-${i}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(mine.flushed, sent.length, 'onFlushed counts every frame once');
+    assert.equal(conn.pendingFrames, 0);
+    conn.close();
+  });
+});
