@@ -39,6 +39,11 @@ export async function startNode(
 }
 
 /** Polls `check` every 10 ms until it is true, failing after `timeoutMs` with `what`. */
+/** A payload from text. */
+export const enc = (s: string): Buffer => Buffer.from(s);
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 export async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!check()) {

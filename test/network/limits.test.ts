@@ -7,6 +7,7 @@ import {
   assertBalanced,
   CountingMetrics,
   closeAll,
+  enc,
   makeCredentials,
   outcomesOf,
   startNode,
@@ -15,7 +16,6 @@ import {
   until,
 } from './helpers.js';
 
-const enc = (s: string) => Buffer.from(s);
 const LIMITS = {
   writeTimeoutMs: 2000,
   idleTimeoutMs: 2000,

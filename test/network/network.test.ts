@@ -3,9 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { isPeerpostError } from '../../src/errors.js';
 import { createNetwork } from '../../src/network/network.js';
 import { addr } from '../../src/sender/receiver.js';
-import { makeCredentials, startNode, type TestNode, topologyOf, until } from './helpers.js';
+import { enc, makeCredentials, startNode, type TestNode, topologyOf, until } from './helpers.js';
 
-const enc = (s: string) => Buffer.from(s);
 const text = (d: Uint8Array) => Buffer.from(d).toString();
 
 describe('Network over mutual TLS, 3 nodes', () => {

@@ -4,16 +4,16 @@ import type { Credentials } from '../../src/identity/credentials.js';
 import {
   assertBalanced,
   closeAll,
+  enc,
   makeCredentials,
   outcomesOf,
+  sleep,
   startNode,
   type TestNode,
   topologyOf,
   until,
 } from './helpers.js';
 
-const enc = (s: string) => Buffer.from(s);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const LIMITS = { peerQueueCapacity: 1000, writeTimeoutMs: 2000, idleTimeoutMs: 2000 };
 
 function receivedOf(node: TestNode, ids: readonly string[]): string[] {

@@ -4,16 +4,16 @@ import type { Credentials } from '../../src/identity/credentials.js';
 import {
   assertBalanced,
   closeAll,
+  enc,
   makeCredentials,
   outcomesOf,
+  sleep,
   startNode,
   type TestNode,
   topologyOf,
   until,
 } from './helpers.js';
 
-const enc = (s: string) => Buffer.from(s);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A short backoff deadline, so refused connects end within the test. */
 const LIMITS = {
   writeTimeoutMs: 2000,

@@ -3,6 +3,7 @@ import { after, describe, test } from 'node:test';
 import {
   assertBalanced,
   closeAll,
+  enc,
   makeCredentials,
   outcomesOf,
   startNode,
@@ -11,7 +12,6 @@ import {
   until,
 } from './helpers.js';
 
-const enc = (s: string) => Buffer.from(s);
 const tick = () => new Promise((r) => setTimeout(r, 2));
 const LIMITS = { peerQueueCapacity: 1000, writeTimeoutMs: 2000, idleTimeoutMs: 2000 };
 
