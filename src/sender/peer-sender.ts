@@ -263,10 +263,13 @@ export class PeerSender implements PeerSenderLike {
   }
 
   #write(connection: Connection, msg: OutgoingMessage): void {
-    const ok =
-      msg.body === undefined && connection.writeEnvelope !== undefined
-        ? connection.writeEnvelope(msg.envelope, msg.size)
-        : connection.write((msg.body ??= encodeEnvelope(msg.envelope)));
+    let ok: boolean;
+    if (msg.body === undefined && connection.writeEnvelope !== undefined) {
+      ok = connection.writeEnvelope(msg.envelope, msg.size);
+    } else {
+      msg.body ??= encodeEnvelope(msg.envelope);
+      ok = connection.write(msg.body);
+    }
     this.#unflushed.push(msg);
     this.#host.accounting.handOff(msg, 'direct');
     if (!ok) this.#blocked = true;
