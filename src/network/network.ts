@@ -14,6 +14,7 @@ import type { DirectSenderStats } from '../sender/stats.js';
 import type { Topology } from '../topology/types.js';
 import { TlsTransport } from '../transport/tls/tls-transport.js';
 import type { ConnectionKind, Transport } from '../transport/types.js';
+import { addressProblem } from '../util/address.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import { ObservableValue } from '../util/observable.js';
@@ -278,7 +279,14 @@ export class Network {
    */
   subscribe(target: string, options: SubscribeOptions = {}): { close(): Promise<void> } {
     const kind = options.kind ?? 'subscribe-node';
-    const addresses = this.#topology.get().get(target) ?? [{ address: target }];
+    const known = this.#topology.get().get(target);
+    if (known === undefined && addressProblem(target, false) !== undefined) {
+      throw new PeerpostError(
+        'ERR_INVALID_OPTION',
+        `cannot subscribe to \`${target}\`: not a peer of the topology and not a host:port address`,
+      );
+    }
+    const addresses = known ?? [{ address: target }];
     const subs = addresses.map((a) =>
       this.#hub.subscribeTo(
         a.address,

@@ -144,6 +144,20 @@ describe('Network over mutual TLS, 3 nodes', () => {
 });
 
 describe('Network options', () => {
+  test('subscribe() to something that is neither a peer nor an address is a coded error', async () => {
+    const [creds] = await makeCredentials(1);
+    const net = await createNetwork({ nodeId: 'x', credentials: creds! });
+    try {
+      assert.throws(
+        () => net.subscribe('nobody'),
+        (err: unknown) => isPeerpostError(err, 'ERR_INVALID_OPTION') && /nobody/.test(err.message),
+      );
+      assert.equal(net.stats().hub.subscriptions.length, 0);
+    } finally {
+      await net.close();
+    }
+  });
+
   test('a bad option throws a coded error naming the option', async () => {
     const [creds] = await makeCredentials(1);
     await assert.rejects(
