@@ -19,7 +19,7 @@ import { type Clock, systemClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import { ObservableValue } from '../util/observable.js';
 import type { Random } from '../util/random.js';
-import type { Envelope } from '../wire/envelope.js';
+import { type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
 import { createEnvelope, payloadOf } from '../wire/message.js';
 import { DedupWindow } from './dedup.js';
 import { Inbox } from './inbox.js';
@@ -252,8 +252,44 @@ export class Network {
     const nowMs = this.#clock.now();
     const envelope = this.#envelope(id, label, data, nowMs);
     this.#observeSize(data, envelope);
+    if (this.#tooLarge(envelope)) {
+      this.#dropTooLarge(envelope, target.kind === 'peer' ? target.id : target.address);
+      return id;
+    }
     this.#sender.send(target, envelope, nowMs);
     return id;
+  }
+
+  /**
+   * A frame above maxFrameBytes would make the receiver close the connection (and every
+   * message queued behind it would be lost with it): it is dropped here, named.
+   */
+  #tooLarge(envelope: Envelope): boolean {
+    const max = this.#limits.maxFrameBytes;
+    // Cheap bound first (UTF-8 is at most 3 bytes per UTF-16 unit); exact size only near the limit.
+    const bound = 64 + envelope.data.byteLength + 3 * (envelope.id.length + envelope.label.length);
+    return bound > max && encodedEnvelopeSize(envelope) > max;
+  }
+
+  #dropTooLarge(envelope: Envelope, receiver: string): void {
+    this.#metrics.inc('peerpost_outcomes_total', { outcome: 'dropped', reason: 'too_large' });
+    this.#logger.warn(
+      {
+        messageId: envelope.id,
+        receiver,
+        bytes: envelope.data.byteLength,
+        maxFrameBytes: this.#limits.maxFrameBytes,
+      },
+      'message larger than maxFrameBytes: dropped',
+    );
+    this.#emitOutcome({
+      messageId: envelope.id,
+      label: envelope.label,
+      receiver,
+      address: undefined,
+      mode: 'direct',
+      outcome: { kind: 'dropped', reason: 'too_large' },
+    });
   }
 
   /** Sends `data` to every subscriber of this node. Returns the message id; one outcome (address `broadcast`). */
@@ -263,7 +299,9 @@ export class Network {
     this.#observeSize(data, envelope);
     const reason: DropReason | undefined = this.#closing
       ? 'shutdown'
-      : hubDrop(this.#hub.broadcast(envelope));
+      : this.#tooLarge(envelope)
+        ? 'too_large'
+        : hubDrop(this.#hub.broadcast(envelope));
     this.#metrics.inc('peerpost_outcomes_total', {
       outcome: reason ? 'dropped' : 'written',
       reason: reason ?? '',

@@ -12,6 +12,7 @@ export type DropReason =
   | 'no_subscriber'
   | 'identity_mismatch'
   | 'encode_failed'
+  | 'too_large'
   | 'shutdown';
 
 /**

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { isPeerpostError } from '../../src/errors.js';
 import { createNetwork } from '../../src/network/network.js';
@@ -75,6 +76,30 @@ describe('Network over mutual TLS, 3 nodes', () => {
     const id = a.network.send(addr('127.0.0.1:9'), 'X', enc('x'));
     const o = a.outcomes.find((e) => e.messageId === id)!;
     assert.deepEqual(o.outcome, { kind: 'dropped', reason: 'no_connection' });
+  });
+
+  test('a message above maxFrameBytes is dropped:too_large and the connection keeps working', async () => {
+    const [creds] = await makeCredentials(1);
+    const small = await startNode('small', creds!, { limits: { maxFrameBytes: 4096 } });
+    try {
+      small.network.updateTopology(topologyOf([b]));
+      // Random bytes do not compress: the frame stays above the limit.
+      const big = small.network.send('b', 'Big', randomBytes(10_000));
+      assert.deepEqual(small.outcomes.find((o) => o.messageId === big)?.outcome, {
+        kind: 'dropped',
+        reason: 'too_large',
+      });
+      const ok = small.network.send('b', 'Ok', Buffer.alloc(100, 2));
+      await until(() => b.received.some((m) => m.id === ok), 'the next message still arrives');
+      assert.equal(
+        b.received.some((m) => m.id === big),
+        false,
+      );
+      assert.equal(small.network.broadcast('BigNews', randomBytes(10_000)), small.outcomes.at(-1)?.messageId);
+      assert.deepEqual(small.outcomes.at(-1)?.outcome, { kind: 'dropped', reason: 'too_large' });
+    } finally {
+      await small.network.close();
+    }
   });
 
   test('a message to itself is skipped:self', () => {
