@@ -269,11 +269,15 @@ export class StreamConnection implements Connection {
     };
     this.#flush(true);
     this.#socket.end();
-    // An orderly close waits for the peer's end of stream, but not forever.
-    this.#closeTimer = this.#clock.setTimeout(() => {
-      this.#closeTimer = undefined;
-      this.#socket.destroy();
-    }, this.#limits.writeTimeoutMs);
+    // An orderly close flushes and waits for the peer's end of stream, but not for long: a
+    // peer that stopped reading must not hold a shutdown for the whole write timeout.
+    this.#closeTimer = this.#clock.setTimeout(
+      () => {
+        this.#closeTimer = undefined;
+        this.#socket.destroy();
+      },
+      Math.min(this.#limits.writeTimeoutMs, CLOSE_GRACE_MS),
+    );
   }
 
   /** Fails the connection with a coded error (counted and logged) and destroys the socket. */
@@ -498,6 +502,9 @@ export class StreamConnection implements Connection {
     this.#handler?.onClose?.(reason);
   }
 }
+
+/** Longest an orderly close() waits for the peer to take the last frames and end the stream. */
+export const CLOSE_GRACE_MS = 2000;
 
 /** Size of a connection's encode buffer for writeEnvelope() (a larger frame gets its own). */
 const SLAB_BYTES = 64 * 1024;

@@ -78,3 +78,37 @@ describe('TLS keepalive and idle detection', () => {
     conn.close();
   });
 });
+
+describe('close() with a peer that stopped reading', () => {
+  it('resolves within the close grace, not the write timeout', async () => {
+    const s = await startServer({ credentials: serverCreds, writeTimeoutMs: 20_000 });
+    try {
+      const port = Number(s.listener.address.split(':')[1]);
+      const stalled = tls.connect({
+        host: '127.0.0.1',
+        port,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.3',
+        ALPNProtocols: [ALPN_BY_KIND.direct],
+        key: clientCreds.keyPem,
+        cert: clientCreds.certPem,
+      });
+      stalled.on('error', () => {});
+      stalled.pause(); // never reads
+      const server = await s.next();
+      // Fill every buffer between the two ends.
+      for (let i = 0; i < 400; i++) server.connection.write(Buffer.alloc(64 * 1024, i));
+      await delay(200);
+      const started = Date.now();
+      server.connection.close('shutting down');
+      const reason = await server.connection.closed;
+      const took = Date.now() - started;
+      assert.ok(took < 5000, `closed after ${took} ms`);
+      assert.equal(reason.initiator, 'local');
+      assert.ok(server.connection.pendingFrames > 0, 'frames the peer never took stay pending (not flushed)');
+      stalled.destroy();
+    } finally {
+      await s.transport.close();
+    }
+  });
+});
