@@ -9,7 +9,7 @@ import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { DirectSenderConfig } from '../sender/config.js';
 import { DirectSender } from '../sender/direct-sender.js';
 import type { DropReason, OutcomeEvent, OutcomeListener, SendMode } from '../sender/outcome.js';
-import { addr, type DirectReceiver, peer } from '../sender/receiver.js';
+import { addr, type DirectReceiver, formatReceiver, peer } from '../sender/receiver.js';
 import type { DirectSenderStats } from '../sender/stats.js';
 import type { Topology } from '../topology/types.js';
 import { TlsTransport } from '../transport/tls/tls-transport.js';
@@ -253,7 +253,7 @@ export class Network {
     const envelope = this.#envelope(id, label, data, nowMs);
     this.#observeSize(data, envelope);
     if (this.#tooLarge(envelope)) {
-      this.#dropTooLarge(envelope, target.kind === 'peer' ? target.id : target.address);
+      this.#decided(envelope, formatReceiver(target), undefined, 'direct', 'too_large');
       return id;
     }
     this.#sender.send(target, envelope, nowMs);
@@ -268,28 +268,12 @@ export class Network {
     const max = this.#limits.maxFrameBytes;
     // Cheap bound first (UTF-8 is at most 3 bytes per UTF-16 unit); exact size only near the limit.
     const bound = 64 + envelope.data.byteLength + 3 * (envelope.id.length + envelope.label.length);
-    return bound > max && encodedEnvelopeSize(envelope) > max;
-  }
-
-  #dropTooLarge(envelope: Envelope, receiver: string): void {
-    this.#metrics.inc('peerpost_outcomes_total', { outcome: 'dropped', reason: 'too_large' });
+    if (bound <= max || encodedEnvelopeSize(envelope) <= max) return false;
     this.#logger.warn(
-      {
-        messageId: envelope.id,
-        receiver,
-        bytes: envelope.data.byteLength,
-        maxFrameBytes: this.#limits.maxFrameBytes,
-      },
+      { messageId: envelope.id, bytes: envelope.data.byteLength, maxFrameBytes: max },
       'message larger than maxFrameBytes: dropped',
     );
-    this.#emitOutcome({
-      messageId: envelope.id,
-      label: envelope.label,
-      receiver,
-      address: undefined,
-      mode: 'direct',
-      outcome: { kind: 'dropped', reason: 'too_large' },
-    });
+    return true;
   }
 
   /** Sends `data` to every subscriber of this node. Returns the message id; one outcome (address `broadcast`). */
@@ -302,11 +286,7 @@ export class Network {
       : this.#tooLarge(envelope)
         ? 'too_large'
         : hubDrop(this.#hub.broadcast(envelope));
-    this.#metrics.inc('peerpost_outcomes_total', {
-      outcome: reason ? 'dropped' : 'written',
-      reason: reason ?? '',
-    });
-    this.#emitOutcome(this.#hubEvent(envelope, reason ? 'dropped' : 'written', reason));
+    this.#decided(envelope, 'broadcast', 'broadcast', 'broadcast', reason);
     return id;
   }
 
@@ -540,15 +520,29 @@ export class Network {
     this.#inbox.push(new NetworkMessage(this, env, data, msg.from, msg.receivedAtMs));
   }
 
-  #hubEvent(envelope: Envelope, kind: 'written' | 'dropped', reason: DropReason | undefined): OutcomeEvent {
-    return {
+  /**
+   * An outcome the facade decides itself, before the sender (a broadcast, or a message
+   * too large to send): counted and reported like the sender's. `reason` undefined: written.
+   */
+  #decided(
+    envelope: Envelope,
+    receiver: string,
+    address: string | undefined,
+    mode: 'direct' | 'broadcast',
+    reason: DropReason | undefined,
+  ): void {
+    this.#metrics.inc('peerpost_outcomes_total', {
+      outcome: reason ? 'dropped' : 'written',
+      reason: reason ?? '',
+    });
+    this.#emitOutcome({
       messageId: envelope.id,
       label: envelope.label,
-      receiver: 'broadcast',
-      address: 'broadcast',
-      mode: 'broadcast',
-      outcome: kind === 'written' || reason === undefined ? { kind: 'written' } : { kind: 'dropped', reason },
-    };
+      receiver,
+      address,
+      mode,
+      outcome: reason === undefined ? { kind: 'written' } : { kind: 'dropped', reason },
+    });
   }
 
   #emitOutcome(event: OutcomeEvent): void {
