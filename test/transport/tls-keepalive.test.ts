@@ -17,6 +17,21 @@ before(async () => {
   [serverCreds, clientCreds] = await Promise.all([generateCredentials(), generateCredentials()]);
 });
 
+/** A bare TLS client with the trusted client certificate and the direct ALPN: it does only what the test makes it do. */
+function rawClient(address: string): tls.TLSSocket {
+  const socket = tls.connect({
+    host: '127.0.0.1',
+    port: Number(address.split(':')[1]),
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.3',
+    ALPNProtocols: [ALPN_BY_KIND.direct],
+    key: clientCreds.keyPem,
+    cert: clientCreds.certPem,
+  });
+  socket.on('error', () => {});
+  return socket;
+}
+
 describe('TLS keepalive and idle detection', () => {
   let s: Awaited<ReturnType<typeof startServer>>;
   let client: TlsTransport;
@@ -45,17 +60,7 @@ describe('TLS keepalive and idle detection', () => {
   });
 
   it('a peer that completes the handshake and then sends nothing is dropped with ERR_IDLE_TIMEOUT', async () => {
-    const port = Number(s.listener.address.split(':')[1]);
-    const mute = tls.connect({
-      host: '127.0.0.1',
-      port,
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.3',
-      ALPNProtocols: [ALPN_BY_KIND.direct],
-      key: clientCreds.keyPem,
-      cert: clientCreds.certPem,
-    });
-    mute.on('error', () => {});
+    const mute = rawClient(s.listener.address);
     mute.resume(); // reads (and ignores) the server's keepalives, never writes
     const started = Date.now();
     const server = await s.next();
@@ -83,17 +88,7 @@ describe('close() with a peer that stopped reading', () => {
   it('resolves within the close grace, not the write timeout', async () => {
     const s = await startServer({ credentials: serverCreds, writeTimeoutMs: 20_000 });
     try {
-      const port = Number(s.listener.address.split(':')[1]);
-      const stalled = tls.connect({
-        host: '127.0.0.1',
-        port,
-        rejectUnauthorized: false,
-        minVersion: 'TLSv1.3',
-        ALPNProtocols: [ALPN_BY_KIND.direct],
-        key: clientCreds.keyPem,
-        cert: clientCreds.certPem,
-      });
-      stalled.on('error', () => {});
+      const stalled = rawClient(s.listener.address);
       stalled.pause(); // never reads
       const server = await s.next();
       // Fill every buffer between the two ends.
