@@ -32,6 +32,17 @@ function node(network: MemoryNetwork, clock: FakeClock, host: string, topology =
   return { hub, sink, metrics, topo, transport };
 }
 
+/** Publisher `a` and subscriber `b` on one in-memory network, both listening. */
+async function twoHubs(bTopology?: Topology) {
+  const clock = new FakeClock();
+  const network = new MemoryNetwork({ clock });
+  const a = node(network, clock, 'a');
+  const b = node(network, clock, 'b', bTopology);
+  await a.hub.start();
+  await b.hub.start();
+  return { clock, network, a, b };
+}
+
 test('subscriptions retry on the shared Fibonacci schedule, capped', () => {
   assert.deepEqual(
     [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((attempt) => fibonacciDelay(attempt - 1, 100, 1000)),
@@ -40,12 +51,7 @@ test('subscriptions retry on the shared Fibonacci schedule, capped', () => {
 });
 
 test('a subscription feeds broadcasts into the sink and follows the topology for the peer id', async () => {
-  const clock = new FakeClock();
-  const network = new MemoryNetwork({ clock });
-  const a = node(network, clock, 'a');
-  const b = node(network, clock, 'b', new Map([['node-a', [{ address: 'a:7000' }]]]));
-  await a.hub.start();
-  await b.hub.start();
+  const { clock, network, a, b } = await twoHubs(new Map([['node-a', [{ address: 'a:7000' }]]]));
   const subscription = b.hub.subscribeTo('a:7000');
   await settle();
   assert.equal(stateOf(subscription), 'connected');
@@ -91,12 +97,7 @@ test('a subscription feeds broadcasts into the sink and follows the topology for
 });
 
 test('a subscription reconnects with backoff after the publisher restarts', async () => {
-  const clock = new FakeClock();
-  const network = new MemoryNetwork({ clock });
-  const a = node(network, clock, 'a');
-  const b = node(network, clock, 'b');
-  await a.hub.start();
-  await b.hub.start();
+  const { clock, network, a, b } = await twoHubs();
   const subscription = b.hub.subscribeTo('a:7000', 'subscribe-proxy');
   await settle();
   assert.equal(stateOf(subscription), 'connected');
@@ -137,12 +138,7 @@ test('a subscription reconnects with backoff after the publisher restarts', asyn
 });
 
 test('a subscription with a pinned identity refuses an impostor and closes cleanly while backing off', async () => {
-  const clock = new FakeClock();
-  const network = new MemoryNetwork({ clock });
-  const a = node(network, clock, 'a');
-  const b = node(network, clock, 'b');
-  await a.hub.start();
-  await b.hub.start();
+  const { clock, network, a, b } = await twoHubs();
   const subscription = b.hub.subscribeTo('a:7000', 'subscribe-node', {
     expectedIdentity: { certHash: '00'.repeat(32) },
   });
