@@ -27,30 +27,25 @@ export function formatReport(r: DemoReport): string {
   const rows: string[][] = [
     ['phase', 'sent', 'written', 'delivered', 'dropped', 'skipped', 'p50 ms', 'p99 ms', 's'],
   ];
+  type Counts = Pick<
+    typeof r,
+    'sent' | 'written' | 'delivered' | 'dropped' | 'skipped' | 'latencyMs' | 'seconds'
+  >;
+  const row = (name: string, c: Counts): string[] => [
+    name,
+    String(c.sent),
+    String(c.written),
+    String(c.delivered),
+    String(sum(c.dropped)),
+    String(sum(c.skipped)),
+    String(c.latencyMs.p50),
+    String(c.latencyMs.p99),
+    c.seconds.toFixed(2),
+  ];
   r.phases.forEach((p, i) => {
-    rows.push([
-      `${i + 1} ${p.name}`,
-      String(p.sent),
-      String(p.written),
-      String(p.delivered),
-      String(sum(p.dropped)),
-      String(sum(p.skipped)),
-      String(p.latencyMs.p50),
-      String(p.latencyMs.p99),
-      p.seconds.toFixed(2),
-    ]);
+    rows.push(row(`${i + 1} ${p.name}`, p));
   });
-  rows.push([
-    'total',
-    String(r.sent),
-    String(r.written),
-    String(r.delivered),
-    String(sum(r.dropped)),
-    String(sum(r.skipped)),
-    String(r.latencyMs.p50),
-    String(r.latencyMs.p99),
-    r.seconds.toFixed(2),
-  ]);
+  rows.push(row('total', r));
   const k = r.sentByKind;
   const lines: [string, string][] = [
     [
