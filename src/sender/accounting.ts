@@ -41,7 +41,10 @@ function skip(reason: SkipReason): Outcome {
 }
 
 /** The minimum an outcome needs to know about a message. */
-export type OutcomeSubject = Pick<OutgoingMessage, 'envelope' | 'receiver' | 'metricLabel' | 'enqueuedAtMs'>;
+export type OutcomeSubject = Pick<
+  OutgoingMessage,
+  'id' | 'label' | 'receiver' | 'metricLabel' | 'enqueuedAtMs'
+>;
 
 /**
  * Where every target of every message ends: counts the outcome invariant
@@ -194,8 +197,8 @@ export class Accounting {
         this.#labels('o', outcome.kind, outcome.kind === 'written' ? '' : outcome.reason),
       );
     this.#listener?.({
-      messageId: msg.envelope.id,
-      label: msg.envelope.label,
+      messageId: msg.id,
+      label: msg.label,
       receiver: msg.receiver,
       address,
       mode,

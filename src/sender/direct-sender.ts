@@ -8,10 +8,11 @@ import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
-import { assertEncodable, type Envelope, encodedEnvelopeSize, encodeEnvelope } from '../wire/envelope.js';
+import { assertEncodable, type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
 import { Accounting, type OutcomeSubject, type PathMode } from './accounting.js';
 import { BackoffBook } from './backoff.js';
 import { type DirectSenderConfig, type ResolvedSenderConfig, resolveSenderConfig } from './config.js';
+import { storeFrame } from './frame-arena.js';
 import type { OutgoingMessage } from './message.js';
 import type { DropReason, OutcomeListener } from './outcome.js';
 import {
@@ -125,7 +126,7 @@ export class DirectSender {
     const cfg = this.#config;
     const metricLabel = cfg.knownLabels.has(envelope.label) ? envelope.label : 'other';
     if (receiver.kind === 'addr') {
-      const subject: OutcomeSubject = { envelope, receiver: receiver.address, metricLabel, enqueuedAtMs };
+      const subject = subjectOf(envelope, receiver.address, metricLabel, enqueuedAtMs);
       if (this.#closing) this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
       else if (receiver.address === cfg.selfAddress)
         this.#accounting.skipNow(subject, receiver.address, 'direct', 'self');
@@ -138,7 +139,7 @@ export class DirectSender {
     // only messages that carry it, so plain direct traffic pays no dedup cost.
     let direct = envelope;
     if (this.#closing || id === cfg.selfId || mode !== 'direct') {
-      const subject: OutcomeSubject = { envelope, receiver: id, metricLabel, enqueuedAtMs };
+      const subject = subjectOf(envelope, id, metricLabel, enqueuedAtMs);
       if (this.#closing) {
         this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
         return;
@@ -159,15 +160,18 @@ export class DirectSender {
     } catch (err) {
       this.#accounting.error('fail_ser_msg');
       this.#logger.warn({ messageId: envelope.id, err }, 'cannot encode message');
-      const subject: OutcomeSubject = { envelope, receiver: id, metricLabel, enqueuedAtMs };
+      const subject = subjectOf(envelope, id, metricLabel, enqueuedAtMs);
       this.#accounting.dropNow(subject, undefined, 'direct', 'encode_failed');
       return;
     }
     const seq = ++this.#seq;
     const msg: OutgoingMessage = {
       seq,
+      id: envelope.id,
+      label: envelope.label,
       envelope: direct,
-      body: undefined,
+      frames: undefined,
+      frameAt: 0,
       size,
       receiver: id,
       peerId: id,
@@ -180,7 +184,7 @@ export class DirectSender {
     if (entry === undefined) {
       this.#accounting.accept(msg, 'direct');
       this.#accounting.error('fwd_to_peer_unresolved');
-      msg.body = encodeEnvelope(direct); // it waits: copy the payload now
+      storeFrame(msg); // it waits: copy the payload now
       this.#toUnresolved(this.#unresolved.push(msg, this.#clock.now(), cfg.unresolvedCapacity));
       return;
     }
@@ -226,10 +230,16 @@ export class DirectSender {
       this.#accounting.dropNow(subject, address, mode, 'encode_failed');
       return;
     }
-    this.#hubOutcome(subject, address, mode, result);
+    this.#hubOutcome(subject, address, mode, result, envelope);
   }
 
-  #hubOutcome(subject: OutcomeSubject, address: string, mode: PathMode, result: HubResult): void {
+  #hubOutcome(
+    subject: OutcomeSubject,
+    address: string,
+    mode: PathMode,
+    result: HubResult,
+    envelope: Envelope,
+  ): void {
     const accounting = this.#accounting;
     accounting.accept(subject, mode);
     if (result !== 'written') {
@@ -237,7 +247,7 @@ export class DirectSender {
       return;
     }
     accounting.handOff(subject, mode);
-    accounting.flushed(subject, address, mode, encodedEnvelopeSize(subject.envelope) + 4);
+    accounting.flushed(subject, address, mode, encodedEnvelopeSize(envelope) + 4);
   }
 
   #deliver(sender: PeerSenderLike, msg: OutgoingMessage): void {
@@ -448,4 +458,14 @@ export class DirectSender {
     this.#peers.clear();
     while (this.#retiring.size > 0) await Promise.all([...this.#retiring].map((s) => s.closed));
   }
+}
+
+/** What an outcome needs of a message that never became an {@link OutgoingMessage}. */
+function subjectOf(
+  envelope: Envelope,
+  receiver: string,
+  metricLabel: string,
+  enqueuedAtMs: number,
+): OutcomeSubject {
+  return { id: envelope.id, label: envelope.label, receiver, metricLabel, enqueuedAtMs };
 }

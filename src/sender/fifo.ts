@@ -33,6 +33,11 @@ export class Fifo<T> {
     return this.#length === 0 ? undefined : this.#items[this.#head];
   }
 
+  /** The element `i` places from the front (0 = peek()), or undefined. */
+  at(i: number): T | undefined {
+    return i < 0 || i >= this.#length ? undefined : this.#items[(this.#head + i) % this.#items.length];
+  }
+
   shift(): T | undefined {
     if (this.#length === 0) return undefined;
     const item = this.#items[this.#head];

@@ -7,14 +7,26 @@ import type { Envelope } from '../wire/envelope.js';
 export interface OutgoingMessage {
   /** Dispatcher-wide sequence number: the order messages were sent in. */
   readonly seq: number;
-  readonly envelope: Envelope;
+  /** The envelope's id and label, for outcomes (the envelope itself may be let go). */
+  readonly id: string;
+  readonly label: string;
   /**
-   * The encoded envelope (frame body without the length prefix), shared by every target.
-   * Made only when the message has to wait (a queue, the unresolved queue, a transport
-   * without `writeEnvelope`); a message written at once is encoded straight into the
-   * connection's buffer. Either way the payload is copied during `send()`.
+   * The message, until its frame is stored (see `frames`); then undefined, so a message
+   * that waits in a queue keeps nothing alive but this record and its id. (Objects that
+   * outlive a young-generation GC are copied by each one: with thousands of messages
+   * waiting, the envelope, its timestamp and a buffer per message made GC the largest
+   * cost of a backed-up connection.)
    */
-  body: Buffer | undefined;
+  envelope: Envelope | undefined;
+  /**
+   * Where the encoded frame (4-byte length prefix + envelope) is, once the message had
+   * to wait (a queue, the unresolved queue, a transport without `writeEnvelope`): bytes
+   * `frameAt .. frameAt + 4 + size` of `frames`, a slab shared with other waiting
+   * messages. Shared by every target; a message written at once is encoded straight
+   * into the connection's buffer instead. Either way the payload is copied during `send()`.
+   */
+  frames: Buffer | undefined;
+  frameAt: number;
   /** Encoded size of `envelope` (without the length prefix). */
   readonly size: number;
   /** The receiver as printed (bare id or address). */

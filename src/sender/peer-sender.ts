@@ -5,11 +5,13 @@ import type { CloseReason, Connection, ConnectionHandler, Transport } from '../t
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Random } from '../util/random.js';
-import { decodeEnvelope, encodeEnvelope } from '../wire/envelope.js';
+import { decodeEnvelope } from '../wire/envelope.js';
+import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { Accounting } from './accounting.js';
 import type { BackoffBook } from './backoff.js';
 import type { ResolvedSenderConfig } from './config.js';
 import { Fifo } from './fifo.js';
+import { bodyOf, FrameArena, frameOf } from './frame-arena.js';
 import { mergeBySeq, type OutgoingMessage } from './message.js';
 
 /** Why a peer sender stopped. */
@@ -80,6 +82,8 @@ export class PeerSender implements PeerSenderLike {
   readonly #target: PeerAddress;
   readonly #queue = new Fifo<OutgoingMessage>(4);
   readonly #unflushed = new Fifo<OutgoingMessage>(4);
+  /** Where waiting messages are encoded; made when a message first has to wait. */
+  #arena: FrameArena | undefined;
   readonly #windowStart: number;
   #attempt = 0;
   #blocked = false;
@@ -137,7 +141,8 @@ export class PeerSender implements PeerSenderLike {
       }
     }
     if (this.#queue.length >= this.#host.config().peerQueueCapacity) return 'full';
-    msg.body ??= encodeEnvelope(msg.envelope); // it waits: copy the payload now
+    this.#arena ??= new FrameArena();
+    this.#arena.store(msg); // it waits: copy the payload now
     this.#queue.push(msg);
     if (connection !== undefined && !this.#blocked) this.#flush(connection);
     return 'queued';
@@ -256,19 +261,53 @@ export class PeerSender implements PeerSenderLike {
   }
 
   #flush(connection: Connection): void {
-    while (!this.#blocked && this.#queue.length > 0) {
+    const queue = this.#queue;
+    while (!this.#blocked && queue.length > 0) {
       if (connection.closeReason !== undefined) return;
-      this.#write(connection, this.#queue.shift()!);
+      const first = queue.peek() as OutgoingMessage;
+      if (first.frames !== undefined && connection.writeFrames !== undefined) {
+        this.#writeRun(connection, first.frames, first.frameAt);
+      } else {
+        this.#write(connection, queue.shift() as OutgoingMessage);
+      }
     }
+    // Nothing waits: the slab goes with the frames the connection still holds.
+    if (queue.length === 0) this.#arena?.release();
+  }
+
+  /**
+   * Writes the run of queued messages whose frames lie next to each other in `frames`
+   * from `start` on (consecutive waiting messages were stored so) as one region.
+   */
+  #writeRun(connection: Connection, frames: Buffer, start: number): void {
+    const queue = this.#queue;
+    let end = start;
+    let n = 0;
+    for (let m = queue.at(0); m !== undefined && m.frames === frames && m.frameAt === end; m = queue.at(n)) {
+      end += FRAME_PREFIX_BYTES + m.size;
+      n++;
+    }
+    const ok = (connection.writeFrames as NonNullable<Connection['writeFrames']>)(
+      frames.subarray(start, end),
+      n,
+    );
+    const accounting = this.#host.accounting;
+    for (let i = 0; i < n; i++) {
+      const msg = queue.shift() as OutgoingMessage;
+      this.#unflushed.push(msg);
+      accounting.handOff(msg, 'direct');
+    }
+    if (!ok) this.#blocked = true;
   }
 
   #write(connection: Connection, msg: OutgoingMessage): void {
     let ok: boolean;
-    if (msg.body === undefined && connection.writeEnvelope !== undefined) {
+    if (msg.envelope !== undefined && connection.writeEnvelope !== undefined) {
       ok = connection.writeEnvelope(msg.envelope, msg.size);
+    } else if (msg.frames !== undefined && connection.writeFrames !== undefined) {
+      ok = connection.writeFrames(frameOf(msg), 1);
     } else {
-      msg.body ??= encodeEnvelope(msg.envelope);
-      ok = connection.write(msg.body);
+      ok = connection.write(bodyOf(msg));
     }
     this.#unflushed.push(msg);
     this.#host.accounting.handOff(msg, 'direct');

@@ -237,11 +237,21 @@ export class StreamConnection implements Connection {
     return this.#queued(need);
   }
 
-  /** Bookkeeping shared by write() and writeEnvelope(): schedule the flush, report backpressure. */
-  #queued(bytes: number): boolean {
+  /** Queues `count` whole frames (prefixes included) by reference: see Connection.writeFrames. */
+  writeFrames(frames: Uint8Array, count: number): boolean {
+    checkFrames(frames, count);
+    if (this.#reason !== undefined) return false;
+    this.#closeRun();
+    this.#queue.push(frames);
+    this.#framed.push(true);
+    return this.#queued(frames.byteLength, count);
+  }
+
+  /** Bookkeeping shared by the writes: schedule the flush, report backpressure. */
+  #queued(bytes: number, frames = 1): boolean {
     this.#queueBytes += bytes;
-    this.#queueFrames++;
-    this.#unreported++;
+    this.#queueFrames += frames;
+    this.#unreported += frames;
     if (!this.#scheduled) {
       this.#scheduled = true;
       process.nextTick(this.#flushBound);
@@ -513,6 +523,28 @@ const MIN_SLAB_ROOM = 1024;
 
 /** Bodies this large are written by reference instead of being copied into the batch buffer. */
 const LARGE_BODY_BYTES = 16 * 1024;
+
+/** Throws `ERR_INVALID_OPTION` unless `frames` is exactly `count` non-empty length-prefixed frames. */
+function checkFrames(frames: Uint8Array, count: number): void {
+  const n = frames.byteLength;
+  let at = 0;
+  let seen = 0;
+  while (at < n && seen < count) {
+    const len =
+      at + FRAME_PREFIX_BYTES <= n
+        ? frames[at]! * 0x1000000 + frames[at + 1]! * 0x10000 + frames[at + 2]! * 0x100 + frames[at + 3]!
+        : 0;
+    if (len === 0 || at + FRAME_PREFIX_BYTES + len > n) break;
+    at += FRAME_PREFIX_BYTES + len;
+    seen++;
+  }
+  if (at !== n || seen !== count || count < 1) {
+    throw new PeerpostError(
+      'ERR_INVALID_OPTION',
+      `writeFrames: ${n} bytes are not ${count} whole non-empty frames (${seen} found, ${n - at} bytes left over)`,
+    );
+  }
+}
 
 /** Frames `from..to-1` with prefixes in one buffer of `bytes`, plus the prefix of `large` if given. */
 function fillSmall(

@@ -81,6 +81,15 @@ export interface Connection {
    * allocated per message. The envelope may be changed after the call returns.
    */
   writeEnvelope?(envelope: Envelope, size: number): boolean;
+  /**
+   * Optional fast path with the semantics of `count` calls of write(): `frames` holds
+   * `count` whole frames, each with its 4-byte big-endian length prefix, back to back
+   * (as a sender stores messages that had to wait). Taken by reference, without a copy:
+   * the caller must not modify the bytes until `onFlushed` has reported them. Framing
+   * that does not add up (a length running past the end, an empty frame, a different
+   * count) is rejected with `ERR_INVALID_OPTION` before anything is queued.
+   */
+  writeFrames?(frames: Uint8Array, count: number): boolean;
   /** Bytes queued by write() and not yet accepted by the operating system. */
   readonly bufferedBytes: number;
   /** Frames accepted by write() and not yet reported through onFlushed. */

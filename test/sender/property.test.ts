@@ -20,7 +20,7 @@ class RecordingSender extends PeerSender {
       set = new Set();
       adopted.set(key, set);
     }
-    for (const m of msgs) set.add(m.envelope.id);
+    for (const m of msgs) set.add(m.id);
     return super.adopt(msgs);
   }
 }
