@@ -142,6 +142,8 @@ export class Network {
   #limits: ResolvedLimits;
   #address = '';
   #seq = 0;
+  #lastMs = -1;
+  #lastTimestamp = 0n;
   #delivered = 0;
   #written = 0;
   #deduplicated = 0;
@@ -456,8 +458,14 @@ export class Network {
         { compressThresholdBytes: this.#compressThresholdBytes },
       );
     }
+    const ms = Math.trunc(nowMs);
+    if (ms !== this.#lastMs) {
+      // Messages sent in the same millisecond share one bigint timestamp.
+      this.#lastMs = ms;
+      this.#lastTimestamp = BigInt(ms);
+    }
     return {
-      deliveryStartTimestampMs: BigInt(Math.trunc(nowMs)),
+      deliveryStartTimestampMs: this.#lastTimestamp,
       id,
       label,
       compressed: false,

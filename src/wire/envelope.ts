@@ -1,5 +1,5 @@
 import { PeerpostError } from '../errors.js';
-import { readUtf8, StringInterner, writeUtf8 } from './utf8.js';
+import { readUtf8, StringInterner, utf8Length, writeUtf8 } from './utf8.js';
 
 /** Labels and peer ids repeat from message to message: decode each distinct one once. */
 const interner = new StringInterner();
@@ -44,11 +44,11 @@ const U64_MAX = (1n << 64n) - 1n;
 
 /** The exact encoded size of `envelope`, without a frame prefix. */
 export function encodedEnvelopeSize(envelope: Envelope, version: EnvelopeVersion = 1): number {
-  let size = V0_FIXED + Buffer.byteLength(envelope.id, 'utf8') + Buffer.byteLength(envelope.label, 'utf8');
+  let size = V0_FIXED + utf8Length(envelope.id) + utf8Length(envelope.label);
   size += envelope.data.byteLength;
   if (version === 1) {
     size += 1 + TAG_LEN;
-    if (envelope.directReceiver !== undefined) size += 8 + Buffer.byteLength(envelope.directReceiver, 'utf8');
+    if (envelope.directReceiver !== undefined) size += 8 + utf8Length(envelope.directReceiver);
   }
   return size;
 }
@@ -159,6 +159,8 @@ class Reader {
   buf: Buffer = EMPTY;
   pos = 0;
   end = 0;
+  lastValue = 0;
+  lastBigInt = 0n;
 
   reset(buf: Buffer, start: number, end: number): this {
     this.buf = buf;
@@ -186,9 +188,15 @@ class Reader {
     this.pos += 8;
     const hi = b[p + 4]! + (b[p + 5]! << 8) + (b[p + 6]! << 16) + b[p + 7]! * 0x1000000;
     if (hi < 0x200000) {
-      // Below 2^53: build the bigint from one exact number.
-      const lo = b[p]! + (b[p + 1]! << 8) + (b[p + 2]! << 16) + b[p + 3]! * 0x1000000;
-      return BigInt(hi * 0x1_0000_0000 + lo);
+      // Below 2^53: build the bigint from one exact number; timestamps of consecutive
+      // messages are mostly the same millisecond, so the last one is reused.
+      const value =
+        hi * 0x1_0000_0000 + (b[p]! + (b[p + 1]! << 8) + (b[p + 2]! << 16) + b[p + 3]! * 0x1000000);
+      if (value !== this.lastValue) {
+        this.lastValue = value;
+        this.lastBigInt = BigInt(value);
+      }
+      return this.lastBigInt;
     }
     return b.readBigUInt64LE(p);
   }
@@ -258,9 +266,11 @@ class Reader {
     return s;
   }
 
-  bytes(what: string): Buffer {
+  /** A view (no copy): a plain Uint8Array, which costs half of a Buffer view to make. */
+  bytes(what: string): Uint8Array {
     const n = this.len(what);
-    const view = this.buf.subarray(this.pos, this.pos + n);
+    const b = this.buf;
+    const view = new Uint8Array(b.buffer, b.byteOffset + this.pos, n);
     this.pos += n;
     return view;
   }

@@ -8,6 +8,17 @@ import { isUtf8 } from 'node:buffer';
  */
 const SHORT = 48;
 
+/** The UTF-8 length of `s` (`Buffer.byteLength(s, 'utf8')`), without a native call for short ASCII. */
+export function utf8Length(s: string): number {
+  const n = s.length;
+  if (n <= SHORT) {
+    let i = 0;
+    while (i < n && s.charCodeAt(i) < 0x80) i++;
+    if (i === n) return n;
+  }
+  return Buffer.byteLength(s, 'utf8');
+}
+
 /** Writes `s` as UTF-8 at `offset`; returns the number of bytes written. */
 export function writeUtf8(buf: Buffer, offset: number, s: string): number {
   const n = s.length;
