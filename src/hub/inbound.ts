@@ -93,14 +93,14 @@ export class InboundConnection implements ConnectionHandler {
     return true;
   }
 
-  onFrame(frame: Buffer): void {
+  onFrame(frame: Buffer, readAtMs?: number): void {
     if (!this.#reading) return;
     if (this.isSubscriber) {
       this.#reading = false;
       this.#owner.protocolViolation(this, 'unexpected_frame');
       return;
     }
-    if (this.#owner.reader.read(frame, this.#source, 'direct') === undefined) {
+    if (this.#owner.reader.read(frame, this.#source, 'direct', readAtMs) === undefined) {
       this.#reading = false;
       this.#owner.protocolViolation(this, 'undecodable');
     }

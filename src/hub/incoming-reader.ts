@@ -56,13 +56,19 @@ export class IncomingReader {
   }
 
   /**
-   * Decodes `frame` and pushes it to the sink. Returns the decoded envelope, or
-   * undefined when the frame does not decode (counted `fail_deser_msg`; the caller must
-   * close the connection, since the peer speaks something else).
+   * Decodes `frame` (read at `readAtMs`, by default now) and pushes it to the sink.
+   * Returns the decoded envelope, or undefined when the frame does not decode (counted
+   * `fail_deser_msg`; the caller must close the connection, since the peer speaks
+   * something else).
    */
-  read(frame: Buffer, from: MessageSource, mode: IncomingMode): DecodedEnvelope | undefined {
+  read(
+    frame: Buffer,
+    from: MessageSource,
+    mode: IncomingMode,
+    readAtMs?: number,
+  ): DecodedEnvelope | undefined {
     const { clock, metrics } = this.#deps;
-    const readAt = clock.now();
+    const readAt = readAtMs ?? clock.now();
     let decoded: DecodedEnvelope;
     try {
       decoded = decodeEnvelope(frame);

@@ -122,10 +122,10 @@ export class Subscription implements ConnectionHandler {
     if (this.#connection !== undefined) this.#source = this.#sourceFor(this.#connection);
   }
 
-  onFrame(frame: Buffer): void {
+  onFrame(frame: Buffer, readAtMs?: number): void {
     const connection = this.#connection;
     if (connection === undefined || this.#source === undefined) return;
-    if (this.#options.reader.read(frame, this.#source, 'broadcast') === undefined) {
+    if (this.#options.reader.read(frame, this.#source, 'broadcast', readAtMs) === undefined) {
       this.#source = undefined;
       connection.close('broadcast frame does not decode');
       return;

@@ -203,7 +203,7 @@ export class PeerSender implements PeerSenderLike {
     host.accounting.connection(false);
     host.logger.debug({ peer: this.peerId, address: this.address }, 'peer sender connected');
     const handler: ConnectionHandler = {
-      onFrame: (frame) => this.#onFrame(connection, frame),
+      onFrame: (frame, readAtMs) => this.#onFrame(connection, frame, readAtMs),
       onFlushed: (count) => this.#onFlushed(count),
       onDrain: () => {
         this.#blocked = false;
@@ -323,7 +323,7 @@ export class PeerSender implements PeerSenderLike {
     }
   }
 
-  #onFrame(connection: Connection, frame: Buffer): void {
+  #onFrame(connection: Connection, frame: Buffer, readAtMs: number | undefined): void {
     const host = this.#host;
     let decoded: ReturnType<typeof decodeEnvelope>;
     try {
@@ -347,7 +347,7 @@ export class PeerSender implements PeerSenderLike {
         identity: connection.remoteIdentity,
         direction: 'outbound',
       },
-      receivedAtMs: host.clock.now(),
+      receivedAtMs: readAtMs ?? host.clock.now(),
     });
   }
 

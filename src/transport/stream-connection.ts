@@ -422,7 +422,7 @@ export class StreamConnection implements Connection {
 
   #onFrame(frame: Buffer): void {
     if (this.#reason !== undefined || frame.length === 0) return; // empty frame: keepalive
-    this.#handler?.onFrame(frame);
+    this.#handler?.onFrame(frame, this.#lastReadAt);
   }
 
   /** Interval between keepalives: a quarter of the idle timeout. */

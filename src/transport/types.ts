@@ -43,8 +43,13 @@ export interface CloseReason {
 
 /** Callbacks an owner attaches to a connection (one object, set once: no per-frame closures). */
 export interface ConnectionHandler {
-  /** A whole frame body (without its prefix), in order. Views may alias transport buffers only until the callback returns if `frame` is reused; peerpost transports never reuse them. */
-  onFrame(frame: Buffer): void;
+  /**
+   * A whole frame body (without its prefix), in order. Views may alias transport buffers
+   * only until the callback returns if `frame` is reused; peerpost transports never reuse
+   * them. `readAtMs`, when given, is the transport clock's time when the bytes holding the
+   * frame were read (one clock read per chunk instead of one per frame).
+   */
+  onFrame(frame: Buffer, readAtMs?: number): void;
   /** `count` frames accepted by write() were handed to the socket, in order. Called once per flushed batch. */
   onFlushed?(count: number): void;
   /** The write buffer fell below the high-water mark after write() returned false. */

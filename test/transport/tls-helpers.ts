@@ -7,6 +7,8 @@ import type { Logger } from '../../src/util/logger.js';
 /** Collects frames and the close reason of one connection. */
 export class Collector {
   readonly frames: Buffer[] = [];
+  /** The `readAtMs` each frame came with. */
+  readonly readAt: (number | undefined)[] = [];
   flushed = 0;
   drains = 0;
   reason: CloseReason | undefined;
@@ -16,8 +18,9 @@ export class Collector {
     connection.attach(this);
   }
 
-  onFrame(frame: Buffer): void {
+  onFrame(frame: Buffer, readAtMs?: number): void {
     this.frames.push(Buffer.from(frame));
+    this.readAt.push(readAtMs);
     this.#waiters = this.#waiters.filter((w) => {
       if (this.frames.length < w.n) return true;
       w.resolve();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Credentials, generateCredentials } from '../../src/identity/credentials.js';
 import { TlsTransport } from '../../src/transport/tls/tls-transport.js';
+import { systemClock } from '../../src/util/clock.js';
 import {
   decodeEnvelope,
   type Envelope,
@@ -121,5 +122,22 @@ describe('StreamConnection.writeEnvelope and writeFrames', () => {
       ['hello', 'hello'],
     );
     conn.close();
+  });
+
+  it('passes the time the frame was read, from the transport clock, with each frame', async () => {
+    // A clock whose time stands still: every frame must carry exactly its reading.
+    const clock = { ...systemClock, now: () => 1_234_567 };
+    const still = await startServer({ credentials: serverCreds, clock });
+    try {
+      const conn = await client.connect(still.listener.address, 'direct');
+      new Collector(conn);
+      const server = await still.next();
+      for (let i = 0; i < 3; i++) conn.write(encodeEnvelope(env(i, 10)));
+      await server.waitFrames(3);
+      assert.deepEqual(server.readAt, [1_234_567, 1_234_567, 1_234_567]);
+      conn.close();
+    } finally {
+      await still.transport.close();
+    }
   });
 });
