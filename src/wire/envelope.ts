@@ -72,6 +72,12 @@ function writeString(buf: Buffer, offset: number, s: string): number {
   return offset + 8 + written;
 }
 
+/** The last timestamp encoded, split into 32-bit halves (when below 2^53). */
+let lastTs: bigint | undefined;
+let lastSafe = false;
+let lastLo = 0;
+let lastHi = 0;
+
 /**
  * Encodes `envelope` into `buf` at `offset` (which must have room for
  * {@link encodedEnvelopeSize} bytes) and returns the offset after it.
@@ -90,13 +96,19 @@ export function encodeEnvelopeInto(
     );
   }
   let o = offset;
-  // Number(ts) <= MAX_SAFE_INTEGER exactly when ts <= 2^53-1 (larger values round to
-  // at least 2^53), so the common case needs one conversion and no bigint arithmetic.
-  const n = Number(ts);
-  if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) {
-    const lo = n % 0x1_0000_0000;
-    writeLen(buf, o, lo);
-    const hi = (n - lo) / 0x1_0000_0000;
+  if (ts !== lastTs) {
+    // Number(ts) <= MAX_SAFE_INTEGER exactly when ts <= 2^53-1 (larger values round to
+    // at least 2^53), so the common case needs one conversion and no bigint arithmetic.
+    // Consecutive messages mostly share a millisecond: the split is kept for the next one.
+    const n = Number(ts);
+    lastSafe = n >= 0 && n <= Number.MAX_SAFE_INTEGER;
+    lastLo = lastSafe ? n % 0x1_0000_0000 : 0;
+    lastHi = lastSafe ? (n - lastLo) / 0x1_0000_0000 : 0;
+    lastTs = ts;
+  }
+  if (lastSafe) {
+    writeLen(buf, o, lastLo);
+    const hi = lastHi;
     buf[o + 4] = hi;
     buf[o + 5] = hi >>> 8;
     buf[o + 6] = hi >>> 16;
