@@ -22,7 +22,10 @@ export interface ConfigWatcherOptions {
    * keep their running values (their changes are listed with `needsRestart: true`).
    */
   onChange(config: LoadedNodeConfig, changes: readonly ConfigChange[]): void;
-  /** A reload failed (invalid or unreadable file): the running config is kept. */
+  /**
+   * A reload failed (invalid or unreadable file, or `onChange` threw to reject it): the
+   * running config is kept, and the next reload is compared with it.
+   */
   onError(error: PeerpostError): void;
   /** @default systemClock */
   clock?: Clock;
@@ -105,21 +108,21 @@ export class ConfigWatcher {
     const changes = diffConfig(this.#current, loaded);
     if (changes.length === 0) return { kind: 'unchanged' };
     const config = liveConfig(this.#current, loaded);
-    this.#current = config;
-    this.#watch();
     try {
       this.#options.onChange(config, changes);
     } catch (err) {
-      this.#options.onError(
-        new PeerpostError(
-          'ERR_INVALID_CONFIG',
-          `applying the new configuration failed: ${(err as Error).message}`,
-          {
-            cause: err,
-          },
-        ),
+      // Rejected while applying (e.g. a key that does not match its certificate): the
+      // running configuration stays the one to compare the next reload with.
+      const error = new PeerpostError(
+        'ERR_INVALID_CONFIG',
+        `applying the new configuration failed: ${(err as Error).message}`,
+        { cause: err },
       );
+      this.#options.onError(error);
+      return { kind: 'invalid', error };
     }
+    this.#current = config;
+    this.#watch();
     return { kind: 'changed', config, changes };
   }
 

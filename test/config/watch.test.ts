@@ -185,6 +185,45 @@ test('an invalid file keeps the old config and reports why; fixing it applies', 
   }
 });
 
+test('a config rejected while applying keeps the running one as the base of the next reload', async () => {
+  const { path } = await fixture();
+  const rec = recorder();
+  const initial = await loadNodeConfig(path);
+  let reject = true;
+  const watcher = new ConfigWatcher({
+    path,
+    initial,
+    debounceMs: 10_000, // reloads only when asked
+    onChange: (config, changes) => {
+      if (reject) throw new Error('the key does not match the certificate');
+      rec.onChange(config, changes);
+    },
+    onError: rec.onError,
+  });
+  try {
+    await writeFile(path, nodeYaml('directSendMode: both\n'));
+    const rejected = await watcher.reload();
+    assert.ok(rejected.kind === 'invalid');
+    assert.ok(isPeerpostError(rejected.error, 'ERR_INVALID_CONFIG'));
+    assert.match(rejected.error.message, /applying the new configuration failed: the key does not match/);
+    const e = await rec.next();
+    assert.ok(e.kind === 'error' && e.error === rejected.error);
+    assert.equal(watcher.current, initial, 'the running config is kept');
+
+    // The same file again: still a change against what runs, so it is applied now.
+    reject = false;
+    const applied = await watcher.reload();
+    assert.ok(applied.kind === 'changed');
+    assert.deepEqual(
+      applied.changes.map((c) => c.description),
+      ['directSendMode: direct -> both'],
+    );
+    assert.equal(watcher.current.directSendMode, 'both');
+  } finally {
+    await watcher.close();
+  }
+});
+
 test('node id and listen changes are reported as needing a restart and not applied', async () => {
   const { path } = await fixture();
   const rec = recorder();
