@@ -1,7 +1,9 @@
 import { type ErrorCode, isPeerpostError, PeerpostError } from '../../errors.js';
 import type { Clock, TimerHandle } from '../../util/clock.js';
-import { encodeFrames, FRAME_PREFIX_BYTES, FrameDecoder } from '../../wire/framing.js';
+import type { Envelope } from '../../wire/envelope.js';
+import { FrameDecoder } from '../../wire/framing.js';
 import type { CloseReason, Connection, ConnectionHandler, ConnectionKind, RemoteIdentity } from '../types.js';
+import { checkFrames, FrameQueue } from './frame-queue.js';
 import type { ResolvedLimits } from './options.js';
 
 /** What a connection needs from its network: time, the per-tick scheduler and the socket buffer size. */
@@ -30,9 +32,10 @@ export interface ConnectionInit {
 }
 
 /**
- * One end of an in-memory connection. Writes of one tick are framed into one buffer and
- * handed to the link in the network's next pass; the receiver decodes that byte stream
- * with the same {@link FrameDecoder} a socket would use, so limits apply as on a socket.
+ * One end of an in-memory connection. Writes of one tick are framed into one buffer (see
+ * {@link FrameQueue}) and handed to the link in the network's next pass; the receiver
+ * decodes that byte stream with the same {@link FrameDecoder} a socket would use, so
+ * limits apply as on a socket. Frames are delivered with the clock time of the read.
  */
 export class MemoryConnection implements Connection {
   readonly kind: ConnectionKind;
@@ -55,8 +58,7 @@ export class MemoryConnection implements Connection {
   #closeReason: CloseReason | undefined;
   #closeNotified = false;
   #resolveClosed!: (reason: CloseReason) => void;
-  #queue: Uint8Array[] = [];
-  #bufferedBytes = 0;
+  readonly #queue = new FrameQueue();
   /** Bytes handed to the link that the peer has not read yet. */
   #inflight = 0;
   #needDrain = false;
@@ -65,6 +67,8 @@ export class MemoryConnection implements Connection {
   #inbound: Buffer[] = [];
   #finMessage: string | undefined;
   #paused = false;
+  /** Clock time of the chunk being decoded (passed with its frames as `readAtMs`). */
+  #readAt = 0;
 
   constructor(host: ConnectionHost, init: ConnectionInit) {
     this.#host = host;
@@ -80,11 +84,11 @@ export class MemoryConnection implements Connection {
   }
 
   get bufferedBytes(): number {
-    return this.#bufferedBytes;
+    return this.#queue.bytes;
   }
 
   get pendingFrames(): number {
-    return this.#queue.length;
+    return this.#queue.frames;
   }
 
   get closeReason(): CloseReason | undefined {
@@ -116,10 +120,29 @@ export class MemoryConnection implements Connection {
     if (body.byteLength === 0) {
       throw new PeerpostError('ERR_INVALID_OPTION', 'an empty frame body is reserved for keepalives');
     }
-    this.#queue.push(body);
-    this.#bufferedBytes += FRAME_PREFIX_BYTES + body.byteLength;
+    this.#queue.pushBody(body);
+    return this.#queued();
+  }
+
+  /** `write(encodeEnvelope(envelope))` with one copy of the payload: see Connection.writeEnvelope. */
+  writeEnvelope(envelope: Envelope, size: number): boolean {
+    if (this.#state !== 'open') return false;
+    this.#queue.pushEnvelope(envelope, size);
+    return this.#queued();
+  }
+
+  /** `count` calls of write() in one: see Connection.writeFrames. */
+  writeFrames(frames: Uint8Array, count: number): boolean {
+    checkFrames(frames, count);
+    if (this.#state !== 'open') return false;
+    this.#queue.pushFrames(frames, count);
+    return this.#queued();
+  }
+
+  /** After a write: schedules the flush, reports backpressure. */
+  #queued(): boolean {
     if (!this.scheduled) this.#host.schedule(this);
-    if (this.#bufferedBytes >= this.#limits.highWaterMarkBytes) {
+    if (this.#queue.bytes >= this.#limits.highWaterMarkBytes) {
       this.#needDrain = true;
       return false;
     }
@@ -161,8 +184,8 @@ export class MemoryConnection implements Connection {
     this.#read();
     // #read() may have closed the connection through a callback or a bad frame.
     const state = this.#state as 'open' | 'closing' | 'closed';
-    if (state !== 'closed' && this.#queue.length > 0) this.#flush();
-    if ((this.#state as typeof state) === 'closing' && this.#queue.length === 0) {
+    if (state !== 'closed' && this.#queue.frames > 0) this.#flush();
+    if ((this.#state as typeof state) === 'closing' && this.#queue.frames === 0) {
       this.out.fin(this.#closeMessage);
       this.#finish({ code: 'ERR_CONNECTION_CLOSED', message: this.#closeMessage, initiator: 'local' });
     }
@@ -190,12 +213,12 @@ export class MemoryConnection implements Connection {
   /** The peer read `bytes` of what this end sent: room in the socket buffer again. */
   acknowledge(bytes: number): void {
     this.#inflight -= bytes;
-    if (this.#state !== 'closed' && this.#queue.length > 0 && !this.scheduled) this.#host.schedule(this);
+    if (this.#state !== 'closed' && this.#queue.frames > 0 && !this.scheduled) this.#host.schedule(this);
   }
 
   readonly #onDecoded = (frame: Buffer): void => {
     // An empty frame is a keepalive (see src/transport/types.ts): never delivered.
-    if (this.#state !== 'closed' && frame.length > 0) this.#handler!.onFrame(frame);
+    if (this.#state !== 'closed' && frame.length > 0) this.#handler!.onFrame(frame, this.#readAt);
   };
 
   #read(): void {
@@ -207,6 +230,7 @@ export class MemoryConnection implements Connection {
         }
         return;
       }
+      this.#readAt = this.#host.clock.now();
       try {
         this.#decoder.push(chunk, this.#onDecoded);
       } catch (err) {
@@ -225,23 +249,15 @@ export class MemoryConnection implements Connection {
       return;
     }
     const queue = this.#queue;
-    let count = 0;
-    let bytes = 0;
-    while (count < queue.length && bytes < room) {
-      bytes += FRAME_PREFIX_BYTES + queue[count]!.byteLength;
-      count++;
-    }
-    const batch = count === queue.length ? queue : queue.slice(0, count);
-    this.#queue = count === queue.length ? [] : queue.slice(count);
-    const chunk = encodeFrames(batch);
-    this.#bufferedBytes -= bytes;
-    this.#inflight += bytes;
+    const chunk = queue.take(room);
+    const count = queue.takenFrames;
+    this.#inflight += chunk.length;
     this.#blockedSince = undefined;
-    if (this.#queue.length > 0) this.#blocked();
+    if (queue.frames > 0) this.#blocked();
     else this.#clearWriteTimer();
     const handler = this.#handler;
     handler?.onFlushed?.(count);
-    if (this.#needDrain && this.#bufferedBytes < this.#limits.highWaterMarkBytes) {
+    if (this.#needDrain && queue.bytes < this.#limits.highWaterMarkBytes) {
       this.#needDrain = false;
       handler?.onDrain?.();
     }
@@ -255,12 +271,12 @@ export class MemoryConnection implements Connection {
 
   readonly #onWriteTimer = (): void => {
     this.#writeTimer = undefined;
-    if (this.#state === 'closed' || this.#queue.length === 0 || this.#blockedSince === undefined) return;
+    if (this.#state === 'closed' || this.#queue.frames === 0 || this.#blockedSince === undefined) return;
     const waited = this.#host.clock.now() - this.#blockedSince;
     if (waited >= this.#limits.writeTimeoutMs) {
       this.destroy(
         'ERR_WRITE_TIMEOUT',
-        `write did not complete within ${this.#limits.writeTimeoutMs} ms (${this.#bufferedBytes} bytes buffered)`,
+        `write did not complete within ${this.#limits.writeTimeoutMs} ms (${this.#queue.bytes} bytes buffered)`,
       );
     } else {
       this.#writeTimer = this.#host.clock.setTimeout(

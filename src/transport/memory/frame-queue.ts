@@ -1,0 +1,247 @@
+import { PeerpostError } from '../../errors.js';
+import { type Envelope, encodeEnvelopeInto } from '../../wire/envelope.js';
+import { FRAME_PREFIX_BYTES } from '../../wire/framing.js';
+
+const U32_MAX = 0xffff_ffff;
+/** Bodies and runs at least this large are kept by reference and copied once, when flushed. */
+const LARGE_BYTES = 16 * 1024;
+/** Smallest slab (larger than the Buffer pool's share, so a slab is never a pool slice). */
+const SLAB_MIN_BYTES = 8 * 1024;
+const SLAB_MAX_BYTES = 64 * 1024;
+/** A slab with less room than this after a flush is let go rather than kept. */
+const MIN_SLAB_ROOM = 1024;
+
+/** Kind of a queue entry, in `#counts`: a run of `n` frames in a slab is stored as `n` (> 0). */
+const BODY = 0; // one frame body kept by reference (its prefix is written when flushed)
+// A run of `n` whole frames kept by reference (the caller's bytes) is stored as `-n`.
+
+/**
+ * The send buffer of one in-memory connection: frames queued in order until the network's
+ * next pass hands them to the link as one chunk (the bytes a socket write would carry).
+ *
+ * Frames are copied (or encoded) at once into an append-only slab owned by the queue, so
+ * consecutive frames form one contiguous run: a pass whose frames are all in one run hands
+ * that region to the link as it is, with no copy. A region once handed over is never
+ * written again (the receiver keeps views of it). Bodies and framed runs of
+ * {@link LARGE_BYTES} or more are kept by reference and copied once, when flushed, as a
+ * socket copies what it accepts: the caller may change them after `onFlushed`.
+ */
+export class FrameQueue {
+  /** Framed bytes queued (prefixes included). */
+  bytes = 0;
+  /** Frames queued. */
+  frames = 0;
+  /** Frames in the chunk returned by the last {@link take}. */
+  takenFrames = 0;
+  #entries: Uint8Array[] = [];
+  #counts: number[] = [];
+  /** First entry not taken yet. */
+  #head = 0;
+  #slab: Buffer | undefined;
+  #slabUsed = 0;
+  /** Start in `#slab` of the run that is the last entry (still growing), or -1. */
+  #runStart = -1;
+
+  /** Queues one frame body (not empty, checked by the caller). */
+  pushBody(body: Uint8Array): void {
+    const len = body.byteLength;
+    if (len > U32_MAX) {
+      throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${len} bytes exceeds u32`);
+    }
+    if (len >= LARGE_BYTES) {
+      this.#pushEntry(body, BODY, FRAME_PREFIX_BYTES + len, 1);
+      return;
+    }
+    const at = this.#reserve(FRAME_PREFIX_BYTES + len);
+    const slab = this.#slab as Buffer;
+    slab.writeUInt32BE(len, at);
+    slab.set(body, at + FRAME_PREFIX_BYTES);
+    this.#appended(at, FRAME_PREFIX_BYTES + len, 1);
+  }
+
+  /** Encodes `envelope` (encoded size `size`) with its prefix into the slab. */
+  pushEnvelope(envelope: Envelope, size: number): void {
+    const need = FRAME_PREFIX_BYTES + size;
+    const at = this.#reserve(need);
+    const slab = this.#slab as Buffer;
+    slab.writeUInt32BE(size, at);
+    // Past `#slabUsed` nothing was handed out: a failed or wrong encoding leaves no trace.
+    const end = encodeEnvelopeInto(envelope, slab, at + FRAME_PREFIX_BYTES);
+    if (end !== at + need) {
+      throw new PeerpostError(
+        'ERR_INVALID_OPTION',
+        `writeEnvelope: size ${size} does not match the encoding`,
+      );
+    }
+    this.#appended(at, need, 1);
+  }
+
+  /** Queues `count` whole frames (already validated with {@link checkFrames}). */
+  pushFrames(frames: Uint8Array, count: number): void {
+    const len = frames.byteLength;
+    if (len >= LARGE_BYTES) {
+      this.#pushEntry(frames, -count, len, count);
+      return;
+    }
+    const at = this.#reserve(len);
+    (this.#slab as Buffer).set(frames, at);
+    this.#appended(at, len, count);
+  }
+
+  /**
+   * Takes frames from the front while fewer than `room` bytes are taken (the last one may
+   * go past `room`, as a socket accepts a whole write) and returns them as one chunk;
+   * {@link takenFrames} tells how many. Call only when frames are queued.
+   */
+  take(room: number): Buffer {
+    this.#closeRun();
+    const entries = this.#entries;
+    const counts = this.#counts;
+    const n = entries.length;
+    const first = this.#head;
+    let i = first;
+    let bytes = 0;
+    let frames = 0;
+    /** Bytes and frames taken of entry `i` when it is split (0: none). */
+    let split = 0;
+    let splitFrames = 0;
+    while (i < n && bytes < room) {
+      const entry = entries[i] as Uint8Array;
+      const count = counts[i] as number;
+      const len = count === BODY ? FRAME_PREFIX_BYTES + entry.byteLength : entry.byteLength;
+      if (count !== BODY && count !== 1 && count !== -1 && bytes + len > room) {
+        const at = splitPoint(entry, room - bytes);
+        if (at < len) {
+          split = at;
+          splitFrames = countFrames(entry, at);
+          bytes += split;
+          frames += splitFrames;
+          break;
+        }
+      }
+      bytes += len;
+      frames += count < 0 ? -count : count === BODY ? 1 : count;
+      i++;
+    }
+    let chunk: Buffer;
+    if (i === first + 1 && split === 0 && (counts[first] as number) > 0) {
+      chunk = entries[first] as Buffer; // one run of the slab: handed over as it is
+    } else {
+      chunk = Buffer.allocUnsafe(bytes);
+      let at = 0;
+      for (let k = first; k < i; k++) {
+        const entry = entries[k] as Uint8Array;
+        if (counts[k] === BODY) {
+          chunk.writeUInt32BE(entry.byteLength, at);
+          at += FRAME_PREFIX_BYTES;
+        }
+        chunk.set(entry, at);
+        at += entry.byteLength;
+      }
+      if (split > 0) chunk.set((entries[i] as Uint8Array).subarray(0, split), at);
+    }
+    if (split > 0) {
+      const entry = entries[i] as Uint8Array;
+      const count = counts[i] as number;
+      const left = (count < 0 ? -count : count) - splitFrames;
+      entries[i] = entry.subarray(split);
+      counts[i] = count < 0 ? -left : left;
+    }
+    for (let k = first; k < i; k++) entries[k] = EMPTY; // let taken entries go
+    if (i === n && split === 0) {
+      entries.length = 0;
+      counts.length = 0;
+      this.#head = 0;
+    } else {
+      this.#head = i;
+    }
+    this.bytes -= bytes;
+    this.frames -= frames;
+    this.takenFrames = frames;
+    if (this.#slab !== undefined && this.#slab.length - this.#slabUsed < MIN_SLAB_ROOM)
+      this.#slab = undefined;
+    return chunk;
+  }
+
+  /** Offset in the slab where `need` bytes fit, after starting a new slab if needed. */
+  #reserve(need: number): number {
+    const slab = this.#slab;
+    if (slab !== undefined && slab.length - this.#slabUsed >= need) return this.#slabUsed;
+    this.#closeRun();
+    // Sized to the traffic since the last flush: an idle connection holds a small slab.
+    const size = Math.min(SLAB_MAX_BYTES, Math.max(SLAB_MIN_BYTES, 2 * (this.bytes + need)));
+    this.#slab = Buffer.allocUnsafe(Math.max(size, need));
+    this.#slabUsed = 0;
+    return 0;
+  }
+
+  /** `bytes` holding `frames` frames were written at `at` in the slab. */
+  #appended(at: number, bytes: number, frames: number): void {
+    this.#slabUsed = at + bytes;
+    this.bytes += bytes;
+    this.frames += frames;
+    if (this.#runStart >= 0) {
+      const last = this.#counts.length - 1;
+      this.#counts[last] = (this.#counts[last] as number) + frames;
+      return;
+    }
+    this.#runStart = at;
+    this.#entries.push(EMPTY); // placeholder: the run's view is made when it closes
+    this.#counts.push(frames);
+  }
+
+  #pushEntry(entry: Uint8Array, kind: number, bytes: number, frames: number): void {
+    this.#closeRun();
+    this.#entries.push(entry);
+    this.#counts.push(kind);
+    this.bytes += bytes;
+    this.frames += frames;
+  }
+
+  /** Fixes the growing run (the last entry) as a view of the slab. */
+  #closeRun(): void {
+    if (this.#runStart < 0) return;
+    this.#entries[this.#entries.length - 1] = (this.#slab as Buffer).subarray(this.#runStart, this.#slabUsed);
+    this.#runStart = -1;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function frameLength(frames: Uint8Array, at: number): number {
+  return frames[at]! * 0x1000000 + frames[at + 1]! * 0x10000 + frames[at + 2]! * 0x100 + frames[at + 3]!;
+}
+
+/** End of the first frames of a run that reach `room` bytes (the last one may go past it). */
+function splitPoint(frames: Uint8Array, room: number): number {
+  let at = 0;
+  while (at < room) at += FRAME_PREFIX_BYTES + frameLength(frames, at);
+  return at;
+}
+
+/** Frames in the first `bytes` bytes of a run (which end on a frame boundary). */
+function countFrames(frames: Uint8Array, bytes: number): number {
+  let at = 0;
+  let n = 0;
+  for (; at < bytes; n++) at += FRAME_PREFIX_BYTES + frameLength(frames, at);
+  return n;
+}
+
+/** Throws `ERR_INVALID_OPTION` unless `frames` is exactly `count` non-empty length-prefixed frames. */
+export function checkFrames(frames: Uint8Array, count: number): void {
+  const n = frames.byteLength;
+  let at = 0;
+  let seen = 0;
+  while (at < n && seen < count) {
+    const len = at + FRAME_PREFIX_BYTES <= n ? frameLength(frames, at) : 0;
+    if (len === 0 || at + FRAME_PREFIX_BYTES + len > n) break;
+    at += FRAME_PREFIX_BYTES + len;
+    seen++;
+  }
+  if (at !== n || seen !== count || count < 1 || !Number.isInteger(count)) {
+    throw new PeerpostError(
+      'ERR_INVALID_OPTION',
+      `writeFrames: ${n} bytes are not ${count} whole non-empty frames (${seen} found, ${n - at} bytes left over)`,
+    );
+  }
+}
