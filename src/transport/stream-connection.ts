@@ -81,7 +81,6 @@ export class StreamConnection implements Connection {
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly remoteIdentity: RemoteIdentity;
-  readonly closed: Promise<CloseReason>;
 
   readonly #socket: Duplex;
   readonly #limits: Required<TransportLimits>;
@@ -91,9 +90,12 @@ export class StreamConnection implements Connection {
   readonly #onFinished: ((connection: StreamConnection) => void) | undefined;
   readonly #decoder: FrameDecoder;
   #handler: ConnectionHandler | undefined;
-  /** Entries of this tick's batch: frame bodies, or (where `#framed[i]`) runs of whole frames. */
-  #queue: Uint8Array[] = [];
-  readonly #framed: boolean[] = [];
+  /**
+   * Entries of this tick's batch: frame bodies, or (where `#framed[i]`) runs of whole
+   * frames. Made by the first write (an idle connection has none); let go when idle.
+   */
+  #queue: Uint8Array[] | undefined;
+  #framed: boolean[] | undefined;
   #queueBytes = 0;
   /** Frames in `#queue` (a framed run holds several). */
   #queueFrames = 0;
@@ -107,8 +109,8 @@ export class StreamConnection implements Connection {
   #runStart = -1;
   /** Frames accepted by write() and not yet reported by onFlushed (queued or in the socket). */
   #unreported = 0;
-  /** Frame counts of the batches handed to the socket and not yet written, in order. */
-  readonly #inSocket: number[] = [];
+  /** Frame counts of the batches handed to the socket and not yet written, in order (made by the first flush). */
+  #inSocket: number[] | undefined;
   #scheduled = false;
   #needDrain = false;
   #lastReadAt = 0;
@@ -119,14 +121,17 @@ export class StreamConnection implements Connection {
   #closeTimer: TimerHandle | undefined;
   #reason: CloseReason | undefined;
   #finished = false;
-  #resolveClosed!: (reason: CloseReason) => void;
+  /** Made when `closed` is first read (an owner that never awaits it pays for no promise). */
+  #closed: Promise<CloseReason> | undefined;
+  #resolveClosed: ((reason: CloseReason) => void) | undefined;
 
-  // Bound once: the hot path creates no closures.
-  readonly #flushBound = (): void => this.#flush();
-  readonly #onDataBound = (chunk: Buffer): void => this.#onData(chunk);
-  readonly #onFrameBound = (frame: Buffer): void => this.#onFrame(frame);
-  readonly #onWrittenBound = (err?: Error | null): void => this.#onWritten(err);
-  readonly #onLivenessBound = (): void => this.#onLiveness();
+  // Socket events go to functions shared by every connection (see SOCKET_LISTENERS); the
+  // decoder calls a shared function too. The callbacks below are bound once, when first
+  // needed (an idle connection that never wrote has only the liveness one): the hot path
+  // creates no closures.
+  #flushBound: (() => void) | undefined;
+  #onWrittenBound: ((err?: Error | null) => void) | undefined;
+  readonly #onLivenessBound: () => void;
 
   constructor(socket: Duplex, options: StreamConnectionOptions) {
     this.#socket = socket;
@@ -137,25 +142,64 @@ export class StreamConnection implements Connection {
     this.remoteIdentity = options.remoteIdentity;
     this.#limits = options.limits;
     this.#clock = options.clock ?? systemClock;
-    this.#logger = (options.logger ?? noopLogger).child({
-      peer: options.remoteAddress,
-      id: options.remoteIdentity.shortId,
-      kind: options.kind,
-      direction: options.direction,
-    });
+    // The transport's logger as is: connection fields are added to the few lines logged
+    // (a child logger per connection would cost memory on every idle connection).
+    this.#logger = options.logger ?? noopLogger;
     this.#metrics = options.metrics ?? noopMetrics;
     this.#onFinished = options.onFinished;
     this.#decoder = new FrameDecoder({ maxFrameBytes: options.limits.maxFrameBytes });
-    this.closed = new Promise((resolve) => {
-      this.#resolveClosed = resolve;
-    });
+    this.#onLivenessBound = this.#onLiveness.bind(this);
     // Reading stays paused (no 'data' listener) until attach().
-    socket.on('end', () => this.#onEnd());
-    socket.on('error', (err: Error) => this.#onError(err));
-    socket.on('close', () => this.#finish());
-    socket.on('drain', () => this.#onDrain());
+    (socket as OwnedSocket)[OWNER] = this;
+    socket.on('end', StreamConnection.#socketEnd);
+    socket.on('error', StreamConnection.#socketError);
+    socket.on('close', StreamConnection.#socketClose);
+    socket.on('drain', StreamConnection.#socketDrain);
     this.#lastReadAt = this.#lastWriteAt = this.#clock.now();
     this.#armLiveness();
+  }
+
+  // The socket listeners, one function each for all connections: `this` is the socket.
+  static readonly #socketEnd = function (this: Duplex): void {
+    ownerOf(this).#onEnd();
+  };
+  static readonly #socketError = function (this: Duplex, err: Error): void {
+    ownerOf(this).#onError(err);
+  };
+  static readonly #socketClose = function (this: Duplex): void {
+    ownerOf(this).#finish();
+  };
+  static readonly #socketDrain = function (this: Duplex): void {
+    ownerOf(this).#onDrain();
+  };
+  static readonly #socketData = function (this: Duplex, chunk: Buffer): void {
+    ownerOf(this).#onData(chunk);
+  };
+  /** The decoder's callback (`this` is the connection). */
+  static readonly #decoded = function (this: StreamConnection, frame: Buffer): void {
+    this.#onFrame(frame);
+  };
+
+  /** Resolves once, when the socket is gone. */
+  get closed(): Promise<CloseReason> {
+    if (this.#closed === undefined) {
+      if (this.#finished) this.#closed = Promise.resolve(this.#reason as CloseReason);
+      else
+        this.#closed = new Promise((resolve) => {
+          this.#resolveClosed = resolve;
+        });
+    }
+    return this.#closed;
+  }
+
+  /** Fields logged with each line about this connection. */
+  #logFields(): Record<string, unknown> {
+    return {
+      peer: this.remoteAddress,
+      id: this.remoteIdentity.shortId,
+      kind: this.kind,
+      direction: this.direction,
+    };
   }
 
   get closeReason(): CloseReason | undefined {
@@ -186,7 +230,7 @@ export class StreamConnection implements Connection {
     }
     this.#reading = true;
     this.#lastReadAt = this.#clock.now();
-    this.#socket.on('data', this.#onDataBound);
+    this.#socket.on('data', StreamConnection.#socketData);
     this.#socket.resume(); // connect() may have read the acceptance frame in paused mode
   }
 
@@ -199,8 +243,7 @@ export class StreamConnection implements Connection {
       throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${body.byteLength} bytes exceeds u32`);
     }
     this.#closeRun();
-    this.#queue.push(body);
-    this.#framed.push(false);
+    this.#enqueue(body, false);
     return this.#queued(FRAME_PREFIX_BYTES + body.byteLength);
   }
 
@@ -231,8 +274,7 @@ export class StreamConnection implements Connection {
     this.#slabUsed = end;
     if (this.#runStart < 0) {
       this.#runStart = at;
-      this.#queue.push(slab); // placeholder: the run's bytes are fixed when it closes
-      this.#framed.push(true);
+      this.#enqueue(slab, true); // placeholder: the run's bytes are fixed when it closes
     }
     return this.#queued(need);
   }
@@ -242,9 +284,19 @@ export class StreamConnection implements Connection {
     checkFrames(frames, count);
     if (this.#reason !== undefined) return false;
     this.#closeRun();
-    this.#queue.push(frames);
-    this.#framed.push(true);
+    this.#enqueue(frames, true);
     return this.#queued(frames.byteLength, count);
+  }
+
+  #enqueue(entry: Uint8Array, framed: boolean): void {
+    const queue = this.#queue;
+    if (queue === undefined) {
+      this.#queue = [entry];
+      this.#framed = [framed];
+    } else {
+      queue.push(entry);
+      (this.#framed as boolean[]).push(framed);
+    }
   }
 
   /** Bookkeeping shared by the writes: schedule the flush, report backpressure. */
@@ -254,6 +306,7 @@ export class StreamConnection implements Connection {
     this.#unreported += frames;
     if (!this.#scheduled) {
       this.#scheduled = true;
+      this.#flushBound ??= this.#flush.bind(this, false);
       process.nextTick(this.#flushBound);
     }
     if (this.#queueBytes + this.#socket.writableLength >= this.#limits.highWaterMarkBytes) {
@@ -266,7 +319,8 @@ export class StreamConnection implements Connection {
   /** Turns the open run (the last queue entry) into its final view of the slab. */
   #closeRun(): void {
     if (this.#runStart < 0) return;
-    this.#queue[this.#queue.length - 1] = (this.#slab as Buffer).subarray(this.#runStart, this.#slabUsed);
+    const queue = this.#queue as Uint8Array[];
+    queue[queue.length - 1] = (this.#slab as Buffer).subarray(this.#runStart, this.#slabUsed);
     this.#runStart = -1;
   }
 
@@ -296,7 +350,10 @@ export class StreamConnection implements Connection {
       this.#reason = { code: error.code, message: error.message, initiator, cause: error };
       if (initiator === 'local') {
         this.#metrics.inc('peerpost_errors_total', { kind: errorKind(error.code) });
-        this.#logger.warn({ code: error.code, err: error.message }, 'connection failed');
+        this.#logger.warn(
+          { ...this.#logFields(), code: error.code, err: error.message },
+          'connection failed',
+        );
       }
     }
     this.#dropQueue();
@@ -312,15 +369,17 @@ export class StreamConnection implements Connection {
   #flush(force = false): void {
     this.#scheduled = false;
     const queue = this.#queue;
-    const n = queue.length;
+    const n = queue === undefined ? 0 : queue.length;
     if (n === 0 || this.#finished || this.#socket.destroyed) return;
     if (!force && this.#socket.writableNeedDrain) return;
     this.#lastWriteAt = this.#clock.now();
     this.#closeRun();
-    this.#inSocket.push(this.#queueFrames);
-    const accepted = this.#writeBatch(queue, n);
-    queue.length = 0;
-    this.#framed.length = 0;
+    const inSocket = this.#inSocket;
+    if (inSocket === undefined) this.#inSocket = [this.#queueFrames];
+    else inSocket.push(this.#queueFrames);
+    const accepted = this.#writeBatch(queue as Uint8Array[], n);
+    (queue as Uint8Array[]).length = 0;
+    (this.#framed as boolean[]).length = 0;
     this.#queueBytes = 0;
     this.#queueFrames = 0;
     // A slab with little room left is not worth keeping: the next frame starts a new one.
@@ -341,13 +400,14 @@ export class StreamConnection implements Connection {
    */
   #writeBatch(queue: Uint8Array[], n: number): boolean {
     const socket = this.#socket;
-    const framed = this.#framed;
-    if (n === 1 && framed[0]) return socket.write(queue[0] as Uint8Array, this.#onWrittenBound);
+    const framed = this.#framed as boolean[];
+    this.#onWrittenBound ??= this.#onWritten.bind(this);
+    const onWritten = this.#onWrittenBound;
+    if (n === 1 && framed[0]) return socket.write(queue[0] as Uint8Array, onWritten);
     let mixed = false;
     for (let i = 0; i < n && !mixed; i++)
       mixed = framed[i] === true || (queue[i] as Uint8Array).byteLength >= LARGE_BODY_BYTES;
-    if (!mixed)
-      return socket.write(fillSmall(queue, 0, n, this.#queueBytes, undefined), this.#onWrittenBound);
+    if (!mixed) return socket.write(fillSmall(queue, 0, n, this.#queueBytes, undefined), onWritten);
     socket.cork();
     let accepted = true;
     let from = 0;
@@ -358,10 +418,10 @@ export class StreamConnection implements Connection {
       if (framed[i]) {
         // Whole frames already encoded in the slab: written as they are.
         if (from < i) socket.write(fillSmall(queue, from, i, bytes, undefined));
-        accepted = last ? socket.write(entry, this.#onWrittenBound) : socket.write(entry);
+        accepted = last ? socket.write(entry, onWritten) : socket.write(entry);
       } else if (entry.byteLength >= LARGE_BODY_BYTES) {
         socket.write(fillSmall(queue, from, i, bytes + FRAME_PREFIX_BYTES, entry));
-        accepted = last ? socket.write(entry, this.#onWrittenBound) : socket.write(entry);
+        accepted = last ? socket.write(entry, onWritten) : socket.write(entry);
       } else {
         bytes += FRAME_PREFIX_BYTES + entry.byteLength;
         continue;
@@ -369,14 +429,14 @@ export class StreamConnection implements Connection {
       from = i + 1;
       bytes = 0;
     }
-    if (from < n) accepted = socket.write(fillSmall(queue, from, n, bytes, undefined), this.#onWrittenBound);
+    if (from < n) accepted = socket.write(fillSmall(queue, from, n, bytes, undefined), onWritten);
     socket.uncork();
     return accepted;
   }
 
   /** A batch reached the operating system (socket write callbacks come in order). */
   #onWritten(err?: Error | null): void {
-    const count = this.#inSocket.shift() ?? 0;
+    const count = this.#inSocket?.shift() ?? 0;
     // A destroyed socket completes its unsent writes (without an error on Node 20): they
     // were not sent and stay counted as pending.
     if (err || this.#socket.destroyed) return;
@@ -396,7 +456,7 @@ export class StreamConnection implements Connection {
       this.#clock.clearTimeout(this.#writeTimer);
       this.#writeTimer = undefined;
     }
-    if (this.#queue.length > 0 && !this.#scheduled) this.#flush();
+    if (this.#queue !== undefined && this.#queue.length > 0 && !this.#scheduled) this.#flush();
     this.#maybeDrain();
   }
 
@@ -414,7 +474,7 @@ export class StreamConnection implements Connection {
   #onData(chunk: Buffer): void {
     this.#lastReadAt = this.#clock.now();
     try {
-      this.#decoder.push(chunk, this.#onFrameBound);
+      this.#decoder.push(chunk, StreamConnection.#decoded, this);
     } catch (err) {
       this.fail(err as PeerpostError);
     }
@@ -456,8 +516,8 @@ export class StreamConnection implements Connection {
     }
     if (now - this.#lastWriteAt >= this.#keepaliveMs && !this.#socket.writableNeedDrain) {
       this.#socket.write(KEEPALIVE_FRAME);
-      if (this.#queue.length === 0) this.#slab = undefined; // idle: give the write buffer back
       this.#lastWriteAt = now;
+      this.#releaseIdle();
     }
     this.#armLiveness();
   }
@@ -486,9 +546,21 @@ export class StreamConnection implements Connection {
     this.#dropQueue();
   }
 
+  /** Nothing written for a keepalive interval: give back what only traffic needs. */
+  #releaseIdle(): void {
+    if (this.#queueFrames > 0 || this.#scheduled) return;
+    this.#slab = undefined;
+    this.#queue = this.#framed = undefined;
+    this.#flushBound = undefined;
+    if (this.#inSocket?.length === 0) {
+      this.#inSocket = undefined;
+      this.#onWrittenBound = undefined;
+    }
+  }
+
   #dropQueue(): void {
-    this.#queue.length = 0;
-    this.#framed.length = 0;
+    if (this.#queue !== undefined) this.#queue.length = 0;
+    if (this.#framed !== undefined) this.#framed.length = 0;
     this.#queueBytes = 0;
     this.#queueFrames = 0;
     this.#runStart = -1;
@@ -504,13 +576,25 @@ export class StreamConnection implements Connection {
     this.#writeTimer = this.#idleTimer = this.#closeTimer = undefined;
     this.#reason ??= { code: 'ERR_CONNECTION_CLOSED', message: 'the socket closed', initiator: 'remote' };
     this.#dropQueue();
-    this.#socket.off('data', this.#onDataBound);
+    this.#socket.off('data', StreamConnection.#socketData);
     const reason = this.#reason;
-    this.#logger.debug({ code: reason.code, initiator: reason.initiator }, 'connection closed');
+    this.#logger.debug(
+      { ...this.#logFields(), code: reason.code, initiator: reason.initiator },
+      'connection closed',
+    );
     this.#onFinished?.(this);
-    this.#resolveClosed(reason);
+    this.#resolveClosed?.(reason);
+    this.#resolveClosed = undefined;
     this.#handler?.onClose?.(reason);
   }
+}
+
+/** Where a socket points to its connection, for the shared socket listeners. */
+const OWNER: unique symbol = Symbol('peerpost.StreamConnection');
+type OwnedSocket = Duplex & { [OWNER]?: StreamConnection };
+
+function ownerOf(socket: Duplex): StreamConnection {
+  return (socket as OwnedSocket)[OWNER] as StreamConnection;
 }
 
 /** Longest an orderly close() waits for the peer to take the last frames and end the stream. */

@@ -62,7 +62,8 @@ export class FrameDecoder {
   readonly maxFrameBytes: number;
   /** Bytes consumed from the stream so far (for error offsets). */
   #consumed = 0;
-  #header = Buffer.alloc(FRAME_PREFIX_BYTES);
+  /** The prefix bytes seen so far while a prefix is split across chunks (no buffer per decoder). */
+  #header = 0;
   #headerFill = 0;
   /** Body being assembled across chunks; undefined while reading a header. */
   #body: Buffer | undefined;
@@ -101,8 +102,12 @@ export class FrameDecoder {
     }
   }
 
-  /** Feeds a chunk; calls `onFrame` for every complete frame. Throws a coded error on a bad prefix. */
-  push(chunk: Uint8Array, onFrame: (frame: Buffer) => void): void {
+  /**
+   * Feeds a chunk; calls `onFrame` (with `this` = `thisArg`, so a caller can pass one
+   * shared function instead of a closure per stream) for every complete frame. Throws a
+   * coded error on a bad prefix.
+   */
+  push<T = undefined>(chunk: Uint8Array, onFrame: (this: T, frame: Buffer) => void, thisArg?: T): void {
     if (this.#failed) throw this.#failed;
     const buf = Buffer.isBuffer(chunk)
       ? chunk
@@ -121,7 +126,7 @@ export class FrameDecoder {
           const frame = this.#body;
           this.#body = undefined;
           this.#bodyFill = 0;
-          onFrame(frame);
+          onFrame.call(thisArg as T, frame);
         }
         continue;
       }
@@ -133,7 +138,7 @@ export class FrameDecoder {
         if (n - start >= len) {
           pos = start + len;
           this.#consumed += FRAME_PREFIX_BYTES + len;
-          onFrame(buf.subarray(start, pos));
+          onFrame.call(thisArg as T, buf.subarray(start, pos));
           continue;
         }
         this.#body = Buffer.allocUnsafe(len);
@@ -144,17 +149,17 @@ export class FrameDecoder {
         continue;
       }
       // Slow path: the prefix itself is split across chunks.
-      const take = Math.min(FRAME_PREFIX_BYTES - this.#headerFill, n - pos);
-      buf.copy(this.#header, this.#headerFill, pos, pos + take);
-      this.#headerFill += take;
-      pos += take;
-      this.#consumed += take;
+      this.#header = this.#header * 0x100 + (buf[pos] as number);
+      this.#headerFill++;
+      pos++;
+      this.#consumed++;
       if (this.#headerFill === FRAME_PREFIX_BYTES) {
+        const len = this.#header;
+        this.#header = 0;
         this.#headerFill = 0;
-        const len = this.#header.readUInt32BE(0);
         this.#checkLength(len, this.#consumed - FRAME_PREFIX_BYTES);
         if (len === 0) {
-          onFrame(Buffer.alloc(0));
+          onFrame.call(thisArg as T, Buffer.alloc(0));
         } else {
           this.#body = Buffer.allocUnsafe(len);
           this.#bodyFill = 0;
