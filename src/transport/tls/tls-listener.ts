@@ -39,6 +39,14 @@ export class TlsListener implements Listener {
   #closing: Promise<void> | undefined;
 
   readonly #onClosed: (listener: TlsListener) => void;
+  /**
+   * Per-listener callbacks shared by all its sockets: a closure made in #accept would keep
+   * that socket's handshake scope (timer, callbacks, options) alive with the connection.
+   */
+  readonly #forgetSocket: (this: net.Socket) => void;
+  readonly #forgetConnection = (connection: StreamConnection): void => {
+    this.#connections.delete(connection);
+  };
 
   constructor(
     shared: TlsShared,
@@ -55,6 +63,10 @@ export class TlsListener implements Listener {
     if (!Number.isInteger(this.#maxConnections) || this.#maxConnections < 0) {
       throw new PeerpostError('ERR_INVALID_OPTION', `maxConnections must be a non-negative integer`);
     }
+    const sockets = this.#sockets;
+    this.#forgetSocket = function (this: net.Socket): void {
+      sockets.delete(this);
+    };
     this.#server = net.createServer({ noDelay: true });
     this.#server.on('connection', (socket) => this.#accept(socket));
   }
@@ -110,7 +122,7 @@ export class TlsListener implements Listener {
 
   #accept(raw: net.Socket): void {
     const remote = formatHostPort(raw.remoteAddress ?? '?', raw.remotePort ?? 0);
-    raw.on('error', () => {});
+    raw.on('error', ignoreError);
     if (this.#closing !== undefined) {
       raw.destroy();
       return;
@@ -125,7 +137,7 @@ export class TlsListener implements Listener {
       return;
     }
     this.#sockets.add(raw);
-    raw.once('close', () => this.#sockets.delete(raw));
+    raw.on('close', this.#forgetSocket);
     raw.setKeepAlive(true, this.#shared.keepAliveDelayMs);
     const shared = this.#shared;
     const socket = new TLSSocket(raw, {
@@ -202,7 +214,7 @@ export class TlsListener implements Listener {
         clock: shared.clock,
         logger: shared.logger,
         metrics: shared.metrics,
-        onFinished: (c) => this.#connections.delete(c),
+        onFinished: this.#forgetConnection,
       });
       this.#connections.add(connection);
       shared.logger.debug(
@@ -229,3 +241,6 @@ export class TlsListener implements Listener {
     this.#onClosed(this);
   }
 }
+
+/** Errors of an accepted TCP socket surface through its TLS socket (or not at all once refused). */
+function ignoreError(): void {}

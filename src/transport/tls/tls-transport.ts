@@ -59,6 +59,13 @@ export class TlsTransport implements Transport, TlsShared {
   #trust: TrustSet;
   readonly #outbound = new Set<StreamConnection>();
   readonly #listeners = new Set<TlsListener>();
+  /**
+   * One callback for every outbound connection: a closure made inside connect() would
+   * keep that call's whole handshake scope (timer, callbacks) alive with the connection.
+   */
+  readonly #forgetOutbound = (connection: StreamConnection): void => {
+    this.#outbound.delete(connection);
+  };
 
   constructor(options: TlsTransportOptions) {
     this.limits = resolveLimits(options);
@@ -130,8 +137,7 @@ export class TlsTransport implements Transport, TlsShared {
         secureContext: this.#secureContext,
         ALPNProtocols: [ALPN_BY_KIND[kind]],
         rejectUnauthorized: false,
-        // Identity is the certificate hash or owner key, not a host name.
-        checkServerIdentity: () => undefined,
+        checkServerIdentity: noHostNameCheck,
       });
       socket.setNoDelay(true);
       socket.setKeepAlive(true, this.keepAliveDelayMs);
@@ -195,7 +201,7 @@ export class TlsTransport implements Transport, TlsShared {
           clock: this.clock,
           logger: this.logger,
           metrics: this.metrics,
-          onFinished: (c) => this.#outbound.delete(c),
+          onFinished: this.#forgetOutbound,
         });
         this.#outbound.add(connection);
         resolve(connection);
@@ -220,4 +226,13 @@ export class TlsTransport implements Transport, TlsShared {
     for (const c of outbound) c.close('transport closed');
     await Promise.all([...[...this.#listeners].map((l) => l.close()), ...outbound.map((c) => c.closed)]);
   }
+}
+
+/**
+ * Identity is the certificate hash or owner key, not a host name. Module-level: node keeps
+ * the connect options (and so this function) with the socket, and a closure would keep the
+ * scope of the connect() call that made it.
+ */
+function noHostNameCheck(): undefined {
+  return undefined;
 }
