@@ -37,6 +37,7 @@ import type {
   TransportLimits,
 } from '../../src/transport/types.js';
 import { seededRandom } from '../../src/util/random.js';
+import { type Envelope, encodedEnvelopeSize, encodeEnvelope } from '../../src/wire/envelope.js';
 
 export interface HarnessOptions {
   /** Limits for both transports. Empty: the transport's defaults. */
@@ -86,6 +87,30 @@ function frameOf(index: number, size: number): Buffer {
   for (let i = 0; i < size; i++) b[i] = (index * 31 + i) & 0xff;
   if (size >= 4) b.writeUInt32BE(index, 0);
   return b;
+}
+
+/** An envelope whose id and payload identify it. */
+function envelopeOf(index: number, size: number): Envelope {
+  return {
+    deliveryStartTimestampMs: BigInt(1_700_000_000_000 + index),
+    id: `m-${index}`,
+    label: index % 2 ? 'Odd' : 'Even',
+    compressed: false,
+    data: Buffer.alloc(size, index & 0xff),
+    lastSenderIsProxy: false,
+    directReceiver: index % 3 === 0 ? 'peer-x' : undefined,
+  };
+}
+
+/** Bodies as whole frames, back to back (what `writeFrames` takes). */
+function framesOf(bodies: readonly Buffer[]): Buffer {
+  return Buffer.concat(
+    bodies.flatMap((b) => {
+      const prefix = Buffer.alloc(4);
+      prefix.writeUInt32BE(b.length);
+      return [prefix, b];
+    }),
+  );
 }
 
 interface Ctx {
@@ -396,6 +421,134 @@ export function runConformanceSuite(
         await assert.rejects(ctx.h.client.connect(listener.address, 'direct'), (e) =>
           isPeerpostError(e, 'ERR_CONNECT_REFUSED'),
         );
+      }));
+
+    // The optional fast paths (writeEnvelope, writeFrames): checked on every transport that has them.
+    test('writeEnvelope and writeFrames: the bytes of write(), in order with it, counted by onFlushed', (t) =>
+      withHarness(makeHarness, {}, async (ctx) => {
+        const { listener, accepted } = await ctx.listen();
+        const { client, c, s } = await open(ctx, listener.address, accepted);
+        const writeEnvelope = client.writeEnvelope?.bind(client);
+        const writeFrames = client.writeFrames?.bind(client);
+        if (writeEnvelope === undefined && writeFrames === undefined) {
+          t.skip('this transport has no fast path');
+          client.close();
+          return;
+        }
+        // Small and large (past any slab or by-reference threshold), between plain writes.
+        const sizes = [1, 64, 1000, 20_000, 70_000, 64, 5, 200_000, 64, 300];
+        const sent: Buffer[] = [];
+        let run: Buffer[] = [];
+        const writeRun = (): void => {
+          if (run.length === 0) return;
+          const frames = framesOf(run);
+          if (writeFrames !== undefined) writeFrames(frames, run.length);
+          else for (const b of run) client.write(b);
+          run = [];
+        };
+        for (let round = 0; round < 12; round++) {
+          for (const [k, size] of sizes.entries()) {
+            const i = round * sizes.length + k;
+            const e = envelopeOf(i, size);
+            const bytes = encodeEnvelope(e);
+            sent.push(bytes);
+            if (i % 5 === 3 || i % 5 === 4) {
+              run.push(bytes); // runs of one or two framed messages
+              if (i % 5 === 4) writeRun();
+              continue;
+            }
+            writeRun();
+            if (i % 5 === 1 || writeEnvelope === undefined) client.write(bytes);
+            else writeEnvelope(e, encodedEnvelopeSize(e));
+            // The caller reuses its envelope at once: what was written must not change.
+            (e.data as Buffer).fill(0xee);
+            e.id = 'changed';
+          }
+          writeRun();
+          if (round % 3 === 0) await ctx.h.advance(1);
+        }
+        await ctx.until(() => s.frames.length === sent.length, 'every frame');
+        for (let i = 0; i < sent.length; i++) assert.ok(s.frames[i]!.equals(sent[i]!), `frame ${i} intact`);
+        await ctx.until(() => sum(c.flushed) === sent.length, 'onFlushed for every frame');
+        assert.equal(client.pendingFrames, 0);
+        assert.equal(client.bufferedBytes, 0);
+        client.close();
+      }));
+
+    test('writeEnvelope and writeFrames report backpressure like write(), then drain', (t) =>
+      withHarness(makeHarness, { highWaterMarkBytes: 64 * 1024 }, async (ctx) => {
+        const { listener, accepted } = await ctx.listen();
+        const { client, c, s } = await open(ctx, listener.address, accepted);
+        if (client.writeEnvelope === undefined || client.writeFrames === undefined) {
+          t.skip('this transport lacks a fast path');
+          client.close();
+          return;
+        }
+        const e = envelopeOf(0, 1000);
+        const size = encodedEnvelopeSize(e);
+        let n = 0;
+        while (client.writeEnvelope(e, size)) n++;
+        n++;
+        assert.equal(n, Math.ceil((64 * 1024) / (size + 4)), 'false exactly at the mark');
+        assert.ok(client.bufferedBytes >= 64 * 1024);
+        assert.equal(client.pendingFrames, n);
+        const frame = framesOf([encodeEnvelope(e)]);
+        assert.equal(client.writeFrames(frame, 1), false, 'writeFrames above the mark');
+        n++;
+        assert.equal(client.pendingFrames, n, 'queued all the same');
+        await ctx.until(() => c.drains > 0, 'onDrain');
+        await ctx.until(() => s.frames.length === n, 'every frame');
+        assert.ok(s.frames.every((f) => f.equals(encodeEnvelope(e))));
+        await ctx.until(() => sum(c.flushed) === n, 'onFlushed for every frame');
+        client.close();
+      }));
+
+    test('writeFrames rejects framing that does not add up before anything is queued', (t) =>
+      withHarness(makeHarness, {}, async (ctx) => {
+        const { listener, accepted } = await ctx.listen();
+        const { client, s } = await open(ctx, listener.address, accepted);
+        if (client.writeFrames === undefined) {
+          t.skip('this transport has no writeFrames');
+          client.close();
+          return;
+        }
+        const good = framesOf([Buffer.from('hello')]);
+        const bad: [Buffer, number][] = [
+          [good, 2], // fewer frames than claimed
+          [Buffer.concat([good, good]), 1], // more
+          [good.subarray(0, good.length - 1), 1], // the length runs past the end
+          [Buffer.from([0, 0, 0, 0]), 1], // an empty frame is a keepalive, not a message
+          [Buffer.concat([good, Buffer.from([0, 0])]), 1], // a partial prefix left over
+          [Buffer.concat([good, framesOf([Buffer.alloc(20_000, 1)]).subarray(0, 10_000)]), 2], // large, cut
+          [Buffer.alloc(0), 0],
+        ];
+        for (const [bytes, count] of bad) {
+          assert.throws(
+            () => client.writeFrames!(bytes, count),
+            (err) => isPeerpostError(err, 'ERR_INVALID_OPTION'),
+          );
+        }
+        assert.equal(client.pendingFrames, 0, 'nothing was queued');
+        assert.equal(client.bufferedBytes, 0);
+        assert.equal(client.writeFrames(Buffer.concat([good, good]), 2), true);
+        client.write(Buffer.from('after'));
+        await ctx.until(() => s.frames.length === 3, 'the good frames');
+        await ctx.h.advance(20);
+        assert.deepEqual(
+          s.frames.map((f) => f.toString()),
+          ['hello', 'hello', 'after'],
+          'no byte of a rejected call reached the peer',
+        );
+        client.close();
+        assert.equal(client.writeFrames(good, 1), false, 'a closed connection takes nothing');
+        assert.throws(
+          () => client.writeFrames!(good, 3),
+          (err) => isPeerpostError(err, 'ERR_INVALID_OPTION'),
+        );
+        if (client.writeEnvelope !== undefined) {
+          const e = envelopeOf(1, 10);
+          assert.equal(client.writeEnvelope(e, encodedEnvelopeSize(e)), false);
+        }
       }));
   });
 }
