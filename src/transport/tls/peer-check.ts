@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { type ErrorCode, PeerpostError } from '../../errors.js';
 import { type Credentials, validateCredentials } from '../../identity/credentials.js';
@@ -41,7 +42,7 @@ export function checkPeer(
   if (cert === undefined) {
     throw new PeerpostError('ERR_NO_PEER_CERTIFICATE', 'the peer presented no certificate');
   }
-  const identity = identityOfCertificate(cert.raw);
+  const identity = identityOf(cert.raw);
   if (!trust.isTrusted(identity)) {
     throw new PeerpostError('ERR_UNTRUSTED_PEER', `certificate ${identity.certHash} is not trusted`);
   }
@@ -54,6 +55,30 @@ export function checkPeer(
     );
   }
   return { kind, identity };
+}
+
+/** Most certificates whose identities are remembered (oldest forgotten first). */
+export const IDENTITY_CACHE_SIZE = 1024;
+const identities = new Map<string, RemoteIdentity>();
+
+/**
+ * The identity of a certificate, shared by every connection that presents it: one object
+ * (and one set of strings) per certificate instead of per connection, and the
+ * certificate is parsed for owner keys once, not at every handshake. An identity depends
+ * only on the DER, which its SHA-256 names; the objects are frozen.
+ */
+export function identityOf(der: Buffer): RemoteIdentity {
+  const certHash = createHash('sha256').update(der).digest('hex');
+  const known = identities.get(certHash);
+  if (known !== undefined) return known;
+  const fresh = identityOfCertificate(der);
+  Object.freeze(fresh.ownerKeys);
+  const identity = Object.freeze(fresh);
+  if (identities.size >= IDENTITY_CACHE_SIZE) {
+    identities.delete(identities.keys().next().value as string);
+  }
+  identities.set(certHash, identity);
+  return identity;
 }
 
 const ALERT_CODES: Readonly<Record<string, ErrorCode>> = {
