@@ -238,3 +238,37 @@ test('writeEnvelope with a size that does not match the encoding is rejected and
   assert.ok(s.frames[0]!.equals(encodeEnvelope(e)));
   await network.close();
 });
+
+test('a pass of slab runs and large frames is one write for the fault plan', async () => {
+  const { clock, network, conn, s } = await setup({ recordEvents: true });
+  const e0 = envelopeOf(0, 50);
+  const e1 = envelopeOf(1, 70);
+  const large = Buffer.alloc(20_000, 5);
+  const writeAll = (): number => {
+    conn.writeEnvelope!(e0, encodedEnvelopeSize(e0));
+    conn.write(large);
+    conn.writeEnvelope!(e1, encodedEnvelopeSize(e1));
+    return 3 * 4 + encodedEnvelopeSize(e0) + large.length + encodedEnvelopeSize(e1);
+  };
+  const bytes = writeAll();
+  await clock.tick(1);
+  const delivered = network.events.filter((ev) => ev.type === 'deliver' && ev.from === conn.localAddress);
+  assert.deepEqual(
+    delivered.map((ev) => ev.bytes),
+    [bytes],
+    'one delivery of the whole pass',
+  );
+  assert.deepEqual(
+    s.frames.map((f) => f.length),
+    [encodedEnvelopeSize(e0), 20_000, encodedEnvelopeSize(e1)],
+  );
+  assert.ok(s.frames[1]!.equals(large));
+  // A cut inside the large frame (the pass's second chunk): only the frame before it arrives.
+  network.reset(conn, { afterBytes: 4 + encodedEnvelopeSize(e0) + 10_000 });
+  writeAll();
+  await clock.tick(1);
+  assert.equal(s.frames.length, 4);
+  assert.ok(s.frames[3]!.equals(encodeEnvelope(e0)));
+  assert.equal(conn.closeReason?.code, 'ERR_CONNECTION_RESET');
+  await network.close();
+});

@@ -18,7 +18,8 @@ export interface ConnectionHost {
 
 /** Where a connection's outgoing bytes go: the link to its peer. */
 export interface Outbound {
-  data(chunk: Buffer): void;
+  /** The chunks of one pass (`bytes` in all), as one socket write: the link owns `chunks`. */
+  data(chunks: Buffer[], bytes: number): void;
   fin(message: string): void;
   reset(message: string): void;
 }
@@ -249,9 +250,10 @@ export class MemoryConnection implements Connection {
       return;
     }
     const queue = this.#queue;
-    const chunk = queue.take(room);
+    const chunks: Buffer[] = [];
+    const bytes = queue.take(room, chunks);
     const count = queue.takenFrames;
-    this.#inflight += chunk.length;
+    this.#inflight += bytes;
     this.#blockedSince = undefined;
     if (queue.frames > 0) this.#blocked();
     else this.#clearWriteTimer();
@@ -261,7 +263,7 @@ export class MemoryConnection implements Connection {
       this.#needDrain = false;
       handler?.onDrain?.();
     }
-    if (this.#state !== 'closed') this.out.data(chunk);
+    if (this.#state !== 'closed') this.out.data(chunks, bytes);
   }
 
   #blocked(): void {

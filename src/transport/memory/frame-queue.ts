@@ -5,7 +5,10 @@ import { FRAME_PREFIX_BYTES } from '../../wire/framing.js';
 const U32_MAX = 0xffff_ffff;
 /** Bodies and runs at least this large are kept by reference and copied once, when flushed. */
 const LARGE_BYTES = 16 * 1024;
-/** Smallest slab (larger than the Buffer pool's share, so a slab is never a pool slice). */
+/**
+ * Smallest slab (larger than the Buffer pool's share, so a slab is never a pool slice):
+ * the only size kept once the queue is empty, so an idle connection holds at most this.
+ */
 const SLAB_MIN_BYTES = 8 * 1024;
 const SLAB_MAX_BYTES = 64 * 1024;
 /** A slab with less room than this after a flush is let go rather than kept. */
@@ -90,10 +93,12 @@ export class FrameQueue {
 
   /**
    * Takes frames from the front while fewer than `room` bytes are taken (the last one may
-   * go past `room`, as a socket accepts a whole write) and returns them as one chunk;
-   * {@link takenFrames} tells how many. Call only when frames are queued.
+   * go past `room`, as a socket accepts a whole write) and appends them to `out` as the
+   * chunks of one pass: runs of the slab as views, what is held by reference as a copy.
+   * Returns the bytes taken; {@link takenFrames} tells how many frames. Call only when
+   * frames are queued.
    */
-  take(room: number): Buffer {
+  take(room: number, out: Buffer[]): number {
     this.#closeRun();
     const entries = this.#entries;
     const counts = this.#counts;
@@ -102,53 +107,50 @@ export class FrameQueue {
     let i = first;
     let bytes = 0;
     let frames = 0;
-    /** Bytes and frames taken of entry `i` when it is split (0: none). */
-    let split = 0;
-    let splitFrames = 0;
+    /** First entry and bytes of the pending group of entries held by reference (copied together). */
+    let group = first;
+    let groupBytes = 0;
+    /** Bytes and frames taken of entry `i` when the pass ends inside it (0: none). */
+    let part = 0;
+    let partFrames = 0;
     while (i < n && bytes < room) {
       const entry = entries[i] as Uint8Array;
       const count = counts[i] as number;
+      const all = count < 0 ? -count : count === BODY ? 1 : count;
       const len = count === BODY ? FRAME_PREFIX_BYTES + entry.byteLength : entry.byteLength;
-      if (count !== BODY && count !== 1 && count !== -1 && bytes + len > room) {
-        const at = splitPoint(entry, room - bytes);
-        if (at < len) {
-          split = at;
-          splitFrames = countFrames(entry, at);
-          bytes += split;
-          frames += splitFrames;
-          break;
+      let take = len;
+      if (all > 1 && bytes + len > room) {
+        take = splitPoint(entry, room - bytes);
+        if (take < len) {
+          part = take;
+          partFrames = countFrames(entry, take);
         }
       }
-      bytes += len;
-      frames += count < 0 ? -count : count === BODY ? 1 : count;
+      if (count > 0) {
+        if (groupBytes > 0) out.push(copyGroup(entries, counts, group, groupBytes));
+        groupBytes = 0;
+        out.push(take === len ? (entry as Buffer) : (entry as Buffer).subarray(0, take));
+      } else {
+        if (groupBytes === 0) group = i;
+        groupBytes += take;
+      }
+      bytes += take;
+      if (part > 0) {
+        frames += partFrames;
+        break;
+      }
+      frames += all;
       i++;
     }
-    let chunk: Buffer;
-    if (i === first + 1 && split === 0 && (counts[first] as number) > 0) {
-      chunk = entries[first] as Buffer; // one run of the slab: handed over as it is
-    } else {
-      chunk = Buffer.allocUnsafe(bytes);
-      let at = 0;
-      for (let k = first; k < i; k++) {
-        const entry = entries[k] as Uint8Array;
-        if (counts[k] === BODY) {
-          chunk.writeUInt32BE(entry.byteLength, at);
-          at += FRAME_PREFIX_BYTES;
-        }
-        chunk.set(entry, at);
-        at += entry.byteLength;
-      }
-      if (split > 0) chunk.set((entries[i] as Uint8Array).subarray(0, split), at);
-    }
-    if (split > 0) {
-      const entry = entries[i] as Uint8Array;
+    if (groupBytes > 0) out.push(copyGroup(entries, counts, group, groupBytes));
+    for (let k = first; k < i; k++) entries[k] = EMPTY; // let taken entries go
+    if (part > 0) {
       const count = counts[i] as number;
-      const left = (count < 0 ? -count : count) - splitFrames;
-      entries[i] = entry.subarray(split);
+      const left = (count < 0 ? -count : count) - partFrames;
+      entries[i] = (entries[i] as Uint8Array).subarray(part);
       counts[i] = count < 0 ? -left : left;
     }
-    for (let k = first; k < i; k++) entries[k] = EMPTY; // let taken entries go
-    if (i === n && split === 0) {
+    if (i === n) {
       entries.length = 0;
       counts.length = 0;
       this.#head = 0;
@@ -158,9 +160,15 @@ export class FrameQueue {
     this.bytes -= bytes;
     this.frames -= frames;
     this.takenFrames = frames;
-    if (this.#slab !== undefined && this.#slab.length - this.#slabUsed < MIN_SLAB_ROOM)
+    const slab = this.#slab;
+    // A slab made for a busy pass is not kept once the queue is empty: an idle connection
+    // holds at most a small one.
+    if (
+      slab !== undefined &&
+      (slab.length - this.#slabUsed < MIN_SLAB_ROOM || (this.frames === 0 && slab.length > SLAB_MIN_BYTES))
+    )
       this.#slab = undefined;
-    return chunk;
+    return bytes;
   }
 
   /** Offset in the slab where `need` bytes fit, after starting a new slab if needed. */
@@ -168,7 +176,7 @@ export class FrameQueue {
     const slab = this.#slab;
     if (slab !== undefined && slab.length - this.#slabUsed >= need) return this.#slabUsed;
     this.#closeRun();
-    // Sized to the traffic since the last flush: an idle connection holds a small slab.
+    // Sized to the traffic since the last pass: a busy connection gets large slabs.
     const size = Math.min(SLAB_MAX_BYTES, Math.max(SLAB_MIN_BYTES, 2 * (this.bytes + need)));
     this.#slab = Buffer.allocUnsafe(Math.max(size, need));
     this.#slabUsed = 0;
@@ -207,6 +215,28 @@ export class FrameQueue {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Copies `bytes` of the entries from `from` on (held by reference: bodies get their
+ * prefix, runs are copied as they are, the last one possibly in part) into one buffer.
+ */
+function copyGroup(entries: Uint8Array[], counts: number[], from: number, bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (let k = from; at < bytes; k++) {
+    const entry = entries[k] as Uint8Array;
+    if (counts[k] === BODY) {
+      out.writeUInt32BE(entry.byteLength, at);
+      out.set(entry, at + FRAME_PREFIX_BYTES);
+      at += FRAME_PREFIX_BYTES + entry.byteLength;
+    } else {
+      const take = Math.min(entry.byteLength, bytes - at);
+      out.set(take === entry.byteLength ? entry : entry.subarray(0, take), at);
+      at += take;
+    }
+  }
+  return out;
+}
 
 function frameLength(frames: Uint8Array, at: number): number {
   return frames[at]! * 0x1000000 + frames[at + 1]! * 0x10000 + frames[at + 2]! * 0x100 + frames[at + 3]!;

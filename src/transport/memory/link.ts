@@ -21,9 +21,11 @@ const RESET = 2;
 
 interface Item {
   readonly type: typeof DATA | typeof FIN | typeof RESET;
-  readonly chunk: Buffer | undefined;
+  /** The chunks of one write (DATA), delivered in order, and their bytes in all. */
+  readonly chunks: Buffer[] | undefined;
+  readonly bytes: number;
   readonly message: string;
-  /** A fault cut the connection inside this chunk: reset right after delivering it. */
+  /** A fault cut the connection inside this write: reset right after delivering it. */
   readonly cut: boolean;
   at: number;
 }
@@ -74,16 +76,16 @@ export class Link implements Outbound {
     this.toHost = toHost;
   }
 
-  data(chunk: Buffer): void {
-    this.#send({ type: DATA, chunk, message: '', cut: false, at: 0 });
+  data(chunks: Buffer[], bytes: number): void {
+    this.#send({ type: DATA, chunks, bytes, message: '', cut: false, at: 0 });
   }
 
   fin(message: string): void {
-    this.#send({ type: FIN, chunk: undefined, message, cut: false, at: 0 });
+    this.#send({ type: FIN, chunks: undefined, bytes: 0, message, cut: false, at: 0 });
   }
 
   reset(message: string): void {
-    this.#send({ type: RESET, chunk: undefined, message, cut: false, at: 0 });
+    this.#send({ type: RESET, chunks: undefined, bytes: 0, message, cut: false, at: 0 });
   }
 
   /** Cuts the connection after `bytes` more bytes of this direction arrive (0: at the next byte). */
@@ -129,9 +131,9 @@ export class Link implements Outbound {
     const now = this.#host.clock.now();
     let at = now + sampleLatency(options.latency, this.#host.random);
     const bandwidth = options.bandwidthBytesPerSec;
-    if (item.chunk !== undefined && bandwidth !== undefined && Number.isFinite(bandwidth)) {
+    if (item.chunks !== undefined && bandwidth !== undefined && Number.isFinite(bandwidth)) {
       const start = Math.max(now, this.#freeAt);
-      this.#freeAt = start + (item.chunk.length * 1000) / bandwidth;
+      this.#freeAt = start + (item.bytes * 1000) / bandwidth;
       at += this.#freeAt - now;
     }
     at = Math.max(at, this.#lastAt);
@@ -146,18 +148,18 @@ export class Link implements Outbound {
   }
 
   #maybeCut(item: Item): Item {
-    const chunk = item.chunk!;
+    const bytes = item.bytes;
     let cutAt: number | undefined;
-    if (this.#cutAfter !== undefined && chunk.length >= this.#cutAfter) {
+    if (this.#cutAfter !== undefined && bytes >= this.#cutAfter) {
       cutAt = this.#cutAfter;
     } else {
-      if (this.#cutAfter !== undefined) this.#cutAfter -= chunk.length;
+      if (this.#cutAfter !== undefined) this.#cutAfter -= bytes;
       const rate = this.#host.linkOptions(this.fromHost, this.toHost).resetRate ?? 0;
-      if (rate > 0 && this.#host.random() < rate) cutAt = Math.floor(this.#host.random() * chunk.length);
+      if (rate > 0 && this.#host.random() < rate) cutAt = Math.floor(this.#host.random() * bytes);
     }
     if (cutAt === undefined) return item;
     this.#cutAfter = undefined;
-    return { type: DATA, chunk: chunk.subarray(0, cutAt), message: '', cut: true, at: 0 };
+    return { type: DATA, chunks: headOf(item.chunks!, cutAt), bytes: cutAt, message: '', cut: true, at: 0 };
   }
 
   readonly #onTimer = (): void => {
@@ -173,8 +175,8 @@ export class Link implements Outbound {
 
   #deliver(item: Item): void {
     if (item.type === DATA) {
-      this.#host.delivered(this, item.chunk!.length);
-      this.to.receiveData(item.chunk!);
+      this.#host.delivered(this, item.bytes);
+      for (const chunk of item.chunks!) this.to.receiveData(chunk);
       if (item.cut) this.#host.resetPair(this.pair, 'connection reset in transit');
     } else if (item.type === FIN) {
       this.to.receiveFin(item.message);
@@ -182,6 +184,18 @@ export class Link implements Outbound {
       this.to.receiveReset(item.message);
     }
   }
+}
+
+/** The first `bytes` bytes of `chunks`. */
+function headOf(chunks: readonly Buffer[], bytes: number): Buffer[] {
+  const head: Buffer[] = [];
+  let left = bytes;
+  for (const chunk of chunks) {
+    if (left <= 0) break;
+    head.push(chunk.length <= left ? chunk : chunk.subarray(0, left));
+    left -= chunk.length;
+  }
+  return head;
 }
 
 /** The two directions of one connection, plus the idle timer a partition starts. */
