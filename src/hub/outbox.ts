@@ -6,6 +6,11 @@ export interface DepthTotal {
 }
 
 const INITIAL_SLOTS = 16;
+/**
+ * The ring of every outbox that never had to queue (most of them: an idle or keeping-up
+ * connection): shared and never written, since push() grows a full ring before storing.
+ */
+const NO_SLOTS: readonly (Uint8Array | undefined)[] = Object.freeze([]);
 
 /**
  * The outgoing side of one connection in the hub: frames go straight to the transport
@@ -20,7 +25,7 @@ export class Outbox {
   readonly #connection: Connection;
   readonly #capacity: number;
   readonly #depth: DepthTotal;
-  #ring: (Uint8Array | undefined)[] = [];
+  #ring = NO_SLOTS as (Uint8Array | undefined)[];
   #head = 0;
   #size = 0;
   #blocked = false;
@@ -83,7 +88,7 @@ export class Outbox {
   clear(): number {
     const discarded = this.#size;
     this.#depth.value -= discarded;
-    this.#ring = [];
+    this.#ring = NO_SLOTS as (Uint8Array | undefined)[];
     this.#head = 0;
     this.#size = 0;
     return discarded;

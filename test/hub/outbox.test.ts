@@ -61,3 +61,27 @@ test('outbox: clear() forgets queued frames and fixes the shared depth', () => {
   assert.equal(depth.value, 5);
   assert.equal(box.depth, 0);
 });
+
+test('outbox: queues again after clear(), each outbox in its own ring', () => {
+  const a = fakeConnection();
+  const b = fakeConnection();
+  const depth = { value: 0 };
+  const boxA = new Outbox(a.connection, 4, depth);
+  const boxB = new Outbox(b.connection, 4, depth);
+  a.conn.room = 1;
+  b.conn.room = 1;
+  boxA.push(Uint8Array.of(0));
+  boxB.push(Uint8Array.of(50));
+  for (let i = 1; i <= 3; i++) boxA.push(Uint8Array.of(i));
+  boxB.push(Uint8Array.of(51));
+  assert.equal(boxA.clear(), 3);
+  boxA.push(Uint8Array.of(9));
+  assert.deepEqual([boxA.depth, boxB.depth, depth.value], [1, 1, 2]);
+  a.conn.room = Number.POSITIVE_INFINITY;
+  b.conn.room = Number.POSITIVE_INFINITY;
+  boxA.drain();
+  boxB.drain();
+  assert.deepEqual(a.written, [0, 9]);
+  assert.deepEqual(b.written, [50, 51]);
+  assert.equal(depth.value, 0);
+});
