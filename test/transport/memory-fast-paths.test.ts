@@ -272,3 +272,29 @@ test('a pass of slab runs and large frames is one write for the fault plan', asy
   assert.equal(conn.closeReason?.code, 'ERR_CONNECTION_RESET');
   await network.close();
 });
+
+test('a queue that never empties keeps its order over many partial passes', async () => {
+  const { clock, network, conn, c, s } = await setup({ socketBufferBytes: 20_000 });
+  const sent: Buffer[] = [];
+  const bodyOf = (i: number): Buffer => Buffer.alloc(i % 2 ? 17_000 : 100 + i, i & 0xff);
+  // Frames of 16 KiB and more are queue entries of their own: 120 entries, ~2 per pass.
+  for (let i = 0; i < 120; i++) {
+    if (i % 2) {
+      sent.push(bodyOf(i));
+      conn.write(sent[i]!);
+    } else {
+      const e = envelopeOf(i, 100 + i);
+      sent.push(encodeEnvelope(e));
+      conn.writeEnvelope!(e, encodedEnvelopeSize(e));
+    }
+    if (i % 40 === 39) await clock.tick(1); // more keeps coming while the queue drains
+  }
+  for (let k = 0; k < 200 && s.frames.length < 120; k++) await clock.tick(1);
+  assert.equal(s.frames.length, 120);
+  for (let i = 0; i < 120; i++) assert.ok(s.frames[i]!.equals(sent[i]!), `frame ${i} intact`);
+  assert.equal(sum(c.flushed), 120);
+  assert.ok(c.flushed.length >= 20, `many partial passes (${c.flushed.length})`);
+  assert.equal(conn.pendingFrames, 0);
+  assert.equal(conn.bufferedBytes, 0);
+  await network.close();
+});

@@ -20,21 +20,22 @@ const BODY = 0; // one frame body kept by reference (its prefix is written when 
 
 /**
  * The send buffer of one in-memory connection: frames queued in order until the network's
- * next pass hands them to the link as one chunk (the bytes a socket write would carry).
+ * next pass hands them to the link as the chunks of one write (what a socket write would
+ * carry).
  *
  * Frames are copied (or encoded) at once into an append-only slab owned by the queue, so
- * consecutive frames form one contiguous run: a pass whose frames are all in one run hands
- * that region to the link as it is, with no copy. A region once handed over is never
- * written again (the receiver keeps views of it). Bodies and framed runs of
- * {@link LARGE_BYTES} or more are kept by reference and copied once, when flushed, as a
- * socket copies what it accepts: the caller may change them after `onFlushed`.
+ * consecutive frames form one contiguous run, handed to the link as a view, with no
+ * further copy. A region once handed over is never written again (the receiver keeps
+ * views of it). Bodies and framed runs of {@link LARGE_BYTES} or more are kept by
+ * reference and copied once, when flushed, as a socket copies what it accepts: the caller
+ * may change them after `onFlushed`.
  */
 export class FrameQueue {
   /** Framed bytes queued (prefixes included). */
   bytes = 0;
   /** Frames queued. */
   frames = 0;
-  /** Frames in the chunk returned by the last {@link take}. */
+  /** Frames taken by the last {@link take}. */
   takenFrames = 0;
   #entries: Uint8Array[] = [];
   #counts: number[] = [];
@@ -153,6 +154,13 @@ export class FrameQueue {
     if (i === n) {
       entries.length = 0;
       counts.length = 0;
+      this.#head = 0;
+    } else if (i >= 16 && 2 * i >= n) {
+      // A queue that never empties (a reader slower than the writer) drops its taken
+      // entries from time to time instead of growing.
+      entries.copyWithin(0, i);
+      counts.copyWithin(0, i);
+      entries.length = counts.length = n - i;
       this.#head = 0;
     } else {
       this.#head = i;
