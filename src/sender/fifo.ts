@@ -3,12 +3,14 @@
  * warm. Queues of the sender hold messages here instead of in promise chains.
  */
 export class Fifo<T> {
-  #items: (T | undefined)[];
+  /** Empty until the first push: an idle queue costs no array. */
+  #items: (T | undefined)[] = [];
   #head = 0;
   #length = 0;
+  readonly #initial: number;
 
   constructor(initialCapacity = 8) {
-    this.#items = new Array<T | undefined>(Math.max(2, initialCapacity));
+    this.#initial = Math.max(2, initialCapacity);
   }
 
   get length(): number {
@@ -55,7 +57,7 @@ export class Fifo<T> {
   }
 
   #grow(): void {
-    const next = new Array<T | undefined>(this.#items.length * 2);
+    const next = new Array<T | undefined>(Math.max(this.#initial, this.#items.length * 2));
     for (let i = 0; i < this.#length; i++) next[i] = this.#items[(this.#head + i) % this.#items.length];
     this.#items = next;
     this.#head = 0;

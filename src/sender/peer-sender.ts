@@ -71,12 +71,15 @@ export type PeerSenderFactory = (init: PeerSenderInit) => PeerSenderLike;
 /**
  * One connection to one address of one peer: connects with backoff, writes its queue in
  * order, passes replies read on the same connection to the incoming queue.
+ *
+ * A sender has at most one connection in its life (when it closes, the sender stops and
+ * the dispatcher starts a new one for the next message), and is that connection's
+ * {@link ConnectionHandler} itself: an idle sender holds no per-connection closures.
  */
-export class PeerSender implements PeerSenderLike {
+export class PeerSender implements PeerSenderLike, ConnectionHandler {
   readonly peerId: string;
   readonly address: string;
   readonly createdSeq: number;
-  readonly closed: Promise<void>;
   #state: SenderState;
   readonly #host: PeerSenderHost;
   readonly #target: PeerAddress;
@@ -91,11 +94,12 @@ export class PeerSender implements PeerSenderLike {
   #abort: AbortController | undefined;
   #connecting = false;
   #connection: Connection | undefined;
-  #resolveClosed!: () => void;
-  readonly #onTimer = (): void => {
-    this.#timer = undefined;
-    if (this.#state.kind === 'backoff') this.#connect();
-  };
+  /** Made when someone waits for the sender to close (an idle sender has none). */
+  #closed: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
+  #isClosed = false;
+  /** The backoff timer's callback, bound when a timer is first needed. */
+  #onTimerBound: (() => void) | undefined;
 
   constructor(init: PeerSenderInit) {
     this.#host = init.host;
@@ -103,19 +107,25 @@ export class PeerSender implements PeerSenderLike {
     this.address = init.target.address;
     this.#target = init.target;
     this.createdSeq = init.createdSeq;
-    this.closed = new Promise<void>((resolve) => {
-      this.#resolveClosed = resolve;
-    });
     const now = this.#host.clock.now();
     this.#windowStart = now;
     const entry = this.#host.book.get(this.peerId, this.address);
     if (entry !== undefined && entry.notBefore > now) {
       this.#state = { kind: 'backoff', attempt: 0, retryAt: entry.notBefore };
-      this.#timer = this.#host.clock.setTimeout(this.#onTimer, entry.notBefore - now);
+      this.#arm(entry.notBefore - now);
     } else {
       this.#state = { kind: 'connecting', attempt: 1, since: now };
       this.#connect();
     }
+  }
+
+  get closed(): Promise<void> {
+    this.#closed ??= this.#isClosed
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          this.#resolveClosed = resolve;
+        });
+    return this.#closed;
   }
 
   get state(): SenderState {
@@ -198,20 +208,11 @@ export class PeerSender implements PeerSenderLike {
     const host = this.#host;
     host.book.succeeded(this.peerId, this.address);
     this.#connection = connection;
-    this.#track(connection);
+    this.#open++; // until onClose
     this.#state = { kind: 'connected', connection, since: host.clock.now() };
     host.accounting.connection(false);
     host.logger.debug({ peer: this.peerId, address: this.address }, 'peer sender connected');
-    const handler: ConnectionHandler = {
-      onFrame: (frame, readAtMs) => this.#onFrame(connection, frame, readAtMs),
-      onFlushed: (count) => this.#onFlushed(count),
-      onDrain: () => {
-        this.#blocked = false;
-        if (this.#connection === connection) this.#flush(connection);
-      },
-      onClose: (reason) => this.#onClose(reason),
-    };
-    connection.attach(handler);
+    connection.attach(this);
     this.#flush(connection);
   }
 
@@ -257,7 +258,7 @@ export class PeerSender implements PeerSenderLike {
       return;
     }
     this.#state = { kind: 'backoff', attempt: this.#attempt, retryAt: now + delay };
-    this.#timer = host.clock.setTimeout(this.#onTimer, delay);
+    this.#arm(delay);
   }
 
   #flush(connection: Connection): void {
@@ -314,7 +315,17 @@ export class PeerSender implements PeerSenderLike {
     if (!ok) this.#blocked = true;
   }
 
-  #onFlushed(count: number): void {
+  /** Arms the backoff timer (bound once, and only for senders that back off). */
+  #arm(delay: number): void {
+    this.#onTimerBound ??= () => {
+      this.#timer = undefined;
+      if (this.#state.kind === 'backoff') this.#connect();
+    };
+    this.#timer = this.#host.clock.setTimeout(this.#onTimerBound, delay);
+  }
+
+  /** ConnectionHandler: frames handed to the socket (called by the connection only). */
+  onFlushed(count: number): void {
     const accounting = this.#host.accounting;
     for (let i = 0; i < count; i++) {
       const msg = this.#unflushed.shift();
@@ -323,7 +334,16 @@ export class PeerSender implements PeerSenderLike {
     }
   }
 
-  #onFrame(connection: Connection, frame: Buffer, readAtMs: number | undefined): void {
+  /** ConnectionHandler: the write buffer drained (called by the connection only). */
+  onDrain(): void {
+    this.#blocked = false;
+    if (this.#connection !== undefined) this.#flush(this.#connection);
+  }
+
+  /** ConnectionHandler: a reply frame (called by the connection only). */
+  onFrame(frame: Buffer, readAtMs?: number): void {
+    const connection = this.#connection;
+    if (connection === undefined) return;
     const host = this.#host;
     let decoded: ReturnType<typeof decodeEnvelope>;
     try {
@@ -351,14 +371,17 @@ export class PeerSender implements PeerSenderLike {
     });
   }
 
-  #onClose(reason: CloseReason): void {
+  /** ConnectionHandler: the connection closed (called by the connection only, once). */
+  onClose(reason: CloseReason): void {
+    if (this.#connection === undefined) return;
+    this.#open--;
     const host = this.#host;
     const lostAs =
       this.#state.kind === 'stopped' && this.#state.reason === 'shutdown' ? 'shutdown' : 'connection_lost';
     for (let msg = this.#unflushed.shift(); msg !== undefined; msg = this.#unflushed.shift()) {
       host.accounting.lost(msg, this.address, 'direct', lostAs);
     }
-    if (this.#connection !== undefined) host.accounting.connection(true);
+    host.accounting.connection(true);
     this.#connection = undefined;
     if (this.#state.kind !== 'stopped') {
       host.accounting.error('fail_write_to_peer');
@@ -379,13 +402,12 @@ export class PeerSender implements PeerSenderLike {
     this.#maybeClosed();
   }
 
+  /** Connections not closed yet: the attached one (until onClose) and any refused after stop. */
   #open = 0;
   #track(connection: Connection): void {
     this.#open++;
     void connection.closed.then(() => {
       this.#open--;
-      // A close that never reported onClose still ends what was in flight.
-      if (this.#connection === connection) this.#onClose(connection.closeReason ?? LOCAL_CLOSE);
       this.#maybeClosed();
     });
   }
@@ -395,11 +417,11 @@ export class PeerSender implements PeerSenderLike {
       this.#state.kind === 'stopped' &&
       !this.#connecting &&
       this.#open === 0 &&
-      this.#timer === undefined
+      this.#timer === undefined &&
+      !this.#isClosed
     ) {
-      this.#resolveClosed();
+      this.#isClosed = true;
+      this.#resolveClosed?.();
     }
   }
 }
-
-const LOCAL_CLOSE: CloseReason = { code: 'ERR_CONNECTION_CLOSED', message: 'closed', initiator: 'local' };
