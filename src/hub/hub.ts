@@ -14,9 +14,8 @@ import { type Clock, systemClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
-import type { Envelope } from '../wire/envelope.js';
-import { encodeEnvelope } from '../wire/envelope.js';
-import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
+import { assertEncodable, type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
+import { FrameSlab } from '../wire/frame-slab.js';
 import { HubMetrics } from './hub-metrics.js';
 import { IdentityIndex } from './identify.js';
 import { InboundConnection, type InboundOwner } from './inbound.js';
@@ -93,6 +92,8 @@ export class ConnectionHub implements HubPort, InboundOwner {
   #identities: IdentityIndex;
   readonly #all = new Set<InboundConnection>();
   readonly #routes = new Routes();
+  /** Where outgoing frames are encoded: consecutive ones lie next to each other. */
+  readonly #frames = new FrameSlab();
   readonly #subscriptions = new Set<Subscription>();
   readonly #subscriberDepth: DepthTotal = { value: 0 };
   readonly #replyDepth: DepthTotal = { value: 0 };
@@ -179,12 +180,12 @@ export class ConnectionHub implements HubPort, InboundOwner {
   sendToAddress(address: string, envelope: Envelope): HubResult {
     const target = this.#isOpen() ? this.#routes.direct(address) : undefined;
     if (target === undefined) return 'no_connection';
-    const frame = encodeEnvelope(envelope);
+    const frame = this.#frame(envelope);
     if (!target.outbox.push(frame)) {
       this.reader.countError('reply_queue_full');
       return 'queue_full';
     }
-    this.#hubMetrics.sent(envelope.label, 'direct', frame.byteLength + FRAME_PREFIX_BYTES);
+    this.#hubMetrics.sent(envelope.label, 'direct', frame.byteLength);
     return 'written';
   }
 
@@ -202,7 +203,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
         ? this.#routes.subscribers()
         : this.#routes.subscribersOf(envelope.directReceiver);
     if (targets === undefined) return 'no_subscriber';
-    const frame = encodeEnvelope(envelope);
+    const frame = this.#frame(envelope);
     let written = 0;
     let tooSlow: InboundConnection[] | undefined;
     for (const subscriber of targets) {
@@ -221,7 +222,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     if (tooSlow !== undefined) for (const subscriber of tooSlow) this.#disconnectSlow(subscriber);
     this.#hubMetrics.subscriberQueueDepth(this.#subscriberDepth.value);
     if (written === 0) return 'queue_full';
-    this.#hubMetrics.sent(envelope.label, 'broadcast', (frame.byteLength + FRAME_PREFIX_BYTES) * written);
+    this.#hubMetrics.sent(envelope.label, 'broadcast', frame.byteLength * written);
     return 'written';
   }
 
@@ -300,6 +301,12 @@ export class ConnectionHub implements HubPort, InboundOwner {
   }
 
   /** Connections are routable only until close() starts. */
+  /** Encodes `envelope` as a whole frame (throws a coded error if it cannot be encoded). */
+  #frame(envelope: Envelope): Buffer {
+    assertEncodable(envelope);
+    return this.#frames.frame(envelope, encodedEnvelopeSize(envelope));
+  }
+
   #isOpen(): boolean {
     return this.#state === 'listening' || this.#state === 'starting';
   }

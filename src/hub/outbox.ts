@@ -1,4 +1,5 @@
 import type { Connection } from '../transport/types.js';
+import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 
 /** A running total shared by the outboxes of one kind, for the queue-depth gauge. */
 export interface DepthTotal {
@@ -19,7 +20,10 @@ const NO_SLOTS: readonly (Uint8Array | undefined)[] = Object.freeze([]);
  * the frame is dropped for this connection only: one slow peer never blocks the others.
  *
  * No per-frame allocation besides the ring's occasional growth; frames are shared
- * buffers (a broadcast is encoded once for every subscriber).
+ * buffers (a broadcast is encoded once for every subscriber). A frame here is a whole
+ * frame, length prefix included: it goes to `Connection.writeFrames` by reference, so the
+ * consecutive frames the hub encodes next to each other reach each socket as one region
+ * (no copy per subscriber); a transport without it gets `write(body)`.
  */
 export class Outbox {
   readonly #connection: Connection;
@@ -46,12 +50,13 @@ export class Outbox {
   }
 
   /**
-   * Hands `frame` to the transport, or queues it while the transport is above its
-   * high-water mark. False when the ring is full and the frame was dropped.
+   * Hands `frame` (a whole frame, prefix included) to the transport, or queues it while
+   * the transport is above its high-water mark. False when the ring is full and the
+   * frame was dropped.
    */
   push(frame: Uint8Array): boolean {
     if (!this.#blocked) {
-      if (!this.#connection.write(frame)) this.#blocked = true;
+      if (!this.#write(frame)) this.#blocked = true;
       this.consecutiveDrops = 0;
       return true;
     }
@@ -77,7 +82,7 @@ export class Outbox {
       this.#head = (this.#head + 1) % this.#ring.length;
       this.#size--;
       this.#depth.value--;
-      if (!this.#connection.write(frame)) {
+      if (!this.#write(frame)) {
         this.#blocked = true;
         return;
       }
@@ -92,6 +97,12 @@ export class Outbox {
     this.#head = 0;
     this.#size = 0;
     return discarded;
+  }
+
+  #write(frame: Uint8Array): boolean {
+    const connection = this.#connection;
+    if (connection.writeFrames !== undefined) return connection.writeFrames(frame, 1);
+    return connection.write(frame.subarray(FRAME_PREFIX_BYTES));
   }
 
   #grow(): void {

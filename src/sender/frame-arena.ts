@@ -1,23 +1,13 @@
-import { encodeEnvelopeInto } from '../wire/envelope.js';
+import { encodeFrameInto, FrameSlab } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { OutgoingMessage } from './message.js';
 
-/** Size of an arena slab: the frames of many small waiting messages share one. */
-const SLAB_BYTES = 64 * 1024;
-/** A frame this large gets a buffer of its own (it would leave most of a slab unused). */
-const OWN_BUFFER_BYTES = 16 * 1024;
-
 /**
- * Where the frames of waiting messages are encoded: append-only slabs shared by
- * consecutive messages, so a queue of small messages costs a few large buffers (outside
- * the V8 heap) instead of one buffer object per message, and consecutive frames lie
- * next to each other and can be handed to a connection as one region
- * (`Connection.writeFrames`). A region once written is never written again: a
- * connection may hold it by reference until it is flushed.
+ * Stores the frames of messages that wait (see {@link FrameSlab}): consecutive waiting
+ * messages of a peer sender lie next to each other and go to the connection as one run.
  */
 export class FrameArena {
-  #slab: Buffer | undefined;
-  #used = 0;
+  readonly #slab = new FrameSlab();
 
   /**
    * Encodes `msg`'s frame (length prefix + envelope) unless it has one, and lets go of
@@ -25,27 +15,13 @@ export class FrameArena {
    */
   store(msg: OutgoingMessage): void {
     if (msg.frames !== undefined) return;
-    const need = FRAME_PREFIX_BYTES + msg.size;
-    let slab: Buffer;
-    let at = 0;
-    if (need >= OWN_BUFFER_BYTES) {
-      slab = Buffer.allocUnsafe(need);
-    } else {
-      if (this.#slab === undefined || this.#slab.length - this.#used < need) {
-        this.#slab = Buffer.allocUnsafe(SLAB_BYTES);
-        this.#used = 0;
-      }
-      slab = this.#slab;
-      at = this.#used;
-      this.#used += need;
-    }
-    writeFrame(msg, slab, at);
+    const buf = this.#slab.reserve(FRAME_PREFIX_BYTES + msg.size);
+    writeFrame(msg, buf, this.#slab.offset);
   }
 
   /** Lets go of the current slab (called when nothing waits, so an idle sender holds none). */
   release(): void {
-    this.#slab = undefined;
-    this.#used = 0;
+    this.#slab.release();
   }
 }
 
@@ -54,11 +30,9 @@ export function storeFrame(msg: OutgoingMessage): void {
   if (msg.frames === undefined) writeFrame(msg, Buffer.allocUnsafe(FRAME_PREFIX_BYTES + msg.size), 0);
 }
 
-function writeFrame(msg: OutgoingMessage, slab: Buffer, at: number): void {
-  const envelope = msg.envelope as NonNullable<OutgoingMessage['envelope']>;
-  slab.writeUInt32BE(msg.size, at);
-  encodeEnvelopeInto(envelope, slab, at + FRAME_PREFIX_BYTES);
-  msg.frames = slab;
+function writeFrame(msg: OutgoingMessage, buf: Buffer, at: number): void {
+  encodeFrameInto(msg.envelope as NonNullable<OutgoingMessage['envelope']>, msg.size, buf, at);
+  msg.frames = buf;
   msg.frameAt = at;
   msg.envelope = undefined;
 }

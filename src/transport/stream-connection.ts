@@ -4,7 +4,7 @@ import { type Metrics, noopMetrics } from '../metrics/types.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import { type Envelope, encodeEnvelopeInto } from '../wire/envelope.js';
-import { DEFAULT_MAX_FRAME_BYTES, FRAME_PREFIX_BYTES, FrameDecoder } from '../wire/framing.js';
+import { checkFrames, DEFAULT_MAX_FRAME_BYTES, FRAME_PREFIX_BYTES, FrameDecoder } from '../wire/framing.js';
 import type {
   CloseReason,
   Connection,
@@ -105,8 +105,16 @@ export class StreamConnection implements Connection {
    */
   #slab: Buffer | undefined;
   #slabUsed = 0;
-  /** Start in `#slab` of the run that is the last queue entry, or -1. */
+  /**
+   * The open run, the last queue entry while it grows: bytes `#runStart .. #runEnd` of
+   * `#runArea`. Whole frames that continue it in the same memory (the next frame encoded
+   * in `#slab`, or writeFrames() regions that follow each other, like the consecutive
+   * frames of a sender's arena or the hub's broadcasts) extend it instead of adding an
+   * entry, so they go to the socket as one region without a copy. -1: no open run.
+   */
   #runStart = -1;
+  #runEnd = 0;
+  #runArea: ArrayBufferLike | undefined;
   /** Frames accepted by write() and not yet reported by onFlushed (queued or in the socket). */
   #unreported = 0;
   /** Frame counts of the batches handed to the socket and not yet written, in order (made by the first flush). */
@@ -272,10 +280,7 @@ export class StreamConnection implements Connection {
       );
     }
     this.#slabUsed = end;
-    if (this.#runStart < 0) {
-      this.#runStart = at;
-      this.#enqueue(slab, true); // placeholder: the run's bytes are fixed when it closes
-    }
+    this.#extendRun(slab, slab.byteOffset + at, need);
     return this.#queued(need);
   }
 
@@ -283,8 +288,7 @@ export class StreamConnection implements Connection {
   writeFrames(frames: Uint8Array, count: number): boolean {
     checkFrames(frames, count);
     if (this.#reason !== undefined) return false;
-    this.#closeRun();
-    this.#enqueue(frames, true);
+    this.#extendRun(frames, frames.byteOffset, frames.byteLength);
     return this.#queued(frames.byteLength, count);
   }
 
@@ -316,12 +320,30 @@ export class StreamConnection implements Connection {
     return true;
   }
 
-  /** Turns the open run (the last queue entry) into its final view of the slab. */
+  /** Adds whole frames at `start` (absolute offset in `bytes.buffer`) to the open run, or opens one. */
+  #extendRun(bytes: Uint8Array, start: number, length: number): void {
+    if (this.#runStart >= 0 && this.#runArea === bytes.buffer && this.#runEnd === start) {
+      this.#runEnd += length;
+      return;
+    }
+    this.#closeRun();
+    this.#runArea = bytes.buffer;
+    this.#runStart = start;
+    this.#runEnd = start + length;
+    this.#enqueue(bytes, true); // placeholder: the run's bytes are fixed when it closes
+  }
+
+  /** Turns the open run (the last queue entry) into its final view. */
   #closeRun(): void {
     if (this.#runStart < 0) return;
     const queue = this.#queue as Uint8Array[];
-    queue[queue.length - 1] = (this.#slab as Buffer).subarray(this.#runStart, this.#slabUsed);
+    queue[queue.length - 1] = Buffer.from(
+      this.#runArea as ArrayBuffer,
+      this.#runStart,
+      this.#runEnd - this.#runStart,
+    );
     this.#runStart = -1;
+    this.#runArea = undefined;
   }
 
   close(reason?: string): void {
@@ -564,6 +586,7 @@ export class StreamConnection implements Connection {
     this.#queueBytes = 0;
     this.#queueFrames = 0;
     this.#runStart = -1;
+    this.#runArea = undefined;
     this.#slab = undefined;
   }
 
@@ -607,28 +630,6 @@ const MIN_SLAB_ROOM = 1024;
 
 /** Bodies this large are written by reference instead of being copied into the batch buffer. */
 const LARGE_BODY_BYTES = 16 * 1024;
-
-/** Throws `ERR_INVALID_OPTION` unless `frames` is exactly `count` non-empty length-prefixed frames. */
-function checkFrames(frames: Uint8Array, count: number): void {
-  const n = frames.byteLength;
-  let at = 0;
-  let seen = 0;
-  while (at < n && seen < count) {
-    const len =
-      at + FRAME_PREFIX_BYTES <= n
-        ? frames[at]! * 0x1000000 + frames[at + 1]! * 0x10000 + frames[at + 2]! * 0x100 + frames[at + 3]!
-        : 0;
-    if (len === 0 || at + FRAME_PREFIX_BYTES + len > n) break;
-    at += FRAME_PREFIX_BYTES + len;
-    seen++;
-  }
-  if (at !== n || seen !== count || count < 1) {
-    throw new PeerpostError(
-      'ERR_INVALID_OPTION',
-      `writeFrames: ${n} bytes are not ${count} whole non-empty frames (${seen} found, ${n - at} bytes left over)`,
-    );
-  }
-}
 
 /** Frames `from..to-1` with prefixes in one buffer of `bytes`, plus the prefix of `large` if given. */
 function fillSmall(

@@ -7,6 +7,33 @@ export const FRAME_PREFIX_BYTES = 4;
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 const U32_MAX = 0xffff_ffff;
 
+/** The length in the big-endian prefix at `at` (the caller checked that 4 bytes are there). */
+export function frameLength(frames: Uint8Array, at: number): number {
+  return frames[at]! * 0x1000000 + frames[at + 1]! * 0x10000 + frames[at + 2]! * 0x100 + frames[at + 3]!;
+}
+
+/**
+ * Throws `ERR_INVALID_OPTION` unless `frames` is exactly `count` whole, non-empty
+ * length-prefixed frames (the check of `Connection.writeFrames`).
+ */
+export function checkFrames(frames: Uint8Array, count: number): void {
+  const n = frames.byteLength;
+  let at = 0;
+  let seen = 0;
+  while (at < n && seen < count) {
+    const len = at + FRAME_PREFIX_BYTES <= n ? frameLength(frames, at) : 0;
+    if (len === 0 || at + FRAME_PREFIX_BYTES + len > n) break;
+    at += FRAME_PREFIX_BYTES + len;
+    seen++;
+  }
+  if (at !== n || seen !== count || count < 1 || !Number.isInteger(count)) {
+    throw new PeerpostError(
+      'ERR_INVALID_OPTION',
+      `writeFrames: ${n} bytes are not ${count} whole non-empty frames (${seen} found, ${n - at} bytes left over)`,
+    );
+  }
+}
+
 /** Prefix + body in one buffer (one copy of the body). */
 export function encodeFrame(body: Uint8Array): Buffer {
   if (body.byteLength > U32_MAX) {

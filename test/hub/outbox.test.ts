@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import { Outbox } from '../../src/hub/outbox.js';
 import type { Connection } from '../../src/transport/types.js';
 
-/** A connection double whose write() accepts frames until `room` runs out. */
+/** A whole frame (length prefix + a one-byte body `i`), as the hub hands them to an outbox. */
+const frame = (i: number) => Uint8Array.of(0, 0, 0, 1, i);
+
+/** A connection double whose write() accepts frame bodies until `room` runs out. */
 function fakeConnection() {
   const written: number[] = [];
   const conn = {
@@ -22,10 +25,10 @@ test('outbox: writes through until the high-water mark, then queues in order up 
   const depth = { value: 0 };
   const box = new Outbox(connection, 40, depth);
   conn.room = 3;
-  for (let i = 0; i < 3; i++) assert.equal(box.push(Uint8Array.of(i)), true);
+  for (let i = 0; i < 3; i++) assert.equal(box.push(frame(i)), true);
   assert.deepEqual(written, [0, 1, 2]);
   // Blocked: the next 40 wait (the ring grows 16 -> 32 -> 40), the rest are dropped.
-  for (let i = 3; i < 50; i++) assert.equal(box.push(Uint8Array.of(i)), i < 43);
+  for (let i = 3; i < 50; i++) assert.equal(box.push(frame(i)), i < 43);
   assert.equal(box.depth, 40);
   assert.equal(depth.value, 40);
   assert.equal(box.drops, 7);
@@ -36,7 +39,7 @@ test('outbox: writes through until the high-water mark, then queues in order up 
   box.drain();
   assert.deepEqual(written.slice(3), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   assert.equal(box.depth, 30);
-  assert.equal(box.push(Uint8Array.of(100)), true);
+  assert.equal(box.push(frame(100)), true);
   assert.equal(box.consecutiveDrops, 0);
 
   conn.room = Number.POSITIVE_INFINITY;
@@ -44,7 +47,7 @@ test('outbox: writes through until the high-water mark, then queues in order up 
   assert.deepEqual(written.slice(13), [...Array.from({ length: 30 }, (_, i) => 13 + i), 100]);
   assert.equal(box.depth, 0);
   assert.equal(depth.value, 0);
-  assert.equal(box.push(Uint8Array.of(101)), true);
+  assert.equal(box.push(frame(101)), true);
   assert.equal(written.at(-1), 101);
 });
 
@@ -53,8 +56,8 @@ test('outbox: clear() forgets queued frames and fixes the shared depth', () => {
   const depth = { value: 5 };
   const box = new Outbox(connection, 8, depth);
   conn.room = 1;
-  box.push(Uint8Array.of(0));
-  for (let i = 1; i <= 4; i++) box.push(Uint8Array.of(i));
+  box.push(frame(0));
+  for (let i = 1; i <= 4; i++) box.push(frame(i));
   assert.equal(depth.value, 9);
   assert.equal(box.clear(), 4);
   assert.equal(box.clear(), 0);
@@ -70,12 +73,12 @@ test('outbox: queues again after clear(), each outbox in its own ring', () => {
   const boxB = new Outbox(b.connection, 4, depth);
   a.conn.room = 1;
   b.conn.room = 1;
-  boxA.push(Uint8Array.of(0));
-  boxB.push(Uint8Array.of(50));
-  for (let i = 1; i <= 3; i++) boxA.push(Uint8Array.of(i));
-  boxB.push(Uint8Array.of(51));
+  boxA.push(frame(0));
+  boxB.push(frame(50));
+  for (let i = 1; i <= 3; i++) boxA.push(frame(i));
+  boxB.push(frame(51));
   assert.equal(boxA.clear(), 3);
-  boxA.push(Uint8Array.of(9));
+  boxA.push(frame(9));
   assert.deepEqual([boxA.depth, boxB.depth, depth.value], [1, 1, 2]);
   a.conn.room = Number.POSITIVE_INFINITY;
   b.conn.room = Number.POSITIVE_INFINITY;
@@ -84,4 +87,24 @@ test('outbox: queues again after clear(), each outbox in its own ring', () => {
   assert.deepEqual(a.written, [0, 9]);
   assert.deepEqual(b.written, [50, 51]);
   assert.equal(depth.value, 0);
+});
+
+test('outbox: a transport with writeFrames gets each whole frame by reference', () => {
+  const got: [Uint8Array, number][] = [];
+  const connection = {
+    write: () => assert.fail('write() must not be used when writeFrames exists'),
+    writeFrames: (frames: Uint8Array, count: number) => {
+      got.push([frames, count]);
+      return true;
+    },
+  } as unknown as Connection;
+  const box = new Outbox(connection, 4, { value: 0 });
+  const shared = frame(7);
+  assert.equal(box.push(shared), true);
+  assert.equal(box.push(shared), true);
+  assert.equal(got.length, 2);
+  assert.ok(
+    got.every(([f, n]) => f === shared && n === 1),
+    'the same bytes, not a copy, one frame each',
+  );
 });

@@ -1,9 +1,9 @@
 import { type ErrorCode, isPeerpostError, PeerpostError } from '../../errors.js';
 import type { Clock, TimerHandle } from '../../util/clock.js';
 import type { Envelope } from '../../wire/envelope.js';
-import { FrameDecoder } from '../../wire/framing.js';
+import { checkFrames, FrameDecoder } from '../../wire/framing.js';
 import type { CloseReason, Connection, ConnectionHandler, ConnectionKind, RemoteIdentity } from '../types.js';
-import { checkFrames, FrameQueue } from './frame-queue.js';
+import { FrameQueue } from './frame-queue.js';
 import type { ResolvedLimits } from './options.js';
 
 /** What a connection needs from its network: time, the per-tick scheduler and the socket buffer size. */

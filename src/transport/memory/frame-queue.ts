@@ -1,6 +1,6 @@
 import { PeerpostError } from '../../errors.js';
 import { type Envelope, encodeEnvelopeInto } from '../../wire/envelope.js';
-import { FRAME_PREFIX_BYTES } from '../../wire/framing.js';
+import { FRAME_PREFIX_BYTES, frameLength } from '../../wire/framing.js';
 
 const U32_MAX = 0xffff_ffff;
 /** Bodies and runs at least this large are kept by reference and copied once, when flushed. */
@@ -246,10 +246,6 @@ function copyGroup(entries: Uint8Array[], counts: number[], from: number, bytes:
   return out;
 }
 
-function frameLength(frames: Uint8Array, at: number): number {
-  return frames[at]! * 0x1000000 + frames[at + 1]! * 0x10000 + frames[at + 2]! * 0x100 + frames[at + 3]!;
-}
-
 /** End of the first frames of a run that reach `room` bytes (the last one may go past it). */
 function splitPoint(frames: Uint8Array, room: number): number {
   let at = 0;
@@ -263,23 +259,4 @@ function countFrames(frames: Uint8Array, bytes: number): number {
   let n = 0;
   for (; at < bytes; n++) at += FRAME_PREFIX_BYTES + frameLength(frames, at);
   return n;
-}
-
-/** Throws `ERR_INVALID_OPTION` unless `frames` is exactly `count` non-empty length-prefixed frames. */
-export function checkFrames(frames: Uint8Array, count: number): void {
-  const n = frames.byteLength;
-  let at = 0;
-  let seen = 0;
-  while (at < n && seen < count) {
-    const len = at + FRAME_PREFIX_BYTES <= n ? frameLength(frames, at) : 0;
-    if (len === 0 || at + FRAME_PREFIX_BYTES + len > n) break;
-    at += FRAME_PREFIX_BYTES + len;
-    seen++;
-  }
-  if (at !== n || seen !== count || count < 1 || !Number.isInteger(count)) {
-    throw new PeerpostError(
-      'ERR_INVALID_OPTION',
-      `writeFrames: ${n} bytes are not ${count} whole non-empty frames (${seen} found, ${n - at} bytes left over)`,
-    );
-  }
 }

@@ -1,0 +1,57 @@
+import { type Envelope, encodeEnvelopeInto } from './envelope.js';
+import { FRAME_PREFIX_BYTES } from './framing.js';
+
+/** Size of a slab: the frames of many small messages share one. */
+const SLAB_BYTES = 64 * 1024;
+/** A frame this large gets a buffer of its own (it would leave most of a slab unused). */
+const OWN_BUFFER_BYTES = 16 * 1024;
+
+/**
+ * Append-only slabs for encoded frames: consecutive frames share a few large buffers
+ * (outside the V8 heap) instead of one buffer object each, and lie next to each other,
+ * so a connection can take a run of them as one region (`Connection.writeFrames`, which
+ * merges regions that continue each other). A region once handed out is never written
+ * again: connections hold frames by reference until they are flushed.
+ */
+export class FrameSlab {
+  #slab: Buffer | undefined;
+  #used = 0;
+  /** Where the bytes of the last reserve() start in the buffer it returned. */
+  offset = 0;
+
+  /** Reserves `bytes` and returns the buffer that holds them, from {@link offset}. */
+  reserve(bytes: number): Buffer {
+    if (bytes >= OWN_BUFFER_BYTES) {
+      this.offset = 0;
+      return Buffer.allocUnsafe(bytes);
+    }
+    if (this.#slab === undefined || this.#slab.length - this.#used < bytes) {
+      this.#slab = Buffer.allocUnsafe(SLAB_BYTES);
+      this.#used = 0;
+    }
+    this.offset = this.#used;
+    this.#used += bytes;
+    return this.#slab;
+  }
+
+  /** Encodes `envelope` (of encoded size `size`) as a whole frame; returns a view of it. */
+  frame(envelope: Envelope, size: number): Buffer {
+    const need = FRAME_PREFIX_BYTES + size;
+    const buf = this.reserve(need);
+    const at = this.offset;
+    encodeFrameInto(envelope, size, buf, at);
+    return buf.subarray(at, at + need);
+  }
+
+  /** Lets go of the current slab (when nothing waits, so an idle owner holds none). */
+  release(): void {
+    this.#slab = undefined;
+    this.#used = 0;
+  }
+}
+
+/** Writes the frame of `envelope` (length prefix, then the `size` encoded bytes) at `at`. */
+export function encodeFrameInto(envelope: Envelope, size: number, buf: Buffer, at: number): void {
+  buf.writeUInt32BE(size, at);
+  encodeEnvelopeInto(envelope, buf, at + FRAME_PREFIX_BYTES);
+}
