@@ -140,4 +140,35 @@ describe('StreamConnection.writeEnvelope and writeFrames', () => {
       await still.transport.close();
     }
   });
+
+  it('writeFrames regions that continue each other are merged, and still counted one by one', async () => {
+    const conn = await client.connect(s.listener.address, 'direct');
+    const mine = new Collector(conn);
+    const server = await s.next();
+    // Ten frames back to back in one buffer, handed over one at a time (as the hub does
+    // with consecutive broadcasts), with a writeEnvelope in the middle breaking the run.
+    const bodies = Array.from({ length: 10 }, (_, i) => encodeEnvelope(env(100 + i, 30 + i)));
+    const area = Buffer.concat(bodies.flatMap((b) => [Buffer.from([0, 0, 0, b.length]), b]));
+    let at = 0;
+    const expected: Buffer[] = [];
+    for (const [i, b] of bodies.entries()) {
+      conn.writeFrames!(area.subarray(at, at + 4 + b.length), 1);
+      expected.push(b);
+      at += 4 + b.length;
+      if (i === 4) {
+        const e = env(999, 8);
+        conn.writeEnvelope!(e, encodedEnvelopeSize(e));
+        expected.push(encodeEnvelope(e));
+      }
+    }
+    assert.equal(conn.pendingFrames, 11);
+    await server.waitFrames(11);
+    assert.deepEqual(
+      server.frames.map((f) => f.toString('hex')),
+      expected.map((f) => f.toString('hex')),
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(mine.flushed, 11);
+    conn.close();
+  });
 });
