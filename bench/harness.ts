@@ -1,8 +1,9 @@
 /**
- * Runs systems through the stream, request/reply and fan-out modes. All systems of a suite
+ * Runs systems through the stream, request/reply and fan-out modes. The systems of a suite
  * are open at once and measured round-robin (round 1 of every system, then round 2, ...),
  * so a burst of load on this shared machine hits every system alike and the ratios hold;
- * each figure is the median round. Every call is bounded in time, every system is closed
+ * each figure is the median round. The third-party alternatives form a second group,
+ * measured the same way once the first (raw baselines and peerpost) is closed. Every call is bounded in time, every system is closed
  * even when it fails, and a failure is recorded (the run then exits 1).
  */
 import { type Figure, failures, median, pending, percentile, quick } from './lib.js';
@@ -158,8 +159,21 @@ function figure(suite: string, system: string, kase: string, rs: number[], unit:
   };
 }
 
+/** The raw baselines and peerpost first, then the third-party alternatives (see `BenchSystem.alternative`). */
+function groups(systems: readonly BenchSystem[]): BenchSystem[][] {
+  const own = systems.filter((s) => !s.alternative);
+  const alternatives = systems.filter((s) => s.alternative);
+  return [own, alternatives].filter((g) => g.length > 0);
+}
+
 /** Throughput, one sender to one receiver, for every size; baseline `raw TLS <size>`. */
 export async function measureStreams(suite: string, systems: readonly BenchSystem[]): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  for (const group of groups(systems)) figures.push(...(await measureStreamGroup(suite, group)));
+  return figures;
+}
+
+async function measureStreamGroup(suite: string, systems: readonly BenchSystem[]): Promise<Figure[]> {
   const figures: Figure[] = [];
   const entries = await openAll(suite, systems, (s) => s.openStream?.bind(s));
   try {
@@ -184,6 +198,12 @@ export async function measureStreams(suite: string, systems: readonly BenchSyste
 
 /** Request/reply round trips of 64 B: p50 and p99 in microseconds; baseline raw TLS. */
 export async function measureRpcs(suite: string, systems: readonly BenchSystem[]): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  for (const group of groups(systems)) figures.push(...(await measureRpcGroup(suite, group)));
+  return figures;
+}
+
+async function measureRpcGroup(suite: string, systems: readonly BenchSystem[]): Promise<Figure[]> {
   const figures: Figure[] = [];
   const perRound = quick ? 300 : 2000;
   const payload = payloadOf(64);

@@ -63,6 +63,7 @@ async function streamPair(): Promise<{ out: Stream; inbound: Stream; close(): Pr
 
 export const libp2p: BenchSystem = {
   name: 'libp2p',
+  alternative: true,
 
   async openStream(): Promise<StreamPair> {
     const p = await streamPair();

@@ -39,6 +39,13 @@ export interface BenchSystem {
   /** Name shown in tables and used as the figure's `system` (stable: targets refer to it). */
   readonly name: string;
   /**
+   * A third-party alternative: measured in a round-robin group of its own, after the raw
+   * baselines and peerpost (which are then closed), so that its heap and background work
+   * do not change their figures (a libp2p node open in the same process made peerpost's
+   * GC 1.5x as expensive; see BENCHMARKS.md, Method).
+   */
+  readonly alternative?: boolean;
+  /**
    * Resolves to `undefined` when the system can run, or to a reason it cannot yet
    * (e.g. the module it measures has not landed): the run lists it as pending.
    */

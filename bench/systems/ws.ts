@@ -42,6 +42,7 @@ async function pair(): Promise<{ client: WebSocket; accepted: WebSocket; close()
 
 export const ws: BenchSystem = {
   name: 'ws',
+  alternative: true,
 
   async openStream(): Promise<StreamPair> {
     const p = await pair();

@@ -19,6 +19,7 @@ function endpointOf(socket: { readonly lastEndpoint: string | null }): string {
 
 export const zeromq: BenchSystem = {
   name: 'ZeroMQ',
+  alternative: true,
 
   async openStream(): Promise<StreamPair> {
     const zmq = await load();
