@@ -249,16 +249,17 @@ export class Network {
     data: Uint8Array,
     options: { id?: string } = {},
   ): string {
-    const target = typeof receiver === 'string' ? peer(receiver) : receiver;
     const id = options.id ?? this.#nextId();
     const nowMs = this.#clock.now();
     const envelope = this.#envelope(id, label, data, nowMs);
     this.#observeSize(data, envelope);
     if (this.#tooLarge(envelope)) {
-      this.#decided(envelope, formatReceiver(target), undefined, 'direct', 'too_large');
+      const printed = typeof receiver === 'string' ? receiver : formatReceiver(receiver);
+      this.#decided(envelope, printed, undefined, 'direct', 'too_large');
       return id;
     }
-    this.#sender.send(target, envelope, nowMs);
+    if (typeof receiver === 'string') this.#sender.sendToPeer(receiver, envelope, nowMs);
+    else this.#sender.send(receiver, envelope, nowMs);
     return id;
   }
 

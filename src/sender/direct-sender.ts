@@ -86,6 +86,9 @@ export class DirectSender {
   readonly #onAbort = (): void => void this.close();
   readonly #onRetry = (): void => this.#retry();
   #config: ResolvedSenderConfig;
+  #lastLabel = '';
+  #lastLabelConfig: ResolvedSenderConfig | undefined;
+  #lastMetricLabel = 'other';
   #topology: Topology;
   #seq = 0;
   #messages = 0;
@@ -122,18 +125,29 @@ export class DirectSender {
 
   /** Sends `envelope` to `receiver`; the outcome arrives through `onOutcome` and metrics. */
   send(receiver: DirectReceiver, envelope: Envelope, enqueuedAtMs: number = this.#clock.now()): void {
-    this.#messages++;
-    const cfg = this.#config;
-    const metricLabel = cfg.knownLabels.has(envelope.label) ? envelope.label : 'other';
-    if (receiver.kind === 'addr') {
-      const subject = subjectOf(envelope, receiver.address, metricLabel, enqueuedAtMs);
-      if (this.#closing) this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
-      else if (receiver.address === cfg.selfAddress)
-        this.#accounting.skipNow(subject, receiver.address, 'direct', 'self');
-      else this.#viaHub(subject, receiver.address, 'direct', envelope);
+    if (receiver.kind === 'peer') {
+      this.sendToPeer(receiver.id, envelope, enqueuedAtMs);
       return;
     }
-    const id = receiver.id;
+    this.#messages++;
+    const cfg = this.#config;
+    const subject = subjectOf(
+      envelope,
+      receiver.address,
+      this.#metricLabel(envelope.label, cfg),
+      enqueuedAtMs,
+    );
+    if (this.#closing) this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
+    else if (receiver.address === cfg.selfAddress)
+      this.#accounting.skipNow(subject, receiver.address, 'direct', 'self');
+    else this.#viaHub(subject, receiver.address, 'direct', envelope);
+  }
+
+  /** `send(peer(id), ...)` without the receiver object. */
+  sendToPeer(id: string, envelope: Envelope, enqueuedAtMs: number = this.#clock.now()): void {
+    this.#messages++;
+    const cfg = this.#config;
+    const metricLabel = this.#metricLabel(envelope.label, cfg);
     const mode = cfg.directSendMode;
     // In `both` mode the direct copy carries `directReceiver` too: receivers deduplicate
     // only messages that carry it, so plain direct traffic pays no dedup cost.
@@ -195,6 +209,16 @@ export class DirectSender {
       this.#accounting.accept(msg, 'direct');
       this.#deliver(sender, msg);
     }
+  }
+
+  /** `label` as counted in metrics; the last answer is kept (consecutive messages mostly share a label). */
+  #metricLabel(label: string, cfg: ResolvedSenderConfig): string {
+    if (label !== this.#lastLabel || cfg !== this.#lastLabelConfig) {
+      this.#lastLabel = label;
+      this.#lastLabelConfig = cfg;
+      this.#lastMetricLabel = cfg.knownLabels.has(label) ? label : 'other';
+    }
+    return this.#lastMetricLabel;
   }
 
   /** Stops every sender and timer; resolves when all of them are gone. Idempotent. */

@@ -133,7 +133,15 @@ export function encodeEnvelopeInto(
       buf[o++] = 1;
       o = writeString(buf, o, envelope.directReceiver);
     }
-    for (let i = 0; i < TAG_LEN; i++) buf[o + i] = V1_TAG[i]!;
+    // V1_TAG: `acknck` 00 01
+    buf[o] = 0x61;
+    buf[o + 1] = 0x63;
+    buf[o + 2] = 0x6b;
+    buf[o + 3] = 0x6e;
+    buf[o + 4] = 0x63;
+    buf[o + 5] = 0x6b;
+    buf[o + 6] = 0x00;
+    buf[o + 7] = 0x01;
     o += TAG_LEN;
   }
   return o;
@@ -145,6 +153,7 @@ export function encodeEnvelopeInto(
  */
 export function assertEncodable(envelope: Envelope): void {
   const ts = envelope.deliveryStartTimestampMs;
+  if (ts === lastTs && lastSafe) return; // the timestamp just encoded (a u64 below 2^53)
   if (typeof ts !== 'bigint' || ts < 0n || ts > U64_MAX) {
     throw new PeerpostError(
       'ERR_LENGTH_OVERFLOW',
