@@ -307,7 +307,18 @@ function readV0Fields(r: Reader): Envelope {
   const compressed = r.bool('compressed');
   const data = r.bytes('data');
   const lastSenderIsProxy = r.bool('last_sender_is_proxy');
-  return { deliveryStartTimestampMs, id, label, compressed, data, lastSenderIsProxy };
+  // Every field present from the start (the order of an envelope built for sending):
+  // decoded and outgoing envelopes share one hidden class, and setting directReceiver
+  // does not change it.
+  return {
+    deliveryStartTimestampMs,
+    id,
+    label,
+    compressed,
+    data,
+    lastSenderIsProxy,
+    directReceiver: undefined,
+  };
 }
 
 function expectEnd(r: Reader, version: EnvelopeVersion): void {
