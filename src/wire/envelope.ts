@@ -44,11 +44,11 @@ const U64_MAX = (1n << 64n) - 1n;
 
 /** The exact encoded size of `envelope`, without a frame prefix. */
 export function encodedEnvelopeSize(envelope: Envelope, version: EnvelopeVersion = 1): number {
-  let size = V0_FIXED + utf8Length(envelope.id) + utf8Length(envelope.label);
+  let size = V0_FIXED + utf8Length(envelope.id) + labels.length(envelope.label);
   size += envelope.data.byteLength;
   if (version === 1) {
     size += 1 + TAG_LEN;
-    if (envelope.directReceiver !== undefined) size += 8 + utf8Length(envelope.directReceiver);
+    if (envelope.directReceiver !== undefined) size += 8 + receivers.length(envelope.directReceiver);
   }
   return size;
 }
@@ -71,6 +71,44 @@ function writeString(buf: Buffer, offset: number, s: string): number {
   writeLen(buf, offset, written);
   return offset + 8 + written;
 }
+
+/**
+ * The encoding (u64 length + UTF-8) of the last string of one field: labels and peer ids
+ * repeat from message to message, so their length and bytes are worked out once and
+ * copied after that. Short strings only, so the cache stays small.
+ */
+class LastString {
+  #s: string | undefined;
+  #encoded: Buffer = Buffer.alloc(8);
+
+  /** Remembers `s` (of UTF-8 length `n`) if it is short; returns whether it did. */
+  #remember(s: string, n: number): boolean {
+    if (n > 64) return false;
+    const encoded = Buffer.allocUnsafe(8 + n);
+    writeString(encoded, 0, s);
+    this.#s = s;
+    this.#encoded = encoded;
+    return true;
+  }
+
+  /** UTF-8 length of `s`. */
+  length(s: string): number {
+    if (s === this.#s) return this.#encoded.length - 8;
+    const n = utf8Length(s);
+    this.#remember(s, n);
+    return n;
+  }
+
+  /** Writes `s` as u64 length + UTF-8 at `offset`; returns the offset after it. */
+  write(buf: Buffer, offset: number, s: string): number {
+    if (s !== this.#s && !this.#remember(s, utf8Length(s))) return writeString(buf, offset, s);
+    const encoded = this.#encoded;
+    buf.set(encoded, offset);
+    return offset + encoded.length;
+  }
+}
+const labels = new LastString();
+const receivers = new LastString();
 
 /** The last timestamp encoded, split into 32-bit halves (when below 2^53). */
 let lastTs: bigint | undefined;
@@ -119,7 +157,7 @@ export function encodeEnvelopeInto(
     throw new PeerpostError('ERR_LENGTH_OVERFLOW', `deliveryStartTimestampMs must be a u64, got ${ts}`);
   }
   o = writeString(buf, o + 8, envelope.id);
-  o = writeString(buf, o, envelope.label);
+  o = labels.write(buf, o, envelope.label);
   buf[o++] = envelope.compressed ? 1 : 0;
   const data = envelope.data;
   o = writeLen(buf, o, data.byteLength);
@@ -131,7 +169,7 @@ export function encodeEnvelopeInto(
       buf[o++] = 0;
     } else {
       buf[o++] = 1;
-      o = writeString(buf, o, envelope.directReceiver);
+      o = receivers.write(buf, o, envelope.directReceiver);
     }
     // V1_TAG: `acknck` 00 01
     buf[o] = 0x61;
