@@ -2,7 +2,8 @@ import { PeerpostError } from '../errors.js';
 import { readUtf8, StringInterner, utf8Length, writeUtf8 } from './utf8.js';
 
 /** Labels and peer ids repeat from message to message: decode each distinct one once. */
-const interner = new StringInterner();
+const labelInterner = new StringInterner();
+const peerInterner = new StringInterner();
 
 /**
  * The message on the wire (the reference's NetMessage), encoded as bincode 1.x:
@@ -311,11 +312,12 @@ class Reader {
     return b === 1;
   }
 
-  string(what: string, intern = false): string {
+  string(what: string, intern?: StringInterner): string {
     const n = this.len(what);
     const start = this.pos;
     // Strict: invalid bytes are an error, never replaced with U+FFFD.
-    const s = intern ? interner.read(this.buf, start, start + n) : readUtf8(this.buf, start, start + n);
+    const s =
+      intern === undefined ? readUtf8(this.buf, start, start + n) : intern.read(this.buf, start, start + n);
     if (s === undefined) {
       throw new PeerpostError('ERR_INVALID_UTF8', `${what} at offset ${start} is not valid UTF-8`, {
         offset: start,
@@ -341,7 +343,7 @@ const reader = new Reader();
 function readV0Fields(r: Reader): Envelope {
   const deliveryStartTimestampMs = r.u64('delivery_start_timestamp_ms');
   const id = r.string('id');
-  const label = r.string('label', true);
+  const label = r.string('label', labelInterner);
   const compressed = r.bool('compressed');
   const data = r.bytes('data');
   const lastSenderIsProxy = r.bool('last_sender_is_proxy');
@@ -372,7 +374,7 @@ function expectEnd(r: Reader, version: EnvelopeVersion): void {
 function decodeV1(buf: Buffer): Envelope {
   const r = reader.reset(buf, 0, buf.length - TAG_LEN);
   const envelope = readV0Fields(r);
-  if (r.optionTag('direct_receiver')) envelope.directReceiver = r.string('direct_receiver', true);
+  if (r.optionTag('direct_receiver')) envelope.directReceiver = r.string('direct_receiver', peerInterner);
   expectEnd(r, 1);
   r.buf = EMPTY; // do not keep the last frame alive
   return envelope;

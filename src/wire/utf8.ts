@@ -65,6 +65,8 @@ interface Interned {
 export class StringInterner {
   readonly #table: (Interned | undefined)[];
   readonly #mask: number;
+  /** The last string returned: consecutive messages mostly repeat it, checked before hashing. */
+  #last: Interned | undefined;
 
   constructor(sizePow2 = 256) {
     this.#table = new Array(sizePow2).fill(undefined);
@@ -75,18 +77,30 @@ export class StringInterner {
     const n = end - start;
     if (n === 0) return '';
     if (n > SHORT) return readUtf8(buf, start, end);
+    const last = this.#last;
+    if (last !== undefined && last.bytes.length === n && sameBytes(last.bytes, buf, start, n))
+      return last.str;
     let h = n;
     for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
     const slot = (h ^ (h >>> 16)) & this.#mask;
     const hit = this.#table[slot];
-    if (hit !== undefined && hit.bytes.length === n) {
-      const b = hit.bytes;
-      let i = 0;
-      while (i < n && b[i] === buf[start + i]) i++;
-      if (i === n) return hit.str;
+    if (hit !== undefined && hit.bytes.length === n && sameBytes(hit.bytes, buf, start, n)) {
+      this.#last = hit;
+      return hit.str;
     }
     const str = readUtf8(buf, start, end);
-    if (str !== undefined) this.#table[slot] = { bytes: buf.slice(start, end), str };
+    if (str !== undefined) {
+      const entry = { bytes: buf.slice(start, end), str };
+      this.#table[slot] = entry;
+      this.#last = entry;
+    }
     return str;
   }
+}
+
+/** `a` equals the `n` bytes of `buf` from `start`. */
+function sameBytes(a: Uint8Array, buf: Buffer, start: number, n: number): boolean {
+  let i = 0;
+  while (i < n && a[i] === buf[start + i]) i++;
+  return i === n;
 }
