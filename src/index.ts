@@ -66,7 +66,8 @@ export {
 export { addr, type DirectReceiver, formatReceiver, peer, peerInfo } from './sender/receiver.js';
 export type { DirectSenderStats, SenderStats } from './sender/stats.js';
 export type { PeerAddress, Topology } from './topology/types.js';
-export { DEFAULT_LIMITS, StreamConnection } from './transport/stream-connection.js';
+export { DEFAULT_LIMITS } from './transport/limits.js';
+export { StreamConnection } from './transport/stream-connection.js';
 export * from './transport/tls/index.js';
 export type {
   CloseReason,

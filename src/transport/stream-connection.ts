@@ -3,8 +3,8 @@ import { type ErrorCode, PeerpostError } from '../errors.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
-import { type Envelope, encodeEnvelopeInto } from '../wire/envelope.js';
-import { checkFrames, DEFAULT_MAX_FRAME_BYTES, FRAME_PREFIX_BYTES, FrameDecoder } from '../wire/framing.js';
+import type { Envelope } from '../wire/envelope.js';
+import { checkFrames, FRAME_PREFIX_BYTES, FrameDecoder, U32_MAX } from '../wire/framing.js';
 import type {
   CloseReason,
   Connection,
@@ -13,8 +13,8 @@ import type {
   RemoteIdentity,
   TransportLimits,
 } from './types.js';
+import { WriteBatch } from './write-batch.js';
 
-const U32_MAX = 0xffff_ffff;
 /**
  * A zero-length frame is the keepalive of the peerpost protocols (ALPN `peerpost/.../1`):
  * an envelope is never empty, so it cannot be mistaken for a message. It is sent when
@@ -27,30 +27,6 @@ const KEEPALIVE_FRAME = Buffer.alloc(FRAME_PREFIX_BYTES);
  * the TLS 1.3 handshake (untrusted, over a cap) learns it before writing a frame.
  */
 export const ACCEPTANCE_FRAME: Readonly<Buffer> = KEEPALIVE_FRAME;
-
-/** Defaults of {@link TransportLimits}. */
-export const DEFAULT_LIMITS: Readonly<Required<TransportLimits>> = {
-  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-  writeTimeoutMs: 12_000,
-  handshakeTimeoutMs: 5_000,
-  idleTimeoutMs: 10_000,
-  highWaterMarkBytes: 1024 * 1024,
-};
-
-/** Validates limits and fills in defaults; throws `ERR_INVALID_OPTION`. */
-export function resolveLimits(limits: TransportLimits = {}): Required<TransportLimits> {
-  const out = { ...DEFAULT_LIMITS };
-  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof TransportLimits)[]) {
-    const value = limits[key];
-    if (value === undefined) continue;
-    const max = key === 'maxFrameBytes' ? U32_MAX : Number.MAX_SAFE_INTEGER;
-    if (!Number.isInteger(value) || value <= 0 || value > max) {
-      throw new PeerpostError('ERR_INVALID_OPTION', `${key} must be a positive integer, got ${value}`);
-    }
-    out[key] = value;
-  }
-  return out;
-}
 
 export interface StreamConnectionOptions {
   kind: ConnectionKind;
@@ -90,31 +66,8 @@ export class StreamConnection implements Connection {
   readonly #onFinished: ((connection: StreamConnection) => void) | undefined;
   readonly #decoder: FrameDecoder;
   #handler: ConnectionHandler | undefined;
-  /**
-   * Entries of this tick's batch: frame bodies, or (where `#framed[i]`) runs of whole
-   * frames. Made by the first write (an idle connection has none); let go when idle.
-   */
-  #queue: Uint8Array[] | undefined;
-  #framed: boolean[] | undefined;
-  #queueBytes = 0;
-  /** Frames in `#queue` (a framed run holds several). */
-  #queueFrames = 0;
-  /**
-   * Where writeEnvelope() encodes frames: appended only, so a region handed to the socket
-   * is never written again. Kept across ticks while it has room; let go when idle.
-   */
-  #slab: Buffer | undefined;
-  #slabUsed = 0;
-  /**
-   * The open run, the last queue entry while it grows: bytes `#runStart .. #runEnd` of
-   * `#runArea`. Whole frames that continue it in the same memory (the next frame encoded
-   * in `#slab`, or writeFrames() regions that follow each other, like the consecutive
-   * frames of a sender's arena or the hub's broadcasts) extend it instead of adding an
-   * entry, so they go to the socket as one region without a copy. -1: no open run.
-   */
-  #runStart = -1;
-  #runEnd = 0;
-  #runArea: ArrayBufferLike | undefined;
+  /** Frames queued since the last socket write; made by the first write, let go when idle. */
+  #batch: WriteBatch | undefined;
   /** Frames accepted by write() and not yet reported by onFlushed (queued or in the socket). */
   #unreported = 0;
   /** Frame counts of the batches handed to the socket and not yet written, in order (made by the first flush). */
@@ -220,7 +173,7 @@ export class StreamConnection implements Connection {
   }
 
   get bufferedBytes(): number {
-    return this.#queueBytes + this.#socket.writableLength;
+    return (this.#batch?.bytes ?? 0) + this.#socket.writableLength;
   }
 
   get pendingFrames(): number {
@@ -250,9 +203,8 @@ export class StreamConnection implements Connection {
     if (body.byteLength > U32_MAX) {
       throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${body.byteLength} bytes exceeds u32`);
     }
-    this.#closeRun();
-    this.#enqueue(body, false);
-    return this.#queued(FRAME_PREFIX_BYTES + body.byteLength);
+    this.#writable().addBody(body);
+    return this.#queued(1);
   }
 
   /**
@@ -263,87 +215,36 @@ export class StreamConnection implements Connection {
    */
   writeEnvelope(envelope: Envelope, size: number): boolean {
     if (this.#reason !== undefined) return false;
-    const need = FRAME_PREFIX_BYTES + size;
-    let slab = this.#slab;
-    let at = this.#slabUsed;
-    if (slab === undefined || slab.length - at < need) {
-      this.#closeRun();
-      slab = this.#slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, need));
-      at = this.#slabUsed = 0;
-    }
-    slab.writeUInt32BE(size, at);
-    const end = encodeEnvelopeInto(envelope, slab, at + FRAME_PREFIX_BYTES);
-    if (end !== at + need) {
-      throw new PeerpostError(
-        'ERR_INVALID_OPTION',
-        `writeEnvelope: size ${size} does not match the encoding`,
-      );
-    }
-    this.#slabUsed = end;
-    this.#extendRun(slab, slab.byteOffset + at, need);
-    return this.#queued(need);
+    this.#writable().addEnvelope(envelope, size);
+    return this.#queued(1);
   }
 
   /** Queues `count` whole frames (prefixes included) by reference: see Connection.writeFrames. */
   writeFrames(frames: Uint8Array, count: number): boolean {
     checkFrames(frames, count);
     if (this.#reason !== undefined) return false;
-    this.#extendRun(frames, frames.byteOffset, frames.byteLength);
-    return this.#queued(frames.byteLength, count);
+    this.#writable().addFrames(frames, count);
+    return this.#queued(count);
   }
 
-  #enqueue(entry: Uint8Array, framed: boolean): void {
-    const queue = this.#queue;
-    if (queue === undefined) {
-      this.#queue = [entry];
-      this.#framed = [framed];
-    } else {
-      queue.push(entry);
-      (this.#framed as boolean[]).push(framed);
-    }
+  #writable(): WriteBatch {
+    this.#batch ??= new WriteBatch();
+    return this.#batch;
   }
 
   /** Bookkeeping shared by the writes: schedule the flush, report backpressure. */
-  #queued(bytes: number, frames = 1): boolean {
-    this.#queueBytes += bytes;
-    this.#queueFrames += frames;
+  #queued(frames: number): boolean {
     this.#unreported += frames;
     if (!this.#scheduled) {
       this.#scheduled = true;
       this.#flushBound ??= this.#flush.bind(this, false);
       process.nextTick(this.#flushBound);
     }
-    if (this.#queueBytes + this.#socket.writableLength >= this.#limits.highWaterMarkBytes) {
+    if ((this.#batch as WriteBatch).bytes + this.#socket.writableLength >= this.#limits.highWaterMarkBytes) {
       this.#needDrain = true;
       return false;
     }
     return true;
-  }
-
-  /** Adds whole frames at `start` (absolute offset in `bytes.buffer`) to the open run, or opens one. */
-  #extendRun(bytes: Uint8Array, start: number, length: number): void {
-    if (this.#runStart >= 0 && this.#runArea === bytes.buffer && this.#runEnd === start) {
-      this.#runEnd += length;
-      return;
-    }
-    this.#closeRun();
-    this.#runArea = bytes.buffer;
-    this.#runStart = start;
-    this.#runEnd = start + length;
-    this.#enqueue(bytes, true); // placeholder: the run's bytes are fixed when it closes
-  }
-
-  /** Turns the open run (the last queue entry) into its final view. */
-  #closeRun(): void {
-    if (this.#runStart < 0) return;
-    const queue = this.#queue as Uint8Array[];
-    queue[queue.length - 1] = Buffer.from(
-      this.#runArea as ArrayBuffer,
-      this.#runStart,
-      this.#runEnd - this.#runStart,
-    );
-    this.#runStart = -1;
-    this.#runArea = undefined;
   }
 
   close(reason?: string): void {
@@ -390,70 +291,19 @@ export class StreamConnection implements Connection {
    */
   #flush(force = false): void {
     this.#scheduled = false;
-    const queue = this.#queue;
-    const n = queue === undefined ? 0 : queue.length;
-    if (n === 0 || this.#finished || this.#socket.destroyed) return;
+    const batch = this.#batch;
+    if (batch === undefined || batch.isEmpty || this.#finished || this.#socket.destroyed) return;
     if (!force && this.#socket.writableNeedDrain) return;
     this.#lastWriteAt = this.#clock.now();
-    this.#closeRun();
     const inSocket = this.#inSocket;
-    if (inSocket === undefined) this.#inSocket = [this.#queueFrames];
-    else inSocket.push(this.#queueFrames);
-    const accepted = this.#writeBatch(queue as Uint8Array[], n);
-    (queue as Uint8Array[]).length = 0;
-    (this.#framed as boolean[]).length = 0;
-    this.#queueBytes = 0;
-    this.#queueFrames = 0;
-    // A slab with little room left is not worth keeping: the next frame starts a new one.
-    if (this.#slab !== undefined && this.#slab.length - this.#slabUsed < MIN_SLAB_ROOM)
-      this.#slab = undefined;
+    if (inSocket === undefined) this.#inSocket = [batch.frames];
+    else inSocket.push(batch.frames);
+    this.#onWrittenBound ??= this.#onWritten.bind(this);
+    const accepted = batch.writeTo(this.#socket, this.#onWrittenBound);
     if (!accepted && this.#writeTimer === undefined) {
       this.#writeTimer = this.#clock.setTimeout(() => this.#onWriteTimeout(), this.#limits.writeTimeoutMs);
     }
     this.#maybeDrain();
-  }
-
-  /**
-   * Small frames are copied with their prefixes into one buffer (measured faster than
-   * corked small writes for 64 B frames); bodies of {@link LARGE_BODY_BYTES} or more are
-   * passed by reference between corked prefix buffers, so node writes the batch with one
-   * writev and no copy (measured ~20% faster for 64 KiB frames). The write callback sits
-   * on the batch's last chunk.
-   */
-  #writeBatch(queue: Uint8Array[], n: number): boolean {
-    const socket = this.#socket;
-    const framed = this.#framed as boolean[];
-    this.#onWrittenBound ??= this.#onWritten.bind(this);
-    const onWritten = this.#onWrittenBound;
-    if (n === 1 && framed[0]) return socket.write(queue[0] as Uint8Array, onWritten);
-    let mixed = false;
-    for (let i = 0; i < n && !mixed; i++)
-      mixed = framed[i] === true || (queue[i] as Uint8Array).byteLength >= LARGE_BODY_BYTES;
-    if (!mixed) return socket.write(fillSmall(queue, 0, n, this.#queueBytes, undefined), onWritten);
-    socket.cork();
-    let accepted = true;
-    let from = 0;
-    let bytes = 0;
-    for (let i = 0; i < n; i++) {
-      const entry = queue[i] as Uint8Array;
-      const last = i === n - 1;
-      if (framed[i]) {
-        // Whole frames already encoded in the slab: written as they are.
-        if (from < i) socket.write(fillSmall(queue, from, i, bytes, undefined));
-        accepted = last ? socket.write(entry, onWritten) : socket.write(entry);
-      } else if (entry.byteLength >= LARGE_BODY_BYTES) {
-        socket.write(fillSmall(queue, from, i, bytes + FRAME_PREFIX_BYTES, entry));
-        accepted = last ? socket.write(entry, onWritten) : socket.write(entry);
-      } else {
-        bytes += FRAME_PREFIX_BYTES + entry.byteLength;
-        continue;
-      }
-      from = i + 1;
-      bytes = 0;
-    }
-    if (from < n) accepted = socket.write(fillSmall(queue, from, n, bytes, undefined), onWritten);
-    socket.uncork();
-    return accepted;
   }
 
   /** A batch reached the operating system (socket write callbacks come in order). */
@@ -468,7 +318,7 @@ export class StreamConnection implements Connection {
 
   #maybeDrain(): void {
     if (!this.#needDrain || this.#reason !== undefined) return;
-    if (this.#queueBytes + this.#socket.writableLength >= this.#limits.highWaterMarkBytes) return;
+    if ((this.#batch?.bytes ?? 0) + this.#socket.writableLength >= this.#limits.highWaterMarkBytes) return;
     this.#needDrain = false;
     this.#handler?.onDrain?.();
   }
@@ -478,7 +328,7 @@ export class StreamConnection implements Connection {
       this.#clock.clearTimeout(this.#writeTimer);
       this.#writeTimer = undefined;
     }
-    if (this.#queue !== undefined && this.#queue.length > 0 && !this.#scheduled) this.#flush();
+    if (this.#batch !== undefined && !this.#batch.isEmpty && !this.#scheduled) this.#flush();
     this.#maybeDrain();
   }
 
@@ -570,9 +420,8 @@ export class StreamConnection implements Connection {
 
   /** Nothing written for a keepalive interval: give back what only traffic needs. */
   #releaseIdle(): void {
-    if (this.#queueFrames > 0 || this.#scheduled) return;
-    this.#slab = undefined;
-    this.#queue = this.#framed = undefined;
+    if ((this.#batch !== undefined && !this.#batch.isEmpty) || this.#scheduled) return;
+    this.#batch = undefined;
     this.#flushBound = undefined;
     if (this.#inSocket?.length === 0) {
       this.#inSocket = undefined;
@@ -581,13 +430,7 @@ export class StreamConnection implements Connection {
   }
 
   #dropQueue(): void {
-    if (this.#queue !== undefined) this.#queue.length = 0;
-    if (this.#framed !== undefined) this.#framed.length = 0;
-    this.#queueBytes = 0;
-    this.#queueFrames = 0;
-    this.#runStart = -1;
-    this.#runArea = undefined;
-    this.#slab = undefined;
+    this.#batch?.clear();
   }
 
   #finish(): void {
@@ -622,34 +465,6 @@ function ownerOf(socket: Duplex): StreamConnection {
 
 /** Longest an orderly close() waits for the peer to take the last frames and end the stream. */
 export const CLOSE_GRACE_MS = 2000;
-
-/** Size of a connection's encode buffer for writeEnvelope() (a larger frame gets its own). */
-const SLAB_BYTES = 64 * 1024;
-/** A slab with less room than this after a flush is dropped rather than kept. */
-const MIN_SLAB_ROOM = 1024;
-
-/** Bodies this large are written by reference instead of being copied into the batch buffer. */
-const LARGE_BODY_BYTES = 16 * 1024;
-
-/** Frames `from..to-1` with prefixes in one buffer of `bytes`, plus the prefix of `large` if given. */
-function fillSmall(
-  queue: Uint8Array[],
-  from: number,
-  to: number,
-  bytes: number,
-  large: Uint8Array | undefined,
-): Buffer {
-  const out = Buffer.allocUnsafe(bytes);
-  let at = 0;
-  for (let i = from; i < to; i++) {
-    const body = queue[i] as Uint8Array;
-    out.writeUInt32BE(body.byteLength, at);
-    out.set(body, at + FRAME_PREFIX_BYTES);
-    at += FRAME_PREFIX_BYTES + body.byteLength;
-  }
-  if (large !== undefined) out.writeUInt32BE(large.byteLength, at);
-  return out;
-}
 
 /** The `peerpost_errors_total` kind of a connection failure: `ERR_IDLE_TIMEOUT` → `idle_timeout`. */
 export function errorKind(code: ErrorCode): string {

@@ -5,7 +5,8 @@ import { type Envelope, type EnvelopeVersion, encodedEnvelopeSize, encodeEnvelop
 export const FRAME_PREFIX_BYTES = 4;
 /** Default largest frame body accepted from a peer: 16 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
-const U32_MAX = 0xffff_ffff;
+/** Largest length a 4-byte prefix can carry. */
+export const U32_MAX = 0xffff_ffff;
 
 /** The length in the big-endian prefix at `at` (the caller checked that 4 bytes are there). */
 export function frameLength(frames: Uint8Array, at: number): number {

@@ -1,8 +1,7 @@
 import { PeerpostError } from '../../errors.js';
 import { type Envelope, encodeEnvelopeInto } from '../../wire/envelope.js';
-import { FRAME_PREFIX_BYTES, frameLength } from '../../wire/framing.js';
+import { FRAME_PREFIX_BYTES, frameLength, U32_MAX } from '../../wire/framing.js';
 
-const U32_MAX = 0xffff_ffff;
 /** Bodies and runs at least this large are kept by reference and copied once, when flushed. */
 const LARGE_BYTES = 16 * 1024;
 /**

@@ -9,7 +9,8 @@ import { formatHostPort, parseHostPort } from '../../util/address.js';
 import { type Clock, systemClock } from '../../util/clock.js';
 import { type Logger, noopLogger } from '../../util/logger.js';
 import { FRAME_PREFIX_BYTES } from '../../wire/framing.js';
-import { resolveLimits, StreamConnection } from '../stream-connection.js';
+import { resolveLimits } from '../limits.js';
+import { StreamConnection } from '../stream-connection.js';
 import {
   ALPN_BY_KIND,
   type Connection,

@@ -1,0 +1,215 @@
+import type { Duplex } from 'node:stream';
+import { PeerpostError } from '../errors.js';
+import { type Envelope, encodeEnvelopeInto } from '../wire/envelope.js';
+import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
+
+/** Size of the encode buffer for addEnvelope() (a larger frame gets its own). */
+const SLAB_BYTES = 64 * 1024;
+/** A slab with less room than this after a write is dropped rather than kept. */
+const MIN_SLAB_ROOM = 1024;
+/** Bodies this large are written by reference instead of being copied into the batch buffer. */
+const LARGE_BODY_BYTES = 16 * 1024;
+
+/**
+ * The frames a {@link StreamConnection} queued since its last socket write, and how they
+ * reach the socket in one write. Entries are frame bodies (framed when written) or runs
+ * of whole frames: frames encoded into the batch's own slab (addEnvelope) and regions of
+ * whole frames taken by reference (addFrames). A run grows while the next frames continue
+ * it in the same memory (the next frame encoded in the slab, a sender's consecutive
+ * waiting frames, the hub's consecutive broadcasts), so it reaches the socket as one
+ * region without a copy.
+ */
+export class WriteBatch {
+  #queue: Uint8Array[] = [];
+  #framed: boolean[] = [];
+  /** Bytes queued, length prefixes included. */
+  bytes = 0;
+  /** Frames queued (a run holds several). */
+  frames = 0;
+  /**
+   * Where addEnvelope() encodes frames: appended only, so a region handed to the socket
+   * is never written again. Kept across writes while it has room.
+   */
+  #slab: Buffer | undefined;
+  #slabUsed = 0;
+  /** The open run, the last queue entry while it grows: bytes `#runStart .. #runEnd` of `#runArea`; -1: none. */
+  #runStart = -1;
+  #runEnd = 0;
+  #runArea: ArrayBufferLike | undefined;
+
+  get isEmpty(): boolean {
+    return this.#queue.length === 0;
+  }
+
+  /** Queues one frame body (the prefix is added when written). */
+  addBody(body: Uint8Array): void {
+    this.#closeRun();
+    this.#queue.push(body);
+    this.#framed.push(false);
+    this.bytes += FRAME_PREFIX_BYTES + body.byteLength;
+    this.frames++;
+  }
+
+  /**
+   * Encodes `envelope` (of encoded size `size`) with its prefix into the slab: one copy of
+   * the payload, no buffer per frame. Throws `ERR_INVALID_OPTION` if `size` is wrong.
+   */
+  addEnvelope(envelope: Envelope, size: number): void {
+    const need = FRAME_PREFIX_BYTES + size;
+    let slab = this.#slab;
+    let at = this.#slabUsed;
+    if (slab === undefined || slab.length - at < need) {
+      this.#closeRun();
+      slab = this.#slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, need));
+      at = this.#slabUsed = 0;
+    }
+    slab.writeUInt32BE(size, at);
+    const end = encodeEnvelopeInto(envelope, slab, at + FRAME_PREFIX_BYTES);
+    if (end !== at + need) {
+      throw new PeerpostError(
+        'ERR_INVALID_OPTION',
+        `writeEnvelope: size ${size} does not match the encoding`,
+      );
+    }
+    this.#slabUsed = end;
+    this.#extendRun(slab, slab.byteOffset + at, need);
+    this.bytes += need;
+    this.frames++;
+  }
+
+  /** Queues `count` whole frames (already checked) by reference. */
+  addFrames(frames: Uint8Array, count: number): void {
+    this.#extendRun(frames, frames.byteOffset, frames.byteLength);
+    this.bytes += frames.byteLength;
+    this.frames += count;
+  }
+
+  /**
+   * Hands everything to `socket` and empties the batch; `onWritten` sits on the last
+   * chunk. Returns what the last `socket.write()` returned. Small frames are copied with
+   * their prefixes into one buffer (measured faster than corked small writes for 64 B
+   * frames); bodies of {@link LARGE_BODY_BYTES} or more and runs of whole frames are
+   * passed by reference between corked writes, so node writes the batch with one writev
+   * (measured ~20% faster for 64 KiB frames).
+   */
+  writeTo(socket: Duplex, onWritten: (err?: Error | null) => void): boolean {
+    this.#closeRun();
+    const queue = this.#queue;
+    const framed = this.#framed;
+    const n = queue.length;
+    let accepted: boolean;
+    if (n === 1 && framed[0]) {
+      accepted = socket.write(queue[0] as Uint8Array, onWritten);
+    } else if (!hasLarge(queue, framed, n)) {
+      accepted = socket.write(fillSmall(queue, 0, n, this.bytes, undefined), onWritten);
+    } else {
+      accepted = writeCorked(socket, queue, framed, n, onWritten);
+    }
+    queue.length = 0;
+    framed.length = 0;
+    this.bytes = 0;
+    this.frames = 0;
+    // A slab with little room left is not worth keeping: the next frame starts a new one.
+    if (this.#slab !== undefined && this.#slab.length - this.#slabUsed < MIN_SLAB_ROOM)
+      this.#slab = undefined;
+    return accepted;
+  }
+
+  /** Forgets every queued frame and the slab (the connection failed or closed). */
+  clear(): void {
+    this.#queue.length = 0;
+    this.#framed.length = 0;
+    this.bytes = 0;
+    this.frames = 0;
+    this.#runStart = -1;
+    this.#runArea = undefined;
+    this.#slab = undefined;
+  }
+
+  /** Adds whole frames at `start` (absolute offset in `bytes.buffer`) to the open run, or opens one. */
+  #extendRun(bytes: Uint8Array, start: number, length: number): void {
+    if (this.#runStart >= 0 && this.#runArea === bytes.buffer && this.#runEnd === start) {
+      this.#runEnd += length;
+      return;
+    }
+    this.#closeRun();
+    this.#runArea = bytes.buffer;
+    this.#runStart = start;
+    this.#runEnd = start + length;
+    this.#queue.push(bytes); // placeholder: the run's bytes are fixed when it closes
+    this.#framed.push(true);
+  }
+
+  /** Turns the open run (the last queue entry) into its final view. */
+  #closeRun(): void {
+    if (this.#runStart < 0) return;
+    const queue = this.#queue;
+    queue[queue.length - 1] = Buffer.from(
+      this.#runArea as ArrayBuffer,
+      this.#runStart,
+      this.#runEnd - this.#runStart,
+    );
+    this.#runStart = -1;
+    this.#runArea = undefined;
+  }
+}
+
+function hasLarge(queue: readonly Uint8Array[], framed: readonly boolean[], n: number): boolean {
+  for (let i = 0; i < n; i++) {
+    if (framed[i] === true || (queue[i] as Uint8Array).byteLength >= LARGE_BODY_BYTES) return true;
+  }
+  return false;
+}
+
+/** Runs of small bodies copied into one buffer each, large bodies and whole-frame runs by reference. */
+function writeCorked(
+  socket: Duplex,
+  queue: readonly Uint8Array[],
+  framed: readonly boolean[],
+  n: number,
+  onWritten: (err?: Error | null) => void,
+): boolean {
+  socket.cork();
+  let accepted = true;
+  let from = 0;
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const entry = queue[i] as Uint8Array;
+    const last = i === n - 1;
+    if (framed[i]) {
+      if (from < i) socket.write(fillSmall(queue, from, i, bytes, undefined));
+      accepted = last ? socket.write(entry, onWritten) : socket.write(entry);
+    } else if (entry.byteLength >= LARGE_BODY_BYTES) {
+      socket.write(fillSmall(queue, from, i, bytes + FRAME_PREFIX_BYTES, entry));
+      accepted = last ? socket.write(entry, onWritten) : socket.write(entry);
+    } else {
+      bytes += FRAME_PREFIX_BYTES + entry.byteLength;
+      continue;
+    }
+    from = i + 1;
+    bytes = 0;
+  }
+  if (from < n) accepted = socket.write(fillSmall(queue, from, n, bytes, undefined), onWritten);
+  socket.uncork();
+  return accepted;
+}
+
+/** Frames `from..to-1` with prefixes in one buffer of `bytes`, plus the prefix of `large` if given. */
+function fillSmall(
+  queue: readonly Uint8Array[],
+  from: number,
+  to: number,
+  bytes: number,
+  large: Uint8Array | undefined,
+): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (let i = from; i < to; i++) {
+    const body = queue[i] as Uint8Array;
+    out.writeUInt32BE(body.byteLength, at);
+    out.set(body, at + FRAME_PREFIX_BYTES);
+    at += FRAME_PREFIX_BYTES + body.byteLength;
+  }
+  if (large !== undefined) out.writeUInt32BE(large.byteLength, at);
+  return out;
+}
