@@ -25,3 +25,10 @@ export function resolveLimits(limits: TransportLimits = {}): Required<TransportL
   }
   return out;
 }
+
+/**
+ * Longest an orderly close() waits for the peer to take the last frames (and, over TLS,
+ * to end the stream): a peer that stopped reading must not hold a shutdown for the whole
+ * write timeout. Both transports use it (capped by `writeTimeoutMs`).
+ */
+export const CLOSE_GRACE_MS = 2000;

@@ -5,6 +5,7 @@ import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import type { Envelope } from '../wire/envelope.js';
 import { checkFrames, FRAME_PREFIX_BYTES, FrameDecoder, U32_MAX } from '../wire/framing.js';
+import { CLOSE_GRACE_MS } from './limits.js';
 import type {
   CloseReason,
   Connection,
@@ -462,9 +463,6 @@ type OwnedSocket = Duplex & { [OWNER]?: StreamConnection };
 function ownerOf(socket: Duplex): StreamConnection {
   return (socket as OwnedSocket)[OWNER] as StreamConnection;
 }
-
-/** Longest an orderly close() waits for the peer to take the last frames and end the stream. */
-export const CLOSE_GRACE_MS = 2000;
 
 /** The `peerpost_errors_total` kind of a connection failure: `ERR_IDLE_TIMEOUT` → `idle_timeout`. */
 export function errorKind(code: ErrorCode): string {

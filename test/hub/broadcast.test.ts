@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HubResult } from '../../src/hub/port.js';
 import type { Topology } from '../../src/topology/types.js';
+import { CLOSE_GRACE_MS } from '../../src/transport/limits.js';
 import { settle } from '../../src/util/fake-clock.js';
 import { encodeEnvelope } from '../../src/wire/envelope.js';
 import { envelope, setupHub } from './helpers.js';
@@ -133,16 +134,17 @@ test('queue_full when every target subscriber is full', async () => {
   for (let i = 0; i < 40; i++) results.push(s.hub.broadcast({ ...big(i), directReceiver: 'slowpoke' }));
   assert.equal(results.at(-1), 'queue_full');
   assert.equal(slow.closes.length, 0, 'without a threshold the subscriber stays connected');
-  // A graceful close flushes what it can; a peer that never reads is cut off by the
-  // transport's write timeout (12 s), so close() resolves after it.
+  // A graceful close flushes what it can; a peer that never reads is cut off after the
+  // transport's close grace (CLOSE_GRACE_MS, not the 12 s write timeout).
   let closed = false;
   const closing = s.hub.close().then(() => {
     closed = true;
   });
-  await s.clock.tick(11_000);
+  await s.clock.tick(CLOSE_GRACE_MS - 1);
   assert.equal(closed, false);
-  await s.clock.tick(2_000);
+  await s.clock.tick(1);
   await closing;
+  assert.equal(closed, true);
   assert.equal(slow.closes.length, 1);
   assert.equal(s.clock.pendingTimers, 0);
   await s.network.close();

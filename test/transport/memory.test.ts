@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPeerpostError } from '../../src/errors.js';
+import { CLOSE_GRACE_MS } from '../../src/transport/limits.js';
 import { MemoryNetwork } from '../../src/transport/memory/index.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../../src/transport/types.js';
 import { FakeClock, settle } from '../../src/util/fake-clock.js';
@@ -146,6 +147,47 @@ test('a stalled reader makes the writer fail with ERR_WRITE_TIMEOUT in virtual t
   assert.equal(remote.closeReason?.code, 'ERR_CONNECTION_RESET');
   assert.equal(remote.closeReason?.initiator, 'remote');
   assert.equal(clock.pendingTimers, 0);
+});
+
+test('close() waits at most CLOSE_GRACE_MS for a peer that stopped reading, then resets it', async () => {
+  const clock = new FakeClock(0);
+  const network = new MemoryNetwork({ clock, socketBufferBytes: 4096 });
+  const { conn, remote } = await pair(network, { writeTimeoutMs: 60_000, highWaterMarkBytes: 2048 });
+  conn.attach(recorder());
+  remote.attach(recorder());
+  network.pauseReading(remote);
+  for (let i = 0; i < 10; i++) conn.write(Buffer.alloc(1000));
+  await settle();
+  conn.close('shutting down');
+  await clock.tick(CLOSE_GRACE_MS - 1);
+  assert.equal(conn.closeReason, undefined, 'still flushing within the grace');
+  await clock.tick(1);
+  const reason = reasonOf(conn);
+  assert.deepEqual(
+    { code: reason?.code, initiator: reason?.initiator, message: reason?.message },
+    { code: 'ERR_CONNECTION_CLOSED', initiator: 'local', message: 'shutting down' },
+  );
+  assert.ok(conn.pendingFrames > 0, 'frames the peer never took stay pending');
+  await settle();
+  assert.equal(remote.closeReason?.code, 'ERR_CONNECTION_RESET');
+  assert.equal(clock.pendingTimers, 0, 'no timer left behind');
+  await network.close();
+});
+
+test('an orderly close() with a reading peer leaves no grace timer behind', async () => {
+  const clock = new FakeClock(0);
+  const network = new MemoryNetwork({ clock });
+  const { conn, remote } = await pair(network);
+  const r = recorder();
+  conn.attach(recorder());
+  remote.attach(r);
+  conn.write(Buffer.from('last words'));
+  conn.close();
+  await settle();
+  assert.equal(conn.closeReason?.code, 'ERR_CONNECTION_CLOSED');
+  assert.equal(r.frames.length, 1);
+  assert.equal(clock.pendingTimers, 0);
+  await network.close();
 });
 
 test('an oversized frame closes only that connection with ERR_FRAME_TOO_LARGE', async () => {

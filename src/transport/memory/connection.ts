@@ -2,6 +2,7 @@ import { type ErrorCode, isPeerpostError, PeerpostError } from '../../errors.js'
 import type { Clock, TimerHandle } from '../../util/clock.js';
 import type { Envelope } from '../../wire/envelope.js';
 import { checkFrames, FrameDecoder } from '../../wire/framing.js';
+import { CLOSE_GRACE_MS } from '../limits.js';
 import type { CloseReason, Connection, ConnectionHandler, ConnectionKind, RemoteIdentity } from '../types.js';
 import { FrameQueue } from './frame-queue.js';
 import type { ResolvedLimits } from './options.js';
@@ -64,6 +65,8 @@ export class MemoryConnection implements Connection {
   #inflight = 0;
   #needDrain = false;
   #writeTimer: TimerHandle | undefined;
+  /** Armed by close(): how long an orderly close waits for a peer that does not read. */
+  #closeTimer: TimerHandle | undefined;
   #blockedSince: number | undefined;
   #inbound: Buffer[] = [];
   #finMessage: string | undefined;
@@ -155,7 +158,20 @@ export class MemoryConnection implements Connection {
     this.#state = 'closing';
     this.#closeMessage = reason;
     this.#host.schedule(this);
+    // As over TLS: the queued frames get CLOSE_GRACE_MS (at most the write timeout) to
+    // leave; a peer that stopped reading then gets a reset instead of holding the close.
+    this.#closeTimer = this.#host.clock.setTimeout(
+      this.#onCloseGrace,
+      Math.min(this.#limits.writeTimeoutMs, CLOSE_GRACE_MS),
+    );
   }
+
+  readonly #onCloseGrace = (): void => {
+    this.#closeTimer = undefined;
+    if (this.#state !== 'closing') return;
+    this.#finish({ code: 'ERR_CONNECTION_CLOSED', message: this.#closeMessage, initiator: 'local' });
+    this.out.reset(this.#closeMessage);
+  };
 
   /** Fails the connection now: queued frames are dropped and the peer is reset. */
   destroy(code: ErrorCode, message: string, cause?: unknown): void {
@@ -299,6 +315,10 @@ export class MemoryConnection implements Connection {
     this.#state = 'closed';
     this.#closeReason = reason;
     this.#clearWriteTimer();
+    if (this.#closeTimer !== undefined) {
+      this.#host.clock.clearTimeout(this.#closeTimer);
+      this.#closeTimer = undefined;
+    }
     this.#inbound = [];
     this.#finMessage = undefined;
     this.#host.closed(this, reason);
