@@ -1,7 +1,6 @@
 import { PeerpostError } from '../errors.js';
 import { ConnectionHub } from '../hub/hub.js';
 import type { HubResult } from '../hub/port.js';
-import type { HubStats } from '../hub/stats.js';
 import type { Subscription } from '../hub/subscription.js';
 import type { Credentials } from '../identity/credentials.js';
 import type { TrustPolicy } from '../identity/trust.js';
@@ -9,11 +8,10 @@ import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { DirectSenderConfig } from '../sender/config.js';
 import { DirectSender } from '../sender/direct-sender.js';
 import type { DropReason, OutcomeEvent, OutcomeListener, SendMode } from '../sender/outcome.js';
-import { addr, type DirectReceiver, formatReceiver, peer } from '../sender/receiver.js';
-import type { DirectSenderStats } from '../sender/stats.js';
+import { type DirectReceiver, formatReceiver } from '../sender/receiver.js';
 import type { Topology } from '../topology/types.js';
 import { TlsTransport } from '../transport/tls/tls-transport.js';
-import type { ConnectionKind, Transport } from '../transport/types.js';
+import type { Transport } from '../transport/types.js';
 import { addressProblem } from '../util/address.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
@@ -23,9 +21,14 @@ import { type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
 import { createEnvelope, payloadOf } from '../wire/message.js';
 import { DedupWindow } from './dedup.js';
 import { Inbox } from './inbox.js';
-import type { IncomingMessage, IncomingSink, MessageSource } from './incoming.js';
+import type { IncomingMessage, IncomingSink } from './incoming.js';
 import {
-  type NetworkLimits,
+  type NetworkConfigUpdate,
+  NetworkMessage,
+  type NetworkStats,
+  type SubscribeOptions,
+} from './message.js';
+import {
   type NetworkOptions,
   type ResolvedLimits,
   resolveLimits,
@@ -34,83 +37,14 @@ import {
   validateNetworkOptions,
 } from './options.js';
 
+export type { NetworkConfigUpdate, NetworkStats, SubscribeOptions } from './message.js';
+export { NetworkMessage } from './message.js';
+
 const UNRESOLVED_QUEUE = { queue: 'unresolved' } as const;
 const PEER_SENDER_QUEUES = { queue: 'peer_senders' } as const;
 const INCOMING_QUEUE = { queue: 'incoming' } as const;
 const UNCOMPRESSED = { stage: 'uncompressed' } as const;
 const COMPRESSED = { stage: 'compressed' } as const;
-
-/** A message delivered to the application. */
-export class NetworkMessage {
-  /** The decompressed payload. */
-  readonly data: Uint8Array;
-  readonly #network: Network;
-
-  constructor(
-    network: Network,
-    readonly envelope: Envelope,
-    data: Uint8Array,
-    readonly from: MessageSource,
-    readonly receivedAtMs: number,
-  ) {
-    this.#network = network;
-    this.data = data;
-  }
-
-  get id(): string {
-    return this.envelope.id;
-  }
-
-  get label(): string {
-    return this.envelope.label;
-  }
-
-  /**
-   * Answers over the connection the message came in on: by address for a connection the
-   * peer opened to us, or to the peer's sender for a reply that arrived on ours. Returns
-   * the reply's message id; its outcome arrives through `onOutcome`.
-   */
-  reply(label: string, data: Uint8Array): string {
-    if (this.from.direction === 'inbound') return this.#network.send(addr(this.from.address), label, data);
-    if (this.from.peerId === undefined) {
-      throw new PeerpostError(
-        'ERR_INVALID_OPTION',
-        `cannot reply: the message from ${this.from.address} came on an outbound connection of an unknown peer`,
-      );
-    }
-    return this.#network.send(peer(this.from.peerId), label, data);
-  }
-}
-
-/** Live-updatable settings (`network.updateConfig`). */
-export interface NetworkConfigUpdate {
-  directSendMode?: SendMode;
-  /** Sender limits apply live (queues, unresolved queue, backoff). Hub and transport limits need a restart. */
-  limits?: NetworkLimits;
-  knownLabels?: readonly string[];
-}
-
-export interface NetworkStats {
-  readonly nodeId: string;
-  readonly address: string;
-  readonly sender: DirectSenderStats;
-  readonly hub: HubStats;
-  readonly incoming: {
-    readonly delivered: number;
-    readonly deduplicated: number;
-    /** Message ids held in the dedup window (only messages that carry `directReceiver` enter it). */
-    readonly dedupWindow: number;
-    readonly undecodable: number;
-    readonly buffered: number;
-    readonly droppedSlowReader: number;
-  };
-  readonly outcomes: Readonly<Record<string, number>>;
-}
-
-export interface SubscribeOptions {
-  /** @default 'subscribe-node' */
-  kind?: Exclude<ConnectionKind, 'direct'>;
-}
 
 /**
  * A peerpost node for an application: wires the transport (mutual TLS unless another is

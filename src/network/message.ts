@@ -1,0 +1,82 @@
+import { PeerpostError } from '../errors.js';
+import type { HubStats } from '../hub/stats.js';
+import type { SendMode } from '../sender/outcome.js';
+import { addr, peer } from '../sender/receiver.js';
+import type { DirectSenderStats } from '../sender/stats.js';
+import type { ConnectionKind } from '../transport/types.js';
+import type { Envelope } from '../wire/envelope.js';
+import type { MessageSource } from './incoming.js';
+import type { Network } from './network.js';
+import type { NetworkLimits } from './options.js';
+
+/** A message delivered to the application. */
+export class NetworkMessage {
+  /** The decompressed payload. */
+  readonly data: Uint8Array;
+  readonly #network: Network;
+
+  constructor(
+    network: Network,
+    readonly envelope: Envelope,
+    data: Uint8Array,
+    readonly from: MessageSource,
+    readonly receivedAtMs: number,
+  ) {
+    this.#network = network;
+    this.data = data;
+  }
+
+  get id(): string {
+    return this.envelope.id;
+  }
+
+  get label(): string {
+    return this.envelope.label;
+  }
+
+  /**
+   * Answers over the connection the message came in on: by address for a connection the
+   * peer opened to us, or to the peer's sender for a reply that arrived on ours. Returns
+   * the reply's message id; its outcome arrives through `onOutcome`.
+   */
+  reply(label: string, data: Uint8Array): string {
+    if (this.from.direction === 'inbound') return this.#network.send(addr(this.from.address), label, data);
+    if (this.from.peerId === undefined) {
+      throw new PeerpostError(
+        'ERR_INVALID_OPTION',
+        `cannot reply: the message from ${this.from.address} came on an outbound connection of an unknown peer`,
+      );
+    }
+    return this.#network.send(peer(this.from.peerId), label, data);
+  }
+}
+
+/** Live-updatable settings (`network.updateConfig`). */
+export interface NetworkConfigUpdate {
+  directSendMode?: SendMode;
+  /** Sender limits apply live (queues, unresolved queue, backoff). Hub and transport limits need a restart. */
+  limits?: NetworkLimits;
+  knownLabels?: readonly string[];
+}
+
+export interface NetworkStats {
+  readonly nodeId: string;
+  readonly address: string;
+  readonly sender: DirectSenderStats;
+  readonly hub: HubStats;
+  readonly incoming: {
+    readonly delivered: number;
+    readonly deduplicated: number;
+    /** Message ids held in the dedup window (only messages that carry `directReceiver` enter it). */
+    readonly dedupWindow: number;
+    readonly undecodable: number;
+    readonly buffered: number;
+    readonly droppedSlowReader: number;
+  };
+  readonly outcomes: Readonly<Record<string, number>>;
+}
+
+export interface SubscribeOptions {
+  /** @default 'subscribe-node' */
+  kind?: Exclude<ConnectionKind, 'direct'>;
+}
