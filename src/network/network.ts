@@ -444,7 +444,7 @@ export class Network {
     }
     let data: Uint8Array;
     try {
-      data = payloadOf(env, { maxDecompressedBytes: this.#maxDecompressedBytes });
+      data = env.compressed ? payloadOf(env, { maxDecompressedBytes: this.#maxDecompressedBytes }) : env.data;
     } catch (err) {
       this.#undecodable++;
       this.#metrics.inc('peerpost_errors_total', { kind: 'fail_decompress' });
