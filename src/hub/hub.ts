@@ -15,7 +15,8 @@ import { type Logger, noopLogger } from '../util/logger.js';
 import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
 import { assertEncodable, type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
-import { FrameSlab } from '../wire/frame-slab.js';
+import { encodeFrameInto, FrameSlab } from '../wire/frame-slab.js';
+import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import { HubMetrics } from './hub-metrics.js';
 import { IdentityIndex } from './identify.js';
 import { InboundConnection, type InboundOwner } from './inbound.js';
@@ -180,7 +181,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
   sendToAddress(address: string, envelope: Envelope): HubResult {
     const target = this.#isOpen() ? this.#routes.direct(address) : undefined;
     if (target === undefined) return 'no_connection';
-    const frame = this.#frame(envelope);
+    const frame = this.#frame(envelope, false);
     if (!target.outbox.push(frame)) {
       this.reader.countError('reply_queue_full');
       return 'queue_full';
@@ -203,7 +204,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
         ? this.#routes.subscribers()
         : this.#routes.subscribersOf(envelope.directReceiver);
     if (targets === undefined) return 'no_subscriber';
-    const frame = this.#frame(envelope);
+    const frame = this.#frame(envelope, envelope.directReceiver === undefined);
     let written = 0;
     let tooSlow: InboundConnection[] | undefined;
     for (const subscriber of targets) {
@@ -301,10 +302,20 @@ export class ConnectionHub implements HubPort, InboundOwner {
   }
 
   /** Connections are routable only until close() starts. */
-  /** Encodes `envelope` as a whole frame (throws a coded error if it cannot be encoded). */
-  #frame(envelope: Envelope): Buffer {
+  /**
+   * Encodes `envelope` as a whole frame (throws a coded error if it cannot be encoded).
+   * Frames every subscriber gets share the hub's slab (consecutive ones go to each socket
+   * as one region). A frame for one connection only (a reply, a broadcast for one peer)
+   * gets its own buffer: in a shared slab, one slow connection holding its few frames
+   * would keep whole slabs of other connections' frames alive.
+   */
+  #frame(envelope: Envelope, forEveryone: boolean): Buffer {
     assertEncodable(envelope);
-    return this.#frames.frame(envelope, encodedEnvelopeSize(envelope));
+    const size = encodedEnvelopeSize(envelope);
+    if (forEveryone) return this.#frames.frame(envelope, size);
+    const frame = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + size);
+    encodeFrameInto(envelope, size, frame, 0);
+    return frame;
   }
 
   #isOpen(): boolean {
