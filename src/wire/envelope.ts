@@ -1,9 +1,11 @@
 import { PeerpostError } from '../errors.js';
-import { readUtf8, StringInterner, utf8Length, writeUtf8 } from './utf8.js';
+import { IdReader, readUtf8, StringInterner, utf8Length, writeUtf8 } from './utf8.js';
 
 /** Labels and peer ids repeat from message to message: decode each distinct one once. */
 const labelInterner = new StringInterner();
 const peerInterner = new StringInterner();
+/** Ids of one sender share a prefix: only their end is decoded. */
+const ids = new IdReader();
 
 /**
  * The message on the wire (the reference's NetMessage), encoded as bincode 1.x:
@@ -312,7 +314,7 @@ class Reader {
     return b === 1;
   }
 
-  string(what: string, intern?: StringInterner): string {
+  string(what: string, intern?: StringInterner | IdReader): string {
     const n = this.len(what);
     const start = this.pos;
     // Strict: invalid bytes are an error, never replaced with U+FFFD.
@@ -342,7 +344,7 @@ const reader = new Reader();
 
 function readV0Fields(r: Reader): Envelope {
   const deliveryStartTimestampMs = r.u64('delivery_start_timestamp_ms');
-  const id = r.string('id');
+  const id = r.string('id', ids);
   const label = r.string('label', labelInterner);
   const compressed = r.bool('compressed');
   const data = r.bytes('data');

@@ -104,3 +104,74 @@ function sameBytes(a: Uint8Array, buf: Buffer, start: number, n: number): boolea
   while (i < n && a[i] === buf[start + i]) i++;
   return i === n;
 }
+
+/** Longest id suffix (after the shared prefix) decoded without a native call. */
+const MAX_SUFFIX = 8;
+
+/**
+ * Decodes message ids, which from one sender share a prefix and differ in a short
+ * counter (`<node>-<random>-<seq>`): once a prefix has been seen, an id that starts with
+ * its bytes is that prefix's string plus its few remaining ASCII characters, built in JS
+ * without decoding the whole id again. Anything else is decoded as usual (and may become
+ * the new prefix).
+ */
+export class IdReader {
+  #prefix: Uint8Array = new Uint8Array(0);
+  #prefixStr = '';
+
+  read(buf: Buffer, start: number, end: number): string | undefined {
+    const n = end - start;
+    const p = this.#prefix;
+    const pn = p.length;
+    if (pn > 0 && n > pn && n - pn <= MAX_SUFFIX && sameBytes(p, buf, start, pn)) {
+      const suffix = asciiSuffix(buf, start + pn, end);
+      if (suffix !== undefined) return this.#prefixStr + suffix;
+    }
+    const str = readUtf8(buf, start, end);
+    if (str !== undefined && str.length === n && n <= SHORT) {
+      // ASCII (one byte per character): remember the part up to the last '-'.
+      const dash = str.lastIndexOf('-');
+      if (dash > 0 && n - dash - 1 <= MAX_SUFFIX) {
+        this.#prefix = buf.slice(start, start + dash + 1);
+        this.#prefixStr = str.slice(0, dash + 1);
+      }
+    }
+    return str;
+  }
+}
+
+/** `buf[start, end)` (1 to MAX_SUFFIX bytes) as a string if it is all ASCII, else undefined. */
+function asciiSuffix(buf: Buffer, start: number, end: number): string | undefined {
+  let any = 0;
+  for (let i = start; i < end; i++) any |= buf[i]!;
+  if (any >= 0x80) return undefined;
+  const b = buf;
+  const s = start;
+  switch (end - start) {
+    case 1:
+      return String.fromCharCode(b[s]!);
+    case 2:
+      return String.fromCharCode(b[s]!, b[s + 1]!);
+    case 3:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!);
+    case 4:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!);
+    case 5:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!);
+    case 6:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!);
+    case 7:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!);
+    default:
+      return String.fromCharCode(
+        b[s]!,
+        b[s + 1]!,
+        b[s + 2]!,
+        b[s + 3]!,
+        b[s + 4]!,
+        b[s + 5]!,
+        b[s + 6]!,
+        b[s + 7]!,
+      );
+  }
+}

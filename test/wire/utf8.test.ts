@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readUtf8, StringInterner, utf8Length, writeUtf8 } from '../../src/wire/utf8.js';
+import { IdReader, readUtf8, StringInterner, utf8Length, writeUtf8 } from '../../src/wire/utf8.js';
 
 test('utf8Length and writeUtf8 agree with Buffer for ASCII, non-ASCII and long strings', () => {
   for (const s of [
@@ -35,4 +35,33 @@ test('the interner returns the string of exactly these bytes: hits, near misses,
   // Bytes that are not UTF-8 are refused, and do not poison the cache.
   assert.equal(interner.read(Buffer.from([0xff, 0xfe]), 0, 2), undefined);
   assert.equal(read('Vote'), 'Vote');
+});
+
+test('the id reader returns exactly the id, whether its prefix was seen before or not', () => {
+  const ids = new IdReader();
+  const read = (bytes: Buffer) => {
+    const buf = Buffer.concat([Buffer.from('..'), bytes, Buffer.from('..')]);
+    return ids.read(buf, 2, 2 + bytes.length);
+  };
+  const cases = [
+    'client-1a2b3c4d-0',
+    'client-1a2b3c4d-1',
+    'client-1a2b3c4d-zz', // the same prefix: only the end is decoded
+    ...Array.from({ length: 9 }, (_, k) => `client-1a2b3c4d-${'a1b2c3d4e'.slice(0, k + 1)}`), // ends of 1 to 9
+    'server-00000000-5', // another sender: decoded in full, becomes the prefix
+    'client-1a2b3c4d-2', // and back
+    'client-1a2b3c4e-2', // a prefix that differs in its last byte before the dash
+    'client-1a2b3c4d-', // nothing after the prefix
+    'no-dash-at-the-end-but-long-enough-x',
+    'x',
+    '',
+    'client-1a2b3c4d-é', // a non-ASCII end
+    'ключ-1', // a non-ASCII prefix is never remembered
+    'ключ-2',
+  ];
+  for (const id of cases) assert.equal(read(Buffer.from(id)), id, id);
+  // Bytes that are not UTF-8 after a known prefix are refused, as in a full decode.
+  read(Buffer.from('client-1a2b3c4d-0'));
+  assert.equal(read(Buffer.concat([Buffer.from('client-1a2b3c4d-'), Buffer.from([0xff])])), undefined);
+  assert.equal(read(Buffer.concat([Buffer.from('client-1a2b3c4d-'), Buffer.from([0xc3])])), undefined);
 });
