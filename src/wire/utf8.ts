@@ -106,7 +106,7 @@ function sameBytes(a: Uint8Array, buf: Buffer, start: number, n: number): boolea
 }
 
 /** Longest id suffix (after the shared prefix) decoded without a native call. */
-const MAX_SUFFIX = 8;
+const MAX_SUFFIX = 16;
 
 /**
  * Decodes message ids, which from one sender share a prefix and differ in a short
@@ -145,9 +145,13 @@ function asciiSuffix(buf: Buffer, start: number, end: number): string | undefine
   let any = 0;
   for (let i = start; i < end; i++) any |= buf[i]!;
   if (any >= 0x80) return undefined;
-  const b = buf;
-  const s = start;
-  switch (end - start) {
+  if (end - start <= 8) return fromBytes(buf, start, end);
+  return fromBytes(buf, start, start + 8) + fromBytes(buf, start + 8, end);
+}
+
+/** 1 to 8 bytes as characters, with one call. */
+function fromBytes(b: Buffer, s: number, end: number): string {
+  switch (end - s) {
     case 1:
       return String.fromCharCode(b[s]!);
     case 2:

@@ -47,7 +47,7 @@ test('the id reader returns exactly the id, whether its prefix was seen before o
     'client-1a2b3c4d-0',
     'client-1a2b3c4d-1',
     'client-1a2b3c4d-zz', // the same prefix: only the end is decoded
-    ...Array.from({ length: 9 }, (_, k) => `client-1a2b3c4d-${'a1b2c3d4e'.slice(0, k + 1)}`), // ends of 1 to 9
+    ...Array.from({ length: 17 }, (_, k) => `client-1a2b3c4d-${'a1b2c3d4e5f6g7h8i'.slice(0, k + 1)}`), // ends of 1 to 17
     'server-00000000-5', // another sender: decoded in full, becomes the prefix
     'client-1a2b3c4d-2', // and back
     'client-1a2b3c4e-2', // a prefix that differs in its last byte before the dash
