@@ -1,12 +1,8 @@
 import type { Duplex } from 'node:stream';
-import { PeerpostError } from '../errors.js';
-import { type Envelope, encodeEnvelopeInto } from '../wire/envelope.js';
+import type { Envelope } from '../wire/envelope.js';
+import { encodeFrameInto, FrameSlab } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 
-/** Size of the encode buffer for addEnvelope() (a larger frame gets its own). */
-const SLAB_BYTES = 64 * 1024;
-/** A slab with less room than this after a write is dropped rather than kept. */
-const MIN_SLAB_ROOM = 1024;
 /** Bodies this large are written by reference instead of being copied into the batch buffer. */
 const LARGE_BODY_BYTES = 16 * 1024;
 
@@ -28,10 +24,9 @@ export class WriteBatch {
   frames = 0;
   /**
    * Where addEnvelope() encodes frames: appended only, so a region handed to the socket
-   * is never written again. Kept across writes while it has room.
+   * is never written again. Made by the first addEnvelope().
    */
-  #slab: Buffer | undefined;
-  #slabUsed = 0;
+  #slabs: FrameSlab | undefined;
   /** The open run, the last queue entry while it grows: bytes `#runStart .. #runEnd` of `#runArea`; -1: none. */
   #runStart = -1;
   #runEnd = 0;
@@ -56,22 +51,10 @@ export class WriteBatch {
    */
   addEnvelope(envelope: Envelope, size: number): void {
     const need = FRAME_PREFIX_BYTES + size;
-    let slab = this.#slab;
-    let at = this.#slabUsed;
-    if (slab === undefined || slab.length - at < need) {
-      this.#closeRun();
-      slab = this.#slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, need));
-      at = this.#slabUsed = 0;
-    }
-    slab.writeUInt32BE(size, at);
-    const end = encodeEnvelopeInto(envelope, slab, at + FRAME_PREFIX_BYTES);
-    if (end !== at + need) {
-      throw new PeerpostError(
-        'ERR_INVALID_OPTION',
-        `writeEnvelope: size ${size} does not match the encoding`,
-      );
-    }
-    this.#slabUsed = end;
+    this.#slabs ??= new FrameSlab();
+    const slab = this.#slabs.reserve(need);
+    const at = this.#slabs.offset;
+    encodeFrameInto(envelope, size, slab, at);
     this.#extendRun(slab, slab.byteOffset + at, need);
     this.bytes += need;
     this.frames++;
@@ -109,9 +92,6 @@ export class WriteBatch {
     framed.length = 0;
     this.bytes = 0;
     this.frames = 0;
-    // A slab with little room left is not worth keeping: the next frame starts a new one.
-    if (this.#slab !== undefined && this.#slab.length - this.#slabUsed < MIN_SLAB_ROOM)
-      this.#slab = undefined;
     return accepted;
   }
 
@@ -123,7 +103,7 @@ export class WriteBatch {
     this.frames = 0;
     this.#runStart = -1;
     this.#runArea = undefined;
-    this.#slab = undefined;
+    this.#slabs?.release();
   }
 
   /** Adds whole frames at `start` (absolute offset in `bytes.buffer`) to the open run, or opens one. */

@@ -1,3 +1,4 @@
+import { PeerpostError } from '../errors.js';
 import { type Envelope, encodeEnvelopeInto } from './envelope.js';
 import { FRAME_PREFIX_BYTES } from './framing.js';
 
@@ -5,6 +6,8 @@ import { FRAME_PREFIX_BYTES } from './framing.js';
 const SLAB_BYTES = 64 * 1024;
 /** A frame this large gets a buffer of its own (it would leave most of a slab unused). */
 const OWN_BUFFER_BYTES = 16 * 1024;
+/** A slab with less room than this left is let go at once rather than kept for the next frame. */
+const MIN_ROOM = 1024;
 
 /**
  * Append-only slabs for encoded frames: consecutive frames share a few large buffers
@@ -29,9 +32,11 @@ export class FrameSlab {
       this.#slab = Buffer.allocUnsafe(SLAB_BYTES);
       this.#used = 0;
     }
+    const slab = this.#slab;
     this.offset = this.#used;
     this.#used += bytes;
-    return this.#slab;
+    if (slab.length - this.#used < MIN_ROOM) this.release();
+    return slab;
   }
 
   /** Encodes `envelope` (of encoded size `size`) as a whole frame; returns a view of it. */
@@ -50,8 +55,15 @@ export class FrameSlab {
   }
 }
 
-/** Writes the frame of `envelope` (length prefix, then the `size` encoded bytes) at `at`. */
+/**
+ * Writes the frame of `envelope` (length prefix, then the `size` encoded bytes) at `at`.
+ * Throws `ERR_INVALID_OPTION` when the encoding does not end where `size` says (the
+ * prefix would lie about the frame).
+ */
 export function encodeFrameInto(envelope: Envelope, size: number, buf: Buffer, at: number): void {
   buf.writeUInt32BE(size, at);
-  encodeEnvelopeInto(envelope, buf, at + FRAME_PREFIX_BYTES);
+  const end = encodeEnvelopeInto(envelope, buf, at + FRAME_PREFIX_BYTES);
+  if (end !== at + FRAME_PREFIX_BYTES + size) {
+    throw new PeerpostError('ERR_INVALID_OPTION', `writeEnvelope: size ${size} does not match the encoding`);
+  }
 }

@@ -1,5 +1,6 @@
 import { PeerpostError } from '../../errors.js';
-import { type Envelope, encodeEnvelopeInto } from '../../wire/envelope.js';
+import type { Envelope } from '../../wire/envelope.js';
+import { encodeFrameInto } from '../../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES, frameLength, U32_MAX } from '../../wire/framing.js';
 
 /** Bodies and runs at least this large are kept by reference and copied once, when flushed. */
@@ -67,15 +68,8 @@ export class FrameQueue {
     const need = FRAME_PREFIX_BYTES + size;
     const at = this.#reserve(need);
     const slab = this.#slab as Buffer;
-    slab.writeUInt32BE(size, at);
     // Past `#slabUsed` nothing was handed out: a failed or wrong encoding leaves no trace.
-    const end = encodeEnvelopeInto(envelope, slab, at + FRAME_PREFIX_BYTES);
-    if (end !== at + need) {
-      throw new PeerpostError(
-        'ERR_INVALID_OPTION',
-        `writeEnvelope: size ${size} does not match the encoding`,
-      );
-    }
+    encodeFrameInto(envelope, size, slab, at);
     this.#appended(at, need, 1);
   }
 
