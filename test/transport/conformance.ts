@@ -37,7 +37,8 @@ import type {
   TransportLimits,
 } from '../../src/transport/types.js';
 import { seededRandom } from '../../src/util/random.js';
-import { type Envelope, encodedEnvelopeSize, encodeEnvelope } from '../../src/wire/envelope.js';
+import { encodedEnvelopeSize, encodeEnvelope } from '../../src/wire/envelope.js';
+import { envelopeOf, framesOf } from './fixtures.js';
 
 export interface HarnessOptions {
   /** Limits for both transports. Empty: the transport's defaults. */
@@ -87,30 +88,6 @@ function frameOf(index: number, size: number): Buffer {
   for (let i = 0; i < size; i++) b[i] = (index * 31 + i) & 0xff;
   if (size >= 4) b.writeUInt32BE(index, 0);
   return b;
-}
-
-/** An envelope whose id and payload identify it. */
-function envelopeOf(index: number, size: number): Envelope {
-  return {
-    deliveryStartTimestampMs: BigInt(1_700_000_000_000 + index),
-    id: `m-${index}`,
-    label: index % 2 ? 'Odd' : 'Even',
-    compressed: false,
-    data: Buffer.alloc(size, index & 0xff),
-    lastSenderIsProxy: false,
-    directReceiver: index % 3 === 0 ? 'peer-x' : undefined,
-  };
-}
-
-/** Bodies as whole frames, back to back (what `writeFrames` takes). */
-function framesOf(bodies: readonly Buffer[]): Buffer {
-  return Buffer.concat(
-    bodies.flatMap((b) => {
-      const prefix = Buffer.alloc(4);
-      prefix.writeUInt32BE(b.length);
-      return [prefix, b];
-    }),
-  );
 }
 
 interface Ctx {

@@ -8,7 +8,8 @@ import type {
   TransportLimits,
 } from '../../src/transport/types.js';
 import { FakeClock } from '../../src/util/fake-clock.js';
-import { type Envelope, encodedEnvelopeSize, encodeEnvelope } from '../../src/wire/envelope.js';
+import { encodedEnvelopeSize, encodeEnvelope } from '../../src/wire/envelope.js';
+import { envelopeOf, framesOf } from './fixtures.js';
 
 // The in-memory transport's fast paths (writeEnvelope, writeFrames) and readAtMs, where the
 // memory transport has something of its own to prove: its clock, its socket buffer (a pass
@@ -40,28 +41,6 @@ function seen(): Seen {
 const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
 /** Reads closeReason without the narrowing left by an earlier assertion on it. */
 const reasonOf = (c: Connection): CloseReason | undefined => c.closeReason;
-
-function envelopeOf(index: number, size: number): Envelope {
-  return {
-    deliveryStartTimestampMs: BigInt(1_700_000_000_000 + index),
-    id: `m-${index}`,
-    label: 'Label',
-    compressed: false,
-    data: Buffer.alloc(size, index & 0xff),
-    lastSenderIsProxy: false,
-  };
-}
-
-/** Bodies as whole frames, back to back. */
-function framesOf(bodies: readonly Buffer[]): Buffer {
-  return Buffer.concat(
-    bodies.flatMap((b) => {
-      const prefix = Buffer.alloc(4);
-      prefix.writeUInt32BE(b.length);
-      return [prefix, b];
-    }),
-  );
-}
 
 async function setup(options: MemoryNetworkOptions = {}, limits: TransportLimits = {}) {
   const clock = new FakeClock(1_000);

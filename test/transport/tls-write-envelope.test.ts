@@ -3,12 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { type Credentials, generateCredentials } from '../../src/identity/credentials.js';
 import { TlsTransport } from '../../src/transport/tls/tls-transport.js';
 import { systemClock } from '../../src/util/clock.js';
-import {
-  decodeEnvelope,
-  type Envelope,
-  encodedEnvelopeSize,
-  encodeEnvelope,
-} from '../../src/wire/envelope.js';
+import { decodeEnvelope, encodedEnvelopeSize, encodeEnvelope } from '../../src/wire/envelope.js';
+import { envelopeOf, framesOf } from './fixtures.js';
 import { Collector, startServer } from './tls-helpers.js';
 
 // writeEnvelope(): frames encoded straight into the connection's buffer must be the same
@@ -20,18 +16,6 @@ let clientCreds: Credentials;
 before(async () => {
   [serverCreds, clientCreds] = await Promise.all([generateCredentials(), generateCredentials()]);
 });
-
-function env(i: number, size: number): Envelope {
-  return {
-    deliveryStartTimestampMs: BigInt(1_700_000_000_000 + i),
-    id: `m-${i}`,
-    label: i % 2 ? 'Odd' : 'Even',
-    compressed: false,
-    data: Buffer.alloc(size, i & 0xff),
-    lastSenderIsProxy: false,
-    directReceiver: i % 3 === 0 ? 'peer-x' : undefined,
-  };
-}
 
 describe('StreamConnection.writeEnvelope and writeFrames', () => {
   let s: Awaited<ReturnType<typeof startServer>>;
@@ -55,20 +39,18 @@ describe('StreamConnection.writeEnvelope and writeFrames', () => {
     const sent: Buffer[] = [];
     let run: Buffer[] = [];
     const writeRun = () => {
-      if (run.length > 0) conn.writeFrames!(Buffer.concat(run), run.length / 2);
+      if (run.length > 0) conn.writeFrames!(framesOf(run), run.length);
       run = [];
     };
     for (let round = 0; round < 40; round++) {
       for (const [k, size] of sizes.entries()) {
         const i = round * sizes.length + k;
-        const e = env(i, size);
+        const e = envelopeOf(i, size);
         const bytes = encodeEnvelope(e);
         sent.push(bytes);
         if (i % 5 === 3 || i % 5 === 4) {
           // Runs of one or two framed messages, between the other kinds of write.
-          const prefix = Buffer.alloc(4);
-          prefix.writeUInt32BE(bytes.length);
-          run.push(prefix, bytes);
+          run.push(bytes);
           if (i % 5 === 4) writeRun();
           continue;
         }
@@ -98,8 +80,7 @@ describe('StreamConnection.writeEnvelope and writeFrames', () => {
     const conn = await client.connect(s.listener.address, 'direct');
     new Collector(conn);
     const server = await s.next();
-    const frame = (body: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, body.length]), body]);
-    const good = frame(Buffer.from('hello'));
+    const good = framesOf([Buffer.from('hello')]);
     const bad: [Buffer, number][] = [
       [good, 2], // fewer frames than claimed
       [Buffer.concat([good, good]), 1], // more
@@ -132,7 +113,7 @@ describe('StreamConnection.writeEnvelope and writeFrames', () => {
       const conn = await client.connect(still.listener.address, 'direct');
       new Collector(conn);
       const server = await still.next();
-      for (let i = 0; i < 3; i++) conn.write(encodeEnvelope(env(i, 10)));
+      for (let i = 0; i < 3; i++) conn.write(encodeEnvelope(envelopeOf(i, 10)));
       await server.waitFrames(3);
       assert.deepEqual(server.readAt, [1_234_567, 1_234_567, 1_234_567]);
       conn.close();
@@ -147,8 +128,8 @@ describe('StreamConnection.writeEnvelope and writeFrames', () => {
     const server = await s.next();
     // Ten frames back to back in one buffer, handed over one at a time (as the hub does
     // with consecutive broadcasts), with a writeEnvelope in the middle breaking the run.
-    const bodies = Array.from({ length: 10 }, (_, i) => encodeEnvelope(env(100 + i, 30 + i)));
-    const area = Buffer.concat(bodies.flatMap((b) => [Buffer.from([0, 0, 0, b.length]), b]));
+    const bodies = Array.from({ length: 10 }, (_, i) => encodeEnvelope(envelopeOf(100 + i, 30 + i)));
+    const area = framesOf(bodies);
     let at = 0;
     const expected: Buffer[] = [];
     for (const [i, b] of bodies.entries()) {
@@ -156,7 +137,7 @@ describe('StreamConnection.writeEnvelope and writeFrames', () => {
       expected.push(b);
       at += 4 + b.length;
       if (i === 4) {
-        const e = env(999, 8);
+        const e = envelopeOf(999, 8);
         conn.writeEnvelope!(e, encodedEnvelopeSize(e));
         expected.push(encodeEnvelope(e));
       }
