@@ -15,8 +15,7 @@ import { type Logger, noopLogger } from '../util/logger.js';
 import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
 import { assertEncodable, type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
-import { encodeFrameInto, FrameSlab } from '../wire/frame-slab.js';
-import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
+import { FrameSlab, frameBuffer } from '../wire/frame-slab.js';
 import { HubMetrics } from './hub-metrics.js';
 import { IdentityIndex } from './identify.js';
 import { InboundConnection, type InboundOwner } from './inbound.js';
@@ -312,10 +311,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
   #frame(envelope: Envelope, forEveryone: boolean): Buffer {
     assertEncodable(envelope);
     const size = encodedEnvelopeSize(envelope);
-    if (forEveryone) return this.#frames.frame(envelope, size);
-    const frame = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + size);
-    encodeFrameInto(envelope, size, frame, 0);
-    return frame;
+    return forEveryone ? this.#frames.frame(envelope, size) : frameBuffer(envelope, size);
   }
 
   #isOpen(): boolean {

@@ -12,7 +12,7 @@ import { assertEncodable, type Envelope, encodedEnvelopeSize } from '../wire/env
 import { Accounting, type OutcomeSubject, type PathMode } from './accounting.js';
 import { BackoffBook } from './backoff.js';
 import { type DirectSenderConfig, type ResolvedSenderConfig, resolveSenderConfig } from './config.js';
-import { storeFrame } from './frame-arena.js';
+import { storeFrame } from './frames.js';
 import type { OutgoingMessage } from './message.js';
 import type { DropReason, OutcomeListener } from './outcome.js';
 import {

@@ -6,12 +6,13 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Random } from '../util/random.js';
 import { decodeEnvelope } from '../wire/envelope.js';
+import { FrameSlab } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { Accounting } from './accounting.js';
 import type { BackoffBook } from './backoff.js';
 import type { ResolvedSenderConfig } from './config.js';
 import { Fifo } from './fifo.js';
-import { bodyOf, FrameArena, frameOf } from './frame-arena.js';
+import { bodyOf, frameOf, storeFrame } from './frames.js';
 import { mergeBySeq, type OutgoingMessage } from './message.js';
 
 /** Why a peer sender stopped. */
@@ -86,7 +87,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   readonly #queue = new Fifo<OutgoingMessage>(4);
   readonly #unflushed = new Fifo<OutgoingMessage>(4);
   /** Where waiting messages are encoded; made when a message first has to wait. */
-  #arena: FrameArena | undefined;
+  #slab: FrameSlab | undefined;
   readonly #windowStart: number;
   #attempt = 0;
   #blocked = false;
@@ -151,8 +152,8 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       }
     }
     if (this.#queue.length >= this.#host.config().peerQueueCapacity) return 'full';
-    this.#arena ??= new FrameArena();
-    this.#arena.store(msg); // it waits: copy the payload now
+    this.#slab ??= new FrameSlab();
+    storeFrame(msg, this.#slab); // it waits: copy the payload now
     this.#queue.push(msg);
     if (connection !== undefined && !this.#blocked) this.#flush(connection);
     return 'queued';
@@ -273,7 +274,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       }
     }
     // Nothing waits: the slab goes with the frames the connection still holds.
-    if (queue.length === 0) this.#arena?.release();
+    if (queue.length === 0) this.#slab?.release();
   }
 
   /**

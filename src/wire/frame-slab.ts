@@ -55,6 +55,13 @@ export class FrameSlab {
   }
 }
 
+/** The frame of `envelope` (of encoded size `size`) in a buffer of its own. */
+export function frameBuffer(envelope: Envelope, size: number): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + size);
+  encodeFrameInto(envelope, size, frame, 0);
+  return frame;
+}
+
 /**
  * Writes the frame of `envelope` (length prefix, then the `size` encoded bytes) at `at`.
  * Throws `ERR_INVALID_OPTION` when the encoding does not end where `size` says (the
