@@ -59,18 +59,14 @@ export interface NodeStatus {
   readonly drops: DropSummary;
 }
 
-export interface StatusInput {
+/** What a status is built from: the network's stats and topology, and the node's own fields. */
+export type StatusInput = Pick<
+  NodeStatus,
+  'identity' | 'admin' | 'ready' | 'startedAtMs' | 'nowMs' | 'directSendMode' | 'configFile' | 'drops'
+> & {
   readonly stats: NetworkStats;
   readonly topology: Topology;
-  readonly identity: { readonly certHash: string; readonly shortId: string };
-  readonly admin: string | undefined;
-  readonly ready: boolean;
-  readonly startedAtMs: number;
-  readonly nowMs: number;
-  readonly directSendMode: SendMode;
-  readonly configFile: string | undefined;
-  readonly drops: DropSummary;
-}
+};
 
 function pinText(address: { expectedIdentity?: { certHash: string } | { ownerKey: string } | undefined }) {
   const id = address.expectedIdentity;
