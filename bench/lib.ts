@@ -68,6 +68,29 @@ export function percentile(xs: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
+/** Resolves after the current event-loop turn (I/O callbacks run first). */
+export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Sends `count` messages with `send`, keeping at most `window` undelivered (`delivered()`
+ * counts arrivals), one burst per event-loop turn; resolves when all arrived.
+ */
+export async function windowed(
+  count: number,
+  window: number,
+  send: () => void,
+  delivered: () => number,
+): Promise<void> {
+  let sent = 0;
+  while (delivered() < count) {
+    while (sent < count && sent - delivered() < window) {
+      send();
+      sent++;
+    }
+    await nextTurn();
+  }
+}
+
 export function machine() {
   const cpu = cpus();
   return {

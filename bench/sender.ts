@@ -28,7 +28,7 @@ import type { Transport } from '../src/transport/types.js';
 import { systemClock } from '../src/util/clock.js';
 import { ObservableValue } from '../src/util/observable.js';
 import { type Envelope, encodeEnvelope } from '../src/wire/envelope.js';
-import { type Figure, median, quick } from './lib.js';
+import { type Figure, median, nextTurn, quick, windowed } from './lib.js';
 import { benchCredentials } from './systems/certs.js';
 
 /** A client and a server transport that can reach each other, and how to tear them down. */
@@ -82,7 +82,6 @@ export function tlsPair(): TransportPair {
 function windowFor(size: number): number {
   return Math.min(2048, Math.floor((512 * 1024) / (size + 64)));
 }
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const noHub = { sendToAddress: () => 'no_connection' as const, broadcast: () => 'no_subscriber' as const };
 
 function envelope(size: number): Envelope {
@@ -104,14 +103,7 @@ async function pump(
   delivered: () => number,
 ): Promise<number> {
   const start = performance.now();
-  let sent = 0;
-  while (delivered() < count) {
-    while (sent < count && sent - delivered() < window) {
-      send();
-      sent++;
-    }
-    await nextTurn();
-  }
+  await windowed(count, window, send, delivered);
   return (count * 1000) / (performance.now() - start);
 }
 

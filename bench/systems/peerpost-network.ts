@@ -15,6 +15,7 @@ import { createNetwork, type Network } from '../../src/network/network.js';
 import type { NetworkOptions } from '../../src/network/options.js';
 import { MemoryNetwork } from '../../src/transport/memory/network.js';
 import { systemClock } from '../../src/util/clock.js';
+import { nextTurn, windowed } from '../lib.js';
 import { benchCredentials } from './certs.js';
 import type { BenchSystem, FanoutGroup, IdleConnections, RpcPair, StreamPair } from './types.js';
 
@@ -30,7 +31,6 @@ const LIMITS = {
 const NO_COMPRESSION = Number.MAX_SAFE_INTEGER;
 /** Payload bytes the sender keeps undelivered at most (2x the transport's high-water mark). */
 const WINDOW_BYTES = 2 * 1024 * 1024;
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 type Role = 'server' | 'client';
 type Entry = { address: string; certHash?: string };
@@ -108,18 +108,6 @@ async function twoNodes(kind: Kind): Promise<{ client: Network; server: Network;
     server: [kind.entry(server, 'server')],
   });
   return { client, server, close: () => closeAll(kind, [client, server]) };
-}
-
-/** Sends `count` messages with `send`, keeping at most `window` undelivered; resolves when all arrived. */
-async function windowed(count: number, window: number, send: () => void, delivered: () => number) {
-  let sent = 0;
-  while (delivered() < count) {
-    while (sent < count && sent - delivered() < window) {
-      send();
-      sent++;
-    }
-    await nextTurn();
-  }
 }
 
 function windowFor(bytes: number): number {
