@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { before, describe, it, type TestContext } from 'node:test';
 import { type Credentials, generateCredentials } from '../../src/identity/credentials.js';
-import { TlsTransport } from '../../src/transport/tls/tls-transport.js';
+import { TlsTransport, type TlsTransportOptions } from '../../src/transport/tls/tls-transport.js';
 import type { CloseReason } from '../../src/transport/types.js';
 import { FakeClock } from '../../src/util/fake-clock.js';
 import type { Envelope } from '../../src/wire/envelope.js';
 import { encodedEnvelopeSize } from '../../src/wire/envelope.js';
+import { framesOf } from './fixtures.js';
 import { Collector, startServer } from './tls-helpers.js';
 
 // An idle connection gives back what only traffic needs (write queues, bound callbacks,
@@ -30,26 +31,28 @@ function envelope(text: string): Envelope {
   };
 }
 
+/** A client connection to a fresh server, both closed after the test; options go to both transports. */
+async function connected(t: TestContext, options: Partial<TlsTransportOptions> = {}) {
+  const s = await startServer({ credentials: serverCreds, ...options });
+  const client = new TlsTransport({ credentials: clientCreds, ...options });
+  t.after(async () => {
+    await client.close();
+    await s.transport.close();
+  });
+  const conn = await client.connect(s.listener.address, 'direct');
+  const c = new Collector(conn);
+  return { conn, c, server: await s.next() };
+}
+
 describe('TLS connection after an idle period', () => {
   it('writes of every kind work again after the keepalive released the write state', async (t) => {
     const clock = new FakeClock();
-    const s = await startServer({ credentials: serverCreds, idleTimeoutMs: IDLE, clock });
-    const client = new TlsTransport({ credentials: clientCreds, idleTimeoutMs: IDLE, clock });
-    t.after(async () => {
-      await client.close();
-      await s.transport.close();
-    });
-    const conn = await client.connect(s.listener.address, 'direct');
-    const c = new Collector(conn);
-    const server = await s.next();
+    const { conn, c, server } = await connected(t, { idleTimeoutMs: IDLE, clock });
     const sendRound = async (round: number, expected: number): Promise<void> => {
       assert.equal(conn.write(Buffer.from(`w${round}`)), true);
       const env = envelope(`e${round}`);
       assert.equal(conn.writeEnvelope?.(env, encodedEnvelopeSize(env)), true);
-      const framed = Buffer.alloc(4 + 3);
-      framed.writeUInt32BE(3, 0);
-      framed.write(`f${round}`.padEnd(3, '.'), 4);
-      assert.equal(conn.writeFrames?.(framed, 1), true);
+      assert.equal(conn.writeFrames?.(framesOf([Buffer.from(`f${round}.`)]), 1), true);
       await server.waitFrames(expected);
     };
     await sendRound(1, 3);
@@ -71,15 +74,7 @@ describe('TLS connection after an idle period', () => {
   });
 
   it('`closed` read only after the close resolves with the close reason', async (t) => {
-    const s = await startServer({ credentials: serverCreds });
-    const client = new TlsTransport({ credentials: clientCreds });
-    t.after(async () => {
-      await client.close();
-      await s.transport.close();
-    });
-    const conn = await client.connect(s.listener.address, 'direct');
-    const c = new Collector(conn);
-    const server = await s.next();
+    const { conn, c, server } = await connected(t);
     server.connection.close('done here');
     while (c.reason === undefined) await new Promise((resolve) => setImmediate(resolve));
     const reason: CloseReason = await conn.closed;
