@@ -185,7 +185,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
       this.reader.countError('reply_queue_full');
       return 'queue_full';
     }
-    this.#hubMetrics.sent(envelope.label, 'direct', frame.byteLength);
+    this.#hubMetrics.sent(envelope.label, 'direct', frame.length);
     return 'written';
   }
 
@@ -222,7 +222,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     if (tooSlow !== undefined) for (const subscriber of tooSlow) this.#disconnectSlow(subscriber);
     this.#hubMetrics.subscriberQueueDepth(this.#subscriberDepth.value);
     if (written === 0) return 'queue_full';
-    this.#hubMetrics.sent(envelope.label, 'broadcast', frame.byteLength * written);
+    this.#hubMetrics.sent(envelope.label, 'broadcast', frame.length * written);
     return 'written';
   }
 

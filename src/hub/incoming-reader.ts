@@ -85,7 +85,7 @@ export class IncomingReader {
       return decoded;
     }
     const sets = this.#labelsFor(decoded.envelope.label, mode);
-    metrics.inc('peerpost_received_bytes_total', sets.bytes, frame.byteLength + FRAME_PREFIX_BYTES);
+    metrics.inc('peerpost_received_bytes_total', sets.bytes, frame.length + FRAME_PREFIX_BYTES);
 
     metrics.inc('peerpost_phase_started_total', sets.transferStarted);
     const transferMs = this.#transferMs(decoded.envelope.deliveryStartTimestampMs, readAt);

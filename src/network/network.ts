@@ -204,10 +204,10 @@ export class Network {
   #tooLarge(envelope: Envelope): boolean {
     const max = this.#limits.maxFrameBytes;
     // Cheap bound first (UTF-8 is at most 3 bytes per UTF-16 unit); exact size only near the limit.
-    const bound = 64 + envelope.data.byteLength + 3 * (envelope.id.length + envelope.label.length);
+    const bound = 64 + envelope.data.length + 3 * (envelope.id.length + envelope.label.length);
     if (bound <= max || encodedEnvelopeSize(envelope) <= max) return false;
     this.#logger.warn(
-      { messageId: envelope.id, bytes: envelope.data.byteLength, maxFrameBytes: max },
+      { messageId: envelope.id, bytes: envelope.data.length, maxFrameBytes: max },
       'message larger than maxFrameBytes: dropped',
     );
     return true;
@@ -380,14 +380,14 @@ export class Network {
   /** Payload size before compression, and after it for compressed messages. */
   #observeSize(data: Uint8Array, envelope: Envelope): void {
     if (this.#metrics === noopMetrics) return;
-    this.#metrics.observe('peerpost_message_size_bytes', data.byteLength, UNCOMPRESSED);
+    this.#metrics.observe('peerpost_message_size_bytes', data.length, UNCOMPRESSED);
     if (envelope.compressed)
-      this.#metrics.observe('peerpost_message_size_bytes', envelope.data.byteLength, COMPRESSED);
+      this.#metrics.observe('peerpost_message_size_bytes', envelope.data.length, COMPRESSED);
   }
 
   /** The outgoing envelope; small payloads are built in place (no option objects on the hot path). */
   #envelope(id: string, label: string, data: Uint8Array, nowMs: number): Envelope {
-    if (data.byteLength > this.#compressThresholdBytes) {
+    if (data.length > this.#compressThresholdBytes) {
       return createEnvelope(
         { id, label, data, nowMs },
         { compressThresholdBytes: this.#compressThresholdBytes },

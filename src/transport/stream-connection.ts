@@ -198,11 +198,11 @@ export class StreamConnection implements Connection {
 
   write(body: Uint8Array): boolean {
     if (this.#reason !== undefined) return false;
-    if (body.byteLength === 0) {
+    if (body.length === 0) {
       throw new PeerpostError('ERR_INVALID_OPTION', 'an empty frame body is reserved for keepalives');
     }
-    if (body.byteLength > U32_MAX) {
-      throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${body.byteLength} bytes exceeds u32`);
+    if (body.length > U32_MAX) {
+      throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${body.length} bytes exceeds u32`);
     }
     this.#writable().addBody(body);
     return this.#queued(1);

@@ -41,7 +41,7 @@ export class WriteBatch {
     this.#closeRun();
     this.#queue.push(body);
     this.#framed.push(false);
-    this.bytes += FRAME_PREFIX_BYTES + body.byteLength;
+    this.bytes += FRAME_PREFIX_BYTES + body.length;
     this.frames++;
   }
 
@@ -62,8 +62,8 @@ export class WriteBatch {
 
   /** Queues `count` whole frames (already checked) by reference. */
   addFrames(frames: Uint8Array, count: number): void {
-    this.#extendRun(frames, frames.byteOffset, frames.byteLength);
-    this.bytes += frames.byteLength;
+    this.#extendRun(frames, frames.byteOffset, frames.length);
+    this.bytes += frames.length;
     this.frames += count;
   }
 
@@ -136,7 +136,7 @@ export class WriteBatch {
 
 function hasLarge(queue: readonly Uint8Array[], framed: readonly boolean[], n: number): boolean {
   for (let i = 0; i < n; i++) {
-    if (framed[i] === true || (queue[i] as Uint8Array).byteLength >= LARGE_BODY_BYTES) return true;
+    if (framed[i] === true || (queue[i] as Uint8Array).length >= LARGE_BODY_BYTES) return true;
   }
   return false;
 }
@@ -159,11 +159,11 @@ function writeCorked(
     if (framed[i]) {
       if (from < i) socket.write(fillSmall(queue, from, i, bytes, undefined));
       accepted = last ? socket.write(entry, onWritten) : socket.write(entry);
-    } else if (entry.byteLength >= LARGE_BODY_BYTES) {
+    } else if (entry.length >= LARGE_BODY_BYTES) {
       socket.write(fillSmall(queue, from, i, bytes + FRAME_PREFIX_BYTES, entry));
       accepted = last ? socket.write(entry, onWritten) : socket.write(entry);
     } else {
-      bytes += FRAME_PREFIX_BYTES + entry.byteLength;
+      bytes += FRAME_PREFIX_BYTES + entry.length;
       continue;
     }
     from = i + 1;
@@ -186,10 +186,10 @@ function fillSmall(
   let at = 0;
   for (let i = from; i < to; i++) {
     const body = queue[i] as Uint8Array;
-    out.writeUInt32BE(body.byteLength, at);
+    out.writeUInt32BE(body.length, at);
     out.set(body, at + FRAME_PREFIX_BYTES);
-    at += FRAME_PREFIX_BYTES + body.byteLength;
+    at += FRAME_PREFIX_BYTES + body.length;
   }
-  if (large !== undefined) out.writeUInt32BE(large.byteLength, at);
+  if (large !== undefined) out.writeUInt32BE(large.length, at);
   return out;
 }

@@ -48,7 +48,7 @@ const U64_MAX = (1n << 64n) - 1n;
 /** The exact encoded size of `envelope`, without a frame prefix. */
 export function encodedEnvelopeSize(envelope: Envelope, version: EnvelopeVersion = 1): number {
   let size = V0_FIXED + utf8Length(envelope.id) + labels.length(envelope.label);
-  size += envelope.data.byteLength;
+  size += envelope.data.length;
   if (version === 1) {
     size += 1 + TAG_LEN;
     if (envelope.directReceiver !== undefined) size += 8 + receivers.length(envelope.directReceiver);
@@ -75,43 +75,56 @@ function writeString(buf: Buffer, offset: number, s: string): number {
   return offset + 8 + written;
 }
 
-/**
- * The encoding (u64 length + UTF-8) of the last string of one field: labels and peer ids
- * repeat from message to message, so their length and bytes are worked out once and
- * copied after that. Short strings only, so the cache stays small.
- */
-class LastString {
-  #s: string | undefined;
-  #encoded: Buffer = Buffer.alloc(8);
+/** Strings longer than this (in UTF-8 bytes) are encoded each time, never cached. */
+const CACHED_STRING_BYTES = 64;
+/** Distinct strings cached per field; past it the cache starts over (bounded, never grows). */
+const CACHED_STRINGS = 256;
 
-  /** Remembers `s` (of UTF-8 length `n`) if it is short; returns whether it did. */
-  #remember(s: string, n: number): boolean {
-    if (n > 64) return false;
-    const encoded = Buffer.allocUnsafe(8 + n);
-    writeString(encoded, 0, s);
-    this.#s = s;
-    this.#encoded = encoded;
-    return true;
+/**
+ * The encodings (u64 length + UTF-8) of the recent strings of one field: labels and peer
+ * ids repeat from message to message, so their length and bytes are worked out once and
+ * copied after that. A node sends several labels to several peers in turn (a request and
+ * its reply, a vote and a block), so a few hundred short strings are kept, the last one
+ * checked first without hashing.
+ */
+class StringEncodings {
+  #last: string | undefined;
+  #lastEncoded: Buffer = Buffer.alloc(8);
+  readonly #cache = new Map<string, Buffer>();
+
+  /** The encoding of `s`, made and cached if it is short; undefined for a long string. */
+  #encoding(s: string): Buffer | undefined {
+    if (s === this.#last) return this.#lastEncoded;
+    let encoded = this.#cache.get(s);
+    if (encoded === undefined) {
+      const n = utf8Length(s);
+      if (n > CACHED_STRING_BYTES) return undefined;
+      if (this.#cache.size >= CACHED_STRINGS) this.#cache.clear();
+      encoded = Buffer.allocUnsafe(8 + n);
+      writeString(encoded, 0, s);
+      this.#cache.set(s, encoded);
+    }
+    this.#last = s;
+    this.#lastEncoded = encoded;
+    return encoded;
   }
 
   /** UTF-8 length of `s`. */
   length(s: string): number {
-    if (s === this.#s) return this.#encoded.length - 8;
-    const n = utf8Length(s);
-    this.#remember(s, n);
-    return n;
+    const encoded = this.#encoding(s);
+    return encoded === undefined ? utf8Length(s) : encoded.length - 8;
   }
 
   /** Writes `s` as u64 length + UTF-8 at `offset`; returns the offset after it. */
   write(buf: Buffer, offset: number, s: string): number {
-    if (s !== this.#s && !this.#remember(s, utf8Length(s))) return writeString(buf, offset, s);
-    const encoded = this.#encoded;
+    const encoded = this.#encoding(s);
+    if (encoded === undefined) return writeString(buf, offset, s);
     buf.set(encoded, offset);
     return offset + encoded.length;
   }
 }
-const labels = new LastString();
-const receivers = new LastString();
+const labels = new StringEncodings();
+const receivers = new StringEncodings();
 
 /** The last timestamp encoded, split into 32-bit halves (when below 2^53). */
 let lastTs: bigint | undefined;
@@ -163,9 +176,9 @@ export function encodeEnvelopeInto(
   o = labels.write(buf, o, envelope.label);
   buf[o++] = envelope.compressed ? 1 : 0;
   const data = envelope.data;
-  o = writeLen(buf, o, data.byteLength);
+  o = writeLen(buf, o, data.length);
   buf.set(data, o);
-  o += data.byteLength;
+  o += data.length;
   buf[o++] = envelope.lastSenderIsProxy ? 1 : 0;
   if (version === 1) {
     if (envelope.directReceiver === undefined) {
@@ -410,7 +423,7 @@ function endsWithTag(buf: Buffer): boolean {
  * `data` is a view into `bytes` (not a copy).
  */
 export function decodeEnvelope(bytes: Uint8Array): DecodedEnvelope {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   if (endsWithTag(buf)) {
     try {
       return { envelope: decodeV1(buf), version: 1 };

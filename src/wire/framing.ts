@@ -18,7 +18,7 @@ export function frameLength(frames: Uint8Array, at: number): number {
  * length-prefixed frames (the check of `Connection.writeFrames`).
  */
 export function checkFrames(frames: Uint8Array, count: number): void {
-  const n = frames.byteLength;
+  const n = frames.length;
   let at = 0;
   let seen = 0;
   while (at < n && seen < count) {
@@ -37,11 +37,11 @@ export function checkFrames(frames: Uint8Array, count: number): void {
 
 /** Prefix + body in one buffer (one copy of the body). */
 export function encodeFrame(body: Uint8Array): Buffer {
-  if (body.byteLength > U32_MAX) {
-    throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${body.byteLength} bytes exceeds u32`);
+  if (body.length > U32_MAX) {
+    throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${body.length} bytes exceeds u32`);
   }
-  const out = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + body.byteLength);
-  out.writeUInt32BE(body.byteLength, 0);
+  const out = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + body.length);
+  out.writeUInt32BE(body.length, 0);
   out.set(body, FRAME_PREFIX_BYTES);
   return out;
 }
@@ -49,16 +49,16 @@ export function encodeFrame(body: Uint8Array): Buffer {
 /** Frames many bodies into one buffer, ready for a single socket write. */
 export function encodeFrames(bodies: readonly Uint8Array[]): Buffer {
   let total = 0;
-  for (const b of bodies) total += FRAME_PREFIX_BYTES + b.byteLength;
+  for (const b of bodies) total += FRAME_PREFIX_BYTES + b.length;
   const out = Buffer.allocUnsafe(total);
   let o = 0;
   for (const b of bodies) {
-    if (b.byteLength > U32_MAX) {
-      throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${b.byteLength} bytes exceeds u32`);
+    if (b.length > U32_MAX) {
+      throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${b.length} bytes exceeds u32`);
     }
-    out.writeUInt32BE(b.byteLength, o);
+    out.writeUInt32BE(b.length, o);
     out.set(b, o + FRAME_PREFIX_BYTES);
-    o += FRAME_PREFIX_BYTES + b.byteLength;
+    o += FRAME_PREFIX_BYTES + b.length;
   }
   return out;
 }
@@ -137,9 +137,7 @@ export class FrameDecoder {
    */
   push<T = undefined>(chunk: Uint8Array, onFrame: (this: T, frame: Buffer) => void, thisArg?: T): void {
     if (this.#failed) throw this.#failed;
-    const buf = Buffer.isBuffer(chunk)
-      ? chunk
-      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     let pos = 0;
     const n = buf.length;
     while (pos < n) {

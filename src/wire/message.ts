@@ -25,7 +25,7 @@ export interface CompressionOptions {
 /** Builds an outgoing envelope, compressing `data` when it is over the threshold. */
 export function createEnvelope(input: CreateEnvelopeInput, options: CompressionOptions = {}): Envelope {
   const threshold = options.compressThresholdBytes ?? COMPRESSION_THRESHOLD_BYTES;
-  const compress = input.data.byteLength > threshold;
+  const compress = input.data.length > threshold;
   const envelope: Envelope = {
     deliveryStartTimestampMs: typeof input.nowMs === 'bigint' ? input.nowMs : BigInt(Math.trunc(input.nowMs)),
     id: input.id,

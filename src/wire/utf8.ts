@@ -51,6 +51,7 @@ export function readUtf8(buf: Buffer, start: number, end: number): string | unde
   return isUtf8(view) ? view.toString('utf8') : undefined;
 }
 
+/** A cached decoding: the bytes (a copy, never a view of a received chunk) and their string. */
 interface Interned {
   bytes: Uint8Array;
   str: string;
@@ -80,9 +81,7 @@ export class StringInterner {
     const last = this.#last;
     if (last !== undefined && last.bytes.length === n && sameBytes(last.bytes, buf, start, n))
       return last.str;
-    let h = n;
-    for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
-    const slot = (h ^ (h >>> 16)) & this.#mask;
+    const slot = hashOf(buf, start, end) & this.#mask;
     const hit = this.#table[slot];
     if (hit !== undefined && hit.bytes.length === n && sameBytes(hit.bytes, buf, start, n)) {
       this.#last = hit;
@@ -90,12 +89,19 @@ export class StringInterner {
     }
     const str = readUtf8(buf, start, end);
     if (str !== undefined) {
-      const entry = { bytes: buf.slice(start, end), str };
+      const entry = { bytes: copyOf(buf, start, end), str };
       this.#table[slot] = entry;
       this.#last = entry;
     }
     return str;
   }
+}
+
+/** FNV-1a style hash of `buf[start, end)`, folded so that its low bits pick a table slot. */
+function hashOf(buf: Buffer, start: number, end: number): number {
+  let h = end - start;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  return h ^ (h >>> 16);
 }
 
 /** `a` equals the `n` bytes of `buf` from `start`. */
@@ -110,34 +116,74 @@ const MAX_SUFFIX = 16;
 
 /**
  * Decodes message ids, which from one sender share a prefix and differ in a short
- * counter (`<node>-<random>-<seq>`): once a prefix has been seen, an id that starts with
- * its bytes is that prefix's string plus its few remaining ASCII characters, built in JS
- * without decoding the whole id again. Anything else is decoded as usual (and may become
- * the new prefix).
+ * counter (`<node>-<random>-<seq>`): an id whose prefix (up to its last `-`, followed by
+ * at most 16 ASCII characters) has been seen is that prefix's string plus its few
+ * remaining characters, built in JS without decoding the whole id again. The prefixes
+ * of up to `slots` senders are remembered in a fixed direct-mapped table (a node hears
+ * from many peers at once, and a sender's ids keep arriving between other senders'), so
+ * many senders only cause misses, never growth. Anything else is decoded as usual.
  */
 export class IdReader {
-  #prefix: Uint8Array = new Uint8Array(0);
-  #prefixStr = '';
+  readonly #table: (Interned | undefined)[];
+  readonly #mask: number;
+  /** The prefix of the last id: checked first, without hashing. */
+  #last: Interned | undefined;
+
+  constructor(slotsPow2 = 64) {
+    this.#table = new Array(slotsPow2).fill(undefined);
+    this.#mask = slotsPow2 - 1;
+  }
 
   read(buf: Buffer, start: number, end: number): string | undefined {
     const n = end - start;
-    const p = this.#prefix;
-    const pn = p.length;
-    if (pn > 0 && n > pn && n - pn <= MAX_SUFFIX && sameBytes(p, buf, start, pn)) {
-      const suffix = asciiSuffix(buf, start + pn, end);
-      if (suffix !== undefined) return this.#prefixStr + suffix;
+    if (n > SHORT) return readUtf8(buf, start, end);
+    const last = this.#last;
+    if (last !== undefined) {
+      const pn = last.bytes.length;
+      if (n > pn && n - pn <= MAX_SUFFIX && sameBytes(last.bytes, buf, start, pn)) {
+        const suffix = asciiSuffix(buf, start + pn, end);
+        if (suffix !== undefined) return last.str + suffix;
+      }
+    }
+    const pn = prefixLength(buf, start, end);
+    let slot = -1;
+    if (pn > 0) {
+      slot = hashOf(buf, start, start + pn) & this.#mask;
+      const hit = this.#table[slot];
+      if (hit !== undefined && hit.bytes.length === pn && sameBytes(hit.bytes, buf, start, pn)) {
+        const suffix = asciiSuffix(buf, start + pn, end);
+        if (suffix !== undefined) {
+          this.#last = hit;
+          return hit.str + suffix;
+        }
+      }
     }
     const str = readUtf8(buf, start, end);
-    if (str !== undefined && str.length === n && n <= SHORT) {
-      // ASCII (one byte per character): remember the part up to the last '-'.
-      const dash = str.lastIndexOf('-');
-      if (dash > 0 && n - dash - 1 <= MAX_SUFFIX) {
-        this.#prefix = buf.slice(start, start + dash + 1);
-        this.#prefixStr = str.slice(0, dash + 1);
-      }
+    // Only an all-ASCII id (one byte per character) gives its prefix to the table.
+    if (slot >= 0 && str !== undefined && str.length === n) {
+      const entry = { bytes: copyOf(buf, start, start + pn), str: str.slice(0, pn) };
+      this.#table[slot] = entry;
+      this.#last = entry;
     }
     return str;
   }
+}
+
+/**
+ * The length of `buf[start, end)` up to and including its last `-` when at most
+ * MAX_SUFFIX bytes follow it (at least one) and something precedes it; else 0.
+ */
+function prefixLength(buf: Buffer, start: number, end: number): number {
+  const lowest = Math.max(start + 1, end - 1 - MAX_SUFFIX);
+  for (let i = end - 2; i >= lowest; i--) if (buf[i] === 0x2d) return i + 1 - start;
+  return 0;
+}
+
+/** A copy of `buf[start, end)`: a cache must not keep a whole received chunk alive through a view. */
+function copyOf(buf: Buffer, start: number, end: number): Uint8Array {
+  const out = new Uint8Array(end - start);
+  for (let i = start; i < end; i++) out[i - start] = buf[i]!;
+  return out;
 }
 
 /** `buf[start, end)` (1 to MAX_SUFFIX bytes) as a string if it is all ASCII, else undefined. */

@@ -65,3 +65,34 @@ test('the id reader returns exactly the id, whether its prefix was seen before o
   assert.equal(read(Buffer.concat([Buffer.from('client-1a2b3c4d-'), Buffer.from([0xff])])), undefined);
   assert.equal(read(Buffer.concat([Buffer.from('client-1a2b3c4d-'), Buffer.from([0xc3])])), undefined);
 });
+
+test('the id reader keeps the prefixes of many senders whose ids interleave, and stays exact', () => {
+  const ids = new IdReader(8); // 8 slots: 40 senders collide and replace each other
+  const read = (id: string) => {
+    const bytes = Buffer.from(id);
+    const buf = Buffer.concat([Buffer.from('..'), bytes, Buffer.from('..')]);
+    return ids.read(buf, 2, 2 + bytes.length);
+  };
+  for (let seq = 0; seq < 50; seq++) {
+    for (let s = 0; s < 40; s++) {
+      const id = `node${s}-${(s * 7919).toString(16)}-${seq.toString(36)}`;
+      assert.equal(read(id), id);
+    }
+    assert.equal(read(`a-b-c-${seq}`), `a-b-c-${seq}`); // a dash inside the end
+  }
+});
+
+test('cached bytes are copies: the received chunk they were read from can be reused', () => {
+  const chunk = Buffer.from('..client-1a2b-7..Block..');
+  const ids = new IdReader();
+  const labels = new StringInterner();
+  assert.equal(ids.read(chunk, 2, 15), 'client-1a2b-7');
+  assert.equal(labels.read(chunk, 17, 22), 'Block');
+  chunk.fill(0x78); // the transport reuses the chunk: a view would now read "xxx..."
+  const xs = Buffer.from('xxxxxxxxxxxxx');
+  assert.equal(ids.read(xs, 0, 13), 'xxxxxxxxxxxxx');
+  assert.equal(labels.read(xs, 0, 5), 'xxxxx');
+  const next = Buffer.from('client-1a2b-8 Block');
+  assert.equal(ids.read(next, 0, 13), 'client-1a2b-8');
+  assert.equal(labels.read(next, 14, 19), 'Block');
+});

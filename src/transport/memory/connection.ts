@@ -121,7 +121,7 @@ export class MemoryConnection implements Connection {
 
   write(body: Uint8Array): boolean {
     if (this.#state !== 'open') return false;
-    if (body.byteLength === 0) {
+    if (body.length === 0) {
       throw new PeerpostError('ERR_INVALID_OPTION', 'an empty frame body is reserved for keepalives');
     }
     this.#queue.pushBody(body);

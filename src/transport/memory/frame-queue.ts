@@ -48,7 +48,7 @@ export class FrameQueue {
 
   /** Queues one frame body (not empty, checked by the caller). */
   pushBody(body: Uint8Array): void {
-    const len = body.byteLength;
+    const len = body.length;
     if (len > U32_MAX) {
       throw new PeerpostError('ERR_LENGTH_OVERFLOW', `frame body of ${len} bytes exceeds u32`);
     }
@@ -75,7 +75,7 @@ export class FrameQueue {
 
   /** Queues `count` whole frames (already validated with {@link checkFrames}). */
   pushFrames(frames: Uint8Array, count: number): void {
-    const len = frames.byteLength;
+    const len = frames.length;
     if (len >= LARGE_BYTES) {
       this.#pushEntry(frames, -count, len, count);
       return;
@@ -111,7 +111,7 @@ export class FrameQueue {
       const entry = entries[i] as Uint8Array;
       const count = counts[i] as number;
       const all = count < 0 ? -count : count === BODY ? 1 : count;
-      const len = count === BODY ? FRAME_PREFIX_BYTES + entry.byteLength : entry.byteLength;
+      const len = count === BODY ? FRAME_PREFIX_BYTES + entry.length : entry.length;
       let take = len;
       if (all > 1 && bytes + len > room) {
         take = splitPoint(entry, room - bytes);
@@ -227,12 +227,12 @@ function copyGroup(entries: Uint8Array[], counts: number[], from: number, bytes:
   for (let k = from; at < bytes; k++) {
     const entry = entries[k] as Uint8Array;
     if (counts[k] === BODY) {
-      out.writeUInt32BE(entry.byteLength, at);
+      out.writeUInt32BE(entry.length, at);
       out.set(entry, at + FRAME_PREFIX_BYTES);
-      at += FRAME_PREFIX_BYTES + entry.byteLength;
+      at += FRAME_PREFIX_BYTES + entry.length;
     } else {
-      const take = Math.min(entry.byteLength, bytes - at);
-      out.set(take === entry.byteLength ? entry : entry.subarray(0, take), at);
+      const take = Math.min(entry.length, bytes - at);
+      out.set(take === entry.length ? entry : entry.subarray(0, take), at);
       at += take;
     }
   }
