@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import type { Command } from 'commander';
 
 /** Where a CLI run reads and writes: the process's streams, or buffers in tests. */

@@ -1,4 +1,5 @@
 import { dirname, resolve } from 'node:path';
+import process from 'node:process';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { PeerAddress, Topology } from '../topology/types.js';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { isPeerpostError, PeerpostError } from '../errors.js';

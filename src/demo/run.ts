@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { PeerpostError } from '../errors.js';
 import type { NetworkMessage } from '../network/network.js';
 import type { SendMode } from '../sender/outcome.js';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { PeerpostError } from '../errors.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink } from '../network/incoming.js';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import type { MessageSource } from '../network/incoming.js';
 import type { CloseReason, Connection, ConnectionHandler, ConnectionKind } from '../transport/types.js';
 import type { IncomingReader } from './incoming-reader.js';

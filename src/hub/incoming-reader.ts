@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink, MessageSource } from '../network/incoming.js';
 import type { Clock } from '../util/clock.js';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import type { MessageSource } from '../network/incoming.js';
 import { fibonacciDelay, jittered } from '../sender/backoff.js';
 import type {

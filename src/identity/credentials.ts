@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { createHash, createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
 
 type KeyPair = webcrypto.CryptoKeyPair;

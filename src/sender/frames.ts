@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { encodeFrameInto, type FrameSlab, frameBuffer } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { OutgoingMessage } from './message.js';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { isPeerpostError } from '../errors.js';
 import type { IncomingSink } from '../network/incoming.js';
 import type { PeerAddress } from '../topology/types.js';

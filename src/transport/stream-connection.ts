@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import type { Duplex } from 'node:stream';
 import { type ErrorCode, PeerpostError } from '../errors.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { Envelope } from '../wire/envelope.js';
 import { encodeFrameInto, FrameSlab } from '../wire/frame-slab.js';

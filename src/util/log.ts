@@ -1,3 +1,4 @@
+import process from 'node:process';
 import { type DestinationStream, type Logger as PinoLogger, pino } from 'pino';
 import PinoPretty from 'pino-pretty';
 import type { Logger } from './logger.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { PeerpostError } from '../errors.js';
 import { IdReader, readUtf8, StringInterner, utf8Length, writeUtf8 } from './utf8.js';
 

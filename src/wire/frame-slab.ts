@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { PeerpostError } from '../errors.js';
 import { type Envelope, encodeEnvelopeInto } from './envelope.js';
 import { FRAME_PREFIX_BYTES } from './framing.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { PeerpostError } from '../errors.js';
 import { type Envelope, type EnvelopeVersion, encodedEnvelopeSize, encodeEnvelopeInto } from './envelope.js';
 

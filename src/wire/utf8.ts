@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
 
 /**
  * Small-string fast paths for the codec. Message ids, labels and peer ids are short and

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 import { PeerpostError } from '../errors.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { isPeerpostError, PeerpostError } from '../../errors.js';
 import { decodeEnvelope, type Envelope, type EnvelopeVersion } from '../../wire/envelope.js';

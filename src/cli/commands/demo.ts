@@ -1,3 +1,4 @@
+import process from 'node:process';
 import { formatReport } from '../../demo/format.js';
 import { lineProgress, terminalProgress } from '../../demo/progress.js';
 import type { DemoReport } from '../../demo/report.js';

@@ -1,3 +1,4 @@
+import process from 'node:process';
 import { isPeerpostError } from '../../errors.js';
 import { type NodeService, startNodeService } from '../../node/service.js';
 import type { CreateLoggerOptions } from '../../util/log.js';

@@ -1,4 +1,6 @@
+import { Buffer } from 'node:buffer';
 import { readFile, stat } from 'node:fs/promises';
+import process from 'node:process';
 import { loadNodeConfig } from '../../config/load.js';
 import { PeerpostError } from '../../errors.js';
 import { type ReceivedReply, type SendOnceResult, sendOnce } from '../../node/send-once.js';

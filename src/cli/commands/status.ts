@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { parseHostPort } from '../../config/address.js';
 import { PeerpostError } from '../../errors.js';
 import { formatStatus } from '../../node/status-text.js';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { type ErrorCode, isPeerpostError, PeerpostError } from '../../errors.js';
 import type { Clock, TimerHandle } from '../../util/clock.js';
 import type { Envelope } from '../../wire/envelope.js';

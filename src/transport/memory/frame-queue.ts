@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { PeerpostError } from '../../errors.js';
 import type { Envelope } from '../../wire/envelope.js';
 import { encodeFrameInto } from '../../wire/frame-slab.js';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import type { Clock, TimerHandle } from '../../util/clock.js';
 import type { Random } from '../../util/random.js';
 import type { MemoryConnection, Outbound } from './connection.js';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { type SecureContext, connect as tlsConnect } from 'node:tls';
 import { PeerpostError } from '../../errors.js';
 import type { Credentials } from '../../identity/credentials.js';
