@@ -17,6 +17,7 @@ import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
 import { assertEncodable, type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
 import { FrameSlab, frameBuffer } from '../wire/frame-slab.js';
+import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import { HubMetrics } from './hub-metrics.js';
 import { IdentityIndex } from './identify.js';
 import { InboundConnection, type InboundOwner } from './inbound.js';
@@ -181,12 +182,13 @@ export class ConnectionHub implements HubPort, InboundOwner {
   sendToAddress(address: string, envelope: Envelope): HubResult {
     const target = this.#isOpen() ? this.#routes.direct(address) : undefined;
     if (target === undefined) return 'no_connection';
-    const frame = this.#frame(envelope, false);
-    if (!target.outbox.push(frame)) {
+    assertEncodable(envelope);
+    const size = encodedEnvelopeSize(envelope);
+    if (!target.outbox.pushEnvelope(envelope, size)) {
       this.reader.countError('reply_queue_full');
       return 'queue_full';
     }
-    this.#hubMetrics.sent(envelope.label, 'direct', frame.length);
+    this.#hubMetrics.sent(envelope.label, 'direct', FRAME_PREFIX_BYTES + size);
     return 'written';
   }
 
@@ -301,13 +303,13 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#logger.info({}, 'hub closed');
   }
 
-  /** Connections are routable only until close() starts. */
   /**
    * Encodes `envelope` as a whole frame (throws a coded error if it cannot be encoded).
    * Frames every subscriber gets share the hub's slab (consecutive ones go to each socket
-   * as one region). A frame for one connection only (a reply, a broadcast for one peer)
-   * gets its own buffer: in a shared slab, one slow connection holding its few frames
-   * would keep whole slabs of other connections' frames alive.
+   * as one region). A frame for one connection only (a broadcast for one peer) gets its
+   * own buffer: in a shared slab, one slow connection holding its few frames would keep
+   * whole slabs of other connections' frames alive. (Replies do not come here: the
+   * outbox hands them to the transport unencoded, see Outbox.pushEnvelope.)
    */
   #frame(envelope: Envelope, forEveryone: boolean): Buffer {
     assertEncodable(envelope);
@@ -315,6 +317,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     return forEveryone ? this.#frames.frame(envelope, size) : frameBuffer(envelope, size);
   }
 
+  /** Connections are routable only until close() starts. */
   #isOpen(): boolean {
     return this.#state === 'listening' || this.#state === 'starting';
   }

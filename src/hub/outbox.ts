@@ -1,4 +1,6 @@
 import type { Connection } from '../transport/types.js';
+import type { Envelope } from '../wire/envelope.js';
+import { frameBuffer } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 
 /** A running total shared by the outboxes of one kind, for the queue-depth gauge. */
@@ -60,17 +62,48 @@ export class Outbox {
       this.consecutiveDrops = 0;
       return true;
     }
-    if (this.#size >= this.#capacity) {
-      this.drops++;
-      this.consecutiveDrops++;
-      return false;
+    if (!this.#hasRoom()) return false;
+    this.#enqueue(frame);
+    return true;
+  }
+
+  /**
+   * push() for a message to this connection only (a reply), of encoded size `size`: while
+   * the transport accepts, it encodes the envelope straight into its write batch
+   * (`Connection.writeEnvelope`), so no buffer is allocated for the frame; only a message
+   * that has to wait here is encoded, into a buffer of its own. Throws a coded error,
+   * before anything is queued, if the envelope cannot be encoded.
+   */
+  pushEnvelope(envelope: Envelope, size: number): boolean {
+    if (!this.#blocked) {
+      const connection = this.#connection;
+      const accepted =
+        connection.writeEnvelope !== undefined
+          ? connection.writeEnvelope(envelope, size)
+          : this.#write(frameBuffer(envelope, size));
+      if (!accepted) this.#blocked = true;
+      this.consecutiveDrops = 0;
+      return true;
     }
+    if (!this.#hasRoom()) return false;
+    this.#enqueue(frameBuffer(envelope, size));
+    return true;
+  }
+
+  /** False (and the drop counted) when the ring is full. */
+  #hasRoom(): boolean {
+    if (this.#size < this.#capacity) return true;
+    this.drops++;
+    this.consecutiveDrops++;
+    return false;
+  }
+
+  #enqueue(frame: Uint8Array): void {
     if (this.#size === this.#ring.length) this.#grow();
     this.#ring[(this.#head + this.#size) % this.#ring.length] = frame;
     this.#size++;
     this.#depth.value++;
     this.consecutiveDrops = 0;
-    return true;
   }
 
   /** The transport drained below its high-water mark: move queued frames to it. */

@@ -2,6 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Outbox } from '../../src/hub/outbox.js';
 import type { Connection } from '../../src/transport/types.js';
+import {
+  decodeEnvelope,
+  type Envelope,
+  encodedEnvelopeSize,
+  encodeEnvelope,
+} from '../../src/wire/envelope.js';
+import { FRAME_PREFIX_BYTES } from '../../src/wire/framing.js';
 
 /** A whole frame (length prefix + a one-byte body `i`), as the hub hands them to an outbox. */
 const frame = (i: number) => Uint8Array.of(0, 0, 0, 1, i);
@@ -107,4 +114,67 @@ test('outbox: a transport with writeFrames gets each whole frame by reference', 
     got.every(([f, n]) => f === shared && n === 1),
     'the same bytes, not a copy, one frame each',
   );
+});
+
+test('outbox: a reply goes to writeEnvelope unencoded while the transport accepts, and is encoded only to wait', () => {
+  const env = (i: number): Envelope => ({
+    deliveryStartTimestampMs: 1n,
+    id: `r-${i}`,
+    label: 'Pong',
+    compressed: false,
+    data: Uint8Array.of(i),
+    lastSenderIsProxy: false,
+  });
+  const sent: string[] = [];
+  let room = 2;
+  const connection = {
+    write: () => assert.fail('write() must not be used'),
+    writeEnvelope: (e: Envelope, size: number) => {
+      assert.equal(size, encodedEnvelopeSize(e));
+      sent.push(e.id);
+      return --room > 0;
+    },
+    writeFrames: (frames: Uint8Array, count: number) => {
+      assert.equal(count, 1);
+      const d = decodeEnvelope(frames.subarray(FRAME_PREFIX_BYTES)).envelope;
+      sent.push(`framed ${d.id}`);
+      return true;
+    },
+  } as unknown as Connection;
+  const depth = { value: 0 };
+  const box = new Outbox(connection, 1, depth);
+  assert.equal(box.pushEnvelope(env(0), encodedEnvelopeSize(env(0))), true);
+  assert.equal(box.pushEnvelope(env(1), encodedEnvelopeSize(env(1))), true); // at the high-water mark
+  assert.equal(box.pushEnvelope(env(2), encodedEnvelopeSize(env(2))), true); // waits, encoded
+  assert.equal(box.pushEnvelope(env(3), encodedEnvelopeSize(env(3))), false); // ring full
+  assert.equal(box.drops, 1);
+  assert.equal(depth.value, 1);
+  room = 10;
+  box.drain();
+  assert.deepEqual(sent, ['r-0', 'r-1', 'framed r-2']);
+  assert.equal(depth.value, 0);
+  assert.equal(box.pushEnvelope(env(4), encodedEnvelopeSize(env(4))), true);
+  assert.deepEqual(sent.at(-1), 'r-4');
+});
+
+test('outbox: a transport without writeEnvelope gets a reply as one encoded frame', () => {
+  const bodies: Uint8Array[] = [];
+  const connection = {
+    write: (body: Uint8Array) => {
+      bodies.push(body);
+      return true;
+    },
+  } as unknown as Connection;
+  const box = new Outbox(connection, 4, { value: 0 });
+  const e: Envelope = {
+    deliveryStartTimestampMs: 5n,
+    id: 'x-1',
+    label: 'Pong',
+    compressed: false,
+    data: Uint8Array.of(1, 2, 3),
+    lastSenderIsProxy: false,
+  };
+  assert.equal(box.pushEnvelope(e, encodedEnvelopeSize(e)), true);
+  assert.equal(bodies.length, 1);
+  assert.deepEqual(Buffer.from(bodies[0]!), encodeEnvelope(e));
 });
