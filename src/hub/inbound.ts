@@ -95,13 +95,17 @@ export class InboundConnection implements ConnectionHandler {
   }
 
   onFrame(frame: Buffer, readAtMs?: number): void {
+    this.onFrameAt(frame, 0, frame.length, readAtMs);
+  }
+
+  onFrameAt(chunk: Buffer, start: number, end: number, readAtMs?: number): void {
     if (!this.#reading) return;
     if (this.isSubscriber) {
       this.#reading = false;
       this.#owner.protocolViolation(this, 'unexpected_frame');
       return;
     }
-    if (this.#owner.reader.read(frame, this.#source, 'direct', readAtMs) === undefined) {
+    if (this.#owner.reader.readAt(chunk, start, end, this.#source, 'direct', readAtMs) === undefined) {
       this.#reading = false;
       this.#owner.protocolViolation(this, 'undecodable');
     }

@@ -3,7 +3,7 @@ import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink, MessageSource } from '../network/incoming.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import { type DecodedEnvelope, decodeEnvelope } from '../wire/envelope.js';
+import { type DecodedEnvelope, decodeEnvelopeAt } from '../wire/envelope.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 
 /** The path a message took to reach us, as used in metric labels. */
@@ -68,11 +68,23 @@ export class IncomingReader {
     mode: IncomingMode,
     readAtMs?: number,
   ): DecodedEnvelope | undefined {
+    return this.readAt(frame, 0, frame.length, from, mode, readAtMs);
+  }
+
+  /** read() of the frame body `chunk[start, end)` (see ConnectionHandler.onFrameAt). */
+  readAt(
+    chunk: Buffer,
+    start: number,
+    end: number,
+    from: MessageSource,
+    mode: IncomingMode,
+    readAtMs?: number,
+  ): DecodedEnvelope | undefined {
     const { clock, metrics } = this.#deps;
     const readAt = readAtMs ?? clock.now();
     let decoded: DecodedEnvelope;
     try {
-      decoded = decodeEnvelope(frame);
+      decoded = decodeEnvelopeAt(chunk, start, end);
     } catch (err) {
       this.countError('fail_deser_msg');
       this.#deps.logger.warn(
@@ -86,7 +98,7 @@ export class IncomingReader {
       return decoded;
     }
     const sets = this.#labelsFor(decoded.envelope.label, mode);
-    metrics.inc('peerpost_received_bytes_total', sets.bytes, frame.length + FRAME_PREFIX_BYTES);
+    metrics.inc('peerpost_received_bytes_total', sets.bytes, end - start + FRAME_PREFIX_BYTES);
 
     metrics.inc('peerpost_phase_started_total', sets.transferStarted);
     const transferMs = this.#transferMs(decoded.envelope.deliveryStartTimestampMs, readAt);

@@ -124,9 +124,13 @@ export class Subscription implements ConnectionHandler {
   }
 
   onFrame(frame: Buffer, readAtMs?: number): void {
+    this.onFrameAt(frame, 0, frame.length, readAtMs);
+  }
+
+  onFrameAt(chunk: Buffer, start: number, end: number, readAtMs?: number): void {
     const connection = this.#connection;
     if (connection === undefined || this.#source === undefined) return;
-    if (this.#options.reader.read(frame, this.#source, 'broadcast', readAtMs) === undefined) {
+    if (this.#options.reader.readAt(chunk, start, end, this.#source, 'broadcast', readAtMs) === undefined) {
       this.#source = undefined;
       connection.close('broadcast frame does not decode');
       return;

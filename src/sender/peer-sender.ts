@@ -1,12 +1,12 @@
 import type { Buffer } from 'node:buffer';
 import { isPeerpostError } from '../errors.js';
-import type { IncomingSink } from '../network/incoming.js';
+import type { IncomingSink, MessageSource } from '../network/incoming.js';
 import type { PeerAddress } from '../topology/types.js';
 import type { CloseReason, Connection, ConnectionHandler, Transport } from '../transport/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Random } from '../util/random.js';
-import { decodeEnvelope } from '../wire/envelope.js';
+import { type DecodedEnvelope, decodeEnvelopeAt } from '../wire/envelope.js';
 import { FrameSlab } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { Accounting } from './accounting.js';
@@ -85,6 +85,9 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   #state: SenderState;
   readonly #host: PeerSenderHost;
   readonly #target: PeerAddress;
+  /** The source of replies on #sourceConnection (made on the first reply). */
+  #source: MessageSource | undefined;
+  #sourceConnection: Connection | undefined;
   readonly #queue = new Fifo<OutgoingMessage>(4);
   readonly #unflushed = new Fifo<OutgoingMessage>(4);
   /** Where waiting messages are encoded; made when a message first has to wait. */
@@ -344,12 +347,17 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
 
   /** ConnectionHandler: a reply frame (called by the connection only). */
   onFrame(frame: Buffer, readAtMs?: number): void {
+    this.onFrameAt(frame, 0, frame.length, readAtMs ?? this.#host.clock.now());
+  }
+
+  /** ConnectionHandler: a reply frame, `chunk[start, end)` (called by the connection only). */
+  onFrameAt(chunk: Buffer, start: number, end: number, readAtMs: number): void {
     const connection = this.#connection;
     if (connection === undefined) return;
     const host = this.#host;
-    let decoded: ReturnType<typeof decodeEnvelope>;
+    let decoded: DecodedEnvelope;
     try {
-      decoded = decodeEnvelope(frame);
+      decoded = decodeEnvelopeAt(chunk, start, end);
     } catch (err) {
       host.accounting.error('fail_deser_msg');
       host.logger.warn(
@@ -362,15 +370,24 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     host.incoming.push({
       envelope: decoded.envelope,
       version: decoded.version,
-      from: {
+      from: this.#sourceOf(connection),
+      receivedAtMs: readAtMs,
+    });
+  }
+
+  /** Where replies on `connection` come from: one object per connection. */
+  #sourceOf(connection: Connection): MessageSource {
+    if (this.#source === undefined || this.#sourceConnection !== connection) {
+      this.#sourceConnection = connection;
+      this.#source = {
         // Only a pinned identity proves who answered at this address.
         peerId: this.#target.expectedIdentity === undefined ? undefined : this.peerId,
         address: this.address,
         identity: connection.remoteIdentity,
         direction: 'outbound',
-      },
-      receivedAtMs: readAtMs ?? host.clock.now(),
-    });
+      };
+    }
+    return this.#source;
   }
 
   /** ConnectionHandler: the connection closed (called by the connection only, once). */
@@ -385,6 +402,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     }
     host.accounting.connection(true);
     this.#connection = undefined;
+    this.#source = this.#sourceConnection = undefined;
     if (this.#state.kind !== 'stopped') {
       host.accounting.error('fail_write_to_peer');
       host.logger.info(

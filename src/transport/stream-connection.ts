@@ -140,8 +140,13 @@ export class StreamConnection implements Connection {
     ownerOf(this).#onData(chunk);
   };
   /** The decoder's callback (`this` is the connection). */
-  static readonly #decoded = function (this: StreamConnection, frame: Buffer): void {
-    this.#onFrame(frame);
+  static readonly #decoded = function (
+    this: StreamConnection,
+    chunk: Buffer,
+    start: number,
+    end: number,
+  ): void {
+    this.#onFrame(chunk, start, end);
   };
 
   /** Resolves once, when the socket is gone. */
@@ -349,15 +354,17 @@ export class StreamConnection implements Connection {
   #onData(chunk: Buffer): void {
     this.#lastReadAt = this.#clock.now();
     try {
-      this.#decoder.push(chunk, StreamConnection.#decoded, this);
+      this.#decoder.pushRanges(chunk, StreamConnection.#decoded, this);
     } catch (err) {
       this.fail(err as PeerpostError);
     }
   }
 
-  #onFrame(frame: Buffer): void {
-    if (this.#reason !== undefined || frame.length === 0) return; // empty frame: keepalive
-    this.#handler?.onFrame(frame, this.#lastReadAt);
+  #onFrame(chunk: Buffer, start: number, end: number): void {
+    const handler = this.#handler;
+    if (this.#reason !== undefined || start === end || handler === undefined) return; // empty frame: keepalive
+    if (handler.onFrameAt !== undefined) handler.onFrameAt(chunk, start, end, this.#lastReadAt);
+    else handler.onFrame(chunk.subarray(start, end), this.#lastReadAt);
   }
 
   /** Interval between keepalives: a quarter of the idle timeout. */

@@ -51,6 +51,12 @@ export interface ConnectionHandler {
    * frame were read (one clock read per chunk instead of one per frame).
    */
   onFrame(frame: Buffer, readAtMs?: number): void;
+  /**
+   * Optional, used instead of onFrame when present: the frame body is `chunk[start, end)`,
+   * so the transport makes no view per frame (the frames of one received chunk share it).
+   * peerpost transports never reuse `chunk`. `readAtMs` as for onFrame.
+   */
+  onFrameAt?(chunk: Buffer, start: number, end: number, readAtMs: number): void;
   /** `count` frames accepted by write() were handed to the socket, in order. Called once per flushed batch. */
   onFlushed?(count: number): void;
   /** The write buffer fell below the high-water mark after write() returned false. */

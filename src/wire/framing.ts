@@ -73,6 +73,9 @@ export function encodeEnvelopeFrame(envelope: Envelope, version: EnvelopeVersion
   return out;
 }
 
+/** The body of an empty frame (a keepalive) whose prefix was split across chunks. */
+const EMPTY_FRAME = Buffer.alloc(0);
+
 export interface FrameDecoderOptions {
   /** Largest accepted frame body; a larger prefix is rejected before any buffer is allocated. @default 16 MiB */
   maxFrameBytes?: number;
@@ -137,35 +140,71 @@ export class FrameDecoder {
    * coded error on a bad prefix.
    */
   push<T = undefined>(chunk: Uint8Array, onFrame: (this: T, frame: Buffer) => void, thisArg?: T): void {
+    const outerCallback = this.#frameCallback; // push() may be re-entered from onFrame
+    const outerThis = this.#frameThis;
+    this.#frameCallback = onFrame as (this: unknown, frame: Buffer) => void;
+    this.#frameThis = thisArg;
+    try {
+      this.pushRanges(
+        Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length),
+        FrameDecoder.#asFrame,
+        this,
+      );
+    } finally {
+      this.#frameCallback = outerCallback;
+      this.#frameThis = outerThis;
+    }
+  }
+
+  #frameCallback: ((this: unknown, frame: Buffer) => void) | undefined;
+  #frameThis: unknown;
+
+  /** push()'s adapter (`this` is the decoder): the range as a view. */
+  static readonly #asFrame = function (this: FrameDecoder, buf: Buffer, start: number, end: number): void {
+    const frame = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+    this.#frameCallback!.call(this.#frameThis, frame);
+  };
+
+  /**
+   * push() without a view per frame: calls `onFrame(buf, start, end)` for every complete
+   * frame, whose body is `buf[start, end)`. A frame that lies inside `chunk` is reported
+   * as a range of `chunk`; one split across chunks is assembled into a buffer of its own
+   * and reported whole. An empty frame (a keepalive) has `start === end`.
+   */
+  pushRanges<T = undefined>(
+    chunk: Buffer,
+    onFrame: (this: T, buf: Buffer, start: number, end: number) => void,
+    thisArg?: T,
+  ): void {
     if (this.#failed) throw this.#failed;
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const buf = chunk;
     let pos = 0;
     const n = buf.length;
     while (pos < n) {
-      if (this.#body !== undefined) {
-        const want = this.#body.length - this.#bodyFill;
+      const body = this.#body;
+      if (body !== undefined) {
+        const want = body.length - this.#bodyFill;
         const take = Math.min(want, n - pos);
-        buf.copy(this.#body, this.#bodyFill, pos, pos + take);
+        buf.copy(body, this.#bodyFill, pos, pos + take);
         this.#bodyFill += take;
         pos += take;
         this.#consumed += take;
-        if (this.#bodyFill === this.#body.length) {
-          const frame = this.#body;
+        if (this.#bodyFill === body.length) {
           this.#body = undefined;
           this.#bodyFill = 0;
-          onFrame.call(thisArg as T, frame);
+          onFrame.call(thisArg as T, body, 0, body.length);
         }
         continue;
       }
       if (this.#headerFill === 0 && n - pos >= FRAME_PREFIX_BYTES) {
         // Fast path: the whole prefix is in this chunk.
-        const len = buf.readUInt32BE(pos);
+        const len = frameLength(buf, pos);
         this.#checkLength(len, this.#consumed);
         const start = pos + FRAME_PREFIX_BYTES;
         if (n - start >= len) {
           pos = start + len;
           this.#consumed += FRAME_PREFIX_BYTES + len;
-          onFrame.call(thisArg as T, buf.subarray(start, pos));
+          onFrame.call(thisArg as T, buf, start, pos);
           continue;
         }
         this.#body = Buffer.allocUnsafe(len);
@@ -186,7 +225,7 @@ export class FrameDecoder {
         this.#headerFill = 0;
         this.#checkLength(len, this.#consumed - FRAME_PREFIX_BYTES);
         if (len === 0) {
-          onFrame.call(thisArg as T, Buffer.alloc(0));
+          onFrame.call(thisArg as T, EMPTY_FRAME, 0, 0);
         } else {
           this.#body = Buffer.allocUnsafe(len);
           this.#bodyFill = 0;

@@ -199,6 +199,41 @@ export function runConformanceSuite(
         client.close();
       }));
 
+    test('a handler with onFrameAt gets every frame as a range of a received chunk, never onFrame', () =>
+      withHarness(makeHarness, {}, async (ctx) => {
+        const { listener, accepted } = await ctx.listen();
+        const client = await ctx.h.client.connect(listener.address, 'direct');
+        await ctx.until(() => accepted.length > 0, 'the server to accept');
+        const server = accepted[0]!;
+        const got: Buffer[] = [];
+        const chunks = new Set<Buffer>();
+        let sharedChunk = false;
+        server.attach({
+          onFrame: () => assert.fail('onFrame must not be called when onFrameAt exists'),
+          onFrameAt: (chunk, start, end, readAtMs) => {
+            assert.ok(
+              start >= 0 && start < end && end <= chunk.length,
+              `range ${start}..${end} of ${chunk.length}`,
+            );
+            assert.equal(typeof readAtMs, 'number');
+            if (chunks.has(chunk)) sharedChunk = true;
+            chunks.add(chunk);
+            got.push(Buffer.from(chunk.subarray(start, end)));
+          },
+        });
+        client.attach(recorder());
+        // Small frames in one tick share chunks; 64 KiB ones are split across chunks.
+        const sent = Array.from({ length: 300 }, (_, i) => frameOf(i, i % 100 === 99 ? 65536 : 1 + (i % 90)));
+        for (const f of sent) client.write(f);
+        await ctx.until(() => got.length === sent.length, 'all frames');
+        assert.ok(
+          got.every((f, k) => f.equals(sent[k]!)),
+          'every frame intact and in order',
+        );
+        assert.ok(sharedChunk, 'frames of one chunk are ranges of that chunk');
+        client.close();
+      }));
+
     test('all writes of one tick are flushed in one batch (onFlushed once per batch)', () =>
       withHarness(makeHarness, {}, async (ctx) => {
         const { listener, accepted } = await ctx.listen();

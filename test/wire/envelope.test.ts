@@ -2,9 +2,20 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { isPeerpostError } from '../../src/errors.js';
-import { decodeEnvelope, type Envelope, encodeEnvelope } from '../../src/wire/envelope.js';
+import { decodeEnvelope, decodeEnvelopeAt, type Envelope, encodeEnvelope } from '../../src/wire/envelope.js';
 import { encodeEnvelopeFrame } from '../../src/wire/framing.js';
 import { negativeVectors, type PositiveVector, positiveVectors } from '../helpers/vectors.js';
+
+/** The coded error `fn` throws. */
+function decodeErrorOf(fn: () => unknown): { code: string; offset: unknown; message: string } {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(isPeerpostError(err), String(err));
+    return { code: err.code, offset: err.offset, message: err.message };
+  }
+  return assert.fail('expected a coded error');
+}
 
 function fieldsOf(v: PositiveVector): Envelope {
   const f = v.fields;
@@ -72,6 +83,21 @@ describe('envelope vectors', () => {
         }
       }
     }
+  });
+
+  test('decodeEnvelopeAt decodes a range of a larger buffer, with offsets relative to it', () => {
+    const v = positiveVectors[0]!;
+    const body = Buffer.from(v.v1_hex, 'hex');
+    const chunk = Buffer.concat([Buffer.from([9, 9, 9]), body, Buffer.from([8, 8])]);
+    const d = decodeEnvelopeAt(chunk, 3, 3 + body.length);
+    assert.equal(d.version, 1);
+    assert.deepEqual(plain(d.envelope), plain(fieldsOf(v)));
+    // A truncated range fails with the offset inside the message, not inside the chunk.
+    const whole = decodeErrorOf(() => decodeEnvelope(body.subarray(0, 12)));
+    const ranged = decodeErrorOf(() => decodeEnvelopeAt(chunk, 3, 15));
+    assert.equal(ranged.code, whole.code);
+    assert.equal(ranged.offset, whole.offset);
+    assert.equal(ranged.message, whole.message);
   });
 
   test('u64 max timestamp is exact', () => {

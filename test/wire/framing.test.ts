@@ -128,3 +128,31 @@ describe('framing', () => {
     );
   });
 });
+
+test('pushRanges reports each frame as a range of its chunk, assembles split frames, and agrees with push', () => {
+  const bodies = [
+    Buffer.from('abc'),
+    Buffer.alloc(0),
+    Buffer.from('defgh'),
+    Buffer.alloc(300, 7),
+    Buffer.from('z'),
+  ];
+  const stream = encodeFrames(bodies);
+  for (const cut of [1, 2, 3, 5, 7, 11, 64, stream.length]) {
+    const ranges = new FrameDecoder();
+    const views = new FrameDecoder();
+    const viaRanges: Buffer[] = [];
+    const viaPush: Buffer[] = [];
+    for (let at = 0; at < stream.length; at += cut) {
+      const chunk = stream.subarray(at, Math.min(stream.length, at + cut));
+      ranges.pushRanges(chunk, (buf, start, end) => {
+        if (end - start > 0 && end - start < 300 && cut === stream.length)
+          assert.equal(buf, chunk, 'a range of the chunk itself');
+        viaRanges.push(Buffer.from(buf.subarray(start, end)));
+      });
+      views.push(chunk, (frame) => viaPush.push(Buffer.from(frame)));
+    }
+    assert.deepEqual(viaRanges, bodies, `chunks of ${cut}`);
+    assert.deepEqual(viaPush, bodies, `chunks of ${cut}`);
+  }
+});

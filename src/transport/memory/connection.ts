@@ -234,9 +234,12 @@ export class MemoryConnection implements Connection {
     if (this.#state !== 'closed' && this.#queue.frames > 0 && !this.scheduled) this.#host.schedule(this);
   }
 
-  readonly #onDecoded = (frame: Buffer): void => {
+  readonly #onDecoded = (chunk: Buffer, start: number, end: number): void => {
     // An empty frame is a keepalive (see src/transport/types.ts): never delivered.
-    if (this.#state !== 'closed' && frame.length > 0) this.#handler!.onFrame(frame, this.#readAt);
+    if (this.#state === 'closed' || start === end) return;
+    const handler = this.#handler!;
+    if (handler.onFrameAt !== undefined) handler.onFrameAt(chunk, start, end, this.#readAt);
+    else handler.onFrame(chunk.subarray(start, end), this.#readAt);
   };
 
   #read(): void {
@@ -250,7 +253,7 @@ export class MemoryConnection implements Connection {
       }
       this.#readAt = this.#host.clock.now();
       try {
-        this.#decoder.push(chunk, this.#onDecoded);
+        this.#decoder.pushRanges(chunk, this.#onDecoded);
       } catch (err) {
         const code = isPeerpostError(err) ? err.code : 'ERR_CONNECTION_RESET';
         this.destroy(code, err instanceof Error ? err.message : String(err), err);
