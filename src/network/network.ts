@@ -20,6 +20,7 @@ import type { Random } from '../util/random.js';
 import { type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
 import { createEnvelope, payloadOf } from '../wire/message.js';
 import { DedupWindow } from './dedup.js';
+import { IdCounter } from './id-counter.js';
 import { Inbox } from './inbox.js';
 import type { IncomingMessage, IncomingSink } from './incoming.js';
 import {
@@ -70,12 +71,11 @@ export class Network {
   readonly #subscriptions = new Set<Subscription>();
   readonly #maxDecompressedBytes: number;
   readonly #compressThresholdBytes: number;
-  readonly #idPrefix: string;
+  readonly #ids: IdCounter;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => void this.close();
   #limits: ResolvedLimits;
   #address = '';
-  #seq = 0;
   #lastMs = -1;
   #lastTimestamp = 0n;
   #delivered = 0;
@@ -95,9 +95,11 @@ export class Network {
     this.#metrics = options.metrics ?? noopMetrics;
     this.#maxDecompressedBytes = limits.maxDecompressedBytes;
     this.#compressThresholdBytes = options.compressThresholdBytes ?? 1000;
-    this.#idPrefix = `${options.nodeId}-${Math.floor(this.#random() * 0x1_0000_0000)
-      .toString(16)
-      .padStart(8, '0')}-`;
+    this.#ids = new IdCounter(
+      `${options.nodeId}-${Math.floor(this.#random() * 0x1_0000_0000)
+        .toString(16)
+        .padStart(8, '0')}-`,
+    );
     this.#ownsTransport = options.transport === undefined;
     this.#transport =
       options.transport ??
@@ -411,7 +413,7 @@ export class Network {
   }
 
   #nextId(): string {
-    return this.#idPrefix + (this.#seq++).toString(36);
+    return this.#ids.next();
   }
 
   #senderConfigFromLimits(limits: ResolvedLimits): DirectSenderConfig {
