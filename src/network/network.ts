@@ -17,10 +17,9 @@ import { type Clock, systemClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import { ObservableValue } from '../util/observable.js';
 import type { Random } from '../util/random.js';
-import { type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
-import { createEnvelope, payloadOf } from '../wire/message.js';
+import type { Envelope } from '../wire/envelope.js';
+import { payloadOf } from '../wire/message.js';
 import { DedupWindow } from './dedup.js';
-import { IdCounter } from './id-counter.js';
 import { Inbox } from './inbox.js';
 import type { IncomingMessage, IncomingSink } from './incoming.js';
 import {
@@ -37,6 +36,7 @@ import {
   type TopologyInput,
   validateNetworkOptions,
 } from './options.js';
+import { OutgoingEnvelopes } from './outgoing.js';
 
 export type { NetworkConfigUpdate, NetworkStats, SubscribeOptions } from './message.js';
 export { NetworkMessage } from './message.js';
@@ -44,8 +44,6 @@ export { NetworkMessage } from './message.js';
 const UNRESOLVED_QUEUE = { queue: 'unresolved' } as const;
 const PEER_SENDER_QUEUES = { queue: 'peer_senders' } as const;
 const INCOMING_QUEUE = { queue: 'incoming' } as const;
-const UNCOMPRESSED = { stage: 'uncompressed' } as const;
-const COMPRESSED = { stage: 'compressed' } as const;
 
 /**
  * A peerpost node for an application: wires the transport (mutual TLS unless another is
@@ -70,14 +68,11 @@ export class Network {
   readonly #outcomeCounts = new Map<string, number>();
   readonly #subscriptions = new Set<Subscription>();
   readonly #maxDecompressedBytes: number;
-  readonly #compressThresholdBytes: number;
-  readonly #ids: IdCounter;
+  readonly #outgoing: OutgoingEnvelopes;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => void this.close();
   #limits: ResolvedLimits;
   #address = '';
-  #lastMs = -1;
-  #lastTimestamp = 0n;
   #delivered = 0;
   #written = 0;
   #deduplicated = 0;
@@ -94,11 +89,13 @@ export class Network {
     this.#logger = (options.logger ?? noopLogger).child({ nodeId: options.nodeId });
     this.#metrics = options.metrics ?? noopMetrics;
     this.#maxDecompressedBytes = limits.maxDecompressedBytes;
-    this.#compressThresholdBytes = options.compressThresholdBytes ?? 1000;
-    this.#ids = new IdCounter(
+    this.#outgoing = new OutgoingEnvelopes(
       `${options.nodeId}-${Math.floor(this.#random() * 0x1_0000_0000)
         .toString(16)
         .padStart(8, '0')}-`,
+      options.compressThresholdBytes ?? 1000,
+      this.#metrics,
+      this.#logger,
     );
     this.#ownsTransport = options.transport === undefined;
     this.#transport =
@@ -185,11 +182,11 @@ export class Network {
     data: Uint8Array,
     options: { id?: string } = {},
   ): string {
-    const id = options.id ?? this.#nextId();
+    const out = this.#outgoing;
+    const id = options.id ?? out.nextId();
     const nowMs = this.#clock.now();
-    const envelope = this.#envelope(id, label, data, nowMs);
-    this.#observeSize(data, envelope);
-    if (this.#tooLarge(envelope)) {
+    const envelope = out.make(id, label, data, nowMs);
+    if (out.tooLarge(envelope, this.#limits.maxFrameBytes)) {
       const printed = typeof receiver === 'string' ? receiver : formatReceiver(receiver);
       this.#decided(envelope, printed, undefined, 'direct', 'too_large');
       return id;
@@ -199,30 +196,14 @@ export class Network {
     return id;
   }
 
-  /**
-   * A frame above maxFrameBytes would make the receiver close the connection (and every
-   * message queued behind it would be lost with it): it is dropped here, named.
-   */
-  #tooLarge(envelope: Envelope): boolean {
-    const max = this.#limits.maxFrameBytes;
-    // Cheap bound first (UTF-8 is at most 3 bytes per UTF-16 unit); exact size only near the limit.
-    const bound = 64 + envelope.data.length + 3 * (envelope.id.length + envelope.label.length);
-    if (bound <= max || encodedEnvelopeSize(envelope) <= max) return false;
-    this.#logger.warn(
-      { messageId: envelope.id, bytes: envelope.data.length, maxFrameBytes: max },
-      'message larger than maxFrameBytes: dropped',
-    );
-    return true;
-  }
-
   /** Sends `data` to every subscriber of this node. Returns the message id; one outcome (address `broadcast`). */
   broadcast(label: string, data: Uint8Array, options: { id?: string } = {}): string {
-    const id = options.id ?? this.#nextId();
-    const envelope = this.#envelope(id, label, data, this.#clock.now());
-    this.#observeSize(data, envelope);
+    const out = this.#outgoing;
+    const id = options.id ?? out.nextId();
+    const envelope = out.make(id, label, data, this.#clock.now());
     const reason: DropReason | undefined = this.#closing
       ? 'shutdown'
-      : this.#tooLarge(envelope)
+      : out.tooLarge(envelope, this.#limits.maxFrameBytes)
         ? 'too_large'
         : hubDrop(this.#hub.broadcast(envelope));
     this.#decided(envelope, 'broadcast', 'broadcast', 'broadcast', reason);
@@ -377,43 +358,6 @@ export class Network {
       throw new PeerpostError('ERR_INVALID_OPTION', `${what} needs the TLS transport`);
     }
     return this.#transport;
-  }
-
-  /** Payload size before compression, and after it for compressed messages. */
-  #observeSize(data: Uint8Array, envelope: Envelope): void {
-    if (this.#metrics === noopMetrics) return;
-    this.#metrics.observe('peerpost_message_size_bytes', data.length, UNCOMPRESSED);
-    if (envelope.compressed)
-      this.#metrics.observe('peerpost_message_size_bytes', envelope.data.length, COMPRESSED);
-  }
-
-  /** The outgoing envelope; small payloads are built in place (no option objects on the hot path). */
-  #envelope(id: string, label: string, data: Uint8Array, nowMs: number): Envelope {
-    if (data.length > this.#compressThresholdBytes) {
-      return createEnvelope(
-        { id, label, data, nowMs },
-        { compressThresholdBytes: this.#compressThresholdBytes },
-      );
-    }
-    const ms = Math.trunc(nowMs);
-    if (ms !== this.#lastMs) {
-      // Messages sent in the same millisecond share one bigint timestamp.
-      this.#lastMs = ms;
-      this.#lastTimestamp = BigInt(ms);
-    }
-    return {
-      deliveryStartTimestampMs: this.#lastTimestamp,
-      id,
-      label,
-      compressed: false,
-      data,
-      lastSenderIsProxy: false,
-      directReceiver: undefined,
-    };
-  }
-
-  #nextId(): string {
-    return this.#ids.next();
   }
 
   #senderConfigFromLimits(limits: ResolvedLimits): DirectSenderConfig {

@@ -1,0 +1,84 @@
+import { type Metrics, noopMetrics } from '../metrics/types.js';
+import type { Logger } from '../util/logger.js';
+import { type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
+import { createEnvelope } from '../wire/message.js';
+import { IdCounter } from './id-counter.js';
+
+const UNCOMPRESSED = { stage: 'uncompressed' } as const;
+const COMPRESSED = { stage: 'compressed' } as const;
+
+/**
+ * Builds the envelopes a node sends: message ids (`<node>-<random>-<n>`), the timestamp
+ * (messages of one millisecond share one bigint), zstd above the compression threshold,
+ * the size metric, and the check against `maxFrameBytes`. Small payloads are built in
+ * place: no option objects on the hot path.
+ */
+export class OutgoingEnvelopes {
+  readonly #ids: IdCounter;
+  readonly #compressThresholdBytes: number;
+  readonly #metrics: Metrics;
+  readonly #logger: Logger;
+  #lastMs = -1;
+  #lastTimestamp = 0n;
+
+  constructor(idPrefix: string, compressThresholdBytes: number, metrics: Metrics, logger: Logger) {
+    this.#ids = new IdCounter(idPrefix);
+    this.#compressThresholdBytes = compressThresholdBytes;
+    this.#metrics = metrics;
+    this.#logger = logger;
+  }
+
+  nextId(): string {
+    return this.#ids.next();
+  }
+
+  /** The envelope of one message sent at `nowMs` (and its size observed). */
+  make(id: string, label: string, data: Uint8Array, nowMs: number): Envelope {
+    let envelope: Envelope;
+    if (data.length > this.#compressThresholdBytes) {
+      envelope = createEnvelope(
+        { id, label, data, nowMs },
+        { compressThresholdBytes: this.#compressThresholdBytes },
+      );
+    } else {
+      const ms = Math.trunc(nowMs);
+      if (ms !== this.#lastMs) {
+        this.#lastMs = ms;
+        this.#lastTimestamp = BigInt(ms);
+      }
+      envelope = {
+        deliveryStartTimestampMs: this.#lastTimestamp,
+        id,
+        label,
+        compressed: false,
+        data,
+        lastSenderIsProxy: false,
+        directReceiver: undefined,
+      };
+    }
+    if (this.#metrics !== noopMetrics) this.#observeSize(data, envelope);
+    return envelope;
+  }
+
+  /** Payload size before compression, and after it for compressed messages. */
+  #observeSize(data: Uint8Array, envelope: Envelope): void {
+    this.#metrics.observe('peerpost_message_size_bytes', data.length, UNCOMPRESSED);
+    if (envelope.compressed)
+      this.#metrics.observe('peerpost_message_size_bytes', envelope.data.length, COMPRESSED);
+  }
+
+  /**
+   * A frame above maxFrameBytes would make the receiver close the connection (and every
+   * message queued behind it would be lost with it): such a message is dropped, named.
+   */
+  tooLarge(envelope: Envelope, maxFrameBytes: number): boolean {
+    // Cheap bound first (UTF-8 is at most 3 bytes per UTF-16 unit); exact size only near the limit.
+    const bound = 64 + envelope.data.length + 3 * (envelope.id.length + envelope.label.length);
+    if (bound <= maxFrameBytes || encodedEnvelopeSize(envelope) <= maxFrameBytes) return false;
+    this.#logger.warn(
+      { messageId: envelope.id, bytes: envelope.data.length, maxFrameBytes },
+      'message larger than maxFrameBytes: dropped',
+    );
+    return true;
+  }
+}
