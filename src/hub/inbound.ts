@@ -105,7 +105,7 @@ export class InboundConnection implements ConnectionHandler {
       this.#owner.protocolViolation(this, 'unexpected_frame');
       return;
     }
-    if (this.#owner.reader.readAt(chunk, start, end, this.#source, 'direct', readAtMs) === undefined) {
+    if (!this.#owner.reader.readAt(chunk, start, end, this.#source, 'direct', readAtMs)) {
       this.#reading = false;
       this.#owner.protocolViolation(this, 'undecodable');
     }

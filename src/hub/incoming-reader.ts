@@ -3,7 +3,12 @@ import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink, MessageSource } from '../network/incoming.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import { type DecodedEnvelope, decodeEnvelopeAt } from '../wire/envelope.js';
+import {
+  decodeEnvelopeAt,
+  type Envelope,
+  type EnvelopeVersion,
+  lastDecodedVersion,
+} from '../wire/envelope.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 
 /** The path a message took to reach us, as used in metric labels. */
@@ -57,21 +62,11 @@ export class IncomingReader {
   }
 
   /**
-   * Decodes `frame` (read at `readAtMs`, by default now) and pushes it to the sink.
-   * Returns the decoded envelope, or undefined when the frame does not decode (counted
-   * `fail_deser_msg`; the caller must close the connection, since the peer speaks
-   * something else).
+   * Decodes the frame body `chunk[start, end)` (read at `readAtMs`, by default now; see
+   * ConnectionHandler.onFrameAt) and pushes it to the sink. Returns false when the frame
+   * does not decode (counted `fail_deser_msg`; the caller must close the connection,
+   * since the peer speaks something else).
    */
-  read(
-    frame: Buffer,
-    from: MessageSource,
-    mode: IncomingMode,
-    readAtMs?: number,
-  ): DecodedEnvelope | undefined {
-    return this.readAt(frame, 0, frame.length, from, mode, readAtMs);
-  }
-
-  /** read() of the frame body `chunk[start, end)` (see ConnectionHandler.onFrameAt). */
   readAt(
     chunk: Buffer,
     start: number,
@@ -79,45 +74,46 @@ export class IncomingReader {
     from: MessageSource,
     mode: IncomingMode,
     readAtMs?: number,
-  ): DecodedEnvelope | undefined {
+  ): boolean {
     const { clock, metrics } = this.#deps;
     const readAt = readAtMs ?? clock.now();
-    let decoded: DecodedEnvelope;
+    let envelope: Envelope;
     try {
-      decoded = decodeEnvelopeAt(chunk, start, end);
+      envelope = decodeEnvelopeAt(chunk, start, end);
     } catch (err) {
       this.countError('fail_deser_msg');
       this.#deps.logger.warn(
         { address: from.address, peer: from.identity.shortId, code: (err as { code?: string }).code },
         'incoming frame does not decode; closing the connection',
       );
-      return undefined;
+      return false;
     }
+    const version = lastDecodedVersion();
     if (!this.#measured) {
-      this.#push(decoded, from, readAt);
-      return decoded;
+      this.#push(envelope, version, from, readAt);
+      return true;
     }
-    const sets = this.#labelsFor(decoded.envelope.label, mode);
+    const sets = this.#labelsFor(envelope.label, mode);
     metrics.inc('peerpost_received_bytes_total', sets.bytes, end - start + FRAME_PREFIX_BYTES);
 
     metrics.inc('peerpost_phase_started_total', sets.transferStarted);
-    const transferMs = this.#transferMs(decoded.envelope.deliveryStartTimestampMs, readAt);
+    const transferMs = this.#transferMs(envelope.deliveryStartTimestampMs, readAt);
     if (transferMs === undefined) this.countError('in_transfer_skew');
     else metrics.observe('peerpost_phase_duration_seconds', transferMs / 1000, sets.transferStarted);
     metrics.inc('peerpost_phase_finished_total', sets.transferStarted);
 
     metrics.inc('peerpost_phase_started_total', sets.buffer);
-    this.#push(decoded, from, readAt);
+    this.#push(envelope, version, from, readAt);
     metrics.inc('peerpost_phase_finished_total', sets.buffer);
     metrics.observe('peerpost_phase_duration_seconds', Math.max(0, clock.now() - readAt) / 1000, sets.buffer);
-    return decoded;
+    return true;
   }
 
-  #push(decoded: DecodedEnvelope, from: MessageSource, readAt: number): void {
+  #push(envelope: Envelope, version: EnvelopeVersion, from: MessageSource, readAt: number): void {
     try {
       this.#deps.incoming.push({
-        envelope: decoded.envelope,
-        version: decoded.version,
+        envelope,
+        version,
         from,
         receivedAtMs: readAt,
       });

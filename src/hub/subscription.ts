@@ -130,7 +130,7 @@ export class Subscription implements ConnectionHandler {
   onFrameAt(chunk: Buffer, start: number, end: number, readAtMs?: number): void {
     const connection = this.#connection;
     if (connection === undefined || this.#source === undefined) return;
-    if (this.#options.reader.readAt(chunk, start, end, this.#source, 'broadcast', readAtMs) === undefined) {
+    if (!this.#options.reader.readAt(chunk, start, end, this.#source, 'broadcast', readAtMs)) {
       this.#source = undefined;
       connection.close('broadcast frame does not decode');
       return;

@@ -180,10 +180,10 @@ export class Network {
     receiver: string | DirectReceiver,
     label: string,
     data: Uint8Array,
-    options: { id?: string } = {},
+    options?: { id?: string },
   ): string {
     const out = this.#outgoing;
-    const id = options.id ?? out.nextId();
+    const id = options?.id ?? out.nextId();
     const nowMs = this.#clock.now();
     const envelope = out.make(id, label, data, nowMs);
     if (out.tooLarge(envelope, this.#limits.maxFrameBytes)) {
@@ -197,9 +197,9 @@ export class Network {
   }
 
   /** Sends `data` to every subscriber of this node. Returns the message id; one outcome (address `broadcast`). */
-  broadcast(label: string, data: Uint8Array, options: { id?: string } = {}): string {
+  broadcast(label: string, data: Uint8Array, options?: { id?: string }): string {
     const out = this.#outgoing;
-    const id = options.id ?? out.nextId();
+    const id = options?.id ?? out.nextId();
     const envelope = out.make(id, label, data, this.#clock.now());
     const reason: DropReason | undefined = this.#closing
       ? 'shutdown'

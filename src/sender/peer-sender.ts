@@ -6,7 +6,7 @@ import type { CloseReason, Connection, ConnectionHandler, Transport } from '../t
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Random } from '../util/random.js';
-import { type DecodedEnvelope, decodeEnvelopeAt } from '../wire/envelope.js';
+import { decodeEnvelopeAt, type Envelope, lastDecodedVersion } from '../wire/envelope.js';
 import { FrameSlab } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { Accounting } from './accounting.js';
@@ -355,9 +355,9 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     const connection = this.#connection;
     if (connection === undefined) return;
     const host = this.#host;
-    let decoded: DecodedEnvelope;
+    let envelope: Envelope;
     try {
-      decoded = decodeEnvelopeAt(chunk, start, end);
+      envelope = decodeEnvelopeAt(chunk, start, end);
     } catch (err) {
       host.accounting.error('fail_deser_msg');
       host.logger.warn(
@@ -368,8 +368,8 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       return;
     }
     host.incoming.push({
-      envelope: decoded.envelope,
-      version: decoded.version,
+      envelope,
+      version: lastDecodedVersion(),
       from: this.#sourceOf(connection),
       receivedAtMs: readAtMs,
     });

@@ -306,25 +306,42 @@ function endsWithTag(buf: Buffer, start: number, end: number): boolean {
  */
 export function decodeEnvelope(bytes: Uint8Array): DecodedEnvelope {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  return decodeEnvelopeAt(buf, 0, buf.length);
+  const envelope = decodeEnvelopeAt(buf, 0, buf.length);
+  return { envelope, version: lastVersion };
+}
+
+/** The version of the message the last successful decodeEnvelopeAt() call returned. */
+let lastVersion: EnvelopeVersion = 1;
+
+/** The version of the envelope the last decodeEnvelopeAt() call returned. */
+export function lastDecodedVersion(): EnvelopeVersion {
+  return lastVersion;
 }
 
 /**
  * {@link decodeEnvelope} of the message body `buf[start, end)`, without making a view of
- * it: a transport hands over each frame of a received chunk as a range of that chunk.
- * Error offsets are relative to `start`; `data` is a view into `buf`.
+ * it (a transport hands over each frame of a received chunk as a range of that chunk)
+ * and without a result object per message: the envelope is returned and its version is
+ * {@link lastDecodedVersion} until the next call. Error offsets are relative to `start`;
+ * `data` is a view into `buf`.
  */
-export function decodeEnvelopeAt(buf: Buffer, start: number, end: number): DecodedEnvelope {
+export function decodeEnvelopeAt(buf: Buffer, start: number, end: number): Envelope {
   if (endsWithTag(buf, start, end)) {
     try {
-      return { envelope: decodeV1(buf, start, end), version: 1 };
+      const envelope = decodeV1(buf, start, end);
+      lastVersion = 1;
+      return envelope;
     } catch (v1Error) {
       try {
-        return { envelope: decodeV0(buf, start, end), version: 0 };
+        const envelope = decodeV0(buf, start, end);
+        lastVersion = 0;
+        return envelope;
       } catch {
         throw v1Error;
       }
     }
   }
-  return { envelope: decodeV0(buf, start, end), version: 0 };
+  const envelope = decodeV0(buf, start, end);
+  lastVersion = 0;
+  return envelope;
 }

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { isPeerpostError } from '../../src/errors.js';
-import { decodeEnvelope, decodeEnvelopeAt, type Envelope, encodeEnvelope } from '../../src/wire/envelope.js';
+import {
+  decodeEnvelope,
+  decodeEnvelopeAt,
+  type Envelope,
+  encodeEnvelope,
+  lastDecodedVersion,
+} from '../../src/wire/envelope.js';
 import { encodeEnvelopeFrame } from '../../src/wire/framing.js';
 import { negativeVectors, type PositiveVector, positiveVectors } from '../helpers/vectors.js';
 
@@ -89,9 +95,12 @@ describe('envelope vectors', () => {
     const v = positiveVectors[0]!;
     const body = Buffer.from(v.v1_hex, 'hex');
     const chunk = Buffer.concat([Buffer.from([9, 9, 9]), body, Buffer.from([8, 8])]);
-    const d = decodeEnvelopeAt(chunk, 3, 3 + body.length);
-    assert.equal(d.version, 1);
-    assert.deepEqual(plain(d.envelope), plain(fieldsOf(v)));
+    assert.deepEqual(plain(decodeEnvelopeAt(chunk, 3, 3 + body.length)), plain(fieldsOf(v)));
+    assert.equal(lastDecodedVersion(), 1);
+    const v0 = Buffer.concat([Buffer.from([7]), Buffer.from(v.v0_hex, 'hex')]);
+    const { directReceiver: _, ...v0Fields } = fieldsOf(v);
+    assert.deepEqual(plain(decodeEnvelopeAt(v0, 1, v0.length)), plain(v0Fields));
+    assert.equal(lastDecodedVersion(), 0);
     // A truncated range fails with the offset inside the message, not inside the chunk.
     const whole = decodeErrorOf(() => decodeEnvelope(body.subarray(0, 12)));
     const ranged = decodeErrorOf(() => decodeEnvelopeAt(chunk, 3, 15));
