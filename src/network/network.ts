@@ -13,7 +13,7 @@ import type { Topology } from '../topology/types.js';
 import { TlsTransport } from '../transport/tls/tls-transport.js';
 import type { Transport } from '../transport/types.js';
 import { addressProblem } from '../util/address.js';
-import { type Clock, systemClock } from '../util/clock.js';
+import { BurstClock, type Clock, systemClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import { ObservableValue } from '../util/observable.js';
 import type { Random } from '../util/random.js';
@@ -69,6 +69,8 @@ export class Network {
   readonly #subscriptions = new Set<Subscription>();
   readonly #maxDecompressedBytes: number;
   readonly #outgoing: OutgoingEnvelopes;
+  /** Send timestamps: one clock reading per burst of sends (see BurstClock). */
+  readonly #sendClock: BurstClock;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => void this.close();
   #limits: ResolvedLimits;
@@ -85,6 +87,7 @@ export class Network {
     this.nodeId = options.nodeId;
     this.#limits = limits;
     this.#clock = options.clock ?? systemClock;
+    this.#sendClock = new BurstClock(this.#clock);
     this.#random = options.random ?? Math.random;
     this.#logger = (options.logger ?? noopLogger).child({ nodeId: options.nodeId });
     this.#metrics = options.metrics ?? noopMetrics;
@@ -184,7 +187,7 @@ export class Network {
   ): string {
     const out = this.#outgoing;
     const id = options?.id ?? out.nextId();
-    const nowMs = this.#clock.now();
+    const nowMs = this.#sendClock.now();
     const envelope = out.make(id, label, data, nowMs);
     if (out.tooLarge(envelope, this.#limits.maxFrameBytes)) {
       const printed = typeof receiver === 'string' ? receiver : formatReceiver(receiver);
@@ -200,7 +203,7 @@ export class Network {
   broadcast(label: string, data: Uint8Array, options?: { id?: string }): string {
     const out = this.#outgoing;
     const id = options?.id ?? out.nextId();
-    const envelope = out.make(id, label, data, this.#clock.now());
+    const envelope = out.make(id, label, data, this.#sendClock.now());
     const reason: DropReason | undefined = this.#closing
       ? 'shutdown'
       : out.tooLarge(envelope, this.#limits.maxFrameBytes)
