@@ -101,6 +101,9 @@ export class FrameDecoder {
   #body: Buffer | undefined;
   #bodyFill = 0;
   #failed: PeerpostError | undefined;
+  /** push()'s callback and its `this`, while a push() runs. */
+  #frameCallback: ((this: unknown, frame: Buffer) => void) | undefined;
+  #frameThis: unknown;
 
   constructor(options: FrameDecoderOptions = {}) {
     const max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
@@ -155,9 +158,6 @@ export class FrameDecoder {
       this.#frameThis = outerThis;
     }
   }
-
-  #frameCallback: ((this: unknown, frame: Buffer) => void) | undefined;
-  #frameThis: unknown;
 
   /** push()'s adapter (`this` is the decoder): the range as a view. */
   static readonly #asFrame = function (this: FrameDecoder, buf: Buffer, start: number, end: number): void {
