@@ -4,7 +4,7 @@ import type { IncomingSink } from '../network/incoming.js';
 import { diffPeerAddresses, uniqueAddresses } from '../topology/diff.js';
 import type { PeerAddress, Topology } from '../topology/types.js';
 import type { Transport } from '../transport/types.js';
-import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
+import { BurstClock, type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
@@ -73,6 +73,8 @@ export class DirectSender {
   readonly #transport: Transport;
   readonly #hub: HubPort;
   readonly #clock: Clock;
+  /** When no send time is given: one clock reading per burst of sends (see BurstClock). */
+  readonly #sendClock: BurstClock;
   readonly #logger: Logger;
   readonly #accounting: Accounting;
   readonly #book = new BackoffBook();
@@ -100,6 +102,7 @@ export class DirectSender {
     this.#transport = options.transport;
     this.#hub = options.hub;
     this.#clock = options.clock ?? systemClock;
+    this.#sendClock = new BurstClock(this.#clock);
     this.#logger = (options.logger ?? noopLogger).child({ component: 'direct-sender' });
     this.#accounting = new Accounting(this.#clock, options.metrics ?? noopMetrics, options.onOutcome);
     this.#config = resolveSenderConfig(options.config.get());
@@ -124,7 +127,7 @@ export class DirectSender {
   }
 
   /** Sends `envelope` to `receiver`; the outcome arrives through `onOutcome` and metrics. */
-  send(receiver: DirectReceiver, envelope: Envelope, enqueuedAtMs: number = this.#clock.now()): void {
+  send(receiver: DirectReceiver, envelope: Envelope, enqueuedAtMs: number = this.#sendClock.now()): void {
     if (receiver.kind === 'peer') {
       this.sendToPeer(receiver.id, envelope, enqueuedAtMs);
       return;
@@ -144,7 +147,7 @@ export class DirectSender {
   }
 
   /** `send(peer(id), ...)` without the receiver object. */
-  sendToPeer(id: string, envelope: Envelope, enqueuedAtMs: number = this.#clock.now()): void {
+  sendToPeer(id: string, envelope: Envelope, enqueuedAtMs: number = this.#sendClock.now()): void {
     this.#messages++;
     const cfg = this.#config;
     const metricLabel = this.#metricLabel(envelope.label, cfg);
