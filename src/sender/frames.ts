@@ -1,5 +1,5 @@
 import type { Buffer } from 'node:buffer';
-import { encodeFrameInto, type FrameSlab, frameBuffer } from '../wire/frame-slab.js';
+import { type FrameSlab, frameBuffer } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { OutgoingMessage } from './message.js';
 
@@ -17,9 +17,7 @@ export function storeFrame(msg: OutgoingMessage, slab?: FrameSlab): void {
     msg.frames = frameBuffer(envelope, msg.size);
     msg.frameAt = 0;
   } else {
-    const buf = slab.reserve(FRAME_PREFIX_BYTES + msg.size);
-    encodeFrameInto(envelope, msg.size, buf, slab.offset);
-    msg.frames = buf;
+    msg.frames = slab.encode(envelope, msg.size);
     msg.frameAt = slab.offset;
   }
   msg.envelope = undefined;

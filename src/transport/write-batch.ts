@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { Envelope } from '../wire/envelope.js';
-import { encodeFrameInto, FrameSlab } from '../wire/frame-slab.js';
+import { FrameSlab } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 
 /** Bodies this large are written by reference instead of being copied into the batch buffer. */
@@ -53,10 +53,8 @@ export class WriteBatch {
   addEnvelope(envelope: Envelope, size: number): void {
     const need = FRAME_PREFIX_BYTES + size;
     this.#slabs ??= new FrameSlab();
-    const slab = this.#slabs.reserve(need);
-    const at = this.#slabs.offset;
-    encodeFrameInto(envelope, size, slab, at);
-    this.#extendRun(slab, slab.byteOffset + at, need);
+    const slab = this.#slabs.encode(envelope, size);
+    this.#extendRun(slab, slab.byteOffset + this.#slabs.offset, need);
     this.bytes += need;
     this.frames++;
   }

@@ -40,13 +40,20 @@ export class FrameSlab {
     return slab;
   }
 
+  /**
+   * Encodes `envelope` (of encoded size `size`) as a whole frame; returns the buffer that
+   * holds it, from {@link offset}.
+   */
+  encode(envelope: Envelope, size: number): Buffer {
+    const buf = this.reserve(FRAME_PREFIX_BYTES + size);
+    encodeFrameInto(envelope, size, buf, this.offset);
+    return buf;
+  }
+
   /** Encodes `envelope` (of encoded size `size`) as a whole frame; returns a view of it. */
   frame(envelope: Envelope, size: number): Buffer {
-    const need = FRAME_PREFIX_BYTES + size;
-    const buf = this.reserve(need);
-    const at = this.offset;
-    encodeFrameInto(envelope, size, buf, at);
-    return buf.subarray(at, at + need);
+    const buf = this.encode(envelope, size);
+    return buf.subarray(this.offset, this.offset + FRAME_PREFIX_BYTES + size);
   }
 
   /** Lets go of the current slab (when nothing waits, so an idle owner holds none). */
