@@ -15,7 +15,7 @@ import { type Clock, systemClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
-import { assertEncodable, type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
+import { type Envelope, encodableSize } from '../wire/envelope.js';
 import { FrameSlab, frameBuffer } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import { HubMetrics } from './hub-metrics.js';
@@ -182,8 +182,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
   sendToAddress(address: string, envelope: Envelope): HubResult {
     const target = this.#isOpen() ? this.#routes.direct(address) : undefined;
     if (target === undefined) return 'no_connection';
-    assertEncodable(envelope);
-    const size = encodedEnvelopeSize(envelope);
+    const size = encodableSize(envelope);
     if (!target.outbox.pushEnvelope(envelope, size)) {
       this.reader.countError('reply_queue_full');
       return 'queue_full';
@@ -312,8 +311,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
    * outbox hands them to the transport unencoded, see Outbox.pushEnvelope.)
    */
   #frame(envelope: Envelope, forEveryone: boolean): Buffer {
-    assertEncodable(envelope);
-    const size = encodedEnvelopeSize(envelope);
+    const size = encodableSize(envelope);
     return forEveryone ? this.#frames.frame(envelope, size) : frameBuffer(envelope, size);
   }
 

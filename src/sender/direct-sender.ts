@@ -8,7 +8,7 @@ import { BurstClock, type Clock, systemClock, type TimerHandle } from '../util/c
 import { type Logger, noopLogger } from '../util/logger.js';
 import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
-import { assertEncodable, type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
+import { type Envelope, encodableSize, encodedEnvelopeSize } from '../wire/envelope.js';
 import { Accounting, type OutcomeSubject, type PathMode } from './accounting.js';
 import { BackoffBook } from './backoff.js';
 import { type DirectSenderConfig, type ResolvedSenderConfig, resolveSenderConfig } from './config.js';
@@ -172,13 +172,9 @@ export class DirectSender {
     }
     let size: number;
     try {
-      assertEncodable(direct);
-      size = encodedEnvelopeSize(direct);
+      size = encodableSize(direct);
     } catch (err) {
-      this.#accounting.error('fail_ser_msg');
-      this.#logger.warn({ messageId: envelope.id, err }, 'cannot encode message');
-      const subject = subjectOf(envelope, id, metricLabel, enqueuedAtMs);
-      this.#accounting.dropNow(subject, undefined, 'direct', 'encode_failed');
+      this.#cannotEncode(subjectOf(envelope, id, metricLabel, enqueuedAtMs), undefined, 'direct', err);
       return;
     }
     const seq = ++this.#seq;
@@ -252,9 +248,7 @@ export class DirectSender {
         mode === 'broadcast' ? this.#hub.broadcast(envelope) : this.#hub.sendToAddress(address, envelope);
     } catch (err) {
       // The hub encodes; an envelope that cannot be encoded ends here, not in the caller.
-      this.#accounting.error('fail_ser_msg');
-      this.#logger.warn({ messageId: envelope.id, err }, 'cannot encode message');
-      this.#accounting.dropNow(subject, address, mode, 'encode_failed');
+      this.#cannotEncode(subject, address, mode, err);
       return;
     }
     this.#hubOutcome(subject, address, mode, result, envelope);
@@ -275,6 +269,13 @@ export class DirectSender {
     }
     accounting.handOff(subject, mode);
     accounting.flushed(subject, address, mode, encodedEnvelopeSize(envelope) + 4);
+  }
+
+  /** A message whose envelope cannot be encoded: counted, logged, dropped as `encode_failed`. */
+  #cannotEncode(subject: OutcomeSubject, address: string | undefined, mode: PathMode, err: unknown): void {
+    this.#accounting.error('fail_ser_msg');
+    this.#logger.warn({ messageId: subject.id, err }, 'cannot encode message');
+    this.#accounting.dropNow(subject, address, mode, 'encode_failed');
   }
 
   #deliver(sender: PeerSenderLike, msg: OutgoingMessage): void {

@@ -218,6 +218,12 @@ export function assertEncodable(envelope: Envelope): void {
   }
 }
 
+/** The V1 encoded size of `envelope` (no frame prefix), once {@link assertEncodable} passed. */
+export function encodableSize(envelope: Envelope): number {
+  assertEncodable(envelope);
+  return encodedEnvelopeSize(envelope);
+}
+
 /** Encodes `envelope` as V1 (default) or V0 bytes. */
 export function encodeEnvelope(envelope: Envelope, options?: EncodeOptions): Buffer {
   const version = options?.version ?? 1;
