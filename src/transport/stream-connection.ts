@@ -8,13 +8,14 @@ import { type Logger, noopLogger } from '../util/logger.js';
 import type { Envelope } from '../wire/envelope.js';
 import { checkFrames, FRAME_PREFIX_BYTES, FrameDecoder, U32_MAX } from '../wire/framing.js';
 import { CLOSE_GRACE_MS } from './limits.js';
-import type {
-  CloseReason,
-  Connection,
-  ConnectionHandler,
-  ConnectionKind,
-  RemoteIdentity,
-  TransportLimits,
+import {
+  type CloseReason,
+  type Connection,
+  type ConnectionHandler,
+  type ConnectionKind,
+  deliverFrame,
+  type RemoteIdentity,
+  type TransportLimits,
 } from './types.js';
 import { WriteBatch } from './write-batch.js';
 
@@ -363,8 +364,7 @@ export class StreamConnection implements Connection {
   #onFrame(chunk: Buffer, start: number, end: number): void {
     const handler = this.#handler;
     if (this.#reason !== undefined || start === end || handler === undefined) return; // empty frame: keepalive
-    if (handler.onFrameAt !== undefined) handler.onFrameAt(chunk, start, end, this.#lastReadAt);
-    else handler.onFrame(chunk.subarray(start, end), this.#lastReadAt);
+    deliverFrame(handler, chunk, start, end, this.#lastReadAt);
   }
 
   /** Interval between keepalives: a quarter of the idle timeout. */

@@ -65,6 +65,21 @@ export interface ConnectionHandler {
   onClose?(reason: CloseReason): void;
 }
 
+/**
+ * Hands the frame body `chunk[start, end)` to `handler` as the contract says: to
+ * onFrameAt when it has it, else to onFrame as a view. The transports' one way to deliver.
+ */
+export function deliverFrame(
+  handler: ConnectionHandler,
+  chunk: Buffer,
+  start: number,
+  end: number,
+  readAtMs: number,
+): void {
+  if (handler.onFrameAt !== undefined) handler.onFrameAt(chunk, start, end, readAtMs);
+  else handler.onFrame(chunk.subarray(start, end), readAtMs);
+}
+
 export interface Connection {
   readonly kind: ConnectionKind;
   /** `host:port` of the peer (IPv6 hosts in brackets). */

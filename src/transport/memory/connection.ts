@@ -4,7 +4,14 @@ import type { Clock, TimerHandle } from '../../util/clock.js';
 import type { Envelope } from '../../wire/envelope.js';
 import { checkFrames, FrameDecoder } from '../../wire/framing.js';
 import { CLOSE_GRACE_MS } from '../limits.js';
-import type { CloseReason, Connection, ConnectionHandler, ConnectionKind, RemoteIdentity } from '../types.js';
+import {
+  type CloseReason,
+  type Connection,
+  type ConnectionHandler,
+  type ConnectionKind,
+  deliverFrame,
+  type RemoteIdentity,
+} from '../types.js';
 import { FrameQueue } from './frame-queue.js';
 import type { ResolvedLimits } from './options.js';
 
@@ -236,10 +243,8 @@ export class MemoryConnection implements Connection {
 
   readonly #onDecoded = (chunk: Buffer, start: number, end: number): void => {
     // An empty frame is a keepalive (see src/transport/types.ts): never delivered.
-    if (this.#state === 'closed' || start === end) return;
-    const handler = this.#handler!;
-    if (handler.onFrameAt !== undefined) handler.onFrameAt(chunk, start, end, this.#readAt);
-    else handler.onFrame(chunk.subarray(start, end), this.#readAt);
+    if (this.#state !== 'closed' && start !== end)
+      deliverFrame(this.#handler!, chunk, start, end, this.#readAt);
   };
 
   #read(): void {
