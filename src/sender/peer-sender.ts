@@ -85,9 +85,8 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   #state: SenderState;
   readonly #host: PeerSenderHost;
   readonly #target: PeerAddress;
-  /** The source of replies on #sourceConnection (made on the first reply). */
+  /** The source of replies on the connection (made on the first reply, let go on close). */
   #source: MessageSource | undefined;
-  #sourceConnection: Connection | undefined;
   readonly #queue = new Fifo<OutgoingMessage>(4);
   readonly #unflushed = new Fifo<OutgoingMessage>(4);
   /** Where waiting messages are encoded; made when a message first has to wait. */
@@ -375,18 +374,15 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     });
   }
 
-  /** Where replies on `connection` come from: one object per connection. */
+  /** Where replies on `connection` come from: one object per connection (a sender has one in its life). */
   #sourceOf(connection: Connection): MessageSource {
-    if (this.#source === undefined || this.#sourceConnection !== connection) {
-      this.#sourceConnection = connection;
-      this.#source = {
-        // Only a pinned identity proves who answered at this address.
-        peerId: this.#target.expectedIdentity === undefined ? undefined : this.peerId,
-        address: this.address,
-        identity: connection.remoteIdentity,
-        direction: 'outbound',
-      };
-    }
+    this.#source ??= {
+      // Only a pinned identity proves who answered at this address.
+      peerId: this.#target.expectedIdentity === undefined ? undefined : this.peerId,
+      address: this.address,
+      identity: connection.remoteIdentity,
+      direction: 'outbound',
+    };
     return this.#source;
   }
 
@@ -402,7 +398,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     }
     host.accounting.connection(true);
     this.#connection = undefined;
-    this.#source = this.#sourceConnection = undefined;
+    this.#source = undefined;
     if (this.#state.kind !== 'stopped') {
       host.accounting.error('fail_write_to_peer');
       host.logger.info(
