@@ -111,28 +111,21 @@ export class Reader {
   }
 
   bool(what: string): boolean {
-    this.need(1, what);
-    const b = this.buf[this.pos]!;
-    if (b > 1) {
-      throw new PeerpostError(
-        'ERR_INVALID_BOOL',
-        `${what} at offset ${this.at(this.pos)} must be 0 or 1, found ${b}`,
-        {
-          offset: this.at(this.pos),
-        },
-      );
-    }
-    this.pos += 1;
-    return b === 1;
+    return this.#zeroOrOne(what, 'ERR_INVALID_BOOL', '');
   }
 
   optionTag(what: string): boolean {
+    return this.#zeroOrOne(what, 'ERR_INVALID_OPTION_TAG', ' option tag');
+  }
+
+  /** One byte that must be 0 or 1 (`kind` names it in the error). */
+  #zeroOrOne(what: string, code: 'ERR_INVALID_BOOL' | 'ERR_INVALID_OPTION_TAG', kind: string): boolean {
     this.need(1, what);
     const b = this.buf[this.pos]!;
     if (b > 1) {
       throw new PeerpostError(
-        'ERR_INVALID_OPTION_TAG',
-        `${what} option tag at offset ${this.at(this.pos)} must be 0 or 1, found ${b}`,
+        code,
+        `${what}${kind} at offset ${this.at(this.pos)} must be 0 or 1, found ${b}`,
         { offset: this.at(this.pos) },
       );
     }
