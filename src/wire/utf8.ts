@@ -58,41 +58,58 @@ interface Interned {
 }
 
 /**
- * A small direct-mapped cache of decoded strings for fields that repeat across messages
- * (labels, peer ids). A hit costs a hash and a byte compare instead of building a new
- * string; the table is fixed-size, so a peer sending many distinct values only causes
- * misses, never growth.
+ * A fixed-size direct-mapped table of decoded byte strings, the last hit checked first
+ * (consecutive messages mostly repeat it): a peer sending many distinct values only
+ * causes misses, never growth.
  */
-export class StringInterner {
+class DecodedTable {
   readonly #table: (Interned | undefined)[];
   readonly #mask: number;
-  /** The last string returned: consecutive messages mostly repeat it, checked before hashing. */
   #last: Interned | undefined;
 
-  constructor(sizePow2 = 256) {
+  constructor(sizePow2: number) {
     this.#table = new Array(sizePow2).fill(undefined);
     this.#mask = sizePow2 - 1;
+  }
+
+  /** The entry whose bytes are exactly `buf[start, end)`, or undefined. */
+  find(buf: Buffer, start: number, end: number): Interned | undefined {
+    const n = end - start;
+    const last = this.#last;
+    if (last !== undefined && last.bytes.length === n && sameBytes(last.bytes, buf, start, n)) return last;
+    const hit = this.#table[hashOf(buf, start, end) & this.#mask];
+    if (hit === undefined || hit.bytes.length !== n || !sameBytes(hit.bytes, buf, start, n)) return undefined;
+    this.#last = hit;
+    return hit;
+  }
+
+  /** Remembers `str` as the decoding of `buf[start, end)`, in place of what shared its slot. */
+  remember(buf: Buffer, start: number, end: number, str: string): void {
+    const entry = { bytes: copyOf(buf, start, end), str };
+    this.#table[hashOf(buf, start, end) & this.#mask] = entry;
+    this.#last = entry;
+  }
+}
+
+/**
+ * Decodes fields that repeat across messages (labels, peer ids): a hit costs a hash and
+ * a byte compare instead of building a new string.
+ */
+export class StringInterner {
+  readonly #decoded: DecodedTable;
+
+  constructor(sizePow2 = 256) {
+    this.#decoded = new DecodedTable(sizePow2);
   }
 
   read(buf: Buffer, start: number, end: number): string | undefined {
     const n = end - start;
     if (n === 0) return '';
     if (n > SHORT) return readUtf8(buf, start, end);
-    const last = this.#last;
-    if (last !== undefined && last.bytes.length === n && sameBytes(last.bytes, buf, start, n))
-      return last.str;
-    const slot = hashOf(buf, start, end) & this.#mask;
-    const hit = this.#table[slot];
-    if (hit !== undefined && hit.bytes.length === n && sameBytes(hit.bytes, buf, start, n)) {
-      this.#last = hit;
-      return hit.str;
-    }
+    const hit = this.#decoded.find(buf, start, end);
+    if (hit !== undefined) return hit.str;
     const str = readUtf8(buf, start, end);
-    if (str !== undefined) {
-      const entry = { bytes: copyOf(buf, start, end), str };
-      this.#table[slot] = entry;
-      this.#last = entry;
-    }
+    if (str !== undefined) this.#decoded.remember(buf, start, end, str);
     return str;
   }
 }
@@ -124,46 +141,27 @@ const MAX_SUFFIX = 16;
  * many senders only cause misses, never growth. Anything else is decoded as usual.
  */
 export class IdReader {
-  readonly #table: (Interned | undefined)[];
-  readonly #mask: number;
-  /** The prefix of the last id: checked first, without hashing. */
-  #last: Interned | undefined;
+  readonly #prefixes: DecodedTable;
 
   constructor(slotsPow2 = 64) {
-    this.#table = new Array(slotsPow2).fill(undefined);
-    this.#mask = slotsPow2 - 1;
+    this.#prefixes = new DecodedTable(slotsPow2);
   }
 
   read(buf: Buffer, start: number, end: number): string | undefined {
     const n = end - start;
     if (n > SHORT) return readUtf8(buf, start, end);
-    const last = this.#last;
-    if (last !== undefined) {
-      const pn = last.bytes.length;
-      if (n > pn && n - pn <= MAX_SUFFIX && sameBytes(last.bytes, buf, start, pn)) {
-        const suffix = asciiSuffix(buf, start + pn, end);
-        if (suffix !== undefined) return last.str + suffix;
-      }
-    }
     const pn = prefixLength(buf, start, end);
-    let slot = -1;
     if (pn > 0) {
-      slot = hashOf(buf, start, start + pn) & this.#mask;
-      const hit = this.#table[slot];
-      if (hit !== undefined && hit.bytes.length === pn && sameBytes(hit.bytes, buf, start, pn)) {
+      const hit = this.#prefixes.find(buf, start, start + pn);
+      if (hit !== undefined) {
         const suffix = asciiSuffix(buf, start + pn, end);
-        if (suffix !== undefined) {
-          this.#last = hit;
-          return hit.str + suffix;
-        }
+        if (suffix !== undefined) return hit.str + suffix;
       }
     }
     const str = readUtf8(buf, start, end);
     // Only an all-ASCII id (one byte per character) gives its prefix to the table.
-    if (slot >= 0 && str !== undefined && str.length === n) {
-      const entry = { bytes: copyOf(buf, start, start + pn), str: str.slice(0, pn) };
-      this.#table[slot] = entry;
-      this.#last = entry;
+    if (pn > 0 && str !== undefined && str.length === n) {
+      this.#prefixes.remember(buf, start, start + pn, str.slice(0, pn));
     }
     return str;
   }
