@@ -13,7 +13,7 @@ import { Accounting, type OutcomeSubject, type PathMode } from './accounting.js'
 import { BackoffBook } from './backoff.js';
 import { type DirectSenderConfig, type ResolvedSenderConfig, resolveSenderConfig } from './config.js';
 import { storeFrame } from './frames.js';
-import type { OutgoingMessage } from './message.js';
+import { mergeBySeq, type OutgoingMessage } from './message.js';
 import type { DropReason, OutcomeListener } from './outcome.js';
 import {
   PeerSender,
@@ -62,7 +62,16 @@ interface PeerEntry {
   readonly senders: Map<string, PeerSenderLike>;
   /** One of the peer's addresses is this node's own (its targets are `skipped:self`). */
   skipSelf: boolean;
+  /**
+   * The target addresses of a message sent now (the senders' and the own address when
+   * listed); messages share this array, so it is replaced, never changed in place.
+   */
+  addresses: readonly string[];
+  /** A sender stopped by itself and was not replaced: the next use starts a new one. */
+  incomplete: boolean;
 }
+
+const NO_ADDRESSES: readonly string[] = Object.freeze([]);
 
 /**
  * The dispatcher: resolves receivers, owns one {@link PeerSender} per (peer, address),
@@ -190,10 +199,11 @@ export class DirectSender {
       peerId: id,
       metricLabel,
       enqueuedAtMs,
-      dispatchSeq: seq,
+      addresses: NO_ADDRESSES,
+      sent: false,
       unresolvedAtMs: 0,
     };
-    const entry = this.#peers.get(id) ?? this.#resolve(id);
+    const entry = this.#entryOf(id);
     if (entry === undefined) {
       this.#accounting.accept(msg, 'direct');
       this.#accounting.error('fwd_to_peer_unresolved');
@@ -201,9 +211,8 @@ export class DirectSender {
       this.#toUnresolved(this.#unresolved.push(msg, this.#clock.now(), cfg.unresolvedCapacity));
       return;
     }
+    msg.addresses = entry.addresses;
     if (entry.skipSelf) this.#accounting.skipNow(msg, cfg.selfAddress, 'direct', 'self');
-    // Senders created by #resolve for this message have seen it.
-    msg.dispatchSeq = this.#seq;
     for (const sender of entry.senders.values()) {
       this.#accounting.accept(msg, 'direct');
       this.#deliver(sender, msg);
@@ -290,24 +299,56 @@ export class DirectSender {
     );
   }
 
+  /** The peer's entry with a sender for each of its addresses; undefined when it has none. */
+  #entryOf(id: string): PeerEntry | undefined {
+    const entry = this.#peers.get(id);
+    if (entry === undefined) return this.#resolve(id);
+    if (entry.incomplete) this.#refill(id, entry);
+    return entry;
+  }
+
   /** Starts senders for a peer known to the topology; undefined when it has no address. */
   #resolve(id: string): PeerEntry | undefined {
     if (this.#closing) return undefined;
     const addresses = uniqueAddresses(this.#topology.get(id));
     if (addresses.length === 0) return undefined;
-    const entry: PeerEntry = { senders: new Map(), skipSelf: false };
+    const entry: PeerEntry = {
+      senders: new Map(),
+      skipSelf: false,
+      addresses: NO_ADDRESSES,
+      incomplete: false,
+    };
     for (const a of addresses) this.#addAddress(id, entry, a);
+    entry.addresses = this.#targetsOf(entry);
     this.#peers.set(id, entry);
     return entry;
   }
 
-  #addAddress(id: string, entry: PeerEntry, target: PeerAddress): void {
+  /** Starts a sender for every address of the peer that has none (one stopped by itself). */
+  #refill(id: string, entry: PeerEntry): void {
+    entry.incomplete = false;
+    if (this.#closing) return;
+    for (const a of uniqueAddresses(this.#topology.get(id))) {
+      if (!entry.senders.has(a.address)) this.#addAddress(id, entry, a);
+    }
+    entry.addresses = this.#targetsOf(entry);
+  }
+
+  #targetsOf(entry: PeerEntry): readonly string[] {
+    const self = this.#config.selfAddress;
+    const list = [...entry.senders.keys()];
+    if (entry.skipSelf && self !== undefined) list.push(self);
+    return list.length === 0 ? NO_ADDRESSES : list;
+  }
+
+  #addAddress(id: string, entry: PeerEntry, target: PeerAddress): PeerSenderLike | undefined {
     if (target.address === this.#config.selfAddress) {
       entry.skipSelf = true;
-      return;
+      return undefined;
     }
     const sender = this.#createSender({ host: this.#host, peerId: id, target, createdSeq: ++this.#seq });
     entry.senders.set(target.address, sender);
+    return sender;
   }
 
   #retire(sender: PeerSenderLike): void {
@@ -315,32 +356,39 @@ export class DirectSender {
     void sender.closed.then(() => this.#retiring.delete(sender));
   }
 
+  /**
+   * A sender stopped by itself. Its queued messages (never written) go to a fresh sender
+   * for the same address when the connection was lost (the same targets, after the
+   * jittered backoff); otherwise they end with the reason. The address stays a target:
+   * the next message to the peer starts a new sender there.
+   */
   #senderStopped(sender: PeerSenderLike, leftover: OutgoingMessage[], reason: StopReason): void {
-    const entry = this.#peers.get(sender.peerId);
-    if (entry?.senders.get(sender.address) === sender) {
-      entry.senders.delete(sender.address);
-      this.#accounting.error('fwd_to_peer_closed');
-    }
+    const id = sender.peerId;
+    const address = sender.address;
+    const entry = this.#peers.get(id);
     this.#retire(sender);
+    if (entry === undefined || entry.senders.get(address) !== sender) {
+      this.#dropAll(leftover, address, 'shutdown');
+      return;
+    }
+    entry.senders.delete(address);
+    this.#accounting.error('fwd_to_peer_closed');
     if (reason === 'connection_lost' && leftover.length > 0 && !this.#closing) {
-      const target = uniqueAddresses(this.#topology.get(sender.peerId)).find(
-        (a) => a.address === sender.address,
-      );
-      if (target !== undefined) {
-        // The address is still current: a fresh sender (after the jittered backoff) takes the queue over.
-        const live = entry ?? { senders: new Map<string, PeerSenderLike>(), skipSelf: false };
-        this.#peers.set(sender.peerId, live);
-        this.#addAddress(sender.peerId, live, target);
-        const next = live.senders.get(sender.address);
-        if (next !== undefined) this.#dropAll(next.adopt(leftover), sender.address, 'queue_full');
+      const target = uniqueAddresses(this.#topology.get(id)).find((a) => a.address === address);
+      const next = target === undefined ? undefined : this.#addAddress(id, entry, target);
+      if (next !== undefined) {
+        this.#dropAll(next.adopt(leftover), address, 'queue_full');
         return;
       }
-      this.#relocate(sender.peerId, leftover, sender.address);
+      // The address left a topology that changed in place (no event): nothing to move to.
+      for (const m of leftover) this.#accounting.skipQueued(m, address, 'direct', 'address_removed');
     } else {
-      const why: DropReason = reason === 'removed' || reason === 'connection_lost' ? 'shutdown' : reason;
-      this.#dropAll(leftover, sender.address, why);
+      const why: DropReason =
+        this.#closing || reason === 'removed' || reason === 'shutdown' ? 'shutdown' : reason;
+      this.#dropAll(leftover, address, why);
     }
-    if (entry !== undefined && entry.senders.size === 0) this.#peers.delete(sender.peerId);
+    entry.incomplete = true;
+    if (entry.senders.size === 0 && !entry.skipSelf) this.#peers.delete(id);
   }
 
   #dropAll(msgs: readonly OutgoingMessage[], address: string | undefined, reason: DropReason): void {
@@ -357,36 +405,34 @@ export class DirectSender {
   }
 
   /**
-   * Moves messages queued for a removed address: each goes to every current sender of
-   * the peer that has not been given it yet; when the peer has no address left, back to
-   * the unresolved queue.
+   * Moves on messages whose target addresses were removed (each of those targets already
+   * ended as `skipped:address_removed`): a message no copy of which was handed to a
+   * connection yet goes to each address added by the same change that it never had (the
+   * peer moved), or back to the unresolved queue when the peer has no address left.
+   * Messages of which a copy went out stay where they are: the copy may have reached the
+   * peer's node, and a second copy at its new address would reach it twice.
    */
-  #relocate(id: string, msgs: readonly OutgoingMessage[], from: string | undefined): void {
-    const entry = this.#peers.get(id) ?? this.#resolve(id);
-    if (entry === undefined || entry.senders.size === 0) {
-      if (entry?.skipSelf) {
-        for (const m of msgs) this.#accounting.skipQueued(m, this.#config.selfAddress, 'direct', 'self');
-        return;
-      }
+  #relocate(id: string, msgs: readonly OutgoingMessage[], fresh: ReadonlySet<string>): void {
+    const movable = msgs.filter((m) => !m.sent);
+    if (movable.length === 0) return;
+    const entry = this.#peers.get(id);
+    if (entry === undefined) {
+      for (const m of movable) this.#accounting.accept(m, 'direct');
       const cfg = this.#config;
-      this.#toUnresolved(this.#unresolved.restore(msgs, this.#clock.now(), cfg.unresolvedCapacity));
+      this.#toUnresolved(this.#unresolved.restore(movable, this.#clock.now(), cfg.unresolvedCapacity));
       return;
     }
+    if (fresh.size === 0) return;
     const batches = new Map<PeerSenderLike, OutgoingMessage[]>();
-    for (const m of msgs) {
-      let given = 0;
-      for (const s of entry.senders.values()) {
-        if (s.createdSeq <= m.dispatchSeq) continue;
-        if (given++ > 0) this.#accounting.accept(m, 'direct');
-        let batch = batches.get(s);
-        if (batch === undefined) {
-          batch = [];
-          batches.set(s, batch);
-        }
-        batch.push(m);
+    for (const m of movable) {
+      let addresses = m.addresses;
+      for (const [address, s] of entry.senders) {
+        if (!fresh.has(address) || addresses.includes(address)) continue;
+        this.#accounting.accept(m, 'direct');
+        addBatch(batches, s, m);
+        addresses = [...addresses, address];
       }
-      if (given === 0) this.#accounting.skipQueued(m, from, 'direct', 'address_removed');
-      m.dispatchSeq = this.#seq;
+      m.addresses = addresses;
     }
     for (const [s, batch] of batches) this.#dropAll(s.adopt(batch), s.address, 'queue_full');
   }
@@ -397,45 +443,71 @@ export class DirectSender {
     if (this.#closing) return;
     for (const [id, entry] of [...this.#peers]) {
       const diff = diffPeerAddresses(prev.get(id), next.get(id));
-      if (diff.added.length === 0 && diff.removed.length === 0) continue;
-      const moved: { from: string; msgs: OutgoingMessage[] }[] = [];
+      if (diff.added.length === 0 && diff.removed.length === 0 && !entry.incomplete) continue;
+      const added = new Map<string, PeerAddress>();
+      for (const a of diff.added) added.set(a.address, a);
+      let moved: OutgoingMessage[] = [];
       for (const address of diff.removed) {
         if (address === this.#config.selfAddress) entry.skipSelf = false;
         const sender = entry.senders.get(address);
         if (sender === undefined) continue;
         entry.senders.delete(address);
-        moved.push({ from: address, msgs: sender.stop('removed') });
+        const leftover = sender.stop('removed');
         this.#retire(sender);
+        const again = added.get(address);
+        if (again !== undefined) {
+          // Its pinned identity changed: the same targets, on a new connection.
+          added.delete(address);
+          const successor = this.#addAddress(id, entry, again);
+          if (successor !== undefined) this.#dropAll(successor.adopt(leftover), address, 'queue_full');
+          continue;
+        }
+        for (const m of leftover) this.#accounting.skipQueued(m, address, 'direct', 'address_removed');
+        moved = mergeBySeq(moved, leftover);
       }
-      for (const a of diff.added) this.#addAddress(id, entry, a);
+      for (const a of added.values()) this.#addAddress(id, entry, a);
+      this.#refill(id, entry);
       if (entry.senders.size === 0 && !entry.skipSelf) this.#peers.delete(id);
-      for (const { from, msgs } of moved) if (msgs.length > 0) this.#relocate(id, msgs, from);
+      // A message queued at several removed addresses moves once.
+      if (moved.length > 0) this.#relocate(id, withoutRepeats(moved), new Set(added.keys()));
     }
     this.#book.prune((id, address) => (next.get(id) ?? []).some((a) => a.address === address));
     this.#resolveUnresolved();
   }
 
-  /** Hands waiting messages of every peer the topology now knows to its new senders, in send order. */
+  /**
+   * Hands waiting messages of every peer the topology now knows to its senders, in send
+   * order: each to every address it never had (a message that went back to the unresolved
+   * queue keeps the addresses it had).
+   */
   #resolveUnresolved(): void {
     for (const id of this.#unresolved.peerIds()) {
-      const entry = this.#peers.get(id) ?? this.#resolve(id);
+      const entry = this.#entryOf(id);
       if (entry === undefined) continue;
       const msgs = this.#unresolved.take(id);
-      const senders = [...entry.senders.values()];
+      const batches = new Map<PeerSenderLike, OutgoingMessage[]>();
+      const self = this.#config.selfAddress;
       for (const m of msgs) {
-        // The message holds one accepted target: the first address reuses it, the others are new.
+        // The message holds one target (the unresolved one): its first address takes it over.
         let held = true;
-        if (entry.skipSelf) {
-          this.#accounting.skipQueued(m, this.#config.selfAddress, 'direct', 'self');
+        let addresses = m.addresses;
+        const fresh = addresses.length === 0;
+        if (entry.skipSelf && self !== undefined && (fresh || !addresses.includes(self))) {
+          this.#accounting.skipQueued(m, self, 'direct', 'self');
           held = false;
         }
-        for (let i = 0; i < senders.length; i++) {
+        for (const [address, s] of entry.senders) {
+          if (!fresh && addresses.includes(address)) continue;
           if (held) held = false;
           else this.#accounting.accept(m, 'direct');
+          addBatch(batches, s, m);
+          if (!fresh) addresses = [...addresses, address];
         }
-        m.dispatchSeq = this.#seq;
+        // Every address of the peer already had it: the waiting target ends here.
+        if (held) this.#accounting.skipQueued(m, undefined, 'direct', 'address_removed');
+        m.addresses = fresh ? entry.addresses : addresses;
       }
-      for (const s of senders) this.#dropAll(s.adopt(msgs), s.address, 'queue_full');
+      for (const [s, batch] of batches) this.#dropAll(s.adopt(batch), s.address, 'queue_full');
     }
   }
 
@@ -486,6 +558,21 @@ export class DirectSender {
     this.#peers.clear();
     while (this.#retiring.size > 0) await Promise.all([...this.#retiring].map((s) => s.closed));
   }
+}
+
+function addBatch(
+  batches: Map<PeerSenderLike, OutgoingMessage[]>,
+  sender: PeerSenderLike,
+  msg: OutgoingMessage,
+): void {
+  const batch = batches.get(sender);
+  if (batch === undefined) batches.set(sender, [msg]);
+  else batch.push(msg);
+}
+
+/** `msgs` (ordered by send sequence) without the repeats of a message. */
+function withoutRepeats(msgs: readonly OutgoingMessage[]): OutgoingMessage[] {
+  return msgs.filter((m, i) => i === 0 || msgs[i - 1] !== m);
 }
 
 /** What an outcome needs of a message that never became an {@link OutgoingMessage}. */

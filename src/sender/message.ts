@@ -39,10 +39,16 @@ export interface OutgoingMessage {
   /** When the message entered the send queue (start of the OutgoingBuffer phase). */
   readonly enqueuedAtMs: number;
   /**
-   * The dispatcher sequence number when the message was last handed to peer senders: a
-   * sender created after it has not seen the message.
+   * Every address this message was ever a target at (shared with the peer's entry until
+   * the message moves: the array is never changed in place). A message goes to an address
+   * at most once in its life, so each (message, address) gets exactly one outcome.
    */
-  dispatchSeq: number;
+  addresses: readonly string[];
+  /**
+   * A copy was handed to a connection. Such a message no longer moves to other addresses
+   * when one of its targets is removed: the copy may have reached the peer's node already.
+   */
+  sent: boolean;
   /** When the message (last) entered the unresolved queue, for its TTL. */
   unresolvedAtMs: number;
 }

@@ -17,8 +17,8 @@ export type DropReason =
 
 /**
  * `self`: the target is this node. `address_removed`: the target address left the
- * topology while the message waited there, and every remaining address of the peer had
- * already been given the message, so it is not sent a second time.
+ * topology while the message waited there (the message may move on to an address it never
+ * had, which is a new target; see docs/direct-sender.md rule 3).
  */
 export type SkipReason = 'self' | 'address_removed';
 

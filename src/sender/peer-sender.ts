@@ -44,7 +44,7 @@ export interface PeerSenderInit {
   readonly host: PeerSenderHost;
   readonly peerId: string;
   readonly target: PeerAddress;
-  /** Dispatcher sequence number at creation: messages with a higher `dispatchSeq` were not seen. */
+  /** Dispatcher sequence number at creation: tells senders made by one topology change apart. */
   readonly createdSeq: number;
 }
 
@@ -299,6 +299,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     const accounting = this.#host.accounting;
     for (let i = 0; i < n; i++) {
       const msg = queue.shift() as OutgoingMessage;
+      msg.sent = true;
       this.#unflushed.push(msg);
       accounting.handOff(msg, 'direct');
     }
@@ -314,6 +315,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     } else {
       ok = connection.write(bodyOf(msg));
     }
+    msg.sent = true;
     this.#unflushed.push(msg);
     this.#host.accounting.handOff(msg, 'direct');
     if (!ok) this.#blocked = true;
