@@ -1,0 +1,301 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createNetwork } from '../../src/network/network.js';
+import { MemoryNetwork } from '../../src/transport/memory/network.js';
+import { FakeClock } from '../../src/util/fake-clock.js';
+import { Oracle, type OracleEvent, type Rule } from './oracle.js';
+import { TapTransport } from './tap.js';
+
+/**
+ * The oracle must be able to fail: one clean history passes, and each rule is shown to
+ * catch the one change to that history that breaks it.
+ */
+
+const A = 'a#1';
+const B = 'b#1';
+
+/** a sends m1 to peer b (addresses h:1 and h:2); h:1 carries and delivers it, h:2 refuses. */
+function clean(): OracleEvent[] {
+  return [
+    { t: 'node', node: A, peerId: 'a', address: 'ha:1' },
+    { t: 'node', node: B, peerId: 'b', address: 'h:1' },
+    { t: 'topology', node: A, table: { b: ['h:1', 'h:2'] } },
+    { t: 'topology', node: B, table: {} },
+    { t: 'accept', node: A, id: 'm1', to: 'peer:b', mode: 'direct' },
+    { t: 'accept', node: A, id: 'm2', to: 'peer:b', mode: 'direct' },
+    { t: 'open', node: A, conn: 1, kind: 'direct', direction: 'outbound', local: 'ha:50', remote: 'h:1' },
+    { t: 'open', node: B, conn: 2, kind: 'direct', direction: 'inbound', local: 'h:1', remote: 'ha:50' },
+    { t: 'handed', node: A, conn: 1, ids: ['m1', 'm2'] },
+    { t: 'flushed', node: A, conn: 1, count: 2 },
+    { t: 'outcome', node: A, id: 'm1', address: 'h:1', mode: 'direct', outcome: 'written' },
+    { t: 'outcome', node: A, id: 'm2', address: 'h:1', mode: 'direct', outcome: 'written' },
+    { t: 'received', node: B, conn: 2, id: 'm1' },
+    { t: 'deliver', node: B, id: 'm1' },
+    { t: 'received', node: B, conn: 2, id: 'm2' },
+    { t: 'deliver', node: B, id: 'm2' },
+    { t: 'outcome', node: A, id: 'm1', address: 'h:2', mode: 'direct', outcome: 'dropped:connect_failed' },
+    { t: 'outcome', node: A, id: 'm2', address: 'h:2', mode: 'direct', outcome: 'dropped:connect_failed' },
+    { t: 'closed', node: A, conn: 1, code: 'ERR_CONNECTION_CLOSED' },
+    { t: 'closed', node: B, conn: 2, code: 'ERR_CONNECTION_CLOSED' },
+    { t: 'node-closed', node: A },
+    { t: 'node-closed', node: B },
+    { t: 'final', openConnections: 0, pendingTimers: 0 },
+  ];
+}
+
+function rulesOf(events: readonly OracleEvent[]): Rule[] {
+  const oracle = new Oracle();
+  for (const e of events) oracle.record(e);
+  return [...new Set(oracle.check().map((v) => v.rule))].sort();
+}
+
+const at = (events: OracleEvent[], match: (e: OracleEvent) => boolean): number => {
+  const i = events.findIndex(match);
+  assert.ok(i >= 0, 'the clean history has the event to change');
+  return i;
+};
+const isOutcome = (id: string, address: string) => (e: OracleEvent) =>
+  e.t === 'outcome' && e.id === id && e.address === address;
+
+describe('outcome oracle', () => {
+  test('a clean history has no violation', () => {
+    assert.deepEqual(rulesOf(clean()), []);
+  });
+
+  const cases: [string, Rule[], (events: OracleEvent[]) => void][] = [
+    [
+      'a second outcome for one (message, address)',
+      ['one-outcome'],
+      (ev) =>
+        ev.splice(-4, 0, {
+          t: 'outcome',
+          node: A,
+          id: 'm2',
+          address: 'h:2',
+          mode: 'direct',
+          outcome: 'dropped:shutdown',
+        }),
+    ],
+    [
+      'a target live at send that never gets an outcome',
+      ['every-target'],
+      (ev) => ev.splice(at(ev, isOutcome('m1', 'h:2')), 1),
+    ],
+    [
+      'an outcome at an address the peer never had',
+      ['target-address'],
+      (ev) =>
+        ev.splice(-4, 0, {
+          t: 'outcome',
+          node: A,
+          id: 'm1',
+          address: 'h:9',
+          mode: 'direct',
+          outcome: 'dropped:connect_failed',
+        }),
+    ],
+    [
+      'an address-less outcome while the peer had addresses all along',
+      ['unresolved-only'],
+      (ev) =>
+        ev.splice(-4, 0, {
+          t: 'outcome',
+          node: A,
+          id: 'm1',
+          address: null,
+          mode: 'direct',
+          outcome: 'dropped:unresolved_expired',
+        }),
+    ],
+    [
+      'an address-less outcome with a reason only an address can have',
+      ['unresolved-only'],
+      (ev) =>
+        ev.splice(-4, 0, {
+          t: 'outcome',
+          node: A,
+          id: 'm1',
+          address: null,
+          mode: 'direct',
+          outcome: 'dropped:queue_full',
+        }),
+    ],
+    [
+      '`written` at an address no connection carried it to',
+      ['written-carried'],
+      (ev) => {
+        ev[at(ev, isOutcome('m2', 'h:2'))] = {
+          t: 'outcome',
+          node: A,
+          id: 'm2',
+          address: 'h:2',
+          mode: 'direct',
+          outcome: 'written',
+        };
+      },
+    ],
+    [
+      '`written` for a frame handed over but never flushed (and a delivery of it)',
+      ['written-carried', 'delivered-carried'],
+      (ev) => {
+        ev[at(ev, (e) => e.t === 'flushed')] = { t: 'flushed', node: A, conn: 1, count: 1 };
+      },
+    ],
+    [
+      'a delivery whose sender reported a drop on that path',
+      ['delivered-written'],
+      (ev) => {
+        ev[at(ev, isOutcome('m1', 'h:1'))] = {
+          t: 'outcome',
+          node: A,
+          id: 'm1',
+          address: 'h:1',
+          mode: 'direct',
+          outcome: 'dropped:connection_lost',
+        };
+      },
+    ],
+    [
+      'a delivery no connection received',
+      ['delivered-carried'],
+      (ev) =>
+        ev.splice(
+          at(ev, (e) => e.t === 'received' && e.id === 'm1'),
+          1,
+        ),
+    ],
+    [
+      'a message delivered twice to one node',
+      ['one-delivery'],
+      (ev) => ev.splice(-4, 0, { t: 'deliver', node: B, id: 'm1' }),
+    ],
+    [
+      'frames handed over out of send order',
+      ['fifo'],
+      (ev) => {
+        ev[at(ev, (e) => e.t === 'handed')] = { t: 'handed', node: A, conn: 1, ids: ['m2', 'm1'] };
+      },
+    ],
+    [
+      'a message handed to one address twice (after a later one, so out of order too)',
+      ['handed-once', 'fifo'],
+      (ev) =>
+        ev.splice(
+          -4,
+          0,
+          {
+            t: 'open',
+            node: A,
+            conn: 3,
+            kind: 'direct',
+            direction: 'outbound',
+            local: 'ha:51',
+            remote: 'h:1',
+          },
+          { t: 'handed', node: A, conn: 3, ids: ['m1'] },
+          { t: 'closed', node: A, conn: 3, code: 'ERR_CONNECTION_RESET' },
+        ),
+    ],
+    [
+      'an outcome after the node closed',
+      ['outcome-after-close'],
+      (ev) => {
+        const [o] = ev.splice(at(ev, isOutcome('m1', 'h:2')), 1);
+        ev.splice(-1, 0, o!);
+      },
+    ],
+    [
+      'a connection or a timer left after close',
+      ['clean-close'],
+      (ev) => {
+        ev[ev.length - 1] = { t: 'final', openConnections: 1, pendingTimers: 2 };
+      },
+    ],
+    [
+      'a waiting message that gets nothing when its peer gets an address',
+      ['every-target'],
+      (ev) =>
+        ev.splice(
+          -4,
+          0,
+          { t: 'accept', node: A, id: 'm3', to: 'peer:c', mode: 'direct' },
+          { t: 'topology', node: A, table: { b: ['h:1', 'h:2'], c: ['h:3'] } },
+        ),
+    ],
+    [
+      'a broadcast with no outcome',
+      ['every-target'],
+      (ev) => ev.splice(-4, 0, { t: 'accept', node: A, id: 'm4', to: 'broadcast', mode: 'broadcast' }),
+    ],
+  ];
+  for (const [name, rules, change] of cases) {
+    test(`catches ${name}`, () => {
+      const events = clean();
+      change(events);
+      assert.deepEqual(rulesOf(events), [...rules].sort());
+    });
+  }
+
+  test('a waiting message may end without an address, or go to the address its peer gets', () => {
+    const ended = clean();
+    ended.splice(
+      -4,
+      0,
+      { t: 'accept', node: A, id: 'm3', to: 'peer:c', mode: 'direct' },
+      {
+        t: 'outcome',
+        node: A,
+        id: 'm3',
+        address: null,
+        mode: 'direct',
+        outcome: 'dropped:unresolved_expired',
+      },
+      { t: 'topology', node: A, table: { b: ['h:1', 'h:2'], c: ['h:3'] } },
+    );
+    assert.deepEqual(rulesOf(ended), []);
+    const moved = clean();
+    moved.splice(
+      -4,
+      0,
+      { t: 'accept', node: A, id: 'm3', to: 'peer:c', mode: 'direct' },
+      { t: 'topology', node: A, table: { b: ['h:1', 'h:2'], c: ['h:3'] } },
+      { t: 'outcome', node: A, id: 'm3', address: 'h:3', mode: 'direct', outcome: 'dropped:connect_failed' },
+    );
+    assert.deepEqual(rulesOf(moved), []);
+  });
+
+  test('the tap records what a real connection carried: handed, flushed, received, closed', async () => {
+    const clock = new FakeClock();
+    const memory = new MemoryNetwork({ clock });
+    const oracle = new Oracle();
+    const numbers = { next: 1 };
+    const a = await createNetwork({
+      nodeId: 'a',
+      transport: new TapTransport(memory.transport({ host: 'a' }), A, oracle.record, numbers),
+      listen: 'a:0',
+      clock,
+    });
+    const b = await createNetwork({
+      nodeId: 'b',
+      transport: new TapTransport(memory.transport({ host: 'b' }), B, oracle.record, numbers),
+      listen: 'b:0',
+      clock,
+    });
+    a.updateTopology({ b: [b.address] });
+    const ids = [a.send('b', 'x', new Uint8Array(3)), a.send('b', 'x', new Uint8Array(3))];
+    await clock.tick(100);
+    const closing = Promise.all([a.close(), b.close()]);
+    await clock.tick(100);
+    await closing;
+    await memory.close();
+    const kinds = oracle.events.map((e) => e.t);
+    for (const t of ['open', 'handed', 'flushed', 'received', 'closed'] as const)
+      assert.ok(kinds.includes(t), t);
+    const handed = oracle.events.flatMap((e) => (e.t === 'handed' && e.node === A ? e.ids : []));
+    const received = oracle.events.flatMap((e) => (e.t === 'received' && e.node === B ? [e.id] : []));
+    assert.deepEqual(handed, ids);
+    assert.deepEqual(received, ids);
+    const flushed = oracle.events.reduce((s, e) => s + (e.t === 'flushed' && e.node === A ? e.count : 0), 0);
+    assert.equal(flushed, 2);
+  });
+});

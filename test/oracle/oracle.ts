@@ -1,0 +1,458 @@
+import type { TapEvent } from './tap.js';
+
+/**
+ * The outcome oracle: a ledger keyed by (message id, target address), filled only from
+ * observations made outside the code under test:
+ * - what the application saw: the messages it accepted (`accept`), the outcomes it got
+ *   through `onOutcome` (`outcome`) and what each receiving application got through
+ *   `onMessage` (`deliver`);
+ * - what the transport carried ({@link TapEvent}: frames handed to, flushed on and
+ *   received from each connection);
+ * - the peer table each node had, in order (`topology`), and the nodes' lives.
+ *
+ * Every event is plain JSON, so a run in several processes (real TLS) can write its
+ * events to files and check them with the same oracle. Events are checked in the order
+ * they were recorded (`seq`), which is the order they happened in one process.
+ */
+export type OracleEvent =
+  | TapEvent
+  | {
+      readonly t: 'node';
+      /** The node key: peer id and incarnation, e.g. `p3#2`. */
+      readonly node: string;
+      readonly peerId: string;
+      readonly address: string;
+    }
+  | { readonly t: 'node-closed'; readonly node: string }
+  | {
+      readonly t: 'topology';
+      readonly node: string;
+      readonly table: Readonly<Record<string, readonly string[]>>;
+    }
+  | {
+      readonly t: 'accept';
+      readonly node: string;
+      readonly id: string;
+      /** `peer:<id>`, `addr:<host:port>` or `broadcast`. */
+      readonly to: string;
+      readonly mode: 'direct' | 'broadcast' | 'both';
+    }
+  | {
+      readonly t: 'outcome';
+      readonly node: string;
+      readonly id: string;
+      readonly address: string | null;
+      readonly mode: 'direct' | 'broadcast';
+      /** `written`, `dropped:<reason>` or `skipped:<reason>`. */
+      readonly outcome: string;
+    }
+  | { readonly t: 'deliver'; readonly node: string; readonly id: string }
+  | {
+      readonly t: 'final';
+      /** Connections with an open end left on the transport after every node closed. */
+      readonly openConnections: number;
+      /** Timers left on the clock after every node closed. */
+      readonly pendingTimers: number;
+    };
+
+export type Rule =
+  | 'one-outcome'
+  | 'every-target'
+  | 'target-address'
+  | 'unresolved-only'
+  | 'written-carried'
+  | 'delivered-written'
+  | 'delivered-carried'
+  | 'one-delivery'
+  | 'fifo'
+  | 'handed-once'
+  | 'outcome-after-close'
+  | 'clean-close';
+
+export interface Violation {
+  readonly rule: Rule;
+  readonly detail: string;
+}
+
+/** Outcomes a message may get without an address: only its unresolved target (or the whole message). */
+const ADDRESS_LESS = new Set([
+  'dropped:unresolved_overflow',
+  'dropped:unresolved_expired',
+  'dropped:shutdown',
+  'skipped:address_removed',
+  'skipped:self',
+  'dropped:too_large',
+]);
+
+interface Accepted {
+  readonly seq: number;
+  readonly node: string;
+  readonly to: string;
+  readonly mode: 'direct' | 'broadcast' | 'both';
+  /** For a peer send in direct/both mode: the addresses of the peer in the sender's table. */
+  readonly targets: readonly string[];
+  /** Index in the sender's topology history at accept time. */
+  readonly topologyIndex: number;
+}
+
+interface OutcomeRecord {
+  readonly seq: number;
+  readonly node: string;
+  readonly address: string | null;
+  readonly mode: 'direct' | 'broadcast';
+  readonly outcome: string;
+}
+
+interface ConnectionRecord {
+  readonly node: string;
+  readonly kind: string;
+  readonly direction: 'outbound' | 'inbound';
+  readonly local: string;
+  readonly remote: string;
+  readonly handed: string[];
+  readonly handedSeq: number[];
+  flushed: number;
+  closedSeq: number | undefined;
+}
+
+interface TopologyEntry {
+  readonly seq: number;
+  readonly table: Readonly<Record<string, readonly string[]>>;
+}
+
+/** Appends `value` to the list of `key`. */
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
+
+export class Oracle {
+  readonly events: OracleEvent[] = [];
+  readonly #accepted = new Map<string, Accepted>();
+  readonly #outcomes = new Map<string, OutcomeRecord[]>();
+  readonly #deliveries: { seq: number; node: string; id: string }[] = [];
+  readonly #connections = new Map<number, ConnectionRecord>();
+  readonly #received = new Map<string, number[]>();
+  readonly #topologies = new Map<string, TopologyEntry[]>();
+  readonly #closedAt = new Map<string, number>();
+  #final: Extract<OracleEvent, { t: 'final' }> | undefined;
+
+  /** Records one observation (in the order observed). */
+  readonly record = (event: OracleEvent): void => {
+    const seq = this.events.length;
+    this.events.push(event);
+    switch (event.t) {
+      case 'topology': {
+        push(this.#topologies, event.node, { seq, table: event.table });
+        break;
+      }
+      case 'accept': {
+        const history = this.#topologies.get(event.node) ?? [];
+        const current = history.at(-1)?.table ?? {};
+        const targets =
+          event.mode !== 'broadcast' && event.to.startsWith('peer:')
+            ? [...(current[event.to.slice(5)] ?? [])]
+            : event.to.startsWith('addr:')
+              ? [event.to.slice(5)]
+              : [];
+        this.#accepted.set(event.id, {
+          seq,
+          node: event.node,
+          to: event.to,
+          mode: event.mode,
+          targets,
+          topologyIndex: history.length - 1,
+        });
+        break;
+      }
+      case 'outcome': {
+        push(this.#outcomes, event.id, {
+          seq,
+          node: event.node,
+          address: event.address,
+          mode: event.mode,
+          outcome: event.outcome,
+        });
+        break;
+      }
+      case 'deliver':
+        this.#deliveries.push({ seq, node: event.node, id: event.id });
+        break;
+      case 'open':
+        this.#connections.set(event.conn, {
+          node: event.node,
+          kind: event.kind,
+          direction: event.direction,
+          local: event.local,
+          remote: event.remote,
+          handed: [],
+          handedSeq: [],
+          flushed: 0,
+          closedSeq: undefined,
+        });
+        break;
+      case 'handed': {
+        const c = this.#connections.get(event.conn);
+        if (c === undefined) break;
+        for (const id of event.ids) {
+          c.handed.push(id);
+          c.handedSeq.push(seq);
+        }
+        break;
+      }
+      case 'flushed': {
+        const c = this.#connections.get(event.conn);
+        if (c !== undefined) c.flushed += event.count;
+        break;
+      }
+      case 'received': {
+        push(this.#received, `${event.node}\n${event.id}`, event.conn);
+        break;
+      }
+      case 'closed': {
+        const c = this.#connections.get(event.conn);
+        if (c !== undefined) c.closedSeq = seq;
+        break;
+      }
+      case 'node-closed':
+        this.#closedAt.set(event.node, seq);
+        break;
+      case 'final':
+        this.#final = event;
+        break;
+      case 'node':
+        break;
+    }
+  };
+
+  /** Messages accepted so far. */
+  get accepted(): number {
+    return this.#accepted.size;
+  }
+
+  /** Checks every rule over everything recorded; call after every node has closed. */
+  check(limit = 20): Violation[] {
+    const out: Violation[] = [];
+    const add = (rule: Rule, detail: string): void => {
+      if (out.length < limit) out.push({ rule, detail });
+    };
+    this.#checkOutcomes(add);
+    const carried = this.#checkTransport(add);
+    this.#checkDeliveries(add, carried);
+    if (this.#final === undefined) add('clean-close', 'the run recorded no final state');
+    else {
+      if (this.#final.openConnections !== 0)
+        add('clean-close', `${this.#final.openConnections} connections open after every node closed`);
+      if (this.#final.pendingTimers !== 0)
+        add('clean-close', `${this.#final.pendingTimers} timers pending after every node closed`);
+    }
+    return out;
+  }
+
+  /** Did the peer `peerId` have `address` in `node`'s table at some time between the two events? */
+  #hadAddress(node: string, from: number, to: number, peerId: string, address: string): boolean {
+    const history = this.#topologies.get(node) ?? [];
+    for (let i = 0; i < history.length; i++) {
+      const start = history[i]!.seq;
+      const end = history[i + 1]?.seq ?? Number.POSITIVE_INFINITY;
+      if (end <= from || start > to) continue;
+      if (history[i]!.table[peerId]?.includes(address)) return true;
+    }
+    return false;
+  }
+
+  /** Did the peer have no address at all in `node`'s table at some time between the two events? */
+  #hadNone(node: string, from: number, to: number, peerId: string): boolean {
+    const history = this.#topologies.get(node) ?? [];
+    for (let i = 0; i < history.length; i++) {
+      const start = history[i]!.seq;
+      const end = history[i + 1]?.seq ?? Number.POSITIVE_INFINITY;
+      if (end <= from || start > to) continue;
+      if ((history[i]!.table[peerId]?.length ?? 0) === 0) return true;
+    }
+    return false;
+  }
+
+  #checkOutcomes(add: (rule: Rule, detail: string) => void): void {
+    for (const id of this.#outcomes.keys()) {
+      if (!this.#accepted.has(id)) add('one-outcome', `outcome for ${id}, which no application sent`);
+    }
+    for (const [id, acc] of this.#accepted) {
+      const outcomes = this.#outcomes.get(id) ?? [];
+      const closed = this.#closedAt.get(acc.node);
+      const seen = new Set<string>();
+      for (const o of outcomes) {
+        const key = `${o.mode}|${o.address ?? ''}`;
+        if (seen.has(key)) add('one-outcome', `${id} (${acc.to}) got two outcomes at ${o.mode} ${o.address}`);
+        seen.add(key);
+        if (closed !== undefined && o.seq > closed)
+          add('outcome-after-close', `${id} got ${o.outcome} at ${o.address} after its node closed`);
+        if (o.outcome === 'dropped:too_large' && outcomes.length !== 1)
+          add('one-outcome', `${id} is too large and got other outcomes too`);
+      }
+      if (acc.to === 'broadcast') {
+        if (outcomes.length === 0) add('every-target', `broadcast ${id} got no outcome`);
+        continue;
+      }
+      if (acc.to.startsWith('addr:')) {
+        const address = acc.to.slice(5);
+        const mine = outcomes.filter((o) => o.address === address);
+        if (mine.length === 0) add('every-target', `${id} to ${acc.to} got no outcome`);
+        if (mine.length !== outcomes.length)
+          add('target-address', `${id} to ${acc.to} got an outcome elsewhere`);
+        continue;
+      }
+      if (outcomes.some((o) => o.outcome === 'dropped:too_large')) continue;
+      const peerId = acc.to.slice(5);
+      if (acc.mode !== 'direct' && !outcomes.some((o) => o.mode === 'broadcast'))
+        add('every-target', `${id} sent in ${acc.mode} mode got no broadcast-path outcome`);
+      if (acc.mode === 'broadcast') continue;
+      const direct = outcomes.filter((o) => o.mode === 'direct');
+      for (const target of acc.targets) {
+        if (!direct.some((o) => o.address === target))
+          add('every-target', `${id} to ${acc.to}: target ${target} (live at send) got no outcome`);
+      }
+      for (const o of direct) {
+        if (o.address === null) {
+          if (!ADDRESS_LESS.has(o.outcome))
+            add('unresolved-only', `${id} to ${acc.to} got ${o.outcome} with no address`);
+          else if (o.outcome !== 'skipped:self' && !this.#hadNone(acc.node, acc.seq, o.seq, peerId))
+            add(
+              'unresolved-only',
+              `${id} to ${acc.to} got ${o.outcome} with no address, but the peer always had one`,
+            );
+          continue;
+        }
+        if (
+          !acc.targets.includes(o.address) &&
+          !this.#hadAddress(acc.node, acc.seq, o.seq, peerId, o.address)
+        )
+          add(
+            'target-address',
+            `${id} to ${acc.to} got ${o.outcome} at ${o.address}, never an address of the peer`,
+          );
+      }
+      if (acc.targets.length === 0) this.#checkWaited(add, id, acc, peerId, direct);
+    }
+  }
+
+  /**
+   * A message that waited for its peer to get an address: unless its wait ended first
+   * (an address-less outcome), every address of the first table that gave the peer any
+   * gets an outcome.
+   */
+  #checkWaited(
+    add: (rule: Rule, detail: string) => void,
+    id: string,
+    acc: Accepted,
+    peerId: string,
+    direct: readonly OutcomeRecord[],
+  ): void {
+    const history = this.#topologies.get(acc.node) ?? [];
+    const closed = this.#closedAt.get(acc.node) ?? Number.POSITIVE_INFINITY;
+    const ended = direct.find((o) => o.address === null);
+    for (let i = acc.topologyIndex + 1; i < history.length; i++) {
+      const entry = history[i]!;
+      if (entry.seq > closed || (ended !== undefined && ended.seq < entry.seq)) return;
+      const addresses = entry.table[peerId] ?? [];
+      if (addresses.length === 0) continue;
+      for (const address of addresses) {
+        if (!direct.some((o) => o.address === address))
+          add('every-target', `${id} to ${acc.to} waited for an address; ${address} came and got no outcome`);
+      }
+      return;
+    }
+    if (ended === undefined && direct.length === 0)
+      add('every-target', `${id} to ${acc.to} waited for an address and got no outcome`);
+  }
+
+  /** Returns, per (node, message id), the connections that carried (flushed) it from that node. */
+  #checkTransport(add: (rule: Rule, detail: string) => void): Map<string, ConnectionRecord[]> {
+    const carried = new Map<string, ConnectionRecord[]>();
+    const lastByTarget = new Map<string, number>();
+    const handedTo = new Set<string>();
+    for (const c of this.#connections.values()) {
+      for (let i = 0; i < c.handed.length; i++) {
+        const id = c.handed[i]!;
+        if (i < c.flushed) {
+          push(carried, `${c.node}\n${id}`, c);
+        }
+        if (c.direction !== 'outbound' || c.kind !== 'direct') continue;
+        const once = `${c.node}\n${c.remote}\n${id}`;
+        if (handedTo.has(once)) add('handed-once', `${c.node} handed ${id} to ${c.remote} twice`);
+        handedTo.add(once);
+      }
+    }
+    // FIFO per (sender, address): over every outbound direct connection to the address,
+    // in the order the frames were handed over, accept order never goes back.
+    const frames: { seq: number; node: string; remote: string; id: string }[] = [];
+    for (const c of this.#connections.values()) {
+      if (c.direction !== 'outbound' || c.kind !== 'direct') continue;
+      for (let i = 0; i < c.handed.length; i++)
+        frames.push({ seq: c.handedSeq[i]!, node: c.node, remote: c.remote, id: c.handed[i]! });
+    }
+    frames.sort((a, b) => a.seq - b.seq);
+    for (const f of frames) {
+      const acc = this.#accepted.get(f.id);
+      if (acc === undefined || acc.node !== f.node) continue;
+      const key = `${f.node}\n${f.remote}`;
+      const last = lastByTarget.get(key) ?? -1;
+      if (acc.seq < last) add('fifo', `${f.node} handed ${f.id} to ${f.remote} after a message sent later`);
+      lastByTarget.set(key, Math.max(last, acc.seq));
+    }
+    for (const [id, outcomes] of this.#outcomes) {
+      for (const o of outcomes) {
+        if (o.outcome !== 'written' || o.address === null || o.mode !== 'direct') continue;
+        const via = carried.get(`${o.node}\n${id}`) ?? [];
+        if (!via.some((c) => c.remote === o.address))
+          add(
+            'written-carried',
+            `${o.node} reported ${id} written at ${o.address}; no connection there flushed it`,
+          );
+      }
+    }
+    return carried;
+  }
+
+  #checkDeliveries(
+    add: (rule: Rule, detail: string) => void,
+    carried: Map<string, ConnectionRecord[]>,
+  ): void {
+    const once = new Set<string>();
+    for (const d of this.#deliveries) {
+      const key = `${d.node}\n${d.id}`;
+      if (once.has(key)) add('one-delivery', `${d.node} got ${d.id} twice`);
+      once.add(key);
+      const acc = this.#accepted.get(d.id);
+      if (acc === undefined) continue;
+      const connections = this.#received.get(key) ?? [];
+      if (connections.length === 0)
+        add('delivered-carried', `${d.node} got ${d.id}, which no connection of it received`);
+      const written = (this.#outcomes.get(d.id) ?? []).filter((o) => o.outcome === 'written');
+      const via = carried.get(`${acc.node}\n${d.id}`) ?? [];
+      // The receiving end of a connection that carried it: its addresses mirror the sender's end.
+      const ends = via.filter((c) =>
+        connections.some((n) => {
+          const r = this.#connections.get(n);
+          return r !== undefined && r.node === d.node && r.local === c.remote && r.remote === c.local;
+        }),
+      );
+      if (ends.length === 0) {
+        add(
+          'delivered-carried',
+          `${d.node} got ${d.id}; no connection of its sender ${acc.node} to it flushed it`,
+        );
+        continue;
+      }
+      const ok = ends.some((c) =>
+        written.some((o) => o.address === c.remote || (c.kind !== 'direct' && o.mode === 'broadcast')),
+      );
+      if (!ok)
+        add(
+          'delivered-written',
+          `${d.node} got ${d.id} but ${acc.node} has no written outcome for that path`,
+        );
+    }
+  }
+}

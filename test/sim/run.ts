@@ -1,0 +1,440 @@
+import { createHash } from 'node:crypto';
+import type { Network, NetworkMessage } from '../../src/network/network.js';
+import { createNetwork } from '../../src/network/network.js';
+import { formatOutcome } from '../../src/sender/outcome.js';
+import { addr } from '../../src/sender/receiver.js';
+import { MemoryNetwork } from '../../src/transport/memory/network.js';
+import type { MemoryTransport } from '../../src/transport/memory/transport.js';
+import { seededRandom } from '../../src/util/random.js';
+import { Oracle, type OracleEvent, type Violation } from '../oracle/oracle.js';
+import { TapTransport } from '../oracle/tap.js';
+import { SimClock } from './clock.js';
+import { type Action, type ActionKind, initialPeers, plan } from './plan.js';
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly seconds: number;
+  /** Replays this script instead of the one planned from the seed (shrinking). */
+  readonly actions?: readonly Action[];
+}
+
+export interface SimResult {
+  readonly seed: number;
+  readonly violations: readonly Violation[];
+  /** SHA-256 (first 16 hex) of every observation in order: the same seed gives the same hash. */
+  readonly traceHash: string;
+  readonly messages: number;
+  readonly deliveries: number;
+  readonly outcomes: Readonly<Record<string, number>>;
+  /** Actions that took effect, by kind (faults and churn included). */
+  readonly applied: Readonly<Record<string, number>>;
+  readonly actions: readonly Action[];
+}
+
+const WRONG_HASH = '0'.repeat(64);
+const LIMITS = {
+  peerQueueCapacity: 32,
+  unresolvedCapacity: 32,
+  unresolvedTtlMs: 4000,
+  resolveRetryMs: 500,
+  idleTimeoutMs: 4000,
+  writeTimeoutMs: 3000,
+  handshakeTimeoutMs: 1500,
+  subscriberQueueCapacity: 64,
+  backoff: { initialMs: 50, deadlineMs: 2000, jitter: 0.2 },
+};
+const DRAIN_MS = 1000;
+const PAYLOAD = new Uint8Array(24);
+
+interface TableEntry {
+  readonly address: string;
+  readonly certHash?: string;
+}
+
+interface SimNode {
+  readonly index: number;
+  readonly peerId: string;
+  readonly host: string;
+  readonly transport: MemoryTransport;
+  incarnation: number;
+  key: string;
+  network: Network | undefined;
+  tap: TapTransport | undefined;
+  address: string;
+  /** Addresses it had before, which viewers may still list. */
+  stale: string[];
+  /** Nodes that list this one in their table. */
+  readonly viewers: Set<number>;
+  /** Viewers that forgot it (vanish), to put back on return. */
+  vanishedFrom: number[];
+  /** Its own peer table. */
+  readonly table: Map<string, TableEntry[]>;
+  mode: 'direct' | 'broadcast' | 'both';
+  /** Recent messages that came in on connections peers opened to it (for addr replies). */
+  readonly inbound: NetworkMessage[];
+  busy: boolean;
+  /** Peers this incarnation subscribed to. */
+  readonly subscribed: Set<string>;
+}
+
+/** Runs one simulation: the seed's script (or `actions`) on `nodes` nodes, checked by the oracle. */
+export async function runSim(options: SimOptions): Promise<SimResult> {
+  const { seed, nodes: count, seconds } = options;
+  const actions = options.actions ?? plan(options);
+  const clock = new SimClock();
+  const memory = new MemoryNetwork({ clock, seed: seed ^ 0x6e6574 });
+  const oracle = new Oracle();
+  const hash = createHash('sha256');
+  const record = (event: OracleEvent): void => {
+    hash.update(JSON.stringify(event));
+    oracle.record(event);
+  };
+  const applied: Record<string, number> = {};
+  const outcomes: Record<string, number> = {};
+  let deliveries = 0;
+  let messageNo = 0;
+  let ending = false;
+  const background = new Set<Promise<void>>();
+  const later = (work: Promise<void>): void => {
+    const p = work.finally(() => background.delete(p));
+    background.add(p);
+  };
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => clock.setTimeout(resolve, ms));
+
+  const connectionNumbers = { next: 1 };
+  const known = initialPeers(seed, count);
+  const nodes: SimNode[] = [];
+  for (let i = 0; i < count; i++) {
+    const host = `n${i}`;
+    nodes.push({
+      index: i,
+      peerId: `p${i}`,
+      host,
+      transport: memory.transport({ host }),
+      incarnation: 0,
+      key: '',
+      network: undefined,
+      tap: undefined,
+      address: '',
+      stale: [],
+      viewers: new Set(),
+      vanishedFrom: [],
+      table: new Map(),
+      mode: 'direct',
+      inbound: [],
+      busy: false,
+      subscribed: new Set(),
+    });
+  }
+
+  const publish = (n: SimNode): void => {
+    if (n.network === undefined) return;
+    const input: Record<string, (string | { address: string; certHash: string })[]> = {};
+    const plain: Record<string, string[]> = {};
+    for (const [id, entries] of n.table) {
+      input[id] = entries.map((e) => (e.certHash ? { address: e.address, certHash: e.certHash } : e.address));
+      plain[id] = entries.map((e) => e.address);
+    }
+    n.network.updateTopology(input);
+    record({ t: 'topology', node: n.key, table: plain });
+  };
+
+  const start = async (n: SimNode, address: string): Promise<void> => {
+    n.incarnation++;
+    n.key = `${n.peerId}#${n.incarnation}`;
+    const key = n.key;
+    const tap = new TapTransport(n.transport, key, record, connectionNumbers);
+    const network = await createNetwork({
+      nodeId: n.peerId,
+      transport: tap,
+      listen: address,
+      clock,
+      random: seededRandom(seed ^ (n.index * 7919 + n.incarnation)),
+      limits: LIMITS,
+      directSendMode: n.mode,
+    });
+    n.network = network;
+    n.tap = tap;
+    n.address = network.address;
+    n.inbound.length = 0;
+    n.subscribed.clear();
+    record({ t: 'node', node: key, peerId: n.peerId, address: n.address });
+    network.onOutcome((e) => {
+      const outcome = formatOutcome(e.outcome);
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      record({ t: 'outcome', node: key, id: e.messageId, address: e.address ?? null, mode: e.mode, outcome });
+    });
+    network.onMessage((msg) => {
+      deliveries++;
+      record({ t: 'deliver', node: key, id: msg.id });
+      if (msg.from.direction === 'inbound') {
+        n.inbound.push(msg);
+        if (n.inbound.length > 16) n.inbound.shift();
+      }
+    });
+    publish(n);
+  };
+
+  const stop = async (n: SimNode, drainTimeoutMs: number): Promise<void> => {
+    const network = n.network;
+    if (network === undefined) return;
+    n.network = undefined;
+    n.tap = undefined;
+    await network.close({ drainTimeoutMs });
+    record({ t: 'node-closed', node: n.key });
+  };
+
+  /** Viewers of `n` list it at `addresses` again (or drop it when empty). */
+  const retable = (n: SimNode, viewers: Iterable<number>, entries: (old: TableEntry[]) => TableEntry[]) => {
+    for (const v of viewers) {
+      const viewer = nodes[v]!;
+      const next = entries(viewer.table.get(n.peerId) ?? []);
+      if (next.length === 0) viewer.table.delete(n.peerId);
+      else viewer.table.set(n.peerId, next);
+      publish(viewer);
+    }
+  };
+
+  const nextId = (n: SimNode): string => `${n.key}-${++messageNo}`;
+
+  const accept = (n: SimNode, to: string, mode: 'direct' | 'broadcast' | 'both'): string => {
+    const id = nextId(n);
+    record({ t: 'accept', node: n.key, id, to, mode });
+    return id;
+  };
+
+  // Everyone starts, then learns its initial peers.
+  for (const n of nodes) await start(n, `${n.host}:0`);
+  for (let i = 0; i < count; i++) {
+    for (const j of known[i]!) {
+      nodes[i]!.table.set(nodes[j]!.peerId, [{ address: nodes[j]!.address }]);
+      nodes[j]!.viewers.add(i);
+    }
+  }
+  for (const n of nodes) publish(n);
+
+  const apply = (a: Action): boolean => {
+    switch (a.k) {
+      case 'send': {
+        const n = nodes[a.from]!;
+        const target = nodes[a.to]!;
+        if (n.network === undefined || a.from === a.to) return false;
+        const network = n.network;
+        for (let i = 0; i < a.n; i++) {
+          const id = accept(n, `peer:${target.peerId}`, n.mode);
+          network.send(target.peerId, 'req', PAYLOAD, { id });
+        }
+        return true;
+      }
+      case 'reply-addr': {
+        const n = nodes[a.from]!;
+        if (n.network === undefined || n.inbound.length === 0) return false;
+        const msg = n.inbound[Math.floor(a.pick * n.inbound.length)]!;
+        const id = accept(n, `addr:${msg.from.address}`, 'direct');
+        n.network.send(addr(msg.from.address), 'rep', PAYLOAD, { id });
+        return true;
+      }
+      case 'broadcast': {
+        const n = nodes[a.from]!;
+        if (n.network === undefined) return false;
+        for (let i = 0; i < a.n; i++) {
+          const id = accept(n, 'broadcast', 'broadcast');
+          n.network.broadcast('bc', PAYLOAD, { id });
+        }
+        return true;
+      }
+      case 'subscribe': {
+        const n = nodes[a.from]!;
+        const target = nodes[a.to]!;
+        if (n.network === undefined || a.from === a.to || !n.table.has(target.peerId)) return false;
+        if (n.subscribed.has(target.peerId)) return false;
+        n.subscribed.add(target.peerId);
+        n.network.subscribe(target.peerId);
+        return true;
+      }
+      case 'move': {
+        const n = nodes[a.node]!;
+        if (n.network === undefined || n.busy) return false;
+        n.busy = true;
+        later(
+          (async () => {
+            await stop(n, DRAIN_MS);
+            if (ending) return;
+            const old = n.address;
+            await start(n, `${n.host}:0`);
+            n.stale.push(old);
+            retable(n, n.viewers, (entries) => [
+              ...(a.keepOld ? entries.filter((e) => e.address !== n.address) : []),
+              { address: n.address },
+            ]);
+            n.busy = false;
+          })(),
+        );
+        return true;
+      }
+      case 'tidy': {
+        const n = nodes[a.node]!;
+        if (n.stale.length === 0) return false;
+        const stale = new Set(n.stale);
+        n.stale = [];
+        retable(n, n.viewers, (entries) => entries.filter((e) => !stale.has(e.address)));
+        return true;
+      }
+      case 'vanish': {
+        const n = nodes[a.node]!;
+        const viewers = [...n.viewers].filter((_, i) => ((a.viewers * 1000 + i) | 0) % 2 === 0);
+        if (viewers.length === 0) return false;
+        for (const v of viewers) n.viewers.delete(v);
+        n.vanishedFrom.push(...viewers);
+        retable(n, viewers, () => []);
+        return true;
+      }
+      case 'return': {
+        const n = nodes[a.node]!;
+        if (n.vanishedFrom.length === 0) return false;
+        const back = n.vanishedFrom;
+        n.vanishedFrom = [];
+        for (const v of back) n.viewers.add(v);
+        retable(n, back, () => [{ address: n.address }]);
+        return true;
+      }
+      case 'pin': {
+        const n = nodes[a.node]!;
+        const viewer = nodes[a.viewer]!;
+        const entries = viewer.table.get(n.peerId);
+        if (entries === undefined || a.node === a.viewer) return false;
+        retable(n, [a.viewer], (old) =>
+          old.map((e) => (a.wrong ? { address: e.address, certHash: WRONG_HASH } : { address: e.address })),
+        );
+        return entries.length > 0;
+      }
+      case 'partition': {
+        const side = new Set(a.nodes.filter((i) => i < count));
+        if (side.size === 0) return false;
+        memory.partition(
+          [...side].map((i) => nodes[i]!.host),
+          nodes.filter((n) => !side.has(n.index)).map((n) => n.host),
+        );
+        return true;
+      }
+      case 'heal':
+        memory.heal();
+        return true;
+      case 'reset': {
+        const open = nodes.flatMap((n) => (n.tap === undefined ? [] : [...n.tap.open.values()]));
+        if (open.length === 0) return false;
+        open.sort((x, y) => x.number - y.number);
+        const conn = open[Math.floor(a.pick * open.length)]!;
+        memory.reset(conn.inner, a.afterBytes >= 0 ? { afterBytes: a.afterBytes } : {});
+        return true;
+      }
+      case 'link':
+        if (a.a === a.b) return false;
+        memory.setLink(
+          nodes[a.a]!.host,
+          nodes[a.b]!.host,
+          a.slow
+            ? { latency: { minMs: 5, maxMs: 300 }, bandwidthBytesPerSec: 20_000 }
+            : { latency: { minMs: 0, maxMs: 20 }, resetRate: 0.02 },
+        );
+        return true;
+      case 'crash': {
+        const n = nodes[a.node]!;
+        if (n.network === undefined || n.busy) return false;
+        n.busy = true;
+        const address = n.address;
+        memory.crash(n.host);
+        later(
+          (async () => {
+            await stop(n, 0);
+            await sleep(a.downMs);
+            memory.restart(n.host);
+            if (!ending) await start(n, address);
+            n.busy = false;
+          })(),
+        );
+        return true;
+      }
+      case 'mode': {
+        const n = nodes[a.node]!;
+        if (n.network === undefined) return false;
+        n.network.updateConfig({ directSendMode: a.mode });
+        n.mode = a.mode;
+        return true;
+      }
+      case 'capacity': {
+        const n = nodes[a.node]!;
+        if (n.network === undefined) return false;
+        n.network.updateConfig({ limits: { ...LIMITS, peerQueueCapacity: a.capacity } });
+        return true;
+      }
+    }
+  };
+
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  };
+  const t0 = clock.now();
+  for (const a of actions) {
+    const wait = t0 + a.at - clock.now();
+    if (wait > 0) await clock.tick(wait, settle);
+    if (apply(a)) applied[a.k as ActionKind] = (applied[a.k] ?? 0) + 1;
+  }
+  const end = t0 + seconds * 1000 - clock.now();
+  if (end > 0) await clock.tick(end, settle);
+
+  // Let restarts finish, then close every node (draining), advancing time while they do.
+  ending = true;
+  let closed = false;
+  const closing = (async () => {
+    while (background.size > 0) await Promise.all(background);
+    await Promise.all(nodes.map((n) => stop(n, DRAIN_MS)));
+    closed = true;
+  })();
+  while (!closed) await clock.tick(100, settle);
+  await closing;
+  record({ t: 'final', openConnections: memory.openConnections, pendingTimers: clock.pendingTimers });
+  await memory.close();
+
+  return {
+    seed,
+    violations: oracle.check(),
+    traceHash: hash.digest('hex').slice(0, 16),
+    messages: oracle.accepted,
+    deliveries,
+    outcomes,
+    applied,
+    actions,
+  };
+}
+
+/**
+ * Cuts a failing script down: removes chunks of actions, halving the chunk size, and keeps
+ * every removal after which `fails` still holds. Stops after `maxRuns` tries.
+ */
+export async function shrink<T>(
+  failing: readonly T[],
+  fails: (candidate: readonly T[]) => Promise<boolean>,
+  maxRuns = 200,
+): Promise<T[]> {
+  let current = [...failing];
+  let runs = 0;
+  for (let size = Math.ceil(current.length / 2); size >= 1 && runs < maxRuns; size = Math.floor(size / 2)) {
+    for (let at = 0; at < current.length && runs < maxRuns; ) {
+      const candidate = [...current.slice(0, at), ...current.slice(at + size)];
+      runs++;
+      if (await fails(candidate)) current = candidate;
+      else at += size;
+    }
+  }
+  return current;
+}
+
+/** The shortest script found that still breaks `rule` in a run of `options`. */
+export function shrinkRun(options: SimOptions, failing: readonly Action[], rule: string): Promise<Action[]> {
+  return shrink(failing, async (actions) => {
+    const result = await runSim({ ...options, actions });
+    return result.violations.some((v) => v.rule === rule);
+  });
+}

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { plan } from './plan.js';
+import { runSim, shrink } from './run.js';
+
+/**
+ * The slice of the deterministic simulation that runs with every `npm test`; the full run
+ * (10,000 seeds of 100 nodes) is `npm run sim` (see RELIABILITY.md).
+ */
+describe('deterministic simulation (in-memory transport, virtual time, oracle-checked)', () => {
+  test('seeds 1..300, 8 nodes, 60 virtual seconds each: no violation', async () => {
+    const failed: string[] = [];
+    let messages = 0;
+    let written = 0;
+    for (let seed = 1; seed <= 300; seed++) {
+      const r = await runSim({ seed, nodes: 8, seconds: 60 });
+      messages += r.messages;
+      written += r.outcomes.written ?? 0;
+      if (r.violations.length > 0)
+        failed.push(`seed ${seed}: [${r.violations[0]!.rule}] ${r.violations[0]!.detail}`);
+    }
+    assert.deepEqual(failed, []);
+    // The runs did real work: most of the traffic was written somewhere.
+    assert.ok(messages > 50_000 && written > messages / 3, `${messages} messages, ${written} written`);
+  });
+
+  test('seeds 1..6, 100 nodes, 60 virtual seconds each: no violation', async () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const r = await runSim({ seed, nodes: 100, seconds: 60 });
+      assert.deepEqual(r.violations, [], `seed ${seed}`);
+      for (const kind of ['send', 'move', 'crash', 'reset', 'partition', 'vanish']) {
+        assert.ok((r.applied[kind] ?? 0) > 0, `seed ${seed} applied no ${kind}`);
+      }
+    }
+  });
+
+  test('the same seed gives the same trace; another seed another', async () => {
+    const a = await runSim({ seed: 42, nodes: 12, seconds: 30 });
+    const b = await runSim({ seed: 42, nodes: 12, seconds: 30 });
+    const c = await runSim({ seed: 43, nodes: 12, seconds: 30 });
+    assert.equal(a.traceHash, b.traceHash);
+    assert.notEqual(a.traceHash, c.traceHash);
+    assert.deepEqual(a.outcomes, b.outcomes);
+  });
+
+  test('a replayed script gives the trace of its seed', async () => {
+    const actions = plan({ seed: 7, nodes: 8, seconds: 20 });
+    const a = await runSim({ seed: 7, nodes: 8, seconds: 20 });
+    const b = await runSim({ seed: 7, nodes: 8, seconds: 20, actions: [...actions] });
+    assert.equal(a.traceHash, b.traceHash);
+  });
+
+  test('shrinking keeps only the actions the failure needs', async () => {
+    const script = Array.from({ length: 60 }, (_, i) => i);
+    // Fails when both 17 and 42 are in the script, whatever else is.
+    const short = await shrink(script, async (s) => s.includes(17) && s.includes(42));
+    assert.deepEqual(short, [17, 42]);
+  });
+});
