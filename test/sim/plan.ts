@@ -42,6 +42,10 @@ export type Action =
       readonly b: number;
       readonly slow: boolean;
     }
+  /** A connection's reader stalls (a slow application) for `ms`, then reads again. */
+  | { readonly k: 'pause'; readonly at: number; readonly pick: number; readonly ms: number }
+  /** The node answers the next requests that come in on its own connections (peer replies). */
+  | { readonly k: 'answer'; readonly at: number; readonly node: number; readonly n: number }
   /** The node's process dies (its connections reset, nothing drained) and comes back later. */
   | { readonly k: 'crash'; readonly at: number; readonly node: number; readonly downMs: number }
   | {
@@ -78,6 +82,8 @@ const WEIGHTS: Readonly<Record<ActionKind, number>> = {
   heal: 1,
   reset: 4,
   link: 2,
+  pause: 2,
+  answer: 3,
   crash: 1,
   mode: 2,
   capacity: 1,
@@ -174,6 +180,12 @@ export function plan(options: PlanOptions): Action[] {
         break;
       case 'link':
         actions.push({ k: 'link', at, a: from, b: to, slow: random() < 0.7 });
+        break;
+      case 'pause':
+        actions.push({ k: 'pause', at, pick: random(), ms: 100 + Math.floor(random() * 6000) });
+        break;
+      case 'answer':
+        actions.push({ k: 'answer', at, node: from, n: 1 + Math.floor(random() * 5) });
         break;
       case 'crash':
         actions.push({ k: 'crash', at, node: from, downMs: 500 + Math.floor(random() * 10_000) });

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Network, NetworkMessage } from '../../src/network/network.js';
 import { createNetwork } from '../../src/network/network.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
-import { addr } from '../../src/sender/receiver.js';
+import { addr, peer } from '../../src/sender/receiver.js';
 import { MemoryNetwork } from '../../src/transport/memory/network.js';
 import type { MemoryTransport } from '../../src/transport/memory/transport.js';
+import type { TimerHandle } from '../../src/util/clock.js';
 import { seededRandom } from '../../src/util/random.js';
 import { Oracle, type OracleEvent, type Violation } from '../oracle/oracle.js';
 import { TapTransport } from '../oracle/tap.js';
@@ -74,6 +75,8 @@ interface SimNode {
   /** Recent messages that came in on connections peers opened to it (for addr replies). */
   readonly inbound: NetworkMessage[];
   busy: boolean;
+  /** Requests still to answer that come in on connections it opened (answered with send(peer)). */
+  answers: number;
   /** Peers this incarnation subscribed to. */
   readonly subscribed: Set<string>;
 }
@@ -96,6 +99,8 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
   let messageNo = 0;
   let ending = false;
   const background = new Set<Promise<void>>();
+  /** Paused readers and what resumes them: the sim's own timers, undone before the end. */
+  const resumes = new Map<TimerHandle, () => void>();
   const later = (work: Promise<void>): void => {
     const p = work.finally(() => background.delete(p));
     background.add(p);
@@ -125,6 +130,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
       inbound: [],
       busy: false,
       subscribed: new Set(),
+      answers: 0,
     });
   }
 
@@ -136,8 +142,9 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
       input[id] = entries.map((e) => (e.certHash ? { address: e.address, certHash: e.certHash } : e.address));
       plain[id] = entries.map((e) => e.address);
     }
-    n.network.updateTopology(input);
+    // Recorded first: the change may end messages (outcomes) before updateTopology returns.
     record({ t: 'topology', node: n.key, table: plain });
+    n.network.updateTopology(input);
   };
 
   const start = async (n: SimNode, address: string): Promise<void> => {
@@ -171,6 +178,11 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
       if (msg.from.direction === 'inbound') {
         n.inbound.push(msg);
         if (n.inbound.length > 16) n.inbound.shift();
+      } else if (n.answers > 0 && msg.from.peerId !== undefined && msg.label === 'req') {
+        // An answer on the path msg.reply() takes for a message that came on our own connection.
+        n.answers--;
+        const id = accept(n, `peer:${msg.from.peerId}`, n.mode);
+        network.send(peer(msg.from.peerId), 'rep', PAYLOAD, { id });
       }
     });
     publish(n);
@@ -339,6 +351,26 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
             : { latency: { minMs: 0, maxMs: 20 }, resetRate: 0.02 },
         );
         return true;
+      case 'pause': {
+        const open = nodes.flatMap((n) => (n.tap === undefined ? [] : [...n.tap.open.values()]));
+        if (open.length === 0) return false;
+        open.sort((x, y) => x.number - y.number);
+        const conn = open[Math.floor(a.pick * open.length)]!;
+        memory.pauseReading(conn.inner);
+        const resume = (): void => {
+          resumes.delete(handle);
+          memory.resumeReading(conn.inner);
+        };
+        const handle = clock.setTimeout(resume, a.ms);
+        resumes.set(handle, resume);
+        return true;
+      }
+      case 'answer': {
+        const n = nodes[a.node]!;
+        if (n.network === undefined) return false;
+        n.answers += a.n;
+        return true;
+      }
       case 'crash': {
         const n = nodes[a.node]!;
         if (n.network === undefined || n.busy) return false;
@@ -384,8 +416,12 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
   const end = t0 + seconds * 1000 - clock.now();
   if (end > 0) await clock.tick(end, settle);
 
-  // Let restarts finish, then close every node (draining), advancing time while they do.
+  // Readers read again, restarts finish, then every node closes (draining) while time goes on.
   ending = true;
+  for (const [handle, resume] of resumes) {
+    clock.clearTimeout(handle);
+    resume();
+  }
   let closed = false;
   const closing = (async () => {
     while (background.size > 0) await Promise.all(background);
