@@ -84,6 +84,8 @@ export class StreamConnection implements Connection {
   #writeTimer: TimerHandle | undefined;
   #idleTimer: TimerHandle | undefined;
   #closeTimer: TimerHandle | undefined;
+  /** Set while the liveness check waits one turn of the event loop before an idle verdict. */
+  #lookAgain: ReturnType<typeof setImmediate> | undefined;
   #reason: CloseReason | undefined;
   #finished = false;
   /** Made when `closed` is first read (an owner that never awaits it pays for no promise). */
@@ -381,10 +383,19 @@ export class StreamConnection implements Connection {
 
   #onLiveness(): void {
     this.#idleTimer = undefined;
+    const second = this.#lookAgain !== undefined;
+    this.#lookAgain = undefined;
     if (this.#reason !== undefined || this.#finished) return;
     const now = this.#clock.now();
     const silentFor = now - this.#lastReadAt;
     if (this.#reading && silentFor >= this.#limits.idleTimeoutMs) {
+      if (!second) {
+        // Judge the peer on what it sent, not on when we last looked: when this process
+        // was busy (a long handler, GC), timers run before the socket data that came in
+        // meanwhile is read. The poll phase of the next turn reads it; then judge.
+        this.#lookAgain = setImmediate(this.#onLivenessBound);
+        return;
+      }
       const where = this.#decoder.hasPartialFrame
         ? 'stalled inside a frame'
         : 'sent nothing, not even a keepalive,';
@@ -450,6 +461,8 @@ export class StreamConnection implements Connection {
       if (timer !== undefined) this.#clock.clearTimeout(timer);
     }
     this.#writeTimer = this.#idleTimer = this.#closeTimer = undefined;
+    if (this.#lookAgain !== undefined) clearImmediate(this.#lookAgain);
+    this.#lookAgain = undefined;
     this.#reason ??= { code: 'ERR_CONNECTION_CLOSED', message: 'the socket closed', initiator: 'remote' };
     this.#dropQueue();
     this.#socket.off('data', StreamConnection.#socketData);

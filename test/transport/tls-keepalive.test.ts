@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
+import { Worker } from 'node:worker_threads';
 import { isPeerpostError } from '../../src/errors.js';
 import { type Credentials, generateCredentials } from '../../src/identity/credentials.js';
 import { TlsTransport } from '../../src/transport/tls/tls-transport.js';
@@ -103,6 +105,69 @@ describe('close() with a peer that stopped reading', () => {
       assert.ok(server.connection.pendingFrames > 0, 'frames the peer never took stay pending (not flushed)');
       stalled.destroy();
     } finally {
+      await s.transport.close();
+    }
+  });
+});
+
+describe('liveness judges the peer, not our own stall', () => {
+  // The peer runs on its own thread, so it keeps sending while this thread is blocked.
+  const PEER = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    const tls = require('node:tls');
+    const { port, key, cert, alpn, total, everyMs } = workerData;
+    const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, minVersion: 'TLSv1.3', ALPNProtocols: [alpn], key, cert });
+    socket.on('error', () => {});
+    socket.resume();
+    socket.on('secureConnect', () => {
+      let n = 0;
+      const timer = setInterval(() => {
+        const body = Buffer.from('m' + n++);
+        const frame = Buffer.alloc(4 + body.length);
+        frame.writeUInt32BE(body.length, 0);
+        body.copy(frame, 4);
+        socket.write(frame);
+        if (n === total) { clearInterval(timer); parentPort.postMessage('sent'); }
+      }, everyMs);
+    });
+    parentPort.on('message', () => { socket.destroy(); parentPort.close(); });
+  `;
+
+  it('a node blocked longer than the idle timeout keeps the healthy peer and reads everything it sent', async () => {
+    const s = await startServer({ credentials: serverCreds, idleTimeoutMs: IDLE });
+    const total = 100;
+    const peer = new Worker(PEER, {
+      eval: true,
+      workerData: {
+        port: Number(s.listener.address.split(':')[1]),
+        key: clientCreds.keyPem,
+        cert: clientCreds.certPem,
+        alpn: ALPN_BY_KIND.direct,
+        total,
+        everyMs: 10,
+      },
+    });
+    try {
+      const sent = new Promise((resolve) => peer.once('message', resolve));
+      const server = await s.next();
+      await server.waitFrames(5);
+      // This thread stalls for three idle timeouts (a slow handler, a long GC) while the
+      // peer goes on sending: its frames wait in the socket.
+      const until = performance.now() + IDLE * 3;
+      while (performance.now() < until) {
+        /* busy: the event loop is blocked */
+      }
+      await sent;
+      await Promise.race([server.waitFrames(total), server.connection.closed]);
+      assert.equal(server.reason, undefined, `the healthy peer was dropped: ${server.reason?.message}`);
+      assert.deepEqual(
+        server.frames.map((f) => f.toString()),
+        Array.from({ length: total }, (_, i) => `m${i}`),
+      );
+      server.connection.close();
+    } finally {
+      peer.postMessage('stop');
+      await once(peer, 'exit');
       await s.transport.close();
     }
   });
