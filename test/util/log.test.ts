@@ -68,3 +68,34 @@ test('pretty output is human-readable and still redacted', () => {
   assert.throws(() => JSON.parse(text));
   assert.ok(!text.includes('SECRET'));
 });
+
+test('secrets are removed at every depth, in fields and in child bindings, without touching the caller objects', () => {
+  const out = sink();
+  const log = createLogger({
+    destination: out.stream,
+    base: { nodeId: 'alice', credentials: { keyPem: 'SECRET-BASE' } },
+  });
+  const fields = {
+    config: { registry: { etcd: { endpoints: ['127.0.0.1:2379'], username: 'u', password: 'SECRET-PW' } } },
+    batch: [
+      { id: 'm1', data: 'SECRET-A' },
+      { id: 'm2', nested: [{ payload: 'SECRET-B' }] },
+    ],
+    admin: { auth: { token: 'SECRET-TOKEN' } },
+  };
+  log
+    .child({ peer: { pem: 'SECRET-CHILD', shortId: 'ab12' } })
+    .child({ more: [{ password: 'SECRET-GRANDCHILD' }] })
+    .warn(fields, 'reloaded');
+  const text = out.text();
+  assert.ok(!text.includes('SECRET'), text);
+  const line = JSON.parse(text) as {
+    config: { registry: { etcd: unknown } };
+    batch: unknown;
+    peer: unknown;
+  };
+  assert.deepEqual(line.config.registry.etcd, { endpoints: ['127.0.0.1:2379'], username: 'u' });
+  assert.deepEqual(line.batch, [{ id: 'm1' }, { id: 'm2', nested: [{}] }]);
+  assert.deepEqual(line.peer, { shortId: 'ab12' });
+  assert.equal(fields.config.registry.etcd.password, 'SECRET-PW', 'the logged object itself is not changed');
+});
