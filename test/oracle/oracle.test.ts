@@ -264,6 +264,142 @@ describe('outcome oracle', () => {
     assert.deepEqual(rulesOf(moved), []);
   });
 
+  describe('a killed node (SIGKILL: its log ends where the kill caught it)', () => {
+    /**
+     * a sends m1 and m2 to peer b (h:1, h:2) and is killed: m2 was handed and reached b,
+     * but a's report of its flush, its `written` and its outcome at h:2 died with a.
+     */
+    const killedHistory = (): OracleEvent[] => [
+      { t: 'node', node: A, peerId: 'a', address: 'ha:1' },
+      { t: 'node', node: B, peerId: 'b', address: 'h:1' },
+      { t: 'topology', node: A, table: { b: ['h:1', 'h:2'] } },
+      { t: 'topology', node: B, table: {} },
+      { t: 'accept', node: A, id: 'm1', to: 'peer:b', mode: 'direct' },
+      { t: 'accept', node: A, id: 'm2', to: 'peer:b', mode: 'direct' },
+      { t: 'open', node: A, conn: 1, kind: 'direct', direction: 'outbound', local: 'ha:50', remote: 'h:1' },
+      { t: 'open', node: B, conn: 2, kind: 'direct', direction: 'inbound', local: 'h:1', remote: 'ha:50' },
+      { t: 'handed', node: A, conn: 1, ids: ['m1', 'm2'] },
+      { t: 'flushed', node: A, conn: 1, count: 1 },
+      { t: 'outcome', node: A, id: 'm1', address: 'h:1', mode: 'direct', outcome: 'written' },
+      { t: 'outcome', node: A, id: 'm1', address: 'h:2', mode: 'direct', outcome: 'dropped:connect_failed' },
+      { t: 'received', node: B, conn: 2, id: 'm1' },
+      { t: 'deliver', node: B, id: 'm1' },
+      { t: 'received', node: B, conn: 2, id: 'm2' },
+      { t: 'deliver', node: B, id: 'm2' },
+      { t: 'killed', node: A },
+      { t: 'closed', node: B, conn: 2, code: 'ERR_CONNECTION_RESET' },
+      { t: 'node-closed', node: B },
+      { t: 'final', node: B, openConnections: 0, pendingTimers: 0, openSockets: 0 },
+    ];
+    const isKilled = (e: OracleEvent) => e.t === 'killed';
+
+    test('its missing later reports are excused, and only because it was killed', () => {
+      assert.deepEqual(rulesOf(killedHistory()), []);
+      const notKilled = killedHistory();
+      notKilled.splice(at(notKilled, isKilled), 1);
+      assert.deepEqual(rulesOf(notKilled), ['delivered-carried', 'every-target']);
+      // The exemption is the killed node's own: another node killed excuses nothing of a's.
+      const otherKilled = killedHistory();
+      otherKilled[at(otherKilled, isKilled)] = { t: 'killed', node: B };
+      assert.deepEqual(rulesOf(otherKilled), ['delivered-carried', 'every-target']);
+    });
+
+    const narrow: [string, Rule[], (events: OracleEvent[]) => void][] = [
+      [
+        'its message delivered twice',
+        ['one-delivery'],
+        (ev) => ev.splice(at(ev, isKilled), 0, { t: 'deliver', node: B, id: 'm2' }),
+      ],
+      [
+        'a delivery of its message that no connection of the receiver received',
+        ['delivered-carried'],
+        (ev) =>
+          ev.splice(
+            at(ev, (e) => e.t === 'received' && e.id === 'm2'),
+            1,
+          ),
+      ],
+      [
+        'a delivery of its message that it never handed to a connection',
+        ['delivered-carried'],
+        (ev) => {
+          ev[at(ev, (e) => e.t === 'handed')] = { t: 'handed', node: A, conn: 1, ids: ['m1'] };
+        },
+      ],
+      [
+        'a drop it did report on the path its message was delivered on',
+        ['delivered-written'],
+        (ev) =>
+          ev.splice(at(ev, isKilled), 0, {
+            t: 'outcome',
+            node: A,
+            id: 'm2',
+            address: 'h:1',
+            mode: 'direct',
+            outcome: 'dropped:connection_lost',
+          }),
+      ],
+      [
+        '`written` it reported at an address no connection of it was handed the message for',
+        ['written-carried'],
+        (ev) =>
+          ev.splice(at(ev, isKilled), 0, {
+            t: 'outcome',
+            node: A,
+            id: 'm2',
+            address: 'h:2',
+            mode: 'direct',
+            outcome: 'written',
+          }),
+      ],
+      [
+        'an outcome at an address its peer never had',
+        ['target-address'],
+        (ev) =>
+          ev.splice(at(ev, isKilled), 0, {
+            t: 'outcome',
+            node: A,
+            id: 'm2',
+            address: 'h:9',
+            mode: 'direct',
+            outcome: 'dropped:connect_failed',
+          }),
+      ],
+      [
+        'its frames handed over out of send order',
+        ['fifo'],
+        (ev) => {
+          ev[at(ev, (e) => e.t === 'handed')] = { t: 'handed', node: A, conn: 1, ids: ['m2', 'm1'] };
+        },
+      ],
+      [
+        'an outcome of it recorded after the kill',
+        ['outcome-after-close'],
+        (ev) =>
+          ev.splice(at(ev, isKilled) + 1, 0, {
+            t: 'outcome',
+            node: A,
+            id: 'm2',
+            address: 'h:2',
+            mode: 'direct',
+            outcome: 'dropped:connect_failed',
+          }),
+      ],
+      [
+        'a socket left by another process (every final is checked)',
+        ['clean-close'],
+        (ev) => ev.push({ t: 'final', node: 'c#1', openConnections: 0, pendingTimers: 0, openSockets: 1 }),
+      ],
+    ];
+    for (const [name, rules, change] of narrow) {
+      test(`still catches ${name}`, () => {
+        const events = killedHistory();
+        change(events);
+        assert.deepEqual(rulesOf(events), [...rules].sort());
+      });
+    }
+  });
+
   test('the tap records what a real connection carried: handed, flushed, received, closed', async () => {
     const clock = new FakeClock();
     const memory = new MemoryNetwork({ clock });

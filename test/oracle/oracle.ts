@@ -24,6 +24,16 @@ export type OracleEvent =
       readonly address: string;
     }
   | { readonly t: 'node-closed'; readonly node: string }
+  /**
+   * The node's process was killed (SIGKILL): its log ends wherever the kill caught it, so
+   * what it would have reported later is missing. Recorded after the node's last event.
+   * Exempts exactly the checks that need those later reports, for the messages it sent:
+   * an outcome for every target (`every-target`), a flush report behind a carried frame
+   * (`written-carried`, `delivered-carried`: a frame handed to its connection is enough)
+   * and a `written` outcome behind a delivery (`delivered-written`: a path it reported no
+   * outcome for is enough). Everything else still holds, for it and for its messages.
+   */
+  | { readonly t: 'killed'; readonly node: string }
   | {
       readonly t: 'topology';
       readonly node: string;
@@ -49,10 +59,17 @@ export type OracleEvent =
   | { readonly t: 'deliver'; readonly node: string; readonly id: string }
   | {
       readonly t: 'final';
+      /**
+       * The node (process) this state is of; absent: the whole run. A run in several
+       * processes records one per process, and every one is checked.
+       */
+      readonly node?: string;
       /** Connections with an open end left on the transport after every node closed. */
       readonly openConnections: number;
       /** Timers left on the clock after every node closed. */
       readonly pendingTimers: number;
+      /** TCP sockets and servers the process still had after its node closed (real transports). */
+      readonly openSockets?: number;
     };
 
 export type Rule =
@@ -136,7 +153,8 @@ export class Oracle {
   readonly #received = new Map<string, number[]>();
   readonly #topologies = new Map<string, TopologyEntry[]>();
   readonly #closedAt = new Map<string, number>();
-  #final: Extract<OracleEvent, { t: 'final' }> | undefined;
+  readonly #killedAt = new Map<string, number>();
+  readonly #finals: Extract<OracleEvent, { t: 'final' }>[] = [];
 
   /** Records one observation (in the order observed). */
   readonly record = (event: OracleEvent): void => {
@@ -218,8 +236,11 @@ export class Oracle {
       case 'node-closed':
         this.#closedAt.set(event.node, seq);
         break;
+      case 'killed':
+        this.#killedAt.set(event.node, seq);
+        break;
       case 'final':
-        this.#final = event;
+        this.#finals.push(event);
         break;
       case 'node':
         break;
@@ -240,12 +261,15 @@ export class Oracle {
     this.#checkOutcomes(add);
     const carried = this.#checkTransport(add);
     this.#checkDeliveries(add, carried);
-    if (this.#final === undefined) add('clean-close', 'the run recorded no final state');
-    else {
-      if (this.#final.openConnections !== 0)
-        add('clean-close', `${this.#final.openConnections} connections open after every node closed`);
-      if (this.#final.pendingTimers !== 0)
-        add('clean-close', `${this.#final.pendingTimers} timers pending after every node closed`);
+    if (this.#finals.length === 0) add('clean-close', 'the run recorded no final state');
+    for (const final of this.#finals) {
+      const after = final.node === undefined ? 'every node' : final.node;
+      if (final.openConnections !== 0)
+        add('clean-close', `${final.openConnections} connections open after ${after} closed`);
+      if (final.pendingTimers !== 0)
+        add('clean-close', `${final.pendingTimers} timers pending after ${after} closed`);
+      if ((final.openSockets ?? 0) !== 0)
+        add('clean-close', `${final.openSockets} sockets open after ${after} closed`);
     }
     return out;
   }
@@ -280,25 +304,34 @@ export class Oracle {
     }
     for (const [id, acc] of this.#accepted) {
       const outcomes = this.#outcomes.get(id) ?? [];
-      const closed = this.#closedAt.get(acc.node);
+      // A killed node's life ended at the kill as much as at a close.
+      const closed = this.#closedAt.get(acc.node) ?? this.#killedAt.get(acc.node);
+      // Its node was killed: the outcomes it had still to report died with it.
+      const killed = this.#killedAt.has(acc.node);
+      const missing = (detail: string): void => {
+        if (!killed) add('every-target', detail);
+      };
       const seen = new Set<string>();
       for (const o of outcomes) {
         const key = `${o.mode}|${o.address ?? ''}`;
         if (seen.has(key)) add('one-outcome', `${id} (${acc.to}) got two outcomes at ${o.mode} ${o.address}`);
         seen.add(key);
         if (closed !== undefined && o.seq > closed)
-          add('outcome-after-close', `${id} got ${o.outcome} at ${o.address} after its node closed`);
+          add(
+            'outcome-after-close',
+            `${id} got ${o.outcome} at ${o.address} after its node closed (or was killed)`,
+          );
         if (o.outcome === 'dropped:too_large' && outcomes.length !== 1)
           add('one-outcome', `${id} is too large and got other outcomes too`);
       }
       if (acc.to === 'broadcast') {
-        if (outcomes.length === 0) add('every-target', `broadcast ${id} got no outcome`);
+        if (outcomes.length === 0) missing(`broadcast ${id} got no outcome`);
         continue;
       }
       if (acc.to.startsWith('addr:')) {
         const address = acc.to.slice(5);
         const mine = outcomes.filter((o) => o.address === address);
-        if (mine.length === 0) add('every-target', `${id} to ${acc.to} got no outcome`);
+        if (mine.length === 0) missing(`${id} to ${acc.to} got no outcome`);
         if (mine.length !== outcomes.length)
           add('target-address', `${id} to ${acc.to} got an outcome elsewhere`);
         continue;
@@ -306,12 +339,12 @@ export class Oracle {
       if (outcomes.some((o) => o.outcome === 'dropped:too_large')) continue;
       const peerId = acc.to.slice(5);
       if (acc.mode !== 'direct' && !outcomes.some((o) => o.mode === 'broadcast'))
-        add('every-target', `${id} sent in ${acc.mode} mode got no broadcast-path outcome`);
+        missing(`${id} sent in ${acc.mode} mode got no broadcast-path outcome`);
       if (acc.mode === 'broadcast') continue;
       const direct = outcomes.filter((o) => o.mode === 'direct');
       for (const target of acc.targets) {
         if (!direct.some((o) => o.address === target))
-          add('every-target', `${id} to ${acc.to}: target ${target} (live at send) got no outcome`);
+          missing(`${id} to ${acc.to}: target ${target} (live at send) got no outcome`);
       }
       for (const o of direct) {
         if (o.address === null) {
@@ -333,7 +366,7 @@ export class Oracle {
             `${id} to ${acc.to} got ${o.outcome} at ${o.address}, never an address of the peer`,
           );
       }
-      if (acc.targets.length === 0) this.#checkWaited(add, id, acc, peerId, direct);
+      if (acc.targets.length === 0 && !killed) this.#checkWaited(add, id, acc, peerId, direct);
     }
   }
 
@@ -367,7 +400,11 @@ export class Oracle {
       add('every-target', `${id} to ${acc.to} waited for an address and got no outcome`);
   }
 
-  /** Returns, per (node, message id), the connections that carried (flushed) it from that node. */
+  /**
+   * Returns, per (node, message id), the connections that carried it from that node:
+   * flushed it, or for a killed node (whose flush reports may have died with it) were
+   * handed it.
+   */
   #checkTransport(add: (rule: Rule, detail: string) => void): Map<string, ConnectionRecord[]> {
     const carried = new Map<string, ConnectionRecord[]>();
     const lastByTarget = new Map<string, number>();
@@ -375,7 +412,7 @@ export class Oracle {
     for (const c of this.#connections.values()) {
       for (let i = 0; i < c.handed.length; i++) {
         const id = c.handed[i]!;
-        if (i < c.flushed) {
+        if (i < c.flushed || this.#killedAt.has(c.node)) {
           push(carried, `${c.node}\n${id}`, c);
         }
         if (c.direction !== 'outbound' || c.kind !== 'direct') continue;
@@ -445,10 +482,15 @@ export class Oracle {
         );
         continue;
       }
-      const ok = ends.some((c) =>
-        written.some((o) => o.address === c.remote || (c.kind !== 'direct' && o.mode === 'broadcast')),
-      );
-      if (!ok)
+      const onPath = (o: OutcomeRecord, c: ConnectionRecord): boolean =>
+        o.address === c.remote || (c.kind !== 'direct' && o.mode === 'broadcast');
+      const ok = ends.some((c) => written.some((o) => onPath(o, c)));
+      // A killed sender may have died before it reported `written`; a report of anything
+      // else on that path still contradicts the delivery.
+      const unreported =
+        this.#killedAt.has(acc.node) &&
+        ends.some((c) => !(this.#outcomes.get(d.id) ?? []).some((o) => onPath(o, c)));
+      if (!ok && !unreported)
         add(
           'delivered-written',
           `${d.node} got ${d.id} but ${acc.node} has no written outcome for that path`,
