@@ -79,6 +79,12 @@ export class MemoryConnection implements Connection {
   #inbound: Buffer[] = [];
   #finMessage: string | undefined;
   #paused = false;
+  /**
+   * Frames flushed before attach(): reported to the handler in the next pass after
+   * attach(), and always before onClose (a frame the peer may have read is never
+   * reported as unsent).
+   */
+  #flushedUnreported = 0;
   /** Clock time of the chunk being decoded (passed with its frames as `readAtMs`). */
   #readAt = 0;
 
@@ -122,7 +128,12 @@ export class MemoryConnection implements Connection {
       throw new PeerpostError('ERR_INVALID_OPTION', 'attach() may be called only once per connection');
     }
     this.#handler = handler;
-    if (this.#inbound.length > 0 || this.#finMessage !== undefined || this.#state === 'closed') {
+    if (
+      this.#inbound.length > 0 ||
+      this.#finMessage !== undefined ||
+      this.#state === 'closed' ||
+      this.#flushedUnreported > 0
+    ) {
       this.#host.schedule(this);
     }
   }
@@ -202,6 +213,7 @@ export class MemoryConnection implements Connection {
 
   /** One pass of the network: read held input, flush queued frames, finish a requested close. */
   service(): void {
+    if (this.#flushedUnreported > 0) this.#reportFlushedBeforeAttach();
     if (this.#state === 'closed') {
       this.#notifyClose();
       return;
@@ -219,7 +231,13 @@ export class MemoryConnection implements Connection {
   // ---- input from the link ----
 
   receiveData(chunk: Buffer): void {
-    if (this.#state === 'closed') return;
+    if (this.#state === 'closed') {
+      // As a TCP stack answers data for a closed socket: the writer is reset, so it
+      // never keeps writing into a connection nobody reads (a reader that is paused or
+      // not attached may not have seen this end's FIN yet). One reset per link.
+      this.out.reset(`data for a closed connection (${this.#closeReason!.message})`);
+      return;
+    }
     this.#inbound.push(chunk);
     this.#read();
   }
@@ -283,7 +301,10 @@ export class MemoryConnection implements Connection {
     if (queue.frames > 0) this.#blocked();
     else this.#clearWriteTimer();
     const handler = this.#handler;
-    handler?.onFlushed?.(count);
+    // The writer is told before the bytes go to the link (where the peer may read them
+    // at once): a frame the peer reads was always reported flushed first.
+    if (handler === undefined) this.#flushedUnreported += count;
+    else handler.onFlushed?.(count);
     if (this.#needDrain && queue.bytes < this.#limits.highWaterMarkBytes) {
       this.#needDrain = false;
       handler?.onDrain?.();
@@ -335,8 +356,19 @@ export class MemoryConnection implements Connection {
     this.#resolveClosed(reason);
   }
 
+  /** Tells a handler attached since about the frames flushed before attach(). */
+  #reportFlushedBeforeAttach(): void {
+    const handler = this.#handler;
+    if (handler === undefined) return;
+    const count = this.#flushedUnreported;
+    this.#flushedUnreported = 0;
+    handler.onFlushed?.(count);
+  }
+
   #notifyClose(): void {
     if (this.#closeNotified || this.#handler === undefined || this.#closeReason === undefined) return;
+    // Never report as unsent a frame the peer may have read.
+    if (this.#flushedUnreported > 0) this.#reportFlushedBeforeAttach();
     this.#closeNotified = true;
     this.#handler.onClose?.(this.#closeReason);
   }

@@ -42,22 +42,30 @@ export function sampleLatency(spec: LatencySpec | undefined, random: Random): nu
  * One direction of a connection: carries the bytes, FIN and reset of one end to the
  * other, with the latency, bandwidth, stalls and cuts of the fault plan. Order is kept:
  * an item never arrives before one sent earlier, whatever latency was drawn.
+ *
+ * An item goes through two steps. {@link send} admits it once: it is dropped if a reset
+ * is already on its way (nothing written after a reset can arrive), and a DATA item may
+ * be cut there by the fault plan. Admitted items are then transmitted: held while the
+ * link is stalled, else timed by latency and bandwidth. Unstalling transmits the held
+ * items again and never re-admits them, so an admitted item, the reset a cut carries
+ * included, is lost only when the whole connection is gone (both ends closed).
  */
 export class Link implements Outbound {
   readonly from: MemoryConnection;
   readonly to: MemoryConnection;
   readonly fromHost: string;
   readonly toHost: string;
-  /** Items sent while the link is stalled (a partition); sent on when it resumes. */
+  /** Admitted items held while the link is stalled (a partition), in order. */
   #held: Item[] = [];
+  /** Items in transit, in order of arrival time; only while not stalled. */
   #queue: Item[] = [];
   #timer: TimerHandle | undefined;
   #lastAt = 0;
   #freeAt = 0;
   #stalled = false;
   #dead = false;
-  /** A cut is on its way: nothing sent after it may arrive. */
-  #cutSent = false;
+  /** A reset (RESET, or a cut: a DATA item that resets on arrival) was admitted: nothing after it may arrive. */
+  #resetSent = false;
   /** Bytes still delivered before a requested cut; undefined when none is requested. */
   #cutAfter: number | undefined;
   readonly #host: LinkHost;
@@ -85,11 +93,12 @@ export class Link implements Outbound {
     this.#send({ type: FIN, chunks: undefined, bytes: 0, message, cut: false, at: 0 });
   }
 
+  /** Sends a reset; after the first one, a no-op. */
   reset(message: string): void {
     this.#send({ type: RESET, chunks: undefined, bytes: 0, message, cut: false, at: 0 });
   }
 
-  /** Cuts the connection after `bytes` more bytes of this direction arrive (0: at the next byte). */
+  /** Cuts the connection after `bytes` more bytes are sent this way (0: at the next byte). */
   cutAfter(bytes: number): void {
     this.#cutAfter = bytes;
   }
@@ -98,32 +107,48 @@ export class Link implements Outbound {
     return this.#stalled;
   }
 
+  /**
+   * Stalls (a partition) or resumes the link. A stalled link delivers nothing: what is
+   * in transit is held with what is sent meanwhile. On resume every held item is
+   * transmitted again, in order, with a fresh latency.
+   */
   setStalled(stalled: boolean): void {
-    if (this.#stalled === stalled) return;
+    if (this.#stalled === stalled || this.#dead) return;
     this.#stalled = stalled;
-    if (!stalled) {
-      const held = this.#held;
-      this.#held = [];
-      for (const item of held) this.#send(item);
+    if (stalled) {
+      // #held is empty while not stalled: the items in transit become the held ones.
+      const inTransit = this.#queue;
+      this.#queue = this.#held;
+      this.#held = inTransit;
+      this.#clearTimer();
+      return;
     }
+    const held = this.#held;
+    this.#held = [];
+    for (const item of held) this.#transmit(item);
   }
 
-  /** Drops everything in transit and clears the timer. */
+  /** Drops everything in transit and clears the timer (both ends are closed). */
   dispose(): void {
     this.#dead = true;
     this.#held = [];
     this.#queue = [];
-    if (this.#timer !== undefined) {
-      this.#host.clock.clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
+    this.#clearTimer();
   }
 
+  /** Admits an item once: drops it after a reset, applies a requested or random cut. */
   #send(input: Item): void {
-    if (this.#dead || this.#cutSent) return;
+    if (this.#dead || this.#resetSent) return;
     let item = input;
     if (item.type === DATA) item = this.#maybeCut(item);
-    if (item.cut) this.#cutSent = true;
+    if (item.cut || item.type === RESET) this.#resetSent = true;
+    this.#transmit(item);
+  }
+
+  /** Holds an admitted item while stalled, else delivers it now or at its arrival time. */
+  #transmit(item: Item): void {
+    // A delivery of an earlier item may have closed both ends (a cut) or stalled the link.
+    if (this.#dead) return;
     if (this.#stalled) {
       this.#held.push(item);
       return;
@@ -168,11 +193,22 @@ export class Link implements Outbound {
     const now = this.#host.clock.now();
     while (this.#queue.length > 0 && this.#queue[0]!.at <= now) {
       this.#deliver(this.#queue.shift()!);
-      if (this.#dead) return;
+      // A delivery runs callbacks: they may have closed both ends or stalled the link
+      // (which moved the queue to #held), or resumed it (which may have set the timer).
+      if (this.#dead || this.#stalled) return;
     }
     const next = this.#queue[0];
-    if (next !== undefined) this.#timer = this.#host.clock.setTimeout(this.#onTimer, next.at - now);
+    if (next !== undefined && this.#timer === undefined) {
+      this.#timer = this.#host.clock.setTimeout(this.#onTimer, next.at - now);
+    }
   };
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) {
+      this.#host.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
 
   #deliver(item: Item): void {
     if (item.type === DATA) {
