@@ -226,6 +226,13 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
   }
   for (const n of nodes) publish(n);
 
+  /** An open connection of any node, chosen by `pick` among all of them in number order. */
+  const connectionAt = (pick: number) => {
+    const open = nodes.flatMap((n) => (n.tap === undefined ? [] : [...n.tap.open.values()]));
+    open.sort((x, y) => x.number - y.number);
+    return open[Math.floor(pick * open.length)];
+  };
+
   const apply = (a: Action): boolean => {
     switch (a.k) {
       case 'send': {
@@ -334,10 +341,8 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
         memory.heal();
         return true;
       case 'reset': {
-        const open = nodes.flatMap((n) => (n.tap === undefined ? [] : [...n.tap.open.values()]));
-        if (open.length === 0) return false;
-        open.sort((x, y) => x.number - y.number);
-        const conn = open[Math.floor(a.pick * open.length)]!;
+        const conn = connectionAt(a.pick);
+        if (conn === undefined) return false;
         memory.reset(conn.inner, a.afterBytes >= 0 ? { afterBytes: a.afterBytes } : {});
         return true;
       }
@@ -352,10 +357,8 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
         );
         return true;
       case 'pause': {
-        const open = nodes.flatMap((n) => (n.tap === undefined ? [] : [...n.tap.open.values()]));
-        if (open.length === 0) return false;
-        open.sort((x, y) => x.number - y.number);
-        const conn = open[Math.floor(a.pick * open.length)]!;
+        const conn = connectionAt(a.pick);
+        if (conn === undefined) return false;
         memory.pauseReading(conn.inner);
         const resume = (): void => {
           resumes.delete(handle);
