@@ -24,7 +24,7 @@ import { InboundConnection, type InboundOwner } from './inbound.js';
 import { IncomingReader } from './incoming-reader.js';
 import { type HubLimits, type ResolvedHubLimits, resolveHubLimits } from './options.js';
 import type { DepthTotal } from './outbox.js';
-import type { HubPort, HubResult } from './port.js';
+import type { HubPort, HubResult, ReplyTicket } from './port.js';
 import { Routes } from './routes.js';
 import { type HubStats, hubStats } from './stats.js';
 import { Subscription, type SubscriptionOptions } from './subscription.js';
@@ -176,19 +176,21 @@ export class ConnectionHub implements HubPort, InboundOwner {
 
   /**
    * Writes `envelope` on the newest open inbound direct connection whose remote address
-   * is `address`. `written` means handed to the transport or queued in that connection's
-   * bounded reply queue. Throws only if the envelope cannot be encoded (a coded wire error).
+   * is `address`: handed to the transport, or queued in that connection's bounded reply
+   * queue. `pending` then, and `ticket` reports `written` once the connection flushed the
+   * frame, or `connection_lost` if it closed first. Throws only if the envelope cannot be
+   * encoded (a coded wire error).
    */
-  sendToAddress(address: string, envelope: Envelope): HubResult {
+  sendToAddress(address: string, envelope: Envelope, ticket: ReplyTicket): HubResult {
     const target = this.#isOpen() ? this.#routes.direct(address) : undefined;
     if (target === undefined) return 'no_connection';
     const size = encodableSize(envelope);
-    if (!target.outbox.pushEnvelope(envelope, size)) {
+    if (!target.outbox.pushEnvelope(envelope, size, ticket)) {
       this.reader.countError('reply_queue_full');
       return 'queue_full';
     }
     this.#hubMetrics.sent(envelope.label, 'direct', FRAME_PREFIX_BYTES + size);
-    return 'written';
+    return 'pending';
   }
 
   /**

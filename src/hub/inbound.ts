@@ -115,11 +115,16 @@ export class InboundConnection implements ConnectionHandler {
     this.outbox.drain();
   }
 
+  onFlushed(count: number): void {
+    this.outbox.flushed(count);
+  }
+
   onClose(reason: CloseReason): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#reading = false;
     this.outbox.clear();
+    this.outbox.closed();
     this.#owner.inboundClosed(this, reason);
   }
 

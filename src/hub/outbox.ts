@@ -2,6 +2,13 @@ import type { Connection } from '../transport/types.js';
 import type { Envelope } from '../wire/envelope.js';
 import { frameBuffer } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
+import type { ReplyTicket } from './port.js';
+
+/** A reply whose outcome waits: `at` is the ordinal of its frame (in the ring, or handed over). */
+interface Waiting {
+  readonly at: number;
+  readonly ticket: ReplyTicket;
+}
 
 /** A running total shared by the outboxes of one kind, for the queue-depth gauge. */
 export interface DepthTotal {
@@ -39,6 +46,15 @@ export class Outbox {
   drops = 0;
   /** Drops since a frame was last accepted. */
   consecutiveDrops = 0;
+  // Ordinals of frames: handed to the transport / reported flushed by it, and put in / taken
+  // out of the ring. A reply's ticket is settled when the flushed count passes its frame.
+  #handed = 0;
+  #flushed = 0;
+  #enqueued = 0;
+  #dequeued = 0;
+  /** Replies in the ring (by enqueue ordinal), and handed over (by hand-over ordinal). */
+  #inRing: Waiting[] | undefined;
+  #inTransport: Waiting[] | undefined;
 
   constructor(connection: Connection, capacity: number, depth: DepthTotal) {
     this.#connection = connection;
@@ -74,20 +90,48 @@ export class Outbox {
    * that has to wait here is encoded, into a buffer of its own. Throws a coded error,
    * before anything is queued, if the envelope cannot be encoded.
    */
-  pushEnvelope(envelope: Envelope, size: number): boolean {
+  pushEnvelope(envelope: Envelope, size: number, ticket?: ReplyTicket): boolean {
     if (!this.#blocked) {
       const connection = this.#connection;
-      const accepted =
-        connection.writeEnvelope !== undefined
-          ? connection.writeEnvelope(envelope, size)
-          : this.#write(frameBuffer(envelope, size));
+      let accepted: boolean;
+      if (connection.writeEnvelope !== undefined) {
+        accepted = connection.writeEnvelope(envelope, size);
+        this.#handed++;
+      } else accepted = this.#write(frameBuffer(envelope, size));
+      if (ticket !== undefined) this.#waitFlush(ticket);
       if (!accepted) this.#blocked = true;
       this.consecutiveDrops = 0;
       return true;
     }
     if (!this.#hasRoom()) return false;
+    if (ticket !== undefined) {
+      this.#inRing ??= [];
+      this.#inRing.push({ at: this.#enqueued, ticket });
+    }
     this.#enqueue(frameBuffer(envelope, size));
     return true;
+  }
+
+  /** The reply of the frame just handed over waits for that frame's flush. */
+  #waitFlush(ticket: ReplyTicket): void {
+    this.#inTransport ??= [];
+    this.#inTransport.push({ at: this.#handed - 1, ticket });
+  }
+
+  /** The transport flushed `count` more frames: replies among them are `written`. */
+  flushed(count: number): void {
+    this.#flushed += count;
+    const waiting = this.#inTransport;
+    while (waiting !== undefined && waiting.length > 0 && waiting[0]!.at < this.#flushed) {
+      waiting.shift()!.ticket.settle('written');
+    }
+  }
+
+  /** The connection closed: replies handed over and not flushed were not sent. */
+  closed(): void {
+    const waiting = this.#inTransport;
+    this.#inTransport = undefined;
+    if (waiting !== undefined) for (const w of waiting) w.ticket.settle('connection_lost');
   }
 
   /** False (and the drop counted) when the ring is full. */
@@ -99,6 +143,7 @@ export class Outbox {
   }
 
   #enqueue(frame: Uint8Array): void {
+    this.#enqueued++;
     if (this.#size === this.#ring.length) this.#grow();
     this.#ring[(this.#head + this.#size) % this.#ring.length] = frame;
     this.#size++;
@@ -115,16 +160,29 @@ export class Outbox {
       this.#head = (this.#head + 1) % this.#ring.length;
       this.#size--;
       this.#depth.value--;
-      if (!this.#write(frame)) {
+      const ordinal = this.#dequeued++;
+      const accepted = this.#write(frame);
+      const inRing = this.#inRing;
+      if (inRing !== undefined && inRing.length > 0 && inRing[0]!.at === ordinal) {
+        this.#waitFlush(inRing.shift()!.ticket);
+      }
+      if (!accepted) {
         this.#blocked = true;
         return;
       }
     }
   }
 
-  /** Forgets queued frames (the connection closed); returns how many were discarded. */
+  /**
+   * Forgets queued frames (the connection closed or is closing); returns how many were
+   * discarded. Replies among them end `connection_lost`.
+   */
   clear(): number {
     const discarded = this.#size;
+    this.#dequeued = this.#enqueued;
+    const inRing = this.#inRing;
+    this.#inRing = undefined;
+    if (inRing !== undefined) for (const w of inRing) w.ticket.settle('connection_lost');
     this.#depth.value -= discarded;
     this.#ring = NO_SLOTS as (Uint8Array | undefined)[];
     this.#head = 0;
@@ -133,6 +191,7 @@ export class Outbox {
   }
 
   #write(frame: Uint8Array): boolean {
+    this.#handed++;
     const connection = this.#connection;
     if (connection.writeFrames !== undefined) return connection.writeFrames(frame, 1);
     return connection.write(frame.subarray(FRAME_PREFIX_BYTES));

@@ -449,7 +449,7 @@ export class Network {
 }
 
 function hubDrop(result: HubResult): DropReason | undefined {
-  return result === 'written' ? undefined : result;
+  return result === 'written' || result === 'pending' ? undefined : result;
 }
 
 /** Creates a network node and starts listening. */

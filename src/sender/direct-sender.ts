@@ -1,4 +1,4 @@
-import type { HubPort, HubResult } from '../hub/port.js';
+import type { HubPort, HubResult, ReplyTicket } from '../hub/port.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink } from '../network/incoming.js';
 import { diffPeerAddresses, uniqueAddresses } from '../topology/diff.js';
@@ -254,7 +254,9 @@ export class DirectSender {
     let result: HubResult;
     try {
       result =
-        mode === 'broadcast' ? this.#hub.broadcast(envelope) : this.#hub.sendToAddress(address, envelope);
+        mode === 'broadcast'
+          ? this.#hub.broadcast(envelope)
+          : this.#hub.sendToAddress(address, envelope, this.#replyTicket(subject, address, envelope));
     } catch (err) {
       // The hub encodes; an envelope that cannot be encoded ends here, not in the caller.
       this.#cannotEncode(subject, address, mode, err);
@@ -272,12 +274,28 @@ export class DirectSender {
   ): void {
     const accounting = this.#accounting;
     accounting.accept(subject, mode);
+    if (result === 'pending') {
+      accounting.handOff(subject, mode); // the reply's ticket reports the outcome
+      return;
+    }
     if (result !== 'written') {
       accounting.dropQueued(subject, address, mode, result);
       return;
     }
     accounting.handOff(subject, mode);
     accounting.flushed(subject, address, mode, encodedEnvelopeSize(envelope) + 4);
+  }
+
+  /** The outcome of a reply by address, reported by its connection: on flush, or on close. */
+  #replyTicket(subject: OutcomeSubject, address: string, envelope: Envelope): ReplyTicket {
+    const accounting = this.#accounting;
+    const bytes = encodedEnvelopeSize(envelope) + 4;
+    return {
+      settle(result) {
+        if (result === 'written') accounting.flushed(subject, address, 'direct', bytes);
+        else accounting.lost(subject, address, 'direct', result);
+      },
+    };
   }
 
   /** A message whose envelope cannot be encoded: counted, logged, dropped as `encode_failed`. */

@@ -25,17 +25,22 @@ test('inbound direct frames reach the sink; a reply by address goes only to that
   assert.equal(s.sink.messages[0]?.from.identity.certHash, s.transports.get('a')?.identity.certHash);
 
   const replyTo = s.sink.messages[1]?.from.address as string;
-  assert.equal(s.hub.sendToAddress(replyTo, envelope(s.clock, 'reply-b')), 'written');
-  assert.equal(s.hub.sendToAddress('nowhere:1', envelope(s.clock, 'lost')), 'no_connection');
+  const settled: string[] = [];
+  const ticket = (id: string) => ({ settle: (r: string) => void settled.push(`${id}:${r}`) });
+  assert.equal(s.hub.sendToAddress(replyTo, envelope(s.clock, 'reply-b'), ticket('reply-b')), 'pending');
+  assert.equal(s.hub.sendToAddress('nowhere:1', envelope(s.clock, 'lost'), ticket('lost')), 'no_connection');
+  assert.deepEqual(settled, [], 'written only once flushed');
   await settle();
   assert.deepEqual(b.ids, ['reply-b']);
+  assert.deepEqual(settled, ['reply-b:written']);
   assert.deepEqual(a.ids, []);
   assert.ok(s.metrics.counter('peerpost_sent_bytes_total', { label: 'Test', mode: 'direct' }) > 0);
 
   // Once b's connection is gone, its address has no connection.
   b.connection.close();
   await settle();
-  assert.equal(s.hub.sendToAddress(replyTo, envelope(s.clock, 'late')), 'no_connection');
+  assert.equal(s.hub.sendToAddress(replyTo, envelope(s.clock, 'late'), ticket('late')), 'no_connection');
+  assert.deepEqual(settled, ['reply-b:written']);
   await s.hub.close();
   await s.network.close();
 });
@@ -222,6 +227,24 @@ test('start() is idempotent while listening', async () => {
   const s = await setupHub();
   assert.deepEqual(await s.hub.start(), { address: s.address });
   assert.equal(s.hub.stats().state, 'listening');
+  await s.hub.close();
+  await s.network.close();
+});
+
+test('a reply by address is written only when flushed; one its connection never flushed ends connection_lost', async () => {
+  const s = await setupHub();
+  const a = await s.connect('a');
+  a.connection.write(encodeEnvelope(envelope(s.clock, 'from-a')));
+  await settle();
+  const replyTo = s.sink.messages[0]?.from.address as string;
+  const settled: string[] = [];
+  const ticket = (id: string) => ({ settle: (r: string) => void settled.push(`${id}:${r}`) });
+  // Handed to the connection; the connection is reset in the same tick, before its flush.
+  assert.equal(s.hub.sendToAddress(replyTo, envelope(s.clock, 'r1'), ticket('r1')), 'pending');
+  s.network.reset(a.connection);
+  await settle();
+  assert.deepEqual(a.ids, [], 'the peer never got it');
+  assert.deepEqual(settled, ['r1:connection_lost']);
   await s.hub.close();
   await s.network.close();
 });

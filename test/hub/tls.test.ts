@@ -66,8 +66,16 @@ test('over mutual TLS on 127.0.0.1: identification, reply by address, directRece
   const ping = sink.messages[0]!;
   assert.equal(ping.from.peerId, 'alice');
   assert.equal(ping.from.address, alice.connection.localAddress);
-  assert.equal(hub.sendToAddress(ping.from.address, envelope(systemClock, 'pong')), 'written');
+  let pong = '';
+  const ticket = {
+    settle: (r: string) => {
+      pong = r;
+    },
+  };
+  assert.equal(hub.sendToAddress(ping.from.address, envelope(systemClock, 'pong'), ticket), 'pending');
   await until(() => alice.frames.length === 1, 'the pong');
+  await until(() => pong !== '', 'the pong outcome');
+  assert.equal(pong, 'written');
   assert.deepEqual(alice.ids, ['pong']);
 
   const forBob = envelope(systemClock, 'for-bob', { directReceiver: 'bob' });

@@ -1,6 +1,6 @@
 /** A direct sender on a MemoryNetwork in virtual time, with doubles for the hub and incoming queue. */
 import assert from 'node:assert/strict';
-import type { HubPort, HubResult } from '../../src/hub/port.js';
+import type { HubPort, HubResult, ReplyTicket } from '../../src/hub/port.js';
 import type { IncomingMessage, IncomingSink } from '../../src/network/incoming.js';
 import type { DirectSenderConfig } from '../../src/sender/config.js';
 import { DirectSender, type DirectSenderOptions } from '../../src/sender/direct-sender.js';
@@ -22,10 +22,12 @@ export class HubDouble implements HubPort {
   readonly connected = new Set<string>();
   broadcastResult: HubResult = 'written';
 
-  sendToAddress(address: string, envelope: Envelope): HubResult {
+  /** A connected address takes the reply and flushes it at once (the ticket settles `written`). */
+  sendToAddress(address: string, envelope: Envelope, ticket: ReplyTicket): HubResult {
     if (!this.connected.has(address)) return 'no_connection';
     this.toAddress.push({ address, envelope });
-    return 'written';
+    ticket.settle('written');
+    return 'pending';
   }
 
   broadcast(envelope: Envelope): HubResult {

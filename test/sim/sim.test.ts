@@ -34,6 +34,21 @@ describe('deterministic simulation (in-memory transport, virtual time, oracle-ch
     }
   });
 
+  test('regression (seed 19, shrunk): a reply by address is not `written` when its node crashes before the flush', async () => {
+    const r = await runSim({
+      seed: 19,
+      nodes: 100,
+      seconds: 60,
+      actions: [
+        { k: 'send', at: 17102, from: 11, to: 95, n: 6 },
+        { k: 'reply-addr', at: 17867, from: 95, pick: 0.17114460305310786 },
+        { k: 'crash', at: 17867, node: 95, downMs: 5317 },
+      ],
+    });
+    assert.deepEqual(r.violations, []);
+    assert.ok((r.outcomes['dropped:connection_lost'] ?? 0) >= 1, JSON.stringify(r.outcomes));
+  });
+
   test('the same seed gives the same trace; another seed another', async () => {
     const a = await runSim({ seed: 42, nodes: 12, seconds: 30 });
     const b = await runSim({ seed: 42, nodes: 12, seconds: 30 });
