@@ -66,7 +66,8 @@ export class Network {
   readonly #inbox: Inbox<NetworkMessage>;
   readonly #outcomeListeners = new Set<OutcomeListener>();
   readonly #outcomeCounts = new Map<string, number>();
-  readonly #subscriptions = new Set<Subscription>();
+  /** Open subscriptions by (kind, address, pinned identity), shared by every handle that asked for one. */
+  readonly #subscriptions = new Map<string, { subscription: Subscription; holders: number }>();
   readonly #maxDecompressedBytes: number;
   readonly #outgoing: OutgoingEnvelopes;
   /** Send timestamps: one clock reading per burst of sends (see BurstClock). */
@@ -216,7 +217,9 @@ export class Network {
   /**
    * Subscribes to the broadcasts of a peer (every address of it in the topology, with its
    * pinned identity) or of an address. Received broadcasts arrive like any message.
-   * Returns a handle whose `close()` ends the subscription.
+   * Returns a handle whose `close()` ends the subscription. Subscribing again to an address
+   * already subscribed (same kind and pinned identity) shares that subscription, so each
+   * broadcast still arrives once; it ends when every handle has closed it.
    */
   subscribe(target: string, options: SubscribeOptions = {}): { close(): Promise<void> } {
     const kind = options.kind ?? 'subscribe-node';
@@ -228,18 +231,35 @@ export class Network {
       );
     }
     const addresses = known ?? [{ address: target }];
-    const subs = addresses.map((a) =>
-      this.#hub.subscribeTo(
-        a.address,
-        kind,
-        a.expectedIdentity ? { expectedIdentity: a.expectedIdentity } : {},
-      ),
-    );
-    for (const s of subs) this.#subscriptions.add(s);
+    // Subscribing twice to one address shares one subscription: two would deliver every
+    // broadcast twice.
+    const keys = addresses.map((a) => {
+      const key = `${kind}\n${a.address}\n${JSON.stringify(a.expectedIdentity ?? null)}`;
+      const held = this.#subscriptions.get(key);
+      if (held !== undefined) held.holders++;
+      else {
+        const subscription = this.#hub.subscribeTo(
+          a.address,
+          kind,
+          a.expectedIdentity ? { expectedIdentity: a.expectedIdentity } : {},
+        );
+        this.#subscriptions.set(key, { subscription, holders: 1 });
+      }
+      return key;
+    });
+    let closed = false;
     return {
       close: async () => {
-        await Promise.all(subs.map((s) => s.close()));
-        for (const s of subs) this.#subscriptions.delete(s);
+        if (closed) return;
+        closed = true;
+        const last: Subscription[] = [];
+        for (const key of keys) {
+          const held = this.#subscriptions.get(key);
+          if (held === undefined || --held.holders > 0) continue;
+          this.#subscriptions.delete(key);
+          last.push(held.subscription);
+        }
+        await Promise.all(last.map((sub) => sub.close()));
       },
     };
   }

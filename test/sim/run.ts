@@ -77,8 +77,6 @@ interface SimNode {
   busy: boolean;
   /** Requests still to answer that come in on connections it opened (answered with send(peer)). */
   answers: number;
-  /** Peers this incarnation subscribed to. */
-  readonly subscribed: Set<string>;
 }
 
 /** Runs one simulation: the seed's script (or `actions`) on `nodes` nodes, checked by the oracle. */
@@ -129,7 +127,6 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
       mode: 'direct',
       inbound: [],
       busy: false,
-      subscribed: new Set(),
       answers: 0,
     });
   }
@@ -165,7 +162,6 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
     n.tap = tap;
     n.address = network.address;
     n.inbound.length = 0;
-    n.subscribed.clear();
     record({ t: 'node', node: key, peerId: n.peerId, address: n.address });
     network.onOutcome((e) => {
       const outcome = formatOutcome(e.outcome);
@@ -267,8 +263,6 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
         const n = nodes[a.from]!;
         const target = nodes[a.to]!;
         if (n.network === undefined || a.from === a.to || !n.table.has(target.peerId)) return false;
-        if (n.subscribed.has(target.peerId)) return false;
-        n.subscribed.add(target.peerId);
         n.network.subscribe(target.peerId);
         return true;
       }

@@ -49,6 +49,21 @@ describe('deterministic simulation (in-memory transport, virtual time, oracle-ch
     assert.ok((r.outcomes['dropped:connection_lost'] ?? 0) >= 1, JSON.stringify(r.outcomes));
   });
 
+  test('regression (seed 4, shrunk): subscribing twice to a peer does not deliver its broadcasts twice', async () => {
+    const r = await runSim({
+      seed: 4,
+      nodes: 8,
+      seconds: 60,
+      actions: [
+        { k: 'subscribe', at: 8512, from: 2, to: 1 },
+        { k: 'subscribe', at: 12780, from: 2, to: 1 },
+        { k: 'broadcast', at: 16316, from: 1, n: 3 },
+      ],
+    });
+    assert.deepEqual(r.violations, []);
+    assert.equal(r.deliveries, 3);
+  });
+
   test('the same seed gives the same trace; another seed another', async () => {
     const a = await runSim({ seed: 42, nodes: 12, seconds: 30 });
     const b = await runSim({ seed: 42, nodes: 12, seconds: 30 });
