@@ -1,32 +1,45 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import { isPeerpostError } from '../../src/errors.js';
 import { createNetwork } from '../../src/network/network.js';
 import { addr } from '../../src/sender/receiver.js';
-import { enc, makeCredentials, startNode, type TestNode, topologyOf, until } from './helpers.js';
+import {
+  closeAll,
+  enc,
+  makeCredentials,
+  outcomesOf,
+  startNode,
+  type TestNode,
+  topologyOf,
+  until,
+} from './helpers.js';
 
 const text = (d: Uint8Array) => Buffer.from(d).toString();
 
-describe('Network over mutual TLS, 3 nodes', () => {
-  let nodes: TestNode[] = [];
-  let a: TestNode;
-  let b: TestNode;
-  let c: TestNode;
+/** The ids of `ids` that `node` received, in arrival order (repeats kept). */
+const receivedIds = (node: TestNode, ids: readonly string[]) => {
+  const wanted = new Set(ids);
+  return node.received.filter((m) => wanted.has(m.id)).map((m) => m.id);
+};
 
-  before(async () => {
-    const creds = await makeCredentials(3);
-    const trust = { certHashes: [] as string[] };
-    nodes = await Promise.all(['a', 'b', 'c'].map((id, i) => startNode(id, creds[i]!, { trust })));
-    [a, b, c] = nodes as [TestNode, TestNode, TestNode];
-    for (const n of nodes) n.network.updateTopology(topologyOf(nodes));
-  });
+/**
+ * Starts nodes `ids` over mutual TLS, each with every node (pinned) in its topology, for
+ * one test: they close (and are checked balanced) when it ends, whatever the outcome.
+ */
+async function cluster(t: TestContext, ids: readonly string[]): Promise<TestNode[]> {
+  const creds = await makeCredentials(ids.length);
+  const trust = { certHashes: [] as string[] };
+  const nodes: TestNode[] = [];
+  t.after(() => closeAll(nodes));
+  nodes.push(...(await Promise.all(ids.map((id, i) => startNode(id, creds[i]!, { trust })))));
+  for (const n of nodes) n.network.updateTopology(topologyOf(nodes));
+  return nodes;
+}
 
-  after(async () => {
-    await Promise.all(nodes.map((n) => n.network.close()));
-  });
-
-  test('direct messages both ways, with the sender identified by its pinned identity', async () => {
+describe('Network over mutual TLS (each test starts its own nodes)', () => {
+  test('direct messages both ways, with the sender identified by its pinned identity', async (t) => {
+    const [a, b] = (await cluster(t, ['a', 'b'])) as [TestNode, TestNode];
     const id1 = a.network.send('b', 'Ping', enc('from a'));
     const id2 = b.network.send('a', 'Ping', enc('from b'));
     await until(
@@ -41,7 +54,8 @@ describe('Network over mutual TLS, 3 nodes', () => {
     assert.ok(a.outcomes.some((o) => o.messageId === id1 && o.outcome.kind === 'written'));
   });
 
-  test('send() copies the payload at once: the caller may reuse its buffer right away', async () => {
+  test('send() copies the payload at once: the caller may reuse its buffer right away', async (t) => {
+    const [a, b] = (await cluster(t, ['a', 'b'])) as [TestNode, TestNode];
     const buf = Buffer.alloc(100);
     const ids: string[] = [];
     for (let i = 0; i < 50; i++) {
@@ -56,7 +70,8 @@ describe('Network over mutual TLS, 3 nodes', () => {
     });
   });
 
-  test('request/reply by address goes back on the same connection', async () => {
+  test('request/reply by address goes back on the same connection', async (t) => {
+    const [a, c] = (await cluster(t, ['a', 'c'])) as [TestNode, TestNode];
     const off = c.network.onMessage((m) => {
       if (m.label === 'Question') m.reply('Answer', enc(`echo ${text(m.data)}`));
     });
@@ -72,13 +87,15 @@ describe('Network over mutual TLS, 3 nodes', () => {
     assert.ok(a.outcomes.some((o) => o.messageId === q && o.outcome.kind === 'written'));
   });
 
-  test('addr() to an address with no open connection is dropped:no_connection', async () => {
+  test('addr() to an address with no open connection is dropped:no_connection', async (t) => {
+    const [a] = (await cluster(t, ['a'])) as [TestNode];
     const id = a.network.send(addr('127.0.0.1:9'), 'X', enc('x'));
     const o = a.outcomes.find((e) => e.messageId === id)!;
     assert.deepEqual(o.outcome, { kind: 'dropped', reason: 'no_connection' });
   });
 
-  test('a message above maxFrameBytes is dropped:too_large and the connection keeps working', async () => {
+  test('a message above maxFrameBytes is dropped:too_large and the connection keeps working', async (t) => {
+    const [b] = (await cluster(t, ['b'])) as [TestNode];
     const [creds] = await makeCredentials(1);
     const small = await startNode('small', creds!, { limits: { maxFrameBytes: 4096 } });
     try {
@@ -102,7 +119,8 @@ describe('Network over mutual TLS, 3 nodes', () => {
     }
   });
 
-  test('a message to itself is skipped:self', () => {
+  test('a message to itself is skipped:self', async (t) => {
+    const [a] = (await cluster(t, ['a'])) as [TestNode];
     const id = a.network.send('a', 'X', enc('x'));
     assert.deepEqual(a.outcomes.find((e) => e.messageId === id)?.outcome, {
       kind: 'skipped',
@@ -110,7 +128,8 @@ describe('Network over mutual TLS, 3 nodes', () => {
     });
   });
 
-  test('large payloads are compressed on the wire and arrive intact', async () => {
+  test('large payloads are compressed on the wire and arrive intact', async (t) => {
+    const [a, b] = (await cluster(t, ['a', 'b'])) as [TestNode, TestNode];
     const big = Buffer.alloc(200_000, 'peerpost ');
     const id = a.network.send('b', 'Bulk', big);
     await until(() => b.received.some((m) => m.id === id), 'bulk delivered');
@@ -120,7 +139,8 @@ describe('Network over mutual TLS, 3 nodes', () => {
     assert.deepEqual(Buffer.from(m.data), big);
   });
 
-  test('broadcast reaches subscribers; directReceiver filtering; both mode delivers one copy', async () => {
+  test('broadcast reaches subscribers; directReceiver filtering; both mode delivers one copy', async (t) => {
+    const [a, b, c] = (await cluster(t, ['a', 'b', 'c'])) as [TestNode, TestNode, TestNode];
     const subB = b.network.subscribe('a');
     const subC = c.network.subscribe('a');
     await until(() => a.network.stats().hub.inbound['subscribe-node'] >= 2, 'two subscribers at a');
@@ -138,6 +158,7 @@ describe('Network over mutual TLS, 3 nodes', () => {
     a.network.updateConfig({ directSendMode: 'both' });
     const twice = a.network.send('c', 'ForC', enc('both ways'));
     await until(() => c.network.stats().incoming.deduplicated >= 1, 'second copy deduplicated at c');
+    assert.equal(c.network.stats().incoming.deduplicated, 1);
     assert.equal(c.received.filter((m) => m.id === twice).length, 1);
     // the broadcast-mode message for b never reached c
     assert.equal(
@@ -146,24 +167,44 @@ describe('Network over mutual TLS, 3 nodes', () => {
     );
     const outcomesOfTwice = a.outcomes.filter((o) => o.messageId === twice);
     assert.deepEqual(outcomesOfTwice.map((o) => o.mode).sort(), ['broadcast', 'direct']);
-    a.network.updateConfig({ directSendMode: 'direct' });
     await subB.close();
     await subC.close();
   });
 
-  test('only messages that can arrive twice (they carry directReceiver) enter the dedup window', async () => {
+  test('only messages that can arrive twice (they carry directReceiver) enter the dedup window', async (t) => {
+    const [a, b] = (await cluster(t, ['a', 'b'])) as [TestNode, TestNode];
+    // both-mode messages (direct and broadcast copy) first: these are remembered
+    const sub = b.network.subscribe('a');
+    await until(() => a.network.stats().hub.inbound['subscribe-node'] === 1, "b's subscription at a");
+    a.network.updateConfig({ directSendMode: 'both' });
+    const twice = Array.from({ length: 5 }, (_, i) => a.network.send('b', 'Both', enc(`b${i}`)));
+    await until(
+      () => b.network.stats().incoming.deduplicated === twice.length,
+      'every second copy deduplicated at b',
+    );
+    assert.deepEqual(receivedIds(b, twice), twice, 'each both-mode message delivered once');
     const before = b.network.stats().incoming.dedupWindow;
+    assert.equal(before, twice.length, 'the both-mode messages were remembered');
+
+    a.network.updateConfig({ directSendMode: 'direct' });
     const ids = Array.from({ length: 20 }, (_, i) => a.network.send('b', 'Plain', enc(`p${i}`)));
     await until(() => ids.every((id) => b.received.some((m) => m.id === id)), 'plain messages delivered');
     assert.equal(b.network.stats().incoming.dedupWindow, before, 'direct-mode traffic is not remembered');
-    assert.ok(before > 0, 'the both-mode messages of the previous test were remembered');
+    await sub.close();
   });
 
-  test('stats() reports peers, connections and outcome counters', () => {
+  test('stats() reports peers, connections and outcome counters', async (t) => {
+    const [a] = (await cluster(t, ['a', 'b', 'c'])) as [TestNode, TestNode, TestNode];
+    const ids = [
+      a.network.send('b', 'S', enc('1')),
+      a.network.send('c', 'S', enc('2')),
+      a.network.send('b', 'S', enc('3')),
+    ];
+    await until(() => outcomesOf(a, ids).size === ids.length, 'an outcome for every message');
     const s = a.network.stats();
     assert.equal(s.nodeId, 'a');
     assert.ok(s.sender.peers >= 2);
-    assert.ok((s.outcomes['written'] ?? 0) >= 3);
+    assert.equal(s.outcomes['written'], 3);
     assert.equal(s.sender.counters.inFlight, s.sender.counters.held);
   });
 });
