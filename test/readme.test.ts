@@ -24,7 +24,10 @@ test('the README names the two newcomer commands, and CI runs the same test comm
   assert.ok(lines.includes('npm ci && npm test'), 'CI runs the README test command');
   // Then the tests again on the other Node.js lines (engines: >= 20).
   for (const version of [22, 24]) assert.match(readme, new RegExp(`Node\\.js[^.]*\\b${version}\\b`));
-  assert.match(ci, /for version in 22 24; do\n.*\n\s+npx -y "node@\$\{version\}" --import tsx scripts\/run-tests\.mjs/);
+  assert.match(
+    ci,
+    /for version in 22 24; do\n.*\n\s+npx -y "node@\$\{version\}" --import tsx scripts\/run-tests\.mjs/,
+  );
   assert.equal(pkg.scripts['demo'], 'node bin/peerpost.js demo');
   assert.ok(pkg.scripts['test']);
 });
