@@ -5,7 +5,7 @@ import { createNetwork, type Network, type NetworkMessage } from '../../src/netw
 import type { NetworkOptions } from '../../src/network/options.js';
 import { formatOutcome, type OutcomeEvent } from '../../src/sender/outcome.js';
 import type { SenderStats } from '../../src/sender/stats.js';
-import type { Logger } from '../../src/util/logger.js';
+import { RecordingLogger } from '../transport/tls-helpers.js';
 
 export interface TestNode {
   id: string;
@@ -120,57 +120,6 @@ export function outcomesOf(node: TestNode, ids: readonly string[]): Map<string, 
 export async function closeAll(nodes: readonly (TestNode | undefined)[]): Promise<void> {
   await Promise.all(nodes.map((n) => n?.network.close()));
   for (const n of nodes) if (n !== undefined) assertBalanced(n, 0);
-}
-
-/** One line a {@link RecordingLogger} was given: its level, message, and fields (child bindings included). */
-export interface LogEntry {
-  readonly level: 'debug' | 'info' | 'warn' | 'error';
-  readonly msg: string | undefined;
-  readonly fields: Readonly<Record<string, unknown>>;
-}
-
-/**
- * A Logger that keeps every line (all levels), so a test can wait for the line that
- * proves a decision was made (a refused handshake, a failed connect). Children share
- * the parent's list and add their bindings to the fields.
- */
-export class RecordingLogger implements Logger {
-  readonly entries: LogEntry[];
-  readonly #bindings: Readonly<Record<string, unknown>>;
-
-  constructor(entries: LogEntry[] = [], bindings: Readonly<Record<string, unknown>> = {}) {
-    this.entries = entries;
-    this.#bindings = bindings;
-  }
-
-  debug(obj: object, msg?: string): void {
-    this.#add('debug', obj, msg);
-  }
-
-  info(obj: object, msg?: string): void {
-    this.#add('info', obj, msg);
-  }
-
-  warn(obj: object, msg?: string): void {
-    this.#add('warn', obj, msg);
-  }
-
-  error(obj: object, msg?: string): void {
-    this.#add('error', obj, msg);
-  }
-
-  child(bindings: Record<string, unknown>): Logger {
-    return new RecordingLogger(this.entries, { ...this.#bindings, ...bindings });
-  }
-
-  /** The entries with message `msg` whose fields pass `where`. */
-  find(msg: string, where: (fields: Readonly<Record<string, unknown>>) => boolean = () => true): LogEntry[] {
-    return this.entries.filter((e) => e.msg === msg && where(e.fields));
-  }
-
-  #add(level: LogEntry['level'], obj: object, msg: string | undefined): void {
-    this.entries.push({ level, msg, fields: { ...this.#bindings, ...obj } });
-  }
 }
 
 /** A {@link TestNode} whose log lines and metric increments are recorded. */

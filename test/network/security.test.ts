@@ -171,7 +171,7 @@ describe('untrusted and impostor nodes get nothing (mutual TLS on 127.0.0.1)', (
     const attempts = a.log.find('connect failed', (f) => f.address === u.network.address);
     assert.ok(attempts.length >= 1, 'a tried u');
     for (const e of attempts) {
-      assert.equal((e.fields.err as { code?: string }).code, 'ERR_UNTRUSTED_PEER');
+      assert.equal((e.obj.err as { code?: string }).code, 'ERR_UNTRUSTED_PEER');
     }
     assert.equal(u.received.filter((m) => m.label === 'Secret').length, 0);
     assertBalanced(a, 0);

@@ -274,28 +274,31 @@ export class Oracle {
     return out;
   }
 
-  /** Did the peer `peerId` have `address` in `node`'s table at some time between the two events? */
-  #hadAddress(node: string, from: number, to: number, peerId: string, address: string): boolean {
+  /** Did some table `node` had between the two events pass `test`? */
+  #anyTable(
+    node: string,
+    from: number,
+    to: number,
+    test: (table: Readonly<Record<string, readonly string[]>>) => boolean,
+  ): boolean {
     const history = this.#topologies.get(node) ?? [];
     for (let i = 0; i < history.length; i++) {
       const start = history[i]!.seq;
       const end = history[i + 1]?.seq ?? Number.POSITIVE_INFINITY;
       if (end <= from || start > to) continue;
-      if (history[i]!.table[peerId]?.includes(address)) return true;
+      if (test(history[i]!.table)) return true;
     }
     return false;
   }
 
+  /** Did the peer `peerId` have `address` in `node`'s table at some time between the two events? */
+  #hadAddress(node: string, from: number, to: number, peerId: string, address: string): boolean {
+    return this.#anyTable(node, from, to, (table) => table[peerId]?.includes(address) === true);
+  }
+
   /** Did the peer have no address at all in `node`'s table at some time between the two events? */
   #hadNone(node: string, from: number, to: number, peerId: string): boolean {
-    const history = this.#topologies.get(node) ?? [];
-    for (let i = 0; i < history.length; i++) {
-      const start = history[i]!.seq;
-      const end = history[i + 1]?.seq ?? Number.POSITIVE_INFINITY;
-      if (end <= from || start > to) continue;
-      if ((history[i]!.table[peerId]?.length ?? 0) === 0) return true;
-    }
-    return false;
+    return this.#anyTable(node, from, to, (table) => (table[peerId]?.length ?? 0) === 0);
   }
 
   #checkOutcomes(add: (rule: Rule, detail: string) => void): void {

@@ -89,6 +89,13 @@ export class RecordingLogger implements Logger {
   child(bindings: Record<string, unknown>): Logger {
     return new RecordingLogger(this.lines, { ...this.bindings, ...bindings });
   }
+  /** The lines with message `msg` whose fields (bindings included) pass `where`. */
+  find(
+    msg: string,
+    where: (fields: Record<string, unknown>) => boolean = () => true,
+  ): RecordingLogger['lines'] {
+    return this.lines.filter((l) => l.msg === msg && where(l.obj));
+  }
   /** Codes of warn lines, in order. */
   warnCodes(): unknown[] {
     return this.lines.filter((l) => l.level === 'warn').map((l) => l.obj['code']);
