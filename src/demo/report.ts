@@ -50,7 +50,21 @@ export function checkBalance(input: BalanceInput): Balance {
     if (m.outcomes === 0) withoutOutcome++;
     const c = copiesWritten(m);
     copies += c;
-    if (m.kind !== 'broadcast' && c > 1) expectedDuplicates += c - 1;
+    if (m.kind === 'broadcast') {
+      // One copy per subscriber connection written: each reaches a different node, and a
+      // subscriber whose copy was dropped (with its reason) is not missing one.
+      let reached = 0;
+      for (const node of m.expected) {
+        const d = m.deliveredAt.get(node) ?? 0;
+        delivered += d;
+        if (d > 0) reached++;
+        twice += Math.max(0, d - 1);
+      }
+      if (reached > c) withoutWrite += reached - c;
+      else lost += c - reached;
+      continue;
+    }
+    if (c > 1) expectedDuplicates += c - 1;
     for (const node of m.expected) {
       const d = m.deliveredAt.get(node) ?? 0;
       delivered += d;

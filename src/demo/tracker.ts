@@ -53,12 +53,9 @@ function newTally(): PhaseTally {
   };
 }
 
-/** Copies written for `m`: one per written outcome, times the subscribers for a broadcast. */
-export function copiesWritten(
-  m: Pick<TrackedMessage, 'kind' | 'expected' | 'writtenDirect' | 'writtenBroadcast'>,
-): number {
-  const written = m.writtenDirect + m.writtenBroadcast;
-  return m.kind === 'broadcast' ? written * m.expected.length : written;
+/** Copies written for `m`: one per written outcome (a broadcast has one per subscriber connection). */
+export function copiesWritten(m: Pick<TrackedMessage, 'writtenDirect' | 'writtenBroadcast'>): number {
+  return m.writtenDirect + m.writtenBroadcast;
 }
 
 /**
@@ -179,6 +176,19 @@ export class Tracker {
     return Math.max(0, m.writtenDirect + m.writtenBroadcast - 1);
   }
 
+  /**
+   * Every written copy arrived: at every expected node for a direct message; for a
+   * broadcast (one copy per subscriber connection) at as many nodes as copies written.
+   */
+  #allDelivered(m: TrackedMessage): boolean {
+    const copies = copiesWritten(m);
+    if (copies === 0) return true;
+    if (m.kind !== 'broadcast') return m.expected.every((n) => (m.deliveredAt.get(n) ?? 0) > 0);
+    let reached = 0;
+    for (const n of m.expected) if ((m.deliveredAt.get(n) ?? 0) > 0) reached++;
+    return reached >= copies;
+  }
+
   #isPaired(m: TrackedMessage): boolean {
     return m.to !== undefined && (m.kind === 'direct' || m.kind === 'question');
   }
@@ -190,8 +200,7 @@ export class Tracker {
 
   /** Settled: it has an outcome and, when a copy was written, every expected node delivered it. A later written outcome can unsettle it again. */
   #check(m: TrackedMessage): void {
-    const done =
-      m.outcomes > 0 && (copiesWritten(m) === 0 || m.expected.every((n) => (m.deliveredAt.get(n) ?? 0) > 0));
+    const done = m.outcomes > 0 && this.#allDelivered(m);
     if (done === m.settled) return;
     m.settled = done;
     this.#unsettled += done ? -1 : 1;

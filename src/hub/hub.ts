@@ -24,7 +24,7 @@ import { InboundConnection, type InboundOwner } from './inbound.js';
 import { IncomingReader } from './incoming-reader.js';
 import { type HubLimits, type ResolvedHubLimits, resolveHubLimits } from './options.js';
 import type { DepthTotal } from './outbox.js';
-import type { HubPort, HubResult, ReplyTicket } from './port.js';
+import type { HubPort, HubResult, OutcomeTicket } from './port.js';
 import { Routes } from './routes.js';
 import { type HubStats, hubStats } from './stats.js';
 import { Subscription, type SubscriptionOptions } from './subscription.js';
@@ -103,6 +103,10 @@ export class ConnectionHub implements HubPort, InboundOwner {
   /** Subscriptions currently connected, for the outbound connection gauge. */
   readonly #connectedSubscriptions = new Set<Subscription>();
   #refused = 0;
+  /** InboundOwner: set when close() closes the connections itself (after draining them). */
+  shuttingDown = false;
+  /** While close() waits for the outboxes to drain: looks again after a flush or a close. */
+  #onProgress: (() => void) | undefined;
 
   constructor(options: ConnectionHubOptions) {
     this.#transport = options.transport;
@@ -177,11 +181,12 @@ export class ConnectionHub implements HubPort, InboundOwner {
   /**
    * Writes `envelope` on the newest open inbound direct connection whose remote address
    * is `address`: handed to the transport, or queued in that connection's bounded reply
-   * queue. `pending` then, and `ticket` reports `written` once the connection flushed the
-   * frame, or `connection_lost` if it closed first. Throws only if the envelope cannot be
-   * encoded (a coded wire error).
+   * queue. `pending` then: `ticket` was told `taken`, and is settled `written` once the
+   * connection flushed the frame, `connection_lost` if it closed first, `shutdown` if the
+   * hub closed it first. Throws only if the envelope cannot be encoded (a coded wire
+   * error), before the ticket is told anything.
    */
-  sendToAddress(address: string, envelope: Envelope, ticket: ReplyTicket): HubResult {
+  sendToAddress(address: string, envelope: Envelope, ticket: OutcomeTicket): HubResult {
     const target = this.#isOpen() ? this.#routes.direct(address) : undefined;
     if (target === undefined) return 'no_connection';
     const size = encodableSize(envelope);
@@ -196,11 +201,13 @@ export class ConnectionHub implements HubPort, InboundOwner {
   /**
    * Writes `envelope` to every subscriber connection, or with `directReceiver` set, only
    * to the subscriber connections of that peer. The envelope is encoded once and the
-   * same bytes are queued for every subscriber. `written` when at least one subscriber
-   * took it; `queue_full` when every target's queue was full; `no_subscriber` when there
-   * is no target. Throws only if the envelope cannot be encoded.
+   * same bytes are queued for every subscriber. `no_subscriber` when there is no target;
+   * otherwise each target is reported to `ticket` (taken, then settled on flush or close;
+   * or refused when its queue is full), and the result is `written` when at least one
+   * subscriber took it, `queue_full` when none did. Throws only if the envelope cannot be
+   * encoded, before the ticket is told anything.
    */
-  broadcast(envelope: Envelope): HubResult {
+  broadcast(envelope: Envelope, ticket?: OutcomeTicket): HubResult {
     if (!this.#isOpen()) return 'no_subscriber';
     const targets: Iterable<InboundConnection> | undefined =
       envelope.directReceiver === undefined
@@ -211,10 +218,11 @@ export class ConnectionHub implements HubPort, InboundOwner {
     let written = 0;
     let tooSlow: InboundConnection[] | undefined;
     for (const subscriber of targets) {
-      if (subscriber.outbox.push(frame)) {
+      if (subscriber.outbox.push(frame, ticket)) {
         written++;
         continue;
       }
+      ticket?.refused(subscriber.remoteAddress);
       this.reader.countError('subscriber_lagged');
       const threshold = this.#limits.slowSubscriberDisconnectAfterDrops;
       if (threshold > 0 && subscriber.outbox.consecutiveDrops >= threshold) {
@@ -276,15 +284,18 @@ export class ConnectionHub implements HubPort, InboundOwner {
   }
 
   /**
-   * Stops the listener, closes every inbound connection and subscription, and resolves
-   * when their sockets and timers are gone. Idempotent.
+   * Stops admitting connections, closes the subscriptions, gives the inbound connections up to
+   * `drainTimeoutMs` to flush the replies and broadcasts they hold, then closes them (what
+   * is still held ends as `shutdown`) and resolves when their sockets and timers are gone.
+   * No new message is routed once close() starts. Idempotent (the first call's drain time
+   * counts).
    */
-  close(): Promise<void> {
-    this.#closing ??= this.#close();
+  close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    this.#closing ??= this.#close(options.drainTimeoutMs ?? 0);
     return this.#closing;
   }
 
-  async #close(): Promise<void> {
+  async #close(drainTimeoutMs: number): Promise<void> {
     const wasStarting = this.#state === 'starting' ? this.#starting : undefined;
     this.#state = 'closing';
     this.#unsubscribeTopology?.();
@@ -293,6 +304,10 @@ export class ConnectionHub implements HubPort, InboundOwner {
     if (wasStarting !== undefined) {
       this.#listener = await wasStarting.catch(() => undefined);
     }
+    // The listener stays bound while the connections drain (closing it closes them), but
+    // admits nothing more: #admit refuses once the state is `closing`.
+    await this.#drain(drainTimeoutMs);
+    this.shuttingDown = true;
     const closing: Promise<unknown>[] = [...subscriptions];
     if (this.#listener !== undefined) closing.push(this.#listener.close());
     for (const inbound of this.#all) {
@@ -302,6 +317,31 @@ export class ConnectionHub implements HubPort, InboundOwner {
     await Promise.all(closing);
     this.#state = 'closed';
     this.#logger.info({}, 'hub closed');
+  }
+
+  /** Resolves once every open inbound connection has flushed what it holds, or after `timeoutMs`. */
+  #drain(timeoutMs: number): Promise<void> {
+    const busy = (): boolean => {
+      for (const inbound of this.#all) if (!inbound.isClosed && !inbound.outbox.idle) return true;
+      return false;
+    };
+    if (timeoutMs <= 0 || !busy()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.#onProgress = undefined;
+        this.#clock.clearTimeout(timer);
+        resolve();
+      };
+      const timer = this.#clock.setTimeout(done, timeoutMs);
+      this.#onProgress = () => {
+        if (!busy()) done();
+      };
+    });
+  }
+
+  /** InboundOwner: a connection flushed or closed. */
+  progress(): void {
+    this.#onProgress?.();
   }
 
   /**

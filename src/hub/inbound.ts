@@ -13,6 +13,10 @@ export interface InboundOwner {
    * (one-way) subscriber connection. The owner stops routing to it and closes it.
    */
   protocolViolation(inbound: InboundConnection, what: 'undecodable' | 'unexpected_frame'): void;
+  /** True once the owner closes its connections itself: what they still hold ends as `shutdown`. */
+  readonly shuttingDown: boolean;
+  /** A connection flushed frames or closed (the owner may be waiting for its queues to drain). */
+  progress(): void;
 }
 
 /**
@@ -82,7 +86,7 @@ export class InboundConnection implements ConnectionHandler {
     if (this.#retired) return false;
     this.#retired = true;
     this.#reading = false;
-    this.outbox.clear();
+    this.outbox.clear(this.#lostAs());
     return true;
   }
 
@@ -117,15 +121,23 @@ export class InboundConnection implements ConnectionHandler {
 
   onFlushed(count: number): void {
     this.outbox.flushed(count);
+    this.#owner.progress();
   }
 
   onClose(reason: CloseReason): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#reading = false;
-    this.outbox.clear();
-    this.outbox.closed();
+    const lost = this.#lostAs();
+    this.outbox.clear(lost);
+    this.outbox.closed(lost);
     this.#owner.inboundClosed(this, reason);
+    this.#owner.progress();
+  }
+
+  /** How messages this connection still holds end when it goes. */
+  #lostAs(): 'shutdown' | 'connection_lost' {
+    return this.#owner.shuttingDown ? 'shutdown' : 'connection_lost';
   }
 
   #makeSource(peerId: string | undefined): MessageSource {

@@ -2,12 +2,12 @@ import type { Connection } from '../transport/types.js';
 import type { Envelope } from '../wire/envelope.js';
 import { frameBuffer } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
-import type { ReplyTicket } from './port.js';
+import type { OutcomeTicket, TicketResult } from './port.js';
 
-/** A reply whose outcome waits: `at` is the ordinal of its frame (in the ring, or handed over). */
+/** A message whose outcome waits: `at` is the ordinal of its frame (in the ring, or handed over). */
 interface Waiting {
   readonly at: number;
-  readonly ticket: ReplyTicket;
+  readonly ticket: OutcomeTicket;
 }
 
 /** A running total shared by the outboxes of one kind, for the queue-depth gauge. */
@@ -52,9 +52,11 @@ export class Outbox {
   #flushed = 0;
   #enqueued = 0;
   #dequeued = 0;
-  /** Replies in the ring (by enqueue ordinal), and handed over (by hand-over ordinal). */
+  /** Messages with a ticket in the ring (by enqueue ordinal), and handed over (by hand-over ordinal). */
   #inRing: Waiting[] | undefined;
   #inTransport: Waiting[] | undefined;
+  /** Set once the connection closed: how messages handed over after that end. */
+  #lost: Exclude<TicketResult, 'written'> | undefined;
 
   constructor(connection: Connection, capacity: number, depth: DepthTotal) {
     this.#connection = connection;
@@ -70,15 +72,19 @@ export class Outbox {
   /**
    * Hands `frame` (a whole frame, prefix included) to the transport, or queues it while
    * the transport is above its high-water mark. False when the ring is full and the
-   * frame was dropped.
+   * frame was dropped. With a `ticket`, the frame's outcome on this connection is
+   * reported to it (see {@link OutcomeTicket}); a refused frame is left to the caller.
    */
-  push(frame: Uint8Array): boolean {
+  push(frame: Uint8Array, ticket?: OutcomeTicket): boolean {
     if (!this.#blocked) {
+      ticket?.taken(this.#connection.remoteAddress);
       if (!this.#write(frame)) this.#blocked = true;
+      if (ticket !== undefined) this.#waitFlush(ticket);
       this.consecutiveDrops = 0;
       return true;
     }
     if (!this.#hasRoom()) return false;
+    if (ticket !== undefined) this.#waitInRing(ticket);
     this.#enqueue(frame);
     return true;
   }
@@ -88,9 +94,9 @@ export class Outbox {
    * the transport accepts, it encodes the envelope straight into its write batch
    * (`Connection.writeEnvelope`), so no buffer is allocated for the frame; only a message
    * that has to wait here is encoded, into a buffer of its own. Throws a coded error,
-   * before anything is queued, if the envelope cannot be encoded.
+   * before anything is queued or reported, if the envelope cannot be encoded.
    */
-  pushEnvelope(envelope: Envelope, size: number, ticket?: ReplyTicket): boolean {
+  pushEnvelope(envelope: Envelope, size: number, ticket?: OutcomeTicket): boolean {
     if (!this.#blocked) {
       const connection = this.#connection;
       let accepted: boolean;
@@ -98,40 +104,63 @@ export class Outbox {
         accepted = connection.writeEnvelope(envelope, size);
         this.#handed++;
       } else accepted = this.#write(frameBuffer(envelope, size));
-      if (ticket !== undefined) this.#waitFlush(ticket);
+      if (ticket !== undefined) {
+        ticket.taken(connection.remoteAddress);
+        this.#waitFlush(ticket);
+      }
       if (!accepted) this.#blocked = true;
       this.consecutiveDrops = 0;
       return true;
     }
     if (!this.#hasRoom()) return false;
-    if (ticket !== undefined) {
-      this.#inRing ??= [];
-      this.#inRing.push({ at: this.#enqueued, ticket });
-    }
-    this.#enqueue(frameBuffer(envelope, size));
+    const frame = frameBuffer(envelope, size);
+    if (ticket !== undefined) this.#waitInRing(ticket);
+    this.#enqueue(frame);
     return true;
   }
 
-  /** The reply of the frame just handed over waits for that frame's flush. */
-  #waitFlush(ticket: ReplyTicket): void {
+  /** True when nothing waits here and every message handed over was flushed (or reported). */
+  get idle(): boolean {
+    return this.#size === 0 && (this.#inTransport === undefined || this.#inTransport.length === 0);
+  }
+
+  /** A message about to be queued in the ring: taken now, settled once flushed. */
+  #waitInRing(ticket: OutcomeTicket): void {
+    ticket.taken(this.#connection.remoteAddress);
+    this.#inRing ??= [];
+    this.#inRing.push({ at: this.#enqueued, ticket });
+  }
+
+  /** The message of the frame just handed over waits for that frame's flush. */
+  #waitFlush(ticket: OutcomeTicket): void {
+    if (this.#lost !== undefined) {
+      // The connection closed while the frame was being handed over.
+      ticket.settle(this.#lost, this.#connection.remoteAddress);
+      return;
+    }
     this.#inTransport ??= [];
     this.#inTransport.push({ at: this.#handed - 1, ticket });
   }
 
-  /** The transport flushed `count` more frames: replies among them are `written`. */
+  /** The transport flushed `count` more frames: messages among them are `written`. */
   flushed(count: number): void {
     this.#flushed += count;
     const waiting = this.#inTransport;
     while (waiting !== undefined && waiting.length > 0 && waiting[0]!.at < this.#flushed) {
-      waiting.shift()!.ticket.settle('written');
+      waiting.shift()!.ticket.settle('written', this.#connection.remoteAddress);
     }
   }
 
-  /** The connection closed: replies handed over and not flushed were not sent. */
-  closed(): void {
+  /**
+   * The connection closed: messages handed over and not flushed were not sent; they end
+   * as `reason` (`shutdown` when the hub closed it, else `connection_lost`).
+   */
+  closed(reason: Exclude<TicketResult, 'written'> = 'connection_lost'): void {
+    this.#lost ??= reason;
     const waiting = this.#inTransport;
     this.#inTransport = undefined;
-    if (waiting !== undefined) for (const w of waiting) w.ticket.settle('connection_lost');
+    const address = this.#connection.remoteAddress;
+    if (waiting !== undefined) for (const w of waiting) w.ticket.settle(this.#lost, address);
   }
 
   /** False (and the drop counted) when the ring is full. */
@@ -175,14 +204,15 @@ export class Outbox {
 
   /**
    * Forgets queued frames (the connection closed or is closing); returns how many were
-   * discarded. Replies among them end `connection_lost`.
+   * discarded. Messages with a ticket among them end as `reason`.
    */
-  clear(): number {
+  clear(reason: Exclude<TicketResult, 'written'> = 'connection_lost'): number {
     const discarded = this.#size;
     this.#dequeued = this.#enqueued;
     const inRing = this.#inRing;
     this.#inRing = undefined;
-    if (inRing !== undefined) for (const w of inRing) w.ticket.settle('connection_lost');
+    const address = this.#connection.remoteAddress;
+    if (inRing !== undefined) for (const w of inRing) w.ticket.settle(reason, address);
     this.#depth.value -= discarded;
     this.#ring = NO_SLOTS as (Uint8Array | undefined)[];
     this.#head = 0;

@@ -2,17 +2,26 @@ import type { Envelope } from '../wire/envelope.js';
 
 /**
  * Result of handing a message to the hub, for the sender's outcome accounting. `pending`:
- * a reply was taken by its connection; its ticket reports the outcome later.
+ * connections took it; its ticket reports each one's outcome.
  */
 export type HubResult = 'written' | 'pending' | 'no_connection' | 'no_subscriber' | 'queue_full';
 
+/** How a frame a connection took ended: flushed to the socket, or not. */
+export type TicketResult = 'written' | 'connection_lost' | 'shutdown';
+
 /**
- * Reports the outcome of one reply (`sendToAddress`): `written` once its connection has
- * flushed the frame to the socket, `connection_lost` if the connection closed first. Called
- * exactly once.
+ * Follows one message through the connections the hub hands it to (one for a reply, one
+ * per subscriber connection for a broadcast). For each connection, by its remote address:
+ * `taken` when the connection takes the frame (handed to the transport or queued), then
+ * exactly one `settle`: `written` once the connection flushed the frame to the socket,
+ * `connection_lost` if the connection closed before, `shutdown` if the hub closed it
+ * before (its drain time ran out). A broadcast subscriber whose queue is full gets
+ * `refused` instead, and nothing else.
  */
-export interface ReplyTicket {
-  settle(result: 'written' | 'connection_lost'): void;
+export interface OutcomeTicket {
+  taken(address: string): void;
+  settle(result: TicketResult, address: string): void;
+  refused(address: string): void;
 }
 
 /**
@@ -23,13 +32,16 @@ export interface HubPort {
   /**
    * Writes `envelope` only on the open inbound direct connection whose remote address is
    * `address` (the reply path). `no_connection` when none is open, `queue_full` when its
-   * reply queue is full; otherwise `pending`, and `ticket` reports `written` when the frame
-   * is flushed or `connection_lost` when the connection closes before.
+   * reply queue is full (the ticket is not called); otherwise `pending`: the ticket was
+   * told `taken` and will be settled.
    */
-  sendToAddress(address: string, envelope: Envelope, ticket: ReplyTicket): HubResult;
+  sendToAddress(address: string, envelope: Envelope, ticket: OutcomeTicket): HubResult;
   /**
    * Writes `envelope` to the subscriber connections. With `envelope.directReceiver` set,
-   * only the subscriber connection of that peer forwards it (`no_subscriber` if it has none).
+   * only the subscriber connection of that peer forwards it. `no_subscriber` when there is
+   * no target (the ticket is not called); otherwise every target connection is reported to
+   * `ticket` (taken then settled, or refused), and the result sums them up: `written` when
+   * at least one took it, `queue_full` when none did.
    */
-  broadcast(envelope: Envelope): HubResult;
+  broadcast(envelope: Envelope, ticket?: OutcomeTicket): HubResult;
 }

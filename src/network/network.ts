@@ -1,6 +1,5 @@
 import { PeerpostError } from '../errors.js';
 import { ConnectionHub } from '../hub/hub.js';
-import type { HubResult } from '../hub/port.js';
 import type { Subscription } from '../hub/subscription.js';
 import type { Credentials } from '../identity/credentials.js';
 import type { TrustPolicy } from '../identity/trust.js';
@@ -200,17 +199,22 @@ export class Network {
     return id;
   }
 
-  /** Sends `data` to every subscriber of this node. Returns the message id; one outcome (address `broadcast`). */
+  /**
+   * Sends `data` to every subscriber of this node. Returns the message id. Outcomes: one
+   * per subscriber connection it was handed to, at that connection's remote address
+   * (`written` once flushed, `dropped:queue_full` when the subscriber's queue was full,
+   * `dropped:connection_lost`/`shutdown` when the connection closed first), or a single
+   * one at address `broadcast` when no subscriber could have it (`no_subscriber`,
+   * `too_large`, `shutdown`).
+   */
   broadcast(label: string, data: Uint8Array, options?: { id?: string }): string {
     const out = this.#outgoing;
     const id = options?.id ?? out.nextId();
-    const envelope = out.make(id, label, data, this.#sendClock.now());
-    const reason: DropReason | undefined = this.#closing
-      ? 'shutdown'
-      : out.tooLarge(envelope, this.#limits.maxFrameBytes)
-        ? 'too_large'
-        : hubDrop(this.#hub.broadcast(envelope));
-    this.#decided(envelope, 'broadcast', 'broadcast', 'broadcast', reason);
+    const nowMs = this.#sendClock.now();
+    const envelope = out.make(id, label, data, nowMs);
+    if (out.tooLarge(envelope, this.#limits.maxFrameBytes)) {
+      this.#decided(envelope, 'broadcast', 'broadcast', 'broadcast', 'too_large');
+    } else this.#sender.broadcast(envelope, nowMs);
     return id;
   }
 
@@ -352,9 +356,11 @@ export class Network {
   }
 
   /**
-   * Shuts down in order: the listener and inbound connections and subscriptions, then the
-   * senders (queued messages flush for up to `drainTimeoutMs`, the rest end as
-   * `dropped:shutdown`), then the transport. Resolves when every socket and timer is gone.
+   * Shuts down: new sends end as `dropped:shutdown` at once; the listener and the
+   * subscriptions stop; the direct senders' queues and the hub's reply and broadcast
+   * queues drain together for up to `drainTimeoutMs`; what is left ends as
+   * `dropped:shutdown`; then the connections and the transport close. Resolves when every
+   * socket and timer is gone.
    */
   close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
     this.#closing ??= this.#close(options.drainTimeoutMs ?? 0);
@@ -367,10 +373,7 @@ export class Network {
 
   async #close(drainTimeoutMs: number): Promise<void> {
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    // Listener, inbound connections and subscriptions first (no new work comes in), then
-    // the senders, which may drain their queues for drainTimeoutMs.
-    await this.#hub.close();
-    await this.#sender.close({ drainTimeoutMs });
+    await Promise.all([this.#hub.close({ drainTimeoutMs }), this.#sender.close({ drainTimeoutMs })]);
     if (this.#ownsTransport) await (this.#transport as TlsTransport).close();
     this.#inbox.close();
     this.#logger.info({}, 'network closed');
@@ -466,10 +469,6 @@ export class Network {
     }
     for (const listener of this.#outcomeListeners) listener(event);
   }
-}
-
-function hubDrop(result: HubResult): DropReason | undefined {
-  return result === 'written' || result === 'pending' ? undefined : result;
 }
 
 /** Creates a network node and starts listening. */

@@ -1,4 +1,4 @@
-import type { HubPort, HubResult, ReplyTicket } from '../hub/port.js';
+import type { HubPort, HubResult, OutcomeTicket } from '../hub/port.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink } from '../network/incoming.js';
 import { diffPeerAddresses, uniqueAddresses } from '../topology/diff.js';
@@ -155,6 +155,23 @@ export class DirectSender {
     else this.#viaHub(subject, receiver.address, 'direct', envelope);
   }
 
+  /**
+   * Sends `envelope` to every subscriber of this node: one outcome per subscriber
+   * connection (at its remote address), or one `dropped:no_subscriber` (address
+   * `broadcast`) when there is none.
+   */
+  broadcast(envelope: Envelope, enqueuedAtMs: number = this.#sendClock.now()): void {
+    this.#messages++;
+    const subject = subjectOf(
+      envelope,
+      'broadcast',
+      this.#metricLabel(envelope.label, this.#config),
+      enqueuedAtMs,
+    );
+    if (this.#closing) this.#accounting.dropNow(subject, 'broadcast', 'broadcast', 'shutdown');
+    else this.#viaHub(subject, 'broadcast', 'broadcast', envelope);
+  }
+
   /** `send(peer(id), ...)` without the receiver object. */
   sendToPeer(id: string, envelope: Envelope, enqueuedAtMs: number = this.#sendClock.now()): void {
     this.#messages++;
@@ -249,51 +266,59 @@ export class DirectSender {
     });
   }
 
-  /** Hands a message to the hub (reply path or broadcast path) and records its outcome. */
+  /**
+   * Hands a message to the hub (reply path, or broadcast path with address `broadcast`)
+   * and records its outcomes: one per connection that took it (reported through a
+   * ticket as it flushes or closes), or one drop when none could.
+   */
   #viaHub(subject: OutcomeSubject, address: string, mode: PathMode, envelope: Envelope): void {
     let result: HubResult;
+    const ticket = this.#ticket(subject, mode, envelope);
     try {
       result =
         mode === 'broadcast'
-          ? this.#hub.broadcast(envelope)
-          : this.#hub.sendToAddress(address, envelope, this.#replyTicket(subject, address, envelope));
+          ? this.#hub.broadcast(envelope, ticket)
+          : this.#hub.sendToAddress(address, envelope, ticket);
     } catch (err) {
       // The hub encodes; an envelope that cannot be encoded ends here, not in the caller.
       this.#cannotEncode(subject, address, mode, err);
       return;
     }
-    this.#hubOutcome(subject, address, mode, result, envelope);
+    // The ticket has accounted for every connection that was handed the message (or
+    // refused it); only a message no connection saw is dropped here.
+    if (
+      result === 'no_connection' ||
+      result === 'no_subscriber' ||
+      (result === 'queue_full' && mode === 'direct')
+    ) {
+      this.#accounting.dropNow(subject, address, mode, result);
+    }
   }
 
-  #hubOutcome(
-    subject: OutcomeSubject,
-    address: string,
-    mode: PathMode,
-    result: HubResult,
-    envelope: Envelope,
-  ): void {
+  /**
+   * The outcomes of a message on the connections the hub hands it to, reported by each
+   * connection by its remote address: taken (the target is accepted and handed over),
+   * then written on flush or dropped on close; or refused (its queue was full).
+   */
+  #ticket(subject: OutcomeSubject, mode: PathMode, envelope: Envelope): OutcomeTicket {
     const accounting = this.#accounting;
-    accounting.accept(subject, mode);
-    if (result === 'pending') {
-      accounting.handOff(subject, mode); // the reply's ticket reports the outcome
-      return;
-    }
-    if (result !== 'written') {
-      accounting.dropQueued(subject, address, mode, result);
-      return;
-    }
-    accounting.handOff(subject, mode);
-    accounting.flushed(subject, address, mode, encodedEnvelopeSize(envelope) + 4);
-  }
-
-  /** The outcome of a reply by address, reported by its connection: on flush, or on close. */
-  #replyTicket(subject: OutcomeSubject, address: string, envelope: Envelope): ReplyTicket {
-    const accounting = this.#accounting;
-    const bytes = encodedEnvelopeSize(envelope) + 4;
+    let bytes = -1;
     return {
-      settle(result) {
-        if (result === 'written') accounting.flushed(subject, address, 'direct', bytes);
-        else accounting.lost(subject, address, 'direct', result);
+      taken() {
+        accounting.accept(subject, mode);
+        accounting.handOff(subject, mode);
+      },
+      settle(result, address) {
+        if (result !== 'written') {
+          accounting.lost(subject, address, mode, result);
+          return;
+        }
+        if (bytes < 0) bytes = encodedEnvelopeSize(envelope) + 4;
+        accounting.flushed(subject, address, mode, bytes);
+      },
+      refused(address) {
+        // The hub counts it as `subscriber_lagged`.
+        accounting.dropNow(subject, address, mode, 'queue_full');
       },
     };
   }

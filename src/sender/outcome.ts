@@ -25,7 +25,8 @@ export type SkipReason = 'self' | 'address_removed';
 /**
  * The single final outcome of one message for one target: `written` (handed to the
  * transport), or dropped/skipped with a reason. Every accepted message gets exactly one
- * per target address (for the broadcast path, one for the broadcast).
+ * per target address (for the broadcast path, one per subscriber connection that took
+ * it, at its remote address, or one at address `broadcast` when none could).
  */
 export type Outcome =
   | { readonly kind: 'written' }
@@ -37,7 +38,10 @@ export interface OutcomeEvent {
   readonly label: string;
   /** The receiver as printed (bare id or address). */
   readonly receiver: string;
-  /** The target address, or `broadcast` for the broadcast path; undefined when never resolved. */
+  /**
+   * The target address (for the broadcast path, the subscriber connection's remote
+   * address, or `broadcast` when no subscriber could have it); undefined when never resolved.
+   */
   readonly address: string | undefined;
   /** Path the message took. */
   readonly mode: 'direct' | 'broadcast';

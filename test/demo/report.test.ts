@@ -80,7 +80,7 @@ describe('demo accounting', () => {
     // dropped with a reason: nothing expected
     t.register(direct('m3'));
     t.outcome(dropped('m3'));
-    // a broadcast to two subscribers
+    // a broadcast to two subscribers: one written copy per subscriber connection
     t.register({
       id: 'b1',
       phase: 0,
@@ -92,6 +92,9 @@ describe('demo accounting', () => {
     });
     t.outcome(written('b1', 'broadcast'));
     t.delivered('b', 'b1', 1);
+    assert.equal(t.unsettled, 0, 'each written copy arrived');
+    t.outcome(written('b1', 'broadcast'));
+    assert.equal(t.unsettled, 1, 'a second copy written: it must arrive too');
     t.delivered('c', 'b1', 2);
     assert.equal(t.unsettled, 0);
     assert.equal(t.expectedDuplicates, 1);

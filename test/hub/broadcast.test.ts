@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { HubResult } from '../../src/hub/port.js';
+import type { HubResult, OutcomeTicket } from '../../src/hub/port.js';
 import type { Topology } from '../../src/topology/types.js';
 import { CLOSE_GRACE_MS } from '../../src/transport/limits.js';
 import { settle } from '../../src/util/fake-clock.js';
@@ -186,5 +186,127 @@ test('a subscriber that sends a frame is disconnected (subscriptions are one-way
   await settle();
   assert.deepEqual(polite.ids, ['x']);
   await s.hub.close();
+  await s.network.close();
+});
+
+/** Per subscriber address, what each broadcast's ticket was told, in order. */
+class TicketLedger {
+  readonly byAddress = new Map<string, string[]>();
+  ticket(id: string): OutcomeTicket {
+    const note = (address: string, what: string): void => {
+      const list = this.byAddress.get(address) ?? [];
+      this.byAddress.set(address, list);
+      list.push(`${id}:${what}`);
+    };
+    return {
+      taken: (address) => note(address, 'taken'),
+      settle: (result, address) => note(address, result),
+      refused: (address) => note(address, 'refused'),
+    };
+  }
+  /** The final word per message at `address`: `written`, `refused`, `shutdown`..., or `taken` (still held). */
+  finals(address: string): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const entry of this.byAddress.get(address) ?? []) {
+      const [id, what] = entry.split(':') as [string, string];
+      const before = out.get(id);
+      // Exactly one settle after one taken; refused alone.
+      if (what === 'taken' || what === 'refused') assert.equal(before, undefined, `${entry} after ${before}`);
+      else assert.equal(before, 'taken', `${entry} settled without being taken (or twice)`);
+      out.set(id, what);
+    }
+    return out;
+  }
+}
+
+test('a broadcast reports one outcome per subscriber connection: written on flush, refused when full, shutdown when the hub closes without drain time', async () => {
+  const { s, fast, slow, big } = await slowSetup();
+  const ledger = new TicketLedger();
+  const ids: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    ids.push(`m${i}`);
+    assert.equal(s.hub.broadcast(big(i), ledger.ticket(`m${i}`)), 'written');
+    await settle(1);
+  }
+  for (const f of fast) {
+    const finals = ledger.finals(f.connection.localAddress);
+    assert.deepEqual([...finals.keys()], ids);
+    assert.deepEqual(new Set(finals.values()), new Set(['written']));
+  }
+  const slowAddress = slow.connection.localAddress;
+  const before = ledger.finals(slowAddress);
+  assert.equal(before.size, 40, 'every broadcast is accounted for at the stalled subscriber');
+  const count = (finals: Map<string, string>, what: string) =>
+    [...finals.values()].filter((v) => v === what).length;
+  const drops = s.hub.stats().connections.find((c) => c.remoteAddress === slowAddress)!.drops;
+  assert.equal(count(before, 'refused'), drops);
+  const held = count(before, 'taken');
+  assert.ok(held >= 4, `the ring (4) and the transport hold some: ${held}`);
+  assert.equal(count(before, 'written') + held + drops, 40);
+
+  // No drain time: the connections close at once (a peer that never reads is cut off
+  // after the transport's close grace).
+  const closing = s.hub.close();
+  await s.clock.tick(CLOSE_GRACE_MS);
+  await closing;
+  const after = ledger.finals(slowAddress);
+  assert.equal(count(after, 'shutdown'), held, 'what the stalled subscriber held ends as shutdown');
+  assert.equal(count(after, 'taken'), 0);
+  await s.network.close();
+});
+
+test('close() drains the subscriber queues for up to drainTimeoutMs before it closes them', async () => {
+  const { s, fast, slow, big } = await slowSetup();
+  const ledger = new TicketLedger();
+  // Few enough that the stalled subscriber loses none, enough to fill its socket buffer
+  // (16 KiB): the rest wait in its transport (8 KiB) and ring (4 frames).
+  for (let i = 0; i < 14; i++) {
+    s.hub.broadcast(big(i), ledger.ticket(`m${i}`));
+    await settle(1);
+  }
+  const slowAddress = slow.connection.localAddress;
+  const held = [...ledger.finals(slowAddress).values()];
+  assert.ok(held.includes('taken'), `the stalled subscriber holds some: ${held}`);
+  assert.ok(!held.includes('refused'), `and lost none: ${held}`);
+  const start = s.clock.now();
+  const closed = s.hub.close({ drainTimeoutMs: 5_000 });
+  let done = false;
+  void closed.then(() => {
+    done = true;
+  });
+  await s.clock.tick(1_000);
+  assert.equal(done, false, 'close() waits while a subscriber still holds broadcasts');
+  assert.equal(s.hub.broadcast(big(99), ledger.ticket('m99')), 'no_subscriber', 'nothing new is routed');
+  s.network.resumeReading(slow.connection);
+  await s.clock.tick(100);
+  await closed;
+  assert.ok(s.clock.now() - start < 5_000, 'close() returned once drained, before its deadline');
+  await settle(5); // the last frames flushed are still on their way to the reader
+  const expected = Array.from({ length: 14 }, (_, i) => `m${i}`);
+  assert.deepEqual(slow.ids, expected);
+  for (const end of [...fast, slow]) {
+    const finals = ledger.finals(end.connection.localAddress);
+    assert.deepEqual([...finals.keys()], expected);
+    assert.deepEqual(new Set(finals.values()), new Set(['written']), `${end.connection.localAddress}`);
+  }
+  await s.network.close();
+});
+
+test('close() gives up draining at drainTimeoutMs: the rest ends as shutdown', async () => {
+  const { s, slow, big } = await slowSetup();
+  const ledger = new TicketLedger();
+  for (let i = 0; i < 14; i++) {
+    s.hub.broadcast(big(i), ledger.ticket(`m${i}`));
+    await settle(1);
+  }
+  const closed = s.hub.close({ drainTimeoutMs: 2_000 });
+  await s.clock.tick(2_000 + CLOSE_GRACE_MS);
+  await closed;
+  const finals = ledger.finals(slow.connection.localAddress);
+  assert.ok([...finals.values()].includes('shutdown'));
+  // In order: what reached the socket, then what the hub and transport still held.
+  const order = [...finals.values()].join(' ');
+  assert.match(order, /^(written )+(shutdown ?)+$/, order);
+  assert.ok(![...finals.values()].includes('taken'), 'nothing left unsettled');
   await s.network.close();
 });

@@ -1,5 +1,6 @@
 import { ConnectionHub } from '../../src/hub/hub.js';
 import type { HubLimits } from '../../src/hub/options.js';
+import type { OutcomeTicket } from '../../src/hub/port.js';
 import type { Labels, MetricName, Metrics } from '../../src/metrics/types.js';
 import type { IncomingMessage, IncomingSink } from '../../src/network/incoming.js';
 import type { Topology } from '../../src/topology/types.js';
@@ -148,5 +149,20 @@ export function envelope(clock: { now(): number }, id: string, fields: Partial<E
     data: Buffer.from(`payload ${id}`),
     lastSenderIsProxy: false,
     ...fields,
+  };
+}
+
+/**
+ * An OutcomeTicket that writes what it is told into `log`: `<id>:taken@<address>`,
+ * `<id>:<result>` (settled) and `<id>:refused@<address>`; `taken` entries are left out
+ * unless `withTaken`.
+ */
+export function recordingTicket(log: string[], id: string, withTaken = false): OutcomeTicket {
+  return {
+    taken: (address) => {
+      if (withTaken) log.push(`${id}:taken@${address}`);
+    },
+    settle: (result) => void log.push(`${id}:${result}`),
+    refused: (address) => void log.push(`${id}:refused@${address}`),
   };
 }

@@ -6,7 +6,7 @@ import type { Topology } from '../../src/topology/types.js';
 import { settle } from '../../src/util/fake-clock.js';
 import { ObservableValue } from '../../src/util/observable.js';
 import { encodeEnvelope } from '../../src/wire/envelope.js';
-import { CollectingSink, envelope, setupHub } from './helpers.js';
+import { CollectingSink, envelope, recordingTicket, setupHub } from './helpers.js';
 
 test('inbound direct frames reach the sink; a reply by address goes only to that connection', async () => {
   const s = await setupHub();
@@ -26,7 +26,7 @@ test('inbound direct frames reach the sink; a reply by address goes only to that
 
   const replyTo = s.sink.messages[1]?.from.address as string;
   const settled: string[] = [];
-  const ticket = (id: string) => ({ settle: (r: string) => void settled.push(`${id}:${r}`) });
+  const ticket = (id: string) => recordingTicket(settled, id);
   assert.equal(s.hub.sendToAddress(replyTo, envelope(s.clock, 'reply-b'), ticket('reply-b')), 'pending');
   assert.equal(s.hub.sendToAddress('nowhere:1', envelope(s.clock, 'lost'), ticket('lost')), 'no_connection');
   assert.deepEqual(settled, [], 'written only once flushed');
@@ -238,7 +238,7 @@ test('a reply by address is written only when flushed; one its connection never 
   await settle();
   const replyTo = s.sink.messages[0]?.from.address as string;
   const settled: string[] = [];
-  const ticket = (id: string) => ({ settle: (r: string) => void settled.push(`${id}:${r}`) });
+  const ticket = (id: string) => recordingTicket(settled, id);
   // Handed to the connection; the connection is reset in the same tick, before its flush.
   assert.equal(s.hub.sendToAddress(replyTo, envelope(s.clock, 'r1'), ticket('r1')), 'pending');
   s.network.reset(a.connection);

@@ -8,7 +8,7 @@ import { TlsTransport } from '../../src/transport/tls/tls-transport.js';
 import { systemClock } from '../../src/util/clock.js';
 import { ObservableValue } from '../../src/util/observable.js';
 import { encodeEnvelope } from '../../src/wire/envelope.js';
-import { ClientEnd, CollectingSink, envelope } from './helpers.js';
+import { ClientEnd, CollectingSink, envelope, recordingTicket } from './helpers.js';
 
 /** Polls (real time, real sockets) until `check` holds, failing after `ms`. */
 async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
@@ -66,16 +66,12 @@ test('over mutual TLS on 127.0.0.1: identification, reply by address, directRece
   const ping = sink.messages[0]!;
   assert.equal(ping.from.peerId, 'alice');
   assert.equal(ping.from.address, alice.connection.localAddress);
-  let pong = '';
-  const ticket = {
-    settle: (r: string) => {
-      pong = r;
-    },
-  };
+  const pong: string[] = [];
+  const ticket = recordingTicket(pong, 'pong', true);
   assert.equal(hub.sendToAddress(ping.from.address, envelope(systemClock, 'pong'), ticket), 'pending');
   await until(() => alice.frames.length === 1, 'the pong');
-  await until(() => pong !== '', 'the pong outcome');
-  assert.equal(pong, 'written');
+  await until(() => pong.length === 2, 'the pong outcome');
+  assert.deepEqual(pong, [`pong:taken@${ping.from.address}`, 'pong:written']);
   assert.deepEqual(alice.ids, ['pong']);
 
   const forBob = envelope(systemClock, 'for-bob', { directReceiver: 'bob' });

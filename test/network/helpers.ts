@@ -114,6 +114,23 @@ export function outcomesOf(node: TestNode, ids: readonly string[]): Map<string, 
 }
 
 /**
+ * The outcomes of `ids` per target address, as `written` / `dropped:reason`: for a
+ * broadcast, one per subscriber connection (by its remote address). Fails on two outcomes
+ * for one (message, address).
+ */
+export function outcomesByAddress(node: TestNode, ids: readonly string[]): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>(ids.map((id) => [id, new Map()]));
+  for (const o of node.outcomes) {
+    const mine = out.get(o.messageId);
+    if (mine === undefined) continue;
+    const at = o.address ?? '';
+    assert.equal(mine.has(at), false, `${node.id}: two outcomes for ${o.messageId} at ${at}`);
+    mine.set(at, formatOutcome(o.outcome));
+  }
+  return out;
+}
+
+/**
  * Closes every network given (closing twice is fine); for `after` hooks. Then checks that
  * each balances with nothing in flight.
  */

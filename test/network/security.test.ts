@@ -7,6 +7,7 @@ import {
   closeAll,
   enc,
   makeCredentials,
+  outcomesByAddress,
   outcomesOf,
   startWatchedNode,
   type TestNode,
@@ -143,8 +144,11 @@ describe('untrusted and impostor nodes get nothing (mutual TLS on 127.0.0.1)', (
     assert.equal(admitted(a, 'subscribe-node'), 1, "a admitted a subscriber besides b's");
 
     const id = a.network.broadcast('News', enc('for trusted subscribers'));
-    assert.equal(outcomesOf(a, [id]).get(id), 'written');
     await until(() => b.received.some((m) => m.id === id), 'broadcast at b');
+    // One outcome: at b's subscriber connection, the only one a has.
+    await until(() => outcomesOf(a, [id]).has(id), 'the outcome of the broadcast');
+    const [bSub] = a.network.stats().hub.connections.filter((c) => c.kind === 'subscribe-node');
+    assert.deepEqual(outcomesByAddress(a, [id]).get(id), new Map([[bSub!.remoteAddress, 'written']]));
     // u has had no connection to a (none admitted, none connected, its next retry not
     // due): the broadcast was written to b's subscription only and cannot reach u.
     assert.equal(subscription(u).state, 'backoff');

@@ -236,6 +236,136 @@ describe('outcome oracle', () => {
     });
   }
 
+  /**
+   * The clean history plus: b subscribes to a twice (connections from hb:60 and hb:61);
+   * a broadcasts m5: written on both, delivered once at b.
+   */
+  function broadcastHistory(): OracleEvent[] {
+    const ev = clean();
+    ev.splice(
+      -4,
+      0,
+      {
+        t: 'open',
+        node: A,
+        conn: 5,
+        kind: 'subscribe-node',
+        direction: 'inbound',
+        local: 'ha:1',
+        remote: 'hb:60',
+      },
+      {
+        t: 'open',
+        node: B,
+        conn: 6,
+        kind: 'subscribe-node',
+        direction: 'outbound',
+        local: 'hb:60',
+        remote: 'ha:1',
+      },
+      {
+        t: 'open',
+        node: A,
+        conn: 7,
+        kind: 'subscribe-node',
+        direction: 'inbound',
+        local: 'ha:1',
+        remote: 'hb:61',
+      },
+      {
+        t: 'open',
+        node: B,
+        conn: 8,
+        kind: 'subscribe-node',
+        direction: 'outbound',
+        local: 'hb:61',
+        remote: 'ha:1',
+      },
+      { t: 'accept', node: A, id: 'm5', to: 'broadcast', mode: 'broadcast' },
+      { t: 'handed', node: A, conn: 5, ids: ['m5'] },
+      { t: 'handed', node: A, conn: 7, ids: ['m5'] },
+      { t: 'flushed', node: A, conn: 5, count: 1 },
+      { t: 'flushed', node: A, conn: 7, count: 1 },
+      { t: 'outcome', node: A, id: 'm5', address: 'hb:60', mode: 'broadcast', outcome: 'written' },
+      { t: 'outcome', node: A, id: 'm5', address: 'hb:61', mode: 'broadcast', outcome: 'written' },
+      { t: 'received', node: B, conn: 6, id: 'm5' },
+      { t: 'deliver', node: B, id: 'm5' },
+      { t: 'closed', node: A, conn: 5, code: 'ERR_CONNECTION_CLOSED' },
+      { t: 'closed', node: B, conn: 6, code: 'ERR_CONNECTION_CLOSED' },
+      { t: 'closed', node: A, conn: 7, code: 'ERR_CONNECTION_CLOSED' },
+      { t: 'closed', node: B, conn: 8, code: 'ERR_CONNECTION_CLOSED' },
+    );
+    return ev;
+  }
+  const isBroadcastOutcome = (address: string) => (e: OracleEvent) =>
+    e.t === 'outcome' && e.id === 'm5' && e.address === address;
+
+  test('a broadcast with an outcome per subscriber connection has no violation', () => {
+    assert.deepEqual(rulesOf(broadcastHistory()), []);
+  });
+
+  const broadcastCases: [string, Rule[], (events: OracleEvent[]) => void][] = [
+    [
+      'a subscriber connection, open all along, with no outcome',
+      ['every-target'],
+      (ev) => ev.splice(at(ev, isBroadcastOutcome('hb:61')), 1),
+    ],
+    [
+      'a broadcast outcome at an address that is no subscriber connection',
+      ['target-address'],
+      (ev) =>
+        ev.splice(at(ev, isBroadcastOutcome('hb:61')), 0, {
+          t: 'outcome',
+          node: A,
+          id: 'm5',
+          address: 'h:1',
+          mode: 'broadcast',
+          outcome: 'dropped:queue_full',
+        }),
+    ],
+    [
+      '`no_subscriber` and per-subscriber outcomes for one broadcast',
+      ['one-outcome'],
+      (ev) =>
+        ev.splice(at(ev, isBroadcastOutcome('hb:61')), 0, {
+          t: 'outcome',
+          node: A,
+          id: 'm5',
+          address: 'broadcast',
+          mode: 'broadcast',
+          outcome: 'dropped:no_subscriber',
+        }),
+    ],
+    [
+      '`written` at a subscriber connection that never flushed it (and b got it there)',
+      ['written-carried', 'delivered-carried'],
+      (ev) => {
+        ev[at(ev, (e) => e.t === 'flushed' && e.conn === 5)] = { t: 'flushed', node: A, conn: 5, count: 0 };
+      },
+    ],
+    [
+      'a delivered broadcast reported dropped on the connection that carried it',
+      ['delivered-written'],
+      (ev) => {
+        ev[at(ev, isBroadcastOutcome('hb:60'))] = {
+          t: 'outcome',
+          node: A,
+          id: 'm5',
+          address: 'hb:60',
+          mode: 'broadcast',
+          outcome: 'dropped:connection_lost',
+        };
+      },
+    ],
+  ];
+  for (const [name, rules, change] of broadcastCases) {
+    test(`catches ${name}`, () => {
+      const events = broadcastHistory();
+      change(events);
+      assert.deepEqual(rulesOf(events), [...rules].sort());
+    });
+  }
+
   test('a waiting message may end without an address, or go to the address its peer gets', () => {
     const ended = clean();
     ended.splice(

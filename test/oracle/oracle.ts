@@ -129,6 +129,7 @@ interface ConnectionRecord {
   readonly handed: string[];
   readonly handedSeq: number[];
   flushed: number;
+  readonly openSeq: number;
   closedSeq: number | undefined;
 }
 
@@ -207,6 +208,7 @@ export class Oracle {
           handed: [],
           handedSeq: [],
           flushed: 0,
+          openSeq: seq,
           closedSeq: undefined,
         });
         break;
@@ -327,10 +329,8 @@ export class Oracle {
         if (o.outcome === 'dropped:too_large' && outcomes.length !== 1)
           add('one-outcome', `${id} is too large and got other outcomes too`);
       }
-      if (acc.to === 'broadcast') {
-        if (outcomes.length === 0) missing(`broadcast ${id} got no outcome`);
-        continue;
-      }
+      this.#checkBroadcastPath(add, missing, id, acc, outcomes);
+      if (acc.to === 'broadcast') continue;
       if (acc.to.startsWith('addr:')) {
         const address = acc.to.slice(5);
         const mine = outcomes.filter((o) => o.address === address);
@@ -341,8 +341,6 @@ export class Oracle {
       }
       if (outcomes.some((o) => o.outcome === 'dropped:too_large')) continue;
       const peerId = acc.to.slice(5);
-      if (acc.mode !== 'direct' && !outcomes.some((o) => o.mode === 'broadcast'))
-        missing(`${id} sent in ${acc.mode} mode got no broadcast-path outcome`);
       if (acc.mode === 'broadcast') continue;
       const direct = outcomes.filter((o) => o.mode === 'direct');
       for (const target of acc.targets) {
@@ -370,6 +368,60 @@ export class Oracle {
           );
       }
       if (acc.targets.length === 0 && !killed) this.#checkWaited(add, id, acc, peerId, direct);
+    }
+  }
+
+  /**
+   * The broadcast path (a broadcast, or a peer send in `broadcast`/`both` mode): either one
+   * outcome at address `broadcast` (nobody could have it: `no_subscriber`, `shutdown`,
+   * ...) and nothing else on that path, or one outcome per subscriber connection it went
+   * to, each at the remote address of a subscriber connection of the sending node open
+   * when the outcome came. A broadcast to every subscriber has an outcome at every
+   * subscriber connection that was open when it was accepted.
+   */
+  #checkBroadcastPath(
+    add: (rule: Rule, detail: string) => void,
+    missing: (detail: string) => void,
+    id: string,
+    acc: Accepted,
+    outcomes: readonly OutcomeRecord[],
+  ): void {
+    const onPath = outcomes.filter((o) => o.mode === 'broadcast');
+    if (acc.mode === 'direct' && acc.to !== 'broadcast') {
+      if (onPath.length > 0) add('target-address', `${id} sent in direct mode got a broadcast-path outcome`);
+      return;
+    }
+    if (onPath.length === 0) {
+      missing(`${id} (${acc.to}, ${acc.mode} mode) got no broadcast-path outcome`);
+      return;
+    }
+    const whole = onPath.filter((o) => o.address === 'broadcast' || o.address === null);
+    if (whole.length > 0) {
+      if (onPath.length > 1)
+        add('one-outcome', `${id} got ${whole[0]!.outcome} for the whole broadcast and other outcomes too`);
+      if (whole[0]!.outcome === 'written')
+        add('target-address', `${id} was written to no subscriber connection in particular`);
+      return;
+    }
+    const subscribers = [...this.#connections.values()].filter(
+      (c) => c.node === acc.node && c.direction === 'inbound' && c.kind !== 'direct',
+    );
+    for (const o of onPath) {
+      const at = subscribers.some(
+        (c) =>
+          c.remote === o.address && c.openSeq < o.seq && (c.closedSeq ?? Number.POSITIVE_INFINITY) > acc.seq,
+      );
+      if (!at)
+        add(
+          'target-address',
+          `${id} got ${o.outcome} at ${o.address}, not a subscriber connection of ${acc.node}`,
+        );
+    }
+    if (acc.to !== 'broadcast') return;
+    for (const c of subscribers) {
+      if (c.openSeq > acc.seq || (c.closedSeq !== undefined && c.closedSeq < acc.seq)) continue;
+      if (!onPath.some((o) => o.address === c.remote))
+        missing(`broadcast ${id}: subscriber connection from ${c.remote}, open all along, got no outcome`);
     }
   }
 
@@ -443,9 +495,9 @@ export class Oracle {
     }
     for (const [id, outcomes] of this.#outcomes) {
       for (const o of outcomes) {
-        if (o.outcome !== 'written' || o.address === null || o.mode !== 'direct') continue;
+        if (o.outcome !== 'written' || o.address === null) continue;
         const via = carried.get(`${o.node}\n${id}`) ?? [];
-        if (!via.some((c) => c.remote === o.address))
+        if (!via.some((c) => c.remote === o.address && (c.kind === 'direct') === (o.mode === 'direct')))
           add(
             'written-carried',
             `${o.node} reported ${id} written at ${o.address}; no connection there flushed it`,
@@ -486,7 +538,7 @@ export class Oracle {
         continue;
       }
       const onPath = (o: OutcomeRecord, c: ConnectionRecord): boolean =>
-        o.address === c.remote || (c.kind !== 'direct' && o.mode === 'broadcast');
+        o.address === c.remote && (c.kind === 'direct') === (o.mode === 'direct');
       const ok = ends.some((c) => written.some((o) => onPath(o, c)));
       // A killed sender may have died before it reported `written`; a report of anything
       // else on that path still contradicts the delivery.

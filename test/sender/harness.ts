@@ -1,6 +1,6 @@
 /** A direct sender on a MemoryNetwork in virtual time, with doubles for the hub and incoming queue. */
 import assert from 'node:assert/strict';
-import type { HubPort, HubResult, ReplyTicket } from '../../src/hub/port.js';
+import type { HubPort, HubResult, OutcomeTicket } from '../../src/hub/port.js';
 import type { IncomingMessage, IncomingSink } from '../../src/network/incoming.js';
 import type { DirectSenderConfig } from '../../src/sender/config.js';
 import { DirectSender, type DirectSenderOptions } from '../../src/sender/direct-sender.js';
@@ -14,6 +14,9 @@ import { ObservableValue } from '../../src/util/observable.js';
 import { seededRandom } from '../../src/util/random.js';
 import { decodeEnvelope, type Envelope } from '../../src/wire/envelope.js';
 
+/** The remote address of the hub double's one subscriber. */
+export const SUBSCRIBER = 'subscriber:1';
+
 /** Hub double: records calls and answers with a configurable result. */
 export class HubDouble implements HubPort {
   readonly toAddress: { address: string; envelope: Envelope }[] = [];
@@ -23,16 +26,26 @@ export class HubDouble implements HubPort {
   broadcastResult: HubResult = 'written';
 
   /** A connected address takes the reply and flushes it at once (the ticket settles `written`). */
-  sendToAddress(address: string, envelope: Envelope, ticket: ReplyTicket): HubResult {
+  sendToAddress(address: string, envelope: Envelope, ticket: OutcomeTicket): HubResult {
     if (!this.connected.has(address)) return 'no_connection';
     this.toAddress.push({ address, envelope });
-    ticket.settle('written');
+    ticket.taken(address);
+    ticket.settle('written', address);
     return 'pending';
   }
 
-  broadcast(envelope: Envelope): HubResult {
-    if (this.broadcastResult === 'written') this.broadcasts.push(envelope);
-    return this.broadcastResult;
+  /**
+   * `written`: one subscriber (address `subscriber:1`) takes and flushes it at once;
+   * `queue_full`: that subscriber refuses it; else no subscriber.
+   */
+  broadcast(envelope: Envelope, ticket?: OutcomeTicket): HubResult {
+    const result = this.broadcastResult;
+    if (result === 'written') {
+      this.broadcasts.push(envelope);
+      ticket?.taken(SUBSCRIBER);
+      ticket?.settle('written', SUBSCRIBER);
+    } else if (result === 'queue_full') ticket?.refused(SUBSCRIBER);
+    return result;
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { addr, peer } from '../../src/sender/receiver.js';
-import { CountingMetrics, env, Harness } from './harness.js';
+import { CountingMetrics, env, Harness, SUBSCRIBER } from './harness.js';
 
 test('rule 7: replies on the sender connection go to the incoming queue; an undecodable one closes it', async () => {
   const metrics = new CountingMetrics();
@@ -30,7 +30,7 @@ test('rule 8: broadcast and both modes stamp directReceiver; a mode change appli
   h.sender.send(peer('A'), env('b1'));
   assert.equal(h.hub.broadcasts.length, 1);
   assert.equal(h.hub.broadcasts[0]!.directReceiver, 'A');
-  assert.deepEqual(h.outcomesOf('b1'), ['broadcast:written']);
+  assert.deepEqual(h.outcomesOf('b1'), [`${SUBSCRIBER}:written`]);
   assert.equal(h.outcomes[0]!.mode, 'broadcast');
   h.config.set({ directSendMode: 'both' });
   h.sender.send(peer('A'), env('b2'));
@@ -41,7 +41,7 @@ test('rule 8: broadcast and both modes stamp directReceiver; a mode change appli
   h.sender.send(peer('A'), env('b4'));
   await h.clock.tick(10);
   assert.deepEqual(a.received, ['b2', 'b3']);
-  assert.deepEqual(h.outcomesOf('b2').sort(), [`${a.address}:written`, 'broadcast:written'].sort());
+  assert.deepEqual(h.outcomesOf('b2').sort(), [`${a.address}:written`, `${SUBSCRIBER}:written`].sort());
   assert.deepEqual(h.outcomesOf('b3'), [`${a.address}:written`]);
   assert.deepEqual(h.outcomesOf('b4'), ['broadcast:dropped:no_subscriber']);
   assert.deepEqual(
