@@ -1,6 +1,8 @@
-// Two peerpost nodes on this machine over mutual TLS: "client" asks "server" a question
-// by peer id, and the server answers by address on the same connection.
-import { certificateHash, createNetwork, generateCredentials } from '../src/index.js';
+// Two peerpost nodes on this machine over mutual TLS: "client" asks "server" questions
+// with `request()`, and gets each answer matched to its question (the server answers
+// with `msg.reply()`, whose id names the question). A question nobody answers ends with
+// a coded error instead of hanging.
+import { certificateHash, createNetwork, generateCredentials, isPeerpostError } from '../src/index.js';
 
 const [serverCreds, clientCreds] = await Promise.all([generateCredentials(), generateCredentials()]);
 // Each side trusts exactly the other's certificate.
@@ -22,12 +24,21 @@ server.onMessage((msg) => {
   msg.reply('Answer', Buffer.from(`pong: ${Buffer.from(msg.data)}`));
 });
 
-const answered = new Promise<string>((resolve) => {
-  client.onMessage((msg) => resolve(`${msg.label} "${Buffer.from(msg.data)}" from peer ${msg.from.peerId}`));
-});
-client.onOutcome((o) => console.log(`client: message ${o.messageId} to ${o.receiver} -> ${o.outcome.kind}`));
+// Three questions at once: each answer goes to its own question, whatever the order.
+const answers = await Promise.all(
+  ['ping', 'ping 2', 'ping 3'].map((q) =>
+    client.request('server', 'Question', Buffer.from(q), { timeoutMs: 5_000 }),
+  ),
+);
+for (const a of answers)
+  console.log(`client got ${a.label} "${Buffer.from(a.data)}" from peer ${a.from.peerId}`);
 
-client.send('server', 'Question', Buffer.from('ping'));
-console.log(`client got ${await answered}`);
+// A peer not (yet) in the client's table: the request waits for it, then times out.
+try {
+  await client.request('nobody', 'Question', Buffer.from('anyone?'), { timeoutMs: 500 });
+} catch (err) {
+  if (!isPeerpostError(err)) throw err;
+  console.log(`client: request to nobody failed: ${err.code} (${err.message})`);
+}
 
 await Promise.all([client.close(), server.close()]);

@@ -39,6 +39,10 @@ export const ERROR_CODES = {
   // lifecycle
   ERR_ABORTED: 'the operation was aborted',
   ERR_CLOSED: 'the object is closed',
+  // requests
+  ERR_REQUEST_TIMEOUT: 'no reply to a request within its timeout',
+  ERR_REQUEST_DROPPED: 'a request reached no target (every outcome was a drop or a skip)',
+  ERR_TOO_MANY_REQUESTS: 'the cap on pending requests is reached',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

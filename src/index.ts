@@ -32,6 +32,7 @@ export type {
   SubscriptionStats,
 } from './hub/index.js';
 export * from './identity/index.js';
+export { ERROR_KINDS, type ErrorKind } from './metrics/error-kinds.js';
 export { LabelRegistry, OTHER_LABEL } from './metrics/labels.js';
 export {
   createPrometheusMetrics,
@@ -47,13 +48,15 @@ export type { NodeStatus, PeerAddressStatus, PeerStatus } from './node/status.js
 export { formatStatus } from './node/status-text.js';
 export type { BackoffConfig, DirectSenderConfig } from './sender/config.js';
 export { type CloseOptions, DirectSender, type DirectSenderOptions } from './sender/direct-sender.js';
-export type {
-  DropReason,
-  Outcome,
-  OutcomeEvent,
-  OutcomeListener,
-  SendMode,
-  SkipReason,
+export {
+  DROP_REASONS,
+  type DropReason,
+  type Outcome,
+  type OutcomeEvent,
+  type OutcomeListener,
+  type SendMode,
+  SKIP_REASONS,
+  type SkipReason,
 } from './sender/outcome.js';
 export {
   PeerSender,

@@ -13,11 +13,25 @@ async function example(name: string): Promise<string> {
   return stdout;
 }
 
-test('examples/request-reply.ts: the client gets the server answer', async () => {
+test('examples/request-reply.ts: each request gets its own answer; a request without route fails coded', async () => {
   const out = await example('request-reply');
   assert.match(out, /server got Question "ping"/);
-  assert.match(out, /client got Answer "pong: ping" from peer server/);
-  assert.match(out, /-> written/);
+  for (const q of ['ping', 'ping 2', 'ping 3'])
+    assert.match(out, new RegExp(`client got Answer "pong: ${q}" from peer server`));
+  assert.match(out, /request to nobody failed: ERR_REQUEST_TIMEOUT \(no reply .* within 500 ms/);
+});
+
+test('examples/backpressure.ts: every message delivered, none dropped, the loop waited for room', async () => {
+  // 200,000 here to keep the suite short; the example's default is a million.
+  const { stdout: out } = await run(
+    process.execPath,
+    ['--import', 'tsx', 'examples/backpressure.ts', '200000'],
+    {
+      timeout: 120_000,
+    },
+  );
+  assert.match(out, /^sent 200000, delivered 200000, waited for room [1-9]\d* times$/m);
+  assert.match(out, /^outcomes: written 200000$/m);
 });
 
 test('examples/broadcast.ts: every subscriber gets the broadcast, only s2 the private one', async () => {

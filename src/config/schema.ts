@@ -30,6 +30,8 @@ export const DEFAULT_LIMITS = {
   maxDecompressedBytes: 16 * MIB,
   maxInboundConnections: 1000,
   subscriberQueueCapacity: 1000,
+  /** The hub's default: 0 never disconnects a slow subscriber. */
+  slowSubscriberDisconnectAfterDrops: 0,
   dedup: { windowSize: 10_000, ttlMs: 60_000 },
   drainTimeoutMs: 5000,
 } as const;
@@ -58,6 +60,14 @@ const positiveInt = (max = Number.MAX_SAFE_INTEGER) =>
     .refine((v) => typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= max, {
       error: (iss) =>
         expected(`a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}`, iss.input),
+    })
+    .transform((v) => v as number);
+
+const nonNegativeInt = () =>
+  z
+    .unknown()
+    .refine((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0, {
+      error: (iss) => expected('a non-negative integer', iss.input),
     })
     .transform((v) => v as number);
 
@@ -158,6 +168,9 @@ export const limitsSchema = z.strictObject({
   maxDecompressedBytes: byteSize.default(DEFAULT_LIMITS.maxDecompressedBytes),
   maxInboundConnections: positiveInt(1_000_000).default(DEFAULT_LIMITS.maxInboundConnections),
   subscriberQueueCapacity: positiveInt(10_000_000).default(DEFAULT_LIMITS.subscriberQueueCapacity),
+  slowSubscriberDisconnectAfterDrops: nonNegativeInt().default(
+    DEFAULT_LIMITS.slowSubscriberDisconnectAfterDrops,
+  ),
   dedup: z
     .strictObject({
       windowSize: positiveInt(100_000_000).default(DEFAULT_LIMITS.dedup.windowSize),

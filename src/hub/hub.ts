@@ -49,6 +49,8 @@ export interface ConnectionHubOptions {
   selfId?: string;
   /** Jitter of subscription reconnect backoff. @default Math.random */
   random?: Random;
+  /** Called after a subscriber connection is added to or taken out of routing. */
+  onSubscribersChanged?: () => void;
 }
 
 type HubState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
@@ -103,6 +105,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
   /** Subscriptions currently connected, for the outbound connection gauge. */
   readonly #connectedSubscriptions = new Set<Subscription>();
   #refused = 0;
+  readonly #onSubscribersChanged: (() => void) | undefined;
   /** InboundOwner: set when close() closes the connections itself (after draining them). */
   shuttingDown = false;
   /** While close() waits for the outboxes to drain: looks again after a flush or a close. */
@@ -119,6 +122,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#logger = (options.logger ?? noopLogger).child({ component: 'hub', self: options.selfId });
     this.#limits = resolveHubLimits(options.limits);
     this.#random = options.random ?? Math.random;
+    this.#onSubscribersChanged = options.onSubscribersChanged;
     this.#identities = new IdentityIndex(this.#topology.get());
     // Subscribed from the start (not at start()): subscriptions opened before start()
     // must follow the topology too. close() unsubscribes.
@@ -402,9 +406,15 @@ export class ConnectionHub implements HubPort, InboundOwner {
     }
   }
 
+  /** Subscriber connections routable now (open and not retired). */
+  get subscriberCount(): number {
+    return this.#routes.subscriberCount;
+  }
+
   #register(inbound: InboundConnection): void {
     this.#all.add(inbound);
     this.#routes.add(inbound);
+    if (inbound.isSubscriber) this.#onSubscribersChanged?.();
     this.#hubMetrics.opened(inbound.kind, 'inbound');
     this.#logger.debug(
       {
@@ -420,7 +430,10 @@ export class ConnectionHub implements HubPort, InboundOwner {
   /** InboundOwner: called once per connection from its onClose (or a failed accept). */
   inboundClosed(inbound: InboundConnection, reason: CloseReason | undefined): void {
     if (!this.#all.delete(inbound)) return;
-    if (!inbound.isRetired) this.#routes.remove(inbound);
+    if (!inbound.isRetired) {
+      this.#routes.remove(inbound);
+      if (inbound.isSubscriber) this.#onSubscribersChanged?.();
+    }
     if (reason !== undefined && reason.initiator === 'remote' && reason.code !== 'ERR_CONNECTION_CLOSED') {
       this.reader.countError('in_transfer_fail');
     }
@@ -466,6 +479,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
   #retire(inbound: InboundConnection, why: string): void {
     if (!inbound.retire()) return;
     this.#routes.remove(inbound);
+    if (inbound.isSubscriber) this.#onSubscribersChanged?.();
     inbound.connection.close(why);
   }
 

@@ -18,6 +18,10 @@ export class Routes {
     return list?.[list.length - 1];
   }
 
+  get subscriberCount(): number {
+    return this.#subscribers.size;
+  }
+
   /** Every subscriber, or undefined when there is none. */
   subscribers(): Iterable<InboundConnection> | undefined {
     return this.#subscribers.size > 0 ? this.#subscribers : undefined;

@@ -74,7 +74,7 @@ export const METRICS = {
   },
   peerpost_queue_depth: {
     type: 'gauge',
-    help: 'Messages waiting in a queue (unresolved, peer_senders, subscribers)',
+    help: 'Messages waiting in a queue (unresolved, peer_senders, subscribers, incoming)',
     labels: ['queue'],
   },
   peerpost_deduplicated_total: {

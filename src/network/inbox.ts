@@ -17,8 +17,13 @@ export class Inbox<T> {
   #closed = false;
   #dropped = 0;
   readonly #onDrop: (() => void) | undefined;
+  readonly #onListenerError: ((err: unknown, item: T) => void) | undefined;
 
-  constructor(capacity = 10_000, onDrop?: () => void) {
+  /**
+   * `onListenerError` gets what a listener throws (the other listeners and the message
+   * flow go on); without it, the exception propagates to the caller of push().
+   */
+  constructor(capacity = 10_000, onDrop?: () => void, onListenerError?: (err: unknown, item: T) => void) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new PeerpostError(
         'ERR_INVALID_OPTION',
@@ -27,6 +32,7 @@ export class Inbox<T> {
     }
     this.capacity = capacity;
     this.#onDrop = onDrop;
+    this.#onListenerError = onListenerError;
   }
 
   /** Messages dropped because a `for await` reader fell behind. */
@@ -47,7 +53,19 @@ export class Inbox<T> {
 
   push(item: T): void {
     if (this.#closed) return;
-    for (const listener of this.#listeners) listener(item);
+    if (this.#listeners.size > 0) {
+      const onError = this.#onListenerError;
+      for (const listener of this.#listeners) {
+        if (onError === undefined) listener(item);
+        else {
+          try {
+            listener(item);
+          } catch (err) {
+            onError(err, item);
+          }
+        }
+      }
+    }
     if (this.#readers === 0 && this.#listeners.size > 0) return;
     const waiter = this.#waiting.shift();
     if (waiter) {

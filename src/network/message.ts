@@ -8,6 +8,7 @@ import type { Envelope } from '../wire/envelope.js';
 import type { MessageSource } from './incoming.js';
 import type { Network } from './network.js';
 import type { NetworkLimits } from './options.js';
+import { replyIdOf } from './requests.js';
 
 /** A message delivered to the application. */
 export class NetworkMessage {
@@ -37,17 +38,21 @@ export class NetworkMessage {
   /**
    * Answers over the connection the message came in on: by address for a connection the
    * peer opened to us, or to the peer's sender for a reply that arrived on ours. Returns
-   * the reply's message id; its outcome arrives through `onOutcome`.
+   * the reply's message id, which names this message (`<id>~r~<fresh id>`: see
+   * `network.request()`); its outcome arrives through `onOutcome`.
    */
   reply(label: string, data: Uint8Array): string {
-    if (this.from.direction === 'inbound') return this.#network.send(addr(this.from.address), label, data);
+    const options = { id: replyIdOf(this.envelope.id, this.#network.newMessageId()) };
+    if (this.from.direction === 'inbound') {
+      return this.#network.send(addr(this.from.address), label, data, options);
+    }
     if (this.from.peerId === undefined) {
       throw new PeerpostError(
         'ERR_INVALID_OPTION',
         `cannot reply: the message from ${this.from.address} came on an outbound connection of an unknown peer`,
       );
     }
-    return this.#network.send(peer(this.from.peerId), label, data);
+    return this.#network.send(peer(this.from.peerId), label, data, options);
   }
 }
 
@@ -74,6 +79,16 @@ export interface NetworkStats {
     readonly droppedSlowReader: number;
   };
   readonly outcomes: Readonly<Record<string, number>>;
+  /** Exceptions thrown by the application's listeners (see `network.onError`). */
+  readonly listenerErrors: number;
+}
+
+/** Where an error reported through `network.onError` came from. */
+export interface ErrorContext {
+  /** The listener that threw: `onMessage`, `onOutcome` (global or per-send), `onSettled` or `onPeer`. */
+  readonly source: 'onMessage' | 'onOutcome' | 'onSettled' | 'onPeer';
+  /** The message the listener was called for. */
+  readonly messageId: string | undefined;
 }
 
 export interface SubscribeOptions {

@@ -5,7 +5,7 @@ import type { Credentials } from '../identity/credentials.js';
 import type { TrustPolicy } from '../identity/trust.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { DirectSenderConfig } from '../sender/config.js';
-import { DirectSender } from '../sender/direct-sender.js';
+import { DirectSender, type PeerEvent } from '../sender/direct-sender.js';
 import type { DropReason, OutcomeEvent, OutcomeListener, SendMode } from '../sender/outcome.js';
 import { type DirectReceiver, formatReceiver } from '../sender/receiver.js';
 import type { Topology } from '../topology/types.js';
@@ -22,6 +22,7 @@ import { DedupWindow } from './dedup.js';
 import { Inbox } from './inbox.js';
 import type { IncomingMessage, IncomingSink } from './incoming.js';
 import {
+  type ErrorContext,
   type NetworkConfigUpdate,
   NetworkMessage,
   type NetworkStats,
@@ -36,9 +37,44 @@ import {
   validateNetworkOptions,
 } from './options.js';
 import { OutgoingEnvelopes } from './outgoing.js';
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MAX_PENDING_REQUESTS,
+  PendingRequest,
+  type RequestOptions,
+  Requests,
+} from './requests.js';
 
-export type { NetworkConfigUpdate, NetworkStats, SubscribeOptions } from './message.js';
+export type { PeerEvent } from '../sender/direct-sender.js';
+export type { ErrorContext, NetworkConfigUpdate, NetworkStats, SubscribeOptions } from './message.js';
 export { NetworkMessage } from './message.js';
+export type { RequestOptions } from './requests.js';
+
+/** Options of one `send()`; leave them out for the cheapest send. */
+export interface SendOptions {
+  /** The message id (unique per node); a fresh one by default. */
+  id?: string;
+  /** Called with each outcome of this message (one per target), as `onOutcome` listeners are. */
+  onOutcome?: (event: OutcomeEvent) => void;
+  /** Called once, with all its outcomes, when every target of this message has one. */
+  onSettled?: (outcomes: readonly OutcomeEvent[]) => void;
+}
+
+/** A waitForPeer / waitForSubscribers call: what it waits for, and how it ends. */
+interface Condition {
+  readonly test: () => boolean;
+  /** Called before each look (waitForPeer: start or restart connecting). */
+  readonly poke: (() => void) | undefined;
+  readonly end: (err: Error | undefined) => void;
+  onAbort: (() => void) | undefined;
+}
+
+/** A message someone follows: its outcomes so far, and who to tell. */
+interface Watcher {
+  readonly outcomes: OutcomeEvent[];
+  readonly onOutcome: ((event: OutcomeEvent) => void) | undefined;
+  readonly onSettled: ((outcomes: readonly OutcomeEvent[]) => void) | undefined;
+}
 
 const UNRESOLVED_QUEUE = { queue: 'unresolved' } as const;
 const PEER_SENDER_QUEUES = { queue: 'peer_senders' } as const;
@@ -64,6 +100,18 @@ export class Network {
   readonly #dedup: DedupWindow;
   readonly #inbox: Inbox<NetworkMessage>;
   readonly #outcomeListeners = new Set<OutcomeListener>();
+  readonly #errorListeners = new Set<(err: unknown, context: ErrorContext) => void>();
+  readonly #peerListeners = new Set<(event: PeerEvent) => void>();
+  /** waitForPeer / waitForSubscribers calls still waiting. */
+  readonly #conditions = new Set<Condition>();
+  #listenerErrors = 0;
+  /** The default report (stderr, when no onError listener): lines left in this window, and its end. */
+  #stderrBudget = 0;
+  #stderrWindowEndMs = 0;
+  #stderrSuppressed = 0;
+  /** Messages sent with per-message callbacks, by id (empty for plain sends). */
+  readonly #watchers = new Map<string, Watcher>();
+  readonly #requests: Requests<NetworkMessage>;
   readonly #outcomeCounts = new Map<string, number>();
   /** Open subscriptions by (kind, address, pinned identity), shared by every handle that asked for one. */
   readonly #subscriptions = new Map<string, { subscription: Subscription; holders: number }>();
@@ -119,8 +167,11 @@ export class Network {
       this.#senderConfigOf(options.directSendMode ?? 'direct', options.knownLabels),
     );
     this.#dedup = new DedupWindow(this.#clock, limits.dedup);
-    this.#inbox = new Inbox<NetworkMessage>(options.incomingCapacity ?? 10_000, () =>
-      this.#metrics.inc('peerpost_errors_total', { kind: 'in_queue_overflow' }),
+    this.#requests = new Requests(this.#clock);
+    this.#inbox = new Inbox<NetworkMessage>(
+      options.incomingCapacity ?? 10_000,
+      () => this.#metrics.inc('peerpost_errors_total', { kind: 'in_queue_overflow' }),
+      (err, msg) => this.#listenerThrew(err, 'onMessage', msg.id),
     );
     const incoming: IncomingSink = { push: (msg) => this.#onIncoming(msg) };
     this.#hub = new ConnectionHub({
@@ -133,9 +184,11 @@ export class Network {
       logger: this.#logger,
       random: this.#random,
       selfId: options.nodeId,
+      onSubscribersChanged: () => this.#recheck(),
       limits: {
         maxInboundConnections: limits.maxInboundConnections,
         subscriberQueueCapacity: limits.subscriberQueueCapacity,
+        slowSubscriberDisconnectAfterDrops: limits.slowSubscriberDisconnectAfterDrops,
       },
     });
     this.#sender = new DirectSender({
@@ -149,6 +202,7 @@ export class Network {
       metrics: this.#metrics,
       logger: this.#logger,
       onOutcome: (event) => this.#emitOutcome(event),
+      onPeerEvent: (event) => this.#emitPeerEvent(event),
     });
     this.#signal = options.signal;
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
@@ -179,24 +233,172 @@ export class Network {
    * the reply path). Returns the message id at once; the outcome per target address
    * arrives through {@link onOutcome}. Never throws for delivery problems.
    */
-  send(
-    receiver: string | DirectReceiver,
-    label: string,
-    data: Uint8Array,
-    options?: { id?: string },
-  ): string {
+  send(receiver: string | DirectReceiver, label: string, data: Uint8Array, options?: SendOptions): string {
     const out = this.#outgoing;
     const id = options?.id ?? out.nextId();
     const nowMs = this.#sendClock.now();
     const envelope = out.make(id, label, data, nowMs);
+    const watched =
+      options !== undefined && (options.onOutcome !== undefined || options.onSettled !== undefined);
+    if (watched) this.#watch(id, options);
     if (out.tooLarge(envelope, this.#limits.maxFrameBytes)) {
       const printed = typeof receiver === 'string' ? receiver : formatReceiver(receiver);
       this.#decided(envelope, printed, undefined, 'direct', 'too_large');
+      if (watched) this.#settle(id);
       return id;
     }
     if (typeof receiver === 'string') this.#sender.sendToPeer(receiver, envelope, nowMs);
     else this.#sender.send(receiver, envelope, nowMs);
     return id;
+  }
+
+  /** A fresh message id, as `send()` makes when given none (unique per node). */
+  newMessageId(): string {
+    return this.#outgoing.nextId();
+  }
+
+  /**
+   * `send()`, resolving with every outcome of the message (one per target) once each
+   * target has one. For when one message's fate matters; plain `send()` costs nothing
+   * of this.
+   */
+  sendAndWait(
+    receiver: string | DirectReceiver,
+    label: string,
+    data: Uint8Array,
+    options: { id?: string } = {},
+  ): Promise<readonly OutcomeEvent[]> {
+    return new Promise((resolve) => {
+      this.send(receiver, label, data, { ...options, onSettled: resolve });
+    });
+  }
+
+  /**
+   * Sends a request and resolves with its reply: the first message whose id names this
+   * request (`<request id>~r~<fresh id>`, what `msg.reply()` sends) and that comes from where the
+   * request went (the peer, by pinned identity or one of its addresses, or the address).
+   * The reply goes to this promise only, not to `onMessage`. Rejects with a coded error:
+   * `ERR_REQUEST_TIMEOUT` after `timeoutMs` (default 10 s), `ERR_REQUEST_DROPPED` when no
+   * target got the request written (the outcomes are the error's `cause`),
+   * `ERR_ABORTED` when `signal` aborts, `ERR_CLOSED` when the network closes,
+   * `ERR_TOO_MANY_REQUESTS` past 10,000 pending requests.
+   */
+  request(
+    receiver: string | DirectReceiver,
+    label: string,
+    data: Uint8Array,
+    options: RequestOptions = {},
+  ): Promise<NetworkMessage> {
+    const printed = typeof receiver === 'string' ? receiver : formatReceiver(receiver);
+    if (this.#closing !== undefined) {
+      return Promise.reject(new PeerpostError('ERR_CLOSED', `network closed: cannot request ${printed}`));
+    }
+    if (options.signal?.aborted) {
+      return Promise.reject(
+        new PeerpostError('ERR_ABORTED', 'request aborted', { cause: options.signal.reason }),
+      );
+    }
+    if (this.#requests.size >= MAX_PENDING_REQUESTS) {
+      return Promise.reject(
+        new PeerpostError(
+          'ERR_TOO_MANY_REQUESTS',
+          `${MAX_PENDING_REQUESTS} requests already wait for replies`,
+        ),
+      );
+    }
+    const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    if (!(timeoutMs > 0)) {
+      return Promise.reject(
+        new PeerpostError('ERR_INVALID_OPTION', `invalid option \`timeoutMs\`: ${timeoutMs}`),
+      );
+    }
+    const id = options.id ?? this.#outgoing.nextId();
+    if (this.#requests.has(id)) {
+      return Promise.reject(new PeerpostError('ERR_INVALID_OPTION', `a request with id ${id} already waits`));
+    }
+    const from = this.#sourceTest(receiver);
+    return new Promise<NetworkMessage>((resolve, reject) => {
+      const request = new PendingRequest<NetworkMessage>(
+        id,
+        from,
+        printed,
+        this.#requests,
+        resolve,
+        reject,
+        options.signal,
+      );
+      this.#requests.add(request);
+      request.start(this.#clock, timeoutMs);
+      this.send(receiver, label, data, {
+        id,
+        onOutcome: (event) => request.outcomes.push(event),
+        onSettled: () => request.settled(),
+      });
+    });
+  }
+
+  /**
+   * True when a message to `receiver` sent now would be queued at every target rather
+   * than dropped for a full queue (see {@link ready}). Cheap enough to call before every
+   * send. An address (`addr(...)`) is always writable: replies have their own bound.
+   */
+  writable(receiver: string | DirectReceiver): boolean {
+    const id = typeof receiver === 'string' ? receiver : receiver.kind === 'peer' ? receiver.id : undefined;
+    return id === undefined || this.#sender.writable(id);
+  }
+
+  /**
+   * Resolves when {@link writable} is true: at once if it is, else when the peer's full
+   * queues have drained to half their capacity. Rejects with `ERR_ABORTED` when `signal`
+   * aborts and `ERR_CLOSED` when the network closes. The backpressure loop:
+   * `if (!net.writable(p)) await net.ready(p); net.send(p, ...)`.
+   */
+  ready(receiver: string | DirectReceiver, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const id = typeof receiver === 'string' ? receiver : receiver.kind === 'peer' ? receiver.id : undefined;
+    if (id === undefined) return Promise.resolve();
+    return this.#sender.ready(id, options.signal);
+  }
+
+  /** Waits for room ({@link ready}), then sends; resolves with the message id. */
+  async sendAsync(
+    receiver: string | DirectReceiver,
+    label: string,
+    data: Uint8Array,
+    options: SendOptions & { signal?: AbortSignal } = {},
+  ): Promise<string> {
+    if (!this.writable(receiver)) await this.ready(receiver, options);
+    const { signal: _signal, ...sendOptions } = options;
+    return this.send(receiver, label, data, sendOptions);
+  }
+
+  /** Whether a message came from where a request to `receiver` went. */
+  #sourceTest(receiver: string | DirectReceiver): (source: IncomingMessage['from']) => boolean {
+    if (typeof receiver !== 'string' && receiver.kind === 'addr') {
+      const address = receiver.address;
+      return (source) => source.address === address;
+    }
+    const id = typeof receiver === 'string' ? receiver : receiver.id;
+    return (source) =>
+      source.peerId === id || (this.#topology.get().get(id) ?? []).some((a) => a.address === source.address);
+  }
+
+  #watch(id: string, options: SendOptions): void {
+    this.#watchers.set(id, { outcomes: [], onOutcome: options.onOutcome, onSettled: options.onSettled });
+    this.#sender.watch(id, () => this.#settle(id));
+  }
+
+  /** Every target of watched message `id` has its outcome. */
+  #settle(id: string): void {
+    const w = this.#watchers.get(id);
+    if (w === undefined) return;
+    this.#watchers.delete(id);
+    this.#sender.unwatch(id);
+    if (w.onSettled === undefined) return;
+    try {
+      w.onSettled(w.outcomes);
+    } catch (err) {
+      this.#listenerThrew(err, 'onSettled', id);
+    }
   }
 
   /**
@@ -278,6 +480,142 @@ export class Network {
     return { [Symbol.asyncIterator]: () => this.#inbox[Symbol.asyncIterator]() };
   }
 
+  /**
+   * Calls `listener` with every exception thrown by the application's listeners
+   * (`onMessage`, `onOutcome`, per-send `onOutcome`/`onSettled`): such an exception never
+   * stops the message flow or other listeners, is counted (`listener_threw` in
+   * `peerpost_errors_total`, `stats().listenerErrors`) and is never lost: with no `onError`
+   * listener it is printed to stderr (at most 10 lines per 10 s, then a count of the
+   * suppressed ones). An exception thrown by an `onError` listener itself goes to stderr.
+   */
+  onError(listener: (err: unknown, context: ErrorContext) => void): () => void {
+    this.#errorListeners.add(listener);
+    return () => {
+      this.#errorListeners.delete(listener);
+    };
+  }
+
+  #listenerThrew(err: unknown, source: ErrorContext['source'], messageId: string | undefined): void {
+    this.#listenerErrors++;
+    this.#metrics.inc('peerpost_errors_total', { kind: 'listener_threw' });
+    this.#logger.error({ err, source, messageId }, 'an application listener threw');
+    const context: ErrorContext = { source, messageId };
+    if (this.#errorListeners.size === 0) {
+      this.#toStderr(`peerpost ${this.nodeId}: ${source} listener threw (message ${messageId ?? '-'}):`, err);
+      return;
+    }
+    for (const listener of this.#errorListeners) {
+      try {
+        listener(err, context);
+      } catch (inner) {
+        this.#toStderr(`peerpost ${this.nodeId}: an onError listener threw:`, inner);
+      }
+    }
+  }
+
+  /** Prints to stderr, at most 10 lines per 10 s of the node's clock. */
+  #toStderr(what: string, err: unknown): void {
+    const now = this.#clock.now();
+    if (now >= this.#stderrWindowEndMs) {
+      if (this.#stderrSuppressed > 0) {
+        console.error(`peerpost ${this.nodeId}: ${this.#stderrSuppressed} more listener errors not printed`);
+      }
+      this.#stderrWindowEndMs = now + 10_000;
+      this.#stderrBudget = 10;
+      this.#stderrSuppressed = 0;
+    }
+    if (this.#stderrBudget > 0) {
+      this.#stderrBudget--;
+      console.error(what, err);
+    } else this.#stderrSuppressed++;
+  }
+
+  /**
+   * Calls `listener` on each connection event of this node's senders, per (peer, address):
+   * `connected`, `disconnected`, `gave_up` (connecting failed until the backoff deadline)
+   * and `identity_mismatch` (someone else answers at the address).
+   */
+  onPeer(listener: (event: PeerEvent) => void): () => void {
+    this.#peerListeners.add(listener);
+    return () => {
+      this.#peerListeners.delete(listener);
+    };
+  }
+
+  /**
+   * Resolves once this node has an open connection to peer `id` (any of its addresses).
+   * Starts connecting if nothing was sent to it yet (with the usual backoff; after a give
+   * up it tries again), and waits for an address if the peer has none yet. Rejects with
+   * `ERR_ABORTED` when `signal` aborts (e.g. `AbortSignal.timeout(ms)`) and `ERR_CLOSED` when
+   * the network closes.
+   */
+  waitForPeer(id: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#waitFor(
+      () => this.#sender.isConnected(id),
+      () => {
+        this.#sender.connect(id);
+      },
+      options.signal,
+    );
+  }
+
+  /** Resolves once at least `count` subscriber connections are open at this node (rejects like waitForPeer). */
+  waitForSubscribers(count: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#waitFor(() => this.#hub.subscriberCount >= count, undefined, options.signal);
+  }
+
+  #waitFor(
+    test: () => boolean,
+    poke: (() => void) | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (this.#closing !== undefined)
+      return Promise.reject(new PeerpostError('ERR_CLOSED', 'the network is closed'));
+    if (signal?.aborted)
+      return Promise.reject(new PeerpostError('ERR_ABORTED', 'aborted', { cause: signal.reason }));
+    if (test()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const condition: Condition = {
+        test,
+        poke,
+        end: (err) => {
+          this.#conditions.delete(condition);
+          if (condition.onAbort !== undefined) signal?.removeEventListener('abort', condition.onAbort);
+          if (err === undefined) resolve();
+          else reject(err);
+        },
+        onAbort: undefined,
+      };
+      if (signal !== undefined) {
+        condition.onAbort = () =>
+          condition.end(new PeerpostError('ERR_ABORTED', 'aborted', { cause: signal.reason }));
+        signal.addEventListener('abort', condition.onAbort, { once: true });
+      }
+      this.#conditions.add(condition);
+      poke?.();
+      if (test()) condition.end(undefined);
+    });
+  }
+
+  /** Something a waiter may wait for changed: each pokes (connects) and looks again. */
+  #recheck(): void {
+    for (const c of [...this.#conditions]) {
+      c.poke?.();
+      if (c.test()) c.end(undefined);
+    }
+  }
+
+  #emitPeerEvent(event: PeerEvent): void {
+    for (const listener of this.#peerListeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#listenerThrew(err, 'onPeer', undefined);
+      }
+    }
+    if (this.#conditions.size > 0) queueMicrotask(() => this.#recheck());
+  }
+
   /** Calls `listener` with the final outcome of every message, once per target. */
   onOutcome(listener: OutcomeListener): () => void {
     this.#outcomeListeners.add(listener);
@@ -289,6 +627,7 @@ export class Network {
   /** Replaces the peer table; senders follow at once (nothing queued is lost). */
   updateTopology(topology: TopologyInput): void {
     this.#topology.set(resolveTopology(topology));
+    if (this.#conditions.size > 0) this.#recheck();
   }
 
   /** Applies live settings; an invalid value throws `ERR_INVALID_OPTION` and changes nothing. */
@@ -352,6 +691,7 @@ export class Network {
         ...(this.#written > 0 ? { written: this.#written } : {}),
         ...Object.fromEntries(this.#outcomeCounts),
       },
+      listenerErrors: this.#listenerErrors,
     };
   }
 
@@ -373,6 +713,8 @@ export class Network {
 
   async #close(drainTimeoutMs: number): Promise<void> {
     this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#requests.failAll(new PeerpostError('ERR_CLOSED', 'the network closed before the reply came'));
+    for (const c of [...this.#conditions]) c.end(new PeerpostError('ERR_CLOSED', 'the network closed'));
     await Promise.all([this.#hub.close({ drainTimeoutMs }), this.#sender.close({ drainTimeoutMs })]);
     if (this.#ownsTransport) await (this.#transport as TlsTransport).close();
     this.#inbox.close();
@@ -432,6 +774,16 @@ export class Network {
       return;
     }
     this.#delivered++;
+    if (
+      this.#requests.size > 0 &&
+      this.#requests.answer(
+        env.id,
+        msg.from,
+        () => new NetworkMessage(this, env, data, msg.from, msg.receivedAtMs),
+      )
+    ) {
+      return;
+    }
     this.#inbox.push(new NetworkMessage(this, env, data, msg.from, msg.receivedAtMs));
   }
 
@@ -461,13 +813,32 @@ export class Network {
   }
 
   #emitOutcome(event: OutcomeEvent): void {
+    if (this.#watchers.size > 0) {
+      const w = this.#watchers.get(event.messageId);
+      if (w !== undefined) {
+        w.outcomes.push(event);
+        if (w.onOutcome !== undefined) {
+          try {
+            w.onOutcome(event);
+          } catch (err) {
+            this.#listenerThrew(err, 'onOutcome', event.messageId);
+          }
+        }
+      }
+    }
     const o = event.outcome;
     if (o.kind === 'written') this.#written++;
     else {
       const key = `${o.kind}:${o.reason}`;
       this.#outcomeCounts.set(key, (this.#outcomeCounts.get(key) ?? 0) + 1);
     }
-    for (const listener of this.#outcomeListeners) listener(event);
+    for (const listener of this.#outcomeListeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#listenerThrew(err, 'onOutcome', event.messageId);
+      }
+    }
   }
 }
 

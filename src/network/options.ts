@@ -38,7 +38,7 @@ export interface NetworkOptions {
   topology?: TopologyInput;
   /** How messages to peer ids travel. Live-updatable. @default 'direct' */
   directSendMode?: SendMode;
-  /** Queues, timeouts, backoff, frame and decompression caps, dedup window. See docs/configuration.md. */
+  /** Queues, timeouts, backoff, frame and decompression caps, slow-subscriber disconnect, dedup window. See docs/configuration.md. */
   limits?: NetworkLimits;
   /** Message labels counted under their own name in metrics (others count as `other`). @default [] */
   knownLabels?: readonly string[];

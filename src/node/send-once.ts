@@ -11,6 +11,9 @@ import type { Logger } from '../util/logger.js';
 /** Prefix of the peer id given to a raw `host:port` target of {@link sendOnce}. */
 export const AD_HOC_PEER_PREFIX = 'addr:';
 
+/** How long {@link sendOnce} waits for a peer without an address to get one. */
+export const DEFAULT_RESOLVE_WAIT_MS = 5000;
+
 export interface SendOnceOptions {
   /** The sender's config: node id, credentials, trust, topology and limits are used; it listens on 127.0.0.1:0. */
   config: LoadedNodeConfig;
@@ -18,10 +21,20 @@ export interface SendOnceOptions {
   to: string;
   label: string;
   data: Uint8Array;
-  /** Wait this long after sending for a reply (the first message that arrives); 0 waits for none. @default 0 */
+  /**
+   * Wait this long after sending for the reply to this message (`network.request()`: the
+   * message whose id names it, from the target); 0 waits for none. @default 0
+   */
   waitReplyMs?: number;
   /** Give up waiting for outcomes after this long. @default 15000 */
   timeoutMs?: number;
+  /**
+   * When the peer has no address in the topology, the message waits this long for one (in
+   * the unresolved queue, `limits.unresolvedTtlMs` if that is shorter), then ends as
+   * `dropped:unresolved_expired`. The wait for outcomes is stretched to cover it.
+   * @default 5000
+   */
+  resolveWaitMs?: number;
   /** @default noopLogger */
   logger?: Logger;
   /** Aborting ends the wait early. */
@@ -47,8 +60,12 @@ export interface SendOnceResult {
   readonly peerId: string;
   /** One outcome per target address. */
   readonly outcomes: readonly OutcomeEvent[];
-  /** Addresses that had no outcome before the timeout. */
+  /** Addresses that had no outcome before the timeout (1 for a peer without an address that had none). */
   readonly missing: number;
+  /** The peer had no address in the topology: its message could only wait in the unresolved queue. */
+  readonly unresolved: boolean;
+  /** The longest wait for outcomes: `timeoutMs`, stretched to cover `waitReplyMs` and, for an unresolved peer, `resolveWaitMs`. */
+  readonly timeoutMs: number;
   readonly reply: ReceivedReply | undefined;
   /** Every target written, and a reply received when one was awaited. */
   readonly ok: boolean;
@@ -79,8 +96,19 @@ export async function sendOnce(options: SendOnceOptions): Promise<SendOnceResult
   const clock = options.clock ?? systemClock;
   const { peerId, topology } = resolveTarget(config.topology, options.to);
   const targets = new Set((topology.get(peerId) ?? []).map((a) => a.address));
-  const expected = targets.size;
+  // A peer without an address: its one message waits unresolved and ends with one outcome.
+  const unresolved = targets.size === 0;
+  const expected = unresolved ? 1 : targets.size;
   const waitReplyMs = options.waitReplyMs ?? 0;
+  const resolveWaitMs = Math.max(1, options.resolveWaitMs ?? DEFAULT_RESOLVE_WAIT_MS);
+  const ttlMs = Math.min(config.limits.unresolvedTtlMs, resolveWaitMs);
+  // The unresolved queue is checked every resolveRetryMs: retrying at least as often as
+  // the wait lets the message expire when the wait is over, not up to a retry later.
+  const retryMs = Math.min(config.limits.resolveRetryMs, ttlMs);
+  const limits = unresolved
+    ? { ...config.limits, unresolvedTtlMs: ttlMs, resolveRetryMs: retryMs }
+    : config.limits;
+  const timeoutMs = Math.max(options.timeoutMs ?? 15_000, waitReplyMs, unresolved ? ttlMs + retryMs : 0);
   const network = await createNetwork({
     nodeId: config.nodeId,
     listen: '127.0.0.1:0',
@@ -88,14 +116,15 @@ export async function sendOnce(options: SendOnceOptions): Promise<SendOnceResult
     trust: { certHashes: config.trust.certHashes, ownerKeys: config.trust.ownerKeys },
     topology,
     directSendMode: 'direct',
-    limits: config.limits,
+    limits,
     knownLabels: [options.label],
     clock,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   const outcomes: OutcomeEvent[] = [];
   let reply: ReceivedReply | undefined;
-  let messageId = '';
+  // Known before the send, so that an outcome decided during send() is not missed.
+  const messageId = network.newMessageId();
   const startedAt = clock.now();
   let wake: () => void = () => {};
   let replyExpired = waitReplyMs === 0;
@@ -105,39 +134,37 @@ export async function sendOnce(options: SendOnceOptions): Promise<SendOnceResult
     outcomes.push(event);
     wake();
   });
-  const offMessage = network.onMessage((message) => {
-    if (reply !== undefined || waitReplyMs === 0) return;
-    reply = {
-      id: message.id,
-      label: message.label,
-      from: message.from.address,
-      // A reply on the connection we dialed for the target is from the target, pinned or not.
-      peerId: message.from.peerId ?? (targets.has(message.from.address) ? peerId : undefined),
-      identity: message.from.identity.shortId,
-      data: message.data,
-      afterMs: clock.now() - startedAt,
-    };
-    wake();
-  });
   try {
-    messageId = network.send(peer(peerId), options.label, options.data);
-    const timeoutMs = Math.max(options.timeoutMs ?? 15_000, waitReplyMs);
+    if (waitReplyMs > 0) {
+      network
+        .request(peer(peerId), options.label, options.data, { id: messageId, timeoutMs: waitReplyMs })
+        .then(
+          (message) => {
+            reply = {
+              id: message.id,
+              label: message.label,
+              from: message.from.address,
+              // A reply on the connection we dialed for the target is from the target, pinned or not.
+              peerId: message.from.peerId ?? (targets.has(message.from.address) ? peerId : undefined),
+              identity: message.from.identity.shortId,
+              data: message.data,
+              afterMs: clock.now() - startedAt,
+            };
+          },
+          () => {
+            // Timed out, dropped, or the network closed: no reply.
+            replyExpired = true;
+          },
+        )
+        .finally(() => wake());
+    } else network.send(peer(peerId), options.label, options.data, { id: messageId });
     await new Promise<void>((resolve) => {
       const finish = () => {
         clock.clearTimeout(outcomeTimer);
-        if (replyTimer !== undefined) clock.clearTimeout(replyTimer);
         options.signal?.removeEventListener('abort', finish);
         resolve();
       };
       const outcomeTimer = clock.setTimeout(finish, timeoutMs);
-      // Without a reply by then, stop waiting once the outcomes are in.
-      const replyTimer =
-        waitReplyMs > 0
-          ? clock.setTimeout(() => {
-              replyExpired = true;
-              wake();
-            }, waitReplyMs)
-          : undefined;
       wake = () => {
         if (done()) finish();
       };
@@ -146,7 +173,6 @@ export async function sendOnce(options: SendOnceOptions): Promise<SendOnceResult
     });
   } finally {
     offOutcome();
-    offMessage();
     await network.close({ drainTimeoutMs: config.limits.drainTimeoutMs });
   }
   const written = outcomes.filter((o) => o.outcome.kind === 'written').length;
@@ -155,6 +181,8 @@ export async function sendOnce(options: SendOnceOptions): Promise<SendOnceResult
     peerId,
     outcomes,
     missing: Math.max(0, expected - outcomes.length),
+    unresolved,
+    timeoutMs,
     reply,
     ok: expected > 0 && written === expected && (waitReplyMs === 0 || reply !== undefined),
   };

@@ -1,3 +1,4 @@
+import type { ErrorKind } from '../metrics/error-kinds.js';
 import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
 import type { Clock } from '../util/clock.js';
 import type { OutgoingMessage } from './message.js';
@@ -6,6 +7,13 @@ import type { DropReason, Outcome, OutcomeListener, SkipReason } from './outcome
 const OUTBOUND_DIRECT = { kind: 'direct', direction: 'outbound' } as const;
 
 export type PathMode = 'direct' | 'broadcast';
+
+/** A message someone waits on: its targets still open, and who to tell when none is. */
+interface Watch {
+  open: number;
+  scheduled: boolean;
+  readonly settled: () => void;
+}
 
 /** Counters of the outcome invariant and the delivery phases. */
 export interface AccountingCounters {
@@ -70,6 +78,8 @@ export class Accounting {
   readonly #listener: OutcomeListener | undefined;
   readonly #labelCache = new Map<string, Labels>();
   #idle: (() => void) | undefined;
+  /** Watched messages by id; undefined while none is (the hot path then checks one field). */
+  #watched: Map<string, Watch> | undefined;
 
   constructor(clock: Clock, metrics: Metrics, listener: OutcomeListener | undefined) {
     this.#clock = clock;
@@ -81,6 +91,42 @@ export class Accounting {
   get inFlight(): number {
     const c = this.counters;
     return c.accepted - c.written - c.dropped - c.skipped;
+  }
+
+  /**
+   * Calls `settled` once every target of message `id` has its outcome: checked in a
+   * microtask after the count of its open targets reaches zero, since a target that ends
+   * may hand the message on to new targets in the same call (a peer that moved). Call
+   * before the message is sent; {@link unwatch} forgets it.
+   */
+  watch(id: string, settled: () => void): void {
+    this.#watched ??= new Map();
+    this.#watched.set(id, { open: 0, scheduled: false, settled });
+  }
+
+  unwatch(id: string): void {
+    const watched = this.#watched;
+    if (watched === undefined) return;
+    watched.delete(id);
+    if (watched.size === 0) this.#watched = undefined;
+  }
+
+  #opened(id: string): void {
+    const w = this.#watched?.get(id);
+    if (w !== undefined) w.open++;
+  }
+
+  #closedTarget(id: string): void {
+    const w = this.#watched?.get(id);
+    if (w === undefined || --w.open > 0 || w.scheduled) return;
+    w.scheduled = true;
+    queueMicrotask(() => {
+      w.scheduled = false;
+      if (w.open === 0 && this.#watched?.get(id) === w) {
+        this.unwatch(id);
+        w.settled();
+      }
+    });
   }
 
   /** Calls `fn` once, as soon as nothing is in flight. */
@@ -101,13 +147,14 @@ export class Accounting {
   }
 
   /** Kinds of errors and warnings, e.g. `fwd_to_peer_lagged`. */
-  error(kind: string): void {
+  error(kind: ErrorKind): void {
     if (this.#on) this.#metrics.inc('peerpost_errors_total', this.#labels('e', kind, ''));
   }
 
   /** A target entered a queue (OutgoingBuffer starts). */
   accept(msg: OutcomeSubject, mode: PathMode): void {
     this.counters.accepted++;
+    if (this.#watched !== undefined) this.#opened(msg.id);
     this.counters.bufferStarted++;
     if (this.#on)
       this.#metrics.inc(
@@ -131,12 +178,14 @@ export class Accounting {
   /** A target that is skipped on arrival (no phase). */
   skipNow(msg: OutcomeSubject, address: string | undefined, mode: PathMode, reason: SkipReason): void {
     this.counters.accepted++;
+    if (this.#watched !== undefined) this.#opened(msg.id);
     this.#final(msg, address, mode, skip(reason));
   }
 
   /** A target that is dropped on arrival (no phase). */
   dropNow(msg: OutcomeSubject, address: string | undefined, mode: PathMode, reason: DropReason): void {
     this.counters.accepted++;
+    if (this.#watched !== undefined) this.#opened(msg.id);
     this.#final(msg, address, mode, drop(reason));
   }
 
@@ -204,6 +253,7 @@ export class Accounting {
       mode,
       outcome,
     });
+    if (this.#watched !== undefined) this.#closedTarget(msg.id);
     if (this.#idle !== undefined && this.inFlight === 0) this.#fireIdle();
   }
 

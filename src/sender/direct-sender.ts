@@ -1,3 +1,4 @@
+import { PeerpostError } from '../errors.js';
 import type { HubPort, HubResult, OutcomeTicket } from '../hub/port.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink } from '../network/incoming.js';
@@ -16,6 +17,7 @@ import { storeFrame } from './frames.js';
 import { mergeBySeq, type OutgoingMessage } from './message.js';
 import type { DropReason, OutcomeListener } from './outcome.js';
 import {
+  type PeerEventKind,
   PeerSender,
   type PeerSenderFactory,
   type PeerSenderHost,
@@ -46,10 +48,19 @@ export interface DirectSenderOptions {
   logger?: Logger;
   /** Called once per target of every accepted message, with its final outcome. */
   onOutcome?: OutcomeListener;
+  /** Called on each connection event of a peer sender (connected, disconnected, gave up, wrong identity). */
+  onPeerEvent?: (event: PeerEvent) => void;
   /** Aborting it closes the sender without draining. */
   signal?: AbortSignal;
   /** Builds peer senders (tests inject doubles or wrappers). @default `new PeerSender(init)` */
   createSender?: PeerSenderFactory;
+}
+
+/** A connection event of the sender of one (peer, address). */
+export interface PeerEvent {
+  readonly peerId: string;
+  readonly address: string;
+  readonly kind: PeerEventKind;
 }
 
 export interface CloseOptions {
@@ -91,7 +102,7 @@ export class DirectSender {
   readonly #peers = new Map<string, PeerEntry>();
   readonly #retiring = new Set<PeerSenderLike>();
   readonly #createSender: PeerSenderFactory;
-  readonly #host: PeerSenderHost;
+  readonly #host: PeerSenderHost & { roomWanted: boolean };
   readonly #unsubscribe: (() => void)[] = [];
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => void this.close();
@@ -106,6 +117,9 @@ export class DirectSender {
   #retryTimer: TimerHandle | undefined;
   #closing = false;
   #closed: Promise<void> | undefined;
+  readonly #onPeerEvent: ((event: PeerEvent) => void) | undefined;
+  /** Who waits for room at which peer (ready()); undefined while nobody does. */
+  #roomWaiters: Map<string, RoomWaiter[]> | undefined;
 
   constructor(options: DirectSenderOptions) {
     this.#transport = options.transport;
@@ -117,6 +131,7 @@ export class DirectSender {
     this.#config = resolveSenderConfig(options.config.get());
     this.#topology = options.topology.get();
     this.#createSender = options.createSender ?? ((init) => new PeerSender(init));
+    this.#onPeerEvent = options.onPeerEvent;
     this.#host = {
       transport: this.#transport,
       clock: this.#clock,
@@ -127,6 +142,11 @@ export class DirectSender {
       logger: this.#logger,
       config: () => this.#config,
       senderStopped: (sender, leftover, reason) => this.#senderStopped(sender, leftover, reason),
+      roomWanted: false,
+      room: (sender) => this.#wakeRoom(sender.peerId),
+      peerEvent: (sender, kind) => {
+        this.#onPeerEvent?.({ peerId: sender.peerId, address: sender.address, kind });
+      },
     };
     this.#unsubscribe.push(options.topology.subscribe((t) => this.#onTopology(t)));
     this.#unsubscribe.push(options.config.subscribe((c) => this.#onConfig(c)));
@@ -234,6 +254,107 @@ export class DirectSender {
       this.#accounting.accept(msg, 'direct');
       this.#deliver(sender, msg);
     }
+  }
+
+  /**
+   * True when a message to peer `id` sent now would be queued at every target rather than
+   * dropped as `queue_full` / `unresolved_overflow`: no sender of the peer has a full
+   * queue (and, for a peer without address, the unresolved queue has room). Cheap: no
+   * allocation.
+   */
+  writable(id: string): boolean {
+    const cfg = this.#config;
+    const entry = this.#peers.get(id);
+    if (entry === undefined) {
+      return (this.#topology.get(id)?.length ?? 0) > 0 || this.#unresolved.length < cfg.unresolvedCapacity;
+    }
+    const capacity = cfg.peerQueueCapacity;
+    for (const s of entry.senders.values()) if (s.queueDepth >= capacity) return false;
+    return true;
+  }
+
+  /**
+   * Resolves once {@link writable} is true for peer `id`: at once if it is, else when the
+   * full queues have drained to half their capacity (or their senders stopped, or the
+   * topology changed). Rejects with `ERR_CLOSED` when the sender closes and `ERR_ABORTED`
+   * when `signal` aborts.
+   */
+  ready(id: string, signal?: AbortSignal): Promise<void> {
+    if (this.#closing) return Promise.reject(new PeerpostError('ERR_CLOSED', 'the sender is closed'));
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (this.writable(id)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: RoomWaiter = { resolve, reject, signal, onAbort: undefined };
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          this.#forgetWaiter(id, waiter);
+          reject(abortError(signal));
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.#roomWaiters ??= new Map();
+      const list = this.#roomWaiters.get(id);
+      if (list === undefined) this.#roomWaiters.set(id, [waiter]);
+      else list.push(waiter);
+      this.#host.roomWanted = true;
+    });
+  }
+
+  /** Resolves the waiters of `id` (or of every peer) whose peer is writable again. */
+  #wakeRoom(id?: string): void {
+    const waiters = this.#roomWaiters;
+    if (waiters === undefined) return;
+    for (const peerId of id === undefined ? [...waiters.keys()] : [id]) {
+      const list = waiters.get(peerId);
+      if (list === undefined || !this.writable(peerId)) continue;
+      waiters.delete(peerId);
+      for (const w of list) {
+        if (w.onAbort !== undefined) w.signal?.removeEventListener('abort', w.onAbort);
+        w.resolve();
+      }
+    }
+    if (waiters.size === 0) {
+      this.#roomWaiters = undefined;
+      this.#host.roomWanted = false;
+    }
+  }
+
+  #forgetWaiter(id: string, waiter: RoomWaiter): void {
+    const list = this.#roomWaiters?.get(id);
+    if (list === undefined) return;
+    const i = list.indexOf(waiter);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.#roomWaiters!.delete(id);
+    if (this.#roomWaiters!.size === 0) {
+      this.#roomWaiters = undefined;
+      this.#host.roomWanted = false;
+    }
+  }
+
+  /** True when a sender of peer `id` has an open connection. */
+  isConnected(id: string): boolean {
+    const entry = this.#peers.get(id);
+    if (entry === undefined) return false;
+    for (const s of entry.senders.values()) if (s.state.kind === 'connected') return true;
+    return false;
+  }
+
+  /**
+   * Starts a sender for every address of peer `id` that has none, without a message (they
+   * connect with the usual backoff). False when the peer has no address or the sender is
+   * closing.
+   */
+  connect(id: string): boolean {
+    return !this.#closing && this.#entryOf(id) !== undefined;
+  }
+
+  /** Tells `settled` once every target of message `id` has its outcome (see Accounting.watch). */
+  watch(id: string, settled: () => void): void {
+    this.#accounting.watch(id, settled);
+  }
+
+  unwatch(id: string): void {
+    this.#accounting.unwatch(id);
   }
 
   /** `label` as counted in metrics; the last answer is kept (consecutive messages mostly share a label). */
@@ -432,6 +553,7 @@ export class DirectSender {
     }
     entry.incomplete = true;
     if (entry.senders.size === 0 && !entry.skipSelf) this.#peers.delete(id);
+    this.#wakeRoom(id);
   }
 
   #dropAll(msgs: readonly OutgoingMessage[], address: string | undefined, reason: DropReason): void {
@@ -516,6 +638,7 @@ export class DirectSender {
     }
     this.#book.prune((id, address) => (next.get(id) ?? []).some((a) => a.address === address));
     this.#resolveUnresolved();
+    this.#wakeRoom();
   }
 
   /**
@@ -578,6 +701,15 @@ export class DirectSender {
 
   async #shutdown(drainTimeoutMs: number): Promise<void> {
     this.#closing = true;
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = undefined;
+    this.#host.roomWanted = false;
+    for (const list of waiters?.values() ?? []) {
+      for (const w of list) {
+        if (w.onAbort !== undefined) w.signal?.removeEventListener('abort', w.onAbort);
+        w.reject(new PeerpostError('ERR_CLOSED', 'the sender closed'));
+      }
+    }
     for (const off of this.#unsubscribe.splice(0)) off();
     this.#signal?.removeEventListener('abort', this.#onAbort);
     if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
@@ -601,6 +733,18 @@ export class DirectSender {
     this.#peers.clear();
     while (this.#retiring.size > 0) await Promise.all([...this.#retiring].map((s) => s.closed));
   }
+}
+
+interface RoomWaiter {
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** The error a wait ends with when its signal aborts. */
+export function abortError(signal: AbortSignal): PeerpostError {
+  return new PeerpostError('ERR_ABORTED', 'aborted', { cause: signal.reason });
 }
 
 function addBatch(

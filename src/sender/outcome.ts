@@ -1,26 +1,36 @@
 /** Send modes (hot-reloadable `directSendMode`). */
 export type SendMode = 'direct' | 'broadcast' | 'both';
 
-/** Why a message did not reach the transport for one target. */
-export type DropReason =
-  | 'unresolved_overflow'
-  | 'unresolved_expired'
-  | 'queue_full'
-  | 'connect_failed'
-  | 'connection_lost'
-  | 'no_connection'
-  | 'no_subscriber'
-  | 'identity_mismatch'
-  | 'encode_failed'
-  | 'too_large'
-  | 'shutdown';
+/**
+ * Why a message did not reach the transport for one target. Each one is documented in
+ * docs/metrics.md (test/docs/reference.test.ts checks both ways).
+ */
+export const DROP_REASONS = [
+  'unresolved_overflow',
+  'unresolved_expired',
+  'queue_full',
+  'connect_failed',
+  'connection_lost',
+  'no_connection',
+  'no_subscriber',
+  'identity_mismatch',
+  'encode_failed',
+  'too_large',
+  'shutdown',
+] as const;
+
+/** Why a message did not reach the transport for one target (see {@link DROP_REASONS}). */
+export type DropReason = (typeof DROP_REASONS)[number];
 
 /**
  * `self`: the target is this node. `address_removed`: the target address left the
  * topology while the message waited there (the message may move on to an address it never
  * had, which is a new target; see docs/direct-sender.md rule 3).
  */
-export type SkipReason = 'self' | 'address_removed';
+export const SKIP_REASONS = ['self', 'address_removed'] as const;
+
+/** Why a target was skipped (see {@link SKIP_REASONS}). */
+export type SkipReason = (typeof SKIP_REASONS)[number];
 
 /**
  * The single final outcome of one message for one target: `written` (handed to the

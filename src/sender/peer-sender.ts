@@ -19,6 +19,14 @@ import { mergeBySeq, type OutgoingMessage } from './message.js';
 /** Why a peer sender stopped. */
 export type StopReason = 'connect_failed' | 'identity_mismatch' | 'connection_lost' | 'removed' | 'shutdown';
 
+/**
+ * What happened to an outbound connection to one address of a peer: `connected`,
+ * `disconnected` (an open connection closed, whatever the reason), `gave_up` (connecting
+ * failed until the backoff deadline) or `identity_mismatch` (the peer at the address is not
+ * the pinned identity).
+ */
+export type PeerEventKind = 'connected' | 'disconnected' | 'gave_up' | 'identity_mismatch';
+
 /** The life of a peer sender (see docs/direct-sender.md for the diagram). */
 export type SenderState =
   | { readonly kind: 'connecting'; readonly attempt: number; readonly since: number }
@@ -38,6 +46,12 @@ export interface PeerSenderHost {
   config(): ResolvedSenderConfig;
   /** A sender stopped by itself; `leftover` are its queued messages (never written), oldest first. */
   senderStopped(sender: PeerSenderLike, leftover: OutgoingMessage[], reason: StopReason): void;
+  /** Called on each {@link PeerEventKind} of the sender. */
+  peerEvent(sender: PeerSenderLike, kind: PeerEventKind): void;
+  /** True while someone waits for room in a peer's queues (`DirectSender.ready`). */
+  readonly roomWanted: boolean;
+  /** The sender's queue went down to half its capacity or less (called only while `roomWanted`). */
+  room(sender: PeerSenderLike): void;
 }
 
 export interface PeerSenderInit {
@@ -217,6 +231,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     host.accounting.connection(false);
     host.logger.debug({ peer: this.peerId, address: this.address }, 'peer sender connected');
     connection.attach(this);
+    host.peerEvent(this, 'connected');
     this.#flush(connection);
   }
 
@@ -278,6 +293,8 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     }
     // Nothing waits: the slab goes with the frames the connection still holds.
     if (queue.length === 0) this.#slab?.release();
+    const host = this.#host;
+    if (host.roomWanted && queue.length <= host.config().peerQueueCapacity / 2) host.room(this);
   }
 
   /**
@@ -401,6 +418,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     host.accounting.connection(true);
     this.#connection = undefined;
     this.#source = undefined;
+    host.peerEvent(this, 'disconnected');
     if (this.#state.kind !== 'stopped') {
       host.accounting.error('fail_write_to_peer');
       host.logger.info(
@@ -415,6 +433,8 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
 
   #stopSelf(reason: StopReason): void {
     this.#state = { kind: 'stopped', reason };
+    if (reason === 'connect_failed') this.#host.peerEvent(this, 'gave_up');
+    else if (reason === 'identity_mismatch') this.#host.peerEvent(this, 'identity_mismatch');
     const leftover = this.#queue.drain();
     this.#host.senderStopped(this, leftover, reason);
     this.#maybeClosed();

@@ -1,3 +1,6 @@
+import { PeerpostError } from '../errors.js';
+import { addressProblem } from '../util/address.js';
+
 /** Whom a direct message is for: a logical peer id, or a raw socket address (a reply). */
 export type DirectReceiver =
   | { readonly kind: 'peer'; readonly id: string }
@@ -7,7 +10,16 @@ export function peer(id: string): DirectReceiver {
   return { kind: 'peer', id };
 }
 
+/**
+ * An address receiver (the reply path). Throws `ERR_INVALID_ADDRESS` when `address` is
+ * not a `host:port` with a port from 1 to 65535, so a typo fails at the call instead of
+ * ending as `dropped:no_connection`.
+ */
 export function addr(address: string): DirectReceiver {
+  const problem = typeof address === 'string' ? addressProblem(address) : 'expected a host:port string';
+  if (problem !== undefined) {
+    throw new PeerpostError('ERR_INVALID_ADDRESS', `invalid address ${JSON.stringify(address)}: ${problem}`);
+  }
   return { kind: 'addr', address };
 }
 

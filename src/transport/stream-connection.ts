@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import type { Duplex } from 'node:stream';
 import { type ErrorCode, PeerpostError } from '../errors.js';
+import { connectionErrorKind, type ErrorKind, errorLabels } from '../metrics/error-kinds.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
@@ -283,7 +284,7 @@ export class StreamConnection implements Connection {
     if (this.#reason === undefined) {
       this.#reason = { code: error.code, message: error.message, initiator, cause: error };
       if (initiator === 'local') {
-        this.#metrics.inc('peerpost_errors_total', { kind: errorKind(error.code) });
+        this.#metrics.inc('peerpost_errors_total', errorLabels(errorKind(error.code)));
         this.#logger.warn(
           { ...this.#logFields(), code: error.code, err: error.message },
           'connection failed',
@@ -486,7 +487,10 @@ function ownerOf(socket: Duplex): StreamConnection {
   return (socket as OwnedSocket)[OWNER] as StreamConnection;
 }
 
-/** The `peerpost_errors_total` kind of a connection failure: `ERR_IDLE_TIMEOUT` → `idle_timeout`. */
-export function errorKind(code: ErrorCode): string {
-  return code.replace(/^ERR_/, '').toLowerCase();
+/**
+ * The `peerpost_errors_total` kind of a connection failure: `ERR_IDLE_TIMEOUT` → `idle_timeout`
+ * (`connection_failed` for a code that is not a listed kind; see src/metrics/error-kinds.ts).
+ */
+export function errorKind(code: ErrorCode): ErrorKind {
+  return connectionErrorKind(code);
 }

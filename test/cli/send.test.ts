@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { assertBuilt, killAll, runCli, startNode, tempDir, writeConfig } from '../node/cli-harness.js';
+import {
+  assertBuilt,
+  killAll,
+  makeCredentials,
+  runCli,
+  startNode,
+  tempDir,
+  writeConfig,
+} from '../node/cli-harness.js';
 
 const tmp = tempDir('send');
 const dir = tmp.dir;
@@ -166,4 +174,32 @@ test('keygen, two nodes, and one-shot sends with replies, by peer id and by addr
   y.proc.child.kill('SIGTERM');
   assert.deepEqual(await x.proc.exited, { code: 0, signal: null });
   assert.deepEqual(await y.proc.exited, { code: 0, signal: null });
+});
+
+test('a peer listed with no address: send waits --wait-resolve, then prints dropped:unresolved_expired and exits 1', async () => {
+  await makeCredentials(dir, 'lonely');
+  writeConfig(join(dir, 'lonely.yaml'), {
+    nodeId: 'lonely',
+    listen: '127.0.0.1:0',
+    credentials: { key: 'lonely/key.pem', cert: 'lonely/cert.pem' },
+    topology: { dave: [] },
+  });
+  const args = ['send', '--config', 'lonely.yaml', '--to', 'dave', '--label', 'ping', '--data', 'x'];
+  const text = await runCli(dir, [...args, '--wait-resolve', '200']);
+  assert.equal(text.code, 1, `${text.stdout}\n${text.stderr}`);
+  assert.match(text.stdout, /^dropped:unresolved_expired {2}ping \S+ -> dave \(-\)$/m);
+  assert.match(text.stdout, /^dave has no address in the topology: nothing was sent$/m);
+
+  const json = await runCli(dir, [...args, '--wait-resolve', '200', '--json']);
+  assert.equal(json.code, 1, `${json.stdout}\n${json.stderr}`);
+  const [outcome, ...rest] = jsonLines(json.stdout);
+  assert.deepEqual(
+    { type: outcome?.type, outcome: outcome?.outcome, peerId: outcome?.peerId, address: outcome?.address },
+    { type: 'outcome', outcome: 'dropped:unresolved_expired', peerId: 'dave', address: null },
+  );
+  assert.deepEqual(rest, []);
+
+  const bad = await runCli(dir, [...args, '--wait-resolve', 'soon']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /ERR_INVALID_OPTION: --wait-resolve expects a non-negative integer, got soon/);
 });

@@ -16,7 +16,7 @@ const SAMPLE_LABELS: Record<string, string> = {
   kind: 'direct',
   direction: 'inbound',
   outcome: 'dropped',
-  reason: 'peer_queue_full',
+  reason: 'queue_full',
   queue: 'unresolved',
 };
 

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { DEFAULT_LIMITS } from '../../src/config/schema.js';
+import { DEFAULT_HUB_LIMITS } from '../../src/hub/options.js';
 import type { Credentials } from '../../src/identity/credentials.js';
+import { createNetwork } from '../../src/network/network.js';
+import { formatOutcome, type OutcomeEvent } from '../../src/sender/outcome.js';
+import { MemoryNetwork } from '../../src/transport/memory/network.js';
 import { ALPN_BY_KIND } from '../../src/transport/types.js';
+import { FakeClock } from '../../src/util/fake-clock.js';
+import { ClientEnd } from '../hub/helpers.js';
 import {
   assertBalanced,
   CountingMetrics,
@@ -175,5 +182,96 @@ describe('slow-subscriber isolation (mutual TLS on 127.0.0.1)', () => {
       `the stalled subscriber's outcomes: ${[...stalledSaw]}`,
     );
     assert.equal(stalledSaw.get('dropped:queue_full'), lagged);
+  });
+});
+
+describe('slowSubscriberDisconnectAfterDrops through createNetwork (memory transport, FakeClock)', () => {
+  test('the limit is accepted, defaults to the hub default, and rejects a negative value', async () => {
+    assert.equal(DEFAULT_LIMITS.slowSubscriberDisconnectAfterDrops, 0);
+    assert.equal(
+      DEFAULT_LIMITS.slowSubscriberDisconnectAfterDrops,
+      DEFAULT_HUB_LIMITS.slowSubscriberDisconnectAfterDrops,
+    );
+    const memory = new MemoryNetwork({ clock: new FakeClock() });
+    await assert.rejects(
+      createNetwork({
+        nodeId: 'n',
+        transport: memory.transport({ host: 'n' }),
+        listen: 'n:0',
+        limits: { slowSubscriberDisconnectAfterDrops: -1 },
+      }),
+      (err: Error & { code?: string }) =>
+        err.code === 'ERR_INVALID_OPTION' && /limits\.slowSubscriberDisconnectAfterDrops/.test(err.message),
+    );
+    await memory.close();
+  });
+
+  test('a subscriber that never reads is disconnected after that many drops in a row; the others keep receiving', async () => {
+    const clock = new FakeClock();
+    // Small socket buffers and write high-water mark: a stalled reader backs up after a few frames.
+    const memory = new MemoryNetwork({ clock, socketBufferBytes: 16 * 1024 });
+    const metrics = new CountingMetrics();
+    const pub = await createNetwork({
+      nodeId: 'pub',
+      transport: memory.transport({ host: 'pub', limits: { highWaterMarkBytes: 8 * 1024 } }),
+      listen: 'pub:0',
+      clock,
+      metrics,
+      compressThresholdBytes: 10_000_000,
+      limits: { subscriberQueueCapacity: 4, slowSubscriberDisconnectAfterDrops: 3 },
+    });
+    const outcomes: OutcomeEvent[] = [];
+    pub.onOutcome((o) => outcomes.push(o));
+    const fast = await createNetwork({
+      nodeId: 'fast',
+      transport: memory.transport({ host: 'fast' }),
+      listen: 'fast:0',
+      clock,
+    });
+    const atFast: string[] = [];
+    fast.onMessage((m) => atFast.push(m.id));
+    fast.updateTopology({ pub: [pub.address] });
+    fast.subscribe('pub');
+    // A raw subscriber that never reads.
+    const slow = new ClientEnd(
+      await memory.transport({ host: 'slow' }).connect(pub.address, 'subscribe-node'),
+    );
+    memory.pauseReading(slow.connection);
+    await clock.tick(100);
+    assert.equal(pub.stats().hub.inbound['subscribe-node'], 2, 'two subscribers');
+
+    const slowAddress = slow.connection.localAddress;
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      ids.push(pub.broadcast('Big', new Uint8Array(2048).fill(i)));
+      await clock.tick(1);
+    }
+    await clock.tick(10);
+    assert.deepEqual(atFast, ids, 'the healthy subscriber got every broadcast, in order');
+
+    const atSlow = outcomes.filter((o) => o.address === slowAddress);
+    const dropped = atSlow.filter((o) => formatOutcome(o.outcome) === 'dropped:queue_full');
+    assert.equal(dropped.length, 3, 'exactly the threshold of drops, then out of routing');
+    // Every broadcast after the third drop skipped the slow subscriber: no outcome of its own there.
+    const lastDrop = ids.indexOf(dropped.at(-1)!.messageId);
+    for (const id of ids.slice(lastDrop + 1)) {
+      assert.equal(
+        atSlow.some((o) => o.messageId === id),
+        false,
+        `${id} was routed to the disconnected subscriber`,
+      );
+    }
+    assert.equal(metrics.get('peerpost_errors_total', { kind: 'subscriber_too_slow' }), 1);
+    assert.equal(metrics.get('peerpost_errors_total', { kind: 'subscriber_lagged' }), 3);
+    assert.equal(pub.stats().hub.inbound['subscribe-node'], 1, 'only the healthy subscriber is left');
+
+    // It never reads again: the transport's write timeout ends its graceful close.
+    await clock.tick(13_000);
+    assert.equal(slow.closes.length, 1, 'the slow subscriber was disconnected');
+
+    const closing = Promise.all([pub.close(), fast.close()]);
+    await clock.tick(60_000);
+    await closing;
+    await memory.close();
   });
 });

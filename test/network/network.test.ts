@@ -94,6 +94,22 @@ describe('Network over mutual TLS (each test starts its own nodes)', () => {
     assert.deepEqual(o.outcome, { kind: 'dropped', reason: 'no_connection' });
   });
 
+  test('send(addr(...)) to something that is not host:port throws ERR_INVALID_ADDRESS at the call', async (t) => {
+    const [a] = (await cluster(t, ['a'])) as [TestNode];
+    for (const bad of ['not-an-address', '127.0.0.1', '127.0.0.1:0', 'host:70000', '::1:7000', '']) {
+      assert.throws(
+        () => a.network.send(addr(bad), 'X', enc('x')),
+        (err) => isPeerpostError(err, 'ERR_INVALID_ADDRESS') && err.message.includes(JSON.stringify(bad)),
+        bad,
+      );
+    }
+    assert.deepEqual(a.outcomes, [], 'nothing was sent, so nothing has an outcome');
+    assert.equal(a.network.stats().sender.counters.accepted, 0);
+    for (const good of ['127.0.0.1:9', '[::1]:9', 'example.org:7000']) {
+      assert.deepEqual(addr(good), { kind: 'addr', address: good });
+    }
+  });
+
   test('a message above maxFrameBytes is dropped:too_large and the connection keeps working', async (t) => {
     const [b] = (await cluster(t, ['b'])) as [TestNode];
     const [creds] = await makeCredentials(1);

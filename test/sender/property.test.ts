@@ -79,7 +79,7 @@ async function run(actions: Action[], drain: boolean): Promise<void> {
     { address: 'dead:1' },
     { address: nodes[0]!.address.replace('n0', 'n0'), expectedIdentity: { certHash: nodes[1]!.certHash } },
   ];
-  h.hub.connected.add('c:0');
+  h.hub.connected.add('c:1');
   let seq = 0;
   const down = new Set<string>();
   for (const a of actions) {
@@ -88,7 +88,7 @@ async function run(actions: Action[], drain: boolean): Promise<void> {
         for (let i = 0; i < a.n; i++) h.sender.send(peer(`P${a.peer}`), env(`${++seq}`));
         break;
       case 'addr':
-        h.sender.send(addr(`c:${a.a}`), env(`${++seq}`));
+        h.sender.send(addr(`c:${a.a + 1}`), env(`${++seq}`));
         break;
       case 'topology': {
         const map = new Map<string, PeerAddress[]>();

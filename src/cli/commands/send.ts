@@ -3,7 +3,12 @@ import { readFile, stat } from 'node:fs/promises';
 import process from 'node:process';
 import { loadNodeConfig } from '../../config/load.js';
 import { PeerpostError } from '../../errors.js';
-import { type ReceivedReply, type SendOnceResult, sendOnce } from '../../node/send-once.js';
+import {
+  DEFAULT_RESOLVE_WAIT_MS,
+  type ReceivedReply,
+  type SendOnceResult,
+  sendOnce,
+} from '../../node/send-once.js';
 import { formatOutcome } from '../../sender/outcome.js';
 import { createLogger } from '../../util/log.js';
 import type { CliContext, RegisterCommand } from '../context.js';
@@ -15,6 +20,7 @@ interface SendFlags {
   label: string;
   data: string;
   waitReply?: string;
+  waitResolve?: string;
   timeout?: string;
   json?: boolean;
 }
@@ -67,8 +73,11 @@ function print(ctx: CliContext, result: SendOnceResult, flags: SendFlags, waitRe
         `${JSON.stringify({ type: 'outcome', messageId: o.messageId, label: o.label, peerId: result.peerId, address: o.address ?? null, outcome: formatOutcome(o.outcome) })}\n`,
       );
     }
-    if (result.missing > 0)
-      out.write(`${JSON.stringify({ type: 'timeout', missingOutcomes: result.missing })}\n`);
+    if (result.missing > 0) {
+      out.write(
+        `${JSON.stringify({ type: 'timeout', peerId: result.peerId, missingOutcomes: result.missing, waitedMs: result.timeoutMs, unresolved: result.unresolved })}\n`,
+      );
+    }
     if (result.reply) out.write(`${JSON.stringify(replyJson(result.reply))}\n`);
     else if (waitReplyMs > 0) out.write(`${JSON.stringify({ type: 'no-reply', waitedMs: waitReplyMs })}\n`);
     return;
@@ -78,7 +87,17 @@ function print(ctx: CliContext, result: SendOnceResult, flags: SendFlags, waitRe
       `${formatOutcome(o.outcome)}  ${o.label} ${o.messageId} -> ${result.peerId} (${o.address ?? '-'})\n`,
     );
   }
-  if (result.missing > 0) out.write(`no outcome for ${result.missing} address(es) before the timeout\n`);
+  if (result.unresolved) {
+    out.write(
+      result.missing > 0
+        ? `no outcome within ${result.timeoutMs}ms for ${result.peerId}: it has no address in the topology\n`
+        : `${result.peerId} has no address in the topology: nothing was sent\n`,
+    );
+  } else if (result.missing > 0) {
+    out.write(
+      `no outcome within ${result.timeoutMs}ms for ${result.missing} address(es) of ${result.peerId}\n`,
+    );
+  }
   const r = result.reply;
   if (r) {
     const text = asText(r.data);
@@ -108,12 +127,18 @@ export const registerSend: RegisterCommand = (program, ctx) => {
     .requiredOption('--label <label>', 'message label')
     .requiredOption('--data <@file|text>', 'payload: @path reads a file, anything else is sent as UTF-8 text')
     .option('--wait-reply <ms>', 'wait up to <ms> for a reply and print it; exit 1 without one')
+    .option(
+      '--wait-resolve <ms>',
+      'for a peer with no address in the topology: wait up to <ms> for one, then report dropped:unresolved_expired',
+      String(DEFAULT_RESOLVE_WAIT_MS),
+    )
     .option('--timeout <ms>', 'give up waiting for the outcome after <ms>', '15000')
     .option('--json', 'print JSON lines (outcome, reply) instead of text')
     .action(async (flags: SendFlags) => {
       const waitReplyMs = intFlag(ctx, '--wait-reply', flags.waitReply, 0);
+      const resolveWaitMs = intFlag(ctx, '--wait-resolve', flags.waitResolve, DEFAULT_RESOLVE_WAIT_MS);
       const timeoutMs = intFlag(ctx, '--timeout', flags.timeout, 15_000);
-      if (waitReplyMs === undefined || timeoutMs === undefined) return;
+      if (waitReplyMs === undefined || resolveWaitMs === undefined || timeoutMs === undefined) return;
       try {
         const config = await loadNodeConfig(flags.config);
         const data = await readData(flags.data, config.limits.maxFrameBytes);
@@ -123,6 +148,7 @@ export const registerSend: RegisterCommand = (program, ctx) => {
           label: flags.label,
           data,
           waitReplyMs,
+          resolveWaitMs,
           timeoutMs,
           logger: createLogger({ level: 'warn', destination: process.stderr }),
           ...(ctx.io.signal === undefined ? {} : { signal: ctx.io.signal }),

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { PeerpostError } from '../../errors.js';
+import { errorLabels } from '../../metrics/error-kinds.js';
 import { formatHostPort } from '../../util/address.js';
 import { ACCEPTANCE_FRAME, StreamConnection } from '../stream-connection.js';
 import {
@@ -108,7 +109,7 @@ export class TlsListener implements Listener {
     });
     // After binding, errors come from accept() (EMFILE and the like): count, keep serving.
     this.#server.on('error', (err) => {
-      this.#shared.metrics.inc('peerpost_errors_total', { kind: 'fail_accept_in_con' });
+      this.#shared.metrics.inc('peerpost_errors_total', errorLabels('fail_accept_in_con'));
       this.#shared.logger.warn({ code: 'ERR_CONNECT_FAILED', err: err.message }, 'accept failed');
     });
     const bound = this.#server.address() as net.AddressInfo;
@@ -128,7 +129,7 @@ export class TlsListener implements Listener {
       return;
     }
     if (this.#sockets.size >= this.#maxConnections) {
-      this.#shared.metrics.inc('peerpost_errors_total', { kind: 'max_conn_reached' });
+      this.#shared.metrics.inc('peerpost_errors_total', errorLabels('max_conn_reached'));
       this.#shared.logger.warn(
         { code: 'ERR_MAX_CONNECTIONS', peer: remote, max: this.#maxConnections },
         'inbound connection refused: cap reached',
@@ -154,7 +155,7 @@ export class TlsListener implements Listener {
       settled = true;
       this.#handshaking.delete(raw);
       shared.clock.clearTimeout(timer);
-      shared.metrics.inc('peerpost_errors_total', { kind: 'fail_accept_in_con' });
+      shared.metrics.inc('peerpost_errors_total', errorLabels('fail_accept_in_con'));
       shared.logger.warn({ code: err.code, peer: remote, err: err.message }, 'inbound connection refused');
       socket.destroy();
       raw.destroy();

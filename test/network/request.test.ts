@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { isPeerpostError } from '../../src/errors.js';
+import { createNetwork, type Network } from '../../src/network/network.js';
+import { replyIdOf, requestIdOf } from '../../src/network/requests.js';
+import { formatOutcome } from '../../src/sender/outcome.js';
+import { addr } from '../../src/sender/receiver.js';
+import { MemoryNetwork } from '../../src/transport/memory/network.js';
+import { FakeClock, settle } from '../../src/util/fake-clock.js';
+import { closeAll, enc, makeCredentials, startNode, type TestNode, topologyOf } from './helpers.js';
+
+const text = (d: Uint8Array) => Buffer.from(d).toString();
+
+interface Mesh {
+  clock: FakeClock;
+  memory: MemoryNetwork;
+  nodes: Network[];
+  close(): Promise<void>;
+}
+
+/** Nodes on the in-memory transport in virtual time, each with every other in its table. */
+async function mesh(ids: readonly string[]): Promise<Mesh> {
+  const clock = new FakeClock();
+  const memory = new MemoryNetwork({ clock });
+  const nodes: Network[] = [];
+  for (const id of ids) {
+    nodes.push(
+      await createNetwork({
+        nodeId: id,
+        transport: memory.transport({ host: id }),
+        listen: `${id}:0`,
+        clock,
+      }),
+    );
+  }
+  const table = Object.fromEntries(nodes.map((n) => [n.nodeId, [n.address]]));
+  for (const n of nodes) n.updateTopology(table);
+  return {
+    clock,
+    memory,
+    nodes,
+    close: async () => {
+      const closing = Promise.all(nodes.map((n) => n.close()));
+      await clock.tick(10_000);
+      await closing;
+      await memory.close();
+    },
+  };
+}
+
+/** Rejects with the promise's error code, or fails if it resolves. */
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(isPeerpostError(err), String(err));
+    return err.code;
+  }
+  assert.fail('expected a rejection');
+}
+
+describe('reply ids name their request', () => {
+  test('replyIdOf / requestIdOf round-trip; plain ids are not replies', () => {
+    assert.equal(replyIdOf('a-1f-9', 'b-2e-4'), 'a-1f-9~r~b-2e-4');
+    assert.equal(requestIdOf('a-1f-9~r~b-2e-4'), 'a-1f-9');
+    const replyToReply = replyIdOf(replyIdOf('a-1', 'b-1'), 'a-2');
+    assert.equal(requestIdOf(replyToReply), 'a-1~r~b-1', 'a reply to a reply names the reply');
+    for (const plain of ['a-1f-9', '~r~x', 'a~r~', 'a~rx', ''])
+      assert.equal(requestIdOf(plain), undefined, plain);
+  });
+});
+
+describe('network.request() (in-memory transport, virtual time)', () => {
+  test('resolves with the reply that names it, from the peer it asked; the reply skips onMessage', async () => {
+    const m = await mesh(['a', 'b']);
+    const [a, b] = m.nodes as [Network, Network];
+    const atA: string[] = [];
+    a.onMessage((msg) => atA.push(msg.id));
+    b.onMessage((msg) => {
+      if (msg.label === 'Ask') msg.reply('Answer', enc(`re: ${text(msg.data)}`));
+    });
+    const first = a.request('b', 'Ask', enc('one'));
+    const second = a.request('b', 'Ask', enc('two'));
+    await m.clock.tick(10);
+    const [r1, r2] = await Promise.all([first, second]);
+    assert.equal(text(r1.data), 're: one');
+    assert.equal(text(r2.data), 're: two');
+    assert.notEqual(requestIdOf(r1.id), undefined);
+    assert.notEqual(requestIdOf(r1.id), requestIdOf(r2.id));
+    assert.deepEqual(atA, [], 'replies to requests do not reach onMessage');
+    await m.close();
+  });
+
+  test('a message that merely arrives first, or a forged reply id from another peer, does not answer', async () => {
+    const m = await mesh(['a', 'b', 'c']);
+    const [a, b, c] = m.nodes as [Network, Network, Network];
+    const atA: string[] = [];
+    a.onMessage((msg) => atA.push(`${msg.label}:${msg.id}`));
+    let asked: { id: string; reply(label: string, data: Uint8Array): string } | undefined;
+    b.onMessage((msg) => {
+      asked = msg;
+    });
+    let answer: string | undefined;
+    const pending = a.request('b', 'Ask', enc('?'), { timeoutMs: 5_000 }).then((r) => {
+      answer = text(r.data);
+    });
+    await m.clock.tick(10);
+    assert.ok(asked !== undefined);
+    b.send('a', 'Chatter', enc('not an answer'));
+    c.send('a', 'Forged', enc('c is not b'), { id: replyIdOf(asked.id, c.newMessageId()) });
+    await m.clock.tick(10);
+    assert.equal(answer, undefined, 'neither answered the request');
+    assert.deepEqual(atA.map((x) => x.split(':')[0]).sort(), ['Chatter', 'Forged']);
+    asked.reply('Answer', enc('the answer'));
+    await m.clock.tick(10);
+    await pending;
+    assert.equal(answer, 'the answer');
+    await m.close();
+  });
+
+  test('times out with ERR_REQUEST_TIMEOUT on the injected clock; a late reply is an ordinary message', async () => {
+    const m = await mesh(['a', 'b']);
+    const [a, b] = m.nodes as [Network, Network];
+    const asked: { reply(label: string, data: Uint8Array): string }[] = [];
+    b.onMessage((msg) => asked.push(msg));
+    const late: string[] = [];
+    a.onMessage((msg) => late.push(msg.label));
+    const code = codeOf(a.request('b', 'Ask', enc('?'), { timeoutMs: 2_000 }));
+    await m.clock.tick(1_999);
+    let settled = false;
+    void code.then(() => {
+      settled = true;
+    });
+    await settle();
+    assert.equal(settled, false, 'still waiting before the timeout');
+    await m.clock.tick(1);
+    assert.equal(await code, 'ERR_REQUEST_TIMEOUT');
+    asked[0]!.reply('Late', enc('too late'));
+    await m.clock.tick(10);
+    assert.deepEqual(late, ['Late']);
+    await m.close();
+  });
+
+  test('rejects with ERR_REQUEST_DROPPED, the outcomes as cause, when no target got it written', async () => {
+    const m = await mesh(['a']);
+    const [a] = m.nodes as [Network];
+    const p = a.request(addr('nowhere:1'), 'Ask', enc('?'));
+    const err = await p.catch((e: unknown) => e);
+    assert.ok(isPeerpostError(err, 'ERR_REQUEST_DROPPED'), String(err));
+    const outcomes = (err as Error & { cause: { outcome: Parameters<typeof formatOutcome>[0] }[] }).cause;
+    assert.deepEqual(
+      outcomes.map((o) => formatOutcome(o.outcome)),
+      ['dropped:no_connection'],
+    );
+    await m.close();
+  });
+
+  test('abort rejects ERR_ABORTED; close rejects what is pending with ERR_CLOSED; both leave no timer', async () => {
+    const m = await mesh(['a', 'b']);
+    const [a] = m.nodes as [Network, Network];
+    const ctl = new AbortController();
+    const aborted = codeOf(a.request('b', 'Ask', enc('?'), { signal: ctl.signal, timeoutMs: 60_000 }));
+    const closed = codeOf(a.request('b', 'Ask', enc('?'), { timeoutMs: 60_000 }));
+    await m.clock.tick(10);
+    ctl.abort();
+    assert.equal(await aborted, 'ERR_ABORTED');
+    const closing = a.close();
+    assert.equal(await closed, 'ERR_CLOSED');
+    await m.clock.tick(10_000);
+    await closing;
+    assert.equal(await codeOf(a.request('b', 'Ask', enc('?'))), 'ERR_CLOSED');
+    await m.close();
+    assert.equal(m.clock.pendingTimers, 0, 'no request timer left');
+  });
+});
+
+describe('sendAndWait() and per-send callbacks', () => {
+  test('resolves with one outcome per target once every target has one', async () => {
+    const m = await mesh(['a', 'b']);
+    const [a, b] = m.nodes as [Network, Network];
+    a.updateTopology({ b: [b.address, 'gone:1'] });
+    const seen: string[] = [];
+    const done = a.sendAndWait('b', 'Note', enc('x'));
+    let outcomes: readonly { address: string | undefined; outcome: Parameters<typeof formatOutcome>[0] }[] =
+      [];
+    void done.then((o) => {
+      outcomes = o;
+    });
+    a.send('b', 'Note', enc('y'), {
+      onOutcome: (e) => seen.push(`${e.address}:${formatOutcome(e.outcome)}`),
+    });
+    await m.clock.tick(10);
+    assert.equal(outcomes.length, 0, 'gone:1 still retries: not settled');
+    await m.clock.tick(10_000); // past the backoff deadline
+    await done;
+    assert.deepEqual(outcomes.map((o) => `${o.address}:${formatOutcome(o.outcome)}`).sort(), [
+      `${b.address}:written`,
+      'gone:1:dropped:connect_failed',
+    ]);
+    assert.deepEqual(seen.sort(), [`${b.address}:written`, 'gone:1:dropped:connect_failed']);
+    await m.close();
+  });
+});
+
+describe('network.request() over mutual TLS (127.0.0.1)', () => {
+  const nodes: TestNode[] = [];
+  test('a request and its reply between two processes-worth of nodes', async (t) => {
+    t.after(() => closeAll(nodes));
+    const creds = await makeCredentials(2);
+    const trust = { certHashes: [] as string[] };
+    nodes.push(await startNode('a', creds[0]!, { trust }), await startNode('b', creds[1]!, { trust }));
+    for (const n of nodes) n.network.updateTopology(topologyOf(nodes));
+    const [a, b] = nodes as [TestNode, TestNode];
+    b.network.onMessage((msg) => {
+      if (msg.label === 'Ask') msg.reply('Answer', enc(`${text(msg.data)} pong`));
+    });
+    const reply = await a.network.request('b', 'Ask', enc('ping'), { timeoutMs: 5_000 });
+    assert.equal(text(reply.data), 'ping pong');
+    assert.equal(reply.from.peerId, 'b');
+    assert.equal(
+      a.received.some((m) => m.id === reply.id),
+      false,
+      'the reply went to the request only',
+    );
+  });
+});
