@@ -51,6 +51,8 @@ export interface ConnectionHubOptions {
   random?: Random;
   /** Called after a subscriber connection is added to or taken out of routing. */
   onSubscribersChanged?: () => void;
+  /** Called when a connection from a peer identified by its pinned identity is accepted (the peer is up). */
+  onInboundPeer?: (peerId: string) => void;
 }
 
 type HubState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
@@ -106,6 +108,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
   readonly #connectedSubscriptions = new Set<Subscription>();
   #refused = 0;
   readonly #onSubscribersChanged: (() => void) | undefined;
+  readonly #onInboundPeer: ((peerId: string) => void) | undefined;
   /** InboundOwner: set when close() closes the connections itself (after draining them). */
   shuttingDown = false;
   /** While close() waits for the outboxes to drain: looks again after a flush or a close. */
@@ -123,6 +126,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#limits = resolveHubLimits(options.limits);
     this.#random = options.random ?? Math.random;
     this.#onSubscribersChanged = options.onSubscribersChanged;
+    this.#onInboundPeer = options.onInboundPeer;
     this.#identities = new IdentityIndex(this.#topology.get());
     // Subscribed from the start (not at start()): subscriptions opened before start()
     // must follow the topology too. close() unsubscribes.
@@ -415,6 +419,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#all.add(inbound);
     this.#routes.add(inbound);
     if (inbound.isSubscriber) this.#onSubscribersChanged?.();
+    if (inbound.peerId !== undefined) this.#onInboundPeer?.(inbound.peerId);
     this.#hubMetrics.opened(inbound.kind, 'inbound');
     this.#logger.debug(
       {

@@ -6,6 +6,7 @@ import type { TrustPolicy } from '../identity/trust.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { DirectSenderConfig } from '../sender/config.js';
 import { DirectSender, type PeerEvent } from '../sender/direct-sender.js';
+import type { SendLimits } from '../sender/message.js';
 import type { DropReason, OutcomeEvent, OutcomeListener, SendMode } from '../sender/outcome.js';
 import { type DirectReceiver, formatReceiver } from '../sender/receiver.js';
 import type { Topology } from '../topology/types.js';
@@ -58,6 +59,13 @@ export interface SendOptions {
   onOutcome?: (event: OutcomeEvent) => void;
   /** Called once, with all its outcomes, when every target of this message has one. */
   onSettled?: (outcomes: readonly OutcomeEvent[]) => void;
+  /**
+   * A message still queued this many ms after `send()` (for a peer sender, or waiting for
+   * an address) is not written any more: it ends as `dropped:deadline`.
+   */
+  deadlineMs?: number;
+  /** Once aborted, a message still queued is not written: it ends as `dropped:aborted`. */
+  signal?: AbortSignal;
 }
 
 /** A waitForPeer / waitForSubscribers call: what it waits for, and how it ends. */
@@ -185,6 +193,8 @@ export class Network {
       random: this.#random,
       selfId: options.nodeId,
       onSubscribersChanged: () => this.#recheck(),
+      // A peer that connects to us is up: stop waiting out the backoff of our senders to it.
+      onInboundPeer: (peerId) => this.#sender.reconnect(peerId),
       limits: {
         maxInboundConnections: limits.maxInboundConnections,
         subscriberQueueCapacity: limits.subscriberQueueCapacity,
@@ -237,6 +247,10 @@ export class Network {
     const out = this.#outgoing;
     const id = options?.id ?? out.nextId();
     const nowMs = this.#sendClock.now();
+    let limits: SendLimits | undefined;
+    if (options !== undefined && (options.deadlineMs !== undefined || options.signal !== undefined)) {
+      limits = this.#limitsOf(options, nowMs);
+    }
     const envelope = out.make(id, label, data, nowMs);
     const watched =
       options !== undefined && (options.onOutcome !== undefined || options.onSettled !== undefined);
@@ -247,9 +261,20 @@ export class Network {
       if (watched) this.#settle(id);
       return id;
     }
-    if (typeof receiver === 'string') this.#sender.sendToPeer(receiver, envelope, nowMs);
-    else this.#sender.send(receiver, envelope, nowMs);
+    if (typeof receiver === 'string') this.#sender.sendToPeer(receiver, envelope, nowMs, limits);
+    else this.#sender.send(receiver, envelope, nowMs, limits);
     return id;
+  }
+
+  #limitsOf(options: SendOptions, nowMs: number): SendLimits {
+    const deadlineMs = options.deadlineMs;
+    if (deadlineMs !== undefined && !(deadlineMs > 0 && Number.isFinite(deadlineMs))) {
+      throw new PeerpostError(
+        'ERR_INVALID_OPTION',
+        `invalid option \`deadlineMs\`: expected a positive number of ms, got ${deadlineMs}`,
+      );
+    }
+    return { expiresAtMs: deadlineMs === undefined ? 0 : nowMs + deadlineMs, signal: options.signal };
   }
 
   /** A fresh message id, as `send()` makes when given none (unique per node). */
@@ -557,6 +582,16 @@ export class Network {
       },
       options.signal,
     );
+  }
+
+  /**
+   * The peer is back (the application knows it): forgets the remembered backoff of its
+   * addresses, and its senders that are backing off connect now. The same happens by
+   * itself when the peer connects to this node (identified by its pinned identity) or its
+   * table entry changes.
+   */
+  reconnect(peerId: string): void {
+    this.#sender.reconnect(peerId);
   }
 
   /** Resolves once at least `count` subscriber connections are open at this node (rejects like waitForPeer). */

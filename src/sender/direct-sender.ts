@@ -14,7 +14,7 @@ import { Accounting, type OutcomeSubject, type PathMode } from './accounting.js'
 import { BackoffBook } from './backoff.js';
 import { type DirectSenderConfig, type ResolvedSenderConfig, resolveSenderConfig } from './config.js';
 import { storeFrame } from './frames.js';
-import { mergeBySeq, type OutgoingMessage } from './message.js';
+import { deadReason, hasLimits, mergeBySeq, type OutgoingMessage, type SendLimits } from './message.js';
 import type { DropReason, OutcomeListener } from './outcome.js';
 import {
   type PeerEventKind,
@@ -156,9 +156,14 @@ export class DirectSender {
   }
 
   /** Sends `envelope` to `receiver`; the outcome arrives through `onOutcome` and metrics. */
-  send(receiver: DirectReceiver, envelope: Envelope, enqueuedAtMs: number = this.#sendClock.now()): void {
+  send(
+    receiver: DirectReceiver,
+    envelope: Envelope,
+    enqueuedAtMs: number = this.#sendClock.now(),
+    limits?: SendLimits,
+  ): void {
     if (receiver.kind === 'peer') {
-      this.sendToPeer(receiver.id, envelope, enqueuedAtMs);
+      this.sendToPeer(receiver.id, envelope, enqueuedAtMs, limits);
       return;
     }
     this.#messages++;
@@ -170,6 +175,8 @@ export class DirectSender {
       enqueuedAtMs,
     );
     if (this.#closing) this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
+    else if (limits?.signal?.aborted === true)
+      this.#accounting.dropNow(subject, receiver.address, 'direct', 'aborted');
     else if (receiver.address === cfg.selfAddress)
       this.#accounting.skipNow(subject, receiver.address, 'direct', 'self');
     else this.#viaHub(subject, receiver.address, 'direct', envelope);
@@ -193,7 +200,12 @@ export class DirectSender {
   }
 
   /** `send(peer(id), ...)` without the receiver object. */
-  sendToPeer(id: string, envelope: Envelope, enqueuedAtMs: number = this.#sendClock.now()): void {
+  sendToPeer(
+    id: string,
+    envelope: Envelope,
+    enqueuedAtMs: number = this.#sendClock.now(),
+    limits?: SendLimits,
+  ): void {
     this.#messages++;
     const cfg = this.#config;
     const metricLabel = this.#metricLabel(envelope.label, cfg);
@@ -239,7 +251,16 @@ export class DirectSender {
       addresses: NO_ADDRESSES,
       sent: false,
       unresolvedAtMs: 0,
+      expiresAtMs: limits === undefined ? 0 : limits.expiresAtMs,
+      signal: limits?.signal,
     };
+    if (limits !== undefined) {
+      const dead = deadReason(msg, this.#clock.now());
+      if (dead !== undefined) {
+        this.#accounting.dropNow(msg, undefined, 'direct', dead);
+        return;
+      }
+    }
     const entry = this.#entryOf(id);
     if (entry === undefined) {
       this.#accounting.accept(msg, 'direct');
@@ -329,6 +350,19 @@ export class DirectSender {
       this.#roomWaiters = undefined;
       this.#host.roomWanted = false;
     }
+  }
+
+  /**
+   * Forgets the remembered backoff of every address of peer `id` and has its senders that
+   * are backing off connect now: the peer is known to be back (it connected to us, its
+   * table entry changed, or the application says so).
+   */
+  reconnect(id: string): void {
+    if (this.#closing) return;
+    for (const a of this.#topology.get(id) ?? []) this.#book.succeeded(id, a.address);
+    const entry = this.#peers.get(id);
+    if (entry === undefined) return;
+    for (const s of entry.senders.values()) s.retryNow?.();
   }
 
   /** True when a sender of peer `id` has an open connection. */
@@ -557,7 +591,15 @@ export class DirectSender {
   }
 
   #dropAll(msgs: readonly OutgoingMessage[], address: string | undefined, reason: DropReason): void {
-    for (const m of msgs) this.#accounting.dropQueued(m, address, 'direct', reason);
+    let now = -1;
+    for (const m of msgs) {
+      let why = reason;
+      if (hasLimits(m)) {
+        if (now < 0) now = this.#clock.now();
+        why = deadReason(m, now) ?? reason;
+      }
+      this.#accounting.dropQueued(m, address, 'direct', why);
+    }
     if (reason === 'queue_full' && msgs.length > 0) this.#accounting.error('fwd_to_peer_lagged');
   }
 
@@ -632,6 +674,8 @@ export class DirectSender {
       }
       for (const a of added.values()) this.#addAddress(id, entry, a);
       this.#refill(id, entry);
+      // Its entry changed: whatever it was doing, try it now rather than after a delay.
+      if (diff.added.length > 0 || diff.removed.length > 0) this.reconnect(id);
       if (entry.senders.size === 0 && !entry.skipSelf) this.#peers.delete(id);
       // A message queued at several removed addresses moves once.
       if (moved.length > 0) this.#relocate(id, withoutRepeats(moved), new Set(added.keys()));
@@ -653,7 +697,14 @@ export class DirectSender {
       const msgs = this.#unresolved.take(id);
       const batches = new Map<PeerSenderLike, OutgoingMessage[]>();
       const self = this.#config.selfAddress;
+      const now = this.#clock.now();
       for (const m of msgs) {
+        const dead = hasLimits(m) ? deadReason(m, now) : undefined;
+        if (dead !== undefined) {
+          // Its deadline passed (or it was aborted) while it waited for an address.
+          this.#accounting.dropQueued(m, undefined, 'direct', dead);
+          continue;
+        }
         // The message holds one target (the unresolved one): its first address takes it over.
         let held = true;
         let addresses = m.addresses;
@@ -684,6 +735,8 @@ export class DirectSender {
 
   #retry(): void {
     this.#retryTimer = undefined;
+    // Past their deadline (or aborted) while waiting: they end now, with that reason.
+    this.#dropAll(this.#unresolved.removeDead(this.#clock.now()), undefined, 'deadline');
     const expired = this.#unresolved.expire(this.#clock.now(), this.#config.unresolvedTtlMs);
     if (expired.length > 0) this.#accounting.error('unresolved_expired');
     this.#dropAll(expired, undefined, 'unresolved_expired');

@@ -51,6 +51,32 @@ export interface OutgoingMessage {
   sent: boolean;
   /** When the message (last) entered the unresolved queue, for its TTL. */
   unresolvedAtMs: number;
+  /** Clock time after which it must not be written (`dropped:deadline`); 0: none. */
+  readonly expiresAtMs: number;
+  /** Once aborted, it must not be written (`dropped:aborted`). */
+  readonly signal: AbortSignal | undefined;
+}
+
+/** What `send()` may bound a message by. */
+export interface SendLimits {
+  /** Clock time after which it must not be written; 0: none. */
+  readonly expiresAtMs: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * Why `msg` must not be written any more at `nowMs` (its deadline passed, or its signal
+ * aborted), or undefined. Only messages sent with limits are ever dead.
+ */
+export function deadReason(msg: OutgoingMessage, nowMs: number): 'deadline' | 'aborted' | undefined {
+  if (msg.signal?.aborted === true) return 'aborted';
+  if (msg.expiresAtMs !== 0 && nowMs >= msg.expiresAtMs) return 'deadline';
+  return undefined;
+}
+
+/** True when `msg` was sent with a deadline or a signal. */
+export function hasLimits(msg: OutgoingMessage): boolean {
+  return msg.expiresAtMs !== 0 || msg.signal !== undefined;
 }
 
 /** Merges two lists that are each ordered by `seq` into one ordered list. */

@@ -17,6 +17,8 @@ export const DROP_REASONS = [
   'encode_failed',
   'too_large',
   'shutdown',
+  'deadline',
+  'aborted',
 ] as const;
 
 /** Why a message did not reach the transport for one target (see {@link DROP_REASONS}). */

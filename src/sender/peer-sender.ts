@@ -14,7 +14,7 @@ import type { BackoffBook } from './backoff.js';
 import type { ResolvedSenderConfig } from './config.js';
 import { Fifo } from './fifo.js';
 import { bodyOf, frameOf, storeFrame } from './frames.js';
-import { mergeBySeq, type OutgoingMessage } from './message.js';
+import { deadReason, hasLimits, mergeBySeq, type OutgoingMessage } from './message.js';
 
 /** Why a peer sender stopped. */
 export type StopReason = 'connect_failed' | 'identity_mismatch' | 'connection_lost' | 'removed' | 'shutdown';
@@ -78,6 +78,8 @@ export interface PeerSenderLike {
   adopt(msgs: readonly OutgoingMessage[]): OutgoingMessage[];
   /** Stops; returns the queued messages (oldest first). Unflushed ones end through the connection. */
   stop(reason: StopReason): OutgoingMessage[];
+  /** While backing off: connect now instead of at the end of the delay. */
+  retryNow?(): void;
   /** Resolves when the sender's connection, pending connect and timer are all gone. */
   readonly closed: Promise<void>;
 }
@@ -198,6 +200,13 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     return leftover;
   }
 
+  retryNow(): void {
+    if (this.#state.kind !== 'backoff') return;
+    if (this.#timer !== undefined) this.#host.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#connect();
+  }
+
   #connect(): void {
     this.#attempt++;
     this.#state = { kind: 'connecting', attempt: this.#attempt, since: this.#host.clock.now() };
@@ -282,9 +291,20 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
 
   #flush(connection: Connection): void {
     const queue = this.#queue;
+    let now = -1;
     while (!this.#blocked && queue.length > 0) {
       if (connection.closeReason !== undefined) return;
       const first = queue.peek() as OutgoingMessage;
+      if (hasLimits(first)) {
+        if (now < 0) now = this.#host.clock.now();
+        const dead = deadReason(first, now);
+        if (dead !== undefined) {
+          // Its deadline passed (or it was aborted) while it waited: never written.
+          queue.shift();
+          this.#host.accounting.dropQueued(first, this.address, 'direct', dead);
+          continue;
+        }
+      }
       if (first.frames !== undefined && connection.writeFrames !== undefined) {
         this.#writeRun(connection, first.frames, first.frameAt);
       } else {
@@ -305,7 +325,12 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     const queue = this.#queue;
     let end = start;
     let n = 0;
-    for (let m = queue.at(0); m !== undefined && m.frames === frames && m.frameAt === end; m = queue.at(n)) {
+    // The run ends before a message with limits: #flush looks at it first.
+    for (
+      let m = queue.at(0);
+      m !== undefined && m.frames === frames && m.frameAt === end && (n === 0 || !hasLimits(m));
+      m = queue.at(n)
+    ) {
       end += FRAME_PREFIX_BYTES + m.size;
       n++;
     }

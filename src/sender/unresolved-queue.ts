@@ -1,5 +1,5 @@
 import { Fifo } from './fifo.js';
-import { mergeBySeq, type OutgoingMessage } from './message.js';
+import { deadReason, hasLimits, mergeBySeq, type OutgoingMessage } from './message.js';
 
 /**
  * Messages for peers the topology does not know (yet): FIFO in send order, bounded, with
@@ -34,6 +34,16 @@ export class UnresolvedQueue {
     for (const m of this.#queue.drain()) (now - m.unresolvedAtMs >= ttlMs ? expired : kept).push(m);
     this.#refill(kept);
     return expired;
+  }
+
+  /** Removes and returns the messages that must not be written any more (deadline passed, aborted). */
+  removeDead(now: number): OutgoingMessage[] {
+    const dead: OutgoingMessage[] = [];
+    const kept: OutgoingMessage[] = [];
+    for (const m of this.#queue.drain())
+      (hasLimits(m) && deadReason(m, now) !== undefined ? dead : kept).push(m);
+    this.#refill(kept);
+    return dead;
   }
 
   /** The distinct peer ids waiting, in order of their oldest message. */
