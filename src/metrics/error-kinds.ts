@@ -24,6 +24,7 @@ export const ERROR_KINDS = [
   'in_transfer_fail',
   'in_transfer_skew',
   'in_queue_overflow',
+  'broadcast_gap',
   'reply_queue_full',
   'subscriber_lagged',
   'subscriber_too_slow',

@@ -16,14 +16,18 @@ export class Inbox<T> {
   #readers = 0;
   #closed = false;
   #dropped = 0;
-  readonly #onDrop: (() => void) | undefined;
+  readonly #onDrop: ((dropped: T) => void) | undefined;
   readonly #onListenerError: ((err: unknown, item: T) => void) | undefined;
 
   /**
    * `onListenerError` gets what a listener throws (the other listeners and the message
    * flow go on); without it, the exception propagates to the caller of push().
    */
-  constructor(capacity = 10_000, onDrop?: () => void, onListenerError?: (err: unknown, item: T) => void) {
+  constructor(
+    capacity = 10_000,
+    onDrop?: (dropped: T) => void,
+    onListenerError?: (err: unknown, item: T) => void,
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new PeerpostError(
         'ERR_INVALID_OPTION',
@@ -73,9 +77,11 @@ export class Inbox<T> {
       return;
     }
     if (this.buffered >= this.capacity) {
+      const dropped = this.#buffer[this.#head] as T;
+      this.#buffer[this.#head] = undefined as T;
       this.#head++;
       this.#dropped++;
-      this.#onDrop?.();
+      this.#onDrop?.(dropped);
     }
     this.#buffer.push(item);
   }

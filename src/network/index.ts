@@ -1,4 +1,5 @@
 export { type DedupOptions, DedupWindow } from './dedup.js';
+export { BROADCAST_MARK, broadcastSeqOf, type Gap, MAX_TRACKED_PUBLISHERS } from './gaps.js';
 export type { IncomingMessage, IncomingSink, MessageSource } from './incoming.js';
 export {
   createNetwork,

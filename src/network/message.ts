@@ -5,6 +5,7 @@ import { addr, peer } from '../sender/receiver.js';
 import type { DirectSenderStats } from '../sender/stats.js';
 import type { ConnectionKind } from '../transport/types.js';
 import type { Envelope } from '../wire/envelope.js';
+import { broadcastSeqOf } from './gaps.js';
 import type { MessageSource } from './incoming.js';
 import type { Network } from './network.js';
 import type { NetworkLimits } from './options.js';
@@ -33,6 +34,11 @@ export class NetworkMessage {
 
   get label(): string {
     return this.envelope.label;
+  }
+
+  /** For a broadcast: its number in its publisher's sequence (0, 1, 2, ...); else undefined. */
+  get broadcastSeq(): number | undefined {
+    return broadcastSeqOf(this.envelope.id)?.seq;
   }
 
   /**
@@ -85,8 +91,8 @@ export interface NetworkStats {
 
 /** Where an error reported through `network.onError` came from. */
 export interface ErrorContext {
-  /** The listener that threw: `onMessage`, `onOutcome` (global or per-send), `onSettled` or `onPeer`. */
-  readonly source: 'onMessage' | 'onOutcome' | 'onSettled' | 'onPeer';
+  /** The listener that threw: `onMessage`, `onOutcome` (global or per-send), `onSettled`, `onPeer` or `onGap`. */
+  readonly source: 'onMessage' | 'onOutcome' | 'onSettled' | 'onPeer' | 'onGap';
   /** The message the listener was called for. */
   readonly messageId: string | undefined;
 }

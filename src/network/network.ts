@@ -20,6 +20,7 @@ import type { Random } from '../util/random.js';
 import type { Envelope } from '../wire/envelope.js';
 import { payloadOf } from '../wire/message.js';
 import { DedupWindow } from './dedup.js';
+import { BroadcastSequences, broadcastSeqOf, type Gap } from './gaps.js';
 import { Inbox } from './inbox.js';
 import type { IncomingMessage, IncomingSink } from './incoming.js';
 import {
@@ -47,6 +48,7 @@ import {
 } from './requests.js';
 
 export type { PeerEvent } from '../sender/direct-sender.js';
+export type { Gap } from './gaps.js';
 export type { ErrorContext, NetworkConfigUpdate, NetworkStats, SubscribeOptions } from './message.js';
 export { NetworkMessage } from './message.js';
 export type { RequestOptions } from './requests.js';
@@ -110,6 +112,8 @@ export class Network {
   readonly #outcomeListeners = new Set<OutcomeListener>();
   readonly #errorListeners = new Set<(err: unknown, context: ErrorContext) => void>();
   readonly #peerListeners = new Set<(event: PeerEvent) => void>();
+  readonly #gapListeners = new Set<(gap: Gap) => void>();
+  readonly #sequences = new BroadcastSequences();
   /** waitForPeer / waitForSubscribers calls still waiting. */
   readonly #conditions = new Set<Condition>();
   #listenerErrors = 0;
@@ -178,7 +182,16 @@ export class Network {
     this.#requests = new Requests(this.#clock);
     this.#inbox = new Inbox<NetworkMessage>(
       options.incomingCapacity ?? 10_000,
-      () => this.#metrics.inc('peerpost_errors_total', { kind: 'in_queue_overflow' }),
+      (dropped) => {
+        this.#metrics.inc('peerpost_errors_total', { kind: 'in_queue_overflow' });
+        if (this.#gapListeners.size > 0) {
+          this.#emitGap({
+            kind: 'reader_overflow',
+            messageId: dropped.id,
+            droppedTotal: this.#inbox.dropped,
+          });
+        }
+      },
       (err, msg) => this.#listenerThrew(err, 'onMessage', msg.id),
     );
     const incoming: IncomingSink = { push: (msg) => this.#onIncoming(msg) };
@@ -436,7 +449,7 @@ export class Network {
    */
   broadcast(label: string, data: Uint8Array, options?: { id?: string }): string {
     const out = this.#outgoing;
-    const id = options?.id ?? out.nextId();
+    const id = options?.id ?? out.nextBroadcastId();
     const nowMs = this.#sendClock.now();
     const envelope = out.make(id, label, data, nowMs);
     if (out.tooLarge(envelope, this.#limits.maxFrameBytes)) {
@@ -640,6 +653,42 @@ export class Network {
     }
   }
 
+  /**
+   * Calls `listener` when this node learns it missed something: broadcasts of a publisher
+   * it subscribes to (their sequence numbers jumped: lost to a full queue at the
+   * publisher, or while the subscription reconnected), or a message a `for await` reader
+   * fell too far behind to get (`incomingCapacity`).
+   */
+  onGap(listener: (gap: Gap) => void): () => void {
+    this.#gapListeners.add(listener);
+    return () => {
+      this.#gapListeners.delete(listener);
+    };
+  }
+
+  /** A message on a connection this node opened: follows the publisher's broadcast sequence. */
+  #sequence(id: string, from: IncomingMessage['from']): void {
+    const b = broadcastSeqOf(id);
+    if (b === undefined) return;
+    const gap = this.#sequences.seen(b.publisher, b.seq);
+    if (gap === undefined) return;
+    const missed = gap.to - gap.from + 1;
+    this.#metrics.inc('peerpost_errors_total', { kind: 'broadcast_gap' }, missed);
+    if (this.#gapListeners.size > 0) {
+      this.#emitGap({ kind: 'broadcast', publisher: b.publisher, peerId: from.peerId, ...gap, missed });
+    }
+  }
+
+  #emitGap(gap: Gap): void {
+    for (const listener of this.#gapListeners) {
+      try {
+        listener(gap);
+      } catch (err) {
+        this.#listenerThrew(err, 'onGap', gap.kind === 'reader_overflow' ? gap.messageId : undefined);
+      }
+    }
+  }
+
   #emitPeerEvent(event: PeerEvent): void {
     for (const listener of this.#peerListeners) {
       try {
@@ -809,6 +858,8 @@ export class Network {
       return;
     }
     this.#delivered++;
+    if (msg.from.direction === 'outbound' && env.directReceiver === undefined)
+      this.#sequence(env.id, msg.from);
     if (
       this.#requests.size > 0 &&
       this.#requests.answer(

@@ -2,6 +2,7 @@ import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { Logger } from '../util/logger.js';
 import { type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
 import { createEnvelope } from '../wire/message.js';
+import { BROADCAST_MARK } from './gaps.js';
 import { IdCounter } from './id-counter.js';
 
 const UNCOMPRESSED = { stage: 'uncompressed' } as const;
@@ -15,6 +16,8 @@ const COMPRESSED = { stage: 'compressed' } as const;
  */
 export class OutgoingEnvelopes {
   readonly #ids: IdCounter;
+  /** Broadcast ids: a sequence of their own (see gaps.ts). */
+  readonly #broadcastIds: IdCounter;
   readonly #compressThresholdBytes: number;
   readonly #metrics: Metrics;
   readonly #logger: Logger;
@@ -23,6 +26,7 @@ export class OutgoingEnvelopes {
 
   constructor(idPrefix: string, compressThresholdBytes: number, metrics: Metrics, logger: Logger) {
     this.#ids = new IdCounter(idPrefix);
+    this.#broadcastIds = new IdCounter(`${idPrefix}${BROADCAST_MARK}`);
     this.#compressThresholdBytes = compressThresholdBytes;
     this.#metrics = metrics;
     this.#logger = logger;
@@ -30,6 +34,11 @@ export class OutgoingEnvelopes {
 
   nextId(): string {
     return this.#ids.next();
+  }
+
+  /** The next broadcast id: `<prefix>b:<n>`, n counting this node's broadcasts. */
+  nextBroadcastId(): string {
+    return this.#broadcastIds.next();
   }
 
   /** The envelope of one message sent at `nowMs` (and its size observed). */

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { broadcastSeqOf } from '../../src/network/gaps.js';
+import { createNetwork, type Gap } from '../../src/network/network.js';
+import { formatOutcome } from '../../src/sender/outcome.js';
+import { MemoryNetwork } from '../../src/transport/memory/network.js';
+import { FakeClock } from '../../src/util/fake-clock.js';
+
+test('broadcast ids carry a per-publisher sequence; other ids do not parse as one', () => {
+  assert.deepEqual(broadcastSeqOf('a-0123abcd-b:1z'), { publisher: 'a-0123abcd-', seq: 71 });
+  for (const id of ['a-0123abcd-1z', 'a-0123abcd-b:', 'a-0123abcd-b:1z~r~b-1-2', 'b:1']) {
+    assert.equal(broadcastSeqOf(id), undefined, id);
+  }
+});
+
+test('a subscriber learns how many broadcasts it missed: the same number the publisher reported dropped for it', async () => {
+  const clock = new FakeClock();
+  const memory = new MemoryNetwork({ clock, socketBufferBytes: 8 * 1024 });
+  const a = await createNetwork({
+    nodeId: 'a',
+    transport: memory.transport({ host: 'a', limits: { highWaterMarkBytes: 4 * 1024 } }),
+    listen: 'a:0',
+    clock,
+    limits: { subscriberQueueCapacity: 4 },
+  });
+  const b = await createNetwork({
+    nodeId: 'b',
+    transport: memory.transport({ host: 'b' }),
+    listen: 'b:0',
+    clock,
+  });
+  b.updateTopology({ a: [a.address] });
+  b.subscribe('a');
+  await clock.tick(100);
+  const dropsForB: string[] = [];
+  a.onOutcome((o) => {
+    if (o.mode === 'broadcast' && formatOutcome(o.outcome) === 'dropped:queue_full')
+      dropsForB.push(o.messageId);
+  });
+  const gaps: Gap[] = [];
+  b.onGap((g) => gaps.push(g));
+  const seqs: number[] = [];
+  b.onMessage((m) => seqs.push(m.broadcastSeq ?? -1));
+  memory.setLink('a', 'b', { bandwidthBytesPerSec: 64 * 1024 }, false);
+  const payload = new Uint8Array(randomBytes(4096));
+  const ids = Array.from({ length: 60 }, () => a.broadcast('News', payload));
+  await clock.tick(10_000);
+  assert.ok(dropsForB.length > 10, `the publisher dropped some for b: ${dropsForB.length}`);
+  assert.equal(seqs.length, ids.length - dropsForB.length, 'b got the rest');
+  assert.deepEqual(
+    seqs,
+    [...seqs].sort((x, y) => x - y),
+    'in order',
+  );
+  const missed = gaps.reduce((n, g) => n + (g.kind === 'broadcast' ? g.missed : 0), 0);
+  // Drops at the end of the run leave no later broadcast to reveal them: send one more.
+  a.broadcast('News', new Uint8Array(1));
+  await clock.tick(1_000);
+  const missedAfter = gaps.reduce((n, g) => n + (g.kind === 'broadcast' ? g.missed : 0), 0);
+  assert.equal(missedAfter, dropsForB.length, `gaps ${JSON.stringify(gaps)}`);
+  assert.ok(missed <= missedAfter);
+  for (const g of gaps) {
+    assert.equal(g.kind, 'broadcast');
+    if (g.kind === 'broadcast') {
+      assert.equal(g.publisher, broadcastSeqOf(ids[0]!)?.publisher);
+      for (let s = g.from; s <= g.to; s++)
+        assert.ok(dropsForB.includes(ids[s]!), `seq ${s} was reported dropped`);
+    }
+  }
+  assert.equal(b.stats().incoming.delivered, seqs.length);
+  const closing = Promise.all([a.close(), b.close()]);
+  await clock.tick(10_000);
+  await closing;
+  await memory.close();
+});
+
+test('a for-await reader that falls behind is told which messages it lost', async () => {
+  const clock = new FakeClock();
+  const memory = new MemoryNetwork({ clock });
+  const a = await createNetwork({
+    nodeId: 'a',
+    transport: memory.transport({ host: 'a' }),
+    listen: 'a:0',
+    clock,
+  });
+  const b = await createNetwork({
+    nodeId: 'b',
+    transport: memory.transport({ host: 'b' }),
+    listen: 'b:0',
+    clock,
+    incomingCapacity: 3,
+  });
+  a.updateTopology({ b: [b.address] });
+  const gaps: Gap[] = [];
+  b.onGap((g) => gaps.push(g));
+  const ids = Array.from({ length: 5 }, () => a.send('b', 'Note', new Uint8Array(1)));
+  await clock.tick(100);
+  assert.deepEqual(gaps, [
+    { kind: 'reader_overflow', messageId: ids[0], droppedTotal: 1 },
+    { kind: 'reader_overflow', messageId: ids[1], droppedTotal: 2 },
+  ]);
+  const read: string[] = [];
+  for await (const m of b.messages()) {
+    read.push(m.id);
+    if (read.length === 3) break;
+  }
+  assert.deepEqual(read, ids.slice(2));
+  const closing = Promise.all([a.close(), b.close()]);
+  await clock.tick(10_000);
+  await closing;
+  await memory.close();
+});
