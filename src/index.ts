@@ -46,6 +46,7 @@ export { type ReceivedReply, type SendOnceOptions, type SendOnceResult, sendOnce
 export { HEARTBEAT_LABEL, NodeService, type NodeServiceOptions, startNodeService } from './node/service.js';
 export type { NodeStatus, PeerAddressStatus, PeerStatus } from './node/status.js';
 export { formatStatus } from './node/status-text.js';
+export * from './registry/index.js';
 export type { BackoffConfig, DirectSenderConfig } from './sender/config.js';
 export { type CloseOptions, DirectSender, type DirectSenderOptions } from './sender/direct-sender.js';
 export {
@@ -68,7 +69,7 @@ export {
 } from './sender/peer-sender.js';
 export { addr, type DirectReceiver, formatReceiver, peer, peerInfo } from './sender/receiver.js';
 export type { DirectSenderStats, SenderStats } from './sender/stats.js';
-export type { PeerAddress, Topology } from './topology/types.js';
+export type { PeerAddress, PeerIdentities, Topology } from './topology/types.js';
 export { DEFAULT_LIMITS } from './transport/limits.js';
 export { StreamConnection } from './transport/stream-connection.js';
 export * from './transport/tls/index.js';

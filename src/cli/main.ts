@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerConfig } from './commands/config.js';
 import { registerDecode } from './commands/decode.js';
 import { registerDemo } from './commands/demo.js';
 import { registerKeygen } from './commands/keygen.js';
@@ -9,6 +10,7 @@ import { type CliContext, type CliIo, processIo, type RegisterCommand } from './
 
 /** Every command of the CLI, in help order. */
 const COMMANDS: readonly RegisterCommand[] = [
+  registerConfig,
   registerDecode,
   registerDemo,
   registerKeygen,

@@ -1,4 +1,5 @@
-import type { PeerAddress, Topology } from '../topology/types.js';
+import { identitiesOf, type PeerAddress, type Topology } from '../topology/types.js';
+import type { ExpectedIdentity } from '../transport/types.js';
 import type { NodeConfig } from './parse.js';
 
 /** One difference between two configs, for the "what changed" log line. */
@@ -12,7 +13,7 @@ export interface ConfigChange {
 }
 
 /** Keys that cannot change in a running node: a change is reported and not applied. */
-export const RESTART_KEYS = ['nodeId', 'listen', 'admin'] as const;
+export const RESTART_KEYS = ['nodeId', 'listen', 'admin', 'registry'] as const;
 
 /**
  * Limits a running node applies live: the direct sender's (through
@@ -33,16 +34,20 @@ export const LIVE_LIMITS: readonly string[] = [
 /** At most this many peers are described one by one; the rest are counted. */
 const MAX_PEER_LINES = 20;
 
-function addressText(a: PeerAddress): string {
-  const id = a.expectedIdentity;
-  if (id === undefined) return a.address;
-  return 'certHash' in id
-    ? `${a.address}#cert:${id.certHash.slice(0, 8)}`
-    : `${a.address}#owner:${id.ownerKey.slice(0, 8)}`;
+function identityText(id: ExpectedIdentity): string {
+  return 'certHash' in id ? `cert:${id.certHash.slice(0, 8)}` : `owner:${id.ownerKey.slice(0, 8)}`;
 }
 
-function addressesText(list: readonly PeerAddress[]): string {
-  return `[${list.map(addressText).join(', ')}]`;
+function addressText(a: PeerAddress): string {
+  const id = a.expectedIdentity;
+  return id === undefined ? a.address : `${a.address}#${identityText(id)}`;
+}
+
+/** A peer's entries: its addresses, then the identities that name it without an address. */
+function entriesText(topology: Topology, peer: string): string {
+  const addresses = (topology.get(peer) ?? []).map(addressText);
+  const identities = (identitiesOf(topology).get(peer) ?? []).map(identityText);
+  return `[${[...addresses, ...identities].join(', ')}]`;
 }
 
 function diffTopology(old: Topology, next: Topology): ConfigChange[] {
@@ -52,15 +57,16 @@ function diffTopology(old: Topology, next: Topology): ConfigChange[] {
     if (out.length < MAX_PEER_LINES) out.push({ key: `topology.${peer}`, description, needsRestart: false });
     else more++;
   };
-  for (const [peer, list] of next) {
-    const before = old.get(peer);
-    if (before === undefined) push(peer, `topology: peer ${peer} added ${addressesText(list)}`);
-    else if (addressesText(before) !== addressesText(list)) {
-      push(peer, `topology: peer ${peer} ${addressesText(before)} -> ${addressesText(list)}`);
+  for (const peer of next.keys()) {
+    const after = entriesText(next, peer);
+    if (!old.has(peer)) push(peer, `topology: peer ${peer} added ${after}`);
+    else {
+      const before = entriesText(old, peer);
+      if (before !== after) push(peer, `topology: peer ${peer} ${before} -> ${after}`);
     }
   }
-  for (const [peer, list] of old) {
-    if (!next.has(peer)) push(peer, `topology: peer ${peer} removed (was ${addressesText(list)})`);
+  for (const peer of old.keys()) {
+    if (!next.has(peer)) push(peer, `topology: peer ${peer} removed (was ${entriesText(old, peer)})`);
   }
   if (more > 0)
     out.push({ key: 'topology', description: `topology: ${more} more peers changed`, needsRestart: false });
@@ -105,7 +111,17 @@ export function diffConfig(old: NodeConfig, next: NodeConfig): ConfigChange[] {
       out.push({ key, description, needsRestart });
     }
   };
-  for (const key of RESTART_KEYS) scalar(key, old[key], next[key], true);
+  for (const key of RESTART_KEYS) {
+    if (key !== 'registry') scalar(key, old[key], next[key], true);
+  }
+  // Compared as a whole and described without its values (it may hold a password).
+  if (JSON.stringify(old.registry ?? null) !== JSON.stringify(next.registry ?? null)) {
+    out.push({
+      key: 'registry',
+      description: 'registry: changed (needs restart, not applied)',
+      needsRestart: true,
+    });
+  }
   scalar('directSendMode', old.directSendMode, next.directSendMode, false);
   scalar('logLevel', old.logLevel, next.logLevel, false);
   scalar('credentials.keyFile', old.credentials.keyFile, next.credentials.keyFile, false);
@@ -141,5 +157,11 @@ export function diffConfig(old: NodeConfig, next: NodeConfig): ConfigChange[] {
  * restart, which keep their running values.
  */
 export function liveConfig<T extends NodeConfig>(running: NodeConfig, next: T): T {
-  return { ...next, nodeId: running.nodeId, listen: running.listen, admin: running.admin };
+  return {
+    ...next,
+    nodeId: running.nodeId,
+    listen: running.listen,
+    admin: running.admin,
+    registry: running.registry,
+  };
 }

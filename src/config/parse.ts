@@ -2,11 +2,13 @@ import { dirname, resolve } from 'node:path';
 import process from 'node:process';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import type { PeerAddress, Topology } from '../topology/types.js';
+import { makeTopology, type PeerAddress, type Topology } from '../topology/types.js';
+import type { ExpectedIdentity } from '../transport/types.js';
 import { ConfigError, type ConfigIssue, toConfigIssues } from './issues.js';
 import {
   DEFAULT_LIMITS,
   type DirectSendMode,
+  etcdRegistrySchema,
   type LogLevel,
   limitsSchema,
   type NodeLimits,
@@ -14,6 +16,22 @@ import {
   type RawTopology,
   topologySchema,
 } from './schema.js';
+
+/** `registry.etcd` of the config (see docs/registry.md). File paths are absolute. */
+export interface EtcdRegistryConfig {
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  readonly leaseTtlSeconds: number;
+  /** Addresses written in this node's entry; undefined: the listen address. */
+  readonly advertise: readonly string[] | undefined;
+  /** PEM files of etcd's client TLS. */
+  readonly tls:
+    | { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string }
+    | undefined;
+  readonly username: string | undefined;
+  /** Never log it. */
+  readonly password: string | undefined;
+}
 
 /** The validated configuration of a `peerpost node`. Paths are absolute. */
 export interface NodeConfig {
@@ -36,6 +54,8 @@ export interface NodeConfig {
   readonly topology: Topology;
   /** The separate topology file, when the config names one. */
   readonly topologyFile: string | undefined;
+  /** Membership on etcd, merged with `topology`; none when undefined. Needs a restart to change. */
+  readonly registry?: { readonly etcd: EtcdRegistryConfig } | undefined;
   /** The config file, when parsed from one. */
   readonly path: string | undefined;
 }
@@ -54,6 +74,9 @@ const KNOWN_KEYS: ReadonlyMap<string, readonly string[]> = new Map([
   ['limits', Object.keys(limitsSchema.shape)],
   ['limits.backoff', Object.keys(DEFAULT_LIMITS.backoff)],
   ['limits.dedup', Object.keys(DEFAULT_LIMITS.dedup)],
+  ['registry', ['etcd']],
+  ['registry.etcd', Object.keys(etcdRegistrySchema.shape)],
+  ['registry.etcd.tls', ['ca', 'cert', 'key']],
 ]);
 
 /** Parses YAML and runs `schema`; throws a located {@link ConfigError}. */
@@ -81,19 +104,31 @@ function parseYaml<S extends z.ZodType>(text: string, file: string, schema: S): 
 
 export function toTopology(raw: RawTopology): Topology {
   const table = new Map<string, readonly PeerAddress[]>();
+  const identities = new Map<string, readonly ExpectedIdentity[]>();
   for (const [peerId, entries] of Object.entries(raw)) {
-    table.set(
-      peerId,
-      entries.map((e): PeerAddress => {
-        if (e.certHash !== undefined)
-          return { address: e.address, expectedIdentity: { certHash: e.certHash } };
-        if (e.ownerKey !== undefined)
-          return { address: e.address, expectedIdentity: { ownerKey: e.ownerKey } };
-        return { address: e.address };
-      }),
-    );
+    const addresses: PeerAddress[] = [];
+    const named: ExpectedIdentity[] = [];
+    for (const e of entries) {
+      const identity: ExpectedIdentity | undefined =
+        e.certHash !== undefined
+          ? { certHash: e.certHash }
+          : e.ownerKey !== undefined
+            ? { ownerKey: e.ownerKey }
+            : undefined;
+      if (e.address === undefined) {
+        if (identity !== undefined) named.push(identity);
+      } else {
+        addresses.push(
+          identity === undefined
+            ? { address: e.address }
+            : { address: e.address, expectedIdentity: identity },
+        );
+      }
+    }
+    table.set(peerId, addresses);
+    if (named.length > 0) identities.set(peerId, named);
   }
-  return table;
+  return makeTopology(table, identities);
 }
 
 /**
@@ -120,13 +155,39 @@ export function parseNodeConfig(text: string, options: ParseConfigOptions = {}):
     logLevel: raw.logLevel,
     topology: raw.topology === undefined ? new Map() : toTopology(raw.topology),
     topologyFile: raw.topologyFile === undefined ? undefined : resolve(baseDir, raw.topologyFile),
+    registry:
+      raw.registry === undefined
+        ? undefined
+        : {
+            etcd: {
+              endpoints: raw.registry.etcd.endpoints,
+              prefix: raw.registry.etcd.prefix,
+              leaseTtlSeconds: raw.registry.etcd.leaseTtlSeconds,
+              advertise: raw.registry.etcd.advertise,
+              tls:
+                raw.registry.etcd.tls === undefined
+                  ? undefined
+                  : {
+                      caFile: resolve(baseDir, raw.registry.etcd.tls.ca),
+                      ...(raw.registry.etcd.tls.cert === undefined
+                        ? {}
+                        : { certFile: resolve(baseDir, raw.registry.etcd.tls.cert) }),
+                      ...(raw.registry.etcd.tls.key === undefined
+                        ? {}
+                        : { keyFile: resolve(baseDir, raw.registry.etcd.tls.key) }),
+                    },
+              username: raw.registry.etcd.username,
+              password: raw.registry.etcd.password,
+            },
+          },
     path: options.path === undefined ? undefined : resolve(options.path),
   };
 }
 
 /**
- * Parses a topology file: a YAML mapping of peer id to a list of addresses, each
- * `host:port` or `{ address, certHash | ownerKey }`. An empty file is an empty topology.
+ * Parses a topology file: a YAML mapping of peer id to a list of entries, each
+ * `host:port`, `{ address, certHash | ownerKey }`, or `{ certHash | ownerKey }` (an
+ * identity without an address). An empty file is an empty topology.
  */
 export function parseTopology(text: string, options: { path?: string } = {}): Topology {
   return toTopology(parseYaml(text, options.path ?? '<topology>', topologySchema));

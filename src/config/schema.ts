@@ -180,24 +180,29 @@ export const limitsSchema = z.strictObject({
   drainTimeoutMs: positiveInt().default(DEFAULT_LIMITS.drainTimeoutMs),
 });
 
-// A bare "host:port" is shorthand for { address: "host:port" }.
+// A bare "host:port" is shorthand for { address: "host:port" }. An entry without an
+// address names the peer by identity only (a client on an ephemeral port).
+const ENTRY_SHAPES = 'host:port, { address, certHash | ownerKey } or { certHash | ownerKey }';
 const peerAddressSchema = z.preprocess(
   (v) => (typeof v === 'string' ? { address: v } : v),
   z
     .strictObject(
       {
-        address: address(false),
+        address: address(false).optional(),
         certHash: hex32('a certificate SHA-256').optional(),
         ownerKey: hex32('an Ed25519 owner key').optional(),
       },
-      { error: (iss) => expected('host:port or { address, certHash | ownerKey }', iss.input) },
+      { error: (iss) => expected(ENTRY_SHAPES, iss.input) },
     )
     .refine((v) => v.certHash === undefined || v.ownerKey === undefined, {
       error: 'give either certHash or ownerKey, not both',
+    })
+    .refine((v) => v.address !== undefined || v.certHash !== undefined || v.ownerKey !== undefined, {
+      error: 'give an address, a certHash or an ownerKey',
     }),
 );
 
-/** Peer id -> its addresses, as written in YAML (inline or in the topology file). */
+/** Peer id -> its addresses and identities, as written in YAML (inline or in the topology file). */
 export const topologySchema = z.record(
   nonEmptyString('a peer id'),
   z
@@ -207,6 +212,7 @@ export const topologySchema = z.record(
     .superRefine((list, ctx) => {
       const seen = new Set<string>();
       list.forEach((entry, i) => {
+        if (entry.address === undefined) return;
         if (seen.has(entry.address)) {
           ctx.addIssue({ code: 'custom', path: [i], message: `duplicate address ${entry.address}` });
         }
@@ -215,6 +221,57 @@ export const topologySchema = z.record(
     }),
   { error: (iss) => expected('a mapping of peer id to addresses', iss.input) },
 );
+
+/** Defaults of `registry.etcd`. */
+export const DEFAULT_ETCD_REGISTRY = { prefix: '/peerpost/default/', leaseTtlSeconds: 10 } as const;
+
+const etcdEndpoint = z.unknown().transform((v, ctx) => {
+  const m = typeof v === 'string' ? /^(?:https?:\/\/)?([^/]+)\/?$/.exec(v) : null;
+  const problem = m ? addressProblem(m[1]!) : 'expected http://host:port, https://host:port or host:port';
+  if (problem !== undefined) {
+    ctx.addIssue({ code: 'custom', input: v, message: `${problem}, got ${show(v)}` });
+    return z.NEVER;
+  }
+  return v as string;
+});
+
+const registryPrefix = z
+  .unknown()
+  .refine((v) => typeof v === 'string' && v.length <= 512 && v.endsWith('/') && !hasControlChars(v), {
+    error: (iss) => expected('a key prefix ending with "/" (at most 512 characters)', iss.input),
+  })
+  .transform((v) => v as string);
+
+const list = <T extends z.ZodType>(item: T, what: string, max: number) =>
+  z
+    .array(item, { error: (iss) => expected(what, iss.input) })
+    .refine((v) => v.length > 0 && v.length <= max, { error: `expected 1 to ${max} entries` });
+
+/** `registry.etcd`: membership on etcd (see docs/registry.md). Needs a restart to change. */
+export const etcdRegistrySchema = z
+  .strictObject({
+    endpoints: list(etcdEndpoint, 'a list of etcd URLs', 16),
+    prefix: registryPrefix.default(DEFAULT_ETCD_REGISTRY.prefix),
+    leaseTtlSeconds: positiveInt(3600).default(DEFAULT_ETCD_REGISTRY.leaseTtlSeconds),
+    advertise: list(address(false), 'a list of host:port', 16).optional(),
+    tls: z
+      .strictObject({
+        ca: nonEmptyString('a file path'),
+        cert: nonEmptyString('a file path').optional(),
+        key: nonEmptyString('a file path').optional(),
+      })
+      .refine((v) => (v.cert === undefined) === (v.key === undefined), {
+        error: 'give cert and key together',
+      })
+      .optional(),
+    username: nonEmptyString('a user name').optional(),
+    password: nonEmptyString('a password').optional(),
+  })
+  .refine((v) => (v.username === undefined) === (v.password === undefined), {
+    error: 'give username and password together',
+  });
+
+export const registrySchema = z.strictObject({ etcd: etcdRegistrySchema });
 
 export const nodeConfigSchema = z
   .strictObject({
@@ -236,6 +293,7 @@ export const nodeConfigSchema = z
     logLevel: oneOf(LOG_LEVELS).default('info'),
     topology: topologySchema.optional(),
     topologyFile: nonEmptyString('a file path').optional(),
+    registry: registrySchema.optional(),
   })
   .superRefine((v, ctx) => {
     if (v.topology !== undefined && v.topologyFile !== undefined) {
@@ -256,6 +314,7 @@ export const nodeConfigSchema = z
 
 export type RawNodeConfig = z.output<typeof nodeConfigSchema>;
 export type RawTopology = z.output<typeof topologySchema>;
+export type RawEtcdRegistry = z.output<typeof etcdRegistrySchema>;
 
 /** Limits of a node, all resolved to numbers. See docs/configuration.md. */
 export type NodeLimits = RawNodeConfig['limits'];

@@ -1,13 +1,22 @@
+import { LabelRegistry, LabelSetCache } from '../metrics/labels.js';
 import type { Labels, Metrics } from '../metrics/types.js';
 import { CONNECTION_KINDS, type ConnectionKind } from '../transport/types.js';
 
 const SUBSCRIBER_QUEUE: Labels = { queue: 'subscribers' };
-/** Distinct (label, mode) sets kept for sent bytes; others get a fresh object per call. */
-const MAX_SENT_LABELS = 256;
+
+type SentLabels = Readonly<Record<'direct' | 'broadcast', Labels>>;
+
+function sentLabelsOf(known: readonly string[]): LabelSetCache<SentLabels> {
+  return new LabelSetCache<SentLabels>(LabelRegistry.knownOnly(known), (label) => ({
+    direct: { label, mode: 'direct' },
+    broadcast: { label, mode: 'broadcast' },
+  }));
+}
 
 /**
  * The hub's metric bookkeeping, with label objects built once: connection gauges by
- * kind and direction, sent bytes by label and mode, and the subscriber queue depth.
+ * kind and direction, sent bytes by label and mode (known labels by name, the others as
+ * `other`), and the subscriber queue depth.
  */
 export class HubMetrics {
   readonly #metrics: Metrics;
@@ -19,10 +28,11 @@ export class HubMetrics {
     inbound: { direct: 0, 'subscribe-node': 0, 'subscribe-proxy': 0 } as Record<ConnectionKind, number>,
     outbound: { direct: 0, 'subscribe-node': 0, 'subscribe-proxy': 0 } as Record<ConnectionKind, number>,
   };
-  readonly #sentLabels = new Map<string, Labels>();
+  #sentLabels: LabelSetCache<SentLabels>;
 
-  constructor(metrics: Metrics) {
+  constructor(metrics: Metrics, knownLabels: readonly string[] = []) {
     this.#metrics = metrics;
+    this.#sentLabels = sentLabelsOf(knownLabels);
     for (const kind of CONNECTION_KINDS) {
       this.#labels.inbound.set(kind, { kind, direction: 'inbound' });
       this.#labels.outbound.set(kind, { kind, direction: 'outbound' });
@@ -40,14 +50,13 @@ export class HubMetrics {
     this.#metrics.set('peerpost_connections', --this.#open[direction][kind], labels);
   }
 
+  /** Replaces the labels reported by name (the others are `other` from now on). */
+  setKnownLabels(known: readonly string[]): void {
+    this.#sentLabels = sentLabelsOf(known);
+  }
+
   sent(label: string, mode: 'direct' | 'broadcast', bytes: number): void {
-    const key = mode === 'direct' ? `d:${label}` : `b:${label}`;
-    let labels = this.#sentLabels.get(key);
-    if (labels === undefined) {
-      labels = { label, mode };
-      if (this.#sentLabels.size < MAX_SENT_LABELS) this.#sentLabels.set(key, labels);
-    }
-    this.#metrics.inc('peerpost_sent_bytes_total', labels, bytes);
+    this.#metrics.inc('peerpost_sent_bytes_total', this.#sentLabels.get(label)[mode], bytes);
   }
 
   subscriberQueueDepth(depth: number): void {

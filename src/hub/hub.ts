@@ -15,15 +15,15 @@ import { type Clock, systemClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
+import { WarnLimiter } from '../util/warn-limiter.js';
 import { type Envelope, encodableSize } from '../wire/envelope.js';
 import { FrameSlab, frameBuffer } from '../wire/frame-slab.js';
-import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import { HubMetrics } from './hub-metrics.js';
-import { IdentityIndex } from './identify.js';
+import { IdentityIndex, shareIdentityIndex } from './identify.js';
 import { InboundConnection, type InboundOwner } from './inbound.js';
-import { IncomingReader } from './incoming-reader.js';
+import { IncomingReader, shareIncomingReader } from './incoming-reader.js';
 import { type HubLimits, type ResolvedHubLimits, resolveHubLimits } from './options.js';
-import type { DepthTotal } from './outbox.js';
+import type { ByteBudget, DepthTotal } from './outbox.js';
 import type { HubPort, HubResult, OutcomeTicket } from './port.js';
 import { Routes } from './routes.js';
 import { type HubStats, hubStats } from './stats.js';
@@ -53,9 +53,17 @@ export interface ConnectionHubOptions {
   onSubscribersChanged?: () => void;
   /** Called when a connection from a peer identified by its pinned identity is accepted (the peer is up). */
   onInboundPeer?: (peerId: string) => void;
+  /**
+   * Message labels reported by name in metrics; every other label is reported as `other`
+   * (the sender's rule). A list, or a config whose `knownLabels` may change (followed
+   * live, e.g. the network's sender config). @default []
+   */
+  knownLabels?: readonly string[] | Observable<{ readonly knownLabels?: readonly string[] | undefined }>;
 }
 
 type HubState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
+
+const NO_LABELS: readonly string[] = [];
 
 /**
  * The transport's own cap is set this far above the hub's: the hub refuses and counts
@@ -95,6 +103,9 @@ export class ConnectionHub implements HubPort, InboundOwner {
   #closing: Promise<void> | undefined;
   #listener: Listener | undefined;
   #unsubscribeTopology: (() => void) | undefined;
+  #unsubscribeLabels: (() => void) | undefined;
+  /** The known labels in use (a new list rebuilds the metric label caches). */
+  #knownLabels: readonly string[];
   #identities: IdentityIndex;
   readonly #all = new Set<InboundConnection>();
   readonly #routes = new Routes();
@@ -103,12 +114,16 @@ export class ConnectionHub implements HubPort, InboundOwner {
   readonly #subscriptions = new Set<Subscription>();
   readonly #subscriberDepth: DepthTotal = { value: 0 };
   readonly #replyDepth: DepthTotal = { value: 0 };
+  /** Bytes all connection queues hold, against `limits.queueBytesTotal`. */
+  readonly #queueBytes: ByteBudget;
   readonly #hubMetrics: HubMetrics;
   /** Subscriptions currently connected, for the outbound connection gauge. */
   readonly #connectedSubscriptions = new Set<Subscription>();
   #refused = 0;
   readonly #onSubscribersChanged: (() => void) | undefined;
   readonly #onInboundPeer: ((peerId: string) => void) | undefined;
+  /** Refusal warnings, rate-limited (made on the first one). */
+  #warnings: WarnLimiter | undefined;
   /** InboundOwner: set when close() closes the connections itself (after draining them). */
   shuttingDown = false;
   /** While close() waits for the outboxes to drain: looks again after a flush or a close. */
@@ -124,14 +139,20 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#selfId = options.selfId;
     this.#logger = (options.logger ?? noopLogger).child({ component: 'hub', self: options.selfId });
     this.#limits = resolveHubLimits(options.limits);
+    this.#queueBytes = { bytes: 0, limit: this.#limits.queueBytesTotal };
     this.#random = options.random ?? Math.random;
     this.#onSubscribersChanged = options.onSubscribersChanged;
     this.#onInboundPeer = options.onInboundPeer;
     this.#identities = new IdentityIndex(this.#topology.get());
+    // Peer senders push replies into the same sink: they identify them with this index.
+    shareIdentityIndex(this.#incoming, () => this.#identities);
     // Subscribed from the start (not at start()): subscriptions opened before start()
     // must follow the topology too. close() unsubscribes.
     this.#unsubscribeTopology = this.#topology.subscribe((topology) => this.#onTopology(topology));
-    this.#hubMetrics = new HubMetrics(this.#metrics);
+    const labels = options.knownLabels ?? [];
+    const labelConfig = isLabelList(labels) ? undefined : labels;
+    this.#knownLabels = isLabelList(labels) ? labels : (labels.get().knownLabels ?? NO_LABELS);
+    this.#hubMetrics = new HubMetrics(this.#metrics, this.#knownLabels);
     this.reader = new IncomingReader({
       incoming: this.#incoming,
       clock: this.#clock,
@@ -139,7 +160,18 @@ export class ConnectionHub implements HubPort, InboundOwner {
       logger: this.#logger,
       clockSkewToleranceMs: this.#limits.clockSkewToleranceMs,
       maxTransferMs: this.#limits.maxTransferMs,
+      knownLabels: this.#knownLabels,
     });
+    // Peer senders read replies on their connections through the same reader.
+    shareIncomingReader(this.#incoming, this.reader);
+    this.#unsubscribeLabels = labelConfig?.subscribe((c) => this.#setKnownLabels(c.knownLabels ?? NO_LABELS));
+  }
+
+  #setKnownLabels(known: readonly string[]): void {
+    if (known === this.#knownLabels) return;
+    this.#knownLabels = known;
+    this.reader.setKnownLabels(known);
+    this.#hubMetrics.setKnownLabels(known);
   }
 
   /**
@@ -202,7 +234,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
       this.reader.countError('reply_queue_full');
       return 'queue_full';
     }
-    this.#hubMetrics.sent(envelope.label, 'direct', FRAME_PREFIX_BYTES + size);
+    // Sent bytes are counted by the ticket's owner, once the frame is flushed.
     return 'pending';
   }
 
@@ -242,7 +274,8 @@ export class ConnectionHub implements HubPort, InboundOwner {
     if (tooSlow !== undefined) for (const subscriber of tooSlow) this.#disconnectSlow(subscriber);
     this.#hubMetrics.subscriberQueueDepth(this.#subscriberDepth.value);
     if (written === 0) return 'queue_full';
-    this.#hubMetrics.sent(envelope.label, 'broadcast', frame.length * written);
+    // With a ticket, its owner counts the sent bytes of each copy once it is flushed.
+    if (ticket === undefined) this.#hubMetrics.sent(envelope.label, 'broadcast', frame.length * written);
     return 'written';
   }
 
@@ -288,6 +321,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
       refused: this.#refused,
       subscriberQueueDepth: this.#subscriberDepth.value,
       replyQueueDepth: this.#replyDepth.value,
+      queueBytes: this.#queueBytes.bytes,
     });
   }
 
@@ -308,6 +342,8 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#state = 'closing';
     this.#unsubscribeTopology?.();
     this.#unsubscribeTopology = undefined;
+    this.#unsubscribeLabels?.();
+    this.#unsubscribeLabels = undefined;
     const subscriptions = [...this.#subscriptions].map((s) => s.close());
     if (wasStarting !== undefined) {
       this.#listener = await wasStarting.catch(() => undefined);
@@ -379,7 +415,12 @@ export class ConnectionHub implements HubPort, InboundOwner {
     if (this.#all.size < this.#limits.maxInboundConnections) return true;
     this.#refused++;
     this.reader.countError('max_conn_reached');
-    this.#logger.warn({ address: remoteAddress }, 'inbound connection cap reached; refusing');
+    this.#warnings ??= new WarnLimiter(this.#logger, this.#clock);
+    this.#warnings.warn(
+      'ERR_MAX_CONNECTIONS',
+      { code: 'ERR_MAX_CONNECTIONS', address: remoteAddress, max: this.#limits.maxInboundConnections },
+      'inbound connection cap reached; refusing',
+    );
     return false;
   }
 
@@ -399,6 +440,8 @@ export class ConnectionHub implements HubPort, InboundOwner {
         subscriber ? this.#limits.subscriberQueueCapacity : this.#limits.replyQueueCapacity,
         subscriber ? this.#subscriberDepth : this.#replyDepth,
         this.#clock.now(),
+        this.#limits.queueBytesPerConnection,
+        this.#queueBytes,
       );
       this.#register(inbound);
       connection.attach(inbound);
@@ -455,7 +498,10 @@ export class ConnectionHub implements HubPort, InboundOwner {
   }
 
   /** InboundOwner: an undecodable frame (already counted by the reader), or a frame from a subscriber. */
-  protocolViolation(inbound: InboundConnection, what: 'undecodable' | 'unexpected_frame'): void {
+  protocolViolation(
+    inbound: InboundConnection,
+    what: 'undecodable' | 'unexpected_frame' | 'bad_payload',
+  ): void {
     if (what === 'unexpected_frame') {
       // Subscriber connections carry broadcasts one way only.
       this.reader.countError('fail_deser_msg');
@@ -466,7 +512,11 @@ export class ConnectionHub implements HubPort, InboundOwner {
     }
     this.#retire(
       inbound,
-      what === 'undecodable' ? 'incoming frame does not decode' : 'subscriber connections are one-way',
+      what === 'undecodable'
+        ? 'incoming frame does not decode'
+        : what === 'bad_payload'
+          ? 'incoming payload refused'
+          : 'subscriber connections are one-way',
     );
   }
 
@@ -508,4 +558,8 @@ export class ConnectionHub implements HubPort, InboundOwner {
       this.#hubMetrics.closed(subscription.kind, 'outbound');
     }
   }
+}
+
+function isLabelList(labels: NonNullable<ConnectionHubOptions['knownLabels']>): labels is readonly string[] {
+  return Array.isArray(labels);
 }

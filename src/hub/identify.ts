@@ -1,15 +1,22 @@
-import type { Topology } from '../topology/types.js';
-import type { RemoteIdentity } from '../transport/types.js';
+import type { IncomingSink } from '../network/incoming.js';
+import { identitiesOf, type Topology } from '../topology/types.js';
+import type { ExpectedIdentity, RemoteIdentity } from '../transport/types.js';
 
 /**
- * Who a connection belongs to, by the identities the topology pins: certificate hash
- * first, then owner keys. Built once per topology version so that identifying a
- * connection is a couple of map lookups.
+ * Who a connection belongs to, by the identities the topology names: the identities
+ * pinned at its addresses and the identities given without an address (a client on an
+ * ephemeral port). Certificate hash first, then owner keys. Built once per topology
+ * version so that identifying a connection is a couple of map lookups.
  *
- * A peer whose addresses pin no identity cannot be recognised on an inbound connection
- * (the remote port is ephemeral, so the address proves nothing): its messages arrive
- * with `peerId` undefined. When two peers pin the same identity, the first in topology
- * order wins.
+ * The rule, the same on every path (see docs/hub.md, "Peer identification"):
+ *
+ * - a remote identity the topology names is that peer, whichever connection it came by:
+ *   inbound (it dialed us), a reply on our peer sender's connection, or our subscription;
+ * - otherwise, on a connection this node dialed, the peer listed at the dialed address
+ *   without a pinned identity (dialing it is the proof); on an inbound connection,
+ *   nobody (`peerId` undefined: its remote port is ephemeral, the address proves nothing).
+ *
+ * When two peers name the same identity, the first in topology order wins.
  */
 export class IdentityIndex {
   readonly #byCertHash = new Map<string, string>();
@@ -18,21 +25,23 @@ export class IdentityIndex {
   readonly #byAddress = new Map<string, string>();
 
   constructor(topology: Topology) {
+    const identities = identitiesOf(topology);
     for (const [peerId, addresses] of topology) {
       for (const { address, expectedIdentity } of addresses) {
         if (expectedIdentity === undefined) {
           if (!this.#byAddress.has(address)) this.#byAddress.set(address, peerId);
-          continue;
-        }
-        if ('certHash' in expectedIdentity) {
-          const key = expectedIdentity.certHash.toLowerCase();
-          if (!this.#byCertHash.has(key)) this.#byCertHash.set(key, peerId);
-        } else {
-          const key = expectedIdentity.ownerKey.toLowerCase();
-          if (!this.#byOwnerKey.has(key)) this.#byOwnerKey.set(key, peerId);
-        }
+        } else this.#add(expectedIdentity, peerId);
       }
+      for (const identity of identities.get(peerId) ?? []) this.#add(identity, peerId);
     }
+  }
+
+  #add(identity: ExpectedIdentity, peerId: string): void {
+    const [map, key] =
+      'certHash' in identity
+        ? [this.#byCertHash, identity.certHash.toLowerCase()]
+        : [this.#byOwnerKey, identity.ownerKey.toLowerCase()];
+    if (!map.has(key)) map.set(key, peerId);
   }
 
   /** The peer id the topology gives this identity, or undefined. */
@@ -54,4 +63,22 @@ export class IdentityIndex {
   identifyDialed(identity: RemoteIdentity, address: string): string | undefined {
     return this.identify(identity) ?? this.#byAddress.get(address);
   }
+}
+
+/** The current index of the hub that reads into each incoming sink. */
+const shared = new WeakMap<IncomingSink, () => IdentityIndex>();
+
+/**
+ * Makes `current()` the identity index of every part of a node that pushes into `sink`:
+ * the hub registers its index here, and the peer senders, which read replies on the
+ * connections they opened and push them into the same sink, identify those replies with
+ * it, so that one identity gets one peer id on every path.
+ */
+export function shareIdentityIndex(sink: IncomingSink, current: () => IdentityIndex): void {
+  shared.set(sink, current);
+}
+
+/** The identity index shared for `sink` (undefined when no hub reads into it). */
+export function sharedIdentityIndex(sink: IncomingSink): IdentityIndex | undefined {
+  return shared.get(sink)?.();
 }

@@ -2,7 +2,7 @@ import type { Buffer } from 'node:buffer';
 import type { MessageSource } from '../network/incoming.js';
 import type { CloseReason, Connection, ConnectionHandler, ConnectionKind } from '../transport/types.js';
 import type { IncomingReader } from './incoming-reader.js';
-import { type DepthTotal, Outbox } from './outbox.js';
+import { type ByteBudget, type DepthTotal, Outbox } from './outbox.js';
 
 /** What an inbound connection reports back to its hub. */
 export interface InboundOwner {
@@ -12,7 +12,10 @@ export interface InboundOwner {
    * The peer broke the protocol: a frame that does not decode, or any frame on a
    * (one-way) subscriber connection. The owner stops routing to it and closes it.
    */
-  protocolViolation(inbound: InboundConnection, what: 'undecodable' | 'unexpected_frame'): void;
+  protocolViolation(
+    inbound: InboundConnection,
+    what: 'undecodable' | 'unexpected_frame' | 'bad_payload',
+  ): void;
   /** True once the owner closes its connections itself: what they still hold ends as `shutdown`. */
   readonly shuttingDown: boolean;
   /** A connection flushed frames or closed (the owner may be waiting for its queues to drain). */
@@ -47,12 +50,14 @@ export class InboundConnection implements ConnectionHandler {
     queueCapacity: number,
     depth: DepthTotal,
     acceptedAtMs: number,
+    queueBytes?: number,
+    budget?: ByteBudget,
   ) {
     this.#owner = owner;
     this.connection = connection;
     this.kind = connection.kind;
     this.acceptedAtMs = acceptedAtMs;
-    this.outbox = new Outbox(connection, queueCapacity, depth);
+    this.outbox = new Outbox(connection, queueCapacity, depth, queueBytes, budget);
     this.#source = this.#makeSource(peerId);
   }
 
@@ -146,6 +151,14 @@ export class InboundConnection implements ConnectionHandler {
       address: this.connection.remoteAddress,
       identity: this.connection.remoteIdentity,
       direction: 'inbound',
+      close: this.#refuse,
     };
   }
+
+  /** Bad input: stop reading, and let the owner take the connection out of routing and close it. */
+  readonly #refuse = (): void => {
+    if (!this.#reading) return;
+    this.#reading = false;
+    this.#owner.protocolViolation(this, 'bad_payload');
+  };
 }

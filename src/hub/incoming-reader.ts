@@ -1,8 +1,10 @@
 import type { Buffer } from 'node:buffer';
+import { LabelRegistry, LabelSetCache } from '../metrics/labels.js';
 import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink, MessageSource } from '../network/incoming.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import { WarnLimiter } from '../util/warn-limiter.js';
 import {
   decodeEnvelopeAt,
   type Envelope,
@@ -13,12 +15,6 @@ import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 
 /** The path a message took to reach us, as used in metric labels. */
 export type IncomingMode = 'direct' | 'broadcast';
-
-/** Distinct message labels reported in metrics before the rest are folded into `other`. */
-export const MAX_METRIC_LABELS = 256;
-/** Longer message labels are reported as `other`. */
-export const MAX_METRIC_LABEL_LENGTH = 128;
-const OTHER = 'other';
 
 interface LabelSets {
   readonly bytes: Labels;
@@ -33,6 +29,38 @@ export interface IncomingReaderDeps {
   readonly logger: Logger;
   readonly clockSkewToleranceMs: number;
   readonly maxTransferMs: number;
+  /** Message labels reported by name in metrics; every other label is `other`. @default [] */
+  readonly knownLabels?: readonly string[];
+}
+
+/** The reader of the hub that reads into each incoming sink (see {@link shareIncomingReader}). */
+const sharedReaders = new WeakMap<IncomingSink, IncomingReader>();
+
+/**
+ * Makes `reader` the reader of every part of a node that pushes into `sink`: the hub
+ * registers its reader here, and the peer senders, which read replies on the connections
+ * they opened, read them through it, so that every path counts received bytes and the
+ * incoming phases once, with the same labels.
+ */
+export function shareIncomingReader(sink: IncomingSink, reader: IncomingReader): void {
+  sharedReaders.set(sink, reader);
+}
+
+/** The reader shared for `sink` (undefined when no hub reads into it). */
+export function sharedIncomingReader(sink: IncomingSink): IncomingReader | undefined {
+  return sharedReaders.get(sink);
+}
+
+/** The label sets of the incoming metrics per mode: `known` labels by name, the others as `other`. */
+function labelSetsOf(known: readonly string[]): Record<IncomingMode, LabelSetCache<LabelSets>> {
+  const registry = LabelRegistry.knownOnly(known);
+  const cache = (mode: IncomingMode) =>
+    new LabelSetCache<LabelSets>(registry, (label) => ({
+      bytes: { label, mode },
+      transferStarted: { phase: 'IncomingTransfer', label, mode },
+      buffer: { phase: 'IncomingBuffer', label, mode },
+    }));
+  return { direct: cache('direct'), broadcast: cache('broadcast') };
 }
 
 /**
@@ -40,18 +68,17 @@ export interface IncomingReaderDeps {
  * measures the incoming phases on the way: `IncomingTransfer` (sender's
  * `deliveryStartTimestampMs` to frame read, which crosses two clocks and is therefore
  * checked against a skew tolerance) and `IncomingBuffer` (frame read to handed to the
- * sink). Shared by the hub's inbound connections and outbound subscriptions.
+ * sink). Shared by the hub's inbound connections, its outbound subscriptions and the
+ * peer senders' outbound connections (replies; see {@link shareIncomingReader}).
  *
- * Message labels come from the network, so the label sets used in metrics are bounded:
- * the first {@link MAX_METRIC_LABELS} short labels are kept, the rest become `other`.
+ * Message labels come from the network, so the label sets used in metrics are bounded
+ * as the sender's are: known labels (`knownLabels`) by name, every other one as `other`.
  */
 export class IncomingReader {
+  /** Warnings about undecodable frames, rate-limited (made on the first one). */
+  #warnings: WarnLimiter | undefined;
   readonly #deps: IncomingReaderDeps;
-  readonly #labelSets: Record<IncomingMode, Map<string, LabelSets>> = {
-    direct: new Map(),
-    broadcast: new Map(),
-  };
-  #distinctLabels = 0;
+  #labelSets: Record<IncomingMode, LabelSetCache<LabelSets>>;
   readonly #errorLabels = new Map<string, Labels>();
   /** False with the no-op metrics: the phase bookkeeping (clock reads, label lookups) is skipped. */
   readonly #measured: boolean;
@@ -59,6 +86,12 @@ export class IncomingReader {
   constructor(deps: IncomingReaderDeps) {
     this.#deps = deps;
     this.#measured = deps.metrics !== noopMetrics;
+    this.#labelSets = labelSetsOf(deps.knownLabels ?? []);
+  }
+
+  /** Replaces the labels reported by name (the others are `other` from now on). */
+  setKnownLabels(known: readonly string[]): void {
+    this.#labelSets = labelSetsOf(known);
   }
 
   /**
@@ -82,7 +115,9 @@ export class IncomingReader {
       envelope = decodeEnvelopeAt(chunk, start, end);
     } catch (err) {
       this.countError('fail_deser_msg');
-      this.#deps.logger.warn(
+      this.#warnings ??= new WarnLimiter(this.#deps.logger, this.#deps.clock);
+      this.#warnings.warn(
+        'undecodable',
         { address: from.address, peer: from.identity.shortId, code: (err as { code?: string }).code },
         'incoming frame does not decode; closing the connection',
       );
@@ -93,7 +128,7 @@ export class IncomingReader {
       this.#push(envelope, version, from, readAt);
       return true;
     }
-    const sets = this.#labelsFor(envelope.label, mode);
+    const sets = this.#labelSets[mode].get(envelope.label);
     metrics.inc('peerpost_received_bytes_total', sets.bytes, end - start + FRAME_PREFIX_BYTES);
 
     metrics.inc('peerpost_phase_started_total', sets.transferStarted);
@@ -139,26 +174,5 @@ export class IncomingReader {
     const ms = readAt - Number(startMs);
     if (ms < -this.#deps.clockSkewToleranceMs || ms > this.#deps.maxTransferMs) return undefined;
     return Math.max(ms, 0);
-  }
-
-  #labelsFor(label: string, mode: IncomingMode): LabelSets {
-    const map = this.#labelSets[mode];
-    const known = map.get(label);
-    if (known !== undefined) return known;
-    let reported = label;
-    if (label.length > MAX_METRIC_LABEL_LENGTH || this.#distinctLabels >= MAX_METRIC_LABELS) {
-      reported = OTHER;
-      const other = map.get(OTHER);
-      if (other !== undefined) return other;
-    } else {
-      this.#distinctLabels++;
-    }
-    const sets: LabelSets = {
-      bytes: { label: reported, mode },
-      transferStarted: { phase: 'IncomingTransfer', label: reported, mode },
-      buffer: { phase: 'IncomingBuffer', label: reported, mode },
-    };
-    map.set(reported, sets);
-    return sets;
   }
 }

@@ -24,6 +24,21 @@ export interface HubLimits {
    */
   replyQueueCapacity?: number;
   /**
+   * Bytes the queue of one connection (reply or subscriber) may hold, besides its frame
+   * count: past it, a frame for that connection is dropped (`queue_full`) unless the queue
+   * is empty. Keeps one peer that stopped reading at a bounded cost whatever its frames'
+   * size.
+   * @default 16777216 (16 MiB)
+   */
+  queueBytesPerConnection?: number;
+  /**
+   * Bytes all the hub's connection queues may hold together (a frame shared by several
+   * subscribers counts once per queue): past it, new frames are dropped (`queue_full`)
+   * until queues drain, so many slow peers cannot add up to an unbounded node.
+   * @default 268435456 (256 MiB)
+   */
+  queueBytesTotal?: number;
+  /**
    * A subscriber that drops this many broadcasts in a row (without one being accepted in
    * between) is disconnected. `0` never disconnects: a stalled subscriber then only
    * loses messages until the transport's write timeout fails its connection.
@@ -54,6 +69,8 @@ export const DEFAULT_HUB_LIMITS: Readonly<ResolvedHubLimits> = {
   slowSubscriberDisconnectAfterDrops: 0,
   clockSkewToleranceMs: 5000,
   maxTransferMs: 3_600_000,
+  queueBytesPerConnection: 16 * 1024 * 1024,
+  queueBytesTotal: 256 * 1024 * 1024,
 };
 
 const MINIMUMS: Readonly<ResolvedHubLimits> = {
@@ -63,6 +80,8 @@ const MINIMUMS: Readonly<ResolvedHubLimits> = {
   slowSubscriberDisconnectAfterDrops: 0,
   clockSkewToleranceMs: 0,
   maxTransferMs: 1,
+  queueBytesPerConnection: 1,
+  queueBytesTotal: 1,
 };
 
 /** Fills in defaults and rejects values that are not safe non-negative integers in range. */

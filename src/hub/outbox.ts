@@ -15,6 +15,12 @@ export interface DepthTotal {
   value: number;
 }
 
+/** Bytes held by every outbox of a hub, against its budget. */
+export interface ByteBudget {
+  bytes: number;
+  readonly limit: number;
+}
+
 const INITIAL_SLOTS = 16;
 /**
  * The ring of every outbox that never had to queue (most of them: an idle or keeping-up
@@ -37,7 +43,11 @@ const NO_SLOTS: readonly (Uint8Array | undefined)[] = Object.freeze([]);
 export class Outbox {
   readonly #connection: Connection;
   readonly #capacity: number;
+  readonly #capacityBytes: number;
   readonly #depth: DepthTotal;
+  readonly #budget: ByteBudget;
+  /** Bytes of the frames in the ring. */
+  #bytes = 0;
   #ring = NO_SLOTS as (Uint8Array | undefined)[];
   #head = 0;
   #size = 0;
@@ -58,10 +68,23 @@ export class Outbox {
   /** Set once the connection closed: how messages handed over after that end. */
   #lost: Exclude<TicketResult, 'written'> | undefined;
 
-  constructor(connection: Connection, capacity: number, depth: DepthTotal) {
+  constructor(
+    connection: Connection,
+    capacity: number,
+    depth: DepthTotal,
+    capacityBytes = Number.POSITIVE_INFINITY,
+    budget: ByteBudget = { bytes: 0, limit: Number.POSITIVE_INFINITY },
+  ) {
     this.#connection = connection;
     this.#capacity = capacity;
     this.#depth = depth;
+    this.#capacityBytes = capacityBytes;
+    this.#budget = budget;
+  }
+
+  /** Bytes of the frames waiting here. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** Frames waiting in the ring (not yet handed to the transport). */
@@ -83,7 +106,7 @@ export class Outbox {
       this.consecutiveDrops = 0;
       return true;
     }
-    if (!this.#hasRoom()) return false;
+    if (!this.#hasRoom(frame.length)) return false;
     if (ticket !== undefined) this.#waitInRing(ticket);
     this.#enqueue(frame);
     return true;
@@ -112,7 +135,7 @@ export class Outbox {
       this.consecutiveDrops = 0;
       return true;
     }
-    if (!this.#hasRoom()) return false;
+    if (!this.#hasRoom(FRAME_PREFIX_BYTES + size)) return false;
     const frame = frameBuffer(envelope, size);
     if (ticket !== undefined) this.#waitInRing(ticket);
     this.#enqueue(frame);
@@ -163,9 +186,19 @@ export class Outbox {
     if (waiting !== undefined) for (const w of waiting) w.ticket.settle(this.#lost, address);
   }
 
-  /** False (and the drop counted) when the ring is full. */
-  #hasRoom(): boolean {
-    if (this.#size < this.#capacity) return true;
+  /**
+   * False (and the drop counted) when the ring is full: its frame count, its bytes (a
+   * first frame always fits, so a frame as large as the byte bound is not stuck), or the
+   * hub's budget.
+   */
+  #hasRoom(frameBytes: number): boolean {
+    if (
+      this.#size < this.#capacity &&
+      (this.#size === 0 || this.#bytes + frameBytes <= this.#capacityBytes) &&
+      this.#budget.bytes + frameBytes <= this.#budget.limit
+    ) {
+      return true;
+    }
     this.drops++;
     this.consecutiveDrops++;
     return false;
@@ -173,6 +206,8 @@ export class Outbox {
 
   #enqueue(frame: Uint8Array): void {
     this.#enqueued++;
+    this.#bytes += frame.length;
+    this.#budget.bytes += frame.length;
     if (this.#size === this.#ring.length) this.#grow();
     this.#ring[(this.#head + this.#size) % this.#ring.length] = frame;
     this.#size++;
@@ -189,6 +224,8 @@ export class Outbox {
       this.#head = (this.#head + 1) % this.#ring.length;
       this.#size--;
       this.#depth.value--;
+      this.#bytes -= frame.length;
+      this.#budget.bytes -= frame.length;
       const ordinal = this.#dequeued++;
       const accepted = this.#write(frame);
       const inRing = this.#inRing;
@@ -214,6 +251,8 @@ export class Outbox {
     const address = this.#connection.remoteAddress;
     if (inRing !== undefined) for (const w of inRing) w.ticket.settle(reason, address);
     this.#depth.value -= discarded;
+    this.#budget.bytes -= this.#bytes;
+    this.#bytes = 0;
     this.#ring = NO_SLOTS as (Uint8Array | undefined)[];
     this.#head = 0;
     this.#size = 0;

@@ -12,6 +12,8 @@ export interface InboundConnectionStats {
   readonly shortId: string;
   /** Frames waiting in the hub while the transport is above its high-water mark. */
   readonly queueDepth: number;
+  /** Their bytes (bounded by `limits.queueBytesPerConnection`). */
+  readonly queueBytes: number;
   /** Frames dropped for this connection because its queue was full. */
   readonly drops: number;
   /** Bytes the transport holds for this connection. */
@@ -35,6 +37,8 @@ export interface HubStats {
   /** Frames queued in the hub across subscribers / reply channels. */
   readonly subscriberQueueDepth: number;
   readonly replyQueueDepth: number;
+  /** Bytes those queued frames hold, all queues together (bounded by `limits.queueBytesTotal`). */
+  readonly queueBytes: number;
   /** Broadcast frames dropped across open subscriber connections. */
   readonly subscriberDrops: number;
   readonly connections: readonly InboundConnectionStats[];
@@ -51,6 +55,7 @@ export interface HubStatsInput {
   readonly refused: number;
   readonly subscriberQueueDepth: number;
   readonly replyQueueDepth: number;
+  readonly queueBytes: number;
 }
 
 export function hubStats(input: HubStatsInput): HubStats {
@@ -68,6 +73,7 @@ export function hubStats(input: HubStatsInput): HubStats {
       peerId: c.peerId,
       shortId: c.connection.remoteIdentity.shortId,
       queueDepth: c.outbox.depth,
+      queueBytes: c.outbox.bytes,
       drops: c.outbox.drops,
       bufferedBytes: c.connection.bufferedBytes,
       acceptedAtMs: c.acceptedAtMs,
@@ -85,6 +91,7 @@ export function hubStats(input: HubStatsInput): HubStats {
     refused: input.refused,
     subscriberQueueDepth: input.subscriberQueueDepth,
     replyQueueDepth: input.replyQueueDepth,
+    queueBytes: input.queueBytes,
     subscriberDrops,
     connections,
     subscriptions,

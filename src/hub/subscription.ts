@@ -247,6 +247,7 @@ export class Subscription implements ConnectionHandler {
       address: connection.remoteAddress,
       identity: connection.remoteIdentity,
       direction: 'outbound',
+      close: (why) => connection.close(why),
     };
   }
 }

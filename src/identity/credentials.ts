@@ -1,10 +1,10 @@
 import { Buffer } from 'node:buffer';
-import { createHash, createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 
 type KeyPair = webcrypto.CryptoKeyPair;
 
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { PeerpostError } from '../errors.js';
 import type { RemoteIdentity } from '../transport/types.js';
 import { encodeOwnerSignatures, OWNER_SIGNATURE_OID, type OwnerKey } from './owner-keys.js';
@@ -133,29 +133,122 @@ export function identityOfCredentials(credentials: Credentials): RemoteIdentity 
   return identityOfCertificate(pemToDer(credentials.certPem));
 }
 
-/** Checks that the key parses and belongs to the certificate; throws `ERR_INVALID_CERTIFICATE`. */
-export function validateCredentials(credentials: Credentials): void {
+/** Where credentials were read from, so that errors name the files. */
+export interface CredentialFiles {
+  readonly keyFile: string;
+  readonly certFile: string;
+}
+
+/**
+ * Checks that the key parses and belongs to the certificate; throws `ERR_INVALID_CERTIFICATE`.
+ * With `files`, the messages name them (`the private key in <keyFile> does not match the
+ * certificate in <certFile>`).
+ */
+export function validateCredentials(credentials: Credentials, files?: CredentialFiles): void {
+  const certIn = files === undefined ? '' : ` in ${files.certFile}`;
+  const keyIn = files === undefined ? '' : ` in ${files.keyFile}`;
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(credentials.certPem);
   } catch (err) {
-    throw invalid('invalid certificate PEM', err);
+    throw invalid(`invalid certificate PEM${certIn}`, err);
   }
   let ok: boolean;
   try {
     ok = cert.checkPrivateKey(createPrivateKey(credentials.keyPem));
   } catch (err) {
-    throw invalid('invalid private key PEM', err);
+    throw invalid(`invalid private key PEM${keyIn}`, err);
   }
   if (!ok)
-    throw new PeerpostError('ERR_INVALID_CERTIFICATE', 'the private key does not match the certificate');
+    throw new PeerpostError(
+      'ERR_INVALID_CERTIFICATE',
+      files === undefined
+        ? 'the private key does not match the certificate'
+        : `the private key in ${files.keyFile} does not match the certificate in ${files.certFile}`,
+    );
 }
 
-/** Writes `key.pem` (mode 0600) and `cert.pem` into `dir`, creating it if needed. */
-export async function saveCredentials(dir: string, credentials: Credentials): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, KEY_FILE), credentials.keyPem, { mode: 0o600 });
-  await writeFile(join(dir, CERT_FILE), credentials.certPem);
+export interface SaveCredentialsOptions {
+  /**
+   * Replace `key.pem` and `cert.pem` when they exist. When false, existing files are an
+   * error (`ERR_INVALID_OPTION`, naming them) and nothing is written. @default true
+   */
+  overwrite?: boolean;
+}
+
+/**
+ * Writes `key.pem` (mode 0600) and `cert.pem` into `dir`, creating it if needed. Each file
+ * is written under a temporary name and renamed into place, so a replaced key is never
+ * readable with the old file's mode, nor half written.
+ */
+export async function saveCredentials(
+  dir: string,
+  credentials: Credentials,
+  options: SaveCredentialsOptions = {},
+): Promise<void> {
+  await makeDir(dir);
+  const keyFile = join(dir, KEY_FILE);
+  const certFile = join(dir, CERT_FILE);
+  if (options.overwrite === false) {
+    const existing = (
+      await Promise.all([keyFile, certFile].map(async (f) => ((await exists(f)) ? f : '')))
+    ).filter((f) => f !== '');
+    if (existing.length > 0) {
+      throw new PeerpostError(
+        'ERR_INVALID_OPTION',
+        `${existing.join(' and ')} already ${existing.length > 1 ? 'exist' : 'exists'}`,
+      );
+    }
+  }
+  await writeReplacing(keyFile, credentials.keyPem, 0o600, options.overwrite !== false);
+  await writeReplacing(certFile, credentials.certPem, 0o666, options.overwrite !== false);
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await lstat(file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** Writes `file` through a fresh temporary file and a rename; without `replace`, fails if it exists. */
+async function writeReplacing(file: string, text: string, mode: number, replace: boolean): Promise<void> {
+  if (!replace) {
+    await writeFile(file, text, { mode, flag: 'wx' });
+    return;
+  }
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, text, { mode, flag: 'wx' });
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * `mkdir -p`. Not `mkdir(dir, { recursive: true })`: on Node 20 that loops forever at
+ * 100% CPU when the kernel answers ENOENT for a directory whose parent exists (e.g.
+ * `/proc/nope`); here such a directory fails with that ENOENT.
+ */
+async function makeDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if ((await stat(dir)).isDirectory()) return;
+      throw err;
+    }
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw err;
+    await makeDir(parent);
+    await mkdir(dir);
+  }
 }
 
 /** Reads and validates credentials: `dir/key.pem` + `dir/cert.pem`, or explicit file paths. */
@@ -168,6 +261,6 @@ export async function loadCredentials(
     keyPem: await readFile(files.keyFile, 'utf8'),
     certPem: await readFile(files.certFile, 'utf8'),
   };
-  validateCredentials(credentials);
+  validateCredentials(credentials, files);
   return credentials;
 }

@@ -17,6 +17,15 @@ export class LabelRegistry {
   readonly #maxDistinct: number;
 
   /**
+   * The rule of peerpost's own metrics: the `known` labels (the `knownLabels` option of
+   * `createNetwork`) keep their own series and every other label is reported as `other`,
+   * so a metric has at most `known.length + 1` values of `label`.
+   */
+  static knownOnly(known: Iterable<string>): LabelRegistry {
+    return new LabelRegistry([...known], 0);
+  }
+
+  /**
    * @param known labels that always have their own series
    * @param maxDistinct distinct values admitted in total, known ones included. @default 100
    */
@@ -42,5 +51,33 @@ export class LabelRegistry {
   /** True for a label given to the constructor. */
   isKnown(label: string): boolean {
     return this.#known.has(label);
+  }
+}
+
+/**
+ * Label objects for each `label` value a {@link LabelRegistry} reports, made once: the
+ * hot path looks them up and allocates nothing. Holds at most one entry per value the
+ * registry admits (and one for `other`).
+ */
+export class LabelSetCache<T> {
+  readonly #registry: LabelRegistry;
+  readonly #make: (label: string) => T;
+  readonly #sets = new Map<string, T>();
+
+  /** @param make builds the label object(s) for a reported label */
+  constructor(registry: LabelRegistry, make: (label: string) => T) {
+    this.#registry = registry;
+    this.#make = make;
+  }
+
+  /** The label object(s) for message label `label`, bounded by the registry. */
+  get(label: string): T {
+    const reported = this.#registry.bound(label);
+    let sets = this.#sets.get(reported);
+    if (sets === undefined) {
+      sets = this.#make(reported);
+      this.#sets.set(reported, sets);
+    }
+    return sets;
   }
 }

@@ -1,6 +1,14 @@
+import { inspect } from 'node:util';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { PeerpostError } from '../errors.js';
-import { type Labels, METRICS, type MetricDef, type MetricName, type Metrics } from './types.js';
+import {
+  type Labels,
+  METRICS,
+  type MetricDef,
+  type MetricName,
+  type Metrics,
+  type MetricType,
+} from './types.js';
 
 export interface PrometheusMetricsOptions {
   /** Registry to register in (e.g. one shared with the application). @default a new Registry */
@@ -18,23 +26,148 @@ export interface PrometheusMetrics extends Metrics {
   metricsText(): Promise<string>;
 }
 
-type Entry =
-  | { readonly type: 'counter'; readonly metric: Counter<string> }
-  | { readonly type: 'gauge'; readonly metric: Gauge<string> }
-  | { readonly type: 'histogram'; readonly metric: Histogram<string> };
-
 const EMPTY: Labels = {};
 
-function create(name: string, def: MetricDef, registry: Registry): Entry {
-  const base = { name, help: def.help, labelNames: [...def.labels], registers: [registry] };
-  switch (def.type) {
-    case 'counter':
-      return { type: 'counter', metric: new Counter(base) };
-    case 'gauge':
-      return { type: 'gauge', metric: new Gauge(base) };
-    case 'histogram':
-      return { type: 'histogram', metric: new Histogram({ ...base, buckets: [...(def.buckets ?? [])] }) };
+/**
+ * One label set of one metric: the plain numbers the hot path updates. Counters and
+ * gauges use `value`; histograms `sum`, `count` and `buckets` (observations per bucket,
+ * not cumulative; an observation above the last bound only counts in `count`). One class
+ * for every type keeps the hot path's property accesses monomorphic.
+ */
+class Series {
+  value = 0;
+  sum = 0;
+  count = 0;
+  /** The last labels object that missed the identity cache for this series (see {@link Family}). */
+  lastMiss: object | undefined;
+  constructor(
+    /**
+     * The labels object the exposition shows (its key order is the text's): as in prom-client,
+     * the first one seen with this content, or for a gauge the one of the latest `set()`.
+     */
+    public labels: Labels,
+    /** prom-client's hash of the label set (its key for the series). */
+    readonly key: string,
+    readonly buckets: Float64Array,
+  ) {}
+}
+
+/** prom-client's internal per-series record of a histogram (`Histogram#hashMap` values). */
+interface HistogramEntry {
+  labels: Labels;
+  bucketValues: Record<string, number>;
+  sum: number;
+  count: number;
+}
+
+/** A level of {@link Family}'s index: label value (undefined if absent) to the next level or, last, the series. */
+type Level = Map<string | undefined, unknown>;
+
+/**
+ * One metric, and where its label sets' {@link Series} are found:
+ *
+ * - By the identity of the labels object: callers cache their label objects (see
+ *   src/sender/accounting.ts), so the hot path is one WeakMap lookup, with no string built,
+ *   no validation and no allocation.
+ * - On a miss, by content: the labels are validated and walked down a trie of label values
+ *   (one level per declared label, in sorted name order; values are usually interned
+ *   strings, so no string is built either). Equal content, whatever the object or its key
+ *   order, reaches the same series.
+ *
+ * An object enters the identity cache the second time in a row it misses for its series,
+ * so a caller that reuses an object pays the content path twice, while one that passes a
+ * fresh literal every time does not churn the WeakMap (which costs more than the trie).
+ * (Two objects of equal content used strictly alternately both stay on the content path,
+ * which is still several times cheaper than prom-client's.)
+ * Labels objects are `Readonly`: one mutated after use keeps counting into the series of
+ * its first content.
+ */
+class Family {
+  #byObject = new WeakMap<object, Series>();
+  #root: Level = new Map();
+  /** In first-seen order, which is prom-client's exposition order. */
+  series: Series[] = [];
+  readonly #sortedLabelNames: readonly string[];
+
+  constructor(
+    readonly name: MetricName,
+    readonly type: MetricType,
+    readonly labelNames: readonly string[],
+    /** Histogram bucket upper bounds, ascending; empty otherwise. */
+    readonly bounds: Float64Array,
+  ) {
+    this.#sortedLabelNames = [...labelNames].sort();
+    this.clear();
   }
+
+  /** Forgets every series (prom-client's `reset()`): a metric without labels keeps its one, at zero. */
+  clear(): void {
+    this.#byObject = new WeakMap();
+    this.#root = new Map();
+    this.series = [];
+    if (this.labelNames.length === 0) this.#byObject.set(EMPTY, this.#find(EMPTY));
+  }
+
+  /** The series of `labels`: O(1) and allocation-free for a labels object seen before. */
+  slot(labels: Labels, call: string): Series {
+    return this.#byObject.get(labels) ?? this.#miss(labels, call);
+  }
+
+  #miss(labels: Labels, call: string): Series {
+    if (typeof labels !== 'object' || labels === null) {
+      throw misuse(this.name, call, new TypeError(`labels must be an object: ${inspect(labels)}`));
+    }
+    for (const label in labels) {
+      if (!this.labelNames.includes(label)) {
+        throw misuse(
+          this.name,
+          call,
+          new Error(
+            `Added label "${label}" is not included in initial labelset: ${inspect(this.labelNames)}`,
+          ),
+        );
+      }
+    }
+    const series = this.#find(labels);
+    if (series.lastMiss === labels) this.#byObject.set(labels, series);
+    else series.lastMiss = labels;
+    return series;
+  }
+
+  /** The series of validated `labels` by content, created (with `labels` as its exposed object) if new. */
+  #find(labels: Labels): Series {
+    const names = this.#sortedLabelNames;
+    const last = names.length - 1;
+    let level = this.#root;
+    for (let i = 0; i < last; i++) {
+      const value = labelValue(labels[names[i]!]);
+      let next = level.get(value) as Level | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(value, next);
+      }
+      level = next;
+    }
+    const value = last < 0 ? undefined : labelValue(labels[names[last]!]);
+    let series = level.get(value) as Series | undefined;
+    if (series === undefined) {
+      // prom-client's hash: `name:value,` per present label, names sorted.
+      let key = '';
+      for (const name of names) {
+        const v = labelValue(labels[name]);
+        if (v !== undefined) key += `${name}:${v},`;
+      }
+      series = new Series(labels, key, new Float64Array(this.bounds.length));
+      level.set(value, series);
+      this.series.push(series);
+    }
+    return series;
+  }
+}
+
+/** A label value as prom-client keyed it: absent if undefined, else its string form. */
+function labelValue(value: unknown): string | undefined {
+  return typeof value === 'string' || value === undefined ? value : `${value}`;
 }
 
 function misuse(name: string, call: string, err?: unknown): PeerpostError {
@@ -49,56 +182,153 @@ function misuse(name: string, call: string, err?: unknown): PeerpostError {
   );
 }
 
+function badCounterValue(name: string, value: unknown): PeerpostError {
+  const err =
+    typeof value === 'number' && value < 0
+      ? new Error('It is not possible to decrease a counter')
+      : new TypeError(`Value is not a valid number: ${inspect(value)}`);
+  return misuse(name, 'inc', err);
+}
+
+function notANumber(name: string, call: string, value: unknown): PeerpostError {
+  return misuse(name, call, new TypeError(`Value is not a valid number: ${inspect(value)}`));
+}
+
+/**
+ * Registers the prom-client metric of `family`, whose `collect()` copies the plain numbers
+ * in at scrape time (any read of the registry: `metrics()`, `getMetricsAsJSON()`, ...).
+ * Counters and gauges go through prom-client's public API (reset, then one inc/set per
+ * series, in first-seen order). Histograms have no public way to set bucket counts, so
+ * their per-series records are written directly, in prom-client's own shape
+ * ({@link HistogramEntry}); test/metrics/hot-path.test.ts compares the result with
+ * prom-client fed call by call, so a prom-client that changes this shape fails there.
+ */
+function register(family: Family, def: MetricDef, registry: Registry): void {
+  const base = { name: family.name, help: def.help, labelNames: [...def.labels], registers: [registry] };
+  const metric = create(family, def, base);
+  // `registry.resetMetrics()` resets the plain numbers too, as it reset prom-client's before.
+  const reset = Object.getPrototypeOf(metric).reset as () => void;
+  metric.reset = () => {
+    family.clear();
+    reset.call(metric);
+  };
+}
+
+interface Base {
+  name: string;
+  help: string;
+  labelNames: string[];
+  registers: Registry[];
+}
+
+function create(
+  family: Family,
+  def: MetricDef,
+  base: Base,
+): Counter<string> | Gauge<string> | Histogram<string> {
+  switch (def.type) {
+    case 'counter':
+      return new Counter({
+        ...base,
+        collect() {
+          Counter.prototype.reset.call(this);
+          for (const s of family.series) this.inc(s.labels, s.value);
+        },
+      });
+    case 'gauge':
+      return new Gauge({
+        ...base,
+        collect() {
+          Gauge.prototype.reset.call(this);
+          for (const s of family.series) this.set(s.labels, s.value);
+        },
+      });
+    case 'histogram': {
+      const bounds = family.bounds;
+      const histogram = new Histogram({
+        ...base,
+        buckets: [...bounds],
+        collect() {
+          const entries: Record<string, HistogramEntry> = {};
+          family.series.forEach((s, n) => {
+            const bucketValues: Record<string, number> = {};
+            for (let i = 0; i < bounds.length; i++) bucketValues[bounds[i]!] = s.buckets[i]!;
+            // prom-client's hash can collide (values containing `,name:`); the series stay apart here.
+            const key = Object.hasOwn(entries, s.key) ? `${s.key}#${n}` : s.key;
+            entries[key] = { labels: s.labels, bucketValues, sum: s.sum, count: s.count };
+          });
+          (this as unknown as { hashMap: Record<string, HistogramEntry> }).hashMap = entries;
+        },
+      });
+      const internals = histogram as unknown as { hashMap?: unknown; upperBounds?: unknown };
+      if (typeof internals.hashMap !== 'object' || !Array.isArray(internals.upperBounds)) {
+        throw new Error('prom-client Histogram internals changed: update src/metrics/prometheus.ts');
+      }
+      return histogram;
+    }
+  }
+}
+
 /**
  * Creates every metric of {@link METRICS} up front (so a scrape shows all of them, at
  * zero, from the start) and returns a {@link Metrics} that updates them. Only the
  * declared label names are accepted; `label` values must already be bounded by the
  * caller ({@link LabelRegistry}). Misuse (a wrong call for the type, an undeclared
- * label) throws `ERR_INVALID_OPTION`.
+ * label, a counter decrement, a value that is not a finite number) throws
+ * `ERR_INVALID_OPTION`.
+ *
+ * The hot path counts in plain numbers (see {@link Family}); prom-client sees them only
+ * when the registry is read, through each metric's `collect()`. The exposition is the one
+ * prom-client produced when it was updated call by call. Metrics are meant to be updated
+ * through this object only: a direct update of the registered prom-client metric is
+ * overwritten at the next scrape.
  */
 export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
   const registry = options.registry ?? new Registry();
   if (options.collectDefault === true) collectDefaultMetrics({ register: registry });
-  const entries = new Map<string, Entry>();
+  const families = new Map<string, Family>();
   for (const [name, def] of Object.entries(METRICS) as [MetricName, MetricDef][]) {
-    entries.set(name, create(name, def, registry));
+    const family = new Family(name, def.type, def.labels, Float64Array.from(def.buckets ?? []));
+    register(family, def, registry);
+    families.set(name, family);
   }
-  const entry = (name: MetricName, call: string): Entry => {
-    const e = entries.get(name);
-    if (e === undefined) throw misuse(name, call);
-    return e;
-  };
 
   return {
     registry,
     contentType: registry.contentType,
     inc(name, labels = EMPTY, value = 1) {
-      const e = entry(name, 'inc');
-      try {
-        if (e.type === 'counter') e.metric.inc(labels, value);
-        else if (e.type === 'gauge') e.metric.inc(labels, value);
-        else throw misuse(name, 'inc');
-      } catch (err) {
-        throw err instanceof PeerpostError ? err : misuse(name, 'inc', err);
-      }
+      const f = families.get(name);
+      if (f === undefined) throw misuse(name, 'inc');
+      if (f.type === 'counter') {
+        if (typeof value !== 'number' || !(value >= 0) || value === Number.POSITIVE_INFINITY) {
+          throw badCounterValue(name, value);
+        }
+      } else if (f.type === 'gauge') {
+        if (typeof value !== 'number')
+          throw misuse(name, 'inc', new TypeError(`Delta is not a valid number: ${inspect(value)}`));
+      } else throw misuse(name, 'inc');
+      f.slot(labels, 'inc').value += value;
     },
     set(name, value, labels = EMPTY) {
-      const e = entry(name, 'set');
-      if (e.type !== 'gauge') throw misuse(name, 'set');
-      try {
-        e.metric.set(labels, value);
-      } catch (err) {
-        throw misuse(name, 'set', err);
-      }
+      const f = families.get(name);
+      if (f === undefined || f.type !== 'gauge') throw misuse(name, 'set');
+      if (typeof value !== 'number') throw notANumber(name, 'set', value);
+      const s = f.slot(labels, 'set');
+      s.value = value;
+      s.labels = labels;
     },
     observe(name, value, labels = EMPTY) {
-      const e = entry(name, 'observe');
-      if (e.type !== 'histogram') throw misuse(name, 'observe');
-      try {
-        e.metric.observe(labels, value);
-      } catch (err) {
-        throw misuse(name, 'observe', err);
-      }
+      const f = families.get(name);
+      if (f === undefined || f.type !== 'histogram') throw misuse(name, 'observe');
+      if (!Number.isFinite(value)) throw notANumber(name, 'observe', value);
+      const s = f.slot(labels, 'observe');
+      // The first bucket whose upper bound holds the value; past the last one only `count` grows.
+      const bounds = f.bounds;
+      let i = 0;
+      while (i < bounds.length && value > bounds[i]!) i++;
+      if (i < bounds.length) s.buckets[i]!++;
+      s.sum += value;
+      s.count++;
     },
     metricsText() {
       return registry.metrics();

@@ -3,13 +3,22 @@ import type { Envelope, EnvelopeVersion } from '../wire/envelope.js';
 
 /** Where an incoming message came from. */
 export interface MessageSource {
-  /** The sending peer's id when the topology knows its identity; otherwise undefined. */
+  /**
+   * The sending peer's id: the peer the topology names by `identity` (pinned at an address,
+   * or an identity without an address); else, on a connection this node dialed, the peer
+   * listed unpinned at that address; else undefined. See docs/hub.md, "Peer identification".
+   */
   readonly peerId: string | undefined;
   /** Remote `host:port` of the connection it arrived on. */
   readonly address: string;
   readonly identity: RemoteIdentity;
   /** `inbound`: a connection the peer opened to us (hub); `outbound`: a reply on our sender's connection. */
   readonly direction: 'inbound' | 'outbound';
+  /**
+   * Closes the connection the message came on (it carried something this node refuses,
+   * e.g. a payload that does not decompress: bad input closes that one connection).
+   */
+  readonly close?: (why: string) => void;
 }
 
 /** A decoded message on its way to the application. */

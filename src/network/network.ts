@@ -17,6 +17,7 @@ import { BurstClock, type Clock, systemClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import { ObservableValue } from '../util/observable.js';
 import type { Random } from '../util/random.js';
+import { WarnLimiter } from '../util/warn-limiter.js';
 import type { Envelope } from '../wire/envelope.js';
 import { payloadOf } from '../wire/message.js';
 import { DedupWindow } from './dedup.js';
@@ -113,6 +114,8 @@ export class Network {
   readonly #errorListeners = new Set<(err: unknown, context: ErrorContext) => void>();
   readonly #peerListeners = new Set<(event: PeerEvent) => void>();
   readonly #gapListeners = new Set<(gap: Gap) => void>();
+  /** Warnings about bad incoming payloads, rate-limited (made on the first one). */
+  #warnings: WarnLimiter | undefined;
   readonly #sequences = new BroadcastSequences();
   /** waitForPeer / waitForSubscribers calls still waiting. */
   readonly #conditions = new Set<Condition>();
@@ -208,6 +211,7 @@ export class Network {
       onSubscribersChanged: () => this.#recheck(),
       // A peer that connects to us is up: stop waiting out the backoff of our senders to it.
       onInboundPeer: (peerId) => this.#sender.reconnect(peerId),
+      knownLabels: this.#senderConfig,
       limits: {
         maxInboundConnections: limits.maxInboundConnections,
         subscriberQueueCapacity: limits.subscriberQueueCapacity,
@@ -846,15 +850,22 @@ export class Network {
     } catch (err) {
       this.#undecodable++;
       this.#metrics.inc('peerpost_errors_total', { kind: 'fail_decompress' });
-      this.#logger.warn(
+      this.#warnings ??= new WarnLimiter(this.#logger, this.#clock);
+      this.#warnings.warn(
+        'undecompressable',
         {
           peerId: msg.from.peerId,
           address: msg.from.address,
           identity: msg.from.identity.shortId,
+          messageId: env.id,
+          label: env.label,
           code: (err as PeerpostError).code,
         },
-        'dropped an incoming message whose payload does not decompress',
+        'dropped an incoming message whose payload does not decompress; closing its connection',
       );
+      // Bad input closes that one connection: a flood of zstd bombs costs the sender a
+      // handshake per bomb, not us one decompression after another.
+      msg.from.close?.('payload does not decompress');
       return;
     }
     this.#delivered++;

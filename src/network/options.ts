@@ -6,16 +6,28 @@ import type { Credentials } from '../identity/credentials.js';
 import type { TrustPolicy } from '../identity/trust.js';
 import type { Metrics } from '../metrics/types.js';
 import type { SendMode } from '../sender/outcome.js';
-import type { Topology } from '../topology/types.js';
+import { identitiesOf, type Topology } from '../topology/types.js';
 import type { Transport } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Random } from '../util/random.js';
 
-/** A peer table as plain data: peer id -> `host:port` strings or `{ address, certHash? | ownerKey? }`. */
-export type TopologyInput =
-  | Topology
-  | Readonly<Record<string, readonly (string | { address: string; certHash?: string; ownerKey?: string })[]>>;
+/**
+ * One entry of a peer in {@link TopologyInput}: an address (`host:port`, or with the
+ * identity that must answer there), or an identity alone, which names the peer on the
+ * connections it opens to us (a client on an ephemeral port) without giving an address.
+ */
+export type TopologyEntryInput =
+  | string
+  | { address: string; certHash?: string; ownerKey?: string }
+  | { certHash: string }
+  | { ownerKey: string };
+
+/**
+ * A peer table as plain data: peer id -> its entries, e.g.
+ * `{ server: ['10.0.0.1:7000'], client: [{ certHash: '9f86...' }] }`.
+ */
+export type TopologyInput = Topology | Readonly<Record<string, readonly TopologyEntryInput[]>>;
 
 /** Limits of a node; the same keys (and defaults) as `limits` in the `peerpost node` YAML file. */
 export type NetworkLimits = Partial<Omit<NodeLimits, 'backoff' | 'dedup'>> & {
@@ -136,16 +148,20 @@ export function resolveLimits(limits: NetworkLimits | undefined): ResolvedLimits
 
 export function resolveTopology(input: TopologyInput | undefined): Topology {
   if (input === undefined) return new Map();
-  if (input instanceof Map) {
-    const parsed = topologySchema.safeParse(
-      Object.fromEntries([...input].map(([id, list]) => [id, list.map(toPlainAddress)])),
-    );
-    if (!parsed.success) throw invalid('topology', parsed.error.issues);
-    return toTopology(parsed.data);
-  }
-  const parsed = topologySchema.safeParse(input);
+  const parsed = topologySchema.safeParse(input instanceof Map ? toPlainTopology(input) : input);
   if (!parsed.success) throw invalid('topology', parsed.error.issues);
   return toTopology(parsed.data);
+}
+
+/** A {@link Topology} as {@link TopologyInput} data, its identities without an address included. */
+function toPlainTopology(topology: Topology): Record<string, object[]> {
+  const entries = new Map<string, object[]>();
+  for (const [id, list] of topology) entries.set(id, list.map(toPlainAddress));
+  for (const [id, list] of identitiesOf(topology)) {
+    const plain = list.map((identity) => ({ ...identity }));
+    entries.set(id, [...(entries.get(id) ?? []), ...plain]);
+  }
+  return Object.fromEntries(entries);
 }
 
 function toPlainAddress(entry: {

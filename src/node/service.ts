@@ -8,6 +8,8 @@ import { PeerpostError } from '../errors.js';
 import { type Credentials, identityOfCredentials, validateCredentials } from '../identity/credentials.js';
 import { createPrometheusMetrics, type PrometheusMetrics } from '../metrics/prometheus.js';
 import { createNetwork, type Network, type NetworkMessage } from '../network/network.js';
+import type { EtcdRegistry } from '../registry/etcd.js';
+import { reloadTarget, startNodeRegistry } from '../registry/node.js';
 import type { OutcomeEvent } from '../sender/outcome.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type CreateLoggerOptions, createLogger } from '../util/log.js';
@@ -47,6 +49,8 @@ export class NodeService {
   readonly logger: PinoLogger & Logger;
   readonly metrics: PrometheusMetrics;
   readonly network: Network;
+  /** The etcd registry, when the config has `registry.etcd`. */
+  readonly registry: EtcdRegistry | undefined;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #options: NodeServiceOptions;
@@ -69,9 +73,11 @@ export class NodeService {
     metrics: PrometheusMetrics,
     logger: PinoLogger & Logger,
     options: NodeServiceOptions,
+    registry?: EtcdRegistry,
   ) {
     this.#config = config;
     this.network = network;
+    this.registry = registry;
     this.metrics = metrics;
     this.logger = logger;
     this.#log = logger.child({ nodeId: config.nodeId });
@@ -181,6 +187,7 @@ export class NodeService {
         certHash: this.#identity.certHash,
         directSendMode: config.directSendMode,
         peers: this.network.topology.size,
+        ...(this.registry === undefined ? {} : { registry: this.registry.stats().state }),
       },
       'node ready',
     );
@@ -190,7 +197,7 @@ export class NodeService {
   #apply(next: LoadedNodeConfig, changes: readonly ConfigChange[]): void {
     const report = applyConfig(
       {
-        network: this.network,
+        network: reloadTarget(this.network, this.registry),
         setLogLevel: (level) => {
           this.logger.level = level;
         },
@@ -274,6 +281,8 @@ export class NodeService {
     if (this.#heartbeat !== undefined) this.#clock.clearTimeout(this.#heartbeat);
     this.#heartbeat = undefined;
     await this.#watcher?.close();
+    // First leave the registry (the lease is revoked, peers stop sending here), then drain.
+    await this.registry?.close();
     const drainTimeoutMs = this.#config.limits.drainTimeoutMs;
     this.#log.info({ drainTimeoutMs }, 'node stopping: draining queues');
     await this.network.close({ drainTimeoutMs });
@@ -314,5 +323,12 @@ export async function startNodeService(options: NodeServiceOptions): Promise<Nod
     logger,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
-  return new NodeService(config, network, metrics, logger, options).start();
+  let registry: EtcdRegistry | undefined;
+  try {
+    registry = await startNodeRegistry(config, network, logger);
+  } catch (err) {
+    await network.close();
+    throw err;
+  }
+  return new NodeService(config, network, metrics, logger, options, registry).start();
 }

@@ -1,4 +1,4 @@
-import type { ErrorKind } from '../metrics/error-kinds.js';
+import { type ErrorKind, errorLabels } from '../metrics/error-kinds.js';
 import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
 import type { Clock } from '../util/clock.js';
 import type { OutgoingMessage } from './message.js';
@@ -48,6 +48,13 @@ function skip(reason: SkipReason): Outcome {
   return o;
 }
 
+/** The label objects of one (metric label, mode): the outgoing phases and the sent bytes. */
+interface PathLabels {
+  readonly buffer: Labels;
+  readonly transfer: Labels;
+  readonly bytes: Labels;
+}
+
 /** The minimum an outcome needs to know about a message. */
 export type OutcomeSubject = Pick<
   OutgoingMessage,
@@ -76,7 +83,13 @@ export class Accounting {
   /** False with the no-op metrics: the hot path then skips label lookups entirely. */
   readonly #on: boolean;
   readonly #listener: OutcomeListener | undefined;
-  readonly #labelCache = new Map<string, Labels>();
+  /** Label objects by metric label (bounded: known labels and `other`), per mode. */
+  readonly #pathLabels: Record<PathMode, Map<string, PathLabels>> = {
+    direct: new Map(),
+    broadcast: new Map(),
+  };
+  /** By outcome object (they are shared: one per kind and reason). */
+  readonly #outcomeLabels = new Map<Outcome, Labels>();
   #idle: (() => void) | undefined;
   /** Watched messages by id; undefined while none is (the hot path then checks one field). */
   #watched: Map<string, Watch> | undefined;
@@ -148,7 +161,7 @@ export class Accounting {
 
   /** Kinds of errors and warnings, e.g. `fwd_to_peer_lagged`. */
   error(kind: ErrorKind): void {
-    if (this.#on) this.#metrics.inc('peerpost_errors_total', this.#labels('e', kind, ''));
+    if (this.#on) this.#metrics.inc('peerpost_errors_total', errorLabels(kind));
   }
 
   /** A target entered a queue (OutgoingBuffer starts). */
@@ -156,11 +169,7 @@ export class Accounting {
     this.counters.accepted++;
     if (this.#watched !== undefined) this.#opened(msg.id);
     this.counters.bufferStarted++;
-    if (this.#on)
-      this.#metrics.inc(
-        'peerpost_phase_started_total',
-        this.#labels('OutgoingBuffer', msg.metricLabel, mode),
-      );
+    if (this.#on) this.#metrics.inc('peerpost_phase_started_total', this.#labels(msg, mode).buffer);
   }
 
   /** A queued target was dropped before reaching the transport. */
@@ -193,18 +202,13 @@ export class Accounting {
   handOff(msg: OutcomeSubject, mode: PathMode): void {
     this.#endBuffer(msg, mode);
     this.counters.transferStarted++;
-    if (this.#on)
-      this.#metrics.inc(
-        'peerpost_phase_started_total',
-        this.#labels('OutgoingTransfer', msg.metricLabel, mode),
-      );
+    if (this.#on) this.#metrics.inc('peerpost_phase_started_total', this.#labels(msg, mode).transfer);
   }
 
   /** The connection handed the frame to the socket: outcome `written`. */
   flushed(msg: OutcomeSubject, address: string, mode: PathMode, bytes: number): void {
     this.#endTransfer(msg, mode);
-    if (this.#on)
-      this.#metrics.inc('peerpost_sent_bytes_total', this.#labels('b', msg.metricLabel, mode), bytes);
+    if (this.#on) this.#metrics.inc('peerpost_sent_bytes_total', this.#labels(msg, mode).bytes, bytes);
     this.#final(msg, address, mode, WRITTEN);
   }
 
@@ -217,7 +221,7 @@ export class Accounting {
   #endBuffer(msg: OutcomeSubject, mode: PathMode): void {
     this.counters.bufferFinished++;
     if (!this.#on) return;
-    const labels = this.#labels('OutgoingBuffer', msg.metricLabel, mode);
+    const labels = this.#labels(msg, mode).buffer;
     this.#metrics.inc('peerpost_phase_finished_total', labels);
     this.#metrics.observe(
       'peerpost_phase_duration_seconds',
@@ -228,11 +232,7 @@ export class Accounting {
 
   #endTransfer(msg: OutcomeSubject, mode: PathMode): void {
     this.counters.transferFinished++;
-    if (this.#on)
-      this.#metrics.inc(
-        'peerpost_phase_finished_total',
-        this.#labels('OutgoingTransfer', msg.metricLabel, mode),
-      );
+    if (this.#on) this.#metrics.inc('peerpost_phase_finished_total', this.#labels(msg, mode).transfer);
   }
 
   #final(msg: OutcomeSubject, address: string | undefined, mode: PathMode, outcome: Outcome): void {
@@ -240,11 +240,7 @@ export class Accounting {
     if (outcome.kind === 'written') c.written++;
     else if (outcome.kind === 'dropped') c.dropped++;
     else c.skipped++;
-    if (this.#on)
-      this.#metrics.inc(
-        'peerpost_outcomes_total',
-        this.#labels('o', outcome.kind, outcome.kind === 'written' ? '' : outcome.reason),
-      );
+    if (this.#on) this.#metrics.inc('peerpost_outcomes_total', this.#outcomeLabelsOf(outcome));
     this.#listener?.({
       messageId: msg.id,
       label: msg.label,
@@ -263,16 +259,27 @@ export class Accounting {
     fn?.();
   }
 
-  /** Cached label objects: `e` errors, `o` outcomes, `b` bytes, else a phase. */
-  #labels(kind: string, a: string, b: string): Labels {
-    const key = `${kind}\u0000${a}\u0000${b}`;
-    let labels = this.#labelCache.get(key);
+  /** The cached label objects of `msg`'s metric label (already bounded by the sender) and `mode`. */
+  #labels(msg: OutcomeSubject, mode: PathMode): PathLabels {
+    const byLabel = this.#pathLabels[mode];
+    const label = msg.metricLabel;
+    let labels = byLabel.get(label);
     if (labels === undefined) {
-      if (kind === 'e') labels = { kind: a };
-      else if (kind === 'o') labels = { outcome: a, reason: b };
-      else if (kind === 'b') labels = { label: a, mode: b };
-      else labels = { phase: kind, label: a, mode: b };
-      this.#labelCache.set(key, labels);
+      labels = {
+        buffer: { phase: 'OutgoingBuffer', label, mode },
+        transfer: { phase: 'OutgoingTransfer', label, mode },
+        bytes: { label, mode },
+      };
+      byLabel.set(label, labels);
+    }
+    return labels;
+  }
+
+  #outcomeLabelsOf(outcome: Outcome): Labels {
+    let labels = this.#outcomeLabels.get(outcome);
+    if (labels === undefined) {
+      labels = { outcome: outcome.kind, reason: outcome.kind === 'written' ? '' : outcome.reason };
+      this.#outcomeLabels.set(outcome, labels);
     }
     return labels;
   }

@@ -1,5 +1,7 @@
 import type { Buffer } from 'node:buffer';
 import { isPeerpostError } from '../errors.js';
+import { type IdentityIndex, sharedIdentityIndex } from '../hub/identify.js';
+import { sharedIncomingReader } from '../hub/incoming-reader.js';
 import type { IncomingSink, MessageSource } from '../network/incoming.js';
 import type { PeerAddress } from '../topology/types.js';
 import type { CloseReason, Connection, ConnectionHandler, Transport } from '../transport/types.js';
@@ -103,6 +105,8 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   readonly #target: PeerAddress;
   /** The source of replies on the connection (made on the first reply, let go on close). */
   #source: MessageSource | undefined;
+  /** The identity index `#source` was identified with. */
+  #sourceIndex: IdentityIndex | undefined;
   readonly #queue = new Fifo<OutgoingMessage>(4);
   readonly #unflushed = new Fifo<OutgoingMessage>(4);
   /** Where waiting messages are encoded; made when a message first has to wait. */
@@ -398,6 +402,14 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     const connection = this.#connection;
     if (connection === undefined) return;
     const host = this.#host;
+    // The node's reader counts received bytes and the incoming phases, as on the hub's paths.
+    const reader = sharedIncomingReader(host.incoming);
+    if (reader !== undefined) {
+      if (!reader.readAt(chunk, start, end, this.#sourceOf(connection), 'direct', readAtMs)) {
+        connection.close('undecodable frame');
+      }
+      return;
+    }
     let envelope: Envelope;
     try {
       envelope = decodeEnvelopeAt(chunk, start, end);
@@ -420,13 +432,20 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
 
   /** Where replies on `connection` come from: one object per connection (a sender has one in its life). */
   #sourceOf(connection: Connection): MessageSource {
-    this.#source ??= {
-      // Only a pinned identity proves who answered at this address.
-      peerId: this.#target.expectedIdentity === undefined ? undefined : this.peerId,
-      address: this.address,
-      identity: connection.remoteIdentity,
-      direction: 'outbound',
-    };
+    // The node's identity index (rebuilt on topology changes), as on the hub's paths.
+    const index = sharedIdentityIndex(this.#host.incoming);
+    if (this.#source === undefined || index !== this.#sourceIndex) {
+      this.#sourceIndex = index;
+      this.#source = {
+        // The peer the topology names by this identity; else the peer we dialed (only an
+        // unpinned address can be answered by an identity the topology does not name).
+        peerId: index?.identify(connection.remoteIdentity) ?? this.peerId,
+        address: this.address,
+        identity: connection.remoteIdentity,
+        direction: 'outbound',
+        close: (why) => connection.close(why),
+      };
+    }
     return this.#source;
   }
 

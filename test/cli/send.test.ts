@@ -203,3 +203,18 @@ test('a peer listed with no address: send waits --wait-resolve, then prints drop
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /ERR_INVALID_OPTION: --wait-resolve expects a non-negative integer, got soon/);
 });
+
+test('keygen into a directory that cannot be made fails at once with the error (no endless mkdir)', async () => {
+  // /proc answers ENOENT for a new directory whose parent exists: Node 20's recursive
+  // mkdir loops on that at 100% CPU. Skipped where there is no /proc.
+  const { existsSync } = await import('node:fs');
+  if (!existsSync('/proc/self')) return;
+  const run = await runCli(dir, ['keygen', '--out', '/proc/peerpost-nope']);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /ENOENT/);
+  const file = join(dir, 'a-file');
+  writeFileSync(file, 'x');
+  const onFile = await runCli(dir, ['keygen', '--out', join(file, 'sub')]);
+  assert.equal(onFile.code, 1);
+  assert.match(onFile.stderr, /ENOTDIR|EEXIST/);
+});

@@ -57,7 +57,11 @@ test('the examples in docs/configuration.md are valid', () => {
   assert.equal(config.limits.maxFrameBytes, 4 * 1024 * 1024);
   assert.deepEqual([...config.topology.keys()], ['bob', 'carol']);
   const topology = parseTopology(blocks[1]!);
-  assert.deepEqual([...topology.keys()], ['bob', 'carol', 'dave']);
+  assert.deepEqual([...topology.keys()], ['bob', 'carol', 'dave', 'erin']);
+  assert.deepEqual(topology.get('erin'), []);
+  assert.deepEqual(topology.identities?.get('erin'), [
+    { certHash: '2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae' },
+  ]);
   assert.deepEqual(topology.get('carol')?.[1]?.expectedIdentity, {
     ownerKey: '3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29',
   });

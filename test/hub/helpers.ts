@@ -122,6 +122,7 @@ export async function setupHub(options: SetupOptions = {}): Promise<HubSetup> {
     limits: options.limits ?? {},
     selfId: 'hub-node',
     random: () => 0.5,
+    knownLabels: ['Test'],
   });
   const { address } = await hub.start();
   const transports = new Map<string, MemoryTransport>();

@@ -28,6 +28,7 @@ function node(network: MemoryNetwork, clock: FakeClock, host: string, topology =
     clock,
     metrics,
     random: () => 0.5,
+    knownLabels: ['Test'],
   });
   return { hub, sink, metrics, topo, transport };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPeerpostError } from '../../src/errors.js';
-import { createNetwork, type Network } from '../../src/network/network.js';
+import { createNetwork } from '../../src/network/network.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
 import { MemoryNetwork } from '../../src/transport/memory/network.js';
 import { FakeClock } from '../../src/util/fake-clock.js';

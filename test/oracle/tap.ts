@@ -74,9 +74,10 @@ export class TapTransport implements Transport {
       local: connection.localAddress,
       remote: connection.remoteAddress,
     });
+    // A connection never attached (refused, or closed first) reports its close here.
     void connection.closed.then((reason) => {
       this.open.delete(tapped.number);
-      this.sink({ t: 'closed', node: this.node, conn: tapped.number, code: reason.code });
+      tapped.reportClosed(reason);
     });
     return tapped;
   }
@@ -101,12 +102,25 @@ function idOf(buf: Uint8Array, start: number, end: number): string {
 
 /** A connection that reports what goes through it and forwards everything to the real one. */
 export class TapConnection implements Connection {
+  #closeReported = false;
+
   constructor(
     readonly inner: Connection,
     readonly number: number,
     private readonly node: string,
     private readonly sink: TapSink,
   ) {}
+
+  /**
+   * Records the close once: when the handler is told (synchronously, before it), so that
+   * the close is observed when the code under test sees it, not a promise turn later (a
+   * broadcast accepted in between would seem to have skipped an open connection).
+   */
+  reportClosed(reason: CloseReason): void {
+    if (this.#closeReported) return;
+    this.#closeReported = true;
+    this.sink({ t: 'closed', node: this.node, conn: this.number, code: reason.code });
+  }
 
   get kind(): ConnectionKind {
     return this.inner.kind;
@@ -148,7 +162,10 @@ export class TapConnection implements Connection {
         handler.onFlushed?.(count);
       },
       onDrain: () => handler.onDrain?.(),
-      onClose: (reason) => handler.onClose?.(reason),
+      onClose: (reason) => {
+        this.reportClosed(reason);
+        handler.onClose?.(reason);
+      },
     };
     if (handler.onFrameAt !== undefined) {
       const at = handler.onFrameAt.bind(handler);

@@ -15,7 +15,7 @@ test('rule 7: replies on the sender connection go to the incoming queue; an unde
   assert.equal(reply.envelope.id, 'e1');
   assert.equal(reply.from.direction, 'outbound');
   assert.equal(reply.from.address, a.address);
-  assert.equal(reply.from.peerId, undefined, 'an unpinned address does not prove the peer id');
+  assert.equal(reply.from.peerId, 'A', 'an identity the topology does not name: the peer we dialed');
   a.connections[0]!.write(Buffer.from('not an envelope'));
   await h.clock.tick(10);
   assert.equal(metrics.error('fail_deser_msg'), 1);

@@ -49,6 +49,24 @@ describe('deterministic simulation (in-memory transport, virtual time, oracle-ch
     assert.ok((r.outcomes['dropped:connection_lost'] ?? 0) >= 1, JSON.stringify(r.outcomes));
   });
 
+  test('regression (seed 1210, shrunk): a subscriber that crashes as a broadcast is sent gets no copy and no outcome, and the tap sees its close in time', async () => {
+    // The tap used to record a close a promise turn after the hub learned it, so the
+    // broadcast accepted in between seemed to skip a connection that was still open.
+    const r = await runSim({
+      seed: 1210,
+      nodes: 100,
+      seconds: 60,
+      actions: [
+        { k: 'subscribe', at: 15340, from: 44, to: 1 },
+        { k: 'subscribe', at: 38551, from: 47, to: 1 },
+        { k: 'crash', at: 42555, node: 44, downMs: 5431 },
+        { k: 'broadcast', at: 42555, from: 1, n: 2 },
+      ],
+    });
+    assert.deepEqual(r.violations, []);
+    assert.equal(r.outcomes.written, 2, 'one copy each, to the subscriber still up');
+  });
+
   test('regression (seed 4, shrunk): subscribing twice to a peer does not deliver its broadcasts twice', async () => {
     const r = await runSim({
       seed: 4,

@@ -10,6 +10,7 @@ import {
 import type { TlsListener } from '../../src/transport/tls/tls-listener.js';
 import { TlsTransport } from '../../src/transport/tls/tls-transport.js';
 import { ALPN_BY_KIND, type Connection } from '../../src/transport/types.js';
+import { WARN_BURST } from '../../src/util/warn-limiter.js';
 import { Collector, CountingMetrics, delay, RecordingLogger, startServer } from './tls-helpers.js';
 
 // Every bad input must close only its own connection, with a coded log line and a counter,
@@ -175,6 +176,34 @@ describe('TLS bad input', () => {
       return socket;
     });
     assert.ok(Date.now() - started >= SHORT.handshakeTimeoutMs);
+  });
+
+  it('a TLS 1.2 client: refused, and the log says it was the protocol version', async () => {
+    const warnsBefore = logger.lines.length;
+    await refused('ERR_HANDSHAKE_FAILED', 'fail_accept_in_con', () =>
+      rawTls(port, {
+        key: client.keyPem,
+        cert: client.certPem,
+        ALPNProtocols: [ALPN_BY_KIND.direct],
+        minVersion: 'TLSv1.2',
+        maxVersion: 'TLSv1.2',
+      }),
+    );
+    const line = logger.lines.slice(warnsBefore).find((l) => l.obj.code === 'ERR_HANDSHAKE_FAILED');
+    assert.match(String(line?.obj.err), /TLS protocol version refused \(peerpost speaks TLS 1\.3 only\)/);
+  });
+
+  it('a flood of 40 refused handshakes costs a few warn lines; the metric counts every one', async () => {
+    const before = metrics.count('fail_accept_in_con');
+    const linesBefore = logger.lines.length;
+    const flood = Array.from({ length: 40 }, () => rawTls(port, { ALPNProtocols: [ALPN_BY_KIND.direct] }));
+    await until(() => metrics.count('fail_accept_in_con') === before + 40, 'all 40 refused');
+    await Promise.all(flood.map(closedOf));
+    const lines = logger.lines.slice(linesBefore).filter((l) => l.obj.code === 'ERR_NO_PEER_CERTIFICATE');
+    // The earlier test used one line of this kind's budget in the same interval.
+    assert.ok(lines.length <= WARN_BURST, `${lines.length} warn lines for 40 refusals`);
+    assert.ok(lines.length >= 1);
+    await stillServing();
   });
 
   it('500 connections at once: the cap refuses those beyond it', async () => {

@@ -97,5 +97,17 @@ export function handshakeError(err: unknown, during: string): PeerpostError {
   const sysCode = (err as { code?: string }).code ?? '';
   const code: ErrorCode =
     ALERT_CODES[sysCode] ?? (sysCode.startsWith('ERR_SSL') ? 'ERR_HANDSHAKE_FAILED' : 'ERR_CONNECT_FAILED');
-  return new PeerpostError(code, `${during}: ${(err as Error).message}`.trim(), { cause: err });
+  const text = (err as Error).message ?? '';
+  // OpenSSL's words for a peer that offers only TLS 1.2 or older, or gets that alert back.
+  if (
+    /unsupported protocol|protocol version|wrong version number/i.test(text) ||
+    /PROTOCOL_VERSION/.test(sysCode)
+  ) {
+    return new PeerpostError(
+      code,
+      `${during}: TLS protocol version refused (peerpost speaks TLS 1.3 only): ${text}`,
+      { cause: err },
+    );
+  }
+  return new PeerpostError(code, `${during}: ${text}`.trim(), { cause: err });
 }

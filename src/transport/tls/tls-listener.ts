@@ -130,7 +130,8 @@ export class TlsListener implements Listener {
     }
     if (this.#sockets.size >= this.#maxConnections) {
       this.#shared.metrics.inc('peerpost_errors_total', errorLabels('max_conn_reached'));
-      this.#shared.logger.warn(
+      this.#shared.warnings.warn(
+        'ERR_MAX_CONNECTIONS',
         { code: 'ERR_MAX_CONNECTIONS', peer: remote, max: this.#maxConnections },
         'inbound connection refused: cap reached',
       );
@@ -156,7 +157,11 @@ export class TlsListener implements Listener {
       this.#handshaking.delete(raw);
       shared.clock.clearTimeout(timer);
       shared.metrics.inc('peerpost_errors_total', errorLabels('fail_accept_in_con'));
-      shared.logger.warn({ code: err.code, peer: remote, err: err.message }, 'inbound connection refused');
+      shared.warnings.warn(
+        err.code,
+        { code: err.code, peer: remote, err: err.message },
+        'inbound connection refused',
+      );
       socket.destroy();
       raw.destroy();
     };

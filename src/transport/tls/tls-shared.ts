@@ -3,6 +3,7 @@ import type { TrustSet } from '../../identity/trust.js';
 import type { Metrics } from '../../metrics/types.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
+import type { WarnLimiter } from '../../util/warn-limiter.js';
 import type { TransportLimits } from '../types.js';
 
 /** What a transport shares with its listeners; read at each handshake, so replacements apply to new ones. */
@@ -14,4 +15,6 @@ export interface TlsShared {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Warnings about refused and failed inbound connections, rate-limited per kind. */
+  readonly warnings: WarnLimiter;
 }

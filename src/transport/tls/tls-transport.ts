@@ -9,6 +9,7 @@ import { type Metrics, noopMetrics } from '../../metrics/types.js';
 import { formatHostPort, parseHostPort } from '../../util/address.js';
 import { type Clock, systemClock } from '../../util/clock.js';
 import { type Logger, noopLogger } from '../../util/logger.js';
+import { WarnLimiter } from '../../util/warn-limiter.js';
 import { FRAME_PREFIX_BYTES } from '../../wire/framing.js';
 import { resolveLimits } from '../limits.js';
 import { StreamConnection } from '../stream-connection.js';
@@ -56,6 +57,7 @@ export class TlsTransport implements Transport, TlsShared {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  readonly warnings: WarnLimiter;
   #secureContext: SecureContext;
   #identity: RemoteIdentity;
   #trust: TrustSet;
@@ -75,6 +77,7 @@ export class TlsTransport implements Transport, TlsShared {
     this.clock = options.clock ?? systemClock;
     this.logger = (options.logger ?? noopLogger).child({ transport: 'tls' });
     this.metrics = options.metrics ?? noopMetrics;
+    this.warnings = new WarnLimiter(this.logger, this.clock);
     this.#secureContext = secureContextOf(options.credentials);
     this.#identity = identityOfCredentials(options.credentials);
     this.#trust = new TrustSet(options.trust);

@@ -1,0 +1,190 @@
+/**
+ * The receiving process of the two-process benchmark (bench/two-process.ts forks it):
+ *
+ *   node --import tsx bench/two-process-child.ts raw|peerpost [--metrics]
+ *
+ * It learns its credentials and whom to trust over IPC (`init`; key material never goes
+ * on the command line), listens on 127.0.0.1 port 0 and answers `listening` with its
+ * port. Then:
+ * - `raw`: a node:tls 1.3 server with mutual authentication, pinning the sender's
+ *   certificate; a connection that negotiated ALPN `bench-count` has its 4-byte
+ *   length-prefixed frames counted, one that negotiated `bench-echo` gets each frame back;
+ * - `peerpost`: `createNetwork` (public API) pinning the sender's certificate hash; a
+ *   message labelled `Ping` is answered with `msg.reply('Pong', data)`, any other one is
+ *   counted; `--metrics` passes `createPrometheusMetrics()` as its `metrics`.
+ * `expect` (an absolute total) is answered with `done` once that many messages have been
+ * counted since the start; `stats` with the totals; `close` closes everything, and the
+ * process must then exit by itself (a socket or timer left open would keep it alive, and
+ * the parent reports it).
+ */
+import { X509Certificate } from 'node:crypto';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import {
+  type Credentials,
+  certificateHash,
+  createNetwork,
+  createPrometheusMetrics,
+  type Network,
+  type PrometheusMetrics,
+} from '../src/index.js';
+import { FrameReader } from './systems/frames.js';
+import {
+  ALPN_COUNT,
+  ALPN_ECHO,
+  type ChildMessage,
+  type ChildStats,
+  NO_COMPRESSION,
+  type ParentMessage,
+  sumMetric,
+} from './two-process-shared.js';
+
+const kind = process.argv[2];
+const withMetrics = process.argv.includes('--metrics');
+if ((kind !== 'raw' && kind !== 'peerpost') || !process.send) {
+  console.error('usage (forked with IPC): two-process-child.ts raw|peerpost [--metrics]');
+  process.exit(2);
+}
+
+const send = (m: ChildMessage): void => {
+  process.send?.(m);
+};
+
+let delivered = 0;
+let target = Number.POSITIVE_INFINITY;
+/** Called on every counted message: one comparison, the same in both systems. */
+function counted(): void {
+  if (++delivered >= target) {
+    target = Number.POSITIVE_INFINITY;
+    done();
+  }
+}
+
+function done(): void {
+  const cpu = process.cpuUsage();
+  send({ type: 'done', delivered, cpuUs: cpu.user + cpu.system });
+}
+
+interface Receiver {
+  port: number;
+  stats(): Promise<ChildStats>;
+  close(): Promise<void>;
+}
+
+async function rawReceiver(credentials: Credentials, peerCertPem: string): Promise<Receiver> {
+  const pinned = new X509Certificate(peerCertPem).fingerprint256;
+  const sockets = new Set<TLSSocket>();
+  const server: Server = createServer(
+    {
+      key: credentials.keyPem,
+      cert: credentials.certPem,
+      minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
+      requestCert: true,
+      rejectUnauthorized: false,
+      ALPNProtocols: [ALPN_COUNT, ALPN_ECHO],
+      noDelay: true,
+    },
+    (socket) => {
+      if (socket.getPeerX509Certificate()?.fingerprint256 !== pinned) {
+        socket.destroy();
+        return;
+      }
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      socket.on('error', () => {});
+      if (socket.alpnProtocol === ALPN_ECHO) {
+        const echo = new FrameReader((frame) => {
+          const out = Buffer.allocUnsafe(4 + frame.length);
+          out.writeUInt32BE(frame.length, 0);
+          frame.copy(out, 4);
+          socket.write(out);
+        });
+        socket.on('data', (chunk: Buffer) => echo.push(chunk));
+      } else {
+        const reader = new FrameReader(counted);
+        socket.on('data', (chunk: Buffer) => reader.push(chunk));
+      }
+    },
+  );
+  server.on('tlsClientError', () => {});
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? a.port : 0);
+    });
+  });
+  return {
+    port,
+    stats: async () => ({ delivered }),
+    async close() {
+      const gone = [...sockets].map((s) => new Promise<void>((r) => s.once('close', () => r())));
+      for (const s of sockets) s.destroy();
+      await Promise.all(gone);
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+async function peerpostReceiver(credentials: Credentials, peerCertPem: string): Promise<Receiver> {
+  const metrics: PrometheusMetrics | undefined = withMetrics ? createPrometheusMetrics() : undefined;
+  const net: Network = await createNetwork({
+    nodeId: 'receiver',
+    credentials,
+    trust: { certHashes: [certificateHash(peerCertPem)] },
+    listen: '127.0.0.1:0',
+    compressThresholdBytes: NO_COMPRESSION,
+    ...(metrics ? { metrics } : {}),
+  });
+  net.onMessage((msg) => {
+    if (msg.label === 'Ping') msg.reply('Pong', msg.data);
+    else counted();
+  });
+  return {
+    port: Number(net.address.slice(net.address.lastIndexOf(':') + 1)),
+    async stats() {
+      const s = net.stats();
+      const out: ChildStats = {
+        delivered,
+        deduplicated: s.incoming.deduplicated,
+        undecodable: s.incoming.undecodable,
+        droppedSlowReader: s.incoming.droppedSlowReader,
+        outcomes: { ...s.outcomes },
+      };
+      if (metrics) out.metricReceivedBytes = await sumMetric(metrics, 'peerpost_received_bytes_total');
+      return out;
+    },
+    close: () => net.close(),
+  };
+}
+
+let receiver: Receiver | undefined;
+
+process.on('message', (m: ParentMessage) => {
+  void handle(m).catch((err: unknown) => {
+    send({ type: 'error', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  });
+});
+
+async function handle(m: ParentMessage): Promise<void> {
+  switch (m.type) {
+    case 'init':
+      receiver = await (kind === 'raw' ? rawReceiver : peerpostReceiver)(m.credentials, m.peerCertPem);
+      send({ type: 'listening', port: receiver.port });
+      return;
+    case 'expect':
+      if (delivered >= m.total) done();
+      else target = m.total;
+      return;
+    case 'stats':
+      send({ type: 'stats', stats: (await receiver?.stats()) ?? { delivered } });
+      return;
+    case 'close':
+      await receiver?.close();
+      receiver = undefined;
+      send({ type: 'closed' });
+      // With the IPC channel gone, nothing else may keep this process alive.
+      process.disconnect();
+      return;
+  }
+}

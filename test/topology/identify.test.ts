@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { IdentityIndex, sharedIdentityIndex, shareIdentityIndex } from '../../src/hub/identify.js';
+import type { IncomingSink } from '../../src/network/incoming.js';
+import { resolveTopology } from '../../src/network/options.js';
+import type { RemoteIdentity } from '../../src/transport/types.js';
+
+const C1 = 'c1'.repeat(32);
+const C2 = 'c2'.repeat(32);
+const C3 = 'c3'.repeat(32);
+const OWNER = 'ab'.repeat(32);
+const who = (certHash: string, ownerKeys: string[] = []): RemoteIdentity => ({
+  certHash,
+  shortId: certHash.slice(0, 4),
+  ownerKeys,
+});
+
+test('identities pinned at an address and identities without one identify alike; the first peer wins', () => {
+  const index = new IdentityIndex(
+    resolveTopology({
+      server: [{ address: 's:1', certHash: C1 }],
+      client: [{ certHash: C2 }],
+      fleet: [{ ownerKey: OWNER }],
+      alias: [{ certHash: C1 }, { certHash: C2 }],
+      open: ['o:1'],
+    }),
+  );
+  assert.equal(index.identify(who(C1)), 'server');
+  assert.equal(index.identify(who(C2)), 'client', 'named by identity alone');
+  assert.equal(index.identify(who(C3, [OWNER.toUpperCase()])), 'fleet', 'by owner key, case-insensitive');
+  assert.equal(index.identify(who(C2, [OWNER])), 'client', 'the certificate hash first');
+  assert.equal(index.identify(who(C3)), undefined);
+  // A connection we dialed: the identity first, else the peer listed unpinned at the address.
+  assert.equal(index.identifyDialed(who(C3), 'o:1'), 'open');
+  assert.equal(index.identifyDialed(who(C2), 'o:1'), 'client');
+  assert.equal(index.identifyDialed(who(C3), 's:1'), undefined, 'a pinned address proves nothing else');
+});
+
+test('a hub shares its current index with the peer senders of the same incoming sink', () => {
+  const sink: IncomingSink = { push: () => {} };
+  assert.equal(sharedIdentityIndex(sink), undefined);
+  let current = new IdentityIndex(resolveTopology({ client: [{ certHash: C2 }] }));
+  shareIdentityIndex(sink, () => current);
+  assert.equal(sharedIdentityIndex(sink)?.identify(who(C2)), 'client');
+  current = new IdentityIndex(resolveTopology({ other: [{ certHash: C2 }] }));
+  assert.equal(sharedIdentityIndex(sink)?.identify(who(C2)), 'other');
+  assert.equal(sharedIdentityIndex({ push: () => {} }), undefined, 'per sink');
+});
