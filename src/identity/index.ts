@@ -1,6 +1,7 @@
 /** Identity: credentials (key + self-signed certificate), owner keys and trust. */
 export {
   CERT_FILE,
+  type CredentialFiles,
   type Credentials,
   certificateHash,
   type GenerateCredentialsOptions,
@@ -8,6 +9,7 @@ export {
   identityOfCredentials,
   KEY_FILE,
   loadCredentials,
+  type SaveCredentialsOptions,
   saveCredentials,
   signCredentials,
   validateCredentials,

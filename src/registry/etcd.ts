@@ -1,5 +1,7 @@
 import { Buffer } from 'node:buffer';
-import { Etcd3, type IOptions, type IWatchResponse, type Lease } from 'etcd3';
+// Types only: the client (and gRPC) is loaded by startEtcdRegistry, so that importing
+// peerpost does not pay for it.
+import type { Etcd3, IOptions, IWatchResponse, Lease } from 'etcd3';
 import { PeerpostError } from '../errors.js';
 import type { Network } from '../network/network.js';
 import { resolveTopology, type TopologyInput } from '../network/options.js';
@@ -204,8 +206,8 @@ export class EtcdRegistry {
   #markSynced!: () => void;
   #closing: Promise<void> | undefined;
 
-  /** Use {@link startEtcdRegistry}. */
-  constructor(options: EtcdRegistryOptions) {
+  /** Use {@link startEtcdRegistry}. `Client` is the `Etcd3` class of the `etcd3` package. */
+  constructor(options: EtcdRegistryOptions, Client: typeof Etcd3) {
     const network = options.network;
     if (typeof network !== 'object' || network === null || typeof network.updateTopology !== 'function') {
       throw invalid('network', 'expected a Network');
@@ -315,7 +317,7 @@ export class EtcdRegistry {
         ? {}
         : { auth: { username: options.username, password: options.password } }),
     };
-    this.#client = new Etcd3(clientOptions);
+    this.#client = new Client(clientOptions);
     this.#synced = new Promise((resolve) => {
       this.#markSynced = resolve;
     });
@@ -740,7 +742,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
  */
 export async function startEtcdRegistry(options: EtcdRegistryOptions): Promise<EtcdRegistry> {
   const wait = positiveInt('startTimeoutMs', options.startTimeoutMs, 5000, 600_000);
-  const registry = new EtcdRegistry(options);
+  const { Etcd3 } = await import('etcd3');
+  const registry = new EtcdRegistry(options, Etcd3);
   registry.start();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = await Promise.race([
