@@ -43,6 +43,8 @@ export const ERROR_CODES = {
   ERR_REQUEST_TIMEOUT: 'no reply to a request within its timeout',
   ERR_REQUEST_DROPPED: 'a request reached no target (every outcome was a drop or a skip)',
   ERR_TOO_MANY_REQUESTS: 'the cap on pending requests is reached',
+  // control path
+  ERR_UNAUTHORIZED: 'a control request without the right token',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

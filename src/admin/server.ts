@@ -1,8 +1,10 @@
 import { Buffer } from 'node:buffer';
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatHostPort, parseHostPort } from '../config/address.js';
 import { PeerpostError } from '../errors.js';
+import { MAX_CONTROL_BODY_BYTES } from '../node/control.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 
 /** Content-Type of the Prometheus text exposition. */
@@ -21,6 +23,11 @@ export interface AdminServerOptions {
   ready: () => boolean;
   /** `GET /status`: any JSON-serialisable value; Maps, Sets and bigints are converted. */
   status: () => unknown;
+  /**
+   * The control path: `POST /send` with `Authorization: Bearer <token>` hands its JSON body
+   * to `send` and answers with its result as JSON. Absent: no control path (404).
+   */
+  control?: { readonly token: string; readonly send: (body: unknown) => Promise<unknown> };
   /** @default noopLogger */
   logger?: Logger;
 }
@@ -55,6 +62,57 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 const TEXT = 'text/plain; charset=utf-8';
 const PATHS = new Set(['/metrics', '/healthz', '/readyz', '/status']);
 
+/** Constant-time comparison of the bearer token (no early exit on the first wrong byte). */
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice(7) : '');
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(value, jsonReplacer)}\n`, false);
+}
+
+/** `POST /send`: authenticated, body bounded, answered with the control's result or a coded error. */
+async function handleControl(
+  req: IncomingMessage,
+  res: ServerResponse,
+  control: NonNullable<AdminServerOptions['control']>,
+): Promise<void> {
+  if (req.method !== 'POST') {
+    res.setHeader('allow', 'POST');
+    return sendJson(res, 405, { code: 'ERR_INVALID_OPTION', message: 'POST only' });
+  }
+  if (!tokenMatches(req.headers.authorization, control.token)) {
+    req.resume();
+    return sendJson(res, 401, { code: 'ERR_UNAUTHORIZED', message: 'missing or wrong control token' });
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_CONTROL_BODY_BYTES) {
+      return sendJson(res, 413, {
+        code: 'ERR_INVALID_OPTION',
+        message: `body over ${MAX_CONTROL_BODY_BYTES} bytes`,
+      });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    return sendJson(res, 400, { code: 'ERR_INVALID_OPTION', message: 'the body is not JSON' });
+  }
+  try {
+    sendJson(res, 200, await control.send(body));
+  } catch (err) {
+    const code = err instanceof PeerpostError ? err.code : 'ERR_INVALID_OPTION';
+    sendJson(res, 400, { code, message: (err as Error).message });
+  }
+}
+
 /**
  * Starts the admin HTTP server of a node: `GET /metrics` (Prometheus exposition),
  * `/healthz` and `/readyz` (200 or 503), `/status` (JSON); 404 for other paths and 405
@@ -69,6 +127,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?', 1)[0]!;
     const head = req.method === 'HEAD';
+    if (path === '/send' && options.control !== undefined) return handleControl(req, res, options.control);
     if (!PATHS.has(path)) return send(res, 404, TEXT, 'not found\n', head);
     if (req.method !== 'GET' && !head) {
       res.setHeader('allow', 'GET, HEAD');

@@ -13,7 +13,7 @@ export interface ConfigChange {
 }
 
 /** Keys that cannot change in a running node: a change is reported and not applied. */
-export const RESTART_KEYS = ['nodeId', 'listen', 'admin', 'registry'] as const;
+export const RESTART_KEYS = ['nodeId', 'listen', 'admin', 'controlTokenFile', 'registry'] as const;
 
 /**
  * Limits a running node applies live: the direct sender's (through
@@ -162,6 +162,7 @@ export function liveConfig<T extends NodeConfig>(running: NodeConfig, next: T): 
     nodeId: running.nodeId,
     listen: running.listen,
     admin: running.admin,
+    controlTokenFile: running.controlTokenFile,
     registry: running.registry,
   };
 }

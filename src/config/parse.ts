@@ -48,6 +48,8 @@ export interface NodeConfig {
   readonly directSendMode: DirectSendMode;
   /** `host:port` of the admin HTTP server (metrics, health, status); none when undefined. Needs a restart to change. */
   readonly admin: string | undefined;
+  /** File holding the token of the admin server's control path (`POST /send`); none when undefined. Needs a restart to change. */
+  readonly controlTokenFile?: string | undefined;
   /** @default 'info' */
   readonly logLevel: LogLevel;
   /** The peer table: inline, or the topology file's content once loaded (empty until then). */
@@ -152,6 +154,7 @@ export function parseNodeConfig(text: string, options: ParseConfigOptions = {}):
     limits: raw.limits,
     directSendMode: raw.directSendMode,
     admin: raw.admin,
+    controlTokenFile: raw.controlTokenFile === undefined ? undefined : resolve(baseDir, raw.controlTokenFile),
     logLevel: raw.logLevel,
     topology: raw.topology === undefined ? new Map() : toTopology(raw.topology),
     topologyFile: raw.topologyFile === undefined ? undefined : resolve(baseDir, raw.topologyFile),

@@ -290,6 +290,7 @@ export const nodeConfigSchema = z
     limits: limitsSchema.prefault({}),
     directSendMode: oneOf(DIRECT_SEND_MODES).default('direct'),
     admin: address(true).optional(),
+    controlTokenFile: nonEmptyString('a file path').optional(),
     logLevel: oneOf(LOG_LEVELS).default('info'),
     topology: topologySchema.optional(),
     topologyFile: nonEmptyString('a file path').optional(),
@@ -302,6 +303,21 @@ export const nodeConfigSchema = z
         path: ['topologyFile'],
         message: 'give either topology or topologyFile, not both',
       });
+    }
+    if (v.controlTokenFile !== undefined) {
+      const host = v.admin === undefined ? undefined : v.admin.slice(0, v.admin.lastIndexOf(':'));
+      const loopback =
+        host === 'localhost' || host === '[::1]' || host === '::1' || host?.startsWith('127.') === true;
+      if (!loopback) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['controlTokenFile'],
+          message:
+            v.admin === undefined
+              ? 'the control path is served by the admin server: set admin (on 127.0.0.1 or ::1) too'
+              : `the control path is served on loopback only: admin is ${v.admin}`,
+        });
+      }
     }
     if (v.limits.backoff.deadlineMs < v.limits.backoff.initialMs) {
       ctx.addIssue({

@@ -373,8 +373,14 @@ export class Network {
       request.start(this.#clock, timeoutMs);
       this.send(receiver, label, data, {
         id,
-        onOutcome: (event) => request.outcomes.push(event),
-        onSettled: () => request.settled(),
+        onOutcome: (event) => {
+          request.outcomes.push(event);
+          options.onOutcome?.(event);
+        },
+        onSettled: (all) => {
+          request.settled();
+          options.onSettled?.(all);
+        },
       });
     });
   }

@@ -34,6 +34,10 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** The request's message id (unique per node); a fresh one by default. */
   id?: string;
+  /** Called with each outcome of the request message (one per target). */
+  onOutcome?: (event: OutcomeEvent) => void;
+  /** Called once every target of the request message has its outcome. */
+  onSettled?: (outcomes: readonly OutcomeEvent[]) => void;
 }
 
 /** One request waiting for its reply. */

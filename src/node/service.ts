@@ -15,6 +15,7 @@ import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type CreateLoggerOptions, createLogger } from '../util/log.js';
 import type { Logger } from '../util/logger.js';
 import { applyConfig } from './apply.js';
+import { controlSend, parseControlSend, readControlToken } from './control.js';
 import { DropRing } from './drops.js';
 import { buildStatus, type NodeStatus } from './status.js';
 
@@ -162,6 +163,14 @@ export class NodeService {
           health: () => this.#closing === undefined,
           ready: () => this.ready,
           status: () => this.status(),
+          ...(config.controlTokenFile === undefined
+            ? {}
+            : {
+                control: {
+                  token: await readControlToken(config.controlTokenFile),
+                  send: (body: unknown) => controlSend(this.network, parseControlSend(body), this.#clock),
+                },
+              }),
           logger: this.#log,
         });
       }

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -137,4 +137,56 @@ export async function startEtcd(): Promise<EtcdServer> {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A TCP proxy in front of etcd for one client: `cut()` drops every connection and refuses
+ * new ones (a network partition between that client and etcd), `restore()` ends it.
+ */
+export class CuttableProxy {
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  #cut = false;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async start(target: string): Promise<{ proxy: CuttableProxy; endpoint: string }> {
+    const url = new URL(target);
+    const server = createServer();
+    const proxy = new CuttableProxy(server);
+    server.on('connection', (client) => {
+      if (proxy.#cut) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect(Number(url.port), url.hostname);
+      for (const s of [client, upstream]) {
+        proxy.#sockets.add(s);
+        s.on('close', () => proxy.#sockets.delete(s));
+        s.on('error', () => {});
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = server.address() as AddressInfo;
+    return { proxy, endpoint: `http://127.0.0.1:${port}` };
+  }
+
+  cut(): void {
+    this.#cut = true;
+    for (const s of this.#sockets) s.destroy();
+  }
+
+  restore(): void {
+    this.#cut = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
 }

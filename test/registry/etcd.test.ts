@@ -10,7 +10,7 @@ import { type EtcdRegistry, type RegistryNetwork, startEtcdRegistry } from '../.
 import type { Topology } from '../../src/topology/types.js';
 import { closeAll, enc, makeCredentials, startNode, type TestNode, until } from '../network/helpers.js';
 import { RecordingLogger } from '../transport/tls-helpers.js';
-import { type EtcdServer, startEtcd } from './etcd-server.js';
+import { CuttableProxy, type EtcdServer, startEtcd } from './etcd-server.js';
 
 /**
  * The etcd registry against real etcd processes (Debian's etcd-server): registration under
@@ -138,18 +138,29 @@ test('a SIGKILLed node disappears from the others when its lease expires', async
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  let stdout = '';
   child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
     output += c.toString();
   });
   child.stderr.on('data', (c: Buffer) => {
     output += c.toString();
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let gone = false;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      gone = true;
+      resolve();
+    }),
+  );
   try {
-    await until(() => output.includes('registered '), 'the child registers', 20_000).catch((err: Error) => {
-      throw new Error(`${err.message}; its output: ${output}`);
-    });
-    const address = /registered (\S+)/.exec(output)![1]!;
+    await until(() => stdout.includes('registered ') || gone, 'the child registers', 20_000).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}; its output: ${output}`);
+      },
+    );
+    assert.ok(!gone, `the child exited before registering: ${output}`);
+    const address = /^registered (\S+)/m.exec(stdout)![1]!;
     await until(() => watcher.topology.has('doomed'), 'the watcher learns the child');
     assert.deepEqual(addressesOf(watcher.topology, 'doomed'), [address]);
     assert.ok(watcher.topology.get('doomed')![0]!.expectedIdentity, 'the entry carries the identity');
@@ -319,4 +330,51 @@ test('invalid options are rejected with ERR_INVALID_OPTION before anything start
     );
   }
   assert.equal(network.tables.length, 0);
+});
+
+test('a watch cut off from etcd lists again and applies what it missed (puts, deletes, a compaction)', async () => {
+  const prefix = freshPrefix();
+  const { proxy, endpoint } = await CuttableProxy.start(etcd.endpoint);
+  const logger = new RecordingLogger();
+  const a = new FakeNetwork('a', '127.0.0.1:7011');
+  const ra = await startEtcdRegistry({
+    network: a,
+    endpoints: [endpoint],
+    prefix,
+    logger,
+    leaseTtlSeconds: 30,
+    maxBackoffMs: 200,
+  });
+  const entry = (port: number) => JSON.stringify({ v: 1, addresses: [{ address: `127.0.0.1:${port}` }] });
+  try {
+    await admin.put(`${prefix}b`).value(entry(7012));
+    await admin.put(`${prefix}c`).value(entry(7013));
+    await until(() => a.topology.has('b') && a.topology.has('c'), 'a learns b and c');
+
+    proxy.cut();
+    await until(() => ra.stats().state === 'reconnecting', 'a loses its watch');
+    await admin.delete().key(`${prefix}b`);
+    await admin.put(`${prefix}c`).value(entry(7014));
+    const put = await admin.put(`${prefix}d`).value(entry(7015));
+    // Compact away the history a resumed watch would need.
+    await admin.kv.compact({ revision: put.header.revision, physical: true });
+    assert.ok(a.topology.has('b'), 'the table is kept while cut off');
+
+    proxy.restore();
+    await until(
+      () =>
+        !a.topology.has('b') && a.topology.has('d') && addressesOf(a.topology, 'c')?.[0] === '127.0.0.1:7014',
+      'a catches up',
+      20_000,
+    );
+    assert.deepEqual([...a.topology.keys()].sort(), ['a', 'c', 'd']);
+    assert.ok(ra.stats().watchRestarts >= 1);
+    await until(() => ra.stats().state === 'synced', 'a watches again');
+    // And the new watch works.
+    await admin.delete().key(`${prefix}d`);
+    await until(() => !a.topology.has('d'), 'a sees a delete after the restart of its watch');
+  } finally {
+    await ra.close();
+    await proxy.close();
+  }
 });

@@ -1,8 +1,9 @@
 import { Buffer } from 'node:buffer';
 import { readFile, stat } from 'node:fs/promises';
 import process from 'node:process';
+import { addressProblem } from '../../config/address.js';
 import { loadNodeConfig } from '../../config/load.js';
-import { PeerpostError } from '../../errors.js';
+import { ERROR_CODES, type ErrorCode, PeerpostError } from '../../errors.js';
 import {
   DEFAULT_RESOLVE_WAIT_MS,
   type ReceivedReply,
@@ -10,12 +11,15 @@ import {
   sendOnce,
 } from '../../node/send-once.js';
 import { formatOutcome } from '../../sender/outcome.js';
+import { DEFAULT_LIMITS } from '../../transport/limits.js';
 import { createLogger } from '../../util/log.js';
 import type { CliContext, RegisterCommand } from '../context.js';
 import { intFlag, reportError } from './node.js';
 
 interface SendFlags {
-  config: string;
+  config?: string;
+  via?: string;
+  tokenFile?: string;
   to: string;
   label: string;
   data: string;
@@ -110,16 +114,69 @@ function print(ctx: CliContext, result: SendOnceResult, flags: SendFlags, waitRe
   }
 }
 
+/**
+ * `--via`: one `POST /send` to a running node's control path (docs/operations.md); the
+ * answer has the shape of a one-shot send's result, payloads in base64.
+ */
+async function sendVia(flags: SendFlags, waitReplyMs: number, timeoutMs: number): Promise<SendOnceResult> {
+  if (flags.tokenFile === undefined) {
+    throw new PeerpostError(
+      'ERR_INVALID_OPTION',
+      "--via needs --token-file <file> (the node's controlTokenFile)",
+    );
+  }
+  const problem = addressProblem(flags.via as string);
+  if (problem !== undefined) throw new PeerpostError('ERR_INVALID_ADDRESS', `--via ${flags.via}: ${problem}`);
+  const token = (await readFile(flags.tokenFile, 'utf8')).trim();
+  const data = await readData(flags.data, DEFAULT_LIMITS.maxFrameBytes);
+  let res: Response;
+  try {
+    res = await fetch(`http://${flags.via}/send`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        to: flags.to,
+        label: flags.label,
+        dataBase64: Buffer.from(data).toString('base64'),
+        waitReplyMs,
+        timeoutMs,
+      }),
+      signal: AbortSignal.timeout(timeoutMs + 5_000),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    throw new PeerpostError(
+      'ERR_CONNECT_FAILED',
+      `--via ${flags.via}: ${cause === 'ECONNREFUSED' ? 'connection refused (is the node running with admin there?)' : (err as Error).message}`,
+    );
+  }
+  const body = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) {
+    const code =
+      typeof body.code === 'string' && body.code in ERROR_CODES
+        ? (body.code as ErrorCode)
+        : 'ERR_INVALID_OPTION';
+    throw new PeerpostError(code, `--via ${flags.via}: ${String(body.message)}`);
+  }
+  const r = body.reply as (Omit<ReceivedReply, 'data'> & { dataBase64: string }) | undefined;
+  return {
+    ...(body as unknown as SendOnceResult),
+    reply: r === undefined ? undefined : { ...r, data: Buffer.from(r.dataBase64, 'base64') },
+  };
+}
+
 export const registerSend: RegisterCommand = (program, ctx) => {
   program
     .command('send')
     .description(
       'send one message with the identity of a node config (listening on 127.0.0.1:0), print its outcome and any reply; exit 0 when written (and answered, with --wait-reply)',
     )
-    .requiredOption(
-      '--config <file>',
-      'node config file: node id, credentials, trust, topology and limits are used',
+    .option('--config <file>', 'node config file: node id, credentials, trust, topology and limits are used')
+    .option(
+      '--via <host:port>',
+      "send through that running node's control path (its admin address) instead of a config",
     )
+    .option('--token-file <file>', "with --via: the file holding the node's control token")
     .requiredOption(
       '--to <peer|host:port>',
       'a peer id of the topology, or an address (sent to as peer "addr:<host:port>")',
@@ -140,6 +197,18 @@ export const registerSend: RegisterCommand = (program, ctx) => {
       const timeoutMs = intFlag(ctx, '--timeout', flags.timeout, 15_000);
       if (waitReplyMs === undefined || resolveWaitMs === undefined || timeoutMs === undefined) return;
       try {
+        if (flags.via !== undefined) {
+          const result = await sendVia(flags, waitReplyMs, timeoutMs);
+          print(ctx, result, flags, waitReplyMs);
+          ctx.setExitCode(result.ok ? 0 : 1);
+          return;
+        }
+        if (flags.config === undefined) {
+          throw new PeerpostError(
+            'ERR_INVALID_OPTION',
+            'give --config <file>, or --via <host:port> with --token-file',
+          );
+        }
         const config = await loadNodeConfig(flags.config);
         const data = await readData(flags.data, config.limits.maxFrameBytes);
         const result = await sendOnce({
