@@ -79,7 +79,8 @@ export function locate(
   return { line: pos.line, column: pos.col };
 }
 
-function closest(word: string, candidates: readonly string[]): string | undefined {
+/** The candidate nearest to `word` (edit distance, case-insensitive), when one is near enough to be a typo. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
   for (const c of candidates) {

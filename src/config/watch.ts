@@ -28,6 +28,8 @@ export interface ConfigWatcherOptions {
    * running config is kept, and the next reload is compared with it.
    */
   onError(error: PeerpostError): void;
+  /** A reload found the files valid and nothing to change (e.g. a fix that restores the running config). */
+  onUnchanged?(): void;
   /** @default systemClock */
   clock?: Clock;
   /** Quiet time after the last file event before reloading (editors write in bursts). @default 100 */
@@ -107,7 +109,10 @@ export class ConfigWatcher {
     }
     if (this.#closed) return { kind: 'unchanged' };
     const changes = diffConfig(this.#current, loaded);
-    if (changes.length === 0) return { kind: 'unchanged' };
+    if (changes.length === 0) {
+      this.#options.onUnchanged?.();
+      return { kind: 'unchanged' };
+    }
     const config = liveConfig(this.#current, loaded);
     try {
       this.#options.onChange(config, changes);

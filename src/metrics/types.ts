@@ -82,6 +82,46 @@ export const METRICS = {
     help: 'Incoming messages dropped as duplicates of a message id already delivered',
     labels: [],
   },
+  peerpost_registry_connected: {
+    type: 'gauge',
+    help: 'Whether the etcd registry watches its prefix on top of a complete listing (1) or not (0: connecting, reconnecting, closed, or no registry)',
+    labels: [],
+  },
+  peerpost_registry_registered: {
+    type: 'gauge',
+    help: "Whether this node's registry entry is written under a live etcd lease (1) or not (0)",
+    labels: [],
+  },
+  peerpost_registry_revision: {
+    type: 'gauge',
+    help: 'The last etcd revision the registry has seen',
+    labels: [],
+  },
+  peerpost_registry_entries: {
+    type: 'gauge',
+    help: "Valid registry entries held (this node's included)",
+    labels: [],
+  },
+  peerpost_registry_watch_restarts_total: {
+    type: 'counter',
+    help: 'Listings of the registry prefix after the first one (after a lost or compacted watch)',
+    labels: [],
+  },
+  peerpost_registry_reregistrations_total: {
+    type: 'counter',
+    help: 'etcd leases granted after the first one (after a lost lease)',
+    labels: [],
+  },
+  peerpost_registry_ignored_entries_total: {
+    type: 'counter',
+    help: 'Registry entries ignored because they were malformed, too large, or beyond maxEntries',
+    labels: [],
+  },
+  peerpost_registry_errors_total: {
+    type: 'counter',
+    help: 'Failed etcd operations of the registry by operation (list, watch, register, lease, apply)',
+    labels: ['operation'],
+  },
 } as const satisfies Record<string, MetricDef>;
 
 export type MetricName = keyof typeof METRICS;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { closest } from '../config/issues.js';
 import { toTopology } from '../config/parse.js';
 import { DEFAULT_LIMITS, limitsSchema, type NodeLimits, topologySchema } from '../config/schema.js';
 import { PeerpostError } from '../errors.js';
@@ -118,9 +119,38 @@ const optionsSchema = z.strictObject({
     .optional(),
 });
 
+/** The keys allowed at a path of the options (`''` the top level), to suggest one for a typo. */
+function knownKeysAt(path: readonly string[]): readonly string[] {
+  const at = path.join('.');
+  if (at === '') return Object.keys(optionsSchema.shape);
+  if (at === 'limits') return Object.keys(limitsSchema.shape);
+  if (at === 'limits.backoff') return Object.keys(DEFAULT_LIMITS.backoff);
+  if (at === 'limits.dedup') return Object.keys(DEFAULT_LIMITS.dedup);
+  if (path[0] === 'topology' && path.length === 3) return ['address', 'certHash', 'ownerKey'];
+  return [];
+}
+
 function invalid(prefix: string, issues: readonly z.core.$ZodIssue[]): PeerpostError {
   const first = issues[0]!;
-  const path = [prefix, ...first.path.map(String)].filter((p) => p !== '').join('.');
+  const parent = [prefix, ...first.path.map(String)].filter((p) => p !== '');
+  if (first.code === 'unrecognized_keys') {
+    // `lisen`: unknown key; did you mean `listen`? Also unknown: `logr` (did you mean `logger`?)
+    const allowed = knownKeysAt(parent);
+    const [head, ...others] = first.keys.map((k) => ({
+      name: [...parent, k].join('.'),
+      guess: closest(k, allowed),
+    }));
+    const headGuess = head!.guess === undefined ? '' : `; did you mean \`${head!.guess}\`?`;
+    const also = others.map((k) =>
+      k.guess === undefined ? `\`${k.name}\`` : `\`${k.name}\` (did you mean \`${k.guess}\`?)`,
+    );
+    const tail = also.length > 0 ? `${headGuess === '' ? '.' : ''} Also unknown: ${also.join(', ')}` : '';
+    return new PeerpostError(
+      'ERR_INVALID_OPTION',
+      `invalid option \`${head!.name}\`: unknown key${headGuess}${tail}`,
+    );
+  }
+  const path = parent.join('.');
   return new PeerpostError('ERR_INVALID_OPTION', `invalid option \`${path || prefix}\`: ${first.message}`);
 }
 

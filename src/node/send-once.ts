@@ -74,11 +74,19 @@ export interface SendOnceResult {
 /** The peer to send to and the topology to send with: `to` itself, or an ad-hoc peer for a raw address. */
 export function resolveTarget(topology: Topology, to: string): { peerId: string; topology: Topology } {
   if (topology.has(to)) return { peerId: to, topology };
-  if (addressProblem(to) === undefined) {
+  const problem = addressProblem(to);
+  if (problem === undefined) {
     const peerId = `${AD_HOC_PEER_PREFIX}${to}`;
     const next = new Map<string, readonly PeerAddress[]>(topology);
     next.set(peerId, [{ address: to }]);
     return { peerId, topology: next };
+  }
+  if (to.includes(':')) {
+    // It looks like an address: say what is wrong with it.
+    throw new PeerpostError(
+      'ERR_INVALID_ADDRESS',
+      `--to ${JSON.stringify(to)} is not a peer of the topology, and not a valid host:port address: ${problem}`,
+    );
   }
   throw new PeerpostError(
     'ERR_INVALID_OPTION',

@@ -66,6 +66,8 @@ export class NodeService {
   #heartbeatSeq = 0;
   #ready = false;
   #closing: Promise<void> | undefined;
+  /** Set by a failed reload, cleared by the next good one (which then logs that it is repaired). */
+  #lastReloadFailure: PeerpostError | undefined;
 
   /** Use {@link startNodeService}. */
   constructor(
@@ -131,6 +133,7 @@ export class NodeService {
       directSendMode: this.#config.directSendMode,
       configFile: this.#config.path,
       drops: this.#drops.summary(),
+      registry: this.registry?.stats(),
     });
   }
 
@@ -181,6 +184,7 @@ export class NodeService {
         clock: this.#clock,
         onChange: (next, changes) => this.#apply(next, changes),
         onError: (error) => this.#reloadFailed(error),
+        onUnchanged: () => this.#reloadedUnchanged(),
       });
     } catch (err) {
       await this.close();
@@ -218,7 +222,18 @@ export class NodeService {
       changes,
     );
     this.#config = next;
-    if (report.applied.length > 0) {
+    const failed = this.#takeReloadFailure();
+    if (failed !== undefined) {
+      this.#log.info(
+        {
+          changes: report.applied,
+          identity: this.#identity.shortId,
+          repaired: true,
+          failedWith: failed.code,
+        },
+        'configuration reloaded: repaired after a failed reload',
+      );
+    } else if (report.applied.length > 0) {
       this.#log.info({ changes: report.applied, identity: this.#identity.shortId }, 'configuration reloaded');
     }
     if (report.notApplied.length > 0) {
@@ -226,7 +241,28 @@ export class NodeService {
     }
   }
 
+  /** A reload found nothing to change: said so, and when it follows a failed one, that it is repaired. */
+  #reloadedUnchanged(): void {
+    const failed = this.#takeReloadFailure();
+    if (failed === undefined) {
+      this.#log.info({ identity: this.#identity.shortId }, 'configuration reloaded: nothing changed');
+      return;
+    }
+    this.#log.info(
+      { identity: this.#identity.shortId, repaired: true, failedWith: failed.code },
+      'configuration reloaded: repaired after a failed reload, nothing changed',
+    );
+  }
+
+  /** The failure of the last reload, if the last one failed; cleared, as this reload succeeded. */
+  #takeReloadFailure(): PeerpostError | undefined {
+    const failed = this.#lastReloadFailure;
+    this.#lastReloadFailure = undefined;
+    return failed;
+  }
+
   #reloadFailed(error: PeerpostError): void {
+    this.#lastReloadFailure = error;
     this.#log.error(
       { code: error.code, problem: error.message },
       'configuration reload failed: keeping the running configuration',
@@ -334,7 +370,7 @@ export async function startNodeService(options: NodeServiceOptions): Promise<Nod
   });
   let registry: EtcdRegistry | undefined;
   try {
-    registry = await startNodeRegistry(config, network, logger);
+    registry = await startNodeRegistry(config, network, logger, metrics);
   } catch (err) {
     await network.close();
     throw err;

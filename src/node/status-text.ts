@@ -57,6 +57,20 @@ function more(all: unknown[], out: string[]): void {
   if (all.length > MAX_ROWS) out.push(`  ... ${all.length - MAX_ROWS} more`);
 }
 
+/**
+ * The backoff column of an address. Only failures read as one: a first connect (attempt 1)
+ * is shown as `-`, and a sender that has not tried yet (attempt 0) but waits out a backoff
+ * remembered from an earlier sender says so, rather than "attempt 0".
+ */
+function backoffText(addr: Json, now: number): string {
+  const attempt = typeof addr.attempt === 'number' && Number.isFinite(addr.attempt) ? addr.attempt : 0;
+  const retry = addr.retryAt === undefined ? undefined : `retry in ${Math.max(0, num(addr.retryAt) - now)}ms`;
+  if (attempt <= 0) return retry === undefined ? '-' : `${retry} (earlier failures)`;
+  if (addr.state === 'connecting') return attempt === 1 ? '-' : `retrying, attempt ${attempt}`;
+  const failed = `${attempt} failed attempt${attempt === 1 ? '' : 's'}`;
+  return retry === undefined ? failed : `${failed}, ${retry}`;
+}
+
 /** A readable summary of a node's `/status` JSON. */
 export function formatStatus(status: unknown): string {
   const s = obj(status);
@@ -66,6 +80,14 @@ export function formatStatus(status: unknown): string {
   out.push(`node       ${text(s.nodeId)} (identity ${text(id.shortId)}, ${text(id.certHash)})`);
   out.push(`listening  ${text(s.address)}   admin ${text(s.admin)}   ready ${text(s.ready)}`);
   out.push(`send mode  ${text(s.directSendMode)}   uptime ${Math.round((now - num(s.startedAtMs)) / 1000)}s`);
+  if (typeof s.registry === 'object' && s.registry !== null && !Array.isArray(s.registry)) {
+    const r = obj(s.registry);
+    out.push(
+      `registry   ${text(r.state)}, ${r.registered === true ? 'registered' : 'not registered'}, revision ${num(r.revision)}, ${num(r.entries)} entries`,
+      `           watch restarts ${num(r.watchRestarts)}, re-registrations ${num(r.reRegistrations)}, ignored entries ${num(r.ignoredEntries)}, errors ${num(r.errors)}`,
+    );
+    if (r.lastError !== undefined) out.push(`           last error: ${text(r.lastError)}`);
+  }
 
   const peers = list(s.peers);
   out.push('', `peers (${peers.length})`);
@@ -76,15 +98,13 @@ export function formatStatus(status: unknown): string {
       rows.push([`  ${text(peer.peerId)}`, '(no address)', '-', '-', '0', '-']);
     for (const a of list(peer.addresses).slice(0, MAX_ROWS)) {
       const addr = obj(a);
-      const retry = addr.retryAt === undefined ? '' : `retry in ${Math.max(0, num(addr.retryAt) - now)}ms`;
-      const attempt = addr.attempt === undefined ? '' : `attempt ${num(addr.attempt)} `;
       rows.push([
         `  ${text(peer.peerId)}`,
         `${text(addr.address)}${addr.inTopology === false ? ' (removed)' : ''}`,
         text(addr.pinned),
         text(addr.state),
         String(num(addr.queueDepth) + num(addr.unflushed)),
-        `${attempt}${retry}`.trim() || '-',
+        backoffText(addr, now),
       ]);
     }
   }

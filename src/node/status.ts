@@ -1,6 +1,7 @@
 import type { InboundConnectionStats } from '../hub/stats.js';
 import type { SubscriptionStats } from '../hub/subscription.js';
 import type { NetworkStats } from '../network/network.js';
+import type { EtcdRegistryStats } from '../registry/etcd.js';
 import type { SendMode } from '../sender/outcome.js';
 import type { Topology } from '../topology/types.js';
 import type { DropSummary } from './drops.js';
@@ -57,12 +58,25 @@ export interface NodeStatus {
   readonly incoming: NetworkStats['incoming'];
   readonly outcomes: Readonly<Record<string, number>>;
   readonly drops: DropSummary;
+  /**
+   * The etcd registry (`registry.etcd` in the config): its state, whether this node is
+   * registered, the last revision, the entries held, and its counters. Absent without one.
+   */
+  readonly registry?: EtcdRegistryStats | undefined;
 }
 
 /** What a status is built from: the network's stats and topology, and the node's own fields. */
 export type StatusInput = Pick<
   NodeStatus,
-  'identity' | 'admin' | 'ready' | 'startedAtMs' | 'nowMs' | 'directSendMode' | 'configFile' | 'drops'
+  | 'identity'
+  | 'admin'
+  | 'ready'
+  | 'startedAtMs'
+  | 'nowMs'
+  | 'directSendMode'
+  | 'configFile'
+  | 'drops'
+  | 'registry'
 > & {
   readonly stats: NetworkStats;
   readonly topology: Topology;
@@ -151,5 +165,6 @@ export function buildStatus(input: StatusInput): NodeStatus {
     incoming: stats.incoming,
     outcomes: stats.outcomes,
     drops: input.drops,
+    ...(input.registry === undefined ? {} : { registry: input.registry }),
   };
 }

@@ -3,6 +3,7 @@ import { Buffer } from 'node:buffer';
 // peerpost does not pay for it.
 import type { Etcd3, IOptions, IWatchResponse, Lease } from 'etcd3';
 import { PeerpostError } from '../errors.js';
+import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { Network } from '../network/network.js';
 import { resolveTopology, type TopologyInput } from '../network/options.js';
 import type { Topology } from '../topology/types.js';
@@ -88,6 +89,8 @@ export interface EtcdRegistryOptions {
   maxBackoffMs?: number;
   /** @default noopLogger */
   logger?: Logger;
+  /** Where the `peerpost_registry_*` metrics go (see docs/metrics.md). @default noopMetrics */
+  metrics?: Metrics;
   /** Aborting it closes the registry. */
   signal?: AbortSignal;
 }
@@ -158,6 +161,9 @@ function toBuffer(pem: string | Uint8Array): Buffer {
   return typeof pem === 'string' ? Buffer.from(pem) : Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength);
 }
 
+/** What failed, in `stats().lastError` and `peerpost_registry_errors_total{operation}`. */
+type RegistryOperation = 'list' | 'watch' | 'register' | 'lease' | 'apply';
+
 /** A watch session ended: why. */
 type WatchEnd = { kind: 'stopped' } | { kind: 'lost'; error: unknown };
 
@@ -169,6 +175,7 @@ export class EtcdRegistry {
   readonly #network: RegistryNetwork;
   readonly #client: Etcd3;
   readonly #log: Logger;
+  readonly #metrics: Metrics;
   readonly #prefix: Buffer;
   readonly #prefixEnd: Buffer;
   readonly #ownKey: Buffer;
@@ -290,6 +297,7 @@ export class EtcdRegistry {
     this.#static = resolveTopology(options.staticTopology);
     this.#network = network;
     this.#log = (options.logger ?? noopLogger).child({ component: 'registry' });
+    this.#metrics = options.metrics ?? noopMetrics;
     this.#prefix = Buffer.from(prefix);
     this.#prefixEnd = prefixEnd(this.#prefix);
     this.#ownKey = Buffer.concat([this.#prefix, Buffer.from(network.nodeId)]);
@@ -408,12 +416,23 @@ export class EtcdRegistry {
     await Promise.allSettled(this.#tasks);
     this.#client.close();
     this.#state = 'closed';
+    this.#gauges();
     this.#markSynced();
   }
 
-  #failed(what: string, err: unknown): void {
+  #failed(what: RegistryOperation, err: unknown): void {
     this.#errors++;
     this.#lastError = `${what}: ${errorText(err)}`;
+    this.#metrics.inc('peerpost_registry_errors_total', { operation: what });
+  }
+
+  /** Sets the `peerpost_registry_*` gauges from the current state. */
+  #gauges(): void {
+    const m = this.#metrics;
+    m.set('peerpost_registry_connected', this.#state === 'synced' ? 1 : 0);
+    m.set('peerpost_registry_registered', this.#registered ? 1 : 0);
+    m.set('peerpost_registry_revision', this.#revision);
+    m.set('peerpost_registry_entries', this.#entries.size);
   }
 
   /** Waits `ms`, or less when the registry stops. */
@@ -472,10 +491,14 @@ export class EtcdRegistry {
         const put = lease.put(this.#ownKey).value(this.#ownValue).exec();
         const done = await this.#unlessStopped(put);
         if (done === undefined) return;
-        if (granted++ > 0) this.#reRegistrations++;
+        if (granted++ > 0) {
+          this.#reRegistrations++;
+          this.#metrics.inc('peerpost_registry_reregistrations_total');
+        }
         failures = 0;
         this.#registered = true;
         this.#registeredRevision = Number(done.header.revision);
+        this.#gauges();
         this.#log.info(
           { key: this.#ownKey.toString(), ttlSeconds: this.#ttl, revision: Number(done.header.revision) },
           'registry: registered',
@@ -483,11 +506,13 @@ export class EtcdRegistry {
         const err = await this.#unlessStopped(whenLost);
         if (this.#stopped) return;
         this.#registered = false;
+        this.#gauges();
         this.#failed('lease', err);
         this.#log.warn({ error: errorText(err) }, 'registry: lease lost; registering again');
       } catch (err) {
         this.#registered = false;
         if (this.#stopped) return;
+        this.#gauges();
         this.#failed('register', err);
         this.#log.warn(
           { error: errorText(err), attempt: failures + 1 },
@@ -532,7 +557,10 @@ export class EtcdRegistry {
       try {
         const revision = await this.#unlessStopped(this.#list());
         if (revision === undefined || this.#stopped) return;
-        if (listings++ > 0) this.#watchRestarts++;
+        if (listings++ > 0) {
+          this.#watchRestarts++;
+          this.#metrics.inc('peerpost_registry_watch_restarts_total');
+        }
         const end = await this.#watch(revision + 1, () => {
           failures = 0;
         });
@@ -549,6 +577,7 @@ export class EtcdRegistry {
       }
       if (this.#stopped) return;
       this.#state = 'reconnecting';
+      this.#gauges();
       await this.#sleep(this.#backoff(failures++));
     }
   }
@@ -591,6 +620,7 @@ export class EtcdRegistry {
     this.#log.info({ entries: fresh.size, revision }, 'registry: listed');
     this.#apply(false);
     this.#state = 'synced';
+    this.#gauges();
     this.#markSynced();
     if (!fresh.has(this.#network.nodeId)) this.#restoreOwnEntry(revision);
     return revision;
@@ -686,10 +716,12 @@ export class EtcdRegistry {
     const revision = Number(res.header.revision);
     if (revision > this.#revision) this.#revision = revision;
     if (changed) this.#apply(false);
+    this.#gauges();
   }
 
   #ignore(key: Buffer, problem: string, modRevision: number): void {
     this.#ignored++;
+    this.#metrics.inc('peerpost_registry_ignored_entries_total');
     const text = key.toString('utf8');
     this.#log.warn(
       { key: text.length > 120 ? `${text.slice(0, 117)}...` : text, modRevision, problem },

@@ -3,6 +3,7 @@ import type { LoadedNodeConfig } from '../config/load.js';
 import type { EtcdRegistryConfig } from '../config/parse.js';
 import { PeerpostError } from '../errors.js';
 import { certificateHash } from '../identity/credentials.js';
+import type { Metrics } from '../metrics/types.js';
 import type { Network } from '../network/network.js';
 import type { ApplyTarget } from '../node/apply.js';
 import type { Logger } from '../util/logger.js';
@@ -45,11 +46,13 @@ async function tlsOptions(config: EtcdRegistryConfig): Promise<EtcdTlsOptions | 
 /**
  * Starts the etcd registry of a `peerpost node` from its config (`registry.etcd`): the
  * node's entry carries its certificate hash, and the config's topology is the static table.
+ * It reports the `peerpost_registry_*` metrics to `metrics` (the node's).
  */
 export async function startNodeRegistry(
   config: LoadedNodeConfig,
   network: Network,
   logger: Logger,
+  metrics?: Metrics,
 ): Promise<EtcdRegistry | undefined> {
   const etcd = config.registry?.etcd;
   if (etcd === undefined) return undefined;
@@ -65,6 +68,7 @@ export async function startNodeRegistry(
     username: etcd.username,
     password: etcd.password,
     logger,
+    ...(metrics === undefined ? {} : { metrics }),
   });
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
@@ -164,6 +165,24 @@ test('keygen, two nodes, and one-shot sends with replies, by peer id and by addr
     /ERR_INVALID_OPTION: --to "nobody" is neither a peer of the topology nor a host:port address/,
   );
 
+  // An address with a port out of range says so, instead of "neither a peer nor an address".
+  const badPort = await runCli(dir, [
+    'send',
+    '--config',
+    'y.yaml',
+    '--to',
+    '127.0.0.1:99999',
+    '--label',
+    'ping',
+    '--data',
+    'x',
+  ]);
+  assert.equal(badPort.code, 1);
+  assert.match(
+    badPort.stderr,
+    /^error ERR_INVALID_ADDRESS: --to "127\.0\.0\.1:99999" is not a peer of the topology, and not a valid host:port address: port 99999 is out of range \(1-65535\)$/m,
+  );
+
   // x logged the messages at debug (label, id, sender), never the payload.
   const got = x.proc.logs.find((l) => l.msg === 'message received' && l.label === 'ping');
   assert.ok(got, 'x logs incoming messages at debug');
@@ -217,4 +236,52 @@ test('keygen into a directory that cannot be made fails at once with the error (
   const onFile = await runCli(dir, ['keygen', '--out', join(file, 'sub')]);
   assert.equal(onFile.code, 1);
   assert.match(onFile.stderr, /ENOTDIR|EEXIST/);
+});
+
+test('send keeps log lines out of its output: JSON logs go to stderr only, at warn and above, whatever the logLevel', async () => {
+  await makeCredentials(dir, 'loud');
+  writeConfig(join(dir, 'loud.yaml'), {
+    nodeId: 'loud',
+    listen: '127.0.0.1:0',
+    credentials: { key: 'loud/key.pem', cert: 'loud/cert.pem' },
+    logLevel: 'debug',
+    limits: { backoff: { initialMs: 50, deadlineMs: 300 } },
+  });
+  // A port that was free a moment ago: connects are refused, and the sender logs a warning.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const to = `127.0.0.1:${port}`;
+  const args = ['send', '--config', 'loud.yaml', '--to', to, '--label', 'ping', '--data', 'x'];
+
+  const stderrLogs = (stderr: string) =>
+    stderr
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
+
+  const text = await runCli(dir, args);
+  assert.equal(text.code, 1, `${text.stdout}\n${text.stderr}`);
+  const lines = text.stdout.split('\n').filter((l) => l !== '');
+  assert.deepEqual(
+    lines.map((l) => l.replace(/ loud-\S+ /, ' ID ')),
+    [`dropped:connect_failed  ping ID -> addr:${to} (${to})`],
+  );
+  const logs = stderrLogs(text.stderr);
+  assert.ok(
+    logs.some((l) => l.msg === 'giving up connecting'),
+    `the warning is on stderr: ${text.stderr}`,
+  );
+  for (const log of logs) assert.ok(log.level >= 40, `only warn and above: ${JSON.stringify(log)}`);
+
+  // --json: stdout holds only send's own records, never a log line.
+  const json = await runCli(dir, [...args, '--json']);
+  assert.equal(json.code, 1, `${json.stdout}\n${json.stderr}`);
+  const records = jsonLines(json.stdout);
+  assert.deepEqual(
+    records.map((r) => [r.type, r.outcome, 'level' in r, 'msg' in r]),
+    [['outcome', 'dropped:connect_failed', false, false]],
+  );
+  for (const log of stderrLogs(json.stderr)) assert.ok(log.level >= 40, JSON.stringify(log));
 });

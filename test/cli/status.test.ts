@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
@@ -87,6 +88,39 @@ test('peerpost status shows peers, addresses, states, queues, backoff and recent
   assert.equal(down.code, 1);
   assert.match(
     down.stderr,
-    /^error ERR_CONNECT_FAILED: cannot fetch http:\/\/127\.0\.0\.1:\d+\/status: ECONNREFUSED$/m,
+    /^error ERR_CONNECT_FAILED: cannot fetch http:\/\/127\.0\.0\.1:\d+\/status: connection refused \(ECONNREFUSED\)/m,
+  );
+});
+
+test('status --admin to a port nobody listens on says "connection refused" with the address and exits 1', async () => {
+  // A port that was free a moment ago, and that nobody listens on now.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+
+  const down = await runCli(dir, ['status', '--admin', `127.0.0.1:${port}`]);
+  assert.equal(down.code, 1);
+  assert.equal(down.stdout, '');
+  assert.equal(
+    down.stderr.trim(),
+    `error ERR_CONNECT_FAILED: cannot fetch http://127.0.0.1:${port}/status: connection refused (ECONNREFUSED): is the node running, with its admin server at that address?`,
+  );
+  assert.doesNotMatch(down.stderr, /TypeError|fetch failed/);
+
+  // A port fetch will not use at all: said so, not a bare TypeError.
+  const blocked = await runCli(dir, ['status', '--admin', '127.0.0.1:1']);
+  assert.equal(blocked.code, 1);
+  assert.match(
+    blocked.stderr,
+    /^error ERR_CONNECT_FAILED: cannot fetch http:\/\/127\.0\.0\.1:1\/status: fetch refuses to use this port/m,
+  );
+  assert.doesNotMatch(blocked.stderr, /TypeError/);
+
+  const outOfRange = await runCli(dir, ['status', '--admin', '127.0.0.1:99999']);
+  assert.equal(outOfRange.code, 1);
+  assert.match(
+    outOfRange.stderr,
+    /ERR_INVALID_ADDRESS: invalid address "127\.0\.0\.1:99999": port 99999 is out of range \(1-65535\)/,
   );
 });

@@ -18,6 +18,7 @@ const SAMPLE_LABELS: Record<string, string> = {
   outcome: 'dropped',
   reason: 'queue_full',
   queue: 'unresolved',
+  operation: 'watch',
 };
 
 function labelsFor(name: MetricName): Labels {

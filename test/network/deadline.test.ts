@@ -1,29 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPeerpostError } from '../../src/errors.js';
-import { createNetwork } from '../../src/network/network.js';
+import type { Network } from '../../src/network/network.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
-import { MemoryNetwork } from '../../src/transport/memory/network.js';
-import { FakeClock } from '../../src/util/fake-clock.js';
+import { memoryNodes } from './memory-nodes.js';
 
 /** a sends to b over the in-memory transport in virtual time. */
 async function pair() {
-  const clock = new FakeClock();
-  const memory = new MemoryNetwork({ clock });
-  const make = (id: string) =>
-    createNetwork({ nodeId: id, transport: memory.transport({ host: id }), listen: `${id}:0`, clock });
-  const a = await make('a');
-  const b = await make('b');
+  const { clock, memory, nets, close } = await memoryNodes(['a', 'b']);
+  const [a, b] = nets as [Network, Network];
   const outcomes = new Map<string, string>();
   a.onOutcome((o) => outcomes.set(o.messageId, formatOutcome(o.outcome)));
   const got: string[] = [];
   b.onMessage((m) => got.push(m.id));
-  const close = async () => {
-    const closing = Promise.all([a.close(), b.close()]);
-    await clock.tick(10_000);
-    await closing;
-    await memory.close();
-  };
   return { clock, memory, a, b, outcomes, got, close };
 }
 

@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createNetwork, type Network } from '../../src/network/network.js';
-import { MemoryNetwork } from '../../src/transport/memory/network.js';
-import { FakeClock } from '../../src/util/fake-clock.js';
+import type { Network } from '../../src/network/network.js';
+import { memoryNodes } from './memory-nodes.js';
 
 async function pair() {
-  const clock = new FakeClock();
-  const memory = new MemoryNetwork({ clock });
-  const make = (id: string) =>
-    createNetwork({ nodeId: id, transport: memory.transport({ host: id }), listen: `${id}:0`, clock });
-  const a = await make('a');
-  const b = await make('b');
+  const { clock, nets, close } = await memoryNodes(['a', 'b']);
+  const [a, b] = nets as [Network, Network];
   a.updateTopology({ b: [b.address] });
-  const close = async (...nets: Network[]) => {
-    const closing = Promise.all(nets.map((n) => n.close()));
-    await clock.tick(10_000);
-    await closing;
-    await memory.close();
-  };
-  return { clock, a, b, close };
+  return { clock, a, b, close: (..._closed: Network[]) => close() };
 }
 
 /** Replaces console.error while `fn` runs; returns what was printed. */

@@ -262,6 +262,38 @@ describe('Network options', () => {
     );
   });
 
+  test('an unknown option key is named, with the nearest known key suggested, at every depth', async () => {
+    const [creds] = await makeCredentials(1);
+    const cases: [Record<string, unknown>, string][] = [
+      [{ lisen: '127.0.0.1:0' }, 'invalid option `lisen`: unknown key; did you mean `listen`?'],
+      [{ limits: { backof: {} } }, 'invalid option `limits.backof`: unknown key; did you mean `backoff`?'],
+      [
+        { limits: { backoff: { initalMs: 5 } } },
+        'invalid option `limits.backoff.initalMs`: unknown key; did you mean `initialMs`?',
+      ],
+      [
+        { limits: { dedup: { windowsize: 5 } } },
+        'invalid option `limits.dedup.windowsize`: unknown key; did you mean `windowSize`?',
+      ],
+      [
+        { topology: { p: [{ adress: '127.0.0.1:1' }] } },
+        'invalid option `topology.p.0.adress`: unknown key; did you mean `address`?',
+      ],
+      [{ zzzzzzzz: 1 }, 'invalid option `zzzzzzzz`: unknown key'],
+      [
+        { lisen: 'x', logr: {} },
+        'invalid option `lisen`: unknown key; did you mean `listen`? Also unknown: `logr` (did you mean `logger`?)',
+      ],
+    ];
+    for (const [extra, message] of cases) {
+      await assert.rejects(
+        createNetwork({ nodeId: 'x', credentials: creds!, ...extra } as never),
+        (err: unknown) => isPeerpostError(err, 'ERR_INVALID_OPTION') && err.message === message,
+        message,
+      );
+    }
+  });
+
   test('a process that only creates and closes a network exits by itself', async () => {
     const { spawnSync } = await import('node:child_process');
     const script = `

@@ -2,31 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPeerpostError } from '../../src/errors.js';
 import { createNetwork, type Network, type PeerEvent } from '../../src/network/network.js';
-import { MemoryNetwork } from '../../src/transport/memory/network.js';
-import { FakeClock, settle } from '../../src/util/fake-clock.js';
+import { settle } from '../../src/util/fake-clock.js';
+import { memoryNodes } from './memory-nodes.js';
 
-async function nodes(ids: readonly string[]) {
-  const clock = new FakeClock();
-  const memory = new MemoryNetwork({ clock });
-  const nets: Network[] = [];
-  for (const id of ids) {
-    nets.push(
-      await createNetwork({
-        nodeId: id,
-        transport: memory.transport({ host: id }),
-        listen: `${id}:0`,
-        clock,
-      }),
-    );
-  }
-  const close = async () => {
-    const closing = Promise.all(nets.map((n) => n.close()));
-    await clock.tick(10_000);
-    await closing;
-    await memory.close();
-  };
-  return { clock, memory, nets, close };
-}
+const nodes = (ids: readonly string[]) => memoryNodes(ids);
 
 /** Resolves to true once `p` settles (checked after letting microtasks run). */
 async function isDone(p: Promise<unknown>): Promise<boolean> {

@@ -5,9 +5,10 @@ import { createNetwork, type Network } from '../../src/network/network.js';
 import { replyIdOf, requestIdOf } from '../../src/network/requests.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
 import { addr } from '../../src/sender/receiver.js';
-import { MemoryNetwork } from '../../src/transport/memory/network.js';
-import { FakeClock, settle } from '../../src/util/fake-clock.js';
+import type { MemoryNetwork } from '../../src/transport/memory/network.js';
+import { type FakeClock, settle } from '../../src/util/fake-clock.js';
 import { closeAll, enc, makeCredentials, startNode, type TestNode, topologyOf } from './helpers.js';
+import { memoryNodes } from './memory-nodes.js';
 
 const text = (d: Uint8Array) => Buffer.from(d).toString();
 
@@ -20,32 +21,10 @@ interface Mesh {
 
 /** Nodes on the in-memory transport in virtual time, each with every other in its table. */
 async function mesh(ids: readonly string[]): Promise<Mesh> {
-  const clock = new FakeClock();
-  const memory = new MemoryNetwork({ clock });
-  const nodes: Network[] = [];
-  for (const id of ids) {
-    nodes.push(
-      await createNetwork({
-        nodeId: id,
-        transport: memory.transport({ host: id }),
-        listen: `${id}:0`,
-        clock,
-      }),
-    );
-  }
-  const table = Object.fromEntries(nodes.map((n) => [n.nodeId, [n.address]]));
-  for (const n of nodes) n.updateTopology(table);
-  return {
-    clock,
-    memory,
-    nodes,
-    close: async () => {
-      const closing = Promise.all(nodes.map((n) => n.close()));
-      await clock.tick(10_000);
-      await closing;
-      await memory.close();
-    },
-  };
+  const m = await memoryNodes(ids);
+  const table = Object.fromEntries(m.nets.map((n) => [n.nodeId, [n.address]]));
+  for (const n of m.nets) n.updateTopology(table);
+  return { clock: m.clock, memory: m.memory, nodes: m.nets, close: m.close };
 }
 
 /** Rejects with the promise's error code, or fails if it resolves. */

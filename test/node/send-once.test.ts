@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LoadedNodeConfig } from '../../src/config/load.js';
 import { DEFAULT_LIMITS } from '../../src/config/schema.js';
+import { isPeerpostError } from '../../src/errors.js';
 import { generateCredentials } from '../../src/identity/credentials.js';
-import { type SendOnceResult, sendOnce } from '../../src/node/send-once.js';
+import { resolveTarget, type SendOnceResult, sendOnce } from '../../src/node/send-once.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
 import { FakeClock, settle } from '../../src/util/fake-clock.js';
 import type { Logger } from '../../src/util/logger.js';
@@ -103,4 +104,34 @@ test('a shorter limits.unresolvedTtlMs ends the wait sooner; the default wait is
   const byDefault = await sendToDave(await config(), { stepMs: 250, steps: 400 });
   assert.equal(formatOutcome(byDefault.result.outcomes[0]!.outcome), 'dropped:unresolved_expired');
   assert.ok(byDefault.afterMs >= 5000 && byDefault.afterMs <= 5250, `waited ${byDefault.afterMs} ms`);
+});
+
+test('resolveTarget: a --to that looks like an address but is not a valid one says what is wrong', () => {
+  const topology = new Map([['dave', []]]);
+  assert.equal(resolveTarget(topology, 'dave').peerId, 'dave');
+  assert.equal(resolveTarget(topology, '127.0.0.1:7000').peerId, 'addr:127.0.0.1:7000');
+  const cases: [string, RegExp][] = [
+    ['127.0.0.1:99999', /port 99999 is out of range \(1-65535\)$/],
+    ['127.0.0.1:0', /port 0 is out of range \(1-65535\)$/],
+    ['127.0.0.1:http', /port "http" is not a number$/],
+    ['::1:7000', /IPv6 hosts must be in brackets/],
+  ];
+  for (const [to, reason] of cases) {
+    assert.throws(
+      () => resolveTarget(topology, to),
+      (err: unknown) =>
+        isPeerpostError(err, 'ERR_INVALID_ADDRESS') &&
+        err.message.startsWith(
+          `--to ${JSON.stringify(to)} is not a peer of the topology, and not a valid host:port address: `,
+        ) &&
+        reason.test(err.message),
+      to,
+    );
+  }
+  assert.throws(
+    () => resolveTarget(topology, 'nobody'),
+    (err: unknown) =>
+      isPeerpostError(err, 'ERR_INVALID_OPTION') &&
+      err.message === '--to "nobody" is neither a peer of the topology nor a host:port address',
+  );
 });

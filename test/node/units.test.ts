@@ -123,6 +123,62 @@ test('applyConfig validates new credentials before changing anything', async () 
   assert.deepEqual(ok.calls, [['credentials', { keyPem: other.keyPem, certPem: other.certPem }]]);
 });
 
+test('formatStatus: the backoff column shows failures only, never "attempt 0"', () => {
+  const address = (peerId: string, entry: Record<string, unknown>) => ({
+    peerId,
+    addresses: [{ address: `${peerId}.example:7000`, pinned: '-', queueDepth: 0, unflushed: 0, ...entry }],
+  });
+  const text = formatStatus({
+    nowMs: 10_000,
+    peers: [
+      address('fresh', { state: 'connecting', attempt: 1 }),
+      address('remembered', { state: 'backoff', attempt: 0, retryAt: 10_400 }),
+      address('failing', { state: 'backoff', attempt: 3, retryAt: 10_250 }),
+      address('once', { state: 'backoff', attempt: 1, retryAt: 10_050 }),
+      address('again', { state: 'connecting', attempt: 4 }),
+      address('up', { state: 'connected' }),
+      address('idle', { state: 'none' }),
+    ],
+  });
+  assert.doesNotMatch(text, /attempt 0/);
+  const column = (peer: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`  ${peer} `));
+    assert.ok(line, peer);
+    return line.replace(/^ {2}\S+ +\S+ +\S+ +\S+ +\d+ +/, '');
+  };
+  assert.equal(column('fresh'), '-');
+  assert.equal(column('remembered'), 'retry in 400ms (earlier failures)');
+  assert.equal(column('failing'), '3 failed attempts, retry in 250ms');
+  assert.equal(column('once'), '1 failed attempt, retry in 50ms');
+  assert.equal(column('again'), 'retrying, attempt 4');
+  assert.equal(column('up'), '-');
+  assert.equal(column('idle'), '-');
+});
+
+test('formatStatus shows the registry line only for a node with a registry', () => {
+  assert.doesNotMatch(formatStatus({ nodeId: 'a' }), /^registry/m);
+  const text = formatStatus({
+    nodeId: 'a',
+    registry: {
+      state: 'reconnecting',
+      registered: false,
+      revision: 42,
+      entries: 3,
+      ignoredEntries: 1,
+      watchRestarts: 2,
+      reRegistrations: 1,
+      errors: 5,
+      lastError: 'watch: Error: 14 UNAVAILABLE\u001b[31m',
+    },
+  });
+  assert.match(text, /^registry {3}reconnecting, not registered, revision 42, 3 entries$/m);
+  assert.match(text, /^ {11}watch restarts 2, re-registrations 1, ignored entries 1, errors 5$/m);
+  assert.match(text, /^ {11}last error: watch: Error: 14 UNAVAILABLE\?\[31m$/m);
+  const synced = formatStatus({ registry: { state: 'synced', registered: true, revision: 7, entries: 2 } });
+  assert.match(synced, /^registry {3}synced, registered, revision 7, 2 entries$/m);
+  assert.doesNotMatch(synced, /last error/);
+});
+
 test('formatStatus renders hostile or partial documents safely', () => {
   assert.match(formatStatus(null), /^node {7}- \(identity -, -\)$/m);
   const peers = Array.from({ length: 80 }, (_, i) => ({

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 
 /**
  * A real etcd process (the Debian `etcd-server` package, installed by .ci/run) for tests:
- * one member on free loopback ports with its own data directory. `kill()` SIGKILLs it,
+ * one member on free loopback ports with its own data directory (alone, or one of a
+ * cluster started by {@link startEtcdCluster}). `kill()` SIGKILLs it,
  * `restart()` starts it again on the same ports and data, `remove()` stops it and deletes
  * the directory.
  */
@@ -48,16 +49,33 @@ async function healthy(endpoint: string): Promise<boolean> {
   }
 }
 
-export async function startEtcd(): Promise<EtcdServer> {
+/** One member's name, ports and data directory. */
+interface MemberPlan {
+  readonly name: string;
+  readonly dataDir: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+}
+
+async function planMember(name: string): Promise<MemberPlan> {
   const dataDir = await mkdtemp(join(tmpdir(), 'peerpost-etcd-'));
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
-  const endpoint = `http://127.0.0.1:${clientPort}`;
-  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  return { name, dataDir, clientPort: await freePort(), peerPort: await freePort() };
+}
+
+const peerUrlOf = (m: MemberPlan) => `http://127.0.0.1:${m.peerPort}`;
+
+/**
+ * An etcd process for `member` of the cluster `all` (itself included), not started yet:
+ * `restart()` starts it (and resolves when it answers `/health`, which needs a quorum).
+ */
+function etcdMember(member: MemberPlan, all: readonly MemberPlan[]): EtcdServer {
+  const endpoint = `http://127.0.0.1:${member.clientPort}`;
+  const peerUrl = peerUrlOf(member);
   const args = [
     '--name',
-    'test',
+    member.name,
     '--data-dir',
-    dataDir,
+    member.dataDir,
     '--listen-client-urls',
     endpoint,
     '--advertise-client-urls',
@@ -67,10 +85,13 @@ export async function startEtcd(): Promise<EtcdServer> {
     '--initial-advertise-peer-urls',
     peerUrl,
     '--initial-cluster',
-    `test=${peerUrl}`,
+    all.map((m) => `${m.name}=${peerUrlOf(m)}`).join(','),
+    '--initial-cluster-token',
+    `peerpost-test-${all[0]!.clientPort}`,
+    // Ignored when the data directory has a member already (a restart).
     '--initial-cluster-state',
     'new',
-    // A single member elects itself quickly with short timers.
+    // Loopback members elect a leader quickly with short timers.
     '--heartbeat-interval',
     '50',
     '--election-timeout',
@@ -102,10 +123,10 @@ export async function startEtcd(): Promise<EtcdServer> {
     });
     const end = Date.now() + 15_000;
     while (!(await healthy(endpoint))) {
-      if (exited) throw new Error(`etcd exited at start: ${output}`);
+      if (exited) throw new Error(`etcd ${member.name} exited at start: ${output}`);
       if (Date.now() > end) {
         proc.kill('SIGKILL');
-        throw new Error(`etcd did not become healthy within 15 s: ${output}`);
+        throw new Error(`etcd ${member.name} did not become healthy within 15 s: ${output}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -120,13 +141,9 @@ export async function startEtcd(): Promise<EtcdServer> {
     await gone;
   };
 
-  await launch().catch(async (err) => {
-    await rm(dataDir, { recursive: true, force: true });
-    throw err;
-  });
   return {
     endpoint,
-    dataDir,
+    dataDir: member.dataDir,
     kill: () => stop('SIGKILL'),
     restart: async () => {
       await stop('SIGKILL');
@@ -134,9 +151,59 @@ export async function startEtcd(): Promise<EtcdServer> {
     },
     remove: async () => {
       await stop('SIGKILL');
-      await rm(dataDir, { recursive: true, force: true });
+      await rm(member.dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A one-member etcd on free loopback ports with its own data directory. */
+export async function startEtcd(): Promise<EtcdServer> {
+  const plan = await planMember('test');
+  const server = etcdMember(plan, [plan]);
+  await server.restart().catch(async (err) => {
+    await server.remove();
+    throw err;
+  });
+  return server;
+}
+
+/**
+ * An etcd cluster of `size` members on free loopback ports (`--initial-cluster` names them
+ * all), each with its own data directory. A member can be killed and restarted on its own
+ * (`members[i]`); `kill()` and `restart()` act on all of them at once (a lone member of a
+ * cluster is not healthy until a quorum runs, so they start together).
+ */
+export interface EtcdCluster {
+  readonly members: readonly EtcdServer[];
+  /** Every member's client URL. */
+  readonly endpoints: readonly string[];
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+  remove(): Promise<void>;
+}
+
+export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
+  const plans: MemberPlan[] = [];
+  for (let i = 0; i < size; i++) plans.push(await planMember(`m${i}`));
+  const members = plans.map((plan) => etcdMember(plan, plans));
+  const cluster: EtcdCluster = {
+    members,
+    endpoints: members.map((m) => m.endpoint),
+    kill: async () => {
+      await Promise.all(members.map((m) => m.kill()));
+    },
+    restart: async () => {
+      await Promise.all(members.map((m) => m.restart()));
+    },
+    remove: async () => {
+      await Promise.all(members.map((m) => m.remove()));
+    },
+  };
+  await cluster.restart().catch(async (err) => {
+    await cluster.remove();
+    throw err;
+  });
+  return cluster;
 }
 
 /**

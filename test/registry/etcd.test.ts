@@ -8,7 +8,15 @@ import type { TopologyInput } from '../../src/network/options.js';
 import { resolveTopology } from '../../src/network/options.js';
 import { type EtcdRegistry, type RegistryNetwork, startEtcdRegistry } from '../../src/registry/etcd.js';
 import type { Topology } from '../../src/topology/types.js';
-import { closeAll, enc, makeCredentials, startNode, type TestNode, until } from '../network/helpers.js';
+import {
+  CountingMetrics,
+  closeAll,
+  enc,
+  makeCredentials,
+  startNode,
+  type TestNode,
+  until,
+} from '../network/helpers.js';
 import { RecordingLogger } from '../transport/tls-helpers.js';
 import { CuttableProxy, type EtcdServer, startEtcd } from './etcd-server.js';
 
@@ -186,7 +194,8 @@ test('a malformed or oversized entry is ignored with a warning and counted; the 
   const b = new FakeNetwork('b', '127.0.0.1:7005');
   const options = { endpoints: [etcd.endpoint], prefix };
   const staticTopology = { carol: ['127.0.0.1:7100'] };
-  const ra = await startEtcdRegistry({ ...options, network: a, logger, staticTopology });
+  const metrics = new CountingMetrics();
+  const ra = await startEtcdRegistry({ ...options, network: a, logger, staticTopology, metrics });
   const rb = await startEtcdRegistry({ ...options, network: b });
   let late: EtcdRegistry | undefined;
   try {
@@ -215,6 +224,7 @@ test('a malformed or oversized entry is ignored with a warning and counted; the 
       `the bad entries are counted (${ra.stats().ignoredEntries})`,
     );
     assert.equal(ra.stats().ignoredEntries, 7);
+    assert.equal(metrics.get('peerpost_registry_ignored_entries_total'), 7);
     const warned = logger.lines.filter((l) => l.level === 'warn' && l.msg === 'registry: entry ignored');
     assert.deepEqual(warned.map((l) => String(l.obj['key']).slice(prefix.length)).sort(), [
       'b',

@@ -136,6 +136,17 @@ test('peerpost node with registry.etcd: nodes find each other pinned, heartbeats
       { address: b.address, expectedIdentity: { certHash: hashes['b'] } },
     ]);
     assert.deepEqual(a.network.topology.get('static'), [{ address: '127.0.0.1:9' }], 'static peers are kept');
+    // The registry's state is in /status and in the node's metrics.
+    await until(() => a.status().registry?.registered === true, 'a is registered');
+    const registry = a.status().registry!;
+    assert.equal(registry.state, 'synced');
+    assert.equal(registry.entries, 2);
+    assert.ok(registry.revision > 0);
+    const text = await a.metrics.metricsText();
+    assert.match(text, /^peerpost_registry_connected 1$/m);
+    assert.match(text, /^peerpost_registry_registered 1$/m);
+    assert.match(text, /^peerpost_registry_entries 2$/m);
+    assert.match(text, new RegExp(`^peerpost_registry_revision ${a.registry!.stats().revision}$`, 'm'));
     await until(
       () =>
         (b.network.stats().incoming.delivered ?? 0) > 0 && (a.network.stats().incoming.delivered ?? 0) > 0,

@@ -14,6 +14,34 @@ interface StatusFlags {
 /** Largest /status document read: 16 MiB. */
 const MAX_STATUS_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Why `fetch` failed, in words: fetch throws a bare `TypeError: fetch failed` whose cause
+ * holds the system error (or, for ports fetch refuses to use, only a message).
+ */
+function whyFetchFailed(err: unknown, timeoutMs: number): string {
+  const name = (err as Error | undefined)?.name;
+  if (name === 'TimeoutError' || name === 'AbortError') return `no answer within ${timeoutMs}ms`;
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  const known: Record<string, string> = {
+    ECONNRESET: 'connection reset by the node',
+    ENOTFOUND: 'host not found',
+    EAI_AGAIN: 'host name lookup failed (temporary)',
+    EHOSTUNREACH: 'host unreachable',
+    ENETUNREACH: 'network unreachable',
+    ETIMEDOUT: 'connection timed out',
+  };
+  if (code === 'ECONNREFUSED') {
+    return 'connection refused (ECONNREFUSED): is the node running, with its admin server at that address?';
+  }
+  if (code !== undefined) return `${known[code] ?? code} (${code})`;
+  if (typeof cause?.message === 'string' && cause.message !== '') {
+    // fetch refuses some ports outright (e.g. 1, 25, 6000), saying only "bad port".
+    return cause.message === 'bad port' ? 'fetch refuses to use this port ("bad port")' : cause.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
 async function fetchStatus(admin: string, timeoutMs: number): Promise<string> {
   parseHostPort(admin, false);
   const url = `http://${admin}/status`;
@@ -21,8 +49,9 @@ async function fetchStatus(admin: string, timeoutMs: number): Promise<string> {
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-    throw new PeerpostError('ERR_CONNECT_FAILED', `cannot fetch ${url}: ${cause}`, { cause: err });
+    throw new PeerpostError('ERR_CONNECT_FAILED', `cannot fetch ${url}: ${whyFetchFailed(err, timeoutMs)}`, {
+      cause: err,
+    });
   }
   if (res.status !== 200 || res.body === null) {
     await res.body?.cancel();
