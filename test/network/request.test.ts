@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isPeerpostError } from '../../src/errors.js';
-import { createNetwork, type Network } from '../../src/network/network.js';
+import type { Network } from '../../src/network/network.js';
 import { replyIdOf, requestIdOf } from '../../src/network/requests.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
 import { addr } from '../../src/sender/receiver.js';
