@@ -41,6 +41,7 @@ import {
 } from './options.js';
 import { OutgoingEnvelopes } from './outgoing.js';
 import {
+  abortedBy,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MAX_PENDING_REQUESTS,
   PendingRequest,
@@ -230,6 +231,7 @@ export class Network {
       logger: this.#logger,
       onOutcome: (event) => this.#emitOutcome(event),
       onPeerEvent: (event) => this.#emitPeerEvent(event),
+      onRoom: () => this.#recheck(),
     });
     this.#signal = options.signal;
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
@@ -336,9 +338,7 @@ export class Network {
       return Promise.reject(new PeerpostError('ERR_CLOSED', `network closed: cannot request ${printed}`));
     }
     if (options.signal?.aborted) {
-      return Promise.reject(
-        new PeerpostError('ERR_ABORTED', 'request aborted', { cause: options.signal.reason }),
-      );
+      return Promise.reject(abortedBy(options.signal, 'request aborted'));
     }
     if (this.#requests.size >= MAX_PENDING_REQUESTS) {
       return Promise.reject(
@@ -404,7 +404,7 @@ export class Network {
   ready(receiver: string | DirectReceiver, options: { signal?: AbortSignal } = {}): Promise<void> {
     const id = typeof receiver === 'string' ? receiver : receiver.kind === 'peer' ? receiver.id : undefined;
     if (id === undefined) return Promise.resolve();
-    return this.#sender.ready(id, options.signal);
+    return this.#waitFor(() => this.#sender.writable(id), undefined, options.signal);
   }
 
   /** Waits for room ({@link ready}), then sends; resolves with the message id. */
@@ -629,8 +629,7 @@ export class Network {
   ): Promise<void> {
     if (this.#closing !== undefined)
       return Promise.reject(new PeerpostError('ERR_CLOSED', 'the network is closed'));
-    if (signal?.aborted)
-      return Promise.reject(new PeerpostError('ERR_ABORTED', 'aborted', { cause: signal.reason }));
+    if (signal?.aborted) return Promise.reject(abortedBy(signal, 'aborted'));
     if (test()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const condition: Condition = {
@@ -638,6 +637,8 @@ export class Network {
         poke,
         end: (err) => {
           this.#conditions.delete(condition);
+          // Room notifications from the senders only while someone waits.
+          if (this.#conditions.size === 0) this.#sender.roomWanted = false;
           if (condition.onAbort !== undefined) signal?.removeEventListener('abort', condition.onAbort);
           if (err === undefined) resolve();
           else reject(err);
@@ -645,11 +646,11 @@ export class Network {
         onAbort: undefined,
       };
       if (signal !== undefined) {
-        condition.onAbort = () =>
-          condition.end(new PeerpostError('ERR_ABORTED', 'aborted', { cause: signal.reason }));
+        condition.onAbort = () => condition.end(abortedBy(signal, 'aborted'));
         signal.addEventListener('abort', condition.onAbort, { once: true });
       }
       this.#conditions.add(condition);
+      this.#sender.roomWanted = true;
       poke?.();
       if (test()) condition.end(undefined);
     });

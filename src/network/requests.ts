@@ -22,6 +22,11 @@ export function requestIdOf(replyId: string): string | undefined {
   return at > 0 && at + REPLY_MARK.length < replyId.length ? replyId.slice(0, at) : undefined;
 }
 
+/** The error a wait ends with when `signal` aborts. */
+export function abortedBy(signal: AbortSignal, what: string): PeerpostError {
+  return new PeerpostError('ERR_ABORTED', what, { cause: signal.reason });
+}
+
 /** Default of `request()`'s `timeoutMs`. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** Requests one node may have waiting for replies; past it `request()` rejects `ERR_TOO_MANY_REQUESTS`. */
@@ -72,10 +77,8 @@ export class PendingRequest<M> {
       timeoutMs,
     );
     if (this.signal !== undefined) {
-      this.#onAbort = () =>
-        this.fail(
-          new PeerpostError('ERR_ABORTED', `request ${this.id} aborted`, { cause: this.signal?.reason }),
-        );
+      const signal = this.signal;
+      this.#onAbort = () => this.fail(abortedBy(signal, `request ${this.id} aborted`));
       this.signal.addEventListener('abort', this.#onAbort, { once: true });
     }
   }

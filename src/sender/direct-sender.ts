@@ -1,4 +1,3 @@
-import { PeerpostError } from '../errors.js';
 import type { HubPort, HubResult, OutcomeTicket } from '../hub/port.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink } from '../network/incoming.js';
@@ -50,6 +49,8 @@ export interface DirectSenderOptions {
   onOutcome?: OutcomeListener;
   /** Called on each connection event of a peer sender (connected, disconnected, gave up, wrong identity). */
   onPeerEvent?: (event: PeerEvent) => void;
+  /** While `roomWanted`: a peer sender's queue drained to half its capacity or less. */
+  onRoom?: () => void;
   /** Aborting it closes the sender without draining. */
   signal?: AbortSignal;
   /** Builds peer senders (tests inject doubles or wrappers). @default `new PeerSender(init)` */
@@ -118,8 +119,7 @@ export class DirectSender {
   #closing = false;
   #closed: Promise<void> | undefined;
   readonly #onPeerEvent: ((event: PeerEvent) => void) | undefined;
-  /** Who waits for room at which peer (ready()); undefined while nobody does. */
-  #roomWaiters: Map<string, RoomWaiter[]> | undefined;
+  readonly #onRoom: (() => void) | undefined;
 
   constructor(options: DirectSenderOptions) {
     this.#transport = options.transport;
@@ -132,6 +132,7 @@ export class DirectSender {
     this.#topology = options.topology.get();
     this.#createSender = options.createSender ?? ((init) => new PeerSender(init));
     this.#onPeerEvent = options.onPeerEvent;
+    this.#onRoom = options.onRoom;
     this.#host = {
       transport: this.#transport,
       clock: this.#clock,
@@ -143,7 +144,7 @@ export class DirectSender {
       config: () => this.#config,
       senderStopped: (sender, leftover, reason) => this.#senderStopped(sender, leftover, reason),
       roomWanted: false,
-      room: (sender) => this.#wakeRoom(sender.peerId),
+      room: () => this.#onRoom?.(),
       peerEvent: (sender, kind) => {
         this.#onPeerEvent?.({ peerId: sender.peerId, address: sender.address, kind });
       },
@@ -295,61 +296,11 @@ export class DirectSender {
   }
 
   /**
-   * Resolves once {@link writable} is true for peer `id`: at once if it is, else when the
-   * full queues have drained to half their capacity (or their senders stopped, or the
-   * topology changed). Rejects with `ERR_CLOSED` when the sender closes and `ERR_ABORTED`
-   * when `signal` aborts.
+   * Whether someone waits for room in a peer's queues (`Network.ready`): while true, a
+   * peer sender whose queue drained to half its capacity calls `onRoom`.
    */
-  ready(id: string, signal?: AbortSignal): Promise<void> {
-    if (this.#closing) return Promise.reject(new PeerpostError('ERR_CLOSED', 'the sender is closed'));
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (this.writable(id)) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const waiter: RoomWaiter = { resolve, reject, signal, onAbort: undefined };
-      if (signal !== undefined) {
-        waiter.onAbort = () => {
-          this.#forgetWaiter(id, waiter);
-          reject(abortError(signal));
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.#roomWaiters ??= new Map();
-      const list = this.#roomWaiters.get(id);
-      if (list === undefined) this.#roomWaiters.set(id, [waiter]);
-      else list.push(waiter);
-      this.#host.roomWanted = true;
-    });
-  }
-
-  /** Resolves the waiters of `id` (or of every peer) whose peer is writable again. */
-  #wakeRoom(id?: string): void {
-    const waiters = this.#roomWaiters;
-    if (waiters === undefined) return;
-    for (const peerId of id === undefined ? [...waiters.keys()] : [id]) {
-      const list = waiters.get(peerId);
-      if (list === undefined || !this.writable(peerId)) continue;
-      waiters.delete(peerId);
-      for (const w of list) {
-        if (w.onAbort !== undefined) w.signal?.removeEventListener('abort', w.onAbort);
-        w.resolve();
-      }
-    }
-    if (waiters.size === 0) {
-      this.#roomWaiters = undefined;
-      this.#host.roomWanted = false;
-    }
-  }
-
-  #forgetWaiter(id: string, waiter: RoomWaiter): void {
-    const list = this.#roomWaiters?.get(id);
-    if (list === undefined) return;
-    const i = list.indexOf(waiter);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.#roomWaiters!.delete(id);
-    if (this.#roomWaiters!.size === 0) {
-      this.#roomWaiters = undefined;
-      this.#host.roomWanted = false;
-    }
+  set roomWanted(wanted: boolean) {
+    this.#host.roomWanted = wanted;
   }
 
   /**
@@ -587,7 +538,6 @@ export class DirectSender {
     }
     entry.incomplete = true;
     if (entry.senders.size === 0 && !entry.skipSelf) this.#peers.delete(id);
-    this.#wakeRoom(id);
   }
 
   #dropAll(msgs: readonly OutgoingMessage[], address: string | undefined, reason: DropReason): void {
@@ -682,7 +632,6 @@ export class DirectSender {
     }
     this.#book.prune((id, address) => (next.get(id) ?? []).some((a) => a.address === address));
     this.#resolveUnresolved();
-    this.#wakeRoom();
   }
 
   /**
@@ -754,15 +703,7 @@ export class DirectSender {
 
   async #shutdown(drainTimeoutMs: number): Promise<void> {
     this.#closing = true;
-    const waiters = this.#roomWaiters;
-    this.#roomWaiters = undefined;
     this.#host.roomWanted = false;
-    for (const list of waiters?.values() ?? []) {
-      for (const w of list) {
-        if (w.onAbort !== undefined) w.signal?.removeEventListener('abort', w.onAbort);
-        w.reject(new PeerpostError('ERR_CLOSED', 'the sender closed'));
-      }
-    }
     for (const off of this.#unsubscribe.splice(0)) off();
     this.#signal?.removeEventListener('abort', this.#onAbort);
     if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
@@ -786,18 +727,6 @@ export class DirectSender {
     this.#peers.clear();
     while (this.#retiring.size > 0) await Promise.all([...this.#retiring].map((s) => s.closed));
   }
-}
-
-interface RoomWaiter {
-  readonly resolve: () => void;
-  readonly reject: (err: Error) => void;
-  readonly signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
-
-/** The error a wait ends with when its signal aborts. */
-export function abortError(signal: AbortSignal): PeerpostError {
-  return new PeerpostError('ERR_ABORTED', 'aborted', { cause: signal.reason });
 }
 
 function addBatch(

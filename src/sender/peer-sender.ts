@@ -50,7 +50,7 @@ export interface PeerSenderHost {
   senderStopped(sender: PeerSenderLike, leftover: OutgoingMessage[], reason: StopReason): void;
   /** Called on each {@link PeerEventKind} of the sender. */
   peerEvent(sender: PeerSenderLike, kind: PeerEventKind): void;
-  /** True while someone waits for room in a peer's queues (`DirectSender.ready`). */
+  /** True while someone waits for room in a peer's queues (`Network.ready`). */
   readonly roomWanted: boolean;
   /** The sender's queue went down to half its capacity or less (called only while `roomWanted`). */
   room(sender: PeerSenderLike): void;
