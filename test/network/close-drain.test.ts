@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { createNetwork, type Network } from '../../src/network/network.js';
+import type { Network } from '../../src/network/network.js';
 import type { OutcomeEvent } from '../../src/sender/outcome.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
-import { MemoryNetwork } from '../../src/transport/memory/network.js';
-import { FakeClock } from '../../src/util/fake-clock.js';
+import type { MemoryNetwork } from '../../src/transport/memory/network.js';
+import type { FakeClock } from '../../src/util/fake-clock.js';
+import { memoryNodes } from './memory-nodes.js';
 
 /**
  * Network.close() drains the hub's queues (replies by address, broadcasts) together with
@@ -34,21 +35,13 @@ interface Pair {
  * to b carries 16 KiB/s, so a's answers and broadcasts wait in a's queues.
  */
 async function pair(): Promise<Pair> {
-  const clock = new FakeClock();
   // Small socket buffers and write high-water mark: most of what a sends waits in its queues.
-  const memory = new MemoryNetwork({ clock, socketBufferBytes: 16 * 1024 });
-  const a = await createNetwork({
-    nodeId: 'a',
-    transport: memory.transport({ host: 'a', limits: { highWaterMarkBytes: 8 * 1024 } }),
-    listen: 'a:0',
-    clock,
-  });
-  const b = await createNetwork({
-    nodeId: 'b',
-    transport: memory.transport({ host: 'b' }),
-    listen: 'b:0',
-    clock,
-  });
+  const { clock, memory, nets } = await memoryNodes(
+    ['a', 'b'],
+    (id) => (id === 'a' ? { transportLimits: { highWaterMarkBytes: 8 * 1024 } } : {}),
+    { socketBufferBytes: 16 * 1024 },
+  );
+  const [a, b] = nets as [Network, Network];
   const outcomesAtA: OutcomeEvent[] = [];
   a.onOutcome((o) => outcomesAtA.push(o));
   const atB: string[] = [];

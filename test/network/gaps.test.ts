@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { broadcastSeqOf } from '../../src/network/gaps.js';
-import { createNetwork, type Gap } from '../../src/network/network.js';
+import type { Gap, Network } from '../../src/network/network.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
-import { MemoryNetwork } from '../../src/transport/memory/network.js';
-import { FakeClock } from '../../src/util/fake-clock.js';
+import { memoryNodes } from './memory-nodes.js';
 
 test('broadcast ids carry a per-publisher sequence; other ids do not parse as one', () => {
   assert.deepEqual(broadcastSeqOf('a-0123abcd-b:1z'), { publisher: 'a-0123abcd-', seq: 71 });
@@ -15,21 +14,16 @@ test('broadcast ids carry a per-publisher sequence; other ids do not parse as on
 });
 
 test('a subscriber learns how many broadcasts it missed: the same number the publisher reported dropped for it', async () => {
-  const clock = new FakeClock();
-  const memory = new MemoryNetwork({ clock, socketBufferBytes: 8 * 1024 });
-  const a = await createNetwork({
-    nodeId: 'a',
-    transport: memory.transport({ host: 'a', limits: { highWaterMarkBytes: 4 * 1024 } }),
-    listen: 'a:0',
-    clock,
-    limits: { subscriberQueueCapacity: 4 },
-  });
-  const b = await createNetwork({
-    nodeId: 'b',
-    transport: memory.transport({ host: 'b' }),
-    listen: 'b:0',
-    clock,
-  });
+  const m = await memoryNodes(
+    ['a', 'b'],
+    (id) =>
+      id === 'a'
+        ? { transportLimits: { highWaterMarkBytes: 4 * 1024 }, limits: { subscriberQueueCapacity: 4 } }
+        : {},
+    { socketBufferBytes: 8 * 1024 },
+  );
+  const { clock, memory } = m;
+  const [a, b] = m.nets as [Network, Network];
   b.updateTopology({ a: [a.address] });
   b.subscribe('a');
   await clock.tick(100);
@@ -69,28 +63,13 @@ test('a subscriber learns how many broadcasts it missed: the same number the pub
     }
   }
   assert.equal(b.stats().incoming.delivered, seqs.length);
-  const closing = Promise.all([a.close(), b.close()]);
-  await clock.tick(10_000);
-  await closing;
-  await memory.close();
+  await m.close();
 });
 
 test('a for-await reader that falls behind is told which messages it lost', async () => {
-  const clock = new FakeClock();
-  const memory = new MemoryNetwork({ clock });
-  const a = await createNetwork({
-    nodeId: 'a',
-    transport: memory.transport({ host: 'a' }),
-    listen: 'a:0',
-    clock,
-  });
-  const b = await createNetwork({
-    nodeId: 'b',
-    transport: memory.transport({ host: 'b' }),
-    listen: 'b:0',
-    clock,
-    incomingCapacity: 3,
-  });
+  const nodes = await memoryNodes(['a', 'b'], (id) => (id === 'b' ? { incomingCapacity: 3 } : {}));
+  const { clock } = nodes;
+  const [a, b] = nodes.nets as [Network, Network];
   a.updateTopology({ b: [b.address] });
   const gaps: Gap[] = [];
   b.onGap((g) => gaps.push(g));
@@ -106,8 +85,5 @@ test('a for-await reader that falls behind is told which messages it lost', asyn
     if (read.length === 3) break;
   }
   assert.deepEqual(read, ids.slice(2));
-  const closing = Promise.all([a.close(), b.close()]);
-  await clock.tick(10_000);
-  await closing;
-  await memory.close();
+  await nodes.close();
 });

@@ -2,6 +2,7 @@ import { createNetwork, type Network } from '../../src/network/network.js';
 import type { NetworkOptions } from '../../src/network/options.js';
 import { MemoryNetwork } from '../../src/transport/memory/network.js';
 import type { MemoryNetworkOptions } from '../../src/transport/memory/options.js';
+import type { TransportLimits } from '../../src/transport/types.js';
 import { FakeClock } from '../../src/util/fake-clock.js';
 
 /** Networks on one in-memory transport in virtual time, for tests. */
@@ -16,24 +17,29 @@ export interface MemoryNodes {
 
 /**
  * Starts a network per id, host `id`, listening on `id:0`. `options(id)` adds options of
- * that node (limits, ...); `memory` those of the in-memory network (socket buffers, ...).
+ * that node (limits, ..., and `transportLimits` for its transport); `memoryOptions` those
+ * of the in-memory network (socket buffers, ...).
  */
 export async function memoryNodes(
   ids: readonly string[],
-  options: (id: string) => Partial<NetworkOptions> = () => ({}),
+  options: (id: string) => Partial<NetworkOptions> & { transportLimits?: TransportLimits } = () => ({}),
   memoryOptions: Omit<MemoryNetworkOptions, 'clock'> = {},
 ): Promise<MemoryNodes> {
   const clock = new FakeClock();
   const memory = new MemoryNetwork({ clock, ...memoryOptions });
   const nets: Network[] = [];
   for (const id of ids) {
+    const { transportLimits, ...networkOptions } = options(id);
     nets.push(
       await createNetwork({
         nodeId: id,
-        transport: memory.transport({ host: id }),
+        transport: memory.transport({
+          host: id,
+          ...(transportLimits === undefined ? {} : { limits: transportLimits }),
+        }),
         listen: `${id}:0`,
         clock,
-        ...options(id),
+        ...networkOptions,
       }),
     );
   }
