@@ -19,9 +19,9 @@ import { WarnLimiter } from '../util/warn-limiter.js';
 import { type Envelope, encodableSize } from '../wire/envelope.js';
 import { FrameSlab, frameBuffer } from '../wire/frame-slab.js';
 import { HubMetrics } from './hub-metrics.js';
-import { IdentityIndex, shareIdentityIndex } from './identify.js';
+import { IdentityIndex } from './identify.js';
 import { InboundConnection, type InboundOwner } from './inbound.js';
-import { IncomingReader, shareIncomingReader } from './incoming-reader.js';
+import { IncomingReader } from './incoming-reader.js';
 import { type HubLimits, type ResolvedHubLimits, resolveHubLimits } from './options.js';
 import type { ByteBudget, DepthTotal } from './outbox.js';
 import type { HubPort, HubResult, OutcomeTicket } from './port.js';
@@ -144,8 +144,6 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#onSubscribersChanged = options.onSubscribersChanged;
     this.#onInboundPeer = options.onInboundPeer;
     this.#identities = new IdentityIndex(this.#topology.get());
-    // Peer senders push replies into the same sink: they identify them with this index.
-    shareIdentityIndex(this.#incoming, () => this.#identities);
     // Subscribed from the start (not at start()): subscriptions opened before start()
     // must follow the topology too. close() unsubscribes.
     this.#unsubscribeTopology = this.#topology.subscribe((topology) => this.#onTopology(topology));
@@ -162,8 +160,6 @@ export class ConnectionHub implements HubPort, InboundOwner {
       maxTransferMs: this.#limits.maxTransferMs,
       knownLabels: this.#knownLabels,
     });
-    // Peer senders read replies on their connections through the same reader.
-    shareIncomingReader(this.#incoming, this.reader);
     this.#unsubscribeLabels = labelConfig?.subscribe((c) => this.#setKnownLabels(c.knownLabels ?? NO_LABELS));
   }
 
@@ -211,6 +207,11 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#state = 'listening';
     this.#logger.info({ address: this.#listener.address }, 'hub listening');
     return { address: this.#listener.address };
+  }
+
+  /** HubPort: the current identity index (the peer senders identify replies with it). */
+  identities(): IdentityIndex {
+    return this.#identities;
   }
 
   /** The bound address, once listening. */

@@ -1,4 +1,3 @@
-import type { IncomingSink } from '../network/incoming.js';
 import { identitiesOf, type Topology } from '../topology/types.js';
 import type { ExpectedIdentity, RemoteIdentity } from '../transport/types.js';
 
@@ -63,22 +62,4 @@ export class IdentityIndex {
   identifyDialed(identity: RemoteIdentity, address: string): string | undefined {
     return this.identify(identity) ?? this.#byAddress.get(address);
   }
-}
-
-/** The current index of the hub that reads into each incoming sink. */
-const shared = new WeakMap<IncomingSink, () => IdentityIndex>();
-
-/**
- * Makes `current()` the identity index of every part of a node that pushes into `sink`:
- * the hub registers its index here, and the peer senders, which read replies on the
- * connections they opened and push them into the same sink, identify those replies with
- * it, so that one identity gets one peer id on every path.
- */
-export function shareIdentityIndex(sink: IncomingSink, current: () => IdentityIndex): void {
-  shared.set(sink, current);
-}
-
-/** The identity index shared for `sink` (undefined when no hub reads into it). */
-export function sharedIdentityIndex(sink: IncomingSink): IdentityIndex | undefined {
-  return shared.get(sink)?.();
 }

@@ -33,24 +33,6 @@ export interface IncomingReaderDeps {
   readonly knownLabels?: readonly string[];
 }
 
-/** The reader of the hub that reads into each incoming sink (see {@link shareIncomingReader}). */
-const sharedReaders = new WeakMap<IncomingSink, IncomingReader>();
-
-/**
- * Makes `reader` the reader of every part of a node that pushes into `sink`: the hub
- * registers its reader here, and the peer senders, which read replies on the connections
- * they opened, read them through it, so that every path counts received bytes and the
- * incoming phases once, with the same labels.
- */
-export function shareIncomingReader(sink: IncomingSink, reader: IncomingReader): void {
-  sharedReaders.set(sink, reader);
-}
-
-/** The reader shared for `sink` (undefined when no hub reads into it). */
-export function sharedIncomingReader(sink: IncomingSink): IncomingReader | undefined {
-  return sharedReaders.get(sink);
-}
-
 /** The label sets of the incoming metrics per mode: `known` labels by name, the others as `other`. */
 function labelSetsOf(known: readonly string[]): Record<IncomingMode, LabelSetCache<LabelSets>> {
   const registry = LabelRegistry.knownOnly(known);
@@ -69,7 +51,7 @@ function labelSetsOf(known: readonly string[]): Record<IncomingMode, LabelSetCac
  * `deliveryStartTimestampMs` to frame read, which crosses two clocks and is therefore
  * checked against a skew tolerance) and `IncomingBuffer` (frame read to handed to the
  * sink). Shared by the hub's inbound connections, its outbound subscriptions and the
- * peer senders' outbound connections (replies; see {@link shareIncomingReader}).
+ * peer senders' outbound connections (replies, through `HubPort.reader`).
  *
  * Message labels come from the network, so the label sets used in metrics are bounded
  * as the sender's are: known labels (`knownLabels`) by name, every other one as `other`.

@@ -1,4 +1,6 @@
 import type { Envelope } from '../wire/envelope.js';
+import type { IdentityIndex } from './identify.js';
+import type { IncomingReader } from './incoming-reader.js';
 
 /**
  * Result of handing a message to the hub, for the sender's outcome accounting. `pending`:
@@ -44,4 +46,15 @@ export interface HubPort {
    * at least one took it, `queue_full` when none did.
    */
   broadcast(envelope: Envelope, ticket?: OutcomeTicket): HubResult;
+  /**
+   * The node's reader: the peer senders read replies on the connections they opened
+   * through it, so every path counts received bytes and the incoming phases once, with the
+   * same labels. Absent (a test double): they decode and push replies themselves.
+   */
+  readonly reader?: IncomingReader;
+  /**
+   * The node's current identity index (a new object after each topology change): the peer
+   * senders identify replies with it, so one identity gets one peer id on every path.
+   */
+  identities?(): IdentityIndex;
 }

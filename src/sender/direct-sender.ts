@@ -140,6 +140,7 @@ export class DirectSender {
       accounting: this.#accounting,
       book: this.#book,
       incoming: options.incoming,
+      hub: this.#hub,
       logger: this.#logger,
       config: () => this.#config,
       senderStopped: (sender, leftover, reason) => this.#senderStopped(sender, leftover, reason),

@@ -1,7 +1,7 @@
 import type { Buffer } from 'node:buffer';
 import { isPeerpostError } from '../errors.js';
-import { type IdentityIndex, sharedIdentityIndex } from '../hub/identify.js';
-import { sharedIncomingReader } from '../hub/incoming-reader.js';
+import type { IdentityIndex } from '../hub/identify.js';
+import type { HubPort } from '../hub/port.js';
 import type { IncomingSink, MessageSource } from '../network/incoming.js';
 import type { PeerAddress } from '../topology/types.js';
 import type { CloseReason, Connection, ConnectionHandler, Transport } from '../transport/types.js';
@@ -44,6 +44,8 @@ export interface PeerSenderHost {
   readonly accounting: Accounting;
   readonly book: BackoffBook;
   readonly incoming: IncomingSink;
+  /** The node's hub (its reader and identity index for replies; see HubPort). */
+  readonly hub: HubPort;
   readonly logger: Logger;
   config(): ResolvedSenderConfig;
   /** A sender stopped by itself; `leftover` are its queued messages (never written), oldest first. */
@@ -403,7 +405,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     if (connection === undefined) return;
     const host = this.#host;
     // The node's reader counts received bytes and the incoming phases, as on the hub's paths.
-    const reader = sharedIncomingReader(host.incoming);
+    const reader = host.hub.reader;
     if (reader !== undefined) {
       if (!reader.readAt(chunk, start, end, this.#sourceOf(connection), 'direct', readAtMs)) {
         connection.close('undecodable frame');
@@ -433,7 +435,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   /** Where replies on `connection` come from: one object per connection (a sender has one in its life). */
   #sourceOf(connection: Connection): MessageSource {
     // The node's identity index (rebuilt on topology changes), as on the hub's paths.
-    const index = sharedIdentityIndex(this.#host.incoming);
+    const index = this.#host.hub.identities?.();
     if (this.#source === undefined || index !== this.#sourceIndex) {
       this.#sourceIndex = index;
       this.#source = {

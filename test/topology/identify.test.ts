@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { IdentityIndex, sharedIdentityIndex, shareIdentityIndex } from '../../src/hub/identify.js';
-import type { IncomingSink } from '../../src/network/incoming.js';
+import { IdentityIndex } from '../../src/hub/identify.js';
 import { resolveTopology } from '../../src/network/options.js';
 import type { RemoteIdentity } from '../../src/transport/types.js';
+import { setupHub } from '../hub/helpers.js';
 
 const C1 = 'c1'.repeat(32);
 const C2 = 'c2'.repeat(32);
@@ -36,13 +36,13 @@ test('identities pinned at an address and identities without one identify alike;
   assert.equal(index.identifyDialed(who(C3), 's:1'), undefined, 'a pinned address proves nothing else');
 });
 
-test('a hub shares its current index with the peer senders of the same incoming sink', () => {
-  const sink: IncomingSink = { push: () => {} };
-  assert.equal(sharedIdentityIndex(sink), undefined);
-  let current = new IdentityIndex(resolveTopology({ client: [{ certHash: C2 }] }));
-  shareIdentityIndex(sink, () => current);
-  assert.equal(sharedIdentityIndex(sink)?.identify(who(C2)), 'client');
-  current = new IdentityIndex(resolveTopology({ other: [{ certHash: C2 }] }));
-  assert.equal(sharedIdentityIndex(sink)?.identify(who(C2)), 'other');
-  assert.equal(sharedIdentityIndex({ push: () => {} }), undefined, 'per sink');
+test('a hub gives its peer senders its current index (HubPort.identities): it follows the topology', async () => {
+  const s = await setupHub({ topology: resolveTopology({ client: [{ certHash: C2 }] }) });
+  const first = s.hub.identities();
+  assert.equal(first.identify(who(C2)), 'client');
+  s.topology.set(resolveTopology({ other: [{ certHash: C2 }] }));
+  assert.equal(s.hub.identities().identify(who(C2)), 'other');
+  assert.notEqual(s.hub.identities(), first, 'a new index object: senders rebuild their reply source');
+  await s.hub.close();
+  await s.network.close();
 });
