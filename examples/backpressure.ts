@@ -4,7 +4,7 @@
 // and, only when the answer is no, waits for `ready()`.
 //
 //   npx tsx examples/backpressure.ts [count]
-import { certificateHash, createNetwork, generateCredentials } from '../src/index.js';
+import { certificateHash, createNetwork, formatOutcome, generateCredentials } from '../src/index.js';
 
 const count = Number(process.argv[2] ?? 1_000_000);
 const [aCreds, bCreds] = await Promise.all([generateCredentials(), generateCredentials()]);
@@ -28,7 +28,7 @@ const allThere = new Promise<void>((resolve) => {
 });
 const outcomes = new Map<string, number>();
 sender.onOutcome((o) => {
-  const key = o.outcome.kind === 'written' ? 'written' : `${o.outcome.kind}:${o.outcome.reason}`;
+  const key = formatOutcome(o.outcome);
   outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
 });
 

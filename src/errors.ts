@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   ERR_TOO_MANY_REQUESTS: 'the cap on pending requests is reached',
   // control path
   ERR_UNAUTHORIZED: 'a control request without the right token',
+  // acknowledged delivery
+  ERR_ACK_PROTOCOL: 'a peer broke the acknowledged-delivery protocol (a bad or unexpected control frame)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

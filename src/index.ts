@@ -52,12 +52,15 @@ export { type CloseOptions, DirectSender, type DirectSenderOptions } from './sen
 export {
   DROP_REASONS,
   type DropReason,
+  formatOutcome,
   type Outcome,
   type OutcomeEvent,
   type OutcomeListener,
   type SendMode,
   SKIP_REASONS,
   type SkipReason,
+  UNACKNOWLEDGED_DETAILS,
+  type UnacknowledgedDetail,
 } from './sender/outcome.js';
 export {
   PeerSender,

@@ -13,6 +13,7 @@
 import { certificateHash } from '../../src/identity/credentials.js';
 import { createNetwork, type Network } from '../../src/network/network.js';
 import type { NetworkOptions } from '../../src/network/options.js';
+import { formatOutcome } from '../../src/sender/outcome.js';
 import { MemoryNetwork } from '../../src/transport/memory/network.js';
 import { systemClock } from '../../src/util/clock.js';
 import { nextTurn, windowed } from '../lib.js';
@@ -94,7 +95,7 @@ async function closeAll(kind: Kind, nodes: readonly Network[]): Promise<void> {
 function watchDrops(n: Network): () => void {
   let first = '';
   n.onOutcome((o) => {
-    if (o.outcome.kind !== 'written' && first === '') first = `${o.outcome.kind}:${o.outcome.reason}`;
+    if (o.outcome.kind !== 'written' && first === '') first = formatOutcome(o.outcome);
   });
   return () => {
     if (first !== '') throw new Error(`${n.nodeId}: a message ended as ${first}`);

@@ -4,6 +4,7 @@ import { registerDecode } from './commands/decode.js';
 import { registerDemo } from './commands/demo.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerNode } from './commands/node.js';
+import { registerPeers } from './commands/peers.js';
 import { registerSend } from './commands/send.js';
 import { registerStatus } from './commands/status.js';
 import { type CliContext, type CliIo, processIo, type RegisterCommand } from './context.js';
@@ -15,6 +16,7 @@ const COMMANDS: readonly RegisterCommand[] = [
   registerDemo,
   registerKeygen,
   registerNode,
+  registerPeers,
   registerSend,
   registerStatus,
 ];

@@ -1,6 +1,6 @@
 import { identitiesOf, type PeerAddress, type Topology } from '../topology/types.js';
 import type { ExpectedIdentity } from '../transport/types.js';
-import type { NodeConfig } from './parse.js';
+import type { EtcdRegistryConfig, NodeConfig } from './parse.js';
 
 /** One difference between two configs, for the "what changed" log line. */
 export interface ConfigChange {
@@ -13,7 +13,7 @@ export interface ConfigChange {
 }
 
 /** Keys that cannot change in a running node: a change is reported and not applied. */
-export const RESTART_KEYS = ['nodeId', 'listen', 'admin', 'controlTokenFile', 'registry'] as const;
+export const RESTART_KEYS = ['nodeId', 'listen', 'admin', 'controlTokenFile'] as const;
 
 /**
  * Limits a running node applies live: the direct sender's (through
@@ -22,7 +22,9 @@ export const RESTART_KEYS = ['nodeId', 'listen', 'admin', 'controlTokenFile', 'r
  */
 export const LIVE_LIMITS: readonly string[] = [
   'limits.peerQueueCapacity',
+  'limits.peerQueueBytes',
   'limits.unresolvedCapacity',
+  'limits.unresolvedQueueBytes',
   'limits.unresolvedTtlMs',
   'limits.resolveRetryMs',
   'limits.backoff.initialMs',
@@ -100,6 +102,31 @@ function diffLeaves(prefix: string, old: object, next: object, out: ConfigChange
 }
 
 /**
+ * `registry.etcd` (applied live: the node replaces its registry): which settings changed,
+ * named without their values (`username`/`password` must not reach the log).
+ */
+function diffRegistry(
+  old: EtcdRegistryConfig | undefined,
+  next: EtcdRegistryConfig | undefined,
+): ConfigChange[] {
+  if (old === undefined && next === undefined) return [];
+  const change = (description: string): ConfigChange[] => [
+    { key: 'registry.etcd', description, needsRestart: false },
+  ];
+  if (old === undefined) return change('registry.etcd: added');
+  if (next === undefined) return change('registry.etcd: removed');
+  const keys = new Set([...Object.keys(old), ...Object.keys(next)]);
+  const changed = [...keys]
+    .filter(
+      (k) =>
+        JSON.stringify((old as unknown as Record<string, unknown>)[k] ?? null) !==
+        JSON.stringify((next as unknown as Record<string, unknown>)[k] ?? null),
+    )
+    .sort();
+  return changed.length === 0 ? [] : change(`registry.etcd: ${changed.join(', ')} changed`);
+}
+
+/**
  * What differs from `old` to `next`, in a stable order. Credential contents are compared
  * when both configs were loaded from disk (they carry `pem`) and reported without the key.
  */
@@ -111,17 +138,8 @@ export function diffConfig(old: NodeConfig, next: NodeConfig): ConfigChange[] {
       out.push({ key, description, needsRestart });
     }
   };
-  for (const key of RESTART_KEYS) {
-    if (key !== 'registry') scalar(key, old[key], next[key], true);
-  }
-  // Compared as a whole and described without its values (it may hold a password).
-  if (JSON.stringify(old.registry ?? null) !== JSON.stringify(next.registry ?? null)) {
-    out.push({
-      key: 'registry',
-      description: 'registry: changed (needs restart, not applied)',
-      needsRestart: true,
-    });
-  }
+  for (const key of RESTART_KEYS) scalar(key, old[key], next[key], true);
+  out.push(...diffRegistry(old.registry?.etcd, next.registry?.etcd));
   scalar('directSendMode', old.directSendMode, next.directSendMode, false);
   scalar('logLevel', old.logLevel, next.logLevel, false);
   scalar('credentials.keyFile', old.credentials.keyFile, next.credentials.keyFile, false);
@@ -163,6 +181,5 @@ export function liveConfig<T extends NodeConfig>(running: NodeConfig, next: T): 
     listen: running.listen,
     admin: running.admin,
     controlTokenFile: running.controlTokenFile,
-    registry: running.registry,
   };
 }

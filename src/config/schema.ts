@@ -19,7 +19,9 @@ const MIB = 1024 * 1024;
 /** Values used when a key is absent. */
 export const DEFAULT_LIMITS = {
   peerQueueCapacity: 100,
+  peerQueueBytes: 16 * MIB,
   unresolvedCapacity: 1000,
+  unresolvedQueueBytes: 16 * MIB,
   unresolvedTtlMs: 30_000,
   resolveRetryMs: 1000,
   backoff: { initialMs: 100, deadlineMs: 5000, jitter: 0.2 },
@@ -30,6 +32,8 @@ export const DEFAULT_LIMITS = {
   maxDecompressedBytes: 16 * MIB,
   maxInboundConnections: 1000,
   subscriberQueueCapacity: 1000,
+  incomingQueueBytes: 64 * MIB,
+  nodeQueueBytes: 512 * MIB,
   /** The hub's default: 0 never disconnects a slow subscriber. */
   slowSubscriberDisconnectAfterDrops: 0,
   dedup: { windowSize: 10_000, ttlMs: 60_000 },
@@ -151,7 +155,9 @@ const oneOf = <T extends string>(values: readonly T[]) =>
 
 export const limitsSchema = z.strictObject({
   peerQueueCapacity: positiveInt(1_000_000).default(DEFAULT_LIMITS.peerQueueCapacity),
+  peerQueueBytes: byteSize.default(DEFAULT_LIMITS.peerQueueBytes),
   unresolvedCapacity: positiveInt(10_000_000).default(DEFAULT_LIMITS.unresolvedCapacity),
+  unresolvedQueueBytes: byteSize.default(DEFAULT_LIMITS.unresolvedQueueBytes),
   unresolvedTtlMs: positiveInt().default(DEFAULT_LIMITS.unresolvedTtlMs),
   resolveRetryMs: positiveInt().default(DEFAULT_LIMITS.resolveRetryMs),
   backoff: z
@@ -168,6 +174,8 @@ export const limitsSchema = z.strictObject({
   maxDecompressedBytes: byteSize.default(DEFAULT_LIMITS.maxDecompressedBytes),
   maxInboundConnections: positiveInt(1_000_000).default(DEFAULT_LIMITS.maxInboundConnections),
   subscriberQueueCapacity: positiveInt(10_000_000).default(DEFAULT_LIMITS.subscriberQueueCapacity),
+  incomingQueueBytes: byteSize.default(DEFAULT_LIMITS.incomingQueueBytes),
+  nodeQueueBytes: byteSize.default(DEFAULT_LIMITS.nodeQueueBytes),
   slowSubscriberDisconnectAfterDrops: nonNegativeInt().default(
     DEFAULT_LIMITS.slowSubscriberDisconnectAfterDrops,
   ),
@@ -247,7 +255,7 @@ const list = <T extends z.ZodType>(item: T, what: string, max: number) =>
     .array(item, { error: (iss) => expected(what, iss.input) })
     .refine((v) => v.length > 0 && v.length <= max, { error: `expected 1 to ${max} entries` });
 
-/** `registry.etcd`: membership on etcd (see docs/registry.md). Needs a restart to change. */
+/** `registry.etcd`: membership on etcd (see docs/registry.md). Applied live on reload (the registry is replaced). */
 export const etcdRegistrySchema = z
   .strictObject({
     endpoints: list(etcdEndpoint, 'a list of etcd URLs', 16),

@@ -21,8 +21,9 @@ export interface ConfigWatcherOptions {
   /**
    * A reload found changes. `config` is the new running config: keys that need a restart
    * keep their running values (their changes are listed with `needsRestart: true`).
+   * The reload waits for a returned promise; a rejection rejects the reload, like a throw.
    */
-  onChange(config: LoadedNodeConfig, changes: readonly ConfigChange[]): void;
+  onChange(config: LoadedNodeConfig, changes: readonly ConfigChange[]): void | Promise<void>;
   /**
    * A reload failed (invalid or unreadable file, or `onChange` threw to reject it): the
    * running config is kept, and the next reload is compared with it.
@@ -115,7 +116,7 @@ export class ConfigWatcher {
     }
     const config = liveConfig(this.#current, loaded);
     try {
-      this.#options.onChange(config, changes);
+      await this.#options.onChange(config, changes);
     } catch (err) {
       // Rejected while applying (e.g. a key that does not match its certificate): the
       // running configuration stays the one to compare the next reload with.

@@ -143,6 +143,9 @@ export class Tracker {
       if (event.mode === 'broadcast') m.writtenBroadcast++;
       else m.writtenDirect++;
       tally.written++;
+    } else if (o.kind === 'delivered') {
+      m.writtenDirect++;
+      tally.written++;
     } else if (o.kind === 'dropped') {
       m.dropped++;
       tally.dropped[o.reason] = (tally.dropped[o.reason] ?? 0) + 1;

@@ -18,12 +18,13 @@ import type { Random } from '../util/random.js';
 import { WarnLimiter } from '../util/warn-limiter.js';
 import { type Envelope, encodableSize } from '../wire/envelope.js';
 import { FrameSlab, frameBuffer } from '../wire/frame-slab.js';
+import { AckStreams } from './ack-streams.js';
 import { HubMetrics } from './hub-metrics.js';
 import { IdentityIndex } from './identify.js';
 import { InboundConnection, type InboundOwner } from './inbound.js';
 import { IncomingReader } from './incoming-reader.js';
 import { type HubLimits, type ResolvedHubLimits, resolveHubLimits } from './options.js';
-import type { ByteBudget, DepthTotal } from './outbox.js';
+import { ByteBudget, type DepthTotal } from './outbox.js';
 import type { HubPort, HubResult, OutcomeTicket } from './port.js';
 import { Routes } from './routes.js';
 import { type HubStats, hubStats } from './stats.js';
@@ -59,6 +60,19 @@ export interface ConnectionHubOptions {
    * live, e.g. the network's sender config). @default []
    */
   knownLabels?: readonly string[] | Observable<{ readonly knownLabels?: readonly string[] | undefined }>;
+  /**
+   * The node's byte budget (`limits.nodeQueueBytes`), shared with its other queues: the
+   * hub's connection queues count their bytes in it too, and a frame that would pass it
+   * is refused (`node_queue_full`). @default unbounded
+   */
+  budget?: ByteBudget;
+  /**
+   * Accept the acknowledged-delivery protocol on inbound direct connections when a sender
+   * offers it (docs/acks.md). @default true
+   */
+  acceptAcks?: boolean;
+  /** Acknowledged streams remembered for duplicate suppression, most recently opened kept. @default 4096 */
+  ackStreams?: number;
 }
 
 type HubState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
@@ -126,6 +140,9 @@ export class ConnectionHub implements HubPort, InboundOwner {
   #warnings: WarnLimiter | undefined;
   /** InboundOwner: set when close() closes the connections itself (after draining them). */
   shuttingDown = false;
+  /** InboundOwner: the acknowledged streams this node remembers. */
+  readonly ackStreams: AckStreams;
+  readonly #acceptAcks: boolean;
   /** While close() waits for the outboxes to drain: looks again after a flush or a close. */
   #onProgress: (() => void) | undefined;
 
@@ -139,8 +156,10 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#selfId = options.selfId;
     this.#logger = (options.logger ?? noopLogger).child({ component: 'hub', self: options.selfId });
     this.#limits = resolveHubLimits(options.limits);
-    this.#queueBytes = { bytes: 0, limit: this.#limits.queueBytesTotal };
+    this.#queueBytes = new ByteBudget(this.#limits.queueBytesTotal, options.budget);
     this.#random = options.random ?? Math.random;
+    this.#acceptAcks = options.acceptAcks ?? true;
+    this.ackStreams = new AckStreams(options.ackStreams ?? 4096);
     this.#onSubscribersChanged = options.onSubscribersChanged;
     this.#onInboundPeer = options.onInboundPeer;
     this.#identities = new IdentityIndex(this.#topology.get());
@@ -193,6 +212,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
       admit: (candidate) => this.#admit(candidate.remoteAddress),
       kinds: CONNECTION_KINDS,
       maxConnections: this.#limits.maxInboundConnections + REFUSAL_HEADROOM,
+      acks: this.#acceptAcks,
     });
     try {
       this.#listener = await this.#starting;
@@ -233,7 +253,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     const size = encodableSize(envelope);
     if (!target.outbox.pushEnvelope(envelope, size, ticket)) {
       this.reader.countError('reply_queue_full');
-      return 'queue_full';
+      return target.outbox.refusal;
     }
     // Sent bytes are counted by the ticket's owner, once the frame is flushed.
     return 'pending';
@@ -263,7 +283,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
         written++;
         continue;
       }
-      ticket?.refused(subscriber.remoteAddress);
+      ticket?.refused(subscriber.remoteAddress, subscriber.outbox.refusal);
       this.reader.countError('subscriber_lagged');
       const threshold = this.#limits.slowSubscriberDisconnectAfterDrops;
       if (threshold > 0 && subscriber.outbox.consecutiveDrops >= threshold) {
@@ -323,6 +343,8 @@ export class ConnectionHub implements HubPort, InboundOwner {
       subscriberQueueDepth: this.#subscriberDepth.value,
       replyQueueDepth: this.#replyDepth.value,
       queueBytes: this.#queueBytes.bytes,
+      ackStreams: this.ackStreams.size,
+      ackDuplicates: this.ackStreams.duplicates,
     });
   }
 
@@ -498,11 +520,25 @@ export class ConnectionHub implements HubPort, InboundOwner {
     );
   }
 
+  /** InboundOwner: a retransmitted message frame was not delivered again. */
+  ackDuplicate(): void {
+    this.#metrics.inc('peerpost_ack_duplicates_total');
+  }
+
   /** InboundOwner: an undecodable frame (already counted by the reader), or a frame from a subscriber. */
   protocolViolation(
     inbound: InboundConnection,
-    what: 'undecodable' | 'unexpected_frame' | 'bad_payload',
+    what: 'undecodable' | 'unexpected_frame' | 'bad_payload' | 'ack_protocol',
   ): void {
+    if (what === 'ack_protocol') {
+      this.reader.countError('fail_deser_msg');
+      this.#warnings ??= new WarnLimiter(this.#logger, this.#clock);
+      this.#warnings.warn(
+        'ack_protocol',
+        { address: inbound.remoteAddress, peer: inbound.peerId, code: 'ERR_ACK_PROTOCOL' },
+        'peer broke the acknowledged-delivery protocol; closing',
+      );
+    }
     if (what === 'unexpected_frame') {
       // Subscriber connections carry broadcasts one way only.
       this.reader.countError('fail_deser_msg');
@@ -517,7 +553,9 @@ export class ConnectionHub implements HubPort, InboundOwner {
         ? 'incoming frame does not decode'
         : what === 'bad_payload'
           ? 'incoming payload refused'
-          : 'subscriber connections are one-way',
+          : what === 'ack_protocol'
+            ? 'acknowledged-delivery protocol broken'
+            : 'subscriber connections are one-way',
     );
   }
 

@@ -1,6 +1,16 @@
 import type { Buffer } from 'node:buffer';
 import type { MessageSource } from '../network/incoming.js';
 import type { CloseReason, Connection, ConnectionHandler, ConnectionKind } from '../transport/types.js';
+import {
+  ACK_ACK,
+  ACK_OPEN,
+  ACK_SEQ,
+  decodeControlFrame,
+  isControlFrame,
+  openedFrame,
+  seqFrame,
+} from '../wire/ack-frames.js';
+import type { AckStreamState, AckStreams } from './ack-streams.js';
 import type { IncomingReader } from './incoming-reader.js';
 import { type ByteBudget, type DepthTotal, Outbox } from './outbox.js';
 
@@ -14,8 +24,12 @@ export interface InboundOwner {
    */
   protocolViolation(
     inbound: InboundConnection,
-    what: 'undecodable' | 'unexpected_frame' | 'bad_payload',
+    what: 'undecodable' | 'unexpected_frame' | 'bad_payload' | 'ack_protocol',
   ): void;
+  /** The acknowledged streams this node remembers (for connections that negotiated acks). */
+  readonly ackStreams: AckStreams;
+  /** A retransmitted message frame was not delivered again (counted in metrics). */
+  ackDuplicate?(): void;
   /** True once the owner closes its connections itself: what they still hold ends as `shutdown`. */
   readonly shuttingDown: boolean;
   /** A connection flushed frames or closed (the owner may be waiting for its queues to drain). */
@@ -42,6 +56,13 @@ export class InboundConnection implements ConnectionHandler {
   /** False once the connection is being closed for a protocol violation: later frames are ignored. */
   #reading = true;
   #retired = false;
+  /** On an acked connection: the stream its OPEN named (undefined before OPEN). */
+  #stream: AckStreamState | undefined;
+  /** The sequence number of the next message frame (0: no SEQ yet). */
+  #nextSeq = 0;
+  /** The highest sequence number acknowledged on this connection. */
+  #acked = 0;
+  #ackScheduled = false;
 
   constructor(
     owner: InboundOwner,
@@ -114,10 +135,78 @@ export class InboundConnection implements ConnectionHandler {
       this.#owner.protocolViolation(this, 'unexpected_frame');
       return;
     }
+    if (this.connection.acks === true) {
+      this.#ackedFrame(chunk, start, end, readAtMs);
+      return;
+    }
     if (!this.#owner.reader.readAt(chunk, start, end, this.#source, 'direct', readAtMs)) {
       this.#reading = false;
       this.#owner.protocolViolation(this, 'undecodable');
     }
+  }
+
+  /**
+   * A frame on a connection that negotiated acks (docs/acks.md): OPEN names the stream and
+   * is answered with what this node already has of it; SEQ numbers the next message frame;
+   * a message frame numbered at or below what the application already has is a
+   * retransmission, acknowledged again and not delivered. One ACK per stream per turn of
+   * the event loop, after the frames of the chunk read.
+   */
+  #ackedFrame(chunk: Buffer, start: number, end: number, readAtMs?: number): void {
+    if (isControlFrame(chunk, start, end)) {
+      let control: ReturnType<typeof decodeControlFrame>;
+      try {
+        control = decodeControlFrame(chunk, start, end);
+      } catch {
+        this.#violation('ack_protocol');
+        return;
+      }
+      if (control.type === ACK_OPEN && this.#stream === undefined) {
+        const { state, known } = this.#owner.ackStreams.open(control.streamId);
+        this.#stream = state;
+        this.#acked = state.last;
+        this.outbox.control(openedFrame(known, state.last));
+      } else if (control.type === ACK_SEQ && this.#stream !== undefined && control.seq > 0) {
+        this.#nextSeq = control.seq;
+      } else {
+        // OPENED and ACK go the other way; a second OPEN or a SEQ before OPEN is a broken peer.
+        this.#violation('ack_protocol');
+      }
+      return;
+    }
+    const stream = this.#stream;
+    if (stream === undefined || this.#nextSeq === 0) {
+      this.#violation('ack_protocol');
+      return;
+    }
+    const seq = this.#nextSeq++;
+    if (seq <= stream.last) {
+      this.#owner.ackStreams.duplicates++;
+      this.#owner.ackDuplicate?.();
+    } else {
+      if (!this.#owner.reader.readAt(chunk, start, end, this.#source, 'direct', readAtMs)) {
+        this.#violation('undecodable');
+        return;
+      }
+      stream.last = seq;
+    }
+    if (!this.#ackScheduled) {
+      this.#ackScheduled = true;
+      queueMicrotask(this.#sendAck);
+    }
+  }
+
+  readonly #sendAck = (): void => {
+    this.#ackScheduled = false;
+    const stream = this.#stream;
+    if (stream === undefined || this.#closed || stream.last <= this.#acked) return;
+    this.#acked = stream.last;
+    this.outbox.control(seqFrame(ACK_ACK, stream.last));
+  };
+
+  #violation(what: 'undecodable' | 'ack_protocol'): void {
+    this.#reading = false;
+    this.#owner.protocolViolation(this, what);
   }
 
   onDrain(): void {

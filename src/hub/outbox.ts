@@ -1,8 +1,9 @@
 import type { Connection } from '../transport/types.js';
+import { ByteBudget } from '../util/byte-budget.js';
 import type { Envelope } from '../wire/envelope.js';
 import { frameBuffer } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
-import type { OutcomeTicket, TicketResult } from './port.js';
+import type { OutcomeTicket, QueueRefusal, TicketResult } from './port.js';
 
 /** A message whose outcome waits: `at` is the ordinal of its frame (in the ring, or handed over). */
 interface Waiting {
@@ -15,11 +16,7 @@ export interface DepthTotal {
   value: number;
 }
 
-/** Bytes held by every outbox of a hub, against its budget. */
-export interface ByteBudget {
-  bytes: number;
-  readonly limit: number;
-}
+export { ByteBudget };
 
 const INITIAL_SLOTS = 16;
 /**
@@ -56,6 +53,8 @@ export class Outbox {
   drops = 0;
   /** Drops since a frame was last accepted. */
   consecutiveDrops = 0;
+  /** Why the last refused frame was refused: this ring's bounds or the hub's, or the node's budget. */
+  refusal: QueueRefusal = 'queue_full';
   // Ordinals of frames: handed to the transport / reported flushed by it, and put in / taken
   // out of the ring. A reply's ticket is settled when the flushed count passes its frame.
   #handed = 0;
@@ -73,7 +72,7 @@ export class Outbox {
     capacity: number,
     depth: DepthTotal,
     capacityBytes = Number.POSITIVE_INFINITY,
-    budget: ByteBudget = { bytes: 0, limit: Number.POSITIVE_INFINITY },
+    budget: ByteBudget = new ByteBudget(),
   ) {
     this.#connection = connection;
     this.#capacity = capacity;
@@ -142,6 +141,15 @@ export class Outbox {
     return true;
   }
 
+  /**
+   * Hands a small control frame (a whole frame; see wire/ack-frames.ts) to the transport
+   * at once, ahead of anything waiting in the ring: it carries no message, so it needs no
+   * ticket and takes no room, and the transport queues it even above its high-water mark.
+   */
+  control(frame: Uint8Array): void {
+    if (!this.#write(frame)) this.#blocked = true;
+  }
+
   /** True when nothing waits here and every message handed over was flushed (or reported). */
   get idle(): boolean {
     return this.#size === 0 && (this.#inTransport === undefined || this.#inTransport.length === 0);
@@ -187,18 +195,17 @@ export class Outbox {
   }
 
   /**
-   * False (and the drop counted) when the ring is full: its frame count, its bytes (a
-   * first frame always fits, so a frame as large as the byte bound is not stuck), or the
-   * hub's budget.
+   * False (and the drop counted, its reason in `refusal`) when the ring is full: its frame
+   * count, its bytes (a first frame always fits, so a frame as large as the byte bound is
+   * not stuck), the hub's budget, or the node's (the budget's parent).
    */
   #hasRoom(frameBytes: number): boolean {
-    if (
-      this.#size < this.#capacity &&
-      (this.#size === 0 || this.#bytes + frameBytes <= this.#capacityBytes) &&
-      this.#budget.bytes + frameBytes <= this.#budget.limit
-    ) {
-      return true;
-    }
+    const over =
+      this.#size < this.#capacity && (this.#size === 0 || this.#bytes + frameBytes <= this.#capacityBytes)
+        ? this.#budget.exceededBy(frameBytes)
+        : this.#budget;
+    if (over === undefined) return true;
+    this.refusal = over === this.#budget ? 'queue_full' : 'node_queue_full';
     this.drops++;
     this.consecutiveDrops++;
     return false;
@@ -207,7 +214,7 @@ export class Outbox {
   #enqueue(frame: Uint8Array): void {
     this.#enqueued++;
     this.#bytes += frame.length;
-    this.#budget.bytes += frame.length;
+    this.#budget.take(frame.length);
     if (this.#size === this.#ring.length) this.#grow();
     this.#ring[(this.#head + this.#size) % this.#ring.length] = frame;
     this.#size++;
@@ -225,7 +232,7 @@ export class Outbox {
       this.#size--;
       this.#depth.value--;
       this.#bytes -= frame.length;
-      this.#budget.bytes -= frame.length;
+      this.#budget.give(frame.length);
       const ordinal = this.#dequeued++;
       const accepted = this.#write(frame);
       const inRing = this.#inRing;
@@ -251,7 +258,7 @@ export class Outbox {
     const address = this.#connection.remoteAddress;
     if (inRing !== undefined) for (const w of inRing) w.ticket.settle(reason, address);
     this.#depth.value -= discarded;
-    this.#budget.bytes -= this.#bytes;
+    this.#budget.give(this.#bytes);
     this.#bytes = 0;
     this.#ring = NO_SLOTS as (Uint8Array | undefined)[];
     this.#head = 0;

@@ -6,7 +6,16 @@ import type { IncomingReader } from './incoming-reader.js';
  * Result of handing a message to the hub, for the sender's outcome accounting. `pending`:
  * connections took it; its ticket reports each one's outcome.
  */
-export type HubResult = 'written' | 'pending' | 'no_connection' | 'no_subscriber' | 'queue_full';
+export type HubResult =
+  | 'written'
+  | 'pending'
+  | 'no_connection'
+  | 'no_subscriber'
+  | 'queue_full'
+  | 'node_queue_full';
+
+/** Why a connection's queue refused a frame: its own bounds, or the node's byte budget. */
+export type QueueRefusal = 'queue_full' | 'node_queue_full';
 
 /** How a frame a connection took ended: flushed to the socket, or not. */
 export type TicketResult = 'written' | 'connection_lost' | 'shutdown';
@@ -23,7 +32,7 @@ export type TicketResult = 'written' | 'connection_lost' | 'shutdown';
 export interface OutcomeTicket {
   taken(address: string): void;
   settle(result: TicketResult, address: string): void;
-  refused(address: string): void;
+  refused(address: string, reason?: QueueRefusal): void;
 }
 
 /**
@@ -34,7 +43,7 @@ export interface HubPort {
   /**
    * Writes `envelope` only on the open inbound direct connection whose remote address is
    * `address` (the reply path). `no_connection` when none is open, `queue_full` when its
-   * reply queue is full (the ticket is not called); otherwise `pending`: the ticket was
+   * reply queue is full, `node_queue_full` when the node's byte budget is spent (the ticket is not called); otherwise `pending`: the ticket was
    * told `taken` and will be settled.
    */
   sendToAddress(address: string, envelope: Envelope, ticket: OutcomeTicket): HubResult;

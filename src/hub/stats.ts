@@ -41,6 +41,10 @@ export interface HubStats {
   readonly queueBytes: number;
   /** Broadcast frames dropped across open subscriber connections. */
   readonly subscriberDrops: number;
+  /** Acknowledged streams remembered (docs/acks.md). */
+  readonly ackStreams: number;
+  /** Retransmitted messages received again and not delivered twice. */
+  readonly ackDuplicates: number;
   readonly connections: readonly InboundConnectionStats[];
   /** This node's own subscriptions to other nodes. */
   readonly subscriptions: readonly SubscriptionStats[];
@@ -56,6 +60,8 @@ export interface HubStatsInput {
   readonly subscriberQueueDepth: number;
   readonly replyQueueDepth: number;
   readonly queueBytes: number;
+  readonly ackStreams: number;
+  readonly ackDuplicates: number;
 }
 
 export function hubStats(input: HubStatsInput): HubStats {
@@ -93,6 +99,8 @@ export function hubStats(input: HubStatsInput): HubStats {
     replyQueueDepth: input.replyQueueDepth,
     queueBytes: input.queueBytes,
     subscriberDrops,
+    ackStreams: input.ackStreams,
+    ackDuplicates: input.ackDuplicates,
     connections,
     subscriptions,
   };

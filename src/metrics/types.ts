@@ -82,6 +82,32 @@ export const METRICS = {
     help: 'Incoming messages dropped as duplicates of a message id already delivered',
     labels: [],
   },
+  peerpost_ack_unacknowledged_messages: {
+    type: 'gauge',
+    help: 'Acknowledged-delivery messages written and waiting for their acknowledgement (all peers)',
+    labels: [],
+  },
+  peerpost_ack_unacknowledged_bytes: {
+    type: 'gauge',
+    help: 'Frame bytes of the messages waiting for their acknowledgement (all peers)',
+    labels: [],
+  },
+  peerpost_ack_retransmits_total: {
+    type: 'counter',
+    help: 'Messages written again on a new connection because their acknowledgement had not come',
+    labels: [],
+  },
+  peerpost_ack_latency_seconds: {
+    type: 'histogram',
+    help: "Time from a message's first write to its acknowledgement",
+    labels: [],
+    buckets: SECONDS,
+  },
+  peerpost_ack_duplicates_total: {
+    type: 'counter',
+    help: 'Retransmitted messages this node received again and did not deliver twice',
+    labels: [],
+  },
   peerpost_registry_connected: {
     type: 'gauge',
     help: 'Whether the etcd registry watches its prefix on top of a complete listing (1) or not (0: connecting, reconnecting, closed, or no registry)',

@@ -1,9 +1,24 @@
 import { PeerpostError } from '../errors.js';
+import { ByteBudget } from '../util/byte-budget.js';
+
+/** How the buffer of `for await` readers is bounded in bytes. */
+export interface InboxBytes<T> {
+  /** Bytes the buffer may hold: past it the oldest is dropped (the newest always stays). */
+  readonly capacityBytes: number;
+  /** The bytes an item holds. */
+  readonly sizeOf: (item: T) => number;
+  /**
+   * The node's byte budget: the buffer counts its bytes there too; while it is spent, the
+   * buffer drops its oldest to make room, or, empty, the new item itself.
+   */
+  readonly budget?: ByteBudget | undefined;
+}
 
 /**
  * The application side of the incoming queue: listeners get each message synchronously;
  * `for await` readers get them through a bounded buffer (the oldest is dropped when
- * readers fall behind by more than `capacity`, and counted). With no listener, messages
+ * readers fall behind by more than `capacity` items or `bytes.capacityBytes` bytes, or
+ * the node's byte budget is spent, and counted). With no listener, messages
  * are buffered until a reader comes. Several concurrent readers share the stream: each
  * message goes to one of them.
  */
@@ -18,6 +33,10 @@ export class Inbox<T> {
   #dropped = 0;
   readonly #onDrop: ((dropped: T) => void) | undefined;
   readonly #onListenerError: ((err: unknown, item: T) => void) | undefined;
+  readonly #capacityBytes: number;
+  readonly #sizeOf: ((item: T) => number) | undefined;
+  /** Bytes of the buffered items (and in the node's budget, its parent). */
+  readonly #bytes: ByteBudget;
 
   /**
    * `onListenerError` gets what a listener throws (the other listeners and the message
@@ -27,6 +46,7 @@ export class Inbox<T> {
     capacity = 10_000,
     onDrop?: (dropped: T) => void,
     onListenerError?: (err: unknown, item: T) => void,
+    bytes?: InboxBytes<T>,
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new PeerpostError(
@@ -37,6 +57,14 @@ export class Inbox<T> {
     this.capacity = capacity;
     this.#onDrop = onDrop;
     this.#onListenerError = onListenerError;
+    this.#capacityBytes = bytes?.capacityBytes ?? Number.POSITIVE_INFINITY;
+    this.#sizeOf = bytes?.sizeOf;
+    this.#bytes = new ByteBudget(Number.POSITIVE_INFINITY, bytes?.budget);
+  }
+
+  /** Bytes held by the buffered items. */
+  get bufferedBytes(): number {
+    return this.#bytes.bytes;
   }
 
   /** Messages dropped because a `for await` reader fell behind. */
@@ -76,14 +104,37 @@ export class Inbox<T> {
       waiter({ value: item, done: false });
       return;
     }
-    if (this.buffered >= this.capacity) {
-      const dropped = this.#buffer[this.#head] as T;
-      this.#buffer[this.#head] = undefined as T;
-      this.#head++;
-      this.#dropped++;
-      this.#onDrop?.(dropped);
+    const sizeOf = this.#sizeOf;
+    if (sizeOf === undefined) {
+      if (this.buffered >= this.capacity) this.#dropOldest();
+      this.#buffer.push(item);
+      return;
     }
+    const size = sizeOf(item);
+    const bytes = this.#bytes;
+    while (
+      this.buffered > 0 &&
+      (this.buffered >= this.capacity || bytes.bytes + size > this.#capacityBytes || !bytes.hasRoom)
+    ) {
+      this.#dropOldest();
+    }
+    if (!bytes.hasRoom) {
+      // Nothing of ours left to let go, and the node's budget is spent by other queues.
+      this.#dropped++;
+      this.#onDrop?.(item);
+      return;
+    }
+    bytes.take(size);
     this.#buffer.push(item);
+  }
+
+  #dropOldest(): void {
+    const dropped = this.#buffer[this.#head] as T;
+    this.#buffer[this.#head] = undefined as T;
+    this.#head++;
+    if (this.#sizeOf !== undefined) this.#bytes.give(this.#sizeOf(dropped));
+    this.#dropped++;
+    this.#onDrop?.(dropped);
   }
 
   close(): void {
@@ -94,6 +145,8 @@ export class Inbox<T> {
   #shift(): T | undefined {
     if (this.#head >= this.#buffer.length) return undefined;
     const item = this.#buffer[this.#head++]!;
+    this.#buffer[this.#head - 1] = undefined as T;
+    if (this.#sizeOf !== undefined) this.#bytes.give(this.#sizeOf(item));
     if (this.#head > 1024 && this.#head * 2 > this.#buffer.length) {
       this.#buffer.splice(0, this.#head);
       this.#head = 0;

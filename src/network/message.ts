@@ -8,7 +8,7 @@ import type { Envelope } from '../wire/envelope.js';
 import { broadcastSeqOf } from './gaps.js';
 import type { MessageSource } from './incoming.js';
 import type { Network } from './network.js';
-import type { NetworkLimits } from './options.js';
+import type { AckOptions, NetworkLimits } from './options.js';
 import { replyIdOf } from './requests.js';
 
 /** A message delivered to the application. */
@@ -68,6 +68,8 @@ export interface NetworkConfigUpdate {
   /** Sender limits apply live (queues, unresolved queue, backoff). Hub and transport limits need a restart. */
   limits?: NetworkLimits;
   knownLabels?: readonly string[];
+  /** Acknowledged delivery to peers (`enabled`, `peers`, `window`, `windowBytes`; applies to connections opened after it). */
+  acks?: AckOptions;
 }
 
 export interface NetworkStats {
@@ -82,11 +84,18 @@ export interface NetworkStats {
     readonly dedupWindow: number;
     readonly undecodable: number;
     readonly buffered: number;
+    /** Bytes of the buffered messages (bounded by `limits.incomingQueueBytes`). */
+    readonly bufferedBytes: number;
     readonly droppedSlowReader: number;
   };
   readonly outcomes: Readonly<Record<string, number>>;
   /** Exceptions thrown by the application's listeners (see `network.onError`). */
   readonly listenerErrors: number;
+  /**
+   * Bytes all the node's queues hold (peer sender queues, the unresolved queue, the hub's
+   * connection queues, the incoming queue), against `limits.nodeQueueBytes`.
+   */
+  readonly queueBytes: number;
 }
 
 /** Where an error reported through `network.onError` came from. */

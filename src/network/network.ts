@@ -4,15 +4,22 @@ import type { Subscription } from '../hub/subscription.js';
 import type { Credentials } from '../identity/credentials.js';
 import type { TrustPolicy } from '../identity/trust.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
-import type { DirectSenderConfig } from '../sender/config.js';
+import type { AckConfig, DirectSenderConfig } from '../sender/config.js';
 import { DirectSender, type PeerEvent } from '../sender/direct-sender.js';
 import type { SendLimits } from '../sender/message.js';
-import type { DropReason, OutcomeEvent, OutcomeListener, SendMode } from '../sender/outcome.js';
+import {
+  type DropReason,
+  formatOutcome,
+  type OutcomeEvent,
+  type OutcomeListener,
+  type SendMode,
+} from '../sender/outcome.js';
 import { type DirectReceiver, formatReceiver } from '../sender/receiver.js';
 import type { Topology } from '../topology/types.js';
 import { TlsTransport } from '../transport/tls/tls-transport.js';
 import type { Transport } from '../transport/types.js';
 import { addressProblem } from '../util/address.js';
+import { ByteBudget } from '../util/byte-budget.js';
 import { BurstClock, type Clock, systemClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import { ObservableValue } from '../util/observable.js';
@@ -32,6 +39,8 @@ import {
   type SubscribeOptions,
 } from './message.js';
 import {
+  type AckOptions,
+  ackOptionsSchema,
   type NetworkOptions,
   type ResolvedLimits,
   resolveLimits,
@@ -111,6 +120,8 @@ export class Network {
   readonly #sender: DirectSender;
   readonly #dedup: DedupWindow;
   readonly #inbox: Inbox<NetworkMessage>;
+  /** Bytes every queue of the node holds, against `limits.nodeQueueBytes`. */
+  readonly #budget: ByteBudget;
   readonly #outcomeListeners = new Set<OutcomeListener>();
   readonly #errorListeners = new Set<(err: unknown, context: ErrorContext) => void>();
   readonly #peerListeners = new Set<(event: PeerEvent) => void>();
@@ -180,10 +191,15 @@ export class Network {
       });
     this.#topology = new ObservableValue(topology);
     this.#senderConfig = new ObservableValue(
-      this.#senderConfigOf(options.directSendMode ?? 'direct', options.knownLabels),
+      this.#senderConfigOf(options.directSendMode ?? 'direct', options.knownLabels, options.acks),
     );
     this.#dedup = new DedupWindow(this.#clock, limits.dedup);
     this.#requests = new Requests(this.#clock);
+    this.#budget = new ByteBudget(limits.nodeQueueBytes);
+    // Waiters (ready()) look again once a spent budget has room.
+    this.#budget.onRoom(() => {
+      if (this.#conditions.size > 0) queueMicrotask(() => this.#recheck());
+    });
     this.#inbox = new Inbox<NetworkMessage>(
       options.incomingCapacity ?? 10_000,
       (dropped) => {
@@ -197,6 +213,7 @@ export class Network {
         }
       },
       (err, msg) => this.#listenerThrew(err, 'onMessage', msg.id),
+      { capacityBytes: limits.incomingQueueBytes, sizeOf: incomingBytes, budget: this.#budget },
     );
     const incoming: IncomingSink = { push: (msg) => this.#onIncoming(msg) };
     this.#hub = new ConnectionHub({
@@ -213,11 +230,14 @@ export class Network {
       // A peer that connects to us is up: stop waiting out the backoff of our senders to it.
       onInboundPeer: (peerId) => this.#sender.reconnect(peerId),
       knownLabels: this.#senderConfig,
+      acceptAcks: options.acks?.accept ?? true,
+      ackStreams: options.acks?.streams ?? 4096,
       limits: {
         maxInboundConnections: limits.maxInboundConnections,
         subscriberQueueCapacity: limits.subscriberQueueCapacity,
         slowSubscriberDisconnectAfterDrops: limits.slowSubscriberDisconnectAfterDrops,
       },
+      budget: this.#budget,
     });
     this.#sender = new DirectSender({
       transport: this.#transport,
@@ -232,6 +252,7 @@ export class Network {
       onOutcome: (event) => this.#emitOutcome(event),
       onPeerEvent: (event) => this.#emitPeerEvent(event),
       onRoom: () => this.#recheck(),
+      budget: this.#budget,
     });
     this.#signal = options.signal;
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
@@ -736,7 +757,21 @@ export class Network {
       knownLabels: update.knownLabels ?? current.knownLabels ?? [],
       selfId: this.nodeId,
       selfAddress: this.#address || undefined,
+      ...(update.acks !== undefined
+        ? { acks: senderAcks(update.acks) }
+        : current.acks === undefined
+          ? {}
+          : { acks: current.acks }),
     };
+    if (update.acks !== undefined) {
+      const parsed = ackOptionsSchema.safeParse(update.acks);
+      if (!parsed.success) {
+        throw new PeerpostError(
+          'ERR_INVALID_OPTION',
+          `invalid option \`acks\`: ${parsed.error.issues[0]!.message}`,
+        );
+      }
+    }
     if (
       next.directSendMode !== 'direct' &&
       next.directSendMode !== 'broadcast' &&
@@ -780,6 +815,7 @@ export class Network {
         dedupWindow: this.#dedup.size,
         undecodable: this.#undecodable,
         buffered: this.#inbox.buffered,
+        bufferedBytes: this.#inbox.bufferedBytes,
         droppedSlowReader: this.#inbox.dropped,
       },
       outcomes: {
@@ -787,6 +823,7 @@ export class Network {
         ...Object.fromEntries(this.#outcomeCounts),
       },
       listenerErrors: this.#listenerErrors,
+      queueBytes: this.#budget.bytes,
     };
   }
 
@@ -829,13 +866,20 @@ export class Network {
       unresolvedTtlMs: limits.unresolvedTtlMs,
       resolveRetryMs: limits.resolveRetryMs,
       peerQueueCapacity: limits.peerQueueCapacity,
+      peerQueueBytes: limits.peerQueueBytes,
+      unresolvedQueueBytes: limits.unresolvedQueueBytes,
       backoff: { ...limits.backoff },
     };
   }
 
-  #senderConfigOf(mode: SendMode, knownLabels: readonly string[] | undefined): DirectSenderConfig {
+  #senderConfigOf(
+    mode: SendMode,
+    knownLabels: readonly string[] | undefined,
+    acks: AckOptions | undefined,
+  ): DirectSenderConfig {
     return {
       ...this.#senderConfigFromLimits(this.#limits),
+      ...(acks === undefined ? {} : { acks: senderAcks(acks) }),
       directSendMode: mode,
       selfId: this.nodeId,
       knownLabels: knownLabels ?? [],
@@ -933,7 +977,7 @@ export class Network {
     const o = event.outcome;
     if (o.kind === 'written') this.#written++;
     else {
-      const key = `${o.kind}:${o.reason}`;
+      const key = formatOutcome(o);
       this.#outcomeCounts.set(key, (this.#outcomeCounts.get(key) ?? 0) + 1);
     }
     for (const listener of this.#outcomeListeners) {
@@ -946,7 +990,22 @@ export class Network {
   }
 }
 
+/** Bytes a received message holds while it waits for a reader: its payload (and compressed form). */
+function incomingBytes(msg: NetworkMessage): number {
+  return msg.data.byteLength + (msg.envelope.compressed ? msg.envelope.data.byteLength : 0) + msg.id.length;
+}
+
 /** Creates a network node and starts listening. */
 export async function createNetwork(options: NetworkOptions): Promise<Network> {
   return new Network(options).start();
+}
+
+/** The sender's part of the ack options (what it needs to send with acks). */
+function senderAcks(acks: AckOptions): AckConfig {
+  return {
+    enabled: acks.enabled === true,
+    peers: acks.peers,
+    ...(acks.window === undefined ? {} : { window: acks.window }),
+    ...(acks.windowBytes === undefined ? {} : { windowBytes: acks.windowBytes }),
+  };
 }

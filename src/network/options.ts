@@ -59,6 +59,8 @@ export interface NetworkOptions {
   compressThresholdBytes?: number;
   /** Messages a `for await` reader may lag behind before the oldest is dropped. @default 10000 */
   incomingCapacity?: number;
+  /** Acknowledged delivery: which peers get it, its window, and whether this node accepts it. Live-updatable (not `accept`, `streams`). See docs/acks.md. @default disabled (accepted from peers) */
+  acks?: AckOptions;
   /** @default systemClock */
   clock?: Clock;
   /** Backoff jitter and message-id source. @default Math.random */
@@ -72,6 +74,33 @@ export interface NetworkOptions {
 }
 
 export type ResolvedLimits = NodeLimits;
+
+/** Acknowledged delivery (docs/acks.md). */
+export interface AckOptions {
+  /** Send to peers with acknowledged delivery (per connection, when the peer accepts it). @default false */
+  enabled?: boolean;
+  /** Only to these peer ids. @default every peer */
+  peers?: readonly string[];
+  /** Messages per (peer, address) written and waiting for their ack at most; past it, new ones wait in the queue. @default 4096 */
+  window?: number;
+  /** Bytes of those at most. @default 8388608 (8 MiB) */
+  windowBytes?: number;
+  /** Accept acknowledged delivery from peers that offer it. @default true */
+  accept?: boolean;
+  /** Acknowledged streams remembered for duplicate suppression (the most recently opened). @default 4096 */
+  streams?: number;
+}
+
+const positiveInt = z.number().int({ error: 'expected an integer' }).positive({ error: 'expected > 0' });
+
+export const ackOptionsSchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  peers: z.array(z.string()).optional(),
+  window: positiveInt.optional(),
+  windowBytes: positiveInt.optional(),
+  accept: z.boolean().optional(),
+  streams: positiveInt.optional(),
+});
 
 const object = (what: string) =>
   z.custom<object>((v) => typeof v === 'object' && v !== null, { error: `expected ${what}` });
@@ -101,6 +130,7 @@ const optionsSchema = z.strictObject({
     .optional(),
   limits: z.unknown().optional(),
   knownLabels: z.array(z.string()).optional(),
+  acks: z.lazy(() => ackOptionsSchema).optional(),
   compressThresholdBytes: z
     .number({ error: 'expected a number' })
     .min(0, { error: 'expected >= 0' })
@@ -126,6 +156,7 @@ function knownKeysAt(path: readonly string[]): readonly string[] {
   if (at === 'limits') return Object.keys(limitsSchema.shape);
   if (at === 'limits.backoff') return Object.keys(DEFAULT_LIMITS.backoff);
   if (at === 'limits.dedup') return Object.keys(DEFAULT_LIMITS.dedup);
+  if (at === 'acks') return Object.keys(ackOptionsSchema.shape);
   if (path[0] === 'topology' && path.length === 3) return ['address', 'certHash', 'ownerKey'];
   return [];
 }

@@ -9,7 +9,7 @@ import { type Credentials, identityOfCredentials, validateCredentials } from '..
 import { createPrometheusMetrics, type PrometheusMetrics } from '../metrics/prometheus.js';
 import { createNetwork, type Network, type NetworkMessage } from '../network/network.js';
 import type { EtcdRegistry } from '../registry/etcd.js';
-import { reloadTarget, startNodeRegistry } from '../registry/node.js';
+import { NodeRegistry, reloadTarget } from '../registry/node.js';
 import type { OutcomeEvent } from '../sender/outcome.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type CreateLoggerOptions, createLogger } from '../util/log.js';
@@ -50,8 +50,8 @@ export class NodeService {
   readonly logger: PinoLogger & Logger;
   readonly metrics: PrometheusMetrics;
   readonly network: Network;
-  /** The etcd registry, when the config has `registry.etcd`. */
-  readonly registry: EtcdRegistry | undefined;
+  /** The node's etcd registry (`registry.etcd`), replaced when a reload changes its settings. */
+  readonly #registry: NodeRegistry | undefined;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #options: NodeServiceOptions;
@@ -76,11 +76,11 @@ export class NodeService {
     metrics: PrometheusMetrics,
     logger: PinoLogger & Logger,
     options: NodeServiceOptions,
-    registry?: EtcdRegistry,
+    registry?: NodeRegistry,
   ) {
     this.#config = config;
     this.network = network;
-    this.registry = registry;
+    this.#registry = registry;
     this.metrics = metrics;
     this.logger = logger;
     this.#log = logger.child({ nodeId: config.nodeId });
@@ -92,6 +92,11 @@ export class NodeService {
     this.#identity = identityOf({ keyPem: config.pem.key, certPem: config.pem.cert });
     network.onOutcome((event) => this.#onOutcome(event));
     network.onMessage((message) => this.#onMessage(message));
+  }
+
+  /** The etcd registry in use, when the config has `registry.etcd`. */
+  get registry(): EtcdRegistry | undefined {
+    return this.#registry?.registry;
   }
 
   /** The running config (restart-only keys keep their start values). */
@@ -207,20 +212,29 @@ export class NodeService {
     return this;
   }
 
-  #apply(next: LoadedNodeConfig, changes: readonly ConfigChange[]): void {
-    const report = applyConfig(
-      {
-        network: reloadTarget(this.network, this.registry),
-        setLogLevel: (level) => {
-          this.logger.level = level;
+  async #apply(next: LoadedNodeConfig, changes: readonly ConfigChange[]): Promise<void> {
+    // Registry settings are checked (and the new registry built) before anything changes.
+    const registrySwitch = await this.#registry?.prepare(next);
+    let report: ReturnType<typeof applyConfig>;
+    try {
+      report = applyConfig(
+        {
+          network: reloadTarget(this.network, this.registry),
+          setLogLevel: (level) => {
+            this.logger.level = level;
+          },
+          onCredentials: (credentials) => {
+            this.#identity = identityOf(credentials);
+          },
         },
-        onCredentials: (credentials) => {
-          this.#identity = identityOf(credentials);
-        },
-      },
-      next,
-      changes,
-    );
+        next,
+        changes,
+      );
+    } catch (err) {
+      await registrySwitch?.discard();
+      throw err;
+    }
+    await registrySwitch?.commit();
     this.#config = next;
     const failed = this.#takeReloadFailure();
     if (failed !== undefined) {
@@ -327,7 +341,7 @@ export class NodeService {
     this.#heartbeat = undefined;
     await this.#watcher?.close();
     // First leave the registry (the lease is revoked, peers stop sending here), then drain.
-    await this.registry?.close();
+    await this.#registry?.close();
     const drainTimeoutMs = this.#config.limits.drainTimeoutMs;
     this.#log.info({ drainTimeoutMs }, 'node stopping: draining queues');
     await this.network.close({ drainTimeoutMs });
@@ -368,9 +382,9 @@ export async function startNodeService(options: NodeServiceOptions): Promise<Nod
     logger,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
-  let registry: EtcdRegistry | undefined;
+  let registry: NodeRegistry;
   try {
-    registry = await startNodeRegistry(config, network, logger, metrics);
+    registry = await NodeRegistry.start(config, network, logger, metrics);
   } catch (err) {
     await network.close();
     throw err;

@@ -141,7 +141,7 @@ function endpointProblem(endpoint: string): string | undefined {
 }
 
 /** The first key after every key that starts with `prefix` (etcd's `range_end` for a prefix). */
-function prefixEnd(prefix: Buffer): Buffer {
+export function prefixEnd(prefix: Buffer): Buffer {
   const end = Buffer.from(prefix);
   for (let i = end.length - 1; i >= 0; i--) {
     if (end[i]! < 0xff) {
@@ -152,13 +152,43 @@ function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
-function errorText(err: unknown): string {
+export function errorText(err: unknown): string {
   const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }
 
 function toBuffer(pem: string | Uint8Array): Buffer {
   return typeof pem === 'string' ? Buffer.from(pem) : Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength);
+}
+
+/** The `etcd3` client options for these endpoints, TLS and credentials. */
+export function etcdClientOptions(
+  options: Pick<EtcdRegistryOptions, 'endpoints' | 'tls' | 'username' | 'password'>,
+  timeout: number,
+): IOptions {
+  return {
+    hosts: [...options.endpoints],
+    dialTimeout: timeout,
+    // A deadline on every unary call; none on the watch and keepalive streams.
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
+    // Keepalive pings find a dead connection under a watch (etcd accepts one every 5 s).
+    grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5000 },
+    // The client's own watch reconnection is not used (the registry re-lists instead); a
+    // short constant delay keeps its leftover timers short.
+    faultHandling: { watchBackoff: constantBackoff(100) },
+    ...(options.tls === undefined
+      ? {}
+      : {
+          credentials: {
+            rootCertificate: toBuffer(options.tls.ca),
+            ...(options.tls.key === undefined ? {} : { privateKey: toBuffer(options.tls.key) }),
+            ...(options.tls.cert === undefined ? {} : { certChain: toBuffer(options.tls.cert) }),
+          },
+        }),
+    ...(options.username === undefined || options.password === undefined
+      ? {}
+      : { auth: { username: options.username, password: options.password } }),
+  };
 }
 
 /** What failed, in `stats().lastError` and `peerpost_registry_errors_total{operation}`. */
@@ -211,7 +241,14 @@ export class EtcdRegistry {
   #tasks: Promise<void>[] = [];
   #synced: Promise<void>;
   #markSynced!: () => void;
+  #firstRegistered: Promise<void>;
+  #markRegistered!: () => void;
   #closing: Promise<void> | undefined;
+  #started = false;
+  /** A complete listing was applied at least once. */
+  #listed = false;
+  /** Another registry of this node writes its entry now (see {@link retire}). */
+  #retired = false;
 
   /** Use {@link startEtcdRegistry}. `Client` is the `Etcd3` class of the `etcd3` package. */
   constructor(options: EtcdRegistryOptions, Client: typeof Etcd3) {
@@ -301,33 +338,13 @@ export class EtcdRegistry {
     this.#prefix = Buffer.from(prefix);
     this.#prefixEnd = prefixEnd(this.#prefix);
     this.#ownKey = Buffer.concat([this.#prefix, Buffer.from(network.nodeId)]);
-    const timeout = this.#callTimeoutMs;
-    const clientOptions: IOptions = {
-      hosts: [...options.endpoints],
-      dialTimeout: timeout,
-      // A deadline on every unary call; none on the watch and keepalive streams.
-      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
-      // Keepalive pings find a dead connection under a watch (etcd accepts one every 5 s).
-      grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5000 },
-      // The client's own watch reconnection is not used (the registry re-lists instead); a
-      // short constant delay keeps its leftover timers short.
-      faultHandling: { watchBackoff: constantBackoff(100) },
-      ...(options.tls === undefined
-        ? {}
-        : {
-            credentials: {
-              rootCertificate: toBuffer(options.tls.ca),
-              ...(options.tls.key === undefined ? {} : { privateKey: toBuffer(options.tls.key) }),
-              ...(options.tls.cert === undefined ? {} : { certChain: toBuffer(options.tls.cert) }),
-            },
-          }),
-      ...(options.username === undefined || options.password === undefined
-        ? {}
-        : { auth: { username: options.username, password: options.password } }),
-    };
+    const clientOptions = etcdClientOptions(options, this.#callTimeoutMs);
     this.#client = new Client(clientOptions);
     this.#synced = new Promise((resolve) => {
       this.#markSynced = resolve;
+    });
+    this.#firstRegistered = new Promise((resolve) => {
+      this.#markRegistered = resolve;
     });
     this.#signal = options.signal;
   }
@@ -339,7 +356,17 @@ export class EtcdRegistry {
       return;
     }
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+    this.#started = true;
     this.#tasks = [this.#syncLoop(), ...(this.#register ? [this.#registerLoop()] : [])];
+  }
+
+  /**
+   * Resolves once this node's entry was written the first time, or at once with
+   * `register: false`; also when the registry closes (never rejects).
+   */
+  registeredOnce(): Promise<void> {
+    if (!this.#register) return Promise.resolve();
+    return this.#firstRegistered;
   }
 
   /** Resolves after the first complete listing was applied (never rejects). */
@@ -369,6 +396,24 @@ export class EtcdRegistry {
       errors: this.#errors,
       lastError: this.#lastError,
     };
+  }
+
+  /**
+   * Gives the network the merged table now, and sets the gauges: for a registry that takes
+   * over from another one (a reload). Before the first listing the network keeps its table.
+   */
+  applyNow(): void {
+    if (this.#listed && !this.#stopped) this.#apply(true);
+    if (this.#started) this.#gauges();
+  }
+
+  /**
+   * Another registry of this node takes over (a reload that changes the registry
+   * settings): from now on this one neither warns about nor restores this node's own
+   * entry, which the new one writes. Call `close()` next.
+   */
+  retire(): void {
+    this.#retired = true;
   }
 
   /** Replaces the static part of the table (e.g. on config reload); invalid input throws and changes nothing. */
@@ -416,8 +461,9 @@ export class EtcdRegistry {
     await Promise.allSettled(this.#tasks);
     this.#client.close();
     this.#state = 'closed';
-    this.#gauges();
+    if (this.#started) this.#gauges();
     this.#markSynced();
+    this.#markRegistered();
   }
 
   #failed(what: RegistryOperation, err: unknown): void {
@@ -499,6 +545,7 @@ export class EtcdRegistry {
         this.#registered = true;
         this.#registeredRevision = Number(done.header.revision);
         this.#gauges();
+        this.#markRegistered();
         this.#log.info(
           { key: this.#ownKey.toString(), ttlSeconds: this.#ttl, revision: Number(done.header.revision) },
           'registry: registered',
@@ -532,7 +579,7 @@ export class EtcdRegistry {
    */
   #restoreOwnEntry(revision: number): void {
     const lease = this.#lease;
-    if (lease === undefined || !this.#registered || this.#stopped) return;
+    if (lease === undefined || !this.#registered || this.#stopped || this.#retired) return;
     if (revision <= this.#registeredRevision) return; // from before the last write
     this.#log.warn({ key: this.#ownKey.toString() }, 'registry: own entry was deleted; writing it again');
     lease
@@ -618,6 +665,7 @@ export class EtcdRegistry {
     this.#revision = Math.max(this.#revision, revision);
     this.#eventRevision = revision;
     this.#log.info({ entries: fresh.size, revision }, 'registry: listed');
+    this.#listed = true;
     this.#apply(false);
     this.#state = 'synced';
     this.#gauges();
@@ -704,7 +752,7 @@ export class EtcdRegistry {
         this.#ignore(kv.key, `more than maxEntries (${this.#maxEntries}) entries`, modRevision);
         continue;
       }
-      if (own && kv.value.toString('utf8') !== this.#ownValue) {
+      if (own && !this.#retired && kv.value.toString('utf8') !== this.#ownValue) {
         this.#log.warn(
           { key: this.#ownKey.toString() },
           "registry: another writer replaced this node's entry (duplicate nodeId?)",
@@ -773,10 +821,32 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
  * background, and the network keeps its table meanwhile).
  */
 export async function startEtcdRegistry(options: EtcdRegistryOptions): Promise<EtcdRegistry> {
-  const wait = positiveInt('startTimeoutMs', options.startTimeoutMs, 5000, 600_000);
-  const { Etcd3 } = await import('etcd3');
-  const registry = new EtcdRegistry(options, Etcd3);
+  const registry = await createEtcdRegistry(options);
   registry.start();
+  await waitForFirstListing(registry, options);
+  return registry;
+}
+
+/**
+ * Checks the options and builds the registry without starting it (nothing is sent to etcd
+ * before `start()`): invalid options throw `ERR_INVALID_OPTION`. A registry never started
+ * can be dropped with `close()`.
+ */
+export async function createEtcdRegistry(options: EtcdRegistryOptions): Promise<EtcdRegistry> {
+  positiveInt('startTimeoutMs', options.startTimeoutMs, 5000, 600_000);
+  const { Etcd3 } = await import('etcd3');
+  return new EtcdRegistry(options, Etcd3);
+}
+
+/**
+ * Waits for the first listing of a started registry, at most `startTimeoutMs`; says so in
+ * the log when etcd could not be reached in that time (the registry keeps trying).
+ */
+export async function waitForFirstListing(
+  registry: EtcdRegistry,
+  options: Pick<EtcdRegistryOptions, 'startTimeoutMs' | 'endpoints' | 'logger'>,
+): Promise<boolean> {
+  const wait = positiveInt('startTimeoutMs', options.startTimeoutMs, 5000, 600_000);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = await Promise.race([
     registry.synced().then(() => false),
@@ -791,5 +861,5 @@ export async function startEtcdRegistry(options: EtcdRegistryOptions): Promise<E
       'registry: etcd not reachable yet; keeping the static table and retrying',
     );
   }
-  return registry;
+  return !timedOut;
 }

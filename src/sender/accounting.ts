@@ -2,9 +2,10 @@ import { type ErrorKind, errorLabels } from '../metrics/error-kinds.js';
 import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
 import type { Clock } from '../util/clock.js';
 import type { OutgoingMessage } from './message.js';
-import type { DropReason, Outcome, OutcomeListener, SkipReason } from './outcome.js';
+import type { DropReason, Outcome, OutcomeListener, SkipReason, UnacknowledgedDetail } from './outcome.js';
 
 const OUTBOUND_DIRECT = { kind: 'direct', direction: 'outbound' } as const;
+const NO_LABELS: Labels = Object.freeze({});
 
 export type PathMode = 'direct' | 'broadcast';
 
@@ -20,15 +21,29 @@ export interface AccountingCounters {
   /** Targets accepted: one per target address (or per broadcast, or per unresolved message). */
   accepted: number;
   written: number;
+  /** Acknowledged by the peer's node (acknowledged delivery). */
+  delivered: number;
   dropped: number;
   skipped: number;
   bufferStarted: number;
   bufferFinished: number;
   transferStarted: number;
   transferFinished: number;
+  /** Acknowledged messages written again on a new connection. */
+  retransmits: number;
 }
 
 const WRITTEN: Outcome = Object.freeze({ kind: 'written' });
+const DELIVERED: Outcome = Object.freeze({ kind: 'delivered' });
+const UNACKNOWLEDGED = new Map<UnacknowledgedDetail, Outcome>();
+function unacknowledged(detail: UnacknowledgedDetail): Outcome {
+  let o = UNACKNOWLEDGED.get(detail);
+  if (o === undefined) {
+    o = Object.freeze({ kind: 'dropped', reason: 'unacknowledged', detail });
+    UNACKNOWLEDGED.set(detail, o);
+  }
+  return o;
+}
 const DROPS = new Map<DropReason, Outcome>();
 const SKIPS = new Map<SkipReason, Outcome>();
 function drop(reason: DropReason): Outcome {
@@ -71,12 +86,14 @@ export class Accounting {
   readonly counters: AccountingCounters = {
     accepted: 0,
     written: 0,
+    delivered: 0,
     dropped: 0,
     skipped: 0,
     bufferStarted: 0,
     bufferFinished: 0,
     transferStarted: 0,
     transferFinished: 0,
+    retransmits: 0,
   };
   readonly #clock: Clock;
   readonly #metrics: Metrics;
@@ -103,7 +120,7 @@ export class Accounting {
 
   get inFlight(): number {
     const c = this.counters;
-    return c.accepted - c.written - c.dropped - c.skipped;
+    return c.accepted - c.written - c.delivered - c.dropped - c.skipped;
   }
 
   /**
@@ -212,6 +229,50 @@ export class Accounting {
     this.#final(msg, address, mode, WRITTEN);
   }
 
+  /**
+   * An acknowledged message's frame reached the socket (the first time: a retransmission
+   * counts bytes only): its OutgoingTransfer phase ends; the outcome waits for the ack.
+   * `bytes` 0: the connection closed before the flush (the phase ends all the same).
+   */
+  ackFlushed(msg: OutcomeSubject, mode: PathMode, bytes: number): void {
+    this.#endTransfer(msg, mode);
+    if (this.#on && bytes > 0)
+      this.#metrics.inc('peerpost_sent_bytes_total', this.#labels(msg, mode).bytes, bytes);
+  }
+
+  /** The peer's node acknowledged the message, `latencyMs` after its first write: outcome `delivered`. */
+  delivered(msg: OutcomeSubject, address: string, latencyMs: number): void {
+    if (this.#on)
+      this.#metrics.observe('peerpost_ack_latency_seconds', Math.max(0, latencyMs) / 1000, NO_LABELS);
+    this.#final(msg, address, 'direct', DELIVERED);
+  }
+
+  /** Messages and bytes waiting for an acknowledgement changed by the given amounts (gauges). */
+  unackedChanged(messages: number, bytes: number): void {
+    this.unackedMessages += messages;
+    this.unackedBytes += bytes;
+    if (!this.#on) return;
+    this.#metrics.set('peerpost_ack_unacknowledged_messages', this.unackedMessages, NO_LABELS);
+    this.#metrics.set('peerpost_ack_unacknowledged_bytes', this.unackedBytes, NO_LABELS);
+  }
+
+  /** Messages written and waiting for their acknowledgement, over every stream. */
+  unackedMessages = 0;
+  unackedBytes = 0;
+
+  /** An acknowledged message written again on a new connection (`bytes` with the prefix). */
+  retransmitted(msg: OutcomeSubject, bytes: number): void {
+    this.counters.retransmits++;
+    if (!this.#on) return;
+    this.#metrics.inc('peerpost_ack_retransmits_total', NO_LABELS);
+    this.#metrics.inc('peerpost_sent_bytes_total', this.#labels(msg, 'direct').bytes, bytes);
+  }
+
+  /** A written acknowledged message whose delivery cannot be known any more: `dropped:unacknowledged`. */
+  unacknowledged(msg: OutcomeSubject, address: string, detail: UnacknowledgedDetail): void {
+    this.#final(msg, address, 'direct', unacknowledged(detail));
+  }
+
   /** The connection closed before the frame reached the socket. */
   lost(msg: OutcomeSubject, address: string, mode: PathMode, reason: DropReason): void {
     this.#endTransfer(msg, mode);
@@ -238,6 +299,7 @@ export class Accounting {
   #final(msg: OutcomeSubject, address: string | undefined, mode: PathMode, outcome: Outcome): void {
     const c = this.counters;
     if (outcome.kind === 'written') c.written++;
+    else if (outcome.kind === 'delivered') c.delivered++;
     else if (outcome.kind === 'dropped') c.dropped++;
     else c.skipped++;
     if (this.#on) this.#metrics.inc('peerpost_outcomes_total', this.#outcomeLabelsOf(outcome));
@@ -278,7 +340,10 @@ export class Accounting {
   #outcomeLabelsOf(outcome: Outcome): Labels {
     let labels = this.#outcomeLabels.get(outcome);
     if (labels === undefined) {
-      labels = { outcome: outcome.kind, reason: outcome.kind === 'written' ? '' : outcome.reason };
+      labels = {
+        outcome: outcome.kind,
+        reason: outcome.kind === 'written' || outcome.kind === 'delivered' ? '' : outcome.reason,
+      };
       this.#outcomeLabels.set(outcome, labels);
     }
     return labels;

@@ -11,6 +11,25 @@ export interface BackoffConfig {
   jitter?: number;
 }
 
+/** Acknowledged delivery of direct sends to peers (docs/acks.md). */
+export interface AckConfig {
+  /** Send to peers with acknowledged delivery (negotiated per connection; a peer without it gets plain sends). @default false */
+  enabled?: boolean;
+  /** Only to these peer ids; absent: to every peer. @default undefined */
+  peers?: readonly string[] | undefined;
+  /** Messages per (peer, address) written and not yet acknowledged at most; past it, new ones wait in the queue. @default 4096 */
+  window?: number;
+  /** Bytes (frames) of those at most. @default 8388608 */
+  windowBytes?: number;
+}
+
+export interface ResolvedAckConfig {
+  readonly enabled: boolean;
+  readonly peers: ReadonlySet<string> | undefined;
+  readonly window: number;
+  readonly windowBytes: number;
+}
+
 /**
  * The hot-reloadable part of the direct sender's configuration. Changes apply live:
  * `directSendMode` to the next message, capacities to the next enqueue, backoff to the
@@ -31,9 +50,23 @@ export interface DirectSenderConfig {
   resolveRetryMs?: number;
   /** Messages queued per (peer, address) sender at most; beyond, `dropped:queue_full`. @default 100 */
   peerQueueCapacity?: number;
+  /**
+   * Bytes (frames) queued per (peer, address) sender: a queue takes messages while it holds
+   * less, so it holds at most this plus one message; beyond, `dropped:queue_full`.
+   * @default 16777216 (16 MiB)
+   */
+  peerQueueBytes?: number;
+  /**
+   * Bytes (frames) the unresolved queue holds: like a peer queue, it takes a message while
+   * it holds less; past it the oldest is dropped (`unresolved_overflow`).
+   * @default 16777216 (16 MiB)
+   */
+  unresolvedQueueBytes?: number;
   backoff?: BackoffConfig;
   /** Message labels counted under their own name in metrics; others count as `other`. @default [] */
   knownLabels?: readonly string[];
+  /** Acknowledged delivery (applies to senders started after the change). @default disabled */
+  acks?: AckConfig;
 }
 
 export interface ResolvedSenderConfig {
@@ -44,8 +77,11 @@ export interface ResolvedSenderConfig {
   readonly unresolvedTtlMs: number;
   readonly resolveRetryMs: number;
   readonly peerQueueCapacity: number;
+  readonly peerQueueBytes: number;
+  readonly unresolvedQueueBytes: number;
   readonly backoff: Readonly<Required<BackoffConfig>>;
   readonly knownLabels: ReadonlySet<string>;
+  readonly acks: ResolvedAckConfig;
 }
 
 const MODES: readonly SendMode[] = ['direct', 'broadcast', 'both'];
@@ -85,11 +121,19 @@ export function resolveSenderConfig(config: DirectSenderConfig = {}): ResolvedSe
     unresolvedTtlMs: positiveInt('unresolvedTtlMs', config.unresolvedTtlMs, 30_000),
     resolveRetryMs: positiveInt('resolveRetryMs', config.resolveRetryMs, 1000),
     peerQueueCapacity: positiveInt('peerQueueCapacity', config.peerQueueCapacity, 100),
+    peerQueueBytes: positiveInt('peerQueueBytes', config.peerQueueBytes, 16 * 1024 * 1024),
+    unresolvedQueueBytes: positiveInt('unresolvedQueueBytes', config.unresolvedQueueBytes, 16 * 1024 * 1024),
     backoff: {
       initialMs: positiveInt('backoff.initialMs', config.backoff?.initialMs, 100),
       deadlineMs: positiveInt('backoff.deadlineMs', config.backoff?.deadlineMs, 5000),
       jitter,
     },
     knownLabels: new Set(config.knownLabels ?? []),
+    acks: {
+      enabled: config.acks?.enabled === true,
+      peers: config.acks?.peers === undefined ? undefined : new Set(config.acks.peers),
+      window: positiveInt('acks.window', config.acks?.window, 4096),
+      windowBytes: positiveInt('acks.windowBytes', config.acks?.windowBytes, 8 * 1024 * 1024),
+    },
   };
 }

@@ -4,12 +4,14 @@ import type { IncomingSink } from '../network/incoming.js';
 import { diffPeerAddresses, uniqueAddresses } from '../topology/diff.js';
 import type { PeerAddress, Topology } from '../topology/types.js';
 import type { Transport } from '../transport/types.js';
+import type { ByteBudget } from '../util/byte-budget.js';
 import { BurstClock, type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
 import { type Envelope, encodableSize, encodedEnvelopeSize } from '../wire/envelope.js';
 import { Accounting, type OutcomeSubject, type PathMode } from './accounting.js';
+import { AckStream } from './ack-stream.js';
 import { BackoffBook } from './backoff.js';
 import { type DirectSenderConfig, type ResolvedSenderConfig, resolveSenderConfig } from './config.js';
 import { storeFrame } from './frames.js';
@@ -55,6 +57,12 @@ export interface DirectSenderOptions {
   signal?: AbortSignal;
   /** Builds peer senders (tests inject doubles or wrappers). @default `new PeerSender(init)` */
   createSender?: PeerSenderFactory;
+  /**
+   * The node's byte budget for queued data (`limits.nodeQueueBytes`): the peer sender
+   * queues and the unresolved queue count their bytes in it, and a message that would
+   * wait while it is spent ends as `dropped:node_queue_full`. @default unbounded
+   */
+  budget?: ByteBudget;
 }
 
 /** A connection event of the sender of one (peer, address). */
@@ -99,9 +107,12 @@ export class DirectSender {
   readonly #logger: Logger;
   readonly #accounting: Accounting;
   readonly #book = new BackoffBook();
-  readonly #unresolved = new UnresolvedQueue();
+  readonly #unresolved: UnresolvedQueue;
+  readonly #budget: ByteBudget | undefined;
   readonly #peers = new Map<string, PeerEntry>();
   readonly #retiring = new Set<PeerSenderLike>();
+  /** Acknowledged streams by `peer id \\n address` (docs/acks.md). */
+  readonly #streams = new Map<string, AckStream>();
   readonly #createSender: PeerSenderFactory;
   readonly #host: PeerSenderHost & { roomWanted: boolean };
   readonly #unsubscribe: (() => void)[] = [];
@@ -133,7 +144,10 @@ export class DirectSender {
     this.#createSender = options.createSender ?? ((init) => new PeerSender(init));
     this.#onPeerEvent = options.onPeerEvent;
     this.#onRoom = options.onRoom;
+    this.#budget = options.budget;
+    this.#unresolved = new UnresolvedQueue(options.budget);
     this.#host = {
+      ...(options.budget === undefined ? {} : { budget: options.budget }),
       transport: this.#transport,
       clock: this.#clock,
       random: options.random ?? Math.random,
@@ -265,10 +279,16 @@ export class DirectSender {
     }
     const entry = this.#entryOf(id);
     if (entry === undefined) {
-      this.#accounting.accept(msg, 'direct');
       this.#accounting.error('fwd_to_peer_unresolved');
+      if (this.#budget?.hasRoom === false) {
+        this.#accounting.error('fwd_to_peer_lagged');
+        this.#accounting.dropNow(msg, undefined, 'direct', 'node_queue_full');
+        return;
+      }
+      this.#accounting.accept(msg, 'direct');
       storeFrame(msg); // it waits: copy the payload now
-      this.#toUnresolved(this.#unresolved.push(msg, this.#clock.now(), cfg.unresolvedCapacity));
+      const now = this.#clock.now();
+      this.#toUnresolved(this.#unresolved.push(msg, now, cfg.unresolvedCapacity, cfg.unresolvedQueueBytes));
       return;
     }
     msg.addresses = entry.addresses;
@@ -281,18 +301,27 @@ export class DirectSender {
 
   /**
    * True when a message to peer `id` sent now would be queued at every target rather than
-   * dropped as `queue_full` / `unresolved_overflow`: no sender of the peer has a full
-   * queue (and, for a peer without address, the unresolved queue has room). Cheap: no
+   * dropped as `queue_full` / `unresolved_overflow` / `node_queue_full`: no sender of the
+   * peer has a full queue, in messages or in bytes (and, for a peer without address, the
+   * unresolved queue has room), and the node's byte budget is not spent. Cheap: no
    * allocation.
    */
   writable(id: string): boolean {
     const cfg = this.#config;
+    if (this.#budget?.hasRoom === false) return false;
     const entry = this.#peers.get(id);
     if (entry === undefined) {
-      return (this.#topology.get(id)?.length ?? 0) > 0 || this.#unresolved.length < cfg.unresolvedCapacity;
+      return (
+        (this.#topology.get(id)?.length ?? 0) > 0 ||
+        (this.#unresolved.length < cfg.unresolvedCapacity &&
+          this.#unresolved.bytes < cfg.unresolvedQueueBytes)
+      );
     }
     const capacity = cfg.peerQueueCapacity;
-    for (const s of entry.senders.values()) if (s.queueDepth >= capacity) return false;
+    const capacityBytes = cfg.peerQueueBytes;
+    for (const s of entry.senders.values()) {
+      if (s.queueDepth >= capacity || (s.queueBytes ?? 0) >= capacityBytes) return false;
+    }
     return true;
   }
 
@@ -366,6 +395,7 @@ export class DirectSender {
       senders: [...this.#peers.values()].flatMap((e) => [...e.senders.values()]),
       retiring: [...this.#retiring],
       unresolved: this.#unresolved.length,
+      unresolvedBytes: this.#unresolved.bytes,
       messages: this.#messages,
       counters: this.#accounting.counters,
       inFlight: this.#accounting.inFlight,
@@ -396,7 +426,7 @@ export class DirectSender {
     if (
       result === 'no_connection' ||
       result === 'no_subscriber' ||
-      (result === 'queue_full' && mode === 'direct')
+      ((result === 'queue_full' || result === 'node_queue_full') && mode === 'direct')
     ) {
       this.#accounting.dropNow(subject, address, mode, result);
     }
@@ -423,9 +453,9 @@ export class DirectSender {
         if (bytes < 0) bytes = encodedEnvelopeSize(envelope) + 4;
         accounting.flushed(subject, address, mode, bytes);
       },
-      refused(address) {
+      refused(address, reason = 'queue_full') {
         // The hub counts it as `subscriber_lagged`.
-        accounting.dropNow(subject, address, mode, 'queue_full');
+        accounting.dropNow(subject, address, mode, reason);
       },
     };
   }
@@ -440,12 +470,13 @@ export class DirectSender {
   #deliver(sender: PeerSenderLike, msg: OutgoingMessage): void {
     const result = sender.enqueue(msg);
     if (result === 'queued') return;
-    this.#accounting.error(result === 'full' ? 'fwd_to_peer_lagged' : 'fwd_to_peer_closed');
+    const stopped = result === 'stopped';
+    this.#accounting.error(stopped ? 'fwd_to_peer_closed' : 'fwd_to_peer_lagged');
     this.#accounting.dropQueued(
       msg,
       sender.address,
       'direct',
-      result === 'full' ? 'queue_full' : 'connection_lost',
+      stopped ? 'connection_lost' : result === 'full' ? 'queue_full' : 'node_queue_full',
     );
   }
 
@@ -496,9 +527,43 @@ export class DirectSender {
       entry.skipSelf = true;
       return undefined;
     }
-    const sender = this.#createSender({ host: this.#host, peerId: id, target, createdSeq: ++this.#seq });
+    const sender = this.#createSender({
+      host: this.#host,
+      peerId: id,
+      target,
+      createdSeq: ++this.#seq,
+      stream: this.#streamOf(id, target.address),
+    });
     entry.senders.set(target.address, sender);
     return sender;
+  }
+
+  /**
+   * The acknowledged stream of (peer, address) when acks are wanted for the peer: the one
+   * its earlier senders used while it lives (what they wrote may still await its ack),
+   * else a new one. A stream that still holds unacknowledged messages is kept even after
+   * acks were turned off for the peer, until they are settled.
+   */
+  #streamOf(id: string, address: string): AckStream | undefined {
+    const key = `${id}\n${address}`;
+    let stream = this.#streams.get(key);
+    if (stream?.ended === true) {
+      this.#streams.delete(key);
+      stream = undefined;
+    }
+    const acks = this.#config.acks;
+    if (!acks.enabled || (acks.peers !== undefined && !acks.peers.has(id))) {
+      if (stream !== undefined && stream.count === 0) {
+        this.#streams.delete(key);
+        return undefined;
+      }
+      return stream;
+    }
+    if (stream === undefined) {
+      stream = new AckStream(this.#host.random);
+      this.#streams.set(key, stream);
+    }
+    return stream;
   }
 
   #retire(sender: PeerSenderLike): void {
@@ -519,11 +584,14 @@ export class DirectSender {
     this.#retire(sender);
     if (entry === undefined || entry.senders.get(address) !== sender) {
       this.#dropAll(leftover, address, 'shutdown');
+      sender.endAcks?.(this.#closing ? 'shutdown' : 'removed');
       return;
     }
     entry.senders.delete(address);
     this.#accounting.error('fwd_to_peer_closed');
-    if (reason === 'connection_lost' && leftover.length > 0 && !this.#closing) {
+    // Unacknowledged messages wait for the next connection as queued ones do.
+    const waiting = leftover.length > 0 || (sender.unacked ?? 0) > 0;
+    if (reason === 'connection_lost' && waiting && !this.#closing) {
       const target = uniqueAddresses(this.#topology.get(id)).find((a) => a.address === address);
       const next = target === undefined ? undefined : this.#addAddress(id, entry, target);
       if (next !== undefined) {
@@ -532,7 +600,9 @@ export class DirectSender {
       }
       // The address left a topology that changed in place (no event): nothing to move to.
       for (const m of leftover) this.#accounting.skipQueued(m, address, 'direct', 'address_removed');
+      sender.endAcks?.('removed');
     } else {
+      if (this.#closing) sender.endAcks?.('shutdown');
       const why: DropReason =
         this.#closing || reason === 'removed' || reason === 'shutdown' ? 'shutdown' : reason;
       this.#dropAll(leftover, address, why);
@@ -577,7 +647,10 @@ export class DirectSender {
     if (entry === undefined) {
       for (const m of movable) this.#accounting.accept(m, 'direct');
       const cfg = this.#config;
-      this.#toUnresolved(this.#unresolved.restore(movable, this.#clock.now(), cfg.unresolvedCapacity));
+      const now = this.#clock.now();
+      this.#toUnresolved(
+        this.#unresolved.restore(movable, now, cfg.unresolvedCapacity, cfg.unresolvedQueueBytes),
+      );
       return;
     }
     if (fresh.size === 0) return;
@@ -632,6 +705,7 @@ export class DirectSender {
       if (moved.length > 0) this.#relocate(id, withoutRepeats(moved), new Set(added.keys()));
     }
     this.#book.prune((id, address) => (next.get(id) ?? []).some((a) => a.address === address));
+    for (const [key, stream] of this.#streams) if (stream.ended) this.#streams.delete(key);
     this.#resolveUnresolved();
   }
 

@@ -9,6 +9,7 @@ export const DROP_REASONS = [
   'unresolved_overflow',
   'unresolved_expired',
   'queue_full',
+  'node_queue_full',
   'connect_failed',
   'connection_lost',
   'no_connection',
@@ -19,10 +20,33 @@ export const DROP_REASONS = [
   'shutdown',
   'deadline',
   'aborted',
+  'unacknowledged',
 ] as const;
 
 /** Why a message did not reach the transport for one target (see {@link DROP_REASONS}). */
 export type DropReason = (typeof DROP_REASONS)[number];
+
+/**
+ * Why an acknowledged message (docs/acks.md) that was written ends without an
+ * acknowledgement, i.e. why its delivery cannot be known: `peer_lost_state` (the peer's
+ * node no longer knows the stream: it restarted, or forgot the stream), `connect_failed`
+ * (no connection again until the backoff deadline), `identity_mismatch` (the address is
+ * now someone else), `removed` (the address left the topology), `deadline` / `aborted`
+ * (its limit passed before it could be sent again), `shutdown` (this node closed first),
+ * `no_acks` (the peer answered on a connection without acks).
+ */
+export const UNACKNOWLEDGED_DETAILS = [
+  'peer_lost_state',
+  'connect_failed',
+  'identity_mismatch',
+  'removed',
+  'deadline',
+  'aborted',
+  'shutdown',
+  'no_acks',
+] as const;
+
+export type UnacknowledgedDetail = (typeof UNACKNOWLEDGED_DETAILS)[number];
 
 /**
  * `self`: the target is this node. `address_removed`: the target address left the
@@ -36,13 +60,16 @@ export type SkipReason = (typeof SKIP_REASONS)[number];
 
 /**
  * The single final outcome of one message for one target: `written` (handed to the
- * transport), or dropped/skipped with a reason. Every accepted message gets exactly one
+ * transport), `delivered` (acknowledged by the peer's node; only with acknowledged
+ * delivery, where it replaces `written`), or dropped/skipped with a reason. Every accepted message gets exactly one
  * per target address (for the broadcast path, one per subscriber connection that took
  * it, at its remote address, or one at address `broadcast` when none could).
  */
 export type Outcome =
   | { readonly kind: 'written' }
-  | { readonly kind: 'dropped'; readonly reason: DropReason }
+  /** Acknowledged by the peer's node: handed to its application (acknowledged delivery only). */
+  | { readonly kind: 'delivered' }
+  | { readonly kind: 'dropped'; readonly reason: DropReason; readonly detail?: UnacknowledgedDetail }
   | { readonly kind: 'skipped'; readonly reason: SkipReason };
 
 export interface OutcomeEvent {
@@ -62,7 +89,9 @@ export interface OutcomeEvent {
 
 export type OutcomeListener = (event: OutcomeEvent) => void;
 
-/** `written`, `dropped:queue_full`, `skipped:self`: the form used in metrics and logs. */
+/** `written`, `delivered`, `dropped:queue_full`, `skipped:self`: the form used in metrics and logs. */
 export function formatOutcome(outcome: Outcome): string {
-  return outcome.kind === 'written' ? 'written' : `${outcome.kind}:${outcome.reason}`;
+  return outcome.kind === 'written' || outcome.kind === 'delivered'
+    ? outcome.kind
+    : `${outcome.kind}:${outcome.reason}`;
 }

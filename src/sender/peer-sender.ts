@@ -5,18 +5,31 @@ import type { HubPort } from '../hub/port.js';
 import type { IncomingSink, MessageSource } from '../network/incoming.js';
 import type { PeerAddress } from '../topology/types.js';
 import type { CloseReason, Connection, ConnectionHandler, Transport } from '../transport/types.js';
+import type { ByteBudget } from '../util/byte-budget.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Random } from '../util/random.js';
+import {
+  ACK_ACK,
+  ACK_OPENED,
+  ACK_SEQ,
+  decodeControlFrame,
+  isControlFrame,
+  openFrame,
+  seqFrame,
+} from '../wire/ack-frames.js';
 import { decodeEnvelopeAt, type Envelope, lastDecodedVersion } from '../wire/envelope.js';
 import { FrameSlab } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { Accounting } from './accounting.js';
+import type { AckStream } from './ack-stream.js';
 import type { BackoffBook } from './backoff.js';
+import { admitted, ByteFifo } from './byte-fifo.js';
 import type { ResolvedSenderConfig } from './config.js';
 import { Fifo } from './fifo.js';
 import { bodyOf, frameOf, storeFrame } from './frames.js';
 import { deadReason, hasLimits, mergeBySeq, type OutgoingMessage } from './message.js';
+import type { UnacknowledgedDetail } from './outcome.js';
 
 /** Why a peer sender stopped. */
 export type StopReason = 'connect_failed' | 'identity_mismatch' | 'connection_lost' | 'removed' | 'shutdown';
@@ -47,6 +60,8 @@ export interface PeerSenderHost {
   /** The node's hub (its reader and identity index for replies; see HubPort). */
   readonly hub: HubPort;
   readonly logger: Logger;
+  /** The node's byte budget for queued data (`limits.nodeQueueBytes`); absent: unbounded. */
+  readonly budget?: ByteBudget;
   config(): ResolvedSenderConfig;
   /** A sender stopped by itself; `leftover` are its queued messages (never written), oldest first. */
   senderStopped(sender: PeerSenderLike, leftover: OutgoingMessage[], reason: StopReason): void;
@@ -64,7 +79,13 @@ export interface PeerSenderInit {
   readonly target: PeerAddress;
   /** Dispatcher sequence number at creation: tells senders made by one topology change apart. */
   readonly createdSeq: number;
+  /** The acknowledged stream of this (peer, address), when acks are wanted (docs/acks.md). */
+  readonly stream?: AckStream | undefined;
 }
+
+/** Stands in the unflushed list for a frame that settles nothing when flushed (a control frame, a retransmission). */
+const NOTHING = Symbol('nothing to settle');
+type Unflushed = OutgoingMessage | typeof NOTHING;
 
 /** The dispatcher's view of a sender (the factory may return any implementation). */
 export interface PeerSenderLike {
@@ -74,14 +95,27 @@ export interface PeerSenderLike {
   readonly state: SenderState;
   /** Messages queued and not yet written. */
   readonly queueDepth: number;
+  /** Frame bytes of the messages queued (bounded by `peerQueueBytes`). */
+  readonly queueBytes?: number;
   /** Messages written to the connection and not yet flushed to the socket. */
   readonly unflushed: number;
-  /** `queued` (or written at once), `full` (nothing done), or `stopped`. */
-  enqueue(msg: OutgoingMessage): 'queued' | 'full' | 'stopped';
+  /**
+   * `queued` (or written at once), `full` (its queue's count or byte bound: nothing done),
+   * `node_full` (it would wait and the node's byte budget is spent: nothing done), or `stopped`.
+   */
+  enqueue(msg: OutgoingMessage): 'queued' | 'full' | 'node_full' | 'stopped';
   /** Takes messages moved from elsewhere, merged by send order; returns those over capacity. */
   adopt(msgs: readonly OutgoingMessage[]): OutgoingMessage[];
   /** Stops; returns the queued messages (oldest first). Unflushed ones end through the connection. */
   stop(reason: StopReason): OutgoingMessage[];
+  /** Messages of its acknowledged stream written and waiting for their ack (0 without acks). */
+  readonly unacked?: number;
+  /**
+   * Ends its acknowledged stream: what waits for an ack ends as `dropped:unacknowledged`
+   * with `detail` (a sender that stopped with its connection lost keeps the stream for its
+   * successor until the dispatcher decides there is none).
+   */
+  endAcks?(detail: UnacknowledgedDetail): void;
   /** While backing off: connect now instead of at the end of the delay. */
   retryNow?(): void;
   /** Resolves when the sender's connection, pending connect and timer are all gone. */
@@ -109,8 +143,21 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   #source: MessageSource | undefined;
   /** The identity index `#source` was identified with. */
   #sourceIndex: IdentityIndex | undefined;
-  readonly #queue = new Fifo<OutgoingMessage>(4);
-  readonly #unflushed = new Fifo<OutgoingMessage>(4);
+  /** Waiting messages; counts their bytes here and in the node's budget. */
+  readonly #queue: ByteFifo;
+  readonly #unflushed = new Fifo<Unflushed>(4);
+  /** The acknowledged stream of the target (acks wanted), whether or not the connection has them. */
+  readonly #stream: AckStream | undefined;
+  /** The connection negotiated acks: written messages wait in `#stream` for their ack. */
+  #acked = false;
+  /** OPEN was sent and OPENED has not come: nothing is written yet. */
+  #awaitOpen = false;
+  /** The sequence number the receiver gives the next message frame (0: none yet, a SEQ must come first). */
+  #wireNext = 0;
+  /** Retransmissions still to write go up to this sequence number... */
+  #resendUpTo = 0;
+  /** ...and on from the first entry after this one. */
+  #resentUpTo = 0;
   /** Where waiting messages are encoded; made when a message first has to wait. */
   #slab: FrameSlab | undefined;
   readonly #windowStart: number;
@@ -133,6 +180,8 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     this.address = init.target.address;
     this.#target = init.target;
     this.createdSeq = init.createdSeq;
+    this.#stream = init.stream;
+    this.#queue = new ByteFifo(4, init.host.budget);
     const now = this.#host.clock.now();
     this.#windowStart = now;
     const entry = this.#host.book.get(this.peerId, this.address);
@@ -162,21 +211,29 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     return this.#queue.length;
   }
 
+  get queueBytes(): number {
+    return this.#queue.bytes;
+  }
+
   get unflushed(): number {
     return this.#unflushed.length;
   }
 
-  enqueue(msg: OutgoingMessage): 'queued' | 'full' | 'stopped' {
+  enqueue(msg: OutgoingMessage): 'queued' | 'full' | 'node_full' | 'stopped' {
     if (this.#state.kind === 'stopped') return 'stopped';
     const connection = this.#connection;
-    if (connection !== undefined && !this.#blocked && this.#queue.length === 0) {
+    if (connection !== undefined && !this.#blocked && this.#queue.length === 0 && !this.#acked) {
       // Fast path: nothing waits before it, so write at once (order is kept).
       if (connection.closeReason === undefined) {
         this.#write(connection, msg);
         return 'queued';
       }
     }
-    if (this.#queue.length >= this.#host.config().peerQueueCapacity) return 'full';
+    const config = this.#host.config();
+    if (this.#queue.length >= config.peerQueueCapacity || this.#queue.bytes >= config.peerQueueBytes) {
+      return 'full';
+    }
+    if (this.#host.budget?.hasRoom === false) return 'node_full';
     this.#slab ??= new FrameSlab();
     storeFrame(msg, this.#slab); // it waits: copy the payload now
     this.#queue.push(msg);
@@ -187,8 +244,8 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   adopt(msgs: readonly OutgoingMessage[]): OutgoingMessage[] {
     if (this.#state.kind === 'stopped') return [...msgs];
     const merged = mergeBySeq(this.#queue.drain(), msgs);
-    const capacity = this.#host.config().peerQueueCapacity;
-    const over = merged.splice(capacity);
+    const config = this.#host.config();
+    const over = merged.splice(admitted(merged, 0, 0, config.peerQueueCapacity, config.peerQueueBytes));
     for (const m of merged) this.#queue.push(m);
     if (this.#connection !== undefined && !this.#blocked) this.#flush(this.#connection);
     return over;
@@ -197,6 +254,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   stop(reason: StopReason): OutgoingMessage[] {
     if (this.#state.kind === 'stopped') return [];
     this.#state = { kind: 'stopped', reason };
+    if (reason !== 'connection_lost') this.endAcks(reason);
     if (this.#timer !== undefined) this.#host.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#abort?.abort();
@@ -223,6 +281,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       .connect(this.address, 'direct', {
         expectedIdentity: this.#target.expectedIdentity,
         signal: abort.signal,
+        acks: this.#stream !== undefined,
       })
       .then(
         (connection) => this.#connected(connection),
@@ -247,7 +306,29 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     host.logger.debug({ peer: this.peerId, address: this.address }, 'peer sender connected');
     connection.attach(this);
     host.peerEvent(this, 'connected');
+    const stream = this.#stream;
+    if (stream !== undefined) {
+      if (connection.acks === true) {
+        this.#acked = true;
+        this.#awaitOpen = true;
+        this.#control(connection, openFrame(stream.id));
+        return;
+      }
+      // The peer at this address does not speak acks (any more): what waits for an ack
+      // from an earlier connection can no longer be confirmed.
+      stream.abandon(host.accounting, this.address, 'no_acks');
+    }
     this.#flush(connection);
+  }
+
+  /** Writes a control frame (it settles nothing when flushed). */
+  #control(connection: Connection, frame: Buffer): void {
+    const ok =
+      connection.writeFrames !== undefined
+        ? connection.writeFrames(frame, 1)
+        : connection.write(frame.subarray(FRAME_PREFIX_BYTES));
+    this.#unflushed.push(NOTHING);
+    if (!ok) this.#blocked = true;
   }
 
   #connectFailed(err: unknown): void {
@@ -296,6 +377,10 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   }
 
   #flush(connection: Connection): void {
+    if (this.#acked) {
+      this.#flushAcked(connection);
+      return;
+    }
     const queue = this.#queue;
     let now = -1;
     while (!this.#blocked && queue.length > 0) {
@@ -320,7 +405,125 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     // Nothing waits: the slab goes with the frames the connection still holds.
     if (queue.length === 0) this.#slab?.release();
     const host = this.#host;
+    if (host.roomWanted) {
+      const config = host.config();
+      if (queue.length <= config.peerQueueCapacity / 2 && queue.bytes <= config.peerQueueBytes / 2)
+        host.room(this);
+    }
+  }
+
+  /**
+   * #flush on a connection with acks: after OPENED, first what earlier connections
+   * carried without an ack (in order), then the queue while the stream's window has room.
+   * Each message frame follows a SEQ unless it is the one the receiver expects next.
+   */
+  #flushAcked(connection: Connection): void {
+    if (this.#awaitOpen) return;
+    const stream = this.#stream as AckStream;
+    const host = this.#host;
+    while (!this.#blocked && this.#resentUpTo < this.#resendUpTo) {
+      if (connection.closeReason !== undefined) return;
+      const i = stream.indexAfter(this.#resentUpTo);
+      if (i >= stream.tail || stream.seqAt(i) > this.#resendUpTo) {
+        this.#resentUpTo = this.#resendUpTo;
+        break;
+      }
+      const seq = stream.seqAt(i);
+      this.#resentUpTo = seq;
+      const msg = stream.msgAt(i);
+      if (msg === undefined) continue;
+      this.#writeSeq(connection, seq, msg);
+      this.#unflushed.push(NOTHING);
+      host.accounting.retransmitted(msg, msg.size + FRAME_PREFIX_BYTES);
+    }
+    const queue = this.#queue;
+    const { window, windowBytes } = host.config().acks;
+    let now = -1;
+    while (!this.#blocked && queue.length > 0 && stream.count < window && stream.bytes < windowBytes) {
+      if (connection.closeReason !== undefined) return;
+      const msg = queue.shift() as OutgoingMessage;
+      if (now < 0) now = host.clock.now();
+      if (hasLimits(msg)) {
+        const dead = deadReason(msg, now);
+        if (dead !== undefined) {
+          host.accounting.dropQueued(msg, this.address, 'direct', dead);
+          continue;
+        }
+      }
+      this.#slab ??= new FrameSlab();
+      storeFrame(msg, this.#slab); // kept until acknowledged
+      const seq = stream.nextSeq++;
+      this.#writeSeq(connection, seq, msg);
+      msg.sent = true;
+      this.#unflushed.push(msg);
+      host.accounting.handOff(msg, 'direct');
+      stream.push(msg, seq, now, host.accounting);
+    }
+    if (queue.length === 0) this.#slab?.release();
     if (host.roomWanted && queue.length <= host.config().peerQueueCapacity / 2) host.room(this);
+  }
+
+  /** Writes `msg`'s frame as message `seq` of the stream (after a SEQ when the receiver expects another). */
+  #writeSeq(connection: Connection, seq: number, msg: OutgoingMessage): void {
+    if (seq !== this.#wireNext) this.#control(connection, seqFrame(ACK_SEQ, seq));
+    this.#wireNext = seq + 1;
+    const frame = frameOf(msg);
+    const ok =
+      connection.writeFrames !== undefined
+        ? connection.writeFrames(frame, 1)
+        : connection.write(frame.subarray(FRAME_PREFIX_BYTES));
+    if (!ok) this.#blocked = true;
+  }
+
+  /** An OPENED or ACK on the connection (anything else from the receiver breaks the protocol). */
+  #onControl(connection: Connection, chunk: Buffer, start: number, end: number): void {
+    const host = this.#host;
+    const stream = this.#stream as AckStream;
+    let control: ReturnType<typeof decodeControlFrame>;
+    try {
+      control = decodeControlFrame(chunk, start, end);
+    } catch (err) {
+      this.#ackViolation(connection, err);
+      return;
+    }
+    if (this.#state.kind === 'stopped' || stream.ended) return;
+    const now = host.clock.now();
+    if (control.type === ACK_OPENED && this.#awaitOpen) {
+      // What the receiving node already handed to its application: its ack was lost.
+      stream.ackUpTo(Math.min(control.seq, stream.nextSeq - 1), host.accounting, this.address, now);
+      if (!control.known && stream.opened) {
+        // It no longer knows the stream (it restarted, or forgot it): whether what is
+        // still unacknowledged reached its application cannot be known.
+        stream.abandon(host.accounting, this.address, 'peer_lost_state');
+      }
+      stream.opened = true;
+      this.#awaitOpen = false;
+      // Past their deadline (or aborted): never written again.
+      for (let i = stream.head; i < stream.tail; i++) {
+        const msg = stream.msgAt(i);
+        if (msg === undefined || !hasLimits(msg)) continue;
+        const dead = deadReason(msg, now);
+        if (dead !== undefined) stream.endAt(i, host.accounting, this.address, dead);
+      }
+      this.#resentUpTo = 0;
+      this.#resendUpTo = stream.nextSeq - 1;
+      this.#flush(connection);
+    } else if (control.type === ACK_ACK && !this.#awaitOpen) {
+      if (stream.ackUpTo(Math.min(control.seq, stream.nextSeq - 1), host.accounting, this.address, now) > 0) {
+        if (!this.#blocked) this.#flush(connection);
+      }
+    } else {
+      this.#ackViolation(connection, undefined);
+    }
+  }
+
+  #ackViolation(connection: Connection, err: unknown): void {
+    this.#host.accounting.error('fail_deser_msg');
+    this.#host.logger.warn(
+      { peer: this.peerId, address: this.address, code: 'ERR_ACK_PROTOCOL', err },
+      'peer broke the acknowledged-delivery protocol: closing connection',
+    );
+    connection.close('acknowledged-delivery protocol broken');
   }
 
   /**
@@ -381,10 +584,13 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   /** ConnectionHandler: frames handed to the socket (called by the connection only). */
   onFlushed(count: number): void {
     const accounting = this.#host.accounting;
+    const acked = this.#acked;
     for (let i = 0; i < count; i++) {
       const msg = this.#unflushed.shift();
       if (msg === undefined) return;
-      accounting.flushed(msg, this.address, 'direct', msg.size + 4);
+      if (msg === NOTHING) continue;
+      if (acked) accounting.ackFlushed(msg, 'direct', msg.size + 4);
+      else accounting.flushed(msg, this.address, 'direct', msg.size + 4);
     }
   }
 
@@ -403,6 +609,10 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   onFrameAt(chunk: Buffer, start: number, end: number, readAtMs: number): void {
     const connection = this.#connection;
     if (connection === undefined) return;
+    if (this.#acked && isControlFrame(chunk, start, end)) {
+      this.#onControl(connection, chunk, start, end);
+      return;
+    }
     const host = this.#host;
     // The node's reader counts received bytes and the incoming phases, as on the hub's paths.
     const reader = host.hub.reader;
@@ -459,7 +669,10 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     const lostAs =
       this.#state.kind === 'stopped' && this.#state.reason === 'shutdown' ? 'shutdown' : 'connection_lost';
     for (let msg = this.#unflushed.shift(); msg !== undefined; msg = this.#unflushed.shift()) {
-      host.accounting.lost(msg, this.address, 'direct', lostAs);
+      if (msg === NOTHING) continue;
+      // With acks, it still waits in the stream: the next connection sends it again.
+      if (this.#acked) host.accounting.ackFlushed(msg, 'direct', 0);
+      else host.accounting.lost(msg, this.address, 'direct', lostAs);
     }
     host.accounting.connection(true);
     this.#connection = undefined;
@@ -477,8 +690,17 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     this.#maybeClosed();
   }
 
+  get unacked(): number {
+    return this.#stream?.count ?? 0;
+  }
+
+  endAcks(detail: UnacknowledgedDetail): void {
+    this.#stream?.end(this.#host.accounting, this.address, detail);
+  }
+
   #stopSelf(reason: StopReason): void {
     this.#state = { kind: 'stopped', reason };
+    if (reason !== 'connection_lost') this.endAcks(reason);
     if (reason === 'connect_failed') this.#host.peerEvent(this, 'gave_up');
     else if (reason === 'identity_mismatch') this.#host.peerEvent(this, 'identity_mismatch');
     const leftover = this.#queue.drain();

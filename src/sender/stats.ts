@@ -11,6 +11,8 @@ export interface SenderStats {
   /** When the next connect attempt is due (backoff). */
   readonly retryAt: number | undefined;
   readonly queueDepth: number;
+  /** Frame bytes of the queued messages (bounded by `peerQueueBytes`). */
+  readonly queueBytes: number;
   readonly unflushed: number;
 }
 
@@ -22,6 +24,10 @@ export interface DirectSenderStats {
   readonly retiring: number;
   /** Messages waiting in the unresolved queue. */
   readonly unresolvedDepth: number;
+  /** Frame bytes of the messages in the unresolved queue (bounded by `unresolvedQueueBytes`). */
+  readonly unresolvedBytes: number;
+  /** Frame bytes queued in the unresolved queue and every peer sender queue (retiring ones included). */
+  readonly queueBytes: number;
   /** `(peer, address)` pairs with remembered backoff. */
   readonly backoffEntries: number;
   readonly counters: AccountingCounters & {
@@ -39,6 +45,7 @@ export interface StatsInput {
   senders: readonly PeerSenderLike[];
   retiring: readonly PeerSenderLike[];
   unresolved: number;
+  unresolvedBytes: number;
   messages: number;
   counters: AccountingCounters;
   inFlight: number;
@@ -54,6 +61,7 @@ function senderStats(s: PeerSenderLike): SenderStats {
     attempt: state.kind === 'connecting' || state.kind === 'backoff' ? state.attempt : undefined,
     retryAt: state.kind === 'backoff' ? state.retryAt : undefined,
     queueDepth: s.queueDepth,
+    queueBytes: s.queueBytes ?? 0,
     unflushed: s.unflushed,
   };
 }
@@ -62,11 +70,16 @@ export function collectStats(input: StatsInput): DirectSenderStats {
   let held = input.unresolved;
   for (const s of input.senders) held += s.queueDepth + s.unflushed;
   for (const s of input.retiring) held += s.queueDepth + s.unflushed;
+  let queueBytes = input.unresolvedBytes;
+  for (const s of input.senders) queueBytes += s.queueBytes ?? 0;
+  for (const s of input.retiring) queueBytes += s.queueBytes ?? 0;
   return {
     peers: input.peers,
     senders: input.senders.map(senderStats),
     retiring: input.retiring.length,
     unresolvedDepth: input.unresolved,
+    unresolvedBytes: input.unresolvedBytes,
+    queueBytes,
     backoffEntries: input.backoffEntries,
     counters: { ...input.counters, messages: input.messages, inFlight: input.inFlight, held },
   };

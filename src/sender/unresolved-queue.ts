@@ -1,30 +1,56 @@
-import { Fifo } from './fifo.js';
+import type { ByteBudget } from '../util/byte-budget.js';
+import { ByteFifo, frameBytes } from './byte-fifo.js';
 import { deadReason, hasLimits, mergeBySeq, type OutgoingMessage } from './message.js';
 
 /**
- * Messages for peers the topology does not know (yet): FIFO in send order, bounded, with
- * a per-message TTL. Unlike the reference (newest first, silent eviction), overflow and
+ * Messages for peers the topology does not know (yet): FIFO in send order, bounded in
+ * messages and in bytes (their frames, counted in the node's `budget` too), with a
+ * per-message TTL. Unlike the reference (newest first, silent eviction), overflow and
  * expiry hand the dropped messages back to the caller, which reports them.
  */
 export class UnresolvedQueue {
-  #queue = new Fifo<OutgoingMessage>(16);
+  readonly #queue: ByteFifo;
+
+  constructor(budget?: ByteBudget) {
+    this.#queue = new ByteFifo(16, budget);
+  }
 
   get length(): number {
     return this.#queue.length;
   }
 
-  /** Appends `msg`; returns the messages evicted (oldest first) to stay within `capacity`. */
-  push(msg: OutgoingMessage, now: number, capacity: number): OutgoingMessage[] | undefined {
+  /** Frame bytes of the messages waiting. */
+  get bytes(): number {
+    return this.#queue.bytes;
+  }
+
+  /**
+   * Appends `msg`; returns the messages evicted (oldest first) to stay within `capacity`
+   * messages, and so that the messages before the newest hold less than `capacityBytes`
+   * (the queue holds at most `capacityBytes` plus one message, and a queue holding less
+   * than `capacityBytes` takes one more without evicting: `writable()` can tell).
+   */
+  push(
+    msg: OutgoingMessage,
+    now: number,
+    capacity: number,
+    capacityBytes = Number.POSITIVE_INFINITY,
+  ): OutgoingMessage[] | undefined {
     msg.unresolvedAtMs = now;
     this.#queue.push(msg);
-    return this.#trim(capacity);
+    return this.#trim(capacity, capacityBytes);
   }
 
   /** Puts messages back (a peer lost its last address), merged by send order. */
-  restore(msgs: readonly OutgoingMessage[], now: number, capacity: number): OutgoingMessage[] | undefined {
+  restore(
+    msgs: readonly OutgoingMessage[],
+    now: number,
+    capacity: number,
+    capacityBytes = Number.POSITIVE_INFINITY,
+  ): OutgoingMessage[] | undefined {
     for (const m of msgs) m.unresolvedAtMs = now;
     this.#refill(mergeBySeq(this.#queue.drain(), msgs));
-    return this.#trim(capacity);
+    return this.#trim(capacity, capacityBytes);
   }
 
   /** Removes and returns the messages whose TTL ran out. */
@@ -76,9 +102,12 @@ export class UnresolvedQueue {
     for (const m of msgs) this.#queue.push(m);
   }
 
-  #trim(capacity: number): OutgoingMessage[] | undefined {
+  #trim(capacity: number, capacityBytes: number): OutgoingMessage[] | undefined {
     let evicted: OutgoingMessage[] | undefined;
-    while (this.#queue.length > capacity) {
+    const queue = this.#queue;
+    const newest = queue.at(queue.length - 1);
+    const newestBytes = newest === undefined ? 0 : frameBytes(newest);
+    while (queue.length > capacity || (queue.length > 1 && queue.bytes - newestBytes >= capacityBytes)) {
       evicted ??= [];
       evicted.push(this.#queue.shift()!);
     }

@@ -35,6 +35,8 @@ export const ACCEPTANCE_FRAME: Readonly<Buffer> = KEEPALIVE_FRAME;
 
 export interface StreamConnectionOptions {
   kind: ConnectionKind;
+  /** The connection negotiated the acknowledged-delivery protocol. @default false */
+  acks?: boolean;
   direction: 'inbound' | 'outbound';
   remoteAddress: string;
   localAddress: string;
@@ -58,6 +60,7 @@ export interface StreamConnectionOptions {
  */
 export class StreamConnection implements Connection {
   readonly kind: ConnectionKind;
+  readonly acks: boolean;
   readonly direction: 'inbound' | 'outbound';
   readonly remoteAddress: string;
   readonly localAddress: string;
@@ -104,6 +107,7 @@ export class StreamConnection implements Connection {
   constructor(socket: Duplex, options: StreamConnectionOptions) {
     this.#socket = socket;
     this.kind = options.kind;
+    this.acks = options.acks === true;
     this.direction = options.direction;
     this.remoteAddress = options.remoteAddress;
     this.localAddress = options.localAddress;

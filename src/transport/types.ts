@@ -19,6 +19,14 @@ export const ALPN_BY_KIND: Readonly<Record<ConnectionKind, string>> = {
   'subscribe-proxy': 'peerpost/subscribe-proxy/1',
 };
 
+/**
+ * The ALPN id of a `direct` connection that speaks the acknowledged-delivery protocol
+ * (control frames beside the reference envelopes; see docs/acks.md). A dialer that wants
+ * acks offers it before `peerpost/direct/1`; a listener that accepts them prefers it, so a
+ * peer that does not know it (the reference, an older peerpost) negotiates plain `direct`.
+ */
+export const ACK_ALPN = 'peerpost/direct-ack/1';
+
 /** Who is at the other end of a connection, as proven by its handshake. */
 export interface RemoteIdentity {
   /** Lowercase hex SHA-256 of the peer certificate DER. */
@@ -87,6 +95,11 @@ export interface Connection {
   readonly localAddress: string;
   readonly remoteIdentity: RemoteIdentity;
   /**
+   * True on a `direct` connection that negotiated the acknowledged-delivery protocol (the
+   * dialer offered it and the listener accepts it); absent or false otherwise.
+   */
+  readonly acks?: boolean;
+  /**
    * Starts delivering frames and events to `handler`. Frames that arrive before attach
    * are held (reading is paused). Call once.
    */
@@ -133,6 +146,8 @@ export interface ConnectOptions {
   /** Fail with `ERR_IDENTITY_MISMATCH` before any frame is written if the peer is someone else. */
   expectedIdentity?: ExpectedIdentity | undefined;
   signal?: AbortSignal | undefined;
+  /** For a `direct` connection: offer the acknowledged-delivery protocol (see {@link ACK_ALPN}). @default false */
+  acks?: boolean | undefined;
 }
 
 /** Limits every transport enforces. */
@@ -173,6 +188,8 @@ export interface ListenOptions {
   kinds?: readonly ConnectionKind[];
   /** Inbound connections beyond this are refused (`max_conn_reached`). @default 1000 */
   maxConnections?: number;
+  /** Accept the acknowledged-delivery protocol on `direct` connections when a dialer offers it. @default false */
+  acks?: boolean;
   signal?: AbortSignal;
 }
 

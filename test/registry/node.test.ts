@@ -70,7 +70,7 @@ test('registry.etcd: defaults, resolved paths, and located errors', () => {
   assert.match(messages('registry:\n  consul: {}\n')[0]!, /^registry/);
 });
 
-test('a registry change needs a restart and is described without its values', () => {
+test('a registry change is applied live and described without its values', () => {
   const old = parseNodeConfig(
     `${BASE}registry: { etcd: { endpoints: [h:1], username: u, password: old-secret } }\n`,
   );
@@ -79,9 +79,20 @@ test('a registry change needs a restart and is described without its values', ()
   );
   const changes = diffConfig(old, next);
   assert.deepEqual(changes, [
-    { key: 'registry', description: 'registry: changed (needs restart, not applied)', needsRestart: true },
+    {
+      key: 'registry.etcd',
+      description: 'registry.etcd: endpoints, password changed',
+      needsRestart: false,
+    },
   ]);
-  assert.deepEqual(liveConfig(old, next).registry, old.registry);
+  assert.ok(!JSON.stringify(changes).includes('secret'), 'no credential in the description');
+  assert.deepEqual(liveConfig(old, next).registry, next.registry, 'the new settings are adopted');
+  assert.deepEqual(diffConfig(old, parseNodeConfig(BASE)), [
+    { key: 'registry.etcd', description: 'registry.etcd: removed', needsRestart: false },
+  ]);
+  assert.deepEqual(diffConfig(parseNodeConfig(BASE), old), [
+    { key: 'registry.etcd', description: 'registry.etcd: added', needsRestart: false },
+  ]);
   assert.deepEqual(
     diffConfig(
       old,

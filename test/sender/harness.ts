@@ -4,7 +4,7 @@ import type { HubPort, HubResult, OutcomeTicket } from '../../src/hub/port.js';
 import type { IncomingMessage, IncomingSink } from '../../src/network/incoming.js';
 import type { DirectSenderConfig } from '../../src/sender/config.js';
 import { DirectSender, type DirectSenderOptions } from '../../src/sender/direct-sender.js';
-import type { OutcomeEvent } from '../../src/sender/outcome.js';
+import { formatOutcome, type OutcomeEvent } from '../../src/sender/outcome.js';
 import { MemoryNetwork } from '../../src/testing.js';
 import type { PeerAddress, Topology } from '../../src/topology/types.js';
 import type { Connection, ConnectOptions, Transport } from '../../src/transport/types.js';
@@ -178,10 +178,7 @@ export class Harness {
   outcomesOf(id: string): string[] {
     return this.outcomes
       .filter((o) => o.messageId === id)
-      .map(
-        (o) =>
-          `${o.address ?? '-'}:${o.outcome.kind === 'written' ? 'written' : `${o.outcome.kind}:${o.outcome.reason}`}`,
-      );
+      .map((o) => `${o.address ?? '-'}:${formatOutcome(o.outcome)}`);
   }
 
   /** accepted = written + dropped + skipped + in-flight, with in-flight counted from the queues. */

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { formatOutcome } from '../../src/sender/outcome.js';
 import { peer } from '../../src/sender/receiver.js';
 import { env, Harness } from './harness.js';
 
@@ -13,7 +14,7 @@ function assertOneOutcomePerTarget(h: Harness): void {
   const seen = new Map<string, string>();
   for (const o of h.outcomes) {
     const key = `${o.messageId} @ ${o.address ?? '-'}`;
-    const kind = o.outcome.kind === 'written' ? 'written' : `${o.outcome.kind}:${o.outcome.reason}`;
+    const kind = formatOutcome(o.outcome);
     assert.equal(seen.get(key), undefined, `${key}: second outcome ${kind} after ${seen.get(key)}`);
     seen.set(key, kind);
   }

@@ -35,6 +35,7 @@ export interface Outbound {
 
 export interface ConnectionInit {
   readonly kind: ConnectionKind;
+  readonly acks: boolean;
   readonly localAddress: string;
   readonly remoteAddress: string;
   readonly remoteIdentity: RemoteIdentity;
@@ -49,6 +50,7 @@ export interface ConnectionInit {
  */
 export class MemoryConnection implements Connection {
   readonly kind: ConnectionKind;
+  readonly acks: boolean;
   readonly localAddress: string;
   readonly remoteAddress: string;
   readonly remoteIdentity: RemoteIdentity;
@@ -91,6 +93,7 @@ export class MemoryConnection implements Connection {
   constructor(host: ConnectionHost, init: ConnectionInit) {
     this.#host = host;
     this.kind = init.kind;
+    this.acks = init.acks;
     this.localAddress = init.localAddress;
     this.remoteAddress = init.remoteAddress;
     this.remoteIdentity = init.remoteIdentity;

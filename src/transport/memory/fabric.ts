@@ -22,6 +22,8 @@ export interface Acceptor {
   readonly host: string;
   readonly address: string;
   readonly kinds: readonly ConnectionKind[];
+  /** Accepts the acknowledged-delivery protocol on direct connections. */
+  readonly acks: boolean;
   readonly maxConnections: number;
   readonly identity: RemoteIdentity;
   readonly limits: ResolvedLimits;
@@ -303,12 +305,20 @@ export class Fabric implements ConnectionHost, LinkHost {
     if (!server.admit({ kind, remoteAddress: localAddress, remoteIdentity: from.identity })) {
       reject(new PeerpostError('ERR_CONNECT_REFUSED', `${target.address} refused the connection`));
     }
-    return this.#link(from, localAddress, server, kind);
+    const acks = kind === 'direct' && options.acks === true && server.acks;
+    return this.#link(from, localAddress, server, kind, acks);
   }
 
-  #link(from: Endpoint, localAddress: string, acceptor: Acceptor, kind: ConnectionKind): MemoryConnection {
+  #link(
+    from: Endpoint,
+    localAddress: string,
+    acceptor: Acceptor,
+    kind: ConnectionKind,
+    acks: boolean,
+  ): MemoryConnection {
     const client = new MemoryConnection(this, {
       kind,
+      acks,
       localAddress,
       remoteAddress: acceptor.address,
       remoteIdentity: acceptor.identity,
@@ -316,6 +326,7 @@ export class Fabric implements ConnectionHost, LinkHost {
     });
     const server = new MemoryConnection(this, {
       kind,
+      acks,
       localAddress: acceptor.address,
       remoteAddress: localAddress,
       remoteIdentity: from.identity,

@@ -22,6 +22,7 @@ export class MemoryListener implements Listener, Acceptor {
   readonly address: string;
   readonly host: string;
   readonly kinds: readonly ConnectionKind[];
+  readonly acks: boolean;
   readonly maxConnections: number;
   readonly identity: RemoteIdentity;
   readonly limits: ResolvedLimits;
@@ -38,6 +39,7 @@ export class MemoryListener implements Listener, Acceptor {
     this.identity = endpoint.identity;
     this.limits = endpoint.limits;
     this.kinds = options.kinds ?? CONNECTION_KINDS;
+    this.acks = options.acks === true;
     this.maxConnections = options.maxConnections ?? 1000;
     this.#onConnection = options.onConnection;
     this.#admit = options.admit;

@@ -5,11 +5,18 @@ import { type ErrorCode, PeerpostError } from '../../errors.js';
 import { type Credentials, validateCredentials } from '../../identity/credentials.js';
 import { identityOfCertificate, matchesExpected } from '../../identity/peer-identity.js';
 import type { TrustSet } from '../../identity/trust.js';
-import { ALPN_BY_KIND, type ConnectionKind, type ExpectedIdentity, type RemoteIdentity } from '../types.js';
+import {
+  ACK_ALPN,
+  ALPN_BY_KIND,
+  type ConnectionKind,
+  type ExpectedIdentity,
+  type RemoteIdentity,
+} from '../types.js';
 
-const KIND_BY_ALPN = new Map<string, ConnectionKind>(
-  Object.entries(ALPN_BY_KIND).map(([kind, alpn]) => [alpn, kind as ConnectionKind]),
-);
+const KIND_BY_ALPN = new Map<string, ConnectionKind>([
+  ...Object.entries(ALPN_BY_KIND).map(([kind, alpn]) => [alpn, kind as ConnectionKind] as const),
+  [ACK_ALPN, 'direct'],
+]);
 
 /** A TLS 1.3-only context presenting `credentials` (used for both directions). */
 export function secureContextOf(credentials: Credentials): SecureContext {
@@ -33,10 +40,11 @@ export function checkPeer(
   trust: TrustSet,
   accepted: ReadonlySet<ConnectionKind>,
   expected?: ExpectedIdentity,
-): { kind: ConnectionKind; identity: RemoteIdentity } {
+  acks = false,
+): { kind: ConnectionKind; identity: RemoteIdentity; acks: boolean } {
   const alpn = socket.alpnProtocol;
   const kind = typeof alpn === 'string' ? KIND_BY_ALPN.get(alpn) : undefined;
-  if (kind === undefined || !accepted.has(kind)) {
+  if (kind === undefined || !accepted.has(kind) || (alpn === ACK_ALPN && !acks)) {
     throw new PeerpostError('ERR_ALPN_MISMATCH', `the peer negotiated ALPN ${JSON.stringify(alpn)}`);
   }
   const cert = socket.getPeerX509Certificate();
@@ -55,7 +63,7 @@ export function checkPeer(
       `expected ${want}, the peer is ${identity.certHash} (owners: ${identity.ownerKeys.join(',') || 'none'})`,
     );
   }
-  return { kind, identity };
+  return { kind, identity, acks: alpn === ACK_ALPN };
 }
 
 /** Most certificates whose identities are remembered (oldest forgotten first). */

@@ -5,6 +5,7 @@ import { errorLabels } from '../../metrics/error-kinds.js';
 import { formatHostPort } from '../../util/address.js';
 import { ACCEPTANCE_FRAME, StreamConnection } from '../stream-connection.js';
 import {
+  ACK_ALPN,
   ALPN_BY_KIND,
   CONNECTION_KINDS,
   type ConnectionKind,
@@ -59,7 +60,11 @@ export class TlsListener implements Listener {
     this.#options = options;
     const kinds = options.kinds ?? CONNECTION_KINDS;
     this.#kinds = new Set(kinds);
-    this.#alpns = kinds.map((k) => ALPN_BY_KIND[k]);
+    // A listener that accepts acks prefers them (the server's order decides).
+    this.#alpns = [
+      ...(options.acks === true && kinds.includes('direct') ? [ACK_ALPN] : []),
+      ...kinds.map((k) => ALPN_BY_KIND[k]),
+    ];
     this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     if (!Number.isInteger(this.#maxConnections) || this.#maxConnections < 0) {
       throw new PeerpostError('ERR_INVALID_OPTION', `maxConnections must be a non-negative integer`);
@@ -185,7 +190,7 @@ export class TlsListener implements Listener {
       if (settled) return;
       let checked: ReturnType<typeof checkPeer>;
       try {
-        checked = checkPeer(socket, shared.trust, this.#kinds);
+        checked = checkPeer(socket, shared.trust, this.#kinds, undefined, this.#options.acks === true);
       } catch (err) {
         refuse(handshakeError(err, 'inbound handshake'));
         return;
@@ -212,6 +217,7 @@ export class TlsListener implements Listener {
       socket.write(ACCEPTANCE_FRAME);
       const connection = new StreamConnection(socket, {
         kind: checked.kind,
+        acks: checked.acks,
         direction: 'inbound',
         remoteAddress: remote,
         localAddress: formatHostPort(raw.localAddress ?? '?', raw.localPort ?? 0),

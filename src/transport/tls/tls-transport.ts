@@ -14,6 +14,7 @@ import { FRAME_PREFIX_BYTES } from '../../wire/framing.js';
 import { resolveLimits } from '../limits.js';
 import { StreamConnection } from '../stream-connection.js';
 import {
+  ACK_ALPN,
   ALPN_BY_KIND,
   type Connection,
   type ConnectionKind,
@@ -140,7 +141,8 @@ export class TlsTransport implements Transport, TlsShared {
         host,
         port,
         secureContext: this.#secureContext,
-        ALPNProtocols: [ALPN_BY_KIND[kind]],
+        ALPNProtocols:
+          kind === 'direct' && options.acks === true ? [ACK_ALPN, ALPN_BY_KIND.direct] : [ALPN_BY_KIND[kind]],
         rejectUnauthorized: false,
         checkServerIdentity: noHostNameCheck,
       });
@@ -198,6 +200,7 @@ export class TlsTransport implements Transport, TlsShared {
         cleanup();
         const connection = new StreamConnection(socket, {
           kind,
+          acks: checked.acks,
           direction: 'outbound',
           remoteAddress: formatHostPort(socket.remoteAddress ?? host, socket.remotePort ?? port),
           localAddress: formatHostPort(socket.localAddress ?? '?', socket.localPort ?? 0),
@@ -213,7 +216,7 @@ export class TlsTransport implements Transport, TlsShared {
       };
       socket.once('secureConnect', () => {
         try {
-          checked = checkPeer(socket, this.#trust, new Set([kind]), expected);
+          checked = checkPeer(socket, this.#trust, new Set([kind]), expected, options.acks === true);
         } catch (err) {
           fail(handshakeError(err, `connect to ${address}`));
           return;

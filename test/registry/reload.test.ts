@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { Etcd3 } from 'etcd3';
+import { stringify } from 'yaml';
+import type { TopologyInput } from '../../src/network/options.js';
+import { resolveTopology } from '../../src/network/options.js';
+import { type NodeService, startNodeService } from '../../src/node/service.js';
+import { type RegistryNetwork, startEtcdRegistry } from '../../src/registry/etcd.js';
+import type { Topology } from '../../src/topology/types.js';
+import { until } from '../network/helpers.js';
+import { makeCredentials, tempDir } from '../node/cli-harness.js';
+import { type EtcdServer, startEtcd } from './etcd-server.js';
+
+/**
+ * Live reload of `registry.etcd` in `peerpost node` (NodeService) against a real etcd: the
+ * registry is replaced (the old lease revoked, the new source's peers taken up), removed
+ * (back to the static table), added again; an invalid new setting keeps the running one.
+ */
+
+let etcd: EtcdServer;
+let admin: Etcd3;
+
+before(async () => {
+  etcd = await startEtcd();
+  admin = new Etcd3({ hosts: [etcd.endpoint] });
+});
+
+after(async () => {
+  admin?.close();
+  await etcd?.remove();
+});
+
+/** A network stand-in that records the tables it is given. */
+class FakeNetwork implements RegistryNetwork {
+  tables: Topology[] = [];
+  constructor(
+    readonly nodeId: string,
+    readonly address: string,
+  ) {}
+  updateTopology(topology: TopologyInput): void {
+    this.tables.push(resolveTopology(topology));
+  }
+  get topology(): Topology {
+    return this.tables.at(-1) ?? new Map();
+  }
+}
+
+/** Log lines of the node, parsed. */
+function logSink(): { stream: Writable; lines: { msg?: string; [k: string]: unknown }[] } {
+  const lines: { msg?: string }[] = [];
+  let rest = '';
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      rest += chunk.toString();
+      const parts = rest.split('\n');
+      rest = parts.pop() ?? '';
+      for (const part of parts) if (part.trim() !== '') lines.push(JSON.parse(part));
+      done();
+    },
+  });
+  return { stream, lines };
+}
+
+const ids = (topology: Topology) => [...topology.keys()].sort();
+const entry = (port: number) => JSON.stringify({ v: 1, addresses: [{ address: `127.0.0.1:${port}` }] });
+
+/** The lease of `key` and its granted TTL, or undefined when the key is absent. */
+async function leaseOf(key: string): Promise<{ id: string; grantedTtl: number } | undefined> {
+  const res = await admin.kv.range({ key: Buffer.from(key) });
+  const kv = res.kvs[0];
+  if (kv === undefined) return undefined;
+  const ttl = await admin.leaseClient.leaseTimeToLive({ ID: kv.lease });
+  return { id: kv.lease, grantedTtl: Number(ttl.grantedTTL) };
+}
+
+test('registry.etcd reloaded live: new TTL without a gap, another prefix, invalid kept, removed, added back', async () => {
+  const base = `/peerpost-reload-test/${process.pid}`;
+  const A = `${base}/a/`;
+  const B = `${base}/b/`;
+  await admin.put(`${A}x`).value(entry(7101));
+  await admin.put(`${B}y`).value(entry(7102));
+  // Another member of cluster A, to see what the node's entry does during each reload.
+  const watcherNet = new FakeNetwork('w', '127.0.0.1:7199');
+  const watcher = await startEtcdRegistry({
+    network: watcherNet,
+    endpoints: [etcd.endpoint],
+    prefix: A,
+    register: false,
+  });
+
+  const tmp = tempDir('registry-reload');
+  const logs = logSink();
+  let node: NodeService | undefined;
+  const path = join(tmp.dir, 'n.yaml');
+  const write = (registry: object | undefined) =>
+    writeFileSync(
+      path,
+      stringify({
+        nodeId: 'n',
+        listen: '127.0.0.1:0',
+        credentials: { key: 'n/key.pem', cert: 'n/cert.pem' },
+        topology: { static: ['127.0.0.1:9'] },
+        limits: { drainTimeoutMs: 100 },
+        ...(registry === undefined ? {} : { registry }),
+      }),
+    );
+  try {
+    const hash = await makeCredentials(tmp.dir, 'n');
+    write({ etcd: { endpoints: [etcd.endpoint], prefix: A, leaseTtlSeconds: 10 } });
+    node = await startNodeService({ configPath: path, logDestination: logs.stream });
+    const n = node;
+    await until(() => ids(n.network.topology).join() === 'n,static,x', 'n learns x from cluster A');
+    await until(() => watcherNet.topology.has('n'), 'cluster A sees n');
+    assert.deepEqual(watcherNet.topology.get('n'), [
+      { address: n.address, expectedIdentity: { certHash: hash } },
+    ]);
+    const first = n.registry!;
+    const firstLease = (await leaseOf(`${A}n`))!;
+    assert.equal(firstLease.grantedTtl, 10);
+
+    // 1. Same prefix, another TTL: a new registry under a new lease; the entry never leaves.
+    const tablesBefore = watcherNet.tables.length;
+    write({ etcd: { endpoints: [etcd.endpoint], prefix: A, leaseTtlSeconds: 5 } });
+    const r1 = await n.reload();
+    assert.equal(r1.kind, 'changed');
+    assert.deepEqual(r1.kind === 'changed' ? r1.changes.map((c) => c.description) : [], [
+      'registry.etcd: leaseTtlSeconds changed',
+    ]);
+    assert.notEqual(n.registry, first, 'the registry was replaced');
+    assert.equal(first.stats().state, 'closed');
+    assert.equal(n.registry!.stats().state, 'synced');
+    const secondLease = (await leaseOf(`${A}n`))!;
+    assert.equal(secondLease.grantedTtl, 5, 'the entry is under a lease of the new TTL');
+    assert.notEqual(secondLease.id, firstLease.id);
+    const old = await admin.leaseClient.leaseTimeToLive({ ID: firstLease.id });
+    assert.equal(old.TTL, '-1', 'the old lease is revoked');
+    assert.ok(
+      watcherNet.tables.slice(tablesBefore).every((t) => t.has('n')),
+      'the other members never lost n',
+    );
+    assert.ok(watcherNet.topology.has('n'));
+    assert.deepEqual(ids(n.network.topology), ['n', 'static', 'x']);
+
+    // 2. Another prefix (cluster B): the table follows B; n leaves A.
+    write({ etcd: { endpoints: [etcd.endpoint], prefix: B, leaseTtlSeconds: 5 } });
+    const r2 = await n.reload();
+    assert.equal(r2.kind, 'changed');
+    // At once when the reload resolves: B's peers in, A's out (its own entry follows by the watch).
+    assert.deepEqual(
+      ids(n.network.topology).filter((id) => id !== 'n'),
+      ['static', 'y'],
+      'the table is cluster B + static',
+    );
+    await until(() => n.network.topology.has('n'), "n's own entry in B");
+    assert.deepEqual(n.network.topology.get('y'), [{ address: '127.0.0.1:7102' }]);
+    assert.equal(await admin.get(`${A}n`).string(), null, 'n left cluster A (lease revoked)');
+    assert.notEqual(await admin.get(`${B}n`).string(), null, 'n is registered in cluster B');
+    await until(() => !watcherNet.topology.has('n'), 'cluster A drops n');
+    const status = n.status().registry!;
+    assert.equal(status.state, 'synced');
+    assert.equal(status.registered, true);
+    assert.equal(status.entries, 2);
+    // Later changes in B reach the node; changes in A do not.
+    await admin.put(`${B}z`).value(entry(7103));
+    await admin.put(`${A}x2`).value(entry(7104));
+    await until(() => n.network.topology.has('z'), 'n follows cluster B');
+    assert.ok(!n.network.topology.has('x2'));
+    assert.match(await n.metrics.metricsText(), /^peerpost_registry_connected 1$/m);
+    assert.match(await n.metrics.metricsText(), /^peerpost_registry_entries 3$/m);
+
+    // 3. An invalid setting (an unreadable TLS file) keeps the running registry and says why.
+    const running = n.registry!;
+    write({
+      etcd: { endpoints: [etcd.endpoint.replace('http://', '')], prefix: A, tls: { ca: 'missing-ca.pem' } },
+    });
+    const r3 = await n.reload();
+    assert.equal(r3.kind, 'invalid');
+    assert.match(
+      r3.kind === 'invalid' ? r3.error.message : '',
+      /registry\.etcd\.tls\.ca: cannot read .*missing-ca\.pem: ENOENT/,
+    );
+    const failure = logs.lines.find(
+      (l) => l.msg === 'configuration reload failed: keeping the running configuration',
+    );
+    assert.match(String(failure?.['problem']), /missing-ca\.pem: ENOENT/);
+    assert.equal(n.registry, running, 'the running registry is kept');
+    assert.equal(running.stats().state, 'synced');
+    assert.deepEqual(ids(n.network.topology), ['n', 'static', 'y', 'z']);
+    assert.notEqual(await admin.get(`${B}n`).string(), null);
+
+    // 4. Registry removed: the static table, and n leaves cluster B.
+    write(undefined);
+    const r4 = await n.reload();
+    assert.equal(r4.kind, 'changed');
+    assert.deepEqual(r4.kind === 'changed' ? r4.changes.map((c) => c.description) : [], [
+      'registry.etcd: removed',
+    ]);
+    assert.equal(n.registry, undefined);
+    assert.equal(n.status().registry, undefined);
+    assert.equal(running.stats().state, 'closed');
+    assert.deepEqual(ids(n.network.topology), ['static']);
+    assert.equal(await admin.get(`${B}n`).string(), null, 'its lease was revoked');
+    assert.match(await n.metrics.metricsText(), /^peerpost_registry_connected 0$/m);
+    assert.match(await n.metrics.metricsText(), /^peerpost_registry_entries 0$/m);
+
+    // 5. Added back (cluster A): registered and discovering again.
+    write({ etcd: { endpoints: [etcd.endpoint], prefix: A } });
+    const r5 = await n.reload();
+    assert.deepEqual(r5.kind === 'changed' ? r5.changes.map((c) => c.description) : [], [
+      'registry.etcd: added',
+    ]);
+    assert.deepEqual(
+      ids(n.network.topology).filter((id) => id !== 'n'),
+      ['static', 'x', 'x2'],
+    );
+    assert.equal((await leaseOf(`${A}n`))?.grantedTtl, 10, 'the default TTL');
+    await until(() => watcherNet.topology.has('n'), 'cluster A sees n again');
+    assert.ok(
+      logs.lines.some((l) => l.msg === 'registry: removed; the topology is the static table') &&
+        logs.lines.some((l) => l.msg === 'registry: replaced by the new settings') &&
+        logs.lines.some((l) => l.msg === 'registry: started'),
+      'each switch is logged',
+    );
+    assert.ok(
+      !JSON.stringify(logs.lines).includes('another writer'),
+      'a handover is not reported as a duplicate node id',
+    );
+
+    // Closing the node revokes the lease of the registry it uses now.
+    await n.close();
+    assert.equal(await admin.get(`${A}n`).string(), null);
+  } finally {
+    await node?.close();
+    await watcher.close();
+    tmp.remove();
+  }
+});
