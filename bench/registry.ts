@@ -41,7 +41,9 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 const stats = (xs: number[]) => ({
   n: xs.length,
+  min: round(Math.min(...xs)),
   p50: round(median(xs)),
+  p90: round(percentile(xs, 90)),
   p99: round(percentile(xs, 99)),
   max: round(Math.max(...xs)),
 });

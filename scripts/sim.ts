@@ -3,6 +3,7 @@
  *
  *   npm run sim -- --nodes 100 --seconds 600 --seed 7
  *   npm run sim -- --nodes 100 --seconds 60 --seeds 1..10000 --workers 2 --json sim.json
+ *   npm run sim -- --nodes 100 --seconds 60 --seeds 1..2000 --acks   (acknowledged delivery)
  *
  * Each seed plans a script of churn, faults and traffic, runs it on the in-memory
  * transport in virtual time and checks it with the oracle (test/oracle). A violation
@@ -39,12 +40,14 @@ const { values } = parseArgs({
     json: { type: 'string' },
     replay: { type: 'string' },
     'no-shrink': { type: 'boolean', default: false },
+    acks: { type: 'boolean', default: false },
     worker: { type: 'boolean', default: false },
   },
 });
 
 const nodes = Number(values.nodes);
 const seconds = Number(values.seconds);
+const acks = values.acks === true;
 
 function seedRange(): [number, number] {
   if (values.seed !== undefined) return [Number(values.seed), Number(values.seed)];
@@ -63,11 +66,11 @@ async function report(result: SimResult): Promise<void> {
     `seed ${result.seed}: ${result.violations.length} violation(s); first: [${v.rule}] ${v.detail}`,
   );
   if (values['no-shrink']) return;
-  const short = await shrinkRun({ seed: result.seed, nodes, seconds }, result.actions, v.rule);
+  const short = await shrinkRun({ seed: result.seed, nodes, seconds, acks }, result.actions, v.rule);
   const file = `sim-seed-${result.seed}.json`;
   writeFileSync(
     file,
-    `${JSON.stringify({ seed: result.seed, nodes, seconds, rule: v.rule, actions: short }, null, 1)}\n`,
+    `${JSON.stringify({ seed: result.seed, nodes, seconds, acks, rule: v.rule, actions: short }, null, 1)}\n`,
   );
   console.error(
     `seed ${result.seed}: shortest script found has ${short.length} actions (of ${result.actions.length}), in ${file}:`,
@@ -91,7 +94,7 @@ async function runRange(a: number, b: number): Promise<Summary> {
   };
   const t0 = performance.now();
   for (let seed = a; seed <= b; seed++) {
-    const result = await runSim({ seed, nodes, seconds });
+    const result = await runSim({ seed, nodes, seconds, acks });
     summary.seeds++;
     summary.messages += result.messages;
     summary.deliveries += result.deliveries;
@@ -117,6 +120,7 @@ async function main(): Promise<number> {
       seed: number;
       nodes: number;
       seconds: number;
+      acks?: boolean;
       actions: Action[];
     };
     const result = await runSim(saved);
@@ -152,6 +156,7 @@ async function main(): Promise<number> {
               '--seeds',
               `${lo}..${hi}`,
               ...(values['no-shrink'] ? ['--no-shrink'] : []),
+              ...(acks ? ['--acks'] : []),
             ],
             { execArgv: ['--import', 'tsx'] },
           );

@@ -17,3 +17,4 @@ export {
   type RegistryState,
   startEtcdRegistry,
 } from './etcd.js';
+export { type ListedEntry, type ReadRegistryOptions, type RegistryListing, readRegistry } from './read.js';

@@ -227,6 +227,69 @@ describe('outcome oracle', () => {
       ['every-target'],
       (ev) => ev.splice(-4, 0, { t: 'accept', node: A, id: 'm4', to: 'broadcast', mode: 'broadcast' }),
     ],
+    [
+      'a message reported delivered (acks) that no application of the peer had',
+      ['acked-delivered'],
+      (ev) => {
+        const i = at(ev, isOutcome('m1', 'h:1'));
+        ev[i] = { ...(ev[i] as Extract<OracleEvent, { t: 'outcome' }>), outcome: 'delivered' };
+        ev.splice(
+          at(ev, (e) => e.t === 'deliver' && e.id === 'm1'),
+          1,
+        );
+        ev.splice(
+          at(ev, (e) => e.t === 'received' && e.id === 'm1'),
+          1,
+        );
+      },
+    ],
+    [
+      'a message delivered (acks) before the application had it',
+      ['acked-delivered'],
+      (ev) => {
+        const i = at(ev, isOutcome('m2', 'h:1'));
+        ev[i] = { ...(ev[i] as Extract<OracleEvent, { t: 'outcome' }>), outcome: 'delivered' };
+      },
+    ],
+    [
+      'a message sent with acks that reaches a restarted peer a second time',
+      ['one-delivery'],
+      (ev) => {
+        const i = at(ev, isOutcome('m1', 'h:1'));
+        ev[i] = { ...(ev[i] as Extract<OracleEvent, { t: 'outcome' }>), outcome: 'dropped:unacknowledged' };
+        ev.splice(
+          -4,
+          0,
+          { t: 'node', node: 'b#2', peerId: 'b', address: 'h:1' },
+          {
+            t: 'open',
+            node: A,
+            conn: 3,
+            kind: 'direct',
+            direction: 'outbound',
+            local: 'ha:51',
+            remote: 'h:1',
+            acks: true,
+          },
+          {
+            t: 'open',
+            node: 'b#2',
+            conn: 4,
+            kind: 'direct',
+            direction: 'inbound',
+            local: 'h:1',
+            remote: 'ha:51',
+            acks: true,
+          },
+          { t: 'handed', node: A, conn: 3, ids: ['ctl', 'm1'] },
+          { t: 'flushed', node: A, conn: 3, count: 2 },
+          { t: 'received', node: 'b#2', conn: 4, id: 'm1' },
+          { t: 'deliver', node: 'b#2', id: 'm1' },
+          { t: 'closed', node: A, conn: 3, code: 'ERR_CONNECTION_CLOSED' },
+          { t: 'closed', node: 'b#2', conn: 4, code: 'ERR_CONNECTION_CLOSED' },
+        );
+      },
+    ],
   ];
   for (const [name, rules, change] of cases) {
     test(`catches ${name}`, () => {

@@ -1,4 +1,10 @@
-import type { TapEvent } from './tap.js';
+import { CONTROL_ID, type TapEvent } from './tap.js';
+
+/** The peer id of a node key (`p3#2` -> `p3`). */
+function peerOf(node: string): string {
+  const at = node.lastIndexOf('#');
+  return at < 0 ? node : node.slice(0, at);
+}
 
 /**
  * The outcome oracle: a ledger keyed by (message id, target address), filled only from
@@ -81,6 +87,7 @@ export type Rule =
   | 'delivered-written'
   | 'delivered-carried'
   | 'one-delivery'
+  | 'acked-delivered'
   | 'fifo'
   | 'handed-once'
   | 'outcome-after-close'
@@ -128,6 +135,8 @@ interface ConnectionRecord {
   readonly remote: string;
   readonly handed: string[];
   readonly handedSeq: number[];
+  /** Negotiated acknowledged delivery: a message may be handed again on a later connection. */
+  readonly acks: boolean;
   flushed: number;
   readonly openSeq: number;
   closedSeq: number | undefined;
@@ -207,6 +216,7 @@ export class Oracle {
           remote: event.remote,
           handed: [],
           handedSeq: [],
+          acks: event.acks === true,
           flushed: 0,
           openSeq: seq,
           closedSeq: undefined,
@@ -464,28 +474,37 @@ export class Oracle {
     const carried = new Map<string, ConnectionRecord[]>();
     const lastByTarget = new Map<string, number>();
     const handedTo = new Set<string>();
-    for (const c of this.#connections.values()) {
+    for (const [number, c] of this.#connections) {
       for (let i = 0; i < c.handed.length; i++) {
         const id = c.handed[i]!;
+        if (id === CONTROL_ID) continue;
         if (i < c.flushed || this.#killedAt.has(c.node)) {
           push(carried, `${c.node}\n${id}`, c);
         }
         if (c.direction !== 'outbound' || c.kind !== 'direct') continue;
-        const once = `${c.node}\n${c.remote}\n${id}`;
+        // With acks, what was not acknowledged is handed again, once per later connection.
+        const once = `${c.node}\n${c.remote}\n${id}${c.acks ? `\n${number}` : ''}`;
         if (handedTo.has(once)) add('handed-once', `${c.node} handed ${id} to ${c.remote} twice`);
         handedTo.add(once);
       }
     }
     // FIFO per (sender, address): over every outbound direct connection to the address,
     // in the order the frames were handed over, accept order never goes back.
-    const frames: { seq: number; node: string; remote: string; id: string }[] = [];
+    const frames: { seq: number; node: string; remote: string; id: string; acks: boolean }[] = [];
     for (const c of this.#connections.values()) {
       if (c.direction !== 'outbound' || c.kind !== 'direct') continue;
-      for (let i = 0; i < c.handed.length; i++)
-        frames.push({ seq: c.handedSeq[i]!, node: c.node, remote: c.remote, id: c.handed[i]! });
+      for (let i = 0; i < c.handed.length; i++) {
+        if (c.handed[i] === CONTROL_ID) continue;
+        frames.push({ seq: c.handedSeq[i]!, node: c.node, remote: c.remote, id: c.handed[i]!, acks: c.acks });
+      }
     }
     frames.sort((a, b) => a.seq - b.seq);
+    // With acks, FIFO of first hand-overs: a retransmission repeats an earlier one in order.
+    const first = new Set<string>();
     for (const f of frames) {
+      const handedKey = `${f.node}\n${f.remote}\n${f.id}`;
+      if (f.acks && first.has(handedKey)) continue;
+      first.add(handedKey);
       const acc = this.#accepted.get(f.id);
       if (acc === undefined || acc.node !== f.node) continue;
       const key = `${f.node}\n${f.remote}`;
@@ -495,7 +514,7 @@ export class Oracle {
     }
     for (const [id, outcomes] of this.#outcomes) {
       for (const o of outcomes) {
-        if (o.outcome !== 'written' || o.address === null) continue;
+        if ((o.outcome !== 'written' && o.outcome !== 'delivered') || o.address === null) continue;
         const via = carried.get(`${o.node}\n${id}`) ?? [];
         if (!via.some((c) => c.remote === o.address && (c.kind === 'direct') === (o.mode === 'direct')))
           add(
@@ -507,10 +526,45 @@ export class Oracle {
     return carried;
   }
 
+  /**
+   * Acknowledged delivery: a `delivered` outcome at an address means an application of
+   * the peer it was sent to had the message before the outcome came, and a message sent
+   * to a peer reaches that peer's applications once, over every incarnation of it (a
+   * retransmission to a restarted peer would be a second delivery).
+   */
+  #checkAcked(add: (rule: Rule, detail: string) => void): void {
+    const deliveredAt = new Map<string, { seq: number; peerId: string }[]>();
+    for (const d of this.#deliveries) push(deliveredAt, d.id, { seq: d.seq, peerId: peerOf(d.node) });
+    for (const [id, outcomes] of this.#outcomes) {
+      const acc = this.#accepted.get(id);
+      if (acc === undefined) continue;
+      const to = acc.to.startsWith('peer:') ? acc.to.slice(5) : undefined;
+      for (const o of outcomes) {
+        if (o.outcome !== 'delivered') continue;
+        const got = (deliveredAt.get(id) ?? []).some(
+          (d) => d.seq < o.seq && (to === undefined || d.peerId === to),
+        );
+        if (!got)
+          add(
+            'acked-delivered',
+            `${o.node} reported ${id} delivered at ${o.address}; no application of ${acc.to} had it`,
+          );
+      }
+      if (to === undefined || acc.mode !== 'direct') continue;
+      const times = (deliveredAt.get(id) ?? []).filter((d) => d.peerId === to).length;
+      if (
+        times > 1 &&
+        outcomes.some((o) => o.outcome === 'delivered' || o.outcome === 'dropped:unacknowledged')
+      )
+        add('one-delivery', `${id} reached the applications of ${to} ${times} times`);
+    }
+  }
+
   #checkDeliveries(
     add: (rule: Rule, detail: string) => void,
     carried: Map<string, ConnectionRecord[]>,
   ): void {
+    this.#checkAcked(add);
     const once = new Set<string>();
     for (const d of this.#deliveries) {
       const key = `${d.node}\n${d.id}`;
@@ -521,7 +575,11 @@ export class Oracle {
       const connections = this.#received.get(key) ?? [];
       if (connections.length === 0)
         add('delivered-carried', `${d.node} got ${d.id}, which no connection of it received`);
-      const written = (this.#outcomes.get(d.id) ?? []).filter((o) => o.outcome === 'written');
+      // On a path with acks, a delivery ends as `delivered`, or as `dropped:unacknowledged`
+      // when the sender could not learn it (the receiver lost its state first).
+      const written = (this.#outcomes.get(d.id) ?? []).filter(
+        (o) => o.outcome === 'written' || o.outcome === 'delivered' || o.outcome === 'dropped:unacknowledged',
+      );
       const via = carried.get(`${acc.node}\n${d.id}`) ?? [];
       // The receiving end of a connection that carried it: its addresses mirror the sender's end.
       const ends = via.filter((c) =>

@@ -9,6 +9,7 @@ import type {
   ListenOptions,
   Transport,
 } from '../../src/transport/types.js';
+import { isControlFrame } from '../../src/wire/ack-frames.js';
 import { decodeEnvelopeAt, type Envelope } from '../../src/wire/envelope.js';
 import { FRAME_PREFIX_BYTES, frameLength } from '../../src/wire/framing.js';
 
@@ -27,6 +28,8 @@ export type TapEvent =
       readonly direction: 'outbound' | 'inbound';
       readonly local: string;
       readonly remote: string;
+      /** The connection negotiated acknowledged delivery (its control frames are handed as `ctl`). */
+      readonly acks?: boolean;
     }
   | { readonly t: 'handed'; readonly node: string; readonly conn: number; readonly ids: readonly string[] }
   | { readonly t: 'flushed'; readonly node: string; readonly conn: number; readonly count: number }
@@ -73,6 +76,7 @@ export class TapTransport implements Transport {
       direction,
       local: connection.localAddress,
       remote: connection.remoteAddress,
+      ...(connection.acks === true ? { acks: true } : {}),
     });
     // A connection never attached (refused, or closed first) reports its close here.
     void connection.closed.then((reason) => {
@@ -82,6 +86,9 @@ export class TapTransport implements Transport {
     return tapped;
   }
 }
+
+/** What the tap records for a control frame of acknowledged delivery (it carries no message). */
+export const CONTROL_ID = 'ctl';
 
 function idsOfFrames(frames: Uint8Array, count: number): string[] {
   const buf = frames;
@@ -96,6 +103,7 @@ function idsOfFrames(frames: Uint8Array, count: number): string[] {
 }
 
 function idOf(buf: Uint8Array, start: number, end: number): string {
+  if (isControlFrame(buf, start, end)) return CONTROL_ID;
   const asBuffer = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
   return decodeEnvelopeAt(asBuffer, start, end).id;
 }
@@ -134,6 +142,9 @@ export class TapConnection implements Connection {
   get remoteIdentity() {
     return this.inner.remoteIdentity;
   }
+  get acks(): boolean {
+    return this.inner.acks === true;
+  }
   get bufferedBytes(): number {
     return this.inner.bufferedBytes;
   }
@@ -150,7 +161,8 @@ export class TapConnection implements Connection {
   attach(handler: ConnectionHandler): void {
     const { node, number, sink } = this;
     const received = (chunk: Buffer, start: number, end: number): void => {
-      sink({ t: 'received', node, conn: number, id: idOf(chunk, start, end) });
+      const id = idOf(chunk, start, end);
+      if (id !== CONTROL_ID) sink({ t: 'received', node, conn: number, id });
     };
     const tapped: ConnectionHandler = {
       onFrame: (frame, readAtMs) => {

@@ -34,9 +34,10 @@ async function cli(args: string[]) {
 
 test('the recipe: keygen with an owner key, then three configs that pass `peerpost config check`', async () => {
   // Step 1: the etcd it starts, and the endpoint the configs use.
-  const etcdLine = /^etcd (.*(?:\\\n.*)*)/m.exec(setup)?.[1]?.replace(/\\\n\s*/g, ' ');
+  const etcdLine = /^etcd ((?:[^\n]*\\\n)*[^\n]*)/m.exec(setup)?.[1]?.replace(/\\\n\s*/g, ' ');
   assert.ok(etcdLine, 'the recipe starts etcd');
   const clientUrl = /--listen-client-urls (\S+)/.exec(etcdLine)?.[1];
+  assert.match(clientUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.equal(clientUrl, /--advertise-client-urls (\S+)/.exec(etcdLine)?.[1]);
 
   // Step 2: `openssl rand -hex 32 > owner.hex`, then keygen for n1..n3 as written.

@@ -84,7 +84,7 @@ const WEIGHTS: Readonly<Record<ActionKind, number>> = {
   link: 2,
   pause: 2,
   answer: 3,
-  crash: 1,
+  crash: 2,
   mode: 2,
   capacity: 1,
 };
@@ -188,7 +188,14 @@ export function plan(options: PlanOptions): Action[] {
         actions.push({ k: 'answer', at, node: from, n: 1 + Math.floor(random() * 5) });
         break;
       case 'crash':
-        actions.push({ k: 'crash', at, node: from, downMs: 500 + Math.floor(random() * 10_000) });
+        // Some come back within their peers' backoff deadline (a quick restart: the peers
+        // reconnect to a process that lost its state), the others later.
+        actions.push({
+          k: 'crash',
+          at,
+          node: from,
+          downMs: random() < 0.4 ? 50 + Math.floor(random() * 1500) : 500 + Math.floor(random() * 10_000),
+        });
         break;
       case 'mode': {
         const r2 = random();

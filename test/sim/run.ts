@@ -18,6 +18,8 @@ export interface SimOptions {
   readonly seconds: number;
   /** Replays this script instead of the one planned from the seed (shrinking). */
   readonly actions?: readonly Action[];
+  /** Every node sends to peers with acknowledged delivery (docs/acks.md). @default false */
+  readonly acks?: boolean;
 }
 
 export interface SimResult {
@@ -157,6 +159,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
       random: seededRandom(seed ^ (n.index * 7919 + n.incarnation)),
       limits: LIMITS,
       directSendMode: n.mode,
+      ...(options.acks === true ? { acks: { enabled: true, window: 64 } } : {}),
     });
     n.network = network;
     n.tap = tap;
@@ -165,7 +168,9 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
     record({ t: 'node', node: key, peerId: n.peerId, address: n.address });
     network.onOutcome((e) => {
       const outcome = formatOutcome(e.outcome);
-      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      const detailed =
+        e.outcome.kind === 'dropped' && e.outcome.detail ? `${outcome}/${e.outcome.detail}` : outcome;
+      outcomes[detailed] = (outcomes[detailed] ?? 0) + 1;
       record({ t: 'outcome', node: key, id: e.messageId, address: e.address ?? null, mode: e.mode, outcome });
     });
     network.onMessage((msg) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { plan } from './plan.js';
+import { type Action, initialPeers, plan } from './plan.js';
 import { runSim, shrink } from './run.js';
 
 /**
@@ -32,6 +32,44 @@ describe('deterministic simulation (in-memory transport, virtual time, oracle-ch
         assert.ok((r.applied[kind] ?? 0) > 0, `seed ${seed} applied no ${kind}`);
       }
     }
+  });
+
+  test('acknowledged delivery: seeds 1..100, 8 nodes, and seeds 1..2, 100 nodes: no violation', async () => {
+    const failed: string[] = [];
+    const outcomes: Record<string, number> = {};
+    const runs = [
+      ...Array.from({ length: 100 }, (_, i) => ({ seed: i + 1, nodes: 8 })),
+      { seed: 1, nodes: 100 },
+      { seed: 2, nodes: 100 },
+    ];
+    for (const { seed, nodes } of runs) {
+      const r = await runSim({ seed, nodes, seconds: 60, acks: true });
+      for (const [k, v] of Object.entries(r.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + v;
+      if (r.violations.length > 0)
+        failed.push(`seed ${seed}/${nodes}: [${r.violations[0]!.rule}] ${r.violations[0]!.detail}`);
+    }
+    assert.deepEqual(failed, []);
+    // Messages to peers end as delivered (not written), and the faults cost some of them, named.
+    assert.ok((outcomes.delivered ?? 0) > 10_000, JSON.stringify(outcomes));
+    assert.ok((outcomes['dropped:unacknowledged/connect_failed'] ?? 0) > 0, JSON.stringify(outcomes));
+  });
+
+  test('acknowledged delivery: a receiver that restarts at once loses what was unconfirmed, named, and gets nothing twice', async () => {
+    // Node 0 sends bursts to node 3 over a slow link; node 3 crashes with messages and
+    // acks in flight and is back within node 0's backoff deadline, without its state.
+    // Without the peer_lost_state rule, the unconfirmed messages would be sent again and
+    // reach node 3's application a second time (the oracle's one-delivery rule).
+    const to = initialPeers(1, 4)[0]![0]!;
+    const actions: Action[] = [
+      { k: 'link', at: 0, a: 0, b: to, slow: true },
+      { k: 'send', at: 500, from: 0, to, n: 1 },
+      ...Array.from({ length: 10 }, (_, i): Action => ({ k: 'send', at: 3000 + i * 25, from: 0, to, n: 3 })),
+      { k: 'crash', at: 3100, node: to, downMs: 300 },
+    ];
+    const r = await runSim({ seed: 1, nodes: 4, seconds: 10, acks: true, actions });
+    assert.deepEqual(r.violations, []);
+    assert.ok((r.outcomes['dropped:unacknowledged/peer_lost_state'] ?? 0) > 0, JSON.stringify(r.outcomes));
+    assert.ok((r.outcomes.delivered ?? 0) > 0, JSON.stringify(r.outcomes));
   });
 
   test('regression (seed 19, shrunk): a reply by address is not `written` when its node crashes before the flush', async () => {
