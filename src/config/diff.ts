@@ -165,6 +165,14 @@ export function diffConfig(old: NodeConfig, next: NodeConfig): ConfigChange[] {
   out.push(...diffSet('trust.certHashes', old.trust.certHashes, next.trust.certHashes));
   out.push(...diffSet('trust.ownerKeys', old.trust.ownerKeys, next.trust.ownerKeys));
   diffLeaves('limits', old.limits, next.limits, out);
+  for (const [k, v] of Object.entries(next.acks)) {
+    const before: unknown = (old.acks as Record<string, unknown>)[k];
+    if (JSON.stringify(before) === JSON.stringify(v)) continue;
+    // What the receiving side was started with (the listener's ALPN list, its stream table) stays.
+    const needsRestart = k === 'accept' || k === 'streams';
+    const description = `acks.${k}: ${JSON.stringify(before)} -> ${JSON.stringify(v)}${needsRestart ? ' (needs restart, not applied)' : ''}`;
+    out.push({ key: `acks.${k}`, description, needsRestart });
+  }
   scalar('topologyFile', old.topologyFile, next.topologyFile, false);
   out.push(...diffTopology(old.topology, next.topology));
   return out;

@@ -13,6 +13,7 @@ import {
   limitsSchema,
   type NodeLimits,
   nodeConfigSchema,
+  type RawNodeConfig,
   type RawTopology,
   topologySchema,
 } from './schema.js';
@@ -58,6 +59,8 @@ export interface NodeConfig {
   readonly topologyFile: string | undefined;
   /** Membership on etcd, merged with `topology`; none when undefined. Needs a restart to change. */
   readonly registry?: { readonly etcd: EtcdRegistryConfig } | undefined;
+  /** Acknowledged delivery (docs/acks.md); `peers` empty: every peer. */
+  readonly acks: RawNodeConfig['acks'];
   /** The config file, when parsed from one. */
   readonly path: string | undefined;
 }
@@ -153,6 +156,7 @@ export function parseNodeConfig(text: string, options: ParseConfigOptions = {}):
     trust: { certHashes: [...new Set(raw.trust.certHashes)], ownerKeys: [...new Set(raw.trust.ownerKeys)] },
     limits: raw.limits,
     directSendMode: raw.directSendMode,
+    acks: raw.acks,
     admin: raw.admin,
     controlTokenFile: raw.controlTokenFile === undefined ? undefined : resolve(baseDir, raw.controlTokenFile),
     logLevel: raw.logLevel,

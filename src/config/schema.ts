@@ -281,6 +281,18 @@ export const etcdRegistrySchema = z
 
 export const registrySchema = z.strictObject({ etcd: etcdRegistrySchema });
 
+/** Acknowledged delivery (docs/acks.md); the same keys and defaults as the `acks` option of createNetwork. */
+const booleanOf = (what: string) => z.boolean({ error: (iss) => expected(what, iss.input) });
+
+export const acksSchema = z.strictObject({
+  enabled: booleanOf('true or false').default(false),
+  peers: z.array(nonEmptyString('a peer id')).default([]),
+  window: positiveInt().default(4096),
+  windowBytes: byteSize.default(8 * 1024 * 1024),
+  accept: booleanOf('true or false').default(true),
+  streams: positiveInt().default(4096),
+});
+
 export const nodeConfigSchema = z
   .strictObject({
     nodeId: nonEmptyString('a non-empty peer id'),
@@ -303,6 +315,7 @@ export const nodeConfigSchema = z
     topology: topologySchema.optional(),
     topologyFile: nonEmptyString('a file path').optional(),
     registry: registrySchema.optional(),
+    acks: acksSchema.prefault({}),
   })
   .superRefine((v, ctx) => {
     if (v.topology !== undefined && v.topologyFile !== undefined) {

@@ -97,15 +97,21 @@ class Family {
     readonly bounds: Float64Array,
   ) {
     this.#sortedLabelNames = [...labelNames].sort();
-    this.clear();
+    this.clear(true);
   }
 
-  /** Forgets every series (prom-client's `reset()`): a metric without labels keeps its one, at zero. */
-  clear(): void {
+  /**
+   * Forgets every series (prom-client's `reset()`): a counter or gauge without labels keeps
+   * its one, at zero; a histogram without labels has its one at first, and none after a
+   * reset until it is observed again (as prom-client's).
+   */
+  clear(initial = false): void {
     this.#byObject = new WeakMap();
     this.#root = new Map();
     this.series = [];
-    if (this.labelNames.length === 0) this.#byObject.set(EMPTY, this.#find(EMPTY));
+    if (this.labelNames.length === 0 && (initial || this.type !== 'histogram')) {
+      this.#byObject.set(EMPTY, this.#find(EMPTY));
+    }
   }
 
   /** The series of `labels`: O(1) and allocation-free for a labels object seen before. */

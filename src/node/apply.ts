@@ -2,6 +2,7 @@ import type { ConfigChange } from '../config/diff.js';
 import type { LoadedNodeConfig } from '../config/load.js';
 import { type Credentials, validateCredentials } from '../identity/credentials.js';
 import type { Network } from '../network/network.js';
+import type { AckOptions } from '../network/options.js';
 import type { LoggerLevel } from '../util/log.js';
 
 /** What a reload did, for the "configuration reloaded" log line. */
@@ -43,6 +44,7 @@ export function applyConfig(
   if (has((k) => k === 'directSendMode' || k.startsWith('limits.'))) {
     target.network.updateConfig({ directSendMode: next.directSendMode, limits: next.limits });
   }
+  if (has((k) => k.startsWith('acks.'))) target.network.updateConfig({ acks: networkAcks(next.acks) });
   if (has((k) => k === 'topologyFile' || k === 'topology' || k.startsWith('topology.'))) {
     target.network.updateTopology(next.topology);
   }
@@ -60,4 +62,16 @@ export function applyConfig(
     else applied.push(change.description);
   }
   return { applied, notApplied };
+}
+
+/** The `acks` of a node config as the Network option (an empty `peers` list: every peer). */
+export function networkAcks(acks: LoadedNodeConfig['acks']): AckOptions {
+  return {
+    enabled: acks.enabled,
+    ...(acks.peers.length === 0 ? {} : { peers: acks.peers }),
+    window: acks.window,
+    windowBytes: acks.windowBytes,
+    accept: acks.accept,
+    streams: acks.streams,
+  };
 }

@@ -14,7 +14,7 @@ import type { OutcomeEvent } from '../sender/outcome.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import { type CreateLoggerOptions, createLogger } from '../util/log.js';
 import type { Logger } from '../util/logger.js';
-import { applyConfig } from './apply.js';
+import { applyConfig, networkAcks } from './apply.js';
 import { controlSend, parseControlSend, readControlToken } from './control.js';
 import { DropRing } from './drops.js';
 import { buildStatus, type NodeStatus } from './status.js';
@@ -377,6 +377,7 @@ export async function startNodeService(options: NodeServiceOptions): Promise<Nod
     topology: config.topology,
     directSendMode: config.directSendMode,
     limits: config.limits,
+    acks: networkAcks(config.acks),
     knownLabels: [...new Set([...(options.echoLabels ?? []), HEARTBEAT_LABEL])],
     metrics,
     logger,

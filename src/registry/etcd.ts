@@ -858,7 +858,7 @@ export async function waitForFirstListing(
   if (timedOut) {
     (options.logger ?? noopLogger).warn(
       { endpoints: options.endpoints, lastError: registry.stats().lastError },
-      'registry: etcd not reachable yet; keeping the static table and retrying',
+      'registry: etcd not reachable yet; keeping the current table and retrying',
     );
   }
   return !timedOut;

@@ -100,3 +100,22 @@ test('large topology changes are summarised after 20 peers', () => {
   assert.equal(changes.length, 21);
   assert.equal(changes.at(-1)!.description, 'topology: 5 more peers changed');
 });
+
+test('acks: the sending side applies live, what the listener started with needs a restart', () => {
+  const changes = diffConfig(
+    parse('acks: { enabled: false }\n'),
+    parse('acks: { enabled: true, peers: [bob], window: 128, accept: false, streams: 10 }\n'),
+  );
+  assert.deepEqual(
+    changes.map((c) => [c.key, c.needsRestart]),
+    [
+      ['acks.enabled', false],
+      ['acks.peers', false],
+      ['acks.window', false],
+      ['acks.accept', true],
+      ['acks.streams', true],
+    ],
+  );
+  assert.equal(changes[1]!.description, 'acks.peers: [] -> ["bob"]');
+  assert.throws(() => parse('acks: { enabled: yes-please }\n'), /acks\.enabled/);
+});

@@ -40,7 +40,7 @@ test('every limit is documented with its default and whether it is live', () => 
 
 test('every top-level key is documented, and restart-only keys say so', () => {
   for (const key of Object.keys(nodeConfigSchema.shape)) {
-    if (key === 'limits' || key === 'trust' || key === 'credentials') continue;
+    if (key === 'limits' || key === 'trust' || key === 'credentials' || key === 'acks') continue;
     const row = rows.get(key);
     assert.ok(row, `${key} is not documented`);
     assert.equal(row[3], (RESTART_KEYS as readonly string[]).includes(key) ? 'no' : 'yes', `${key} live`);
@@ -48,6 +48,11 @@ test('every top-level key is documented, and restart-only keys say so', () => {
   for (const key of ['credentials.key', 'credentials.cert', 'trust.certHashes', 'trust.ownerKeys']) {
     assert.equal(rows.get(key)?.[3], 'yes', key);
   }
+  // acks: what the sending side uses is live, what the listener started with is not.
+  for (const key of ['acks.enabled', 'acks.peers', 'acks.window', 'acks.windowBytes']) {
+    assert.equal(rows.get(key)?.[3], 'yes', key);
+  }
+  for (const key of ['acks.accept', 'acks.streams']) assert.equal(rows.get(key)?.[3], 'no', key);
 });
 
 test('the examples in docs/configuration.md are valid', () => {

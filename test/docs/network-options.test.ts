@@ -160,6 +160,27 @@ describe(`${README}: Network options`, () => {
     assert.equal(compressed(), 1, `${threshold + 1} bytes are compressed`);
   });
 
+  test("`acks`: off for this node's sends, accepted from peers that offer it", async () => {
+    probed.add('acks');
+    assert.match(String(documented('acks')), /acks\.md/);
+    assert.match(rows.get('acks')![1]!, /off; accepted from peers/);
+    const plainNode = await start({ nodeId: 'acks-plain' });
+    const acking = await start({ nodeId: 'acks-on', acks: { enabled: true } });
+    const outcomes: string[] = [];
+    const got: string[] = [];
+    plainNode.onMessage((m) => got.push(m.id));
+    acking.onMessage((m) => got.push(m.id));
+    plainNode.onOutcome((o) => outcomes.push(`plain:${o.outcome.kind}`));
+    acking.onOutcome((o) => outcomes.push(`acking:${o.outcome.kind}`));
+    plainNode.updateTopology({ 'acks-on': [acking.address] });
+    acking.updateTopology({ 'acks-plain': [plainNode.address] });
+    plainNode.send('acks-on', 'm', Buffer.from('x'));
+    acking.send('acks-plain', 'm', Buffer.from('x'));
+    await until(() => outcomes.length === 2 && got.length === 2, 'both outcomes');
+    // Without the option a node sends plain (written); by default it accepts acks (delivered).
+    assert.deepEqual(outcomes.sort(), ['acking:delivered', 'plain:written']);
+  });
+
   test('`incomingCapacity`: messages a reader may lag behind before the oldest is dropped', async () => {
     probed.add('incomingCapacity');
     const capacity = documented('incomingCapacity') as number;

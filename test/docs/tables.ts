@@ -139,6 +139,7 @@ export function parseDefault(cell: string): unknown {
     .trim();
   if (text === 'none' || text === '—' || text === '-' || text === '') return undefined;
   if (text === '[]') return [];
+  if (text === 'true' || text === 'false') return text === 'true';
   if (text === '{}') return {};
   const bytes = /^(\d+)\s*(KiB|MiB|GiB)$/.exec(text);
   if (bytes) return Number(bytes[1]) * { KiB: 1024, MiB: MIB, GiB: 1024 * MIB }[bytes[2] as 'KiB'];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LoadedNodeConfig } from '../../src/config/load.js';
-import { DEFAULT_LIMITS } from '../../src/config/schema.js';
+import { acksSchema, DEFAULT_LIMITS } from '../../src/config/schema.js';
 import { isPeerpostError } from '../../src/errors.js';
 import { generateCredentials } from '../../src/identity/credentials.js';
 import { resolveTarget, type SendOnceResult, sendOnce } from '../../src/node/send-once.js';
@@ -19,6 +19,7 @@ async function config(limits: Partial<LoadedNodeConfig['limits']> = {}): Promise
     trust: { certHashes: [], ownerKeys: [] },
     limits: { ...(DEFAULT_LIMITS as unknown as LoadedNodeConfig['limits']), ...limits },
     directSendMode: 'direct',
+    acks: acksSchema.parse({}),
     admin: undefined,
     logLevel: 'info',
     topology: new Map([['dave', []]]),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { diffConfig } from '../../src/config/diff.js';
 import type { LoadedNodeConfig } from '../../src/config/load.js';
-import { DEFAULT_LIMITS } from '../../src/config/schema.js';
+import { acksSchema, DEFAULT_LIMITS } from '../../src/config/schema.js';
 import { generateCredentials } from '../../src/identity/credentials.js';
 import { applyConfig } from '../../src/node/apply.js';
 import { DropRing } from '../../src/node/drops.js';
@@ -50,6 +50,7 @@ async function configs(): Promise<{ old: LoadedNodeConfig; pem: { key: string; c
     trust: { certHashes: [], ownerKeys: [] },
     limits: DEFAULT_LIMITS as unknown as LoadedNodeConfig['limits'],
     directSendMode: 'direct',
+    acks: acksSchema.parse({}),
     admin: undefined,
     logLevel: 'info',
     topology: new Map(),

@@ -13,7 +13,7 @@ import { type RegistryNetwork, startEtcdRegistry } from '../../src/registry/etcd
 import type { Topology } from '../../src/topology/types.js';
 import { until } from '../network/helpers.js';
 import { makeCredentials, tempDir } from '../node/cli-harness.js';
-import { type EtcdServer, startEtcd } from './etcd-server.js';
+import { CuttableProxy, type EtcdServer, startEtcd } from './etcd-server.js';
 
 /**
  * Live reload of `registry.etcd` in `peerpost node` (NodeService) against a real etcd: the
@@ -230,12 +230,97 @@ test('registry.etcd reloaded live: new TTL without a gap, another prefix, invali
       'a handover is not reported as a duplicate node id',
     );
 
+    // 6. New credentials: the entry follows the new certificate, and n is never missing.
+    const rotated = await makeCredentials(tmp.dir, 'n-rotated');
+    const tablesBeforeRotation = watcherNet.tables.length;
+    writeFileSync(
+      path,
+      stringify({
+        nodeId: 'n',
+        listen: '127.0.0.1:0',
+        credentials: { key: 'n-rotated/key.pem', cert: 'n-rotated/cert.pem' },
+        topology: { static: ['127.0.0.1:9'] },
+        limits: { drainTimeoutMs: 100 },
+        registry: { etcd: { endpoints: [etcd.endpoint], prefix: A } },
+      }),
+    );
+    const r6 = await n.reload();
+    assert.equal(r6.kind, 'changed');
+    assert.equal(n.status().identity.certHash, rotated);
+    assert.deepEqual(JSON.parse((await admin.get(`${A}n`).string())!).addresses, [
+      { address: n.address, certHash: rotated },
+    ]);
+    await until(() => {
+      const pinned = watcherNet.topology.get('n')?.[0]?.expectedIdentity;
+      return pinned !== undefined && 'certHash' in pinned && pinned.certHash === rotated;
+    }, 'cluster A pins the new certificate');
+    assert.ok(
+      watcherNet.tables.slice(tablesBeforeRotation).every((t) => t.has('n')),
+      'the other members never lost n',
+    );
+
     // Closing the node revokes the lease of the registry it uses now.
     await n.close();
     assert.equal(await admin.get(`${A}n`).string(), null);
   } finally {
     await node?.close();
     await watcher.close();
+    tmp.remove();
+  }
+});
+
+test('registry.etcd reloaded to an etcd that does not answer: the node keeps its table, then follows when it answers', async () => {
+  const prefix = `/peerpost-reload-test/${process.pid}/down/`;
+  await admin.put(`${prefix}x`).value(entry(7201));
+  const { proxy, endpoint } = await CuttableProxy.start(etcd.endpoint);
+  proxy.cut(); // the new endpoint refuses connections for now
+  const tmp = tempDir('registry-reload-down');
+  const logs = logSink();
+  let node: NodeService | undefined;
+  const path = join(tmp.dir, 'm.yaml');
+  const write = (endpoints: string[]) =>
+    writeFileSync(
+      path,
+      stringify({
+        nodeId: 'm',
+        listen: '127.0.0.1:0',
+        credentials: { key: 'm/key.pem', cert: 'm/cert.pem' },
+        limits: { drainTimeoutMs: 100 },
+        registry: { etcd: { endpoints, prefix } },
+      }),
+    );
+  try {
+    await makeCredentials(tmp.dir, 'm');
+    write([etcd.endpoint]);
+    node = await startNodeService({ configPath: path, logDestination: logs.stream });
+    const m = node;
+    await until(() => m.network.topology.has('x'), 'm learns x');
+
+    write([endpoint]);
+    const started = Date.now();
+    const r = await m.reload();
+    assert.equal(r.kind, 'changed', 'valid settings are applied even while etcd does not answer');
+    const took = Date.now() - started;
+    assert.ok(took >= 4000 && took < 15_000, `the reload waited for the new etcd for ${took} ms`);
+    assert.equal(m.registry!.stats().state === 'synced', false);
+    assert.ok(m.network.topology.has('x'), 'the last table is kept');
+    assert.equal(await admin.get(`${prefix}m`).string(), null, 'the old lease was revoked');
+    assert.ok(
+      logs.lines.some(
+        (l) => l.msg === 'registry: etcd not reachable yet; keeping the current table and retrying',
+      ),
+    );
+
+    await admin.delete().key(`${prefix}x`);
+    await admin.put(`${prefix}y`).value(entry(7202));
+    proxy.restore();
+    await until(() => m.registry!.stats().state === 'synced', 'the new registry connects', 20_000);
+    await until(() => m.network.topology.has('y') && !m.network.topology.has('x'), 'm follows etcd again');
+    await until(() => m.registry!.stats().registered, 'm registers');
+    assert.notEqual(await admin.get(`${prefix}m`).string(), null);
+  } finally {
+    await node?.close();
+    await proxy.close();
     tmp.remove();
   }
 });
