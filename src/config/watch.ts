@@ -116,7 +116,9 @@ export class ConfigWatcher {
     }
     const config = liveConfig(this.#current, loaded);
     try {
-      await this.#options.onChange(config, changes);
+      const applying = this.#options.onChange(config, changes);
+      // Awaited only when it is a promise: a synchronous onChange sees `current` updated at once.
+      if (applying !== undefined) await applying;
     } catch (err) {
       // Rejected while applying (e.g. a key that does not match its certificate): the
       // running configuration stays the one to compare the next reload with.

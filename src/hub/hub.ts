@@ -308,7 +308,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
   subscribeTo(
     address: string,
     kind: Exclude<ConnectionKind, 'direct'> = 'subscribe-node',
-    options: Pick<SubscriptionOptions, 'expectedIdentity' | 'backoff'> = {},
+    options: Pick<SubscriptionOptions, 'expectedIdentity' | 'backoff' | 'acks'> = {},
   ): Subscription {
     if (this.#state === 'closing' || this.#state === 'closed') {
       throw new PeerpostError('ERR_CLOSED', 'hub is closed');

@@ -78,7 +78,10 @@ export class InboundConnection implements ConnectionHandler {
     this.connection = connection;
     this.kind = connection.kind;
     this.acceptedAtMs = acceptedAtMs;
-    this.outbox = new Outbox(connection, queueCapacity, depth, queueBytes, budget);
+    // On a subscriber connection with acks the subscriber acknowledges broadcasts; on a
+    // direct one, acks are for the peer's messages to us (replies are not acknowledged).
+    const acknowledged = connection.acks === true && connection.kind !== 'direct';
+    this.outbox = new Outbox(connection, queueCapacity, depth, queueBytes, budget, acknowledged);
     this.#source = this.#makeSource(peerId);
   }
 
@@ -131,6 +134,21 @@ export class InboundConnection implements ConnectionHandler {
   onFrameAt(chunk: Buffer, start: number, end: number, readAtMs?: number): void {
     if (!this.#reading) return;
     if (this.isSubscriber) {
+      if (this.connection.acks === true && isControlFrame(chunk, start, end)) {
+        let control: ReturnType<typeof decodeControlFrame> | undefined;
+        try {
+          control = decodeControlFrame(chunk, start, end);
+        } catch {
+          control = undefined;
+        }
+        if (control?.type === ACK_ACK) {
+          this.outbox.acknowledged(control.seq);
+          this.#owner.progress();
+          return;
+        }
+        this.#violation('ack_protocol');
+        return;
+      }
       this.#reading = false;
       this.#owner.protocolViolation(this, 'unexpected_frame');
       return;

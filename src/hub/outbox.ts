@@ -65,7 +65,12 @@ export class Outbox {
   #inRing: Waiting[] | undefined;
   #inTransport: Waiting[] | undefined;
   /** Set once the connection closed: how messages handed over after that end. */
-  #lost: Exclude<TicketResult, 'written'> | undefined;
+  #lost: 'connection_lost' | 'shutdown' | undefined;
+  /**
+   * A subscriber connection with acks (docs/acks.md): a message is settled `delivered`
+   * when the subscriber acknowledges its frame, not when it is flushed.
+   */
+  readonly #acknowledged: boolean;
 
   constructor(
     connection: Connection,
@@ -73,7 +78,9 @@ export class Outbox {
     depth: DepthTotal,
     capacityBytes = Number.POSITIVE_INFINITY,
     budget: ByteBudget = new ByteBudget(),
+    acknowledged = false,
   ) {
+    this.#acknowledged = acknowledged;
     this.#connection = connection;
     this.#capacity = capacity;
     this.#depth = depth;
@@ -176,6 +183,7 @@ export class Outbox {
   /** The transport flushed `count` more frames: messages among them are `written`. */
   flushed(count: number): void {
     this.#flushed += count;
+    if (this.#acknowledged) return;
     const waiting = this.#inTransport;
     while (waiting !== undefined && waiting.length > 0 && waiting[0]!.at < this.#flushed) {
       waiting.shift()!.ticket.settle('written', this.#connection.remoteAddress);
@@ -186,12 +194,27 @@ export class Outbox {
    * The connection closed: messages handed over and not flushed were not sent; they end
    * as `reason` (`shutdown` when the hub closed it, else `connection_lost`).
    */
-  closed(reason: Exclude<TicketResult, 'written'> = 'connection_lost'): void {
+  closed(reason: 'connection_lost' | 'shutdown' = 'connection_lost'): void {
     this.#lost ??= reason;
     const waiting = this.#inTransport;
     this.#inTransport = undefined;
     const address = this.#connection.remoteAddress;
-    if (waiting !== undefined) for (const w of waiting) w.ticket.settle(this.#lost, address);
+    if (waiting === undefined) return;
+    for (const w of waiting) {
+      // With acks, a flushed frame may have reached the subscriber: nobody can tell now.
+      const flushed = this.#acknowledged && w.at < this.#flushed;
+      w.ticket.settle(flushed ? 'unacknowledged' : this.#lost, address);
+    }
+  }
+
+  /** The subscriber acknowledged the first `count` frames handed over (acks only). */
+  acknowledged(count: number): void {
+    if (!this.#acknowledged) return;
+    const upTo = Math.min(count, this.#flushed);
+    const waiting = this.#inTransport;
+    while (waiting !== undefined && waiting.length > 0 && waiting[0]!.at < upTo) {
+      waiting.shift()!.ticket.settle('delivered', this.#connection.remoteAddress);
+    }
   }
 
   /**
@@ -250,7 +273,7 @@ export class Outbox {
    * Forgets queued frames (the connection closed or is closing); returns how many were
    * discarded. Messages with a ticket among them end as `reason`.
    */
-  clear(reason: Exclude<TicketResult, 'written'> = 'connection_lost'): number {
+  clear(reason: 'connection_lost' | 'shutdown' = 'connection_lost'): number {
     const discarded = this.#size;
     this.#dequeued = this.#enqueued;
     const inRing = this.#inRing;

@@ -17,8 +17,12 @@ export type HubResult =
 /** Why a connection's queue refused a frame: its own bounds, or the node's byte budget. */
 export type QueueRefusal = 'queue_full' | 'node_queue_full';
 
-/** How a frame a connection took ended: flushed to the socket, or not. */
-export type TicketResult = 'written' | 'connection_lost' | 'shutdown';
+/**
+ * How a frame a connection took ended: flushed to the socket, or not. On a subscriber
+ * connection with acks (docs/acks.md): `delivered` once the subscriber acknowledged it,
+ * `unacknowledged` if the connection closed after the flush and before the ack.
+ */
+export type TicketResult = 'written' | 'delivered' | 'unacknowledged' | 'connection_lost' | 'shutdown';
 
 /**
  * Follows one message through the connections the hub hands it to (one for a reply, one

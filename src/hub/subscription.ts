@@ -13,6 +13,8 @@ import type {
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Random } from '../util/random.js';
+import { ACK_ACK, seqFrame } from '../wire/ack-frames.js';
+import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { IncomingReader } from './incoming-reader.js';
 
 /** Reconnect delays of a subscription: capped Fibonacci with jitter, retried until closed. */
@@ -40,6 +42,12 @@ export interface SubscriptionOptions {
   /** The connection fails with `ERR_IDENTITY_MISMATCH` if someone else answers. */
   expectedIdentity?: ExpectedIdentity | undefined;
   backoff?: SubscriptionBackoff | undefined;
+  /**
+   * Offer acknowledged delivery (docs/acks.md): this node acknowledges the broadcasts it
+   * handed to its application, so the publisher's outcome per subscriber is `delivered`
+   * (or `dropped:unacknowledged` when the connection closed first). @default false
+   */
+  acks?: boolean | undefined;
   reader: IncomingReader;
   /** The peer id of whoever answered at `address`, per the current topology. */
   identify(identity: RemoteIdentity, address: string): string | undefined;
@@ -92,6 +100,10 @@ export class Subscription implements ConnectionHandler {
   #closing: Promise<void> | undefined;
   #connects = 0;
   #received = 0;
+  /** Broadcasts read on the current connection, and the count last acknowledged (acks only). */
+  #onConnection = 0;
+  #acked = 0;
+  #ackScheduled = false;
 
   constructor(options: SubscriptionOptions) {
     this.#options = options;
@@ -136,7 +148,25 @@ export class Subscription implements ConnectionHandler {
       return;
     }
     this.#received++;
+    if (connection.acks === true) {
+      this.#onConnection++;
+      if (!this.#ackScheduled) {
+        this.#ackScheduled = true;
+        queueMicrotask(this.#sendAck);
+      }
+    }
   }
+
+  /** One ACK per turn of the event loop: every broadcast read on this connection so far. */
+  readonly #sendAck = (): void => {
+    this.#ackScheduled = false;
+    const connection = this.#connection;
+    if (connection === undefined || this.#onConnection <= this.#acked) return;
+    this.#acked = this.#onConnection;
+    const frame = seqFrame(ACK_ACK, this.#acked);
+    if (connection.writeFrames !== undefined) connection.writeFrames(frame, 1);
+    else connection.write(frame.subarray(FRAME_PREFIX_BYTES));
+  };
 
   onClose(reason: CloseReason): void {
     this.#connection = undefined;
@@ -179,6 +209,7 @@ export class Subscription implements ConnectionHandler {
       .connect(this.address, this.kind, {
         expectedIdentity: this.#options.expectedIdentity,
         signal: abort.signal,
+        acks: this.#options.acks === true,
       })
       .then(
         (connection) => this.#connected(connection),
@@ -196,6 +227,8 @@ export class Subscription implements ConnectionHandler {
     this.#connects++;
     this.#attempt = 1;
     this.#connection = connection;
+    this.#onConnection = 0;
+    this.#acked = 0;
     this.#source = this.#sourceFor(connection);
     this.#setState({ kind: 'connected', sinceMs: this.#options.clock.now() });
     this.#options.logger.info(

@@ -109,4 +109,11 @@ export interface ErrorContext {
 export interface SubscribeOptions {
   /** @default 'subscribe-node' */
   kind?: Exclude<ConnectionKind, 'direct'>;
+  /**
+   * Acknowledge the broadcasts this node's application is handed (docs/acks.md), so the
+   * publisher learns this subscriber's gaps: its outcome for this subscriber is `delivered`,
+   * or `dropped:unacknowledged` when the connection closed before the ack. Needs a
+   * publisher that accepts acks (else the subscription is plain). @default false
+   */
+  acks?: boolean;
 }

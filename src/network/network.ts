@@ -498,6 +498,7 @@ export class Network {
    */
   subscribe(target: string, options: SubscribeOptions = {}): { close(): Promise<void> } {
     const kind = options.kind ?? 'subscribe-node';
+    const acks = options.acks === true;
     const known = this.#topology.get().get(target);
     if (known === undefined && addressProblem(target, false) !== undefined) {
       throw new PeerpostError(
@@ -509,15 +510,15 @@ export class Network {
     // Subscribing twice to one address shares one subscription: two would deliver every
     // broadcast twice.
     const keys = addresses.map((a) => {
+      // (The first subscription's `acks` holds for those that share it.)
       const key = `${kind}\n${a.address}\n${JSON.stringify(a.expectedIdentity ?? null)}`;
       const held = this.#subscriptions.get(key);
       if (held !== undefined) held.holders++;
       else {
-        const subscription = this.#hub.subscribeTo(
-          a.address,
-          kind,
-          a.expectedIdentity ? { expectedIdentity: a.expectedIdentity } : {},
-        );
+        const subscription = this.#hub.subscribeTo(a.address, kind, {
+          ...(a.expectedIdentity ? { expectedIdentity: a.expectedIdentity } : {}),
+          acks,
+        });
         this.#subscriptions.set(key, { subscription, holders: 1 });
       }
       return key;

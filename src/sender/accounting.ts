@@ -241,10 +241,10 @@ export class Accounting {
   }
 
   /** The peer's node acknowledged the message, `latencyMs` after its first write: outcome `delivered`. */
-  delivered(msg: OutcomeSubject, address: string, latencyMs: number): void {
-    if (this.#on)
-      this.#metrics.observe('peerpost_ack_latency_seconds', Math.max(0, latencyMs) / 1000, NO_LABELS);
-    this.#final(msg, address, 'direct', DELIVERED);
+  delivered(msg: OutcomeSubject, address: string, latencyMs: number, mode: PathMode = 'direct'): void {
+    if (this.#on && latencyMs >= 0)
+      this.#metrics.observe('peerpost_ack_latency_seconds', latencyMs / 1000, NO_LABELS);
+    this.#final(msg, address, mode, DELIVERED);
   }
 
   /** Messages and bytes waiting for an acknowledgement changed by the given amounts (gauges). */
@@ -269,8 +269,13 @@ export class Accounting {
   }
 
   /** A written acknowledged message whose delivery cannot be known any more: `dropped:unacknowledged`. */
-  unacknowledged(msg: OutcomeSubject, address: string, detail: UnacknowledgedDetail): void {
-    this.#final(msg, address, 'direct', unacknowledged(detail));
+  unacknowledged(
+    msg: OutcomeSubject,
+    address: string,
+    detail: UnacknowledgedDetail,
+    mode: PathMode = 'direct',
+  ): void {
+    this.#final(msg, address, mode, unacknowledged(detail));
   }
 
   /** The connection closed before the frame reached the socket. */

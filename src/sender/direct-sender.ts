@@ -446,6 +446,14 @@ export class DirectSender {
         accounting.handOff(subject, mode);
       },
       settle(result, address) {
+        if (result === 'delivered') {
+          accounting.delivered(subject, address, -1, mode);
+          return;
+        }
+        if (result === 'unacknowledged') {
+          accounting.unacknowledged(subject, address, 'connection_lost', mode);
+          return;
+        }
         if (result !== 'written') {
           accounting.lost(subject, address, mode, result);
           return;

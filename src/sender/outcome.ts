@@ -33,7 +33,9 @@ export type DropReason = (typeof DROP_REASONS)[number];
  * (no connection again until the backoff deadline), `identity_mismatch` (the address is
  * now someone else), `removed` (the address left the topology), `deadline` / `aborted`
  * (its limit passed before it could be sent again), `shutdown` (this node closed first),
- * `no_acks` (the peer answered on a connection without acks).
+ * `no_acks` (the peer answered on a connection without acks), `connection_lost` (a
+ * broadcast flushed to a subscriber with acks whose connection closed before the ack:
+ * broadcasts are not sent again).
  */
 export const UNACKNOWLEDGED_DETAILS = [
   'peer_lost_state',
@@ -44,6 +46,7 @@ export const UNACKNOWLEDGED_DETAILS = [
   'aborted',
   'shutdown',
   'no_acks',
+  'connection_lost',
 ] as const;
 
 export type UnacknowledgedDetail = (typeof UNACKNOWLEDGED_DETAILS)[number];

@@ -20,12 +20,19 @@ export const ALPN_BY_KIND: Readonly<Record<ConnectionKind, string>> = {
 };
 
 /**
- * The ALPN id of a `direct` connection that speaks the acknowledged-delivery protocol
- * (control frames beside the reference envelopes; see docs/acks.md). A dialer that wants
- * acks offers it before `peerpost/direct/1`; a listener that accepts them prefers it, so a
- * peer that does not know it (the reference, an older peerpost) negotiates plain `direct`.
+ * The ALPN ids of connections that speak the acknowledged-delivery protocol (control
+ * frames beside the reference envelopes; see docs/acks.md). A dialer that wants acks
+ * offers one before the plain id of its kind; a listener that accepts them prefers it, so
+ * a peer that does not know it (the reference, an older peerpost) negotiates plain.
  */
-export const ACK_ALPN = 'peerpost/direct-ack/1';
+export const ACK_ALPN_BY_KIND: Readonly<Record<ConnectionKind, string>> = {
+  direct: 'peerpost/direct-ack/1',
+  'subscribe-node': 'peerpost/subscribe-node-ack/1',
+  'subscribe-proxy': 'peerpost/subscribe-proxy-ack/1',
+};
+
+/** The ALPN id of an acknowledged `direct` connection. */
+export const ACK_ALPN = ACK_ALPN_BY_KIND.direct;
 
 /** Who is at the other end of a connection, as proven by its handshake. */
 export interface RemoteIdentity {
@@ -95,8 +102,8 @@ export interface Connection {
   readonly localAddress: string;
   readonly remoteIdentity: RemoteIdentity;
   /**
-   * True on a `direct` connection that negotiated the acknowledged-delivery protocol (the
-   * dialer offered it and the listener accepts it); absent or false otherwise.
+   * True on a connection that negotiated the acknowledged-delivery protocol (the dialer
+   * offered it and the listener accepts it); absent or false otherwise.
    */
   readonly acks?: boolean;
   /**
@@ -146,7 +153,7 @@ export interface ConnectOptions {
   /** Fail with `ERR_IDENTITY_MISMATCH` before any frame is written if the peer is someone else. */
   expectedIdentity?: ExpectedIdentity | undefined;
   signal?: AbortSignal | undefined;
-  /** For a `direct` connection: offer the acknowledged-delivery protocol (see {@link ACK_ALPN}). @default false */
+  /** Offer the acknowledged-delivery protocol (see {@link ACK_ALPN_BY_KIND}). @default false */
   acks?: boolean | undefined;
 }
 
@@ -188,7 +195,7 @@ export interface ListenOptions {
   kinds?: readonly ConnectionKind[];
   /** Inbound connections beyond this are refused (`max_conn_reached`). @default 1000 */
   maxConnections?: number;
-  /** Accept the acknowledged-delivery protocol on `direct` connections when a dialer offers it. @default false */
+  /** Accept the acknowledged-delivery protocol when a dialer offers it. @default false */
   acks?: boolean;
   signal?: AbortSignal;
 }

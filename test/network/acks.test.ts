@@ -207,3 +207,37 @@ test('close() waits for acks within its drain timeout; what stays unacknowledged
   await nodes.close();
   await c.close();
 });
+
+test('a subscriber with acks: the publisher learns per subscriber what it was handed and what it missed', async () => {
+  const nodes = await memoryNodes(['pub', 'sa', 'sp']);
+  const [pub, sa, sp] = nodes.nets as [Network, Network, Network];
+  const { outcomes } = record(pub);
+  const gotA: string[] = [];
+  const gotP: string[] = [];
+  sa.onMessage((m) => gotA.push(m.id));
+  sp.onMessage((m) => gotP.push(m.id));
+  sa.subscribe(pub.address, { acks: true });
+  sp.subscribe(pub.address);
+  await pub.waitForSubscribers(2, { timeoutMs: 5000 });
+  const first: string[] = [];
+  for (let i = 0; i < 20; i++) first.push(pub.broadcast('Block', new Uint8Array(64)));
+  await nodes.clock.tick(100);
+  const at = (id: string) => outcomes.filter((o) => o.messageId === id).map((o) => formatOutcome(o.outcome));
+  for (const id of first) assert.deepEqual(at(id).sort(), ['delivered', 'written'], id);
+  assert.equal(gotA.length, 20);
+  assert.equal(gotP.length, 20);
+
+  // The acking subscriber's link stalls and its connection dies with broadcasts in flight.
+  nodes.memory.setLink('pub', 'sa', { latency: { minMs: 500, maxMs: 500 } });
+  const second: string[] = [];
+  for (let i = 0; i < 10; i++) second.push(pub.broadcast('Block', new Uint8Array(64)));
+  await nodes.clock.tick(50);
+  nodes.memory.crash('sa');
+  await nodes.clock.tick(2000);
+  const missed = second.filter((id) => at(id).includes('dropped:unacknowledged'));
+  assert.equal(missed.length, 10, 'every broadcast in flight to sa is named as unacknowledged');
+  for (const id of second) assert.ok(!gotA.includes(id), `${id} never reached sa`);
+  for (const id of second) assert.ok(at(id).includes('written'), 'the plain subscriber still gets written');
+  nodes.memory.restart('sa');
+  await nodes.close();
+});

@@ -268,7 +268,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
         const n = nodes[a.from]!;
         const target = nodes[a.to]!;
         if (n.network === undefined || a.from === a.to || !n.table.has(target.peerId)) return false;
-        n.network.subscribe(target.peerId);
+        n.network.subscribe(target.peerId, options.acks === true ? { acks: true } : {});
         return true;
       }
       case 'move': {

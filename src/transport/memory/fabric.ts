@@ -305,7 +305,7 @@ export class Fabric implements ConnectionHost, LinkHost {
     if (!server.admit({ kind, remoteAddress: localAddress, remoteIdentity: from.identity })) {
       reject(new PeerpostError('ERR_CONNECT_REFUSED', `${target.address} refused the connection`));
     }
-    const acks = kind === 'direct' && options.acks === true && server.acks;
+    const acks = options.acks === true && server.acks;
     return this.#link(from, localAddress, server, kind, acks);
   }
 

@@ -6,7 +6,7 @@ import { type Credentials, validateCredentials } from '../../identity/credential
 import { identityOfCertificate, matchesExpected } from '../../identity/peer-identity.js';
 import type { TrustSet } from '../../identity/trust.js';
 import {
-  ACK_ALPN,
+  ACK_ALPN_BY_KIND,
   ALPN_BY_KIND,
   type ConnectionKind,
   type ExpectedIdentity,
@@ -15,8 +15,9 @@ import {
 
 const KIND_BY_ALPN = new Map<string, ConnectionKind>([
   ...Object.entries(ALPN_BY_KIND).map(([kind, alpn]) => [alpn, kind as ConnectionKind] as const),
-  [ACK_ALPN, 'direct'],
+  ...Object.entries(ACK_ALPN_BY_KIND).map(([kind, alpn]) => [alpn, kind as ConnectionKind] as const),
 ]);
+const ACK_ALPNS = new Set(Object.values(ACK_ALPN_BY_KIND));
 
 /** A TLS 1.3-only context presenting `credentials` (used for both directions). */
 export function secureContextOf(credentials: Credentials): SecureContext {
@@ -44,7 +45,8 @@ export function checkPeer(
 ): { kind: ConnectionKind; identity: RemoteIdentity; acks: boolean } {
   const alpn = socket.alpnProtocol;
   const kind = typeof alpn === 'string' ? KIND_BY_ALPN.get(alpn) : undefined;
-  if (kind === undefined || !accepted.has(kind) || (alpn === ACK_ALPN && !acks)) {
+  const acked = typeof alpn === 'string' && ACK_ALPNS.has(alpn);
+  if (kind === undefined || !accepted.has(kind) || (acked && !acks)) {
     throw new PeerpostError('ERR_ALPN_MISMATCH', `the peer negotiated ALPN ${JSON.stringify(alpn)}`);
   }
   const cert = socket.getPeerX509Certificate();
@@ -63,7 +65,7 @@ export function checkPeer(
       `expected ${want}, the peer is ${identity.certHash} (owners: ${identity.ownerKeys.join(',') || 'none'})`,
     );
   }
-  return { kind, identity, acks: alpn === ACK_ALPN };
+  return { kind, identity, acks: acked };
 }
 
 /** Most certificates whose identities are remembered (oldest forgotten first). */

@@ -5,7 +5,7 @@ import { errorLabels } from '../../metrics/error-kinds.js';
 import { formatHostPort } from '../../util/address.js';
 import { ACCEPTANCE_FRAME, StreamConnection } from '../stream-connection.js';
 import {
-  ACK_ALPN,
+  ACK_ALPN_BY_KIND,
   ALPN_BY_KIND,
   CONNECTION_KINDS,
   type ConnectionKind,
@@ -62,7 +62,7 @@ export class TlsListener implements Listener {
     this.#kinds = new Set(kinds);
     // A listener that accepts acks prefers them (the server's order decides).
     this.#alpns = [
-      ...(options.acks === true && kinds.includes('direct') ? [ACK_ALPN] : []),
+      ...(options.acks === true ? kinds.map((k) => ACK_ALPN_BY_KIND[k]) : []),
       ...kinds.map((k) => ALPN_BY_KIND[k]),
     ];
     this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;

@@ -14,7 +14,7 @@ import { FRAME_PREFIX_BYTES } from '../../wire/framing.js';
 import { resolveLimits } from '../limits.js';
 import { StreamConnection } from '../stream-connection.js';
 import {
-  ACK_ALPN,
+  ACK_ALPN_BY_KIND,
   ALPN_BY_KIND,
   type Connection,
   type ConnectionKind,
@@ -142,7 +142,7 @@ export class TlsTransport implements Transport, TlsShared {
         port,
         secureContext: this.#secureContext,
         ALPNProtocols:
-          kind === 'direct' && options.acks === true ? [ACK_ALPN, ALPN_BY_KIND.direct] : [ALPN_BY_KIND[kind]],
+          options.acks === true ? [ACK_ALPN_BY_KIND[kind], ALPN_BY_KIND[kind]] : [ALPN_BY_KIND[kind]],
         rejectUnauthorized: false,
         checkServerIdentity: noHostNameCheck,
       });
