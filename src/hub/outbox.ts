@@ -3,7 +3,7 @@ import { ByteBudget } from '../util/byte-budget.js';
 import type { Envelope } from '../wire/envelope.js';
 import { frameBuffer } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
-import type { OutcomeTicket, QueueRefusal, TicketResult } from './port.js';
+import type { OutcomeTicket, QueueRefusal } from './port.js';
 
 /** A message whose outcome waits: `at` is the ordinal of its frame (in the ring, or handed over). */
 interface Waiting {

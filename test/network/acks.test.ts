@@ -218,7 +218,7 @@ test('a subscriber with acks: the publisher learns per subscriber what it was ha
   sp.onMessage((m) => gotP.push(m.id));
   sa.subscribe(pub.address, { acks: true });
   sp.subscribe(pub.address);
-  await pub.waitForSubscribers(2, { timeoutMs: 5000 });
+  await pub.waitForSubscribers(2);
   const first: string[] = [];
   for (let i = 0; i < 20; i++) first.push(pub.broadcast('Block', new Uint8Array(64)));
   await nodes.clock.tick(100);
