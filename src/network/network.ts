@@ -7,13 +7,7 @@ import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { AckConfig, DirectSenderConfig } from '../sender/config.js';
 import { DirectSender, type PeerEvent } from '../sender/direct-sender.js';
 import type { SendLimits } from '../sender/message.js';
-import {
-  type DropReason,
-  formatOutcome,
-  type OutcomeEvent,
-  type OutcomeListener,
-  type SendMode,
-} from '../sender/outcome.js';
+import type { DropReason, OutcomeEvent, OutcomeListener, SendMode } from '../sender/outcome.js';
 import { type DirectReceiver, formatReceiver } from '../sender/receiver.js';
 import type { Topology } from '../topology/types.js';
 import { TlsTransport } from '../transport/tls/tls-transport.js';
@@ -139,7 +133,6 @@ export class Network {
   /** Messages sent with per-message callbacks, by id (empty for plain sends). */
   readonly #watchers = new Map<string, Watcher>();
   readonly #requests: Requests<NetworkMessage>;
-  readonly #outcomeCounts = new Map<string, number>();
   /** Open subscriptions by (kind, address, pinned identity), shared by every handle that asked for one. */
   readonly #subscriptions = new Map<string, { subscription: Subscription; holders: number }>();
   readonly #maxDecompressedBytes: number;
@@ -151,7 +144,6 @@ export class Network {
   #limits: ResolvedLimits;
   #address = '';
   #delivered = 0;
-  #written = 0;
   #deduplicated = 0;
   #undecodable = 0;
   #closing: Promise<void> | undefined;
@@ -254,6 +246,9 @@ export class Network {
       onRoom: () => this.#recheck(),
       budget: this.#budget,
     });
+    // No event object per outcome until someone listens to every outcome (watched messages
+    // still get theirs).
+    this.#sender.outcomesWanted = false;
     this.#signal = options.signal;
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
@@ -736,8 +731,10 @@ export class Network {
   /** Calls `listener` with the final outcome of every message, once per target. */
   onOutcome(listener: OutcomeListener): () => void {
     this.#outcomeListeners.add(listener);
+    this.#sender.outcomesWanted = true;
     return () => {
       this.#outcomeListeners.delete(listener);
+      this.#sender.outcomesWanted = this.#outcomeListeners.size > 0;
     };
   }
 
@@ -819,10 +816,7 @@ export class Network {
         bufferedBytes: this.#inbox.bufferedBytes,
         droppedSlowReader: this.#inbox.dropped,
       },
-      outcomes: {
-        ...(this.#written > 0 ? { written: this.#written } : {}),
-        ...Object.fromEntries(this.#outcomeCounts),
-      },
+      outcomes: this.#sender.outcomeCounts(),
       listenerErrors: this.#listenerErrors,
       queueBytes: this.#budget.bytes,
     };
@@ -974,12 +968,6 @@ export class Network {
           }
         }
       }
-    }
-    const o = event.outcome;
-    if (o.kind === 'written') this.#written++;
-    else {
-      const key = formatOutcome(o);
-      this.#outcomeCounts.set(key, (this.#outcomeCounts.get(key) ?? 0) + 1);
     }
     for (const listener of this.#outcomeListeners) {
       try {

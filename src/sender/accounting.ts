@@ -108,6 +108,13 @@ export class Accounting {
   /** By outcome object (they are shared: one per kind and reason). */
   readonly #outcomeLabels = new Map<Outcome, Labels>();
   #idle: (() => void) | undefined;
+  /**
+   * False while nobody listens to every outcome (the owner says so): the listener is then
+   * called only for watched messages, and no event object is made for the others.
+   */
+  listening = true;
+  /** Outcomes so far, by outcome (the objects are shared: one per kind, reason and detail). */
+  readonly outcomeCounts = new Map<Outcome, number>();
   /** Watched messages by id; undefined while none is (the hot path then checks one field). */
   #watched: Map<string, Watch> | undefined;
 
@@ -308,14 +315,18 @@ export class Accounting {
     else if (outcome.kind === 'dropped') c.dropped++;
     else c.skipped++;
     if (this.#on) this.#metrics.inc('peerpost_outcomes_total', this.#outcomeLabelsOf(outcome));
-    this.#listener?.({
-      messageId: msg.id,
-      label: msg.label,
-      receiver: msg.receiver,
-      address,
-      mode,
-      outcome,
-    });
+    const counts = this.outcomeCounts;
+    counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
+    if (this.#listener !== undefined && (this.listening || this.#watched?.has(msg.id) === true)) {
+      this.#listener({
+        messageId: msg.id,
+        label: msg.label,
+        receiver: msg.receiver,
+        address,
+        mode,
+        outcome,
+      });
+    }
     if (this.#watched !== undefined) this.#closedTarget(msg.id);
     if (this.#idle !== undefined && this.inFlight === 0) this.#fireIdle();
   }

@@ -16,7 +16,7 @@ import { BackoffBook } from './backoff.js';
 import { type DirectSenderConfig, type ResolvedSenderConfig, resolveSenderConfig } from './config.js';
 import { storeFrame } from './frames.js';
 import { deadReason, hasLimits, mergeBySeq, type OutgoingMessage, type SendLimits } from './message.js';
-import type { DropReason, OutcomeListener } from './outcome.js';
+import { type DropReason, formatOutcome, type OutcomeListener } from './outcome.js';
 import {
   type PeerEventKind,
   PeerSender,
@@ -361,6 +361,24 @@ export class DirectSender {
    */
   connect(id: string): boolean {
     return !this.#closing && this.#entryOf(id) !== undefined;
+  }
+
+  /**
+   * Whether `onOutcome` wants every outcome (default true). False: it is called only for
+   * watched messages, and plain sends make no event object.
+   */
+  set outcomesWanted(wanted: boolean) {
+    this.#accounting.listening = wanted;
+  }
+
+  /** Every outcome so far, by its form in metrics and logs (`written`, `dropped:queue_full`, ...). */
+  outcomeCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [outcome, n] of this.#accounting.outcomeCounts) {
+      const key = formatOutcome(outcome);
+      out[key] = (out[key] ?? 0) + n;
+    }
+    return out;
   }
 
   /** Tells `settled` once every target of message `id` has its outcome (see Accounting.watch). */
