@@ -459,7 +459,9 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       host.accounting.handOff(msg, 'direct');
       stream.push(msg, seq, now, host.accounting);
     }
-    if (queue.length === 0) this.#slab?.release();
+    // The slab is kept while frames wait for their ack (a new one per flush would be a
+    // 64 KiB buffer per message); it goes when nothing waits at all.
+    if (queue.length === 0 && stream.count === 0) this.#slab?.release();
     if (host.roomWanted && queue.length <= host.config().peerQueueCapacity / 2) host.room(this);
   }
 
