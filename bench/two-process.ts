@@ -5,7 +5,7 @@
  * `certificateHash` from src/index.ts). Compared with a raw node:tls baseline measured in
  * the same run, also in two processes, with the same certificates.
  *
- *   npm run bench:two [-- [--quick] [--out=FILE]]
+ *   npm run bench:two [-- [--quick] [--acks] [--out=FILE]]
  *
  * Systems (each one its own receiving child process; the senders all live here):
  * - `raw TLS`: node:tls 1.3, mutual authentication, each side pinning the other's
@@ -19,6 +19,10 @@
  *   `msg.reply()`.
  * - `peerpost + metrics`: the same with `createPrometheusMetrics()` as `metrics` in both
  *   processes.
+ * - with `--acks` (issue 20): `peerpost acked`, the `peerpost` system with acknowledged
+ *   delivery on the sender (`acks: { enabled: true }`, default window; the receiver
+ *   accepts acks by default): its outcomes are `delivered`, and a table of the ratios
+ *   acked / plain (`peerpost`) closes the report.
  *
  * Throughput for 64 B, 1 KiB, 64 KiB: a warm-up sizes each system's round to about
  * ROUND_MS, then ROUNDS rounds round-robin (the order rotating each round); a round's
@@ -148,12 +152,19 @@ interface Definition {
   name: string;
   kind: 'raw' | 'peerpost';
   metrics: boolean;
+  /** The sender sends with acknowledged delivery (`--acks`). */
+  acks?: boolean;
 }
+
+const withAcks = args.includes('--acks');
+const PLAIN = 'peerpost';
+const ACKED = 'peerpost acked';
 
 const DEFINITIONS: readonly Definition[] = [
   { name: 'raw TLS', kind: 'raw', metrics: false },
   { name: 'peerpost', kind: 'peerpost', metrics: false },
   { name: 'peerpost + metrics', kind: 'peerpost', metrics: true },
+  ...(withAcks ? [{ name: ACKED, kind: 'peerpost', metrics: false, acks: true } as const] : []),
 ];
 
 async function startChild(def: Definition, receiver: Credentials, sender: Credentials) {
@@ -261,6 +272,7 @@ async function openPeerpost(def: Definition, receiver: Credentials, sender: Cred
     topology: { [PEER]: [{ address: `127.0.0.1:${port}`, certHash: receiverHash }] },
     compressThresholdBytes: NO_COMPRESSION,
     ...(metrics ? { metrics } : {}),
+    ...(def.acks ? { acks: { enabled: true } } : {}),
   });
   const system: System = {
     name: def.name,
@@ -283,7 +295,9 @@ async function openPeerpost(def: Definition, receiver: Credentials, sender: Cred
     },
     async senderStats() {
       const out: Record<string, number> = {};
-      for (const [k, v] of Object.entries(net.stats().outcomes)) if (k !== 'written') out[k] = v;
+      // `delivered` is the acked system's `written` (and more): not a failure either.
+      for (const [k, v] of Object.entries(net.stats().outcomes))
+        if (k !== 'written' && k !== 'delivered') out[k] = v;
       if (metrics) out.metricSentBytes = await sumMetric(metrics, 'peerpost_sent_bytes_total');
       return out;
     },
@@ -525,6 +539,26 @@ function ratioTable(figures: readonly Figure[]): string {
   return suiteTable(figures);
 }
 
+/** The acked system's figures next to the plain one's (same run), with their ratio. */
+function acksVsPlain(
+  figures: readonly Figure[],
+): { case: string; unit: string; plain: number; acked: number; ratio: number }[] {
+  const out: { case: string; unit: string; plain: number; acked: number; ratio: number }[] = [];
+  for (const acked of figures.filter((f) => f.system === ACKED)) {
+    const plain = figures.find((f) => f.system === PLAIN && f.suite === acked.suite && f.case === acked.case);
+    if (plain === undefined) continue;
+    const label = `${acked.suite === 'two-process latency' ? 'RTT ' : ''}${acked.case ?? acked.name}`;
+    out.push({
+      case: label,
+      unit: acked.unit,
+      plain: plain.value,
+      acked: acked.value,
+      ratio: acked.value / plain.value,
+    });
+  }
+  return out;
+}
+
 /** A few significant digits of a time in µs. */
 const us = (x: number): string => x.toFixed(x >= 10 ? 0 : x >= 1 ? 1 : 2);
 
@@ -573,7 +607,13 @@ async function main(): Promise<void> {
           'writable() is false at 100 queued, ready() resolves at 50',
       },
       compression: 'off (compressThresholdBytes = MAX_SAFE_INTEGER)',
+      ...(withAcks
+        ? {
+            acks: `${ACKED}: the ${PLAIN} system with acks: { enabled: true } on the sender (default window: 4096 messages / 8 MiB in flight per peer address waiting for their ack); the receiver accepts acks by default`,
+          }
+        : {}),
     },
+    ...(withAcks ? { acksVsPlain: acksVsPlain(figures) } : {}),
     figures,
     cpu,
     checks,
@@ -605,6 +645,16 @@ async function main(): Promise<void> {
           )
           .join(' | ')} |`,
       );
+    }
+    console.log('');
+  }
+  if (withAcks) {
+    console.log(`acknowledged delivery (issue 20): ${ACKED} / ${PLAIN}, same run\n`);
+    console.log(`| case | ${PLAIN} | ${ACKED} | acked / plain |`);
+    console.log('| --- | --- | --- | --- |');
+    for (const r of acksVsPlain(figures)) {
+      const fmt = (v: number) => (r.unit === 'msg/s' ? `${Math.round(v)} msg/s` : `${us(v)} µs`);
+      console.log(`| ${r.case} | ${fmt(r.plain)} | ${fmt(r.acked)} | ${r.ratio.toFixed(2)}x |`);
     }
     console.log('');
   }

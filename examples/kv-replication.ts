@@ -113,17 +113,21 @@ leader.onOutcome((e) => {
 const allSettled = (): Promise<void> =>
   pending.size === 0 ? Promise.resolve() : new Promise((resolve) => (settled = resolve));
 
-function replicate(replicaName: string, put: Put): void {
-  const id = leader.send(replicaName, 'Put', Buffer.from(JSON.stringify(put)));
+/** Sends `put` to one replica, waiting for room in its queue first (never a queue_full drop). */
+async function replicate(replicaName: string, put: Put): Promise<void> {
+  if (!leader.writable(replicaName)) await leader.ready(replicaName);
+  // The id is known before the send: an outcome can come during send() itself.
+  const id = leader.newMessageId();
   pending.set(id, { replica: replicaName, put });
+  leader.send(replicaName, 'Put', Buffer.from(JSON.stringify(put)), { id });
 }
 
 let version = 0;
 for (let n = 1; n <= PUTS; n++) {
   const put: Put = { n, key: `k${n % KEYS}`, value: `v${n}`, version: ++version };
   state.set(put.key, { value: put.value, version: put.version });
-  replicate('r1', put);
-  replicate('r2', put);
+  await replicate('r1', put);
+  await replicate('r2', put);
   if (n % BATCH !== 0) continue;
   if (n === CRASH_AFTER) {
     // The last puts are written to r2's connection, not yet read: r2 crashes now.
@@ -161,7 +165,7 @@ for (const name of ['r1', 'r2']) {
   const again = missed[name]!.splice(0);
   if (again.length === 0) continue;
   const before = delivered[name]!;
-  for (const { put } of again) replicate(name, put);
+  for (const { put } of again) await replicate(name, put);
   await allSettled();
   console.log(
     `re-sent ${again.length} puts to ${name}: ${delivered[name]! - before} delivered, ${missed[name]!.length} not acknowledged`,
@@ -171,6 +175,8 @@ for (const name of ['r1', 'r2']) {
 const same = (store: Store): boolean =>
   store.size === state.size && [...state].every(([k, v]) => store.get(k)?.value === v.value);
 for (const name of ['r1', 'r2'])
-  console.log(`${name} matches the leader: ${same(stores[name]!) ? 'yes' : 'NO'} (${stores[name]!.size} keys)`);
+  console.log(
+    `${name} matches the leader: ${same(stores[name]!) ? 'yes' : 'NO'} (${stores[name]!.size} keys)`,
+  );
 
 await Promise.all([leader.close(), r1.net.close(), r2.net.close()]);

@@ -46,3 +46,25 @@ test('examples/envelope-roundtrip.ts: every message comes back intact', async ()
   assert.equal((out.match(/ - intact/g) ?? []).length, 3);
   assert.match(out, /\(zstd\)/);
 });
+
+test('examples/kv-replication.ts: the leader learns which puts the crashed replica missed, re-sends exactly those, both replicas converge', async () => {
+  const out = await example('kv-replication');
+  assert.match(out, /^r2 crashed after put 150; restarting it on 127\.0\.0\.1:\d+$/m);
+  assert.match(out, /^r1: 300 delivered, 0 not acknowledged$/m);
+  const r2 = out.match(
+    /^r2: (\d+) delivered, (\d+) not acknowledged \[dropped:unacknowledged \(peer_lost_state\)\]: puts ([\d, -]+)$/m,
+  );
+  assert.ok(r2, `r2's line:\n${out}`);
+  const [delivered, missed] = [Number(r2[1]), Number(r2[2])];
+  assert.equal(delivered + missed, 300, 'one outcome per put');
+  assert.ok(missed > 0, 'the crash cost r2 puts in flight');
+  // The missed puts are the ones in flight at the crash, at most put 150.
+  for (const n of r2[3]!.split(/[, -]+/)) assert.ok(Number(n) <= 150, `missed put ${n} after the crash`);
+  assert.match(
+    out,
+    new RegExp(`^re-sent ${missed} puts to r2: ${missed} delivered, 0 not acknowledged$`, 'm'),
+  );
+  assert.doesNotMatch(out, /^re-sent \d+ puts to r1/m);
+  assert.match(out, /^r1 matches the leader: yes \(100 keys\)$/m);
+  assert.match(out, /^r2 matches the leader: yes \(100 keys\)$/m);
+});
