@@ -609,7 +609,7 @@ async function main(): Promise<void> {
       compression: 'off (compressThresholdBytes = MAX_SAFE_INTEGER)',
       ...(withAcks
         ? {
-            acks: `${ACKED}: the ${PLAIN} system with acks: { enabled: true } on the sender (default window: 4096 messages / 8 MiB in flight per peer address waiting for their ack); the receiver accepts acks by default`,
+            acks: `${ACKED}: the ${PLAIN} system with acks: { enabled: true } on the sender (default window: 32768 messages / 8 MiB in flight per peer address waiting for their ack); the receiver accepts acks by default`,
           }
         : {}),
     },

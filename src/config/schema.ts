@@ -287,7 +287,7 @@ const booleanOf = (what: string) => z.boolean({ error: (iss) => expected(what, i
 export const acksSchema = z.strictObject({
   enabled: booleanOf('true or false').default(false),
   peers: z.array(nonEmptyString('a peer id')).default([]),
-  window: positiveInt().default(4096),
+  window: positiveInt().default(32_768),
   windowBytes: byteSize.default(8 * 1024 * 1024),
   accept: booleanOf('true or false').default(true),
   streams: positiveInt().default(4096),

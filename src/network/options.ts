@@ -81,7 +81,7 @@ export interface AckOptions {
   enabled?: boolean;
   /** Only to these peer ids. @default every peer */
   peers?: readonly string[];
-  /** Messages per (peer, address) written and waiting for their ack at most; past it, new ones wait in the queue. @default 4096 */
+  /** Messages per (peer, address) written and waiting for their ack at most; past it, new ones wait in the queue. @default 32768 */
   window?: number;
   /** Bytes of those at most. @default 8388608 (8 MiB) */
   windowBytes?: number;

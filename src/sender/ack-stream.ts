@@ -89,18 +89,20 @@ export class AckStream {
     const msgs = this.#msgs;
     const seqs = this.#seqs;
     let n = 0;
+    let bytes = 0;
     let i = this.#head;
     for (; i < msgs.length && seqs[i]! <= seq; i++) {
       const msg = msgs[i];
       if (msg === undefined) continue;
       msgs[i] = undefined;
-      this.count--;
-      this.bytes -= msg.size + FRAME_PREFIX_BYTES;
-      accounting.unackedChanged(-1, -(msg.size + FRAME_PREFIX_BYTES));
+      bytes += msg.size + FRAME_PREFIX_BYTES;
       accounting.delivered(msg, address, nowMs - this.#writtenAt[i]!);
       n++;
     }
     this.#head = i;
+    this.count -= n;
+    this.bytes -= bytes;
+    if (n > 0) accounting.unackedChanged(-n, -bytes);
     this.#compact();
     return n;
   }

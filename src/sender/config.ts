@@ -17,7 +17,7 @@ export interface AckConfig {
   enabled?: boolean;
   /** Only to these peer ids; absent: to every peer. @default undefined */
   peers?: readonly string[] | undefined;
-  /** Messages per (peer, address) written and not yet acknowledged at most; past it, new ones wait in the queue. @default 4096 */
+  /** Messages per (peer, address) written and not yet acknowledged at most; past it, new ones wait in the queue. @default 32768 */
   window?: number;
   /** Bytes (frames) of those at most. @default 8388608 */
   windowBytes?: number;
@@ -132,7 +132,7 @@ export function resolveSenderConfig(config: DirectSenderConfig = {}): ResolvedSe
     acks: {
       enabled: config.acks?.enabled === true,
       peers: config.acks?.peers === undefined ? undefined : new Set(config.acks.peers),
-      window: positiveInt('acks.window', config.acks?.window, 4096),
+      window: positiveInt('acks.window', config.acks?.window, 32_768),
       windowBytes: positiveInt('acks.windowBytes', config.acks?.windowBytes, 8 * 1024 * 1024),
     },
   };

@@ -222,11 +222,25 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   enqueue(msg: OutgoingMessage): 'queued' | 'full' | 'node_full' | 'stopped' {
     if (this.#state.kind === 'stopped') return 'stopped';
     const connection = this.#connection;
-    if (connection !== undefined && !this.#blocked && this.#queue.length === 0 && !this.#acked) {
+    if (connection !== undefined && !this.#blocked && this.#queue.length === 0) {
       // Fast path: nothing waits before it, so write at once (order is kept).
       if (connection.closeReason === undefined) {
-        this.#write(connection, msg);
-        return 'queued';
+        if (!this.#acked) {
+          this.#write(connection, msg);
+          return 'queued';
+        }
+        // With acks: when no retransmission waits and the window has room.
+        const stream = this.#stream as AckStream;
+        const acks = this.#host.config().acks;
+        if (
+          !this.#awaitOpen &&
+          this.#resentUpTo >= this.#resendUpTo &&
+          stream.count < acks.window &&
+          stream.bytes < acks.windowBytes
+        ) {
+          this.#writeAcked(connection, msg, stream, this.#host.clock.now());
+          return 'queued';
+        }
       }
     }
     const config = this.#host.config();
@@ -450,19 +464,25 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
           continue;
         }
       }
-      this.#slab ??= new FrameSlab();
-      storeFrame(msg, this.#slab); // kept until acknowledged
-      const seq = stream.nextSeq++;
-      this.#writeSeq(connection, seq, msg);
-      msg.sent = true;
-      this.#unflushed.push(msg);
-      host.accounting.handOff(msg, 'direct');
-      stream.push(msg, seq, now, host.accounting);
+      this.#writeAcked(connection, msg, stream, now);
     }
     // The slab is kept while frames wait for their ack (a new one per flush would be a
     // 64 KiB buffer per message); it goes when nothing waits at all.
     if (queue.length === 0 && stream.count === 0) this.#slab?.release();
     if (host.roomWanted && queue.length <= host.config().peerQueueCapacity / 2) host.room(this);
+  }
+
+  /** Writes `msg` for the first time as the stream's next message; it waits in the stream for its ack. */
+  #writeAcked(connection: Connection, msg: OutgoingMessage, stream: AckStream, now: number): void {
+    this.#slab ??= new FrameSlab();
+    storeFrame(msg, this.#slab); // kept until acknowledged
+    const seq = stream.nextSeq++;
+    this.#writeSeq(connection, seq, msg);
+    msg.sent = true;
+    this.#unflushed.push(msg);
+    const accounting = this.#host.accounting;
+    accounting.handOff(msg, 'direct');
+    stream.push(msg, seq, now, accounting);
   }
 
   /** Writes `msg`'s frame as message `seq` of the stream (after a SEQ when the receiver expects another). */
@@ -513,6 +533,8 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     } else if (control.type === ACK_ACK && !this.#awaitOpen) {
       if (stream.ackUpTo(Math.min(control.seq, stream.nextSeq - 1), host.accounting, this.address, now) > 0) {
         if (!this.#blocked) this.#flush(connection);
+        // Nothing waits any more: an idle sender keeps no slab.
+        if (stream.count === 0 && this.#queue.length === 0) this.#slab?.release();
       }
     } else {
       this.#ackViolation(connection, undefined);
