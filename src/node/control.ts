@@ -150,7 +150,9 @@ export async function controlSend(
   } finally {
     clock.clearTimeout(timer);
   }
-  const written = outcomes.filter((o) => o.outcome.kind === 'written').length;
+  const written = outcomes.filter(
+    (o) => o.outcome.kind === 'written' || o.outcome.kind === 'delivered',
+  ).length;
   return {
     messageId: id,
     peerId: req.to,

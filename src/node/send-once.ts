@@ -7,6 +7,7 @@ import { peer } from '../sender/receiver.js';
 import type { PeerAddress, Topology } from '../topology/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import { networkAcks } from './apply.js';
 
 /** Prefix of the peer id given to a raw `host:port` target of {@link sendOnce}. */
 export const AD_HOC_PEER_PREFIX = 'addr:';
@@ -26,6 +27,11 @@ export interface SendOnceOptions {
    * message whose id names it, from the target); 0 waits for none. @default 0
    */
   waitReplyMs?: number;
+  /**
+   * Send with acknowledged delivery (docs/acks.md): the outcome is `delivered` once the
+   * peer's node handed the message to its application. @default the config's `acks.enabled`
+   */
+  acks?: boolean;
   /** Give up waiting for outcomes after this long. @default 15000 */
   timeoutMs?: number;
   /**
@@ -125,6 +131,7 @@ export async function sendOnce(options: SendOnceOptions): Promise<SendOnceResult
     topology,
     directSendMode: 'direct',
     limits,
+    acks: { ...networkAcks(config.acks), enabled: options.acks ?? config.acks.enabled },
     knownLabels: [options.label],
     clock,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
@@ -183,7 +190,10 @@ export async function sendOnce(options: SendOnceOptions): Promise<SendOnceResult
     offOutcome();
     await network.close({ drainTimeoutMs: config.limits.drainTimeoutMs });
   }
-  const written = outcomes.filter((o) => o.outcome.kind === 'written').length;
+  // With acks (when the peer accepts them) a target ends `delivered` instead of `written`.
+  const written = outcomes.filter(
+    (o) => o.outcome.kind === 'written' || o.outcome.kind === 'delivered',
+  ).length;
   return {
     messageId,
     peerId,

@@ -110,6 +110,8 @@ export interface PeerSenderLike {
   stop(reason: StopReason): OutgoingMessage[];
   /** Messages of its acknowledged stream written and waiting for their ack (0 without acks). */
   readonly unacked?: number;
+  /** Its connection negotiated acks (its unflushed messages are among the unacked ones). */
+  readonly acked?: boolean;
   /**
    * Ends its acknowledged stream: what waits for an ack ends as `dropped:unacknowledged`
    * with `detail` (a sender that stopped with its connection lost keeps the stream for its
@@ -716,6 +718,10 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
 
   get unacked(): number {
     return this.#stream?.count ?? 0;
+  }
+
+  get acked(): boolean {
+    return this.#acked;
   }
 
   endAcks(detail: UnacknowledgedDetail): void {

@@ -14,6 +14,8 @@ export interface SenderStats {
   /** Frame bytes of the queued messages (bounded by `peerQueueBytes`). */
   readonly queueBytes: number;
   readonly unflushed: number;
+  /** Acknowledged delivery: messages written and waiting for their acknowledgement (0 without acks). */
+  readonly unacked: number;
 }
 
 export interface DirectSenderStats {
@@ -35,7 +37,7 @@ export interface DirectSenderStats {
     readonly messages: number;
     /** accepted - written - dropped - skipped. */
     readonly inFlight: number;
-    /** Targets actually held right now: unresolved + queued + unflushed in every sender. Equals inFlight. */
+    /** Targets actually held right now: unresolved + queued + unflushed (with acks: unacknowledged) in every sender. Equals inFlight. */
     readonly held: number;
   };
 }
@@ -63,13 +65,24 @@ function senderStats(s: PeerSenderLike): SenderStats {
     queueDepth: s.queueDepth,
     queueBytes: s.queueBytes ?? 0,
     unflushed: s.unflushed,
+    unacked: s.unacked ?? 0,
   };
+}
+
+/**
+ * Targets a sender holds: queued, and written but not settled (unflushed, or with acks
+ * waiting for the acknowledgement, which includes its unflushed ones). A retiring sender's
+ * stream is its successor's (counted there) or ended.
+ */
+function heldBy(s: PeerSenderLike, retiring: boolean): number {
+  if (s.acked !== true) return s.queueDepth + s.unflushed;
+  return s.queueDepth + (retiring ? 0 : (s.unacked ?? 0));
 }
 
 export function collectStats(input: StatsInput): DirectSenderStats {
   let held = input.unresolved;
-  for (const s of input.senders) held += s.queueDepth + s.unflushed;
-  for (const s of input.retiring) held += s.queueDepth + s.unflushed;
+  for (const s of input.senders) held += heldBy(s, false);
+  for (const s of input.retiring) held += heldBy(s, true);
   let queueBytes = input.unresolvedBytes;
   for (const s of input.senders) queueBytes += s.queueBytes ?? 0;
   for (const s of input.retiring) queueBytes += s.queueBytes ?? 0;

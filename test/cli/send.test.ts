@@ -85,6 +85,26 @@ test('keygen, two nodes, and one-shot sends with replies, by peer id and by addr
   assert.equal(reply?.identity, hashX.slice(0, 4));
   assert.equal(reply?.peerId, 'x');
 
+  // With --acks the outcome says x's application has it: delivered, exit 0.
+  const acked = await runCli(dir, [
+    'send',
+    '--config',
+    'y.yaml',
+    '--to',
+    'x',
+    '--label',
+    'ping',
+    '--data',
+    'acked-payload',
+    '--acks',
+    '--json',
+  ]);
+  assert.equal(acked.code, 0, `${acked.stdout}\n${acked.stderr}`);
+  assert.deepEqual(
+    jsonLines(acked.stdout).map((l) => l.outcome),
+    ['delivered'],
+  );
+
   // By raw address (ad-hoc peer addr:host:port), data from a file, text output.
   writeFileSync(join(dir, 'payload.bin'), 'from a file');
   const byAddr = await runCli(dir, [

@@ -170,6 +170,11 @@ test('the window bounds what waits for acks: a receiver that stops reading stops
   assert.equal(a.writable('b'), false, 'a full queue is not writable');
   const waiting = a.stats().sender.counters.inFlight;
   assert.equal(waiting, 164, 'window (64) + queue (100) in flight');
+  assert.equal(a.stats().sender.counters.held, 164, 'what the senders hold is what is in flight');
+  assert.deepEqual(
+    a.stats().sender.senders.map((s) => [s.queueDepth, s.unacked]),
+    [[100, 64]],
+  );
   nodes.memory.heal();
   for (let i = 0; i < 100 && outcomes.length < 301; i++) await nodes.clock.tick(200);
   const t = tally(outcomes);

@@ -24,6 +24,7 @@ interface SendFlags {
   label: string;
   data: string;
   waitReply?: string;
+  acks?: boolean;
   waitResolve?: string;
   timeout?: string;
   json?: boolean;
@@ -169,7 +170,7 @@ export const registerSend: RegisterCommand = (program, ctx) => {
   program
     .command('send')
     .description(
-      'send one message with the identity of a node config (listening on 127.0.0.1:0), print its outcome and any reply; exit 0 when written (and answered, with --wait-reply)',
+      'send one message with the identity of a node config (listening on 127.0.0.1:0), print its outcome and any reply; exit 0 when written or delivered (and answered, with --wait-reply)',
     )
     .option('--config <file>', 'node config file: node id, credentials, trust, topology and limits are used')
     .option(
@@ -190,6 +191,10 @@ export const registerSend: RegisterCommand = (program, ctx) => {
       String(DEFAULT_RESOLVE_WAIT_MS),
     )
     .option('--timeout <ms>', 'give up waiting for the outcome after <ms>', '15000')
+    .option(
+      '--acks',
+      "acknowledged delivery: the outcome is delivered once the peer's application has the message (default: the config's acks.enabled)",
+    )
     .option('--json', 'print JSON lines (outcome, reply) instead of text')
     .action(async (flags: SendFlags) => {
       const waitReplyMs = intFlag(ctx, '--wait-reply', flags.waitReply, 0);
@@ -219,6 +224,7 @@ export const registerSend: RegisterCommand = (program, ctx) => {
           waitReplyMs,
           resolveWaitMs,
           timeoutMs,
+          ...(flags.acks === true ? { acks: true } : {}),
           logger: createLogger({ level: 'warn', destination: process.stderr }),
           ...(ctx.io.signal === undefined ? {} : { signal: ctx.io.signal }),
         });
