@@ -3,14 +3,15 @@ import { Buffer } from 'node:buffer';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { after, before, test } from 'node:test';
-import { Etcd3 } from 'etcd3';
+import { after, test } from 'node:test';
+import type { Etcd3 } from 'etcd3';
 import { stringify } from 'yaml';
 import { main } from '../../src/cli/main.js';
 import { type NodeService, startNodeService } from '../../src/node/service.js';
 import { until } from '../network/helpers.js';
 import { makeCredentials, tempDir } from '../node/cli-harness.js';
-import { type EtcdServer, freePort, startEtcd } from '../registry/etcd-server.js';
+import { type EtcdServer, freePort } from '../registry/etcd-server.js';
+import { useEtcd } from '../registry/shared.js';
 
 /** `peerpost peers --config node.yaml` against a real etcd (the CLI's `main`, in process). */
 
@@ -18,16 +19,12 @@ let etcd: EtcdServer;
 let admin: Etcd3;
 const tmp = tempDir('peers');
 
-before(async () => {
-  etcd = await startEtcd();
-  admin = new Etcd3({ hosts: [etcd.endpoint] });
+useEtcd((e, a) => {
+  etcd = e;
+  admin = a;
 });
 
-after(async () => {
-  admin?.close();
-  await etcd?.remove();
-  tmp.remove();
-});
+after(() => tmp.remove());
 
 async function run(args: string[]) {
   let out = '';

@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import type { Labels, MetricName, Metrics } from '../../src/metrics/types.js';
-import type { TopologyInput } from '../../src/network/options.js';
-import { resolveTopology } from '../../src/network/options.js';
-import { type EtcdRegistry, type RegistryNetwork, startEtcdRegistry } from '../../src/registry/etcd.js';
+import { type EtcdRegistry, startEtcdRegistry } from '../../src/registry/etcd.js';
 import type { Topology } from '../../src/topology/types.js';
 import { closeAll, enc, makeCredentials, startNode, type TestNode, until } from '../network/helpers.js';
 import { type EtcdCluster, startEtcdCluster } from './etcd-server.js';
+import { FakeNetwork } from './shared.js';
 
 /**
  * The etcd registry against a real 3-member etcd cluster (Debian's etcd-server): a member
@@ -29,21 +28,6 @@ after(async () => {
   admin?.close();
   await cluster?.remove();
 });
-
-/** A network stand-in that records the tables it is given. */
-class FakeNetwork implements RegistryNetwork {
-  tables: Topology[] = [];
-  constructor(
-    readonly nodeId: string,
-    readonly address: string,
-  ) {}
-  updateTopology(topology: TopologyInput): void {
-    this.tables.push(resolveTopology(topology));
-  }
-  get topology(): Topology {
-    return this.tables.at(-1) ?? new Map();
-  }
-}
 
 /** Metrics that keep each gauge's last value and each counter's sum, by name and labels. */
 class RecordingMetrics implements Metrics {

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
 import { PeerpostError } from '../../src/errors.js';
-import type { TopologyInput } from '../../src/network/options.js';
-import { resolveTopology } from '../../src/network/options.js';
-import { type EtcdRegistry, type RegistryNetwork, startEtcdRegistry } from '../../src/registry/etcd.js';
+import { type EtcdRegistry, startEtcdRegistry } from '../../src/registry/etcd.js';
 import type { Topology } from '../../src/topology/types.js';
 import {
   CountingMetrics,
@@ -19,6 +17,7 @@ import {
 } from '../network/helpers.js';
 import { RecordingLogger } from '../transport/tls-helpers.js';
 import { CuttableProxy, type EtcdServer, startEtcd } from './etcd-server.js';
+import { FakeNetwork, useEtcd } from './shared.js';
 
 /**
  * The etcd registry against real etcd processes (Debian's etcd-server): registration under
@@ -33,30 +32,10 @@ let prefixes = 0;
 /** A prefix of its own for each test, so that the tests share one etcd. */
 const freshPrefix = () => `/peerpost-test/${process.pid}-${++prefixes}/`;
 
-before(async () => {
-  etcd = await startEtcd();
-  admin = new Etcd3({ hosts: [etcd.endpoint] });
+useEtcd((e, a) => {
+  etcd = e;
+  admin = a;
 });
-
-after(async () => {
-  admin?.close();
-  await etcd?.remove();
-});
-
-/** A network stand-in that records the tables it is given. */
-class FakeNetwork implements RegistryNetwork {
-  tables: Topology[] = [];
-  constructor(
-    readonly nodeId: string,
-    readonly address: string,
-  ) {}
-  updateTopology(topology: TopologyInput): void {
-    this.tables.push(resolveTopology(topology));
-  }
-  get topology(): Topology {
-    return this.tables.at(-1) ?? new Map();
-  }
-}
 
 const addressesOf = (topology: Topology, id: string) => topology.get(id)?.map((a) => a.address);
 

@@ -3,17 +3,16 @@ import { Buffer } from 'node:buffer';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { after, before, test } from 'node:test';
-import { Etcd3 } from 'etcd3';
+import { test } from 'node:test';
+import type { Etcd3 } from 'etcd3';
 import { stringify } from 'yaml';
-import type { TopologyInput } from '../../src/network/options.js';
-import { resolveTopology } from '../../src/network/options.js';
 import { type NodeService, startNodeService } from '../../src/node/service.js';
-import { type RegistryNetwork, startEtcdRegistry } from '../../src/registry/etcd.js';
+import { startEtcdRegistry } from '../../src/registry/etcd.js';
 import type { Topology } from '../../src/topology/types.js';
 import { until } from '../network/helpers.js';
 import { makeCredentials, tempDir } from '../node/cli-harness.js';
-import { CuttableProxy, type EtcdServer, startEtcd } from './etcd-server.js';
+import { CuttableProxy, type EtcdServer } from './etcd-server.js';
+import { FakeNetwork, useEtcd } from './shared.js';
 
 /**
  * Live reload of `registry.etcd` in `peerpost node` (NodeService) against a real etcd: the
@@ -24,30 +23,10 @@ import { CuttableProxy, type EtcdServer, startEtcd } from './etcd-server.js';
 let etcd: EtcdServer;
 let admin: Etcd3;
 
-before(async () => {
-  etcd = await startEtcd();
-  admin = new Etcd3({ hosts: [etcd.endpoint] });
+useEtcd((e, a) => {
+  etcd = e;
+  admin = a;
 });
-
-after(async () => {
-  admin?.close();
-  await etcd?.remove();
-});
-
-/** A network stand-in that records the tables it is given. */
-class FakeNetwork implements RegistryNetwork {
-  tables: Topology[] = [];
-  constructor(
-    readonly nodeId: string,
-    readonly address: string,
-  ) {}
-  updateTopology(topology: TopologyInput): void {
-    this.tables.push(resolveTopology(topology));
-  }
-  get topology(): Topology {
-    return this.tables.at(-1) ?? new Map();
-  }
-}
 
 /** Log lines of the node, parsed. */
 function logSink(): { stream: Writable; lines: { msg?: string; [k: string]: unknown }[] } {
