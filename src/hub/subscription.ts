@@ -13,8 +13,7 @@ import type {
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Random } from '../util/random.js';
-import { ACK_ACK, seqFrame } from '../wire/ack-frames.js';
-import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
+import { ACK_ACK, seqFrame, writeControlFrame } from '../wire/ack-frames.js';
 import type { IncomingReader } from './incoming-reader.js';
 
 /** Reconnect delays of a subscription: capped Fibonacci with jitter, retried until closed. */
@@ -163,9 +162,7 @@ export class Subscription implements ConnectionHandler {
     const connection = this.#connection;
     if (connection === undefined || this.#onConnection <= this.#acked) return;
     this.#acked = this.#onConnection;
-    const frame = seqFrame(ACK_ACK, this.#acked);
-    if (connection.writeFrames !== undefined) connection.writeFrames(frame, 1);
-    else connection.write(frame.subarray(FRAME_PREFIX_BYTES));
+    writeControlFrame(connection, seqFrame(ACK_ACK, this.#acked));
   };
 
   onClose(reason: CloseReason): void {

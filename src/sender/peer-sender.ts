@@ -17,6 +17,7 @@ import {
   isControlFrame,
   openFrame,
   seqFrame,
+  writeControlFrame,
 } from '../wire/ack-frames.js';
 import { decodeEnvelopeAt, type Envelope, lastDecodedVersion } from '../wire/envelope.js';
 import { FrameSlab } from '../wire/frame-slab.js';
@@ -339,10 +340,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
 
   /** Writes a control frame (it settles nothing when flushed). */
   #control(connection: Connection, frame: Buffer): void {
-    const ok =
-      connection.writeFrames !== undefined
-        ? connection.writeFrames(frame, 1)
-        : connection.write(frame.subarray(FRAME_PREFIX_BYTES));
+    const ok = writeControlFrame(connection, frame);
     this.#unflushed.push(NOTHING);
     if (!ok) this.#blocked = true;
   }

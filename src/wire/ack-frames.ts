@@ -119,3 +119,16 @@ export function seqFrame(type: typeof ACK_SEQ | typeof ACK_ACK, seq: number): Bu
   writeSeq(buf, BODY, seq);
   return buf;
 }
+
+/** Where a control frame is written: a connection's write calls (see Connection). */
+interface FrameWriter {
+  write(body: Uint8Array): boolean;
+  writeFrames?(frames: Uint8Array, count: number): boolean;
+}
+
+/** Writes the whole control frame `frame` (prefix included) to `connection`; false above its high-water mark. */
+export function writeControlFrame(connection: FrameWriter, frame: Buffer): boolean {
+  return connection.writeFrames !== undefined
+    ? connection.writeFrames(frame, 1)
+    : connection.write(frame.subarray(FRAME_PREFIX_BYTES));
+}
