@@ -90,7 +90,13 @@ export function suiteTable(figures: readonly Figure[]): string {
 export function generated(results: Results): string {
   const m = results.machine;
   const out: string[] = [START, ''];
-  out.push('## Run', '');
+  out.push(
+    '**In-process micro-benchmarks** (`npm run bench`): sender and receiver in **one** Node process,',
+    'sharing one event loop and one core. They isolate code paths and compare alternatives; they are',
+    'not what a deployment gets — the two-process tables at the top of this file are.',
+    '',
+  );
+  out.push('## Run (in-process micro-benchmarks)', '');
   out.push(`- Date: ${results.date}${results.quick ? ' (quick run: smoke figures only)' : ''}`);
   out.push(
     `- Machine: ${m.cpus} x ${m.cpuModel}${m.memoryGiB ? `, ${m.memoryGiB} GiB RAM` : ''}, ${m.platform}; Node ${m.node}`,
@@ -99,7 +105,7 @@ export function generated(results: Results): string {
     `- Command: \`${results.command ?? 'npm run bench'}\`${results.durationMs ? ` (${Math.round(results.durationMs / 1000)} s)` : ''}`,
   );
   out.push('');
-  out.push('## Targets', '');
+  out.push('## Targets of issues 3-8 (in-process micro-benchmarks)', '');
   out.push('| issue | target | measured | status |', '| --- | --- | --- | --- |');
   for (const r of evaluate(results.figures)) {
     const t = r.target;
@@ -116,7 +122,7 @@ export function generated(results: Results): string {
   const suites: string[] = [];
   for (const f of results.figures) if (!suites.includes(f.suite)) suites.push(f.suite);
   for (const suite of suites) {
-    out.push(`## ${TITLES[suite] ?? suite}`, '');
+    out.push(`## ${TITLES[suite] ?? suite} (one process)`, '');
     out.push(suiteTable(results.figures.filter((f) => f.suite === suite)), '');
   }
   if (results.pending?.length) {

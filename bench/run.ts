@@ -3,6 +3,11 @@
  * `npm run bench -- --quick` is the short smoke run the test suite executes;
  * `npm run bench -- <suite> [<suite> ...]` runs only those suites (results in
  * bench/results/<date>-<suites>.json); `--out=FILE` writes the results elsewhere.
+ * `npm run bench -- --two-process [--quick] [--acks] [--only=...] [--window=...]` runs
+ * the two-process benchmark instead (bench/two-process.ts, in a child process, its other
+ * flags passed on; results in bench/results/two-process-quick.json for `--quick`), and
+ * exits 1 if it fails, or if a system it was to measure reports no figure for a case or
+ * did not deliver exactly what it sent (bench/two-process-results.ts; never a speed).
  * Every suite runs in a fresh child process (this file with `--child=<suite>`), so what
  * one suite leaves behind (heap, JIT state, timers of closed third-party nodes) cannot
  * change the figures of the next; the parent merges their figures into one results file.
@@ -27,6 +32,7 @@ import {
   table,
   writeResults,
 } from './lib.js';
+import { incomplete, type TwoProcessResults } from './two-process-results.js';
 
 /** Suites load their modules only in the child that runs them. */
 export const suites: Record<string, () => Promise<Figure[]>> = {
@@ -70,7 +76,66 @@ const childSuite = args.find((a) => a.startsWith('--child='))?.slice('--child='.
 const outArg = args.find((a) => a.startsWith('--out='))?.slice('--out='.length);
 
 if (childSuite !== undefined) await runChild(childSuite, outArg);
+else if (args.includes('--two-process')) await runTwoProcess();
 else await runParent();
+
+/** `--two-process`: bench/two-process.ts in a child process, then its results checked. */
+async function runTwoProcess(): Promise<void> {
+  const script = fileURLToPath(new URL('./two-process.ts', import.meta.url));
+  const date = new Date().toISOString().slice(0, 10);
+  const file =
+    outArg ?? (quick ? 'bench/results/two-process-quick.json' : `bench/results/two-process-${date}.json`);
+  const passed = args.filter((a) => a !== '--two-process' && !a.startsWith('--out='));
+  if (existsSync(file)) rmSync(file);
+  process.stderr.write(`bench: two-process${quick ? ' (quick)' : ''}\n`);
+  const outcome = await new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    timedOut: boolean;
+  }>((resolve) => {
+    const child = spawn(process.execPath, [...process.execArgv, script, ...passed, `--out=${file}`], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, CHILD_TIMEOUT_MS);
+    // Stopped from outside: take the child along (its receivers exit when it is gone).
+    const forward = (signal: NodeJS.Signals) => {
+      child.kill('SIGKILL');
+      process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    };
+    process.once('SIGINT', forward);
+    process.once('SIGTERM', forward);
+    const done = (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      resolve({ code, signal, timedOut });
+    };
+    child.once('error', () => done(null, null));
+    child.once('close', done);
+  });
+  const problems: string[] = [];
+  if (outcome.timedOut) problems.push(`two-process bench killed after ${CHILD_TIMEOUT_MS / 1000} s`);
+  else if (outcome.code !== 0)
+    problems.push(`two-process bench exited with code ${outcome.code ?? outcome.signal}`);
+  const results = readTwoProcess(file);
+  if (results) problems.push(...incomplete(results));
+  else problems.push(`two-process bench wrote no results (${file})`);
+  for (const p of problems) console.log(`FAILED: ${p}`);
+  process.exitCode = problems.length > 0 ? 1 : 0;
+}
+
+function readTwoProcess(file: string): TwoProcessResults | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as TwoProcessResults;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Child mode: runs one suite and writes its figures, pending and failures to `out`. */
 async function runChild(name: string, out: string | undefined): Promise<void> {

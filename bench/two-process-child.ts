@@ -13,7 +13,8 @@
  *   message labelled `Ping` is answered with `msg.reply('Pong', data)`, any other one is
  *   counted; `--metrics` passes `createPrometheusMetrics()` as its `metrics`.
  * `expect` (an absolute total) is answered with `done` once that many messages have been
- * counted since the start; `stats` with the totals; `close` closes everything, and the
+ * counted since the start, with this process's cumulative CPU time (all threads and the
+ * main thread) and GCs (bench/process-cpu.ts); `stats` with the totals; `close` closes everything, and the
  * process must then exit by itself (a socket or timer left open would keep it alive, and
  * the parent reports it).
  */
@@ -27,21 +28,26 @@ import {
   type Network,
   type PrometheusMetrics,
 } from '../src/index.js';
+import { cpuMeter } from './process-cpu.js';
 import { FrameReader } from './systems/frames.js';
 import {
   ALPN_COUNT,
   ALPN_ECHO,
   type ChildMessage,
   type ChildStats,
+  closeSocket,
+  type FanoutInit,
   NO_COMPRESSION,
   type ParentMessage,
   sumMetric,
+  tlsConnect,
 } from './two-process-shared.js';
 
 const kind = process.argv[2];
 const withMetrics = process.argv.includes('--metrics');
-if ((kind !== 'raw' && kind !== 'peerpost') || !process.send) {
-  console.error('usage (forked with IPC): two-process-child.ts raw|peerpost [--metrics]');
+const KINDS = ['raw', 'peerpost', 'fanout-raw', 'fanout-peerpost'];
+if (kind === undefined || !KINDS.includes(kind) || !process.send) {
+  console.error(`usage (forked with IPC): two-process-child.ts ${KINDS.join('|')} [--metrics]`);
   process.exit(2);
 }
 
@@ -49,6 +55,8 @@ const send = (m: ChildMessage): void => {
   process.send?.(m);
 };
 
+/** CPU time (all threads / main thread) and GCs of this process since it started counting. */
+const meter = cpuMeter();
 let delivered = 0;
 let target = Number.POSITIVE_INFINITY;
 /** Called on every counted message: one comparison, the same in both systems. */
@@ -59,9 +67,19 @@ function counted(): void {
   }
 }
 
+let progressEvery = Number.POSITIVE_INFINITY;
+let nextProgress = Number.POSITIVE_INFINITY;
+/** Fan-out subscribers count here: the same, plus a `progress` report every `progressEvery`. */
+function countedFanout(): void {
+  counted();
+  if (delivered >= nextProgress) {
+    nextProgress = delivered + progressEvery;
+    send({ type: 'progress', delivered });
+  }
+}
+
 function done(): void {
-  const cpu = process.cpuUsage();
-  send({ type: 'done', delivered, cpuUs: cpu.user + cpu.system });
+  send({ type: 'done', delivered, cpu: meter.sample() });
 }
 
 interface Receiver {
@@ -158,7 +176,87 @@ async function peerpostReceiver(credentials: Credentials, peerCertPem: string): 
   };
 }
 
+/**
+ * Fan-out, raw TLS: `n` TLS connections to the parent's publisher (ALPN `bench-count`,
+ * pinning its certificate), each counting the frames it receives.
+ */
+async function rawSubscribers(
+  credentials: Credentials,
+  peerCertPem: string,
+  f: FanoutInit,
+): Promise<Receiver> {
+  const sockets: TLSSocket[] = [];
+  // The publisher may have closed them first: wait only for those not closed yet.
+  const closeAll = () => Promise.all(sockets.map(closeSocket)).then(() => {});
+  try {
+    for (let i = 0; i < f.subscribers; i++) {
+      const socket = await tlsConnect(f.port, credentials, peerCertPem, ALPN_COUNT);
+      sockets.push(socket);
+      const reader = new FrameReader(countedFanout);
+      socket.on('data', (chunk: Buffer) => reader.push(chunk));
+    }
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+  return { port: 0, stats: async () => ({ delivered }), close: closeAll };
+}
+
+/**
+ * Fan-out, peerpost: `n` `createNetwork` nodes, each with the publisher (pinned) as peer
+ * `publisher` in its topology and `subscribe('publisher')`; every message counted.
+ */
+async function peerpostSubscribers(
+  credentials: Credentials,
+  peerCertPem: string,
+  f: FanoutInit,
+): Promise<Receiver> {
+  const hash = certificateHash(peerCertPem);
+  const nodes: Network[] = [];
+  try {
+    for (let i = 0; i < f.subscribers; i++) {
+      const net = await createNetwork({
+        nodeId: `sub-${i}`,
+        credentials,
+        trust: { certHashes: [hash] },
+        listen: '127.0.0.1:0',
+        topology: { publisher: [{ address: f.address, certHash: hash }] },
+        compressThresholdBytes: NO_COMPRESSION,
+      });
+      nodes.push(net);
+      net.onMessage(countedFanout);
+      net.subscribe('publisher');
+    }
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.close()));
+    throw err;
+  }
+  return {
+    port: 0,
+    async stats() {
+      const out: ChildStats = { delivered, deduplicated: 0, undecodable: 0, droppedSlowReader: 0 };
+      for (const n of nodes) {
+        const s = n.stats().incoming;
+        out.deduplicated! += s.deduplicated;
+        out.undecodable! += s.undecodable;
+        out.droppedSlowReader! += s.droppedSlowReader;
+      }
+      return out;
+    },
+    close: async () => {
+      await Promise.all(nodes.map((n) => n.close()));
+    },
+  };
+}
+
 let receiver: Receiver | undefined;
+/** Set once the parent asked to close: from then on this process must exit by itself. */
+let closing = false;
+
+// The parent went away without asking to close (killed, crashed): do not outlive it.
+process.on('disconnect', () => {
+  if (!closing) process.exit(1);
+});
 
 process.on('message', (m: ParentMessage) => {
   void handle(m).catch((err: unknown) => {
@@ -169,7 +267,15 @@ process.on('message', (m: ParentMessage) => {
 async function handle(m: ParentMessage): Promise<void> {
   switch (m.type) {
     case 'init':
-      receiver = await (kind === 'raw' ? rawReceiver : peerpostReceiver)(m.credentials, m.peerCertPem);
+      if (kind === 'fanout-raw' || kind === 'fanout-peerpost') {
+        if (!m.fanout) throw new Error(`${kind}: init without fanout`);
+        progressEvery = m.fanout.progressEvery;
+        nextProgress = progressEvery;
+        const open = kind === 'fanout-raw' ? rawSubscribers : peerpostSubscribers;
+        receiver = await open(m.credentials, m.peerCertPem, m.fanout);
+      } else {
+        receiver = await (kind === 'raw' ? rawReceiver : peerpostReceiver)(m.credentials, m.peerCertPem);
+      }
       send({ type: 'listening', port: receiver.port });
       return;
     case 'expect':
@@ -180,8 +286,10 @@ async function handle(m: ParentMessage): Promise<void> {
       send({ type: 'stats', stats: (await receiver?.stats()) ?? { delivered } });
       return;
     case 'close':
+      closing = true;
       await receiver?.close();
       receiver = undefined;
+      meter.stop();
       send({ type: 'closed' });
       // With the IPC channel gone, nothing else may keep this process alive.
       process.disconnect();

@@ -1,8 +1,22 @@
 /** What bench/two-process.ts and its receiving child (bench/two-process-child.ts) share. */
+import { X509Certificate } from 'node:crypto';
+import { connect as netConnect } from 'node:net';
+import { connect, type TLSSocket } from 'node:tls';
 import type { Credentials, PrometheusMetrics } from '../src/index.js';
+import type { CpuSample } from './process-cpu.js';
+
+/** Fan-out (`fanout-raw` / `fanout-peerpost` children): where the publisher is, how many subscribe. */
+export interface FanoutInit {
+  subscribers: number;
+  /** raw: the publisher's TLS port; peerpost: its `network.address`. */
+  port: number;
+  address: string;
+  /** Post `progress` each time this many more messages have been counted (all subscribers together). */
+  progressEvery: number;
+}
 
 export type ParentMessage =
-  | { type: 'init'; credentials: Credentials; peerCertPem: string }
+  | { type: 'init'; credentials: Credentials; peerCertPem: string; fanout?: FanoutInit }
   | { type: 'expect'; total: number }
   | { type: 'stats' }
   | { type: 'close' };
@@ -21,10 +35,12 @@ export interface ChildStats {
 
 export type ChildMessage =
   | { type: 'listening'; port: number }
-  /** `cpuUs`: the child's cumulative CPU time (user + system), in µs. */
-  | { type: 'done'; delivered: number; cpuUs: number }
+  /** `cpu`: the child's cumulative CPU time and GCs (bench/process-cpu.ts). */
+  | { type: 'done'; delivered: number; cpu: CpuSample }
   | { type: 'stats'; stats: ChildStats }
   | { type: 'closed' }
+  /** Fan-out: messages counted so far, all subscribers together (the publisher's window). */
+  | { type: 'progress'; delivered: number }
   | { type: 'error'; error: string };
 
 /** Compression off on both sides: the bench payloads are periodic and would compress to nothing. */
@@ -41,4 +57,48 @@ export async function sumMetric(metrics: PrometheusMetrics, name: string): Promi
     if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.split(' ').at(-1));
   }
   return sum;
+}
+
+/** A mutually authenticated TLS 1.3 client connection pinning the server certificate, with `noDelay`. */
+export function tlsConnect(
+  port: number,
+  own: Credentials,
+  peerCertPem: string,
+  alpn: string,
+): Promise<TLSSocket> {
+  const pinned = new X509Certificate(peerCertPem).fingerprint256;
+  return new Promise((resolve, reject) => {
+    const socket = connect(
+      {
+        // node:tls has no noDelay option: hand it a TCP socket that has it.
+        socket: netConnect({ host: '127.0.0.1', port, noDelay: true }),
+        key: own.keyPem,
+        cert: own.certPem,
+        minVersion: 'TLSv1.3',
+        maxVersion: 'TLSv1.3',
+        rejectUnauthorized: false,
+        ALPNProtocols: [alpn],
+      },
+      () => {
+        socket.off('error', reject);
+        if (socket.getPeerX509Certificate()?.fingerprint256 !== pinned || socket.alpnProtocol !== alpn) {
+          socket.destroy();
+          reject(new Error('raw TLS: unexpected server certificate or ALPN'));
+          return;
+        }
+        socket.on('error', () => {});
+        resolve(socket);
+      },
+    );
+    socket.once('error', reject);
+  });
+}
+
+/** Destroys a socket and resolves once it is closed (at once if it already is). */
+export function closeSocket(s: TLSSocket): Promise<void> {
+  if (s.closed) return Promise.resolve();
+  return new Promise<void>((r) => {
+    s.once('close', () => r());
+    s.destroy();
+  });
 }

@@ -5,40 +5,52 @@
  * `certificateHash` from src/index.ts). Compared with a raw node:tls baseline measured in
  * the same run, also in two processes, with the same certificates.
  *
- *   npm run bench:two [-- [--quick] [--acks] [--out=FILE]]
+ *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--profile-receivers=DIR]]
+ *   npm run bench -- --two-process [same flags]   (the same, checked: bench/run.ts)
  *
- * Systems (each one its own receiving child process; the senders all live here):
+ * `--only` runs only the named systems (e.g. `--only=peerpost` to profile one sender with
+ * `node --cpu-prof --import tsx bench/two-process.ts ...`), `--window` only one window,
+ * `--sizes` only those payload sizes.
+ *
+ * Systems (each one its own receiving child process; the senders all live here), each
+ * at two in-flight windows (`small` and `large`, named with ` (8 MiB window)`):
  * - `raw TLS`: node:tls 1.3, mutual authentication, each side pinning the other's
  *   certificate; 4-byte length-prefixed frames, all frames of a tick in one write of up to
  *   1 MiB, then `setImmediate` (or `drain` on backpressure) — bench/systems/pump.ts, the
- *   batched baseline of BENCHMARKS.md; the receiver counts frames. Latency: a second
- *   connection (ALPN `bench-echo`) whose frames the child echoes.
- * - `peerpost`: two `createNetwork` nodes with default limits (compression off), the
- *   sender looping `if (!net.writable(peer)) await net.ready(peer); net.send(peer, ...)`
- *   and the receiver counting in `onMessage`. Latency: `net.request()` answered with
- *   `msg.reply()`.
+ *   batched baseline of BENCHMARKS.md; the receiver counts frames. Large window: writes go
+ *   on while less than 8 MiB is outstanding in the socket (write callbacks not yet called)
+ *   and resume below 4.5 MiB, like peerpost's `ready()` at half the queue. Latency: a
+ *   second connection (ALPN `bench-echo`) whose frames the child echoes.
+ * - `peerpost`: two `createNetwork` nodes (compression off), the sender looping
+ *   `if (!net.writable(peer)) await net.ready(peer); net.send(peer, ...)` and the receiver
+ *   counting in `onMessage`. Small window: default limits (1 MiB transport high-water
+ *   mark, then a peer queue of 100 messages). Large window: `limits.peerQueueBytes` 7 MiB
+ *   (and `peerQueueCapacity` 1,000,000, so bytes bound it), plus the 1 MiB of the
+ *   transport. Latency: `net.request()` answered with `msg.reply()`.
  * - `peerpost + metrics`: the same with `createPrometheusMetrics()` as `metrics` in both
  *   processes.
- * - with `--acks` (issue 20): `peerpost acked`, the `peerpost` system with acknowledged
- *   delivery on the sender (`acks: { enabled: true }`, default window; the receiver
- *   accepts acks by default): its outcomes are `delivered`, and a table of the ratios
- *   acked / plain (`peerpost`) closes the report.
+ * - with `--acks` (issue 20): `peerpost acked`, the small-window `peerpost` system with
+ *   acknowledged delivery on the sender (`acks: { enabled: true }`, default window; the
+ *   receiver accepts acks by default): its outcomes are `delivered`, and a table of the
+ *   ratios acked / plain (`peerpost`) closes the report.
  *
  * Throughput for 64 B, 1 KiB, 64 KiB: a warm-up sizes each system's round to about
  * ROUND_MS, then ROUNDS rounds round-robin (the order rotating each round); a round's
  * time runs from the first send to the child's IPC report that it has counted every
- * message of the round. Latency: sequential 64 B round trips, p50/p99 per round, median
- * over rounds. Each throughput round also records the CPU time of both processes (per
- * message and in % of a core). At the end every system must have delivered exactly what it sent (drops
- * are reported), every child must exit by itself after closing, and so must this process.
- * Results: bench/results/two-process-<date>.json (or `--out`), and a table on stdout.
+ * message of the round. Each figure's ratio is to raw TLS with the same window. Latency
+ * (small-window systems only: one request in flight): sequential 64 B round trips,
+ * p50/p99 per round, median over rounds. Each throughput round also records, for both
+ * processes, the CPU time of the whole process and of its main thread, and the GCs and
+ * their pauses (bench/process-cpu.ts), reported per message. At the end every system
+ * must have delivered exactly what it sent (drops are reported), every child must exit by
+ * itself after closing, and so must this process; a child whose parent dies exits too.
+ * Results: bench/results/two-process-<date>.json (or `--out`), and tables on stdout.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
 import { dirname } from 'node:path';
-import { connect, type TLSSocket } from 'node:tls';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import {
   type Credentials,
@@ -50,21 +62,31 @@ import {
 } from '../src/index.js';
 import { bounded, payloadOf, SIZES } from './harness.js';
 import { type Failure, type Figure, machine, median, percentile, quick } from './lib.js';
+import { type CpuSample, cpuDelta, cpuMeter } from './process-cpu.js';
 import { suiteTable } from './report.js';
 import { FrameReader } from './systems/frames.js';
-import { BATCH_BYTES, BatchPump, socketSink } from './systems/pump.js';
+import { BATCH_BYTES, BatchPump, type Sink, socketSink } from './systems/pump.js';
+import { multiSink } from './systems/raw-socket.js';
 import {
   ALPN_COUNT,
   ALPN_ECHO,
   type ChildMessage,
   type ChildStats,
+  closeSocket,
+  type FanoutInit,
   NO_COMPRESSION,
   type ParentMessage,
   sumMetric,
+  tlsConnect,
 } from './two-process-shared.js';
 
 const CHILD = fileURLToPath(new URL('./two-process-child.ts', import.meta.url));
-const ROUNDS = 3;
+/** Throughput and latency rounds per system and case (2 in a quick run; `--rounds=N`, e.g. for a longer profile). */
+const DEFAULT_ROUNDS = quick ? 2 : 3;
+const ROUNDS = Math.max(
+  1,
+  Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice(9) ?? DEFAULT_ROUNDS) || DEFAULT_ROUNDS,
+);
 /** Target length of one throughput round. */
 const ROUND_MS = quick ? 250 : 1000;
 /** Sequential round trips per latency round (half as many to warm up). */
@@ -74,8 +96,22 @@ const STEP_MS = 60_000;
 const PEER = 'receiver';
 
 const args = process.argv.slice(2);
-const outArg = args.find((a) => a.startsWith('--out='))?.slice('--out='.length);
+const argValue = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const outArg = argValue('out');
+/** `--only=NAME[,NAME...]`: only these systems (e.g. to profile one). */
+const onlyArg = argValue('only')
+  ?.split(',')
+  .map((x) => x.trim())
+  .filter((x) => x.length > 0);
+/** `--window=small|large`: only the systems of that in-flight window. */
+const windowArg = argValue('window');
+/** `--profile-receivers=DIR`: each receiving child writes a V8 CPU profile there (`--cpu-prof`). */
+const receiverProfileDir = argValue('profile-receivers');
+/** `--sizes=64B,1KiB`: only these payload sizes. */
+const sizesArg = argValue('sizes')?.split(',');
 const failures: Failure[] = [];
+/** CPU time and GCs of this (the sending) process. */
+const meter = cpuMeter();
 
 /** The IPC link to one receiving child: post a message, wait for a reply of some type. */
 class ChildLink {
@@ -132,6 +168,9 @@ class ChildLink {
 /** The sending side of one system, with its receiving child. */
 interface System {
   readonly name: string;
+  readonly def: Definition;
+  /** Receipts the child counts per message sent: 1, or the subscribers of a fan-out. */
+  readonly receipts: number;
   readonly link: ChildLink;
   /** Messages sent so far (throughput only). */
   sent: number;
@@ -140,7 +179,7 @@ interface System {
    * Sends `count` messages; resolves when the child has counted all of them, with the
    * child's cumulative CPU time in µs at that moment.
    */
-  transfer(count: number, payload: Buffer): Promise<number>;
+  transfer(count: number, payload: Buffer): Promise<CpuSample>;
   /** One request, resolves on its reply. */
   roundTrip(payload: Buffer): Promise<void>;
   /** The sender's own record of what it could not send (peerpost: outcomes other than `written`). */
@@ -148,10 +187,36 @@ interface System {
   closeSender(): Promise<void>;
 }
 
+/**
+ * The in-flight window: `small` is each system's default (raw TLS: one 1 MiB batch beyond
+ * the socket, then wait for `drain`; peerpost: default limits, the 1 MiB transport
+ * high-water mark plus a peer queue of 100 messages); `large` keeps about LARGE_WINDOW
+ * bytes of frames beyond the kernel's socket buffers in both.
+ */
+type Window = 'small' | 'large';
+
+/** Bytes of frames in flight (beyond the kernel) in the `large` window. */
+const LARGE_WINDOW = 8 * 1024 * 1024;
+/** The peerpost transport's default high-water mark (src/transport/limits.ts). */
+const TRANSPORT_HWM = 1024 * 1024;
+/**
+ * peerpost, large window: the peer queue takes LARGE_WINDOW minus what the transport
+ * holds (its 1 MiB high-water mark) in frame bytes; `writable()` turns false when it is
+ * full and `ready()` resolves when it is half empty (src/sender/peer-sender.ts).
+ */
+const LARGE_PEER_QUEUE_BYTES = LARGE_WINDOW - TRANSPORT_HWM;
+/** Raw TLS, large window: writing resumes below this many bytes outstanding (as peerpost's ready()). */
+const LARGE_RESUME_BYTES = LARGE_WINDOW - LARGE_PEER_QUEUE_BYTES / 2;
+const LARGE_SUFFIX = ' (8 MiB window)';
+
 interface Definition {
   name: string;
-  kind: 'raw' | 'peerpost';
+  /** `fanout-*`: one publisher here, FANOUT_SUBSCRIBERS subscribers in the child. */
+  kind: 'raw' | 'peerpost' | 'fanout-raw' | 'fanout-peerpost';
   metrics: boolean;
+  window: Window;
+  /** Measure request/reply latency too (it does not depend on the window: one in flight). */
+  latency: boolean;
   /** The sender sends with acknowledged delivery (`--acks`). */
   acks?: boolean;
 }
@@ -159,69 +224,114 @@ interface Definition {
 const withAcks = args.includes('--acks');
 const PLAIN = 'peerpost';
 const ACKED = 'peerpost acked';
+const RAW = 'raw TLS';
+const RAW_FANOUT = 'raw TLS fan-out';
+const BROADCAST = 'peerpost broadcast';
+/** Subscribers of the fan-out systems (all in their one child process). */
+const FANOUT_SUBSCRIBERS = 100;
+/** Fan-out payload (as the in-process fan-out suite). */
+const FANOUT_PAYLOAD = 1024;
+/** peerpost broadcast: payload bytes the publisher keeps undelivered at most (as in one process). */
+const FANOUT_WINDOW_BYTES = 2 * 1024 * 1024;
+/** raw TLS fan-out: bytes of frames per batch written to every socket (`--fanout-batch=BYTES`). */
+const FANOUT_BATCH_BYTES = Number(argValue('fanout-batch') ?? BATCH_BYTES);
+const isFanout = (d: Definition) => d.kind === 'fanout-raw' || d.kind === 'fanout-peerpost';
 
-const DEFINITIONS: readonly Definition[] = [
-  { name: 'raw TLS', kind: 'raw', metrics: false },
-  { name: 'peerpost', kind: 'peerpost', metrics: false },
-  { name: 'peerpost + metrics', kind: 'peerpost', metrics: true },
-  ...(withAcks ? [{ name: ACKED, kind: 'peerpost', metrics: false, acks: true } as const] : []),
+const ALL_DEFINITIONS: readonly Definition[] = [
+  { name: RAW, kind: 'raw', metrics: false, window: 'small', latency: true },
+  { name: PLAIN, kind: 'peerpost', metrics: false, window: 'small', latency: true },
+  { name: 'peerpost + metrics', kind: 'peerpost', metrics: true, window: 'small', latency: true },
+  ...(withAcks
+    ? [{ name: ACKED, kind: 'peerpost', metrics: false, window: 'small', latency: true, acks: true } as const]
+    : []),
+  { name: `${RAW}${LARGE_SUFFIX}`, kind: 'raw', metrics: false, window: 'large', latency: false },
+  { name: `${PLAIN}${LARGE_SUFFIX}`, kind: 'peerpost', metrics: false, window: 'large', latency: false },
+  {
+    name: `peerpost + metrics${LARGE_SUFFIX}`,
+    kind: 'peerpost',
+    metrics: true,
+    window: 'large',
+    latency: false,
+  },
+  ...(args.includes('--no-fanout')
+    ? []
+    : ([
+        { name: RAW_FANOUT, kind: 'fanout-raw', metrics: false, window: 'small', latency: false },
+        { name: BROADCAST, kind: 'fanout-peerpost', metrics: false, window: 'small', latency: false },
+      ] as const)),
 ];
 
-async function startChild(def: Definition, receiver: Credentials, sender: Credentials) {
+const DEFINITIONS = ALL_DEFINITIONS.filter(
+  (d) =>
+    (onlyArg === undefined || onlyArg.includes(d.name)) &&
+    (windowArg === undefined || d.window === windowArg),
+);
+const MEASURED_SIZES = SIZES.filter((z) => sizesArg === undefined || sizesArg.includes(z.label));
+
+/** The figure a system's figures are compared with: raw TLS with the same window. */
+const baselineOf = (def: Definition): string =>
+  isFanout(def) ? RAW_FANOUT : def.window === 'large' ? `${RAW}${LARGE_SUFFIX}` : RAW;
+
+async function startChild(def: Definition, receiver: Credentials, sender: Credentials, fanout?: FanoutInit) {
   const child = fork(CHILD, [def.kind, ...(def.metrics ? ['--metrics'] : [])], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [
+      ...(receiverProfileDir
+        ? ['--cpu-prof', '--cpu-prof-interval', '250', `--cpu-prof-dir=${receiverProfileDir}`]
+        : []),
+      '--import',
+      'tsx',
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const link = new ChildLink(def.name, child);
   const { port } = await link.ask(
-    { type: 'init', credentials: receiver, peerCertPem: sender.certPem },
+    { type: 'init', credentials: receiver, peerCertPem: sender.certPem, ...(fanout ? { fanout } : {}) },
     'listening',
   );
   return { link, port };
 }
 
-/** Waits for the child to count up to `total` while `send()` sends; resolves with the child's CPU µs. */
-async function counted(link: ChildLink, total: number, send: () => Promise<void> | void): Promise<number> {
+/** Waits for the child to count up to `total` while `send()` sends; resolves with the child's CPU and GCs. */
+async function counted(link: ChildLink, total: number, send: () => Promise<void> | void): Promise<CpuSample> {
   const done = link.wait('done');
   link.post({ type: 'expect', total });
   await send();
-  return (await done).cpuUs;
+  return (await done).cpu;
 }
 
-function tlsConnect(port: number, own: Credentials, peerCertPem: string, alpn: string): Promise<TLSSocket> {
-  const pinned = new X509Certificate(peerCertPem).fingerprint256;
-  return new Promise((resolve, reject) => {
-    const socket = connect(
-      {
-        // node:tls has no noDelay option: hand it a TCP socket that has it.
-        socket: netConnect({ host: '127.0.0.1', port, noDelay: true }),
-        key: own.keyPem,
-        cert: own.certPem,
-        minVersion: 'TLSv1.3',
-        maxVersion: 'TLSv1.3',
-        rejectUnauthorized: false,
-        ALPNProtocols: [alpn],
-      },
-      () => {
-        socket.off('error', reject);
-        if (socket.getPeerX509Certificate()?.fingerprint256 !== pinned || socket.alpnProtocol !== alpn) {
-          socket.destroy();
-          reject(new Error('raw TLS: unexpected server certificate or ALPN'));
-          return;
+/**
+ * A socket sink that keeps up to LARGE_WINDOW bytes outstanding in the socket (written,
+ * not yet handed to the kernel: each write's callback says when), and resumes below
+ * LARGE_RESUME_BYTES: the raw TLS twin of peerpost's large window.
+ */
+function windowSink(socket: TLSSocket): Sink {
+  let outstanding = 0;
+  let waiter: (() => void) | undefined;
+  return {
+    write(buf) {
+      const n = buf.length;
+      outstanding += n;
+      socket.write(buf, () => {
+        outstanding -= n;
+        if (waiter !== undefined && outstanding <= LARGE_RESUME_BYTES) {
+          const w = waiter;
+          waiter = undefined;
+          w();
         }
-        socket.on('error', () => {});
-        resolve(socket);
-      },
-    );
-    socket.once('error', reject);
-  });
+      });
+      return outstanding < LARGE_WINDOW;
+    },
+    onceDrain(cb) {
+      waiter = cb;
+    },
+  };
 }
 
 async function openRaw(def: Definition, receiver: Credentials, sender: Credentials): Promise<System> {
   const { link, port } = await startChild(def, receiver, sender);
   const stream = await tlsConnect(port, sender, receiver.certPem, ALPN_COUNT);
   const echo = await tlsConnect(port, sender, receiver.certPem, ALPN_ECHO);
-  const pump = new BatchPump(socketSink(stream), BATCH_BYTES);
+  const pump = new BatchPump(def.window === 'large' ? windowSink(stream) : socketSink(stream), BATCH_BYTES);
   let reply: (() => void) | undefined;
   const replies = new FrameReader(() => {
     const r = reply;
@@ -231,6 +341,8 @@ async function openRaw(def: Definition, receiver: Credentials, sender: Credentia
   echo.on('data', (chunk: Buffer) => replies.push(chunk));
   const system: System = {
     name: def.name,
+    def,
+    receipts: 1,
     link,
     sent: 0,
     failed: false,
@@ -273,9 +385,14 @@ async function openPeerpost(def: Definition, receiver: Credentials, sender: Cred
     compressThresholdBytes: NO_COMPRESSION,
     ...(metrics ? { metrics } : {}),
     ...(def.acks ? { acks: { enabled: true } } : {}),
+    ...(def.window === 'large'
+      ? { limits: { peerQueueCapacity: 1_000_000, peerQueueBytes: LARGE_PEER_QUEUE_BYTES } }
+      : {}),
   });
   const system: System = {
     name: def.name,
+    def,
+    receipts: 1,
     link,
     sent: 0,
     failed: false,
@@ -306,6 +423,159 @@ async function openPeerpost(def: Definition, receiver: Credentials, sender: Cred
   return system;
 }
 
+/**
+ * Fan-out, raw TLS: a TLS server here (mutual, pinning the subscribers' certificate) that
+ * the child's FANOUT_SUBSCRIBERS connections join; the batched pump writes each batch
+ * buffer to every socket (bench/systems/raw-socket.ts `multiSink`, as in one process).
+ */
+async function openRawFanout(def: Definition, receiver: Credentials, sender: Credentials): Promise<System> {
+  const pinned = new X509Certificate(receiver.certPem).fingerprint256;
+  const accepted: TLSSocket[] = [];
+  let allAccepted!: () => void;
+  const ready = new Promise<void>((resolve) => {
+    allAccepted = resolve;
+  });
+  const server: Server = createServer(
+    {
+      key: sender.keyPem,
+      cert: sender.certPem,
+      minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
+      requestCert: true,
+      rejectUnauthorized: false,
+      ALPNProtocols: [ALPN_COUNT],
+      noDelay: true,
+    },
+    (socket) => {
+      if (socket.getPeerX509Certificate()?.fingerprint256 !== pinned) {
+        socket.destroy();
+        return;
+      }
+      socket.on('error', () => {});
+      accepted.push(socket);
+      if (accepted.length === FANOUT_SUBSCRIBERS) allAccepted();
+    },
+  );
+  server.on('tlsClientError', () => {});
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? a.port : 0);
+    });
+  });
+  const closeServer = async () => {
+    await Promise.all(accepted.map(closeSocket));
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+  let link: ChildLink;
+  try {
+    ({ link } = await startChild(def, receiver, sender, {
+      subscribers: FANOUT_SUBSCRIBERS,
+      port,
+      address: '',
+      progressEvery: Number.POSITIVE_INFINITY,
+    }));
+    await bounded(ready, STEP_MS, `${def.name}: subscribers connected`);
+  } catch (err) {
+    await closeServer();
+    throw err;
+  }
+  const pump = new BatchPump(multiSink(accepted), FANOUT_BATCH_BYTES);
+  const system: System = {
+    name: def.name,
+    def,
+    receipts: FANOUT_SUBSCRIBERS,
+    link,
+    sent: 0,
+    failed: false,
+    async transfer(count, payload) {
+      system.sent += count;
+      return counted(link, system.sent * FANOUT_SUBSCRIBERS, () => pump.start(count, payload));
+    },
+    roundTrip: () => Promise.reject(new Error('fan-out: no round trips')),
+    senderStats: async () => ({}),
+    closeSender: closeServer,
+  };
+  return system;
+}
+
+/**
+ * Fan-out, peerpost: a publisher node here (`subscriberQueueCapacity` raised so that the
+ * window, not a queue, bounds what is in flight, as in one process), FANOUT_SUBSCRIBERS
+ * subscriber nodes in the child; `broadcast()` per message while fewer than
+ * FANOUT_WINDOW_BYTES of payload are undelivered to the average subscriber (the child
+ * reports its count over IPC every quarter window).
+ */
+async function openBroadcast(def: Definition, receiver: Credentials, sender: Credentials): Promise<System> {
+  const window = Math.max(8, Math.floor(FANOUT_WINDOW_BYTES / (FANOUT_PAYLOAD + 64)));
+  const net: Network = await createNetwork({
+    nodeId: 'publisher',
+    credentials: sender,
+    trust: { certHashes: [certificateHash(receiver.certPem)] },
+    listen: '127.0.0.1:0',
+    compressThresholdBytes: NO_COMPRESSION,
+    limits: { subscriberQueueCapacity: 1_000_000 },
+  });
+  const notWritten: Record<string, number> = {};
+  net.onOutcome((o) => {
+    if (o.outcome.kind !== 'written') notWritten[o.outcome.kind] = (notWritten[o.outcome.kind] ?? 0) + 1;
+  });
+  let link: ChildLink;
+  try {
+    ({ link } = await startChild(def, receiver, sender, {
+      subscribers: FANOUT_SUBSCRIBERS,
+      port: 0,
+      address: net.address,
+      progressEvery: Math.max(1, Math.floor(window / 4)) * FANOUT_SUBSCRIBERS,
+    }));
+    const end = performance.now() + STEP_MS;
+    while (net.stats().hub.inbound['subscribe-node'] < FANOUT_SUBSCRIBERS) {
+      if (performance.now() > end) throw new Error(`${def.name}: subscribers did not all connect`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } catch (err) {
+    await net.close();
+    throw err;
+  }
+  /** Receipts the child has reported (all subscribers together). */
+  let reported = 0;
+  let wake: (() => void) | undefined;
+  link.child.on('message', (m: ChildMessage) => {
+    if (m.type !== 'progress' && m.type !== 'done') return;
+    reported = Math.max(reported, m.delivered);
+    const w = wake;
+    wake = undefined;
+    w?.();
+  });
+  const system: System = {
+    name: def.name,
+    def,
+    receipts: FANOUT_SUBSCRIBERS,
+    link,
+    sent: 0,
+    failed: false,
+    async transfer(count, payload) {
+      const start = system.sent;
+      system.sent += count;
+      return counted(link, system.sent * FANOUT_SUBSCRIBERS, async () => {
+        let sent = 0;
+        while (sent < count) {
+          while (sent < count && start + sent - Math.floor(reported / FANOUT_SUBSCRIBERS) < window) {
+            net.broadcast('Bench', payload);
+            sent++;
+          }
+          if (sent < count) await new Promise<void>((r) => (wake = r));
+        }
+      });
+    },
+    roundTrip: () => Promise.reject(new Error('fan-out: no round trips')),
+    senderStats: async () => ({ ...notWritten }),
+    closeSender: () => net.close(),
+  };
+  return system;
+}
+
 function fail(suite: string, s: System, err: unknown): void {
   s.failed = true;
   const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
@@ -322,31 +592,62 @@ async function timed(run: () => Promise<unknown>, what: string): Promise<number>
   return performance.now() - t0;
 }
 
-/**
- * CPU time of each process during the throughput rounds (median over rounds): in % of one
- * core, and in µs per message (less dependent on what else the machine runs).
- */
+/** CPU time and GCs of one side during the throughput rounds (median over rounds). */
+interface SideCpu {
+  /** CPU time of the whole process (all threads), µs per message. */
+  usPerMsg: number;
+  /** Of which the main thread, µs per message (NaN where /proc is missing). */
+  mainUsPerMsg: number;
+  /** Of which the other threads (GC helpers, compiler, libuv pool), µs per message. */
+  otherUsPerMsg: number;
+  /** Whole process, % of one core over the round's wall time. */
+  percent: number;
+  /** Garbage collections (all kinds) per 10,000 messages. */
+  gcPer10k: number;
+  /** Mark-sweep-compacts per 10,000 messages. */
+  majorGcPer10k: number;
+  /** GC pauses of the main thread, µs per message. */
+  gcPauseUsPerMsg: number;
+  /** Per round (the raw figures the medians come from): CPU deltas and messages. */
+  rounds: { cpu: CpuSample; ms: number; messages: number }[];
+}
+
 interface CpuShare {
   system: string;
+  window: Window;
   size: string;
-  senderPercent: number;
-  receiverPercent: number;
-  senderUsPerMsg: number;
-  receiverUsPerMsg: number;
+  sender: SideCpu;
+  receiver: SideCpu;
+}
+
+function sideCpu(rounds: { cpu: CpuSample; ms: number; messages: number }[]): SideCpu {
+  const med = (f: (x: { cpu: CpuSample; ms: number; messages: number }) => number, digits: number) =>
+    Number(median(rounds.map(f)).toFixed(digits));
+  return {
+    usPerMsg: med((r) => r.cpu.totalUs / r.messages, 3),
+    mainUsPerMsg: med((r) => r.cpu.mainUs / r.messages, 3),
+    otherUsPerMsg: med((r) => Math.max(0, r.cpu.totalUs - r.cpu.mainUs) / r.messages, 3),
+    percent: med((r) => r.cpu.totalUs / (10 * r.ms), 0),
+    gcPer10k: med((r) => (r.cpu.gcCount * 10_000) / r.messages, 2),
+    majorGcPer10k: med((r) => (r.cpu.gcMajor * 10_000) / r.messages, 3),
+    gcPauseUsPerMsg: med((r) => (r.cpu.gcMs * 1000) / r.messages, 3),
+    rounds,
+  };
 }
 
 async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): Promise<Figure[]> {
   const suite = 'two-process throughput';
   const figures: Figure[] = [];
-  for (const size of SIZES) {
+  for (const size of MEASURED_SIZES) {
     const t0 = performance.now();
     const payload = payloadOf(size.bytes);
     const counts = new Map<System, number>();
     const rates = new Map<System, number[]>();
-    /** Per round: [sender µs, receiver µs, wall ms, messages]. */
-    const cpuRounds = new Map<System, [number, number, number, number][]>();
-    /** The child's cumulative CPU µs after its last transfer (it idles while the others run). */
-    const childCpu = new Map<System, number>();
+    type Round = { cpu: CpuSample; ms: number; messages: number };
+    const senderRounds = new Map<System, Round[]>();
+    const receiverRounds = new Map<System, Round[]>();
+    /** The child's cumulative CPU after its last transfer (it idles while the others run). */
+    const childCpu = new Map<System, CpuSample>();
     for (const s of systems) {
       if (s.failed) continue;
       try {
@@ -361,7 +662,8 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
         );
         counts.set(s, Math.max(50, Math.round((warm * ROUND_MS) / ms)));
         rates.set(s, []);
-        cpuRounds.set(s, []);
+        senderRounds.set(s, []);
+        receiverRounds.set(s, []);
       } catch (err) {
         fail(suite, s, err);
       }
@@ -371,17 +673,18 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
         if (s.failed) continue;
         const count = counts.get(s)!;
         try {
-          const own = process.cpuUsage();
-          let child = 0;
+          const own = meter.sample();
+          let child = childCpu.get(s)!;
           const ms = await timed(
             async () => {
               child = await s.transfer(count, payload);
             },
             `${s.name} ${size.label} round ${r + 1}`,
           );
-          const used = process.cpuUsage(own);
+          const used = cpuDelta(own, meter.sample());
           rates.get(s)!.push((count * 1000) / ms);
-          cpuRounds.get(s)!.push([used.user + used.system, child - childCpu.get(s)!, ms, count]);
+          senderRounds.get(s)!.push({ cpu: used, ms, messages: count });
+          receiverRounds.get(s)!.push({ cpu: cpuDelta(childCpu.get(s)!, child), ms, messages: count });
           childCpu.set(s, child);
         } catch (err) {
           fail(suite, s, err);
@@ -399,18 +702,14 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
         value: median(rs),
         unit: 'msg/s',
         rounds: rs,
-        baseline: `raw TLS ${size.label}`,
+        baseline: `${baselineOf(s.def)} ${size.label}`,
       });
-      const cr = cpuRounds.get(s)!;
-      const med = (f: (x: [number, number, number, number]) => number, digits: number) =>
-        Number(median(cr.map(f)).toFixed(digits));
       cpu.push({
         system: s.name,
+        window: s.def.window,
         size: size.label,
-        senderPercent: med(([us, , ms]) => us / (10 * ms), 0),
-        receiverPercent: med(([, us, ms]) => us / (10 * ms), 0),
-        senderUsPerMsg: med(([us, , , n]) => us / n, 3),
-        receiverUsPerMsg: med(([, us, , n]) => us / n, 3),
+        sender: sideCpu(senderRounds.get(s)!),
+        receiver: sideCpu(receiverRounds.get(s)!),
       });
     }
     process.stderr.write(`  throughput ${size.label}: ${Math.round(performance.now() - t0)} ms\n`);
@@ -418,8 +717,92 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
   return figures;
 }
 
-async function measureLatency(systems: readonly System[]): Promise<Figure[]> {
+/**
+ * Fan-out to FANOUT_SUBSCRIBERS, 1 KiB: messages/s delivered to every subscriber. Same
+ * rounds as the throughput (warm-up sizes a round to ROUND_MS, ROUNDS round-robin).
+ */
+async function measureFanout(systems: readonly System[], cpu: CpuShare[]): Promise<Figure[]> {
+  const suite = 'two-process fanout';
+  const kase = `to ${FANOUT_SUBSCRIBERS}`;
+  const payload = payloadOf(FANOUT_PAYLOAD);
+  const t0 = performance.now();
+  type Round = { cpu: CpuSample; ms: number; messages: number };
+  const counts = new Map<System, number>();
+  const rates = new Map<System, number[]>();
+  const senderRounds = new Map<System, Round[]>();
+  const receiverRounds = new Map<System, Round[]>();
+  const childCpu = new Map<System, CpuSample>();
+  for (const s of systems) {
+    if (s.failed) continue;
+    try {
+      await timed(() => s.transfer(200, payload), `${s.name} ${kase} warm-up`);
+      const warm = 1000;
+      const ms = await timed(
+        async () => childCpu.set(s, await s.transfer(warm, payload)),
+        `${s.name} warm-up`,
+      );
+      counts.set(s, Math.max(50, Math.round((warm * ROUND_MS) / ms)));
+      rates.set(s, []);
+      senderRounds.set(s, []);
+      receiverRounds.set(s, []);
+    } catch (err) {
+      fail(suite, s, err);
+    }
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const s of rotate(systems, r)) {
+      if (s.failed) continue;
+      const count = counts.get(s)!;
+      try {
+        const own = meter.sample();
+        let child = childCpu.get(s)!;
+        const ms = await timed(
+          async () => {
+            child = await s.transfer(count, payload);
+          },
+          `${s.name} ${kase} round ${r + 1}`,
+        );
+        const used = cpuDelta(own, meter.sample());
+        rates.get(s)!.push((count * 1000) / ms);
+        senderRounds.get(s)!.push({ cpu: used, ms, messages: count });
+        receiverRounds.get(s)!.push({ cpu: cpuDelta(childCpu.get(s)!, child), ms, messages: count });
+        childCpu.set(s, child);
+      } catch (err) {
+        fail(suite, s, err);
+      }
+    }
+  }
+  const figures: Figure[] = [];
+  for (const s of systems) {
+    const rs = rates.get(s);
+    if (s.failed || !rs) continue;
+    figures.push({
+      suite,
+      name: `${s.name} ${kase}`,
+      system: s.name,
+      case: kase,
+      value: median(rs),
+      unit: 'msg/s',
+      rounds: rs,
+      baseline: `${baselineOf(s.def)} ${kase}`,
+    });
+    cpu.push({
+      system: s.name,
+      window: s.def.window,
+      size: kase,
+      sender: sideCpu(senderRounds.get(s)!),
+      receiver: sideCpu(receiverRounds.get(s)!),
+    });
+  }
+  process.stderr.write(`  fan-out ${kase}: ${Math.round(performance.now() - t0)} ms\n`);
+  return figures;
+}
+
+async function measureLatency(all: readonly System[]): Promise<Figure[]> {
   const suite = 'two-process latency';
+  // One request in flight: the window does not matter, so only the default-window systems.
+  const systems = all.filter((s) => s.def.latency);
+  if (systems.length === 0) return [];
   const payload = payloadOf(64);
   const t0 = performance.now();
   const loop = async (s: System, n: number, out?: number[]) => {
@@ -480,6 +863,7 @@ async function measureLatency(systems: readonly System[]): Promise<Figure[]> {
 
 interface Check {
   system: string;
+  /** Messages sent times receipts per message (the subscribers, for a fan-out). */
   sent: number;
   delivered: number;
   /** sent - delivered: messages the receiving application never had (must be 0). */
@@ -494,9 +878,9 @@ async function check(s: System): Promise<Check> {
   const sender = await s.senderStats();
   const c: Check = {
     system: s.name,
-    sent: s.sent,
+    sent: s.sent * s.receipts,
     delivered: stats.delivered,
-    drops: s.sent - stats.delivered,
+    drops: s.sent * s.receipts - stats.delivered,
     sender,
     receiver: stats,
   };
@@ -560,21 +944,67 @@ function acksVsPlain(
 }
 
 /** A few significant digits of a time in µs. */
-const us = (x: number): string => x.toFixed(x >= 10 ? 0 : x >= 1 ? 1 : 2);
+const us = (x: number): string => (Number.isNaN(x) ? 'n/a' : x.toFixed(x >= 10 ? 0 : x >= 1 ? 1 : 2));
+
+/** One side's CPU and GC cells: `total (main + other)` µs/msg, then GCs and pauses. */
+function sideCells(c: SideCpu): string {
+  return (
+    `${us(c.usPerMsg)} (${us(c.mainUsPerMsg)} + ${us(c.otherUsPerMsg)}), ${c.percent}% | ` +
+    `${c.gcPer10k.toFixed(c.gcPer10k >= 10 ? 0 : 1)}${c.majorGcPer10k > 0 ? ` (${c.majorGcPer10k.toFixed(2)} major)` : ''}, ${us(c.gcPauseUsPerMsg)} µs`
+  );
+}
+
+/** Per system and size: msg/s and ratio beside each side's CPU and GC per message. */
+function cpuTable(figures: readonly Figure[], cpu: readonly CpuShare[]): string {
+  const lines = [
+    'CPU and GC during the throughput rounds (median over rounds). CPU: µs per message, whole process ' +
+      '(main thread + other threads), and % of one core; GC: collections per 10k messages ' +
+      '(of which mark-compact), main-thread GC pause in µs per message.',
+    '',
+    '| system | size | msg/s (ratio) | sender CPU µs/msg | sender GC /10k msg, pause/msg | receiver CPU µs/msg | receiver GC /10k msg, pause/msg |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const c of cpu) {
+    const f = figures.find(
+      (x) => x.suite !== 'two-process latency' && x.system === c.system && x.case === c.size,
+    );
+    const base = f?.baseline ? figures.find((x) => x.suite === f.suite && x.name === f.baseline) : undefined;
+    const rate = f
+      ? `${Math.round(f.value).toLocaleString('en-US')}${base ? ` (${(f.value / base.value).toFixed(2)}x)` : ''}`
+      : '';
+    lines.push(`| ${c.system} | ${c.size} | ${rate} | ${sideCells(c.sender)} | ${sideCells(c.receiver)} |`);
+  }
+  return lines.join('\n');
+}
 
 async function main(): Promise<void> {
   const started = performance.now();
+  if (DEFINITIONS.length === 0 || MEASURED_SIZES.length === 0) {
+    console.error(
+      `two-process bench: nothing to run (--only: ${ALL_DEFINITIONS.map((d) => d.name).join(', ')}; ` +
+        `--window=small|large; --sizes: ${SIZES.map((z) => z.label).join(',')})`,
+    );
+    process.exit(2);
+  }
   const [receiverCreds, senderCreds] = await Promise.all([generateCredentials(), generateCredentials()]);
   const systems: System[] = [];
   const checks: Check[] = [];
   const cpu: CpuShare[] = [];
   let figures: Figure[] = [];
   try {
-    for (const def of DEFINITIONS) {
+    // First the point-to-point systems, then (with those closed) the fan-out ones.
+    for (const def of DEFINITIONS.filter((d) => !isFanout(d))) {
       const open = def.kind === 'raw' ? openRaw : openPeerpost;
       systems.push(await bounded(open(def, receiverCreds, senderCreds), STEP_MS, `${def.name} setup`));
     }
     figures = [...(await measureThroughput(systems, cpu)), ...(await measureLatency(systems))];
+    for (const s of systems) checks.push(await check(s));
+    for (const s of systems.splice(0)) await close(s);
+    for (const def of DEFINITIONS.filter(isFanout)) {
+      const open = def.kind === 'fanout-raw' ? openRawFanout : openBroadcast;
+      systems.push(await bounded(open(def, receiverCreds, senderCreds), STEP_MS, `${def.name} setup`));
+    }
+    figures.push(...(await measureFanout(systems, cpu)));
     for (const s of systems) checks.push(await check(s));
   } catch (err) {
     failures.push({
@@ -584,6 +1014,7 @@ async function main(): Promise<void> {
     });
   } finally {
     for (const s of systems) await close(s);
+    meter.stop();
   }
   const durationMs = Math.round(performance.now() - started);
   const date = new Date().toISOString();
@@ -605,7 +1036,18 @@ async function main(): Promise<void> {
           'library backpressure with default limits: frames go into the connection write batch up to the ' +
           '1 MiB transport high-water mark, then into the peer queue (peerQueueCapacity 100); ' +
           'writable() is false at 100 queued, ready() resolves at 50',
+        [`${RAW}${LARGE_SUFFIX}`]:
+          `1 MiB writes while fewer than ${LARGE_WINDOW} bytes are outstanding in the socket (written, ` +
+          `write callback not yet called), resuming below ${LARGE_RESUME_BYTES}`,
+        [`peerpost${LARGE_SUFFIX}`]:
+          `limits.peerQueueCapacity 1000000, limits.peerQueueBytes ${LARGE_PEER_QUEUE_BYTES} (+ the 1 MiB ` +
+          'transport high-water mark); writable() is false when the queue holds that many frame bytes, ' +
+          'ready() resolves at half',
       },
+      fanout: `${RAW_FANOUT}: the batched pump writing each batch to the ${FANOUT_SUBSCRIBERS} accepted TLS sockets of the child's subscribers; ${BROADCAST}: broadcast() per message from a publisher node (subscriberQueueCapacity 1000000) to ${FANOUT_SUBSCRIBERS} subscriber nodes in one child, at most ${FANOUT_WINDOW_BYTES} bytes of payload undelivered to the average subscriber (child reports over IPC); ${FANOUT_PAYLOAD}-byte payloads; msg/s = messages delivered to every subscriber`,
+      cpu:
+        'per side: process.cpuUsage() (all threads); main thread from /proc/self/task/<pid>/schedstat; ' +
+        'other threads = the difference; GCs and their pauses from PerformanceObserver gc entries',
       compression: 'off (compressThresholdBytes = MAX_SAFE_INTEGER)',
       ...(withAcks
         ? {
@@ -614,6 +1056,14 @@ async function main(): Promise<void> {
         : {}),
     },
     ...(withAcks ? { acksVsPlain: acksVsPlain(figures) } : {}),
+    /** What was to be measured: every system a figure per size, the `latency` ones p50 and p99. */
+    expected: {
+      systems: DEFINITIONS.filter((d) => !isFanout(d)).map((d) => d.name),
+      sizes: MEASURED_SIZES.map((z) => z.label),
+      latencySystems: DEFINITIONS.filter((d) => d.latency).map((d) => d.name),
+      fanoutSystems: DEFINITIONS.filter(isFanout).map((d) => d.name),
+      fanoutCase: `to ${FANOUT_SUBSCRIBERS}`,
+    },
     figures,
     cpu,
     checks,
@@ -624,30 +1074,11 @@ async function main(): Promise<void> {
 
   const m = machine();
   console.log(`machine: ${m.cpus} x ${m.cpuModel}, Node ${m.node}, ${quick ? 'quick' : 'full'} run\n`);
-  for (const suite of ['two-process throughput', 'two-process latency']) {
+  for (const suite of ['two-process throughput', 'two-process latency', 'two-process fanout']) {
     const fs = figures.filter((f) => f.suite === suite);
     if (fs.length > 0) console.log(`${suite}\n\n${ratioTable(fs)}\n`);
   }
-  if (cpu.length > 0) {
-    console.log(
-      'CPU during the throughput rounds (median): sender / receiver, µs per message (% of a core)\n',
-    );
-    console.log(`| system | ${SIZES.map((z) => z.label).join(' | ')} |`);
-    console.log(`| --- |${' --- |'.repeat(SIZES.length)}`);
-    for (const name of new Set(cpu.map((c) => c.system))) {
-      const cells = SIZES.map((z) => cpu.find((c) => c.system === name && c.size === z.label));
-      console.log(
-        `| ${name} | ${cells
-          .map((c) =>
-            c
-              ? `${us(c.senderUsPerMsg)} / ${us(c.receiverUsPerMsg)} µs (${c.senderPercent}% / ${c.receiverPercent}%)`
-              : '',
-          )
-          .join(' | ')} |`,
-      );
-    }
-    console.log('');
-  }
+  if (cpu.length > 0) console.log(`${cpuTable(figures, cpu)}\n`);
   if (withAcks) {
     console.log(`acknowledged delivery (issue 20): ${ACKED} / ${PLAIN}, same run\n`);
     console.log(`| case | ${PLAIN} | ${ACKED} | acked / plain |`);

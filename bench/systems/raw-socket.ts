@@ -51,7 +51,7 @@ async function pairOf(kind: SocketKind, scope: Scope): Promise<{ client: Socket;
   return { client, accepted: await accepted };
 }
 
-function multiSink(sockets: readonly Socket[]): Sink {
+export function multiSink(sockets: readonly Socket[]): Sink {
   return {
     write(buf) {
       let ok = true;

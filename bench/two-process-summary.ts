@@ -1,0 +1,90 @@
+/**
+ * Tables for BENCHMARKS.md from one or more two-process results files (bench/two-process.ts):
+ *
+ *   npx tsx bench/two-process-summary.ts bench/results/two-process-A.json [B.json ...]
+ *
+ * Per system and case: the ratio to raw TLS (same window, same run) of each run and their
+ * median, with the median absolute figure; then, per system and size, the median over
+ * runs of each side's CPU µs/msg (main thread + other threads) and GC figures.
+ */
+import { readFileSync } from 'node:fs';
+import { median } from './lib.js';
+import { LATENCY_SUITE, THROUGHPUT_SUITE, type TwoProcessResults } from './two-process-results.js';
+
+interface Side {
+  usPerMsg: number;
+  mainUsPerMsg: number;
+  otherUsPerMsg: number;
+  gcPer10k: number;
+  majorGcPer10k: number;
+  gcPauseUsPerMsg: number;
+}
+interface Cpu {
+  system: string;
+  size: string;
+  sender: Side;
+  receiver: Side;
+}
+
+const files = process.argv.slice(2);
+if (files.length === 0) {
+  console.error('usage: tsx bench/two-process-summary.ts <results.json> [...]');
+  process.exit(2);
+}
+const runs = files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as TwoProcessResults);
+
+const fmt = (v: number, unit: string) =>
+  unit === 'msg/s'
+    ? `${Math.round(v).toLocaleString('en-US')} msg/s`
+    : `${v >= 100 ? Math.round(v) : v.toFixed(1)} µs`;
+const x = (v: number) => `${v.toFixed(2)}x`;
+const n = (v: number) => (Number.isNaN(v) ? 'n/a' : v.toFixed(v >= 10 ? 0 : v >= 1 ? 1 : 2));
+
+for (const suite of [THROUGHPUT_SUITE, LATENCY_SUITE]) {
+  const first = runs[0]!.figures.filter((f) => f.suite === suite);
+  const cases = [...new Set(first.map((f) => f.case!))];
+  const systems = [...new Set(first.map((f) => f.system!))];
+  console.log(`\n${suite}: median over ${runs.length} run(s) of the ratio (median absolute figure)\n`);
+  console.log(`| system | ${cases.join(' | ')} |`);
+  console.log(`| --- |${' --- |'.repeat(cases.length)}`);
+  const perRun: string[] = [];
+  for (const system of systems) {
+    const cells = cases.map((kase) => {
+      const ratios: number[] = [];
+      const values: number[] = [];
+      let unit = '';
+      for (const r of runs) {
+        const f = r.figures.find((y) => y.suite === suite && y.system === system && y.case === kase);
+        const b = f && r.figures.find((y) => y.suite === suite && y.name === f.baseline);
+        if (!f || !b) continue;
+        unit = f.unit;
+        values.push(f.value);
+        ratios.push(f.value / b.value);
+      }
+      if (ratios.length === 0) return '';
+      perRun.push(`| ${system} ${kase} | ${ratios.map(x).join(' | ')} | **${x(median(ratios))}** |`);
+      return `**${x(median(ratios))}** (${fmt(median(values), unit)})`;
+    });
+    console.log(`| ${system} | ${cells.join(' | ')} |`);
+  }
+  if (runs.length > 1) {
+    console.log(`\nper run:\n\n| figure | ${runs.map((_, i) => `run ${i + 1}`).join(' | ')} | median |`);
+    console.log(`| --- |${' --- |'.repeat(runs.length + 1)}`);
+    for (const line of perRun) console.log(line);
+  }
+}
+
+console.log(
+  `\nCPU µs/msg, whole process = main thread + other threads, and GC (collections per 10k messages, main-thread pause µs/msg); median over ${runs.length} run(s)\n`,
+);
+console.log('| system | size | sender CPU | sender GC | receiver CPU | receiver GC |');
+console.log('| --- | --- | --- | --- | --- | --- |');
+const cpus = runs.map((r) => r.cpu as Cpu[]);
+for (const c of cpus[0]!) {
+  const all = cpus.map((cs) => cs.find((y) => y.system === c.system && y.size === c.size)).filter((y) => y);
+  const m = (f: (s: Cpu) => number) => median(all.map((y) => f(y!)));
+  const side = (k: 'sender' | 'receiver') =>
+    `${n(m((y) => y[k].usPerMsg))} = ${n(m((y) => y[k].mainUsPerMsg))} + ${n(m((y) => y[k].otherUsPerMsg))} | ` +
+    `${m((y) => y[k].gcPer10k).toFixed(1)}, ${n(m((y) => y[k].gcPauseUsPerMsg))} µs`;
+  console.log(`| ${c.system} | ${c.size} | ${side('sender')} | ${side('receiver')} |`);
+}
