@@ -91,11 +91,11 @@ export function formatStatus(status: unknown): string {
 
   const peers = list(s.peers);
   out.push('', `peers (${peers.length})`);
-  const rows: string[][] = [['  peer', 'address', 'pinned', 'state', 'queue', 'backoff']];
+  const rows: string[][] = [['  peer', 'address', 'pinned', 'state', 'queue', 'unacked', 'backoff']];
   for (const p of peers.slice(0, MAX_ROWS)) {
     const peer = obj(p);
     if (list(peer.addresses).length === 0)
-      rows.push([`  ${text(peer.peerId)}`, '(no address)', '-', '-', '0', '-']);
+      rows.push([`  ${text(peer.peerId)}`, '(no address)', '-', '-', '0', '-', '-']);
     for (const a of list(peer.addresses).slice(0, MAX_ROWS)) {
       const addr = obj(a);
       rows.push([
@@ -104,6 +104,7 @@ export function formatStatus(status: unknown): string {
         text(addr.pinned),
         text(addr.state),
         String(num(addr.queueDepth) + num(addr.unflushed)),
+        String(num(addr.unacked)),
         backoffText(addr, now),
       ]);
     }

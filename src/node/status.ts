@@ -19,6 +19,8 @@ export interface PeerAddressStatus {
   readonly retryAt: number | undefined;
   readonly queueDepth: number;
   readonly unflushed: number;
+  /** Acknowledged delivery: messages written and waiting for their acknowledgement. */
+  readonly unacked: number;
 }
 
 export interface PeerStatus {
@@ -111,6 +113,7 @@ export function buildStatus(input: StatusInput): NodeStatus {
           retryAt: s?.retryAt,
           queueDepth: s?.queueDepth ?? 0,
           unflushed: s?.unflushed ?? 0,
+          unacked: s?.unacked ?? 0,
         };
       }),
     });
@@ -127,6 +130,7 @@ export function buildStatus(input: StatusInput): NodeStatus {
       retryAt: s.retryAt,
       queueDepth: s.queueDepth,
       unflushed: s.unflushed,
+      unacked: s.unacked,
     };
     const existing = peers.find((p) => p.peerId === s.peerId);
     if (existing) (existing.addresses as PeerAddressStatus[]).push(entry);

@@ -127,7 +127,9 @@ test('applyConfig validates new credentials before changing anything', async () 
 test('formatStatus: the backoff column shows failures only, never "attempt 0"', () => {
   const address = (peerId: string, entry: Record<string, unknown>) => ({
     peerId,
-    addresses: [{ address: `${peerId}.example:7000`, pinned: '-', queueDepth: 0, unflushed: 0, ...entry }],
+    addresses: [
+      { address: `${peerId}.example:7000`, pinned: '-', queueDepth: 0, unflushed: 0, unacked: 0, ...entry },
+    ],
   });
   const text = formatStatus({
     nowMs: 10_000,
@@ -145,7 +147,8 @@ test('formatStatus: the backoff column shows failures only, never "attempt 0"', 
   const column = (peer: string) => {
     const line = text.split('\n').find((l) => l.startsWith(`  ${peer} `));
     assert.ok(line, peer);
-    return line.replace(/^ {2}\S+ +\S+ +\S+ +\S+ +\d+ +/, '');
+    // peer, address, pinned, state, queue, unacked: the rest is the backoff column.
+    return line.replace(/^ {2}\S+ +\S+ +\S+ +\S+ +\d+ +\d+ +/, '');
   };
   assert.equal(column('fresh'), '-');
   assert.equal(column('remembered'), 'retry in 400ms (earlier failures)');
