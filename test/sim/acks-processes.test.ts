@@ -26,6 +26,7 @@ import { type Credentials, certificateHash, generateCredentials } from '../../sr
 import { createNetwork } from '../../src/network/network.js';
 import { formatOutcome, type OutcomeEvent } from '../../src/sender/outcome.js';
 import type { AcksFromChild, AcksReceiverConfig } from './acks-receiver.js';
+import { within } from './within.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ENTRY = fileURLToPath(new URL('./acks-receiver.ts', import.meta.url));
@@ -50,16 +51,6 @@ const [senderCreds, receiverCreds] = await Promise.all([generateCredentials(), g
 const receiverHash = certificateHash(receiverCreds.certPem);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 interface Child {
   readonly proc: ChildProcess;

@@ -16,6 +16,7 @@ import { certificateHash, generateCredentials } from '../../src/identity/credent
 import { createNetwork } from '../../src/network/network.js';
 import { formatOutcome, type OutcomeEvent } from '../../src/sender/outcome.js';
 import type { StallConfig, StallFromChild } from './stall-receiver.js';
+import { within } from './within.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ENTRY = fileURLToPath(new URL('./stall-receiver.ts', import.meta.url));
@@ -26,16 +27,6 @@ const SEND_MS = 6000;
 
 const dir = mkdtempSync(join(tmpdir(), 'peerpost-stall-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 function next<T extends StallFromChild['type']>(
   child: ChildProcess,

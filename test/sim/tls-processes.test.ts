@@ -9,6 +9,7 @@ import { certificateHash } from '../../src/identity/credentials.js';
 import { makeCredentials } from '../network/helpers.js';
 import { Oracle, type OracleEvent } from '../oracle/oracle.js';
 import type { ChildStats, FromChild, NodesConfig, PinnedTable, ToChild } from './tls-node.js';
+import { within } from './within.js';
 
 /**
  * The real-TLS variant of the simulation (issue 14): every node is its own Node.js process
@@ -33,19 +34,6 @@ const FROZEN_BURST = 20;
 /** Generous bounds for waits on events (a loaded machine), never a sleep that decides. */
 const STEP_MS = 20_000;
 const EXIT_MS = 10_000;
-
-/** Rejects with `what` when `promise` does not settle within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** One node process, driven over its IPC channel. */
 class NodeProcess {
