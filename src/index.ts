@@ -39,7 +39,17 @@ export {
   type PrometheusMetrics,
   type PrometheusMetricsOptions,
 } from './metrics/prometheus.js';
-export { type Labels, METRICS, type MetricName, type Metrics, noopMetrics } from './metrics/types.js';
+export {
+  type CounterHandle,
+  counterOf,
+  type HistogramHandle,
+  histogramOf,
+  type Labels,
+  METRICS,
+  type MetricName,
+  type Metrics,
+  noopMetrics,
+} from './metrics/types.js';
 export * from './network/index.js';
 export { type DropRecord, DropRing, type DropSummary } from './node/drops.js';
 export { type ReceivedReply, type SendOnceOptions, type SendOnceResult, sendOnce } from './node/send-once.js';

@@ -1,15 +1,16 @@
 import { LabelRegistry, LabelSetCache } from '../metrics/labels.js';
-import type { Labels, Metrics } from '../metrics/types.js';
+import { type CounterHandle, counterOf, type Labels, type Metrics } from '../metrics/types.js';
 import { CONNECTION_KINDS, type ConnectionKind } from '../transport/types.js';
 
 const SUBSCRIBER_QUEUE: Labels = { queue: 'subscribers' };
 
-type SentLabels = Readonly<Record<'direct' | 'broadcast', Labels>>;
+/** `peerpost_sent_bytes_total` of one label, per mode, as handles made once. */
+type SentSeries = Readonly<Record<'direct' | 'broadcast', CounterHandle>>;
 
-function sentLabelsOf(known: readonly string[]): LabelSetCache<SentLabels> {
-  return new LabelSetCache<SentLabels>(LabelRegistry.knownOnly(known), (label) => ({
-    direct: { label, mode: 'direct' },
-    broadcast: { label, mode: 'broadcast' },
+function sentSeriesOf(metrics: Metrics, known: readonly string[]): LabelSetCache<SentSeries> {
+  return new LabelSetCache<SentSeries>(LabelRegistry.knownOnly(known), (label) => ({
+    direct: counterOf(metrics, 'peerpost_sent_bytes_total', { label, mode: 'direct' }),
+    broadcast: counterOf(metrics, 'peerpost_sent_bytes_total', { label, mode: 'broadcast' }),
   }));
 }
 
@@ -28,11 +29,11 @@ export class HubMetrics {
     inbound: { direct: 0, 'subscribe-node': 0, 'subscribe-proxy': 0 } as Record<ConnectionKind, number>,
     outbound: { direct: 0, 'subscribe-node': 0, 'subscribe-proxy': 0 } as Record<ConnectionKind, number>,
   };
-  #sentLabels: LabelSetCache<SentLabels>;
+  #sent: LabelSetCache<SentSeries>;
 
   constructor(metrics: Metrics, knownLabels: readonly string[] = []) {
     this.#metrics = metrics;
-    this.#sentLabels = sentLabelsOf(knownLabels);
+    this.#sent = sentSeriesOf(metrics, knownLabels);
     for (const kind of CONNECTION_KINDS) {
       this.#labels.inbound.set(kind, { kind, direction: 'inbound' });
       this.#labels.outbound.set(kind, { kind, direction: 'outbound' });
@@ -52,11 +53,11 @@ export class HubMetrics {
 
   /** Replaces the labels reported by name (the others are `other` from now on). */
   setKnownLabels(known: readonly string[]): void {
-    this.#sentLabels = sentLabelsOf(known);
+    this.#sent = sentSeriesOf(this.#metrics, known);
   }
 
   sent(label: string, mode: 'direct' | 'broadcast', bytes: number): void {
-    this.#metrics.inc('peerpost_sent_bytes_total', this.#sentLabels.get(label)[mode], bytes);
+    this.#sent.get(label)[mode].inc(bytes);
   }
 
   subscriberQueueDepth(depth: number): void {

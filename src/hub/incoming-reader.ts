@@ -1,8 +1,16 @@
 import type { Buffer } from 'node:buffer';
 import { LabelRegistry, LabelSetCache } from '../metrics/labels.js';
-import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
+import {
+  type CounterHandle,
+  counterOf,
+  type HistogramHandle,
+  histogramOf,
+  type Labels,
+  type Metrics,
+  noopMetrics,
+} from '../metrics/types.js';
 import type { IncomingSink, MessageSource } from '../network/incoming.js';
-import type { Clock } from '../util/clock.js';
+import { BurstClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { WarnLimiter } from '../util/warn-limiter.js';
 import {
@@ -16,11 +24,19 @@ import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 /** The path a message took to reach us, as used in metric labels. */
 export type IncomingMode = 'direct' | 'broadcast';
 
-interface LabelSets {
-  readonly bytes: Labels;
-  readonly transferStarted: Labels;
-  readonly buffer: Labels;
+/** The metric series of one (label, mode), as handles made once (see `counterOf`). */
+interface LabelSeries {
+  readonly bytes: CounterHandle;
+  readonly transferStarted: CounterHandle;
+  readonly transferFinished: CounterHandle;
+  readonly transferSeconds: HistogramHandle;
+  readonly bufferStarted: CounterHandle;
+  readonly bufferFinished: CounterHandle;
+  readonly bufferSeconds: HistogramHandle;
 }
+
+/** The largest timestamp that converts to a number exactly. */
+const MAX_SAFE_MS = BigInt(Number.MAX_SAFE_INTEGER);
 
 export interface IncomingReaderDeps {
   readonly incoming: IncomingSink;
@@ -33,15 +49,26 @@ export interface IncomingReaderDeps {
   readonly knownLabels?: readonly string[];
 }
 
-/** The label sets of the incoming metrics per mode: `known` labels by name, the others as `other`. */
-function labelSetsOf(known: readonly string[]): Record<IncomingMode, LabelSetCache<LabelSets>> {
+/** The series of the incoming metrics per mode: `known` labels by name, the others as `other`. */
+function labelSeriesOf(
+  metrics: Metrics,
+  known: readonly string[],
+): Record<IncomingMode, LabelSetCache<LabelSeries>> {
   const registry = LabelRegistry.knownOnly(known);
   const cache = (mode: IncomingMode) =>
-    new LabelSetCache<LabelSets>(registry, (label) => ({
-      bytes: { label, mode },
-      transferStarted: { phase: 'IncomingTransfer', label, mode },
-      buffer: { phase: 'IncomingBuffer', label, mode },
-    }));
+    new LabelSetCache<LabelSeries>(registry, (label) => {
+      const transfer: Labels = { phase: 'IncomingTransfer', label, mode };
+      const buffer: Labels = { phase: 'IncomingBuffer', label, mode };
+      return {
+        bytes: counterOf(metrics, 'peerpost_received_bytes_total', { label, mode }),
+        transferStarted: counterOf(metrics, 'peerpost_phase_started_total', transfer),
+        transferFinished: counterOf(metrics, 'peerpost_phase_finished_total', transfer),
+        transferSeconds: histogramOf(metrics, 'peerpost_phase_duration_seconds', transfer),
+        bufferStarted: counterOf(metrics, 'peerpost_phase_started_total', buffer),
+        bufferFinished: counterOf(metrics, 'peerpost_phase_finished_total', buffer),
+        bufferSeconds: histogramOf(metrics, 'peerpost_phase_duration_seconds', buffer),
+      };
+    });
   return { direct: cache('direct'), broadcast: cache('broadcast') };
 }
 
@@ -60,7 +87,9 @@ export class IncomingReader {
   /** Warnings about undecodable frames, rate-limited (made on the first one). */
   #warnings: WarnLimiter | undefined;
   readonly #deps: IncomingReaderDeps;
-  #labelSets: Record<IncomingMode, LabelSetCache<LabelSets>>;
+  #series: Record<IncomingMode, LabelSetCache<LabelSeries>>;
+  /** For the IncomingBuffer durations: one clock reading per burst of messages (see BurstClock). */
+  readonly #bufferClock: BurstClock;
   readonly #errorLabels = new Map<string, Labels>();
   /** False with the no-op metrics: the phase bookkeeping (clock reads, label lookups) is skipped. */
   readonly #measured: boolean;
@@ -68,12 +97,13 @@ export class IncomingReader {
   constructor(deps: IncomingReaderDeps) {
     this.#deps = deps;
     this.#measured = deps.metrics !== noopMetrics;
-    this.#labelSets = labelSetsOf(deps.knownLabels ?? []);
+    this.#series = labelSeriesOf(deps.metrics, deps.knownLabels ?? []);
+    this.#bufferClock = new BurstClock(deps.clock);
   }
 
   /** Replaces the labels reported by name (the others are `other` from now on). */
   setKnownLabels(known: readonly string[]): void {
-    this.#labelSets = labelSetsOf(known);
+    this.#series = labelSeriesOf(this.#deps.metrics, known);
   }
 
   /**
@@ -90,8 +120,7 @@ export class IncomingReader {
     mode: IncomingMode,
     readAtMs?: number,
   ): boolean {
-    const { clock, metrics } = this.#deps;
-    const readAt = readAtMs ?? clock.now();
+    const readAt = readAtMs ?? this.#deps.clock.now();
     let envelope: Envelope;
     try {
       envelope = decodeEnvelopeAt(chunk, start, end);
@@ -110,19 +139,19 @@ export class IncomingReader {
       this.#push(envelope, version, from, readAt);
       return true;
     }
-    const sets = this.#labelSets[mode].get(envelope.label);
-    metrics.inc('peerpost_received_bytes_total', sets.bytes, end - start + FRAME_PREFIX_BYTES);
+    const series = this.#series[mode].get(envelope.label);
+    series.bytes.inc(end - start + FRAME_PREFIX_BYTES);
 
-    metrics.inc('peerpost_phase_started_total', sets.transferStarted);
+    series.transferStarted.inc();
     const transferMs = this.#transferMs(envelope.deliveryStartTimestampMs, readAt);
     if (transferMs === undefined) this.countError('in_transfer_skew');
-    else metrics.observe('peerpost_phase_duration_seconds', transferMs / 1000, sets.transferStarted);
-    metrics.inc('peerpost_phase_finished_total', sets.transferStarted);
+    else series.transferSeconds.observe(transferMs / 1000);
+    series.transferFinished.inc();
 
-    metrics.inc('peerpost_phase_started_total', sets.buffer);
+    series.bufferStarted.inc();
     this.#push(envelope, version, from, readAt);
-    metrics.inc('peerpost_phase_finished_total', sets.buffer);
-    metrics.observe('peerpost_phase_duration_seconds', Math.max(0, clock.now() - readAt) / 1000, sets.buffer);
+    series.bufferFinished.inc();
+    series.bufferSeconds.observe(Math.max(0, this.#bufferClock.now() - readAt) / 1000);
     return true;
   }
 
@@ -152,7 +181,7 @@ export class IncomingReader {
 
   /** Transfer time in ms, clamped at 0 within the skew tolerance; undefined when not credible. */
   #transferMs(startMs: bigint, readAt: number): number | undefined {
-    if (startMs > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+    if (startMs > MAX_SAFE_MS) return undefined;
     const ms = readAt - Number(startMs);
     if (ms < -this.#deps.clockSkewToleranceMs || ms > this.#deps.maxTransferMs) return undefined;
     return Math.max(ms, 0);

@@ -2,6 +2,8 @@ import { inspect } from 'node:util';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { PeerpostError } from '../errors.js';
 import {
+  type CounterHandle,
+  type HistogramHandle,
   type Labels,
   METRICS,
   type MetricDef,
@@ -33,23 +35,55 @@ const EMPTY: Labels = {};
  * gauges use `value`; histograms `sum`, `count` and `buckets` (observations per bucket,
  * not cumulative; an observation above the last bound only counts in `count`). One class
  * for every type keeps the hot path's property accesses monomorphic.
+ *
+ * A series is also the handle `counterSeries()` / `histogramSeries()` give out ({@link CounterHandle},
+ * {@link HistogramHandle}): a caller that keeps it counts with one method call and no
+ * lookup. A series lives as long as its family: `registry.resetMetrics()` zeroes and hides
+ * it (see {@link Family.clear}), so a handle kept across a reset still counts, and its
+ * series shows again from its next update, as prom-client's would.
  */
-class Series {
+class Series implements CounterHandle, HistogramHandle {
   value = 0;
   sum = 0;
   count = 0;
+  /** In the exposition (`family.series`): updated since it was made or since the last reset. */
+  shown = false;
   /** The last labels object that missed the identity cache for this series (see {@link Family}). */
   lastMiss: object | undefined;
   constructor(
+    readonly family: Family,
     /**
      * The labels object the exposition shows (its key order is the text's): as in prom-client,
-     * the first one seen with this content, or for a gauge the one of the latest `set()`.
+     * the first one seen with this content (since the last reset), or for a gauge the one of
+     * the latest `set()`.
      */
     public labels: Labels,
     /** prom-client's hash of the label set (its key for the series). */
     readonly key: string,
     readonly buckets: Float64Array,
   ) {}
+
+  /** A counter's increment (the handle of `counterSeries()`): validated like `inc()`. */
+  inc(value = 1): void {
+    if (typeof value !== 'number' || !(value >= 0) || value === Number.POSITIVE_INFINITY) {
+      throw badCounterValue(this.family.name, value);
+    }
+    this.value += value;
+    if (!this.shown) this.family.show(this, this.labels);
+  }
+
+  /** A histogram's observation (the handle of `histogramSeries()`): validated like `observe()`. */
+  observe(value: number): void {
+    if (!Number.isFinite(value)) throw notANumber(this.family.name, 'observe', value);
+    // The first bucket whose upper bound holds the value; past the last one only `count` grows.
+    const bounds = this.family.bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    if (i < bounds.length) this.buckets[i]!++;
+    this.sum += value;
+    this.count++;
+    if (!this.shown) this.family.show(this, this.labels);
+  }
 }
 
 /** prom-client's internal per-series record of a histogram (`Histogram#hashMap` values). */
@@ -83,10 +117,12 @@ type Level = Map<string | undefined, unknown>;
  * its first content.
  */
 class Family {
-  #byObject = new WeakMap<object, Series>();
-  #root: Level = new Map();
-  /** In first-seen order, which is prom-client's exposition order. */
+  readonly #byObject = new WeakMap<object, Series>();
+  readonly #root: Level = new Map();
+  /** The series in the exposition, in first-seen order (since the last reset): prom-client's order. */
   series: Series[] = [];
+  /** Every series ever made (a reset hides series, it does not forget them: handles stay valid). */
+  readonly #all: Series[] = [];
   readonly #sortedLabelNames: readonly string[];
 
   constructor(
@@ -101,22 +137,48 @@ class Family {
   }
 
   /**
-   * Forgets every series (prom-client's `reset()`): a counter or gauge without labels keeps
-   * its one, at zero; a histogram without labels has its one at first, and none after a
-   * reset until it is observed again (as prom-client's).
+   * Empties the exposition (prom-client's `reset()`): every series goes to zero and out of
+   * the text until it is updated again; a counter or gauge without labels keeps its one,
+   * at zero; a histogram without labels has its one at first, and none after a reset
+   * until it is observed again (as prom-client's).
    */
   clear(initial = false): void {
-    this.#byObject = new WeakMap();
-    this.#root = new Map();
     this.series = [];
+    for (const s of this.#all) {
+      s.value = 0;
+      s.sum = 0;
+      s.count = 0;
+      s.buckets.fill(0);
+      s.shown = false;
+    }
     if (this.labelNames.length === 0 && (initial || this.type !== 'histogram')) {
-      this.#byObject.set(EMPTY, this.#find(EMPTY));
+      const series = this.#find(EMPTY);
+      this.#byObject.set(EMPTY, series);
+      this.show(series, EMPTY);
     }
   }
 
-  /** The series of `labels`: O(1) and allocation-free for a labels object seen before. */
-  slot(labels: Labels, call: string): Series {
+  /**
+   * The series of `labels` as a handle, validated and made if new but not shown: like
+   * prom-client's `labels()`, taking a handle puts nothing in the exposition; the first
+   * update does.
+   */
+  handle(labels: Labels, call: string): Series {
     return this.#byObject.get(labels) ?? this.#miss(labels, call);
+  }
+
+  /** Puts `series` (hidden) into the exposition, after the ones shown before it, with `labels`. */
+  show(series: Series, labels: Labels): void {
+    series.shown = true;
+    series.labels = labels;
+    this.series.push(series);
+  }
+
+  /** The series of `labels`, shown: O(1) and allocation-free for a labels object seen before. */
+  slot(labels: Labels, call: string): Series {
+    const series = this.#byObject.get(labels) ?? this.#miss(labels, call);
+    if (!series.shown) this.show(series, labels);
+    return series;
   }
 
   #miss(labels: Labels, call: string): Series {
@@ -140,7 +202,7 @@ class Family {
     return series;
   }
 
-  /** The series of validated `labels` by content, created (with `labels` as its exposed object) if new. */
+  /** The series of validated `labels` by content, created (hidden, with `labels` as its exposed object) if new. */
   #find(labels: Labels): Series {
     const names = this.#sortedLabelNames;
     const last = names.length - 1;
@@ -163,9 +225,9 @@ class Family {
         const v = labelValue(labels[name]);
         if (v !== undefined) key += `${name}:${v},`;
       }
-      series = new Series(labels, key, new Float64Array(this.bounds.length));
+      series = new Series(this, labels, key, new Float64Array(this.bounds.length));
       level.set(value, series);
-      this.series.push(series);
+      this.#all.push(series);
     }
     return series;
   }
@@ -327,14 +389,17 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
       const f = families.get(name);
       if (f === undefined || f.type !== 'histogram') throw misuse(name, 'observe');
       if (!Number.isFinite(value)) throw notANumber(name, 'observe', value);
-      const s = f.slot(labels, 'observe');
-      // The first bucket whose upper bound holds the value; past the last one only `count` grows.
-      const bounds = f.bounds;
-      let i = 0;
-      while (i < bounds.length && value > bounds[i]!) i++;
-      if (i < bounds.length) s.buckets[i]!++;
-      s.sum += value;
-      s.count++;
+      f.slot(labels, 'observe').observe(value);
+    },
+    counterSeries(name, labels = EMPTY) {
+      const f = families.get(name);
+      if (f === undefined || f.type !== 'counter') throw misuse(name, 'counterSeries');
+      return f.handle(labels, 'counterSeries');
+    },
+    histogramSeries(name, labels = EMPTY) {
+      const f = families.get(name);
+      if (f === undefined || f.type !== 'histogram') throw misuse(name, 'histogramSeries');
+      return f.handle(labels, 'histogramSeries');
     },
     metricsText() {
       return registry.metrics();

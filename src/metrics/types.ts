@@ -156,6 +156,24 @@ export interface Metrics {
   inc(name: MetricName, labels?: Labels, value?: number): void;
   set(name: MetricName, value: number, labels?: Labels): void;
   observe(name: MetricName, value: number, labels?: Labels): void;
+  /**
+   * Optional: the series of counter `name` with `labels`, as a handle the hot path keeps
+   * and increments with no lookup per call (see {@link counterOf}). An implementation
+   * without it is called through {@link inc} instead.
+   */
+  counterSeries?(name: MetricName, labels?: Labels): CounterHandle;
+  /** Optional: the series of histogram `name` with `labels`, as a handle (see {@link histogramOf}). */
+  histogramSeries?(name: MetricName, labels?: Labels): HistogramHandle;
+}
+
+/** One series of a counter: `inc(n)` is `metrics.inc(name, labels, n)`. */
+export interface CounterHandle {
+  inc(value?: number): void;
+}
+
+/** One series of a histogram: `observe(v)` is `metrics.observe(name, v, labels)`. */
+export interface HistogramHandle {
+  observe(value: number): void;
 }
 
 /** Metrics that cost nothing. */
@@ -164,3 +182,43 @@ export const noopMetrics: Metrics = {
   set() {},
   observe() {},
 };
+
+/** A counter handle for a {@link Metrics} without {@link Metrics.counterSeries}: each call is an `inc()`. */
+class ForwardingCounter implements CounterHandle {
+  constructor(
+    readonly metrics: Metrics,
+    readonly name: MetricName,
+    readonly labels: Labels | undefined,
+  ) {}
+  inc(value = 1): void {
+    this.metrics.inc(this.name, this.labels, value);
+  }
+}
+
+/** A histogram handle for a {@link Metrics} without {@link Metrics.histogramSeries}: each call is an `observe()`. */
+class ForwardingHistogram implements HistogramHandle {
+  constructor(
+    readonly metrics: Metrics,
+    readonly name: MetricName,
+    readonly labels: Labels | undefined,
+  ) {}
+  observe(value: number): void {
+    this.metrics.observe(this.name, value, this.labels);
+  }
+}
+
+/**
+ * The handle of counter `name` with `labels` in `metrics`: made once per label set by
+ * the hot paths (the sender's accounting, the incoming reader), which then count with
+ * one method call per message and no lookup. The Prometheus binding returns its series
+ * itself (plain numbers read at scrape time); any other {@link Metrics} gets a handle
+ * that forwards to `inc()`.
+ */
+export function counterOf(metrics: Metrics, name: MetricName, labels?: Labels): CounterHandle {
+  return metrics.counterSeries?.(name, labels) ?? new ForwardingCounter(metrics, name, labels);
+}
+
+/** The handle of histogram `name` with `labels` in `metrics` (see {@link counterOf}). */
+export function histogramOf(metrics: Metrics, name: MetricName, labels?: Labels): HistogramHandle {
+  return metrics.histogramSeries?.(name, labels) ?? new ForwardingHistogram(metrics, name, labels);
+}

@@ -3,7 +3,7 @@ import { ConnectionHub } from '../hub/hub.js';
 import type { Subscription } from '../hub/subscription.js';
 import type { Credentials } from '../identity/credentials.js';
 import type { TrustPolicy } from '../identity/trust.js';
-import { type Metrics, noopMetrics } from '../metrics/types.js';
+import { type CounterHandle, counterOf, type Metrics, noopMetrics } from '../metrics/types.js';
 import type { AckConfig, DirectSenderConfig } from '../sender/config.js';
 import { DirectSender, type PeerEvent } from '../sender/direct-sender.js';
 import type { SendLimits } from '../sender/message.js';
@@ -106,6 +106,8 @@ export class Network {
   readonly #random: Random;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
+  /** `peerpost_outcomes_total` of the outcomes the facade decides, by drop reason ('' for written). */
+  readonly #decidedSeries = new Map<string, CounterHandle>();
   readonly #transport: Transport;
   readonly #ownsTransport: boolean;
   readonly #topology: ObservableValue<Topology>;
@@ -941,10 +943,16 @@ export class Network {
     mode: 'direct' | 'broadcast',
     reason: DropReason | undefined,
   ): void {
-    this.#metrics.inc('peerpost_outcomes_total', {
-      outcome: reason ? 'dropped' : 'written',
-      reason: reason ?? '',
-    });
+    const key = reason ?? '';
+    let series = this.#decidedSeries.get(key);
+    if (series === undefined) {
+      series = counterOf(this.#metrics, 'peerpost_outcomes_total', {
+        outcome: reason ? 'dropped' : 'written',
+        reason: key,
+      });
+      this.#decidedSeries.set(key, series);
+    }
+    series.inc();
     this.#emitOutcome({
       messageId: envelope.id,
       label: envelope.label,

@@ -1,6 +1,14 @@
 import { type ErrorKind, errorLabels } from '../metrics/error-kinds.js';
-import { type Labels, type Metrics, noopMetrics } from '../metrics/types.js';
-import type { Clock } from '../util/clock.js';
+import {
+  type CounterHandle,
+  counterOf,
+  type HistogramHandle,
+  histogramOf,
+  type Labels,
+  type Metrics,
+  noopMetrics,
+} from '../metrics/types.js';
+import { BurstClock, type Clock } from '../util/clock.js';
 import type { OutgoingMessage } from './message.js';
 import type { DropReason, Outcome, OutcomeListener, SkipReason, UnacknowledgedDetail } from './outcome.js';
 
@@ -63,11 +71,17 @@ function skip(reason: SkipReason): Outcome {
   return o;
 }
 
-/** The label objects of one (metric label, mode): the outgoing phases and the sent bytes. */
-interface PathLabels {
-  readonly buffer: Labels;
-  readonly transfer: Labels;
-  readonly bytes: Labels;
+/**
+ * The metric series of one (metric label, mode), as handles made once: the outgoing
+ * phases (started, finished, the buffer's duration) and the sent bytes.
+ */
+interface PathSeries {
+  readonly bufferStarted: CounterHandle;
+  readonly bufferFinished: CounterHandle;
+  readonly bufferSeconds: HistogramHandle;
+  readonly transferStarted: CounterHandle;
+  readonly transferFinished: CounterHandle;
+  readonly bytes: CounterHandle;
 }
 
 /** The minimum an outcome needs to know about a message. */
@@ -79,8 +93,9 @@ export type OutcomeSubject = Pick<
 /**
  * Where every target of every message ends: counts the outcome invariant
  * (accepted = written + dropped + skipped + in-flight), the OutgoingBuffer and
- * OutgoingTransfer phases, reports metrics and calls the outcome listener. Label
- * objects are cached so the hot path allocates nothing for metrics.
+ * OutgoingTransfer phases, reports metrics and calls the outcome listener. The metric
+ * series are handles made once per label set (`counterOf`, `histogramOf`), so the hot
+ * path counts with a method call per metric: no label lookup, no allocation.
  */
 export class Accounting {
   readonly counters: AccountingCounters = {
@@ -95,18 +110,25 @@ export class Accounting {
     transferFinished: 0,
     retransmits: 0,
   };
-  readonly #clock: Clock;
+  /** For the OutgoingBuffer durations: one clock reading per burst of messages (see BurstClock). */
+  readonly #clock: BurstClock;
   readonly #metrics: Metrics;
   /** False with the no-op metrics: the hot path then skips label lookups entirely. */
   readonly #on: boolean;
   readonly #listener: OutcomeListener | undefined;
-  /** Label objects by metric label (bounded: known labels and `other`), per mode. */
-  readonly #pathLabels: Record<PathMode, Map<string, PathLabels>> = {
+  /** Series by metric label (bounded: known labels and `other`), per mode. */
+  readonly #paths: Record<PathMode, Map<string, PathSeries>> = {
     direct: new Map(),
     broadcast: new Map(),
   };
-  /** By outcome object (they are shared: one per kind and reason). */
-  readonly #outcomeLabels = new Map<Outcome, Labels>();
+  /** The last series {@link #series} returned, and for what: messages come in runs of one label. */
+  #lastSeries: PathSeries | undefined;
+  #lastLabel = '';
+  #lastMode: PathMode = 'direct';
+  /** `peerpost_outcomes_total` by outcome object (they are shared: one per kind, reason and detail). */
+  readonly #outcomeSeries = new Map<Outcome, CounterHandle>();
+  /** `peerpost_ack_latency_seconds`, made on the first acknowledgement. */
+  #ackLatency: HistogramHandle | undefined;
   #idle: (() => void) | undefined;
   /**
    * False while nobody listens to every outcome (the owner says so): the listener is then
@@ -119,7 +141,7 @@ export class Accounting {
   #watched: Map<string, Watch> | undefined;
 
   constructor(clock: Clock, metrics: Metrics, listener: OutcomeListener | undefined) {
-    this.#clock = clock;
+    this.#clock = new BurstClock(clock);
     this.#metrics = metrics;
     this.#on = metrics !== noopMetrics;
     this.#listener = listener;
@@ -193,7 +215,7 @@ export class Accounting {
     this.counters.accepted++;
     if (this.#watched !== undefined) this.#opened(msg.id);
     this.counters.bufferStarted++;
-    if (this.#on) this.#metrics.inc('peerpost_phase_started_total', this.#labels(msg, mode).buffer);
+    if (this.#on) this.#series(msg, mode).bufferStarted.inc();
   }
 
   /** A queued target was dropped before reaching the transport. */
@@ -226,13 +248,13 @@ export class Accounting {
   handOff(msg: OutcomeSubject, mode: PathMode): void {
     this.#endBuffer(msg, mode);
     this.counters.transferStarted++;
-    if (this.#on) this.#metrics.inc('peerpost_phase_started_total', this.#labels(msg, mode).transfer);
+    if (this.#on) this.#series(msg, mode).transferStarted.inc();
   }
 
   /** The connection handed the frame to the socket: outcome `written`. */
   flushed(msg: OutcomeSubject, address: string, mode: PathMode, bytes: number): void {
     this.#endTransfer(msg, mode);
-    if (this.#on) this.#metrics.inc('peerpost_sent_bytes_total', this.#labels(msg, mode).bytes, bytes);
+    if (this.#on) this.#series(msg, mode).bytes.inc(bytes);
     this.#final(msg, address, mode, WRITTEN);
   }
 
@@ -243,14 +265,15 @@ export class Accounting {
    */
   ackFlushed(msg: OutcomeSubject, mode: PathMode, bytes: number): void {
     this.#endTransfer(msg, mode);
-    if (this.#on && bytes > 0)
-      this.#metrics.inc('peerpost_sent_bytes_total', this.#labels(msg, mode).bytes, bytes);
+    if (this.#on && bytes > 0) this.#series(msg, mode).bytes.inc(bytes);
   }
 
   /** The peer's node acknowledged the message, `latencyMs` after its first write: outcome `delivered`. */
   delivered(msg: OutcomeSubject, address: string, latencyMs: number, mode: PathMode = 'direct'): void {
-    if (this.#on && latencyMs >= 0)
-      this.#metrics.observe('peerpost_ack_latency_seconds', latencyMs / 1000, NO_LABELS);
+    if (this.#on && latencyMs >= 0) {
+      this.#ackLatency ??= histogramOf(this.#metrics, 'peerpost_ack_latency_seconds', NO_LABELS);
+      this.#ackLatency.observe(latencyMs / 1000);
+    }
     this.#final(msg, address, mode, DELIVERED);
   }
 
@@ -272,7 +295,7 @@ export class Accounting {
     this.counters.retransmits++;
     if (!this.#on) return;
     this.#metrics.inc('peerpost_ack_retransmits_total', NO_LABELS);
-    this.#metrics.inc('peerpost_sent_bytes_total', this.#labels(msg, 'direct').bytes, bytes);
+    this.#series(msg, 'direct').bytes.inc(bytes);
   }
 
   /** A written acknowledged message whose delivery cannot be known any more: `dropped:unacknowledged`. */
@@ -294,18 +317,14 @@ export class Accounting {
   #endBuffer(msg: OutcomeSubject, mode: PathMode): void {
     this.counters.bufferFinished++;
     if (!this.#on) return;
-    const labels = this.#labels(msg, mode).buffer;
-    this.#metrics.inc('peerpost_phase_finished_total', labels);
-    this.#metrics.observe(
-      'peerpost_phase_duration_seconds',
-      Math.max(0, this.#clock.now() - msg.enqueuedAtMs) / 1000,
-      labels,
-    );
+    const series = this.#series(msg, mode);
+    series.bufferFinished.inc();
+    series.bufferSeconds.observe(Math.max(0, this.#clock.now() - msg.enqueuedAtMs) / 1000);
   }
 
   #endTransfer(msg: OutcomeSubject, mode: PathMode): void {
     this.counters.transferFinished++;
-    if (this.#on) this.#metrics.inc('peerpost_phase_finished_total', this.#labels(msg, mode).transfer);
+    if (this.#on) this.#series(msg, mode).transferFinished.inc();
   }
 
   #final(msg: OutcomeSubject, address: string | undefined, mode: PathMode, outcome: Outcome): void {
@@ -314,7 +333,7 @@ export class Accounting {
     else if (outcome.kind === 'delivered') c.delivered++;
     else if (outcome.kind === 'dropped') c.dropped++;
     else c.skipped++;
-    if (this.#on) this.#metrics.inc('peerpost_outcomes_total', this.#outcomeLabelsOf(outcome));
+    if (this.#on) this.#outcomeSeriesOf(outcome).inc();
     const counts = this.outcomeCounts;
     counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
     if (this.#listener !== undefined && (this.listening || this.#watched?.has(msg.id) === true)) {
@@ -337,31 +356,43 @@ export class Accounting {
     fn?.();
   }
 
-  /** The cached label objects of `msg`'s metric label (already bounded by the sender) and `mode`. */
-  #labels(msg: OutcomeSubject, mode: PathMode): PathLabels {
-    const byLabel = this.#pathLabels[mode];
+  /** The series of `msg`'s metric label (already bounded by the sender) and `mode`, made on first use. */
+  #series(msg: OutcomeSubject, mode: PathMode): PathSeries {
     const label = msg.metricLabel;
-    let labels = byLabel.get(label);
-    if (labels === undefined) {
-      labels = {
-        buffer: { phase: 'OutgoingBuffer', label, mode },
-        transfer: { phase: 'OutgoingTransfer', label, mode },
-        bytes: { label, mode },
-      };
-      byLabel.set(label, labels);
+    if (label === this.#lastLabel && mode === this.#lastMode && this.#lastSeries !== undefined) {
+      return this.#lastSeries;
     }
-    return labels;
+    const byLabel = this.#paths[mode];
+    let series = byLabel.get(label);
+    if (series === undefined) {
+      const metrics = this.#metrics;
+      const buffer: Labels = { phase: 'OutgoingBuffer', label, mode };
+      const transfer: Labels = { phase: 'OutgoingTransfer', label, mode };
+      series = {
+        bufferStarted: counterOf(metrics, 'peerpost_phase_started_total', buffer),
+        bufferFinished: counterOf(metrics, 'peerpost_phase_finished_total', buffer),
+        bufferSeconds: histogramOf(metrics, 'peerpost_phase_duration_seconds', buffer),
+        transferStarted: counterOf(metrics, 'peerpost_phase_started_total', transfer),
+        transferFinished: counterOf(metrics, 'peerpost_phase_finished_total', transfer),
+        bytes: counterOf(metrics, 'peerpost_sent_bytes_total', { label, mode }),
+      };
+      byLabel.set(label, series);
+    }
+    this.#lastSeries = series;
+    this.#lastLabel = label;
+    this.#lastMode = mode;
+    return series;
   }
 
-  #outcomeLabelsOf(outcome: Outcome): Labels {
-    let labels = this.#outcomeLabels.get(outcome);
-    if (labels === undefined) {
-      labels = {
+  #outcomeSeriesOf(outcome: Outcome): CounterHandle {
+    let series = this.#outcomeSeries.get(outcome);
+    if (series === undefined) {
+      series = counterOf(this.#metrics, 'peerpost_outcomes_total', {
         outcome: outcome.kind,
         reason: outcome.kind === 'written' || outcome.kind === 'delivered' ? '' : outcome.reason,
-      };
-      this.#outcomeLabels.set(outcome, labels);
+      });
+      this.#outcomeSeries.set(outcome, series);
     }
-    return labels;
+    return series;
   }
 }

@@ -9,7 +9,14 @@ import { Registry } from 'prom-client';
 import { createLegacyPrometheusMetrics } from '../../bench/metrics-legacy.js';
 import { isPeerpostError } from '../../src/errors.js';
 import { createPrometheusMetrics } from '../../src/metrics/prometheus.js';
-import { type Labels, METRICS, type MetricName, type Metrics } from '../../src/metrics/types.js';
+import {
+  counterOf,
+  histogramOf,
+  type Labels,
+  METRICS,
+  type MetricName,
+  type Metrics,
+} from '../../src/metrics/types.js';
 
 type Pair = {
   readonly old: ReturnType<typeof createLegacyPrometheusMetrics>;
@@ -178,6 +185,91 @@ test('registry.resetMetrics() resets the plain numbers as it reset prom-client',
   const text = await assertSameExposition(p);
   assert.match(text, /^peerpost_deduplicated_total 1$/m);
   assert.doesNotMatch(text, /kind="a"/);
+});
+
+test('series handles (counterOf, histogramOf) count as inc() and observe() do, across resets', async () => {
+  const p = pair();
+  // The binding hands out its series; any other Metrics (here the legacy one) gets a forwarding handle.
+  assert.equal(typeof p.now.counterSeries, 'function');
+  assert.equal(typeof p.now.histogramSeries, 'function');
+  const handles = (m: Metrics) => ({
+    started: counterOf(m, 'peerpost_phase_started_total', PHASE_BUFFER),
+    seconds: histogramOf(m, 'peerpost_phase_duration_seconds', { ...PHASE_BUFFER }),
+    bytes: counterOf(m, 'peerpost_sent_bytes_total', BYTES),
+  });
+  const h = { old: handles(p.old), now: handles(p.now) };
+  // Taking a handle puts nothing in the exposition; the first update does.
+  let text = await assertSameExposition(p);
+  assert.doesNotMatch(text, /label="chat"/);
+  const update = (which: 'old' | 'now', round: number) => {
+    const m = p[which];
+    const x = h[which];
+    x.started.inc();
+    m.inc('peerpost_phase_started_total', { mode: 'direct', label: 'chat', phase: 'OutgoingBuffer' });
+    x.seconds.observe(0.003 * round);
+    m.observe('peerpost_phase_duration_seconds', 0.2, PHASE_BUFFER);
+    x.bytes.inc(100 + round);
+    m.inc('peerpost_outcomes_total', OUTCOME);
+  };
+  for (let round = 0; round < 5; round++) {
+    update('old', round);
+    update('now', round);
+  }
+  text = await assertSameExposition(p);
+  assert.match(
+    text,
+    /^peerpost_phase_started_total\{phase="OutgoingBuffer",label="chat",mode="direct"\} 10$/m,
+  );
+  assert.match(text, /^peerpost_sent_bytes_total\{label="chat",mode="direct"\} 510$/m);
+  assert.match(
+    text,
+    /^peerpost_phase_duration_seconds_count\{phase="OutgoingBuffer",label="chat",mode="direct"\} 10$/m,
+  );
+
+  // After a reset a kept handle still counts, and its series comes back in update order.
+  p.old.registry.resetMetrics();
+  p.now.registry.resetMetrics();
+  text = await assertSameExposition(p);
+  assert.doesNotMatch(text, /label="chat"/);
+  both(p, (m) => m.inc('peerpost_outcomes_total', OUTCOME));
+  h.old.bytes.inc(7);
+  h.now.bytes.inc(7);
+  h.old.seconds.observe(0.5);
+  h.now.seconds.observe(0.5);
+  text = await assertSameExposition(p);
+  assert.match(text, /^peerpost_sent_bytes_total\{label="chat",mode="direct"\} 7$/m);
+  assert.doesNotMatch(text, /^peerpost_phase_started_total\{/m);
+
+  // Misuse through a handle fails as the call would, and changes nothing.
+  for (const m of [p.old, p.now]) {
+    assert.throws(
+      () => counterOf(m, 'peerpost_phase_duration_seconds', PHASE_BUFFER).inc(),
+      (err) => isPeerpostError(err, 'ERR_INVALID_OPTION'),
+    );
+  }
+  assert.throws(
+    () => p.now.counterSeries?.('peerpost_phase_duration_seconds'),
+    (err) => isPeerpostError(err, 'ERR_INVALID_OPTION'),
+  );
+  assert.throws(
+    () => p.now.histogramSeries?.('peerpost_outcomes_total'),
+    (err) => isPeerpostError(err, 'ERR_INVALID_OPTION'),
+  );
+  assert.throws(
+    () => counterOf(p.now, 'peerpost_errors_total', { nope: 'x' }),
+    (err) => isPeerpostError(err, 'ERR_INVALID_OPTION'),
+  );
+  for (const which of ['old', 'now'] as const) {
+    assert.throws(
+      () => h[which].bytes.inc(-1),
+      (err) => isPeerpostError(err, 'ERR_INVALID_OPTION'),
+    );
+    assert.throws(
+      () => h[which].seconds.observe(Number.NaN),
+      (err) => isPeerpostError(err, 'ERR_INVALID_OPTION'),
+    );
+  }
+  await assertSameExposition(p);
 });
 
 test('an OpenMetrics registry gives the same exposition too', async () => {
