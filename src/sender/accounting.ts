@@ -9,7 +9,7 @@ import {
   noopMetrics,
 } from '../metrics/types.js';
 import { BurstClock, type Clock } from '../util/clock.js';
-import type { OutgoingMessage } from './message.js';
+import { messageIdOf, type OutgoingMessage } from './message.js';
 import type { DropReason, Outcome, OutcomeListener, SkipReason, UnacknowledgedDetail } from './outcome.js';
 
 const OUTBOUND_DIRECT = { kind: 'direct', direction: 'outbound' } as const;
@@ -84,11 +84,20 @@ interface PathSeries {
   readonly bytes: CounterHandle;
 }
 
-/** The minimum an outcome needs to know about a message. */
+/**
+ * The minimum an outcome needs to know about a message: its id, or (an
+ * {@link OutgoingMessage} sent while nobody wanted ids) where to read it.
+ */
 export type OutcomeSubject = Pick<
   OutgoingMessage,
   'id' | 'label' | 'receiver' | 'metricLabel' | 'enqueuedAtMs'
->;
+> &
+  Partial<Pick<OutgoingMessage, 'envelope' | 'frames' | 'frameAt'>>;
+
+/** The id of `msg` (see {@link messageIdOf}). */
+function idOf(msg: OutcomeSubject): string {
+  return msg.id ?? messageIdOf(msg as OutgoingMessage);
+}
 
 /**
  * Where every target of every message ends: counts the outcome invariant
@@ -140,11 +149,27 @@ export class Accounting {
   /** Watched messages by id; undefined while none is (the hot path then checks one field). */
   #watched: Map<string, Watch> | undefined;
 
+  /**
+   * What `enqueuedAtMs` counts from: the clock's reading (in whole ms) when the accounting
+   * was made, so that an enqueue time is a small integer (see OutgoingMessage.enqueuedAtMs).
+   */
+  readonly epochMs: number;
+
   constructor(clock: Clock, metrics: Metrics, listener: OutcomeListener | undefined) {
+    this.epochMs = Math.floor(clock.now());
     this.#clock = new BurstClock(clock);
     this.#metrics = metrics;
     this.#on = metrics !== noopMetrics;
     this.#listener = listener;
+  }
+
+  /**
+   * True when outcomes of messages sent now need their ids (a listener hears every outcome,
+   * or some message is watched): the sender then keeps each message's id string; otherwise
+   * it is read from the frame if it is wanted after all ({@link messageIdOf}).
+   */
+  get wantsIds(): boolean {
+    return this.#listener !== undefined && (this.listening || this.#watched !== undefined);
   }
 
   get inFlight(): number {
@@ -213,7 +238,7 @@ export class Accounting {
   /** A target entered a queue (OutgoingBuffer starts). */
   accept(msg: OutcomeSubject, mode: PathMode): void {
     this.counters.accepted++;
-    if (this.#watched !== undefined) this.#opened(msg.id);
+    if (this.#watched !== undefined) this.#opened(idOf(msg));
     this.counters.bufferStarted++;
     if (this.#on) this.#series(msg, mode).bufferStarted.inc();
   }
@@ -233,14 +258,14 @@ export class Accounting {
   /** A target that is skipped on arrival (no phase). */
   skipNow(msg: OutcomeSubject, address: string | undefined, mode: PathMode, reason: SkipReason): void {
     this.counters.accepted++;
-    if (this.#watched !== undefined) this.#opened(msg.id);
+    if (this.#watched !== undefined) this.#opened(idOf(msg));
     this.#final(msg, address, mode, skip(reason));
   }
 
   /** A target that is dropped on arrival (no phase). */
   dropNow(msg: OutcomeSubject, address: string | undefined, mode: PathMode, reason: DropReason): void {
     this.counters.accepted++;
-    if (this.#watched !== undefined) this.#opened(msg.id);
+    if (this.#watched !== undefined) this.#opened(idOf(msg));
     this.#final(msg, address, mode, drop(reason));
   }
 
@@ -319,7 +344,7 @@ export class Accounting {
     if (!this.#on) return;
     const series = this.#series(msg, mode);
     series.bufferFinished.inc();
-    series.bufferSeconds.observe(Math.max(0, this.#clock.now() - msg.enqueuedAtMs) / 1000);
+    series.bufferSeconds.observe(Math.max(0, this.#clock.now() - this.epochMs - msg.enqueuedAtMs) / 1000);
   }
 
   #endTransfer(msg: OutcomeSubject, mode: PathMode): void {
@@ -336,9 +361,12 @@ export class Accounting {
     if (this.#on) this.#outcomeSeriesOf(outcome).inc();
     const counts = this.outcomeCounts;
     counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
-    if (this.#listener !== undefined && (this.listening || this.#watched?.has(msg.id) === true)) {
+    const watched = this.#watched;
+    // The id only when it is used: reading it back from a frame makes a string.
+    const id = watched !== undefined || (this.listening && this.#listener !== undefined) ? idOf(msg) : '';
+    if (this.#listener !== undefined && (this.listening || watched?.has(id) === true)) {
       this.#listener({
-        messageId: msg.id,
+        messageId: id,
         label: msg.label,
         receiver: msg.receiver,
         address,
@@ -346,7 +374,7 @@ export class Accounting {
         outcome,
       });
     }
-    if (this.#watched !== undefined) this.#closedTarget(msg.id);
+    if (watched !== undefined) this.#closedTarget(id);
     if (this.#idle !== undefined && this.inFlight === 0) this.#fireIdle();
   }
 

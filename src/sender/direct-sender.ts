@@ -188,7 +188,7 @@ export class DirectSender {
       envelope,
       receiver.address,
       this.#metricLabel(envelope.label, cfg),
-      enqueuedAtMs,
+      enqueuedAtMs - this.#accounting.epochMs,
     );
     if (this.#closing) this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
     else if (limits?.signal?.aborted === true)
@@ -209,7 +209,7 @@ export class DirectSender {
       envelope,
       'broadcast',
       this.#metricLabel(envelope.label, this.#config),
-      enqueuedAtMs,
+      enqueuedAtMs - this.#accounting.epochMs,
     );
     if (this.#closing) this.#accounting.dropNow(subject, 'broadcast', 'broadcast', 'shutdown');
     else this.#viaHub(subject, 'broadcast', 'broadcast', envelope);
@@ -226,11 +226,14 @@ export class DirectSender {
     const cfg = this.#config;
     const metricLabel = this.#metricLabel(envelope.label, cfg);
     const mode = cfg.directSendMode;
+    const accounting = this.#accounting;
+    // Since the accounting's epoch: a small integer, stored in the record (no heap number).
+    const queuedAtMs = enqueuedAtMs - accounting.epochMs;
     // In `both` mode the direct copy carries `directReceiver` too: receivers deduplicate
     // only messages that carry it, so plain direct traffic pays no dedup cost.
     let direct = envelope;
     if (this.#closing || id === cfg.selfId || mode !== 'direct') {
-      const subject = subjectOf(envelope, id, metricLabel, enqueuedAtMs);
+      const subject = subjectOf(envelope, id, metricLabel, queuedAtMs);
       if (this.#closing) {
         this.#accounting.dropNow(subject, undefined, 'direct', 'shutdown');
         return;
@@ -248,13 +251,14 @@ export class DirectSender {
     try {
       size = encodableSize(direct);
     } catch (err) {
-      this.#cannotEncode(subjectOf(envelope, id, metricLabel, enqueuedAtMs), undefined, 'direct', err);
+      this.#cannotEncode(subjectOf(envelope, id, metricLabel, queuedAtMs), undefined, 'direct', err);
       return;
     }
     const seq = ++this.#seq;
     const msg: OutgoingMessage = {
       seq,
-      id: envelope.id,
+      // Kept only if wanted: a waiting message's id string would survive every young GC.
+      id: accounting.wantsIds ? envelope.id : undefined,
       label: envelope.label,
       envelope: direct,
       frames: undefined,
@@ -263,7 +267,7 @@ export class DirectSender {
       receiver: id,
       peerId: id,
       metricLabel,
-      enqueuedAtMs,
+      enqueuedAtMs: queuedAtMs,
       addresses: NO_ADDRESSES,
       sent: false,
       unresolvedAtMs: 0,
@@ -845,7 +849,10 @@ function withoutRepeats(msgs: readonly OutgoingMessage[]): OutgoingMessage[] {
   return msgs.filter((m, i) => i === 0 || msgs[i - 1] !== m);
 }
 
-/** What an outcome needs of a message that never became an {@link OutgoingMessage}. */
+/**
+ * What an outcome needs of a message that never became an {@link OutgoingMessage}
+ * (`enqueuedAtMs` since the accounting's epoch).
+ */
 function subjectOf(
   envelope: Envelope,
   receiver: string,

@@ -1,5 +1,6 @@
 import type { Buffer } from 'node:buffer';
 import type { Envelope } from '../wire/envelope.js';
+import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 
 /**
  * One accepted message on its way through the direct sender. A single record is shared
@@ -8,8 +9,15 @@ import type { Envelope } from '../wire/envelope.js';
 export interface OutgoingMessage {
   /** Dispatcher-wide sequence number: the order messages were sent in. */
   readonly seq: number;
-  /** The envelope's id and label, for outcomes (the envelope itself may be let go). */
-  readonly id: string;
+  /**
+   * The envelope's id, when someone wanted it at send time (an outcome listener, a watched
+   * message); otherwise undefined, and {@link messageIdOf} reads it from the envelope or the
+   * frame when it is wanted after all. A message that waits keeps no string of its own
+   * alive: with tens of thousands waiting, one id string per message doubled the objects
+   * every young-generation GC had to copy.
+   */
+  readonly id: string | undefined;
+  /** The envelope's label, for outcomes (the envelope itself may be let go). */
   readonly label: string;
   /**
    * The message, until its frame is stored (see `frames`); then undefined, so a message
@@ -36,7 +44,11 @@ export interface OutgoingMessage {
   readonly peerId: string;
   /** `label` as counted in metrics: the envelope label if known, else `other`. */
   readonly metricLabel: string;
-  /** When the message entered the send queue (start of the OutgoingBuffer phase). */
+  /**
+   * When the message entered the send queue (start of the OutgoingBuffer phase), in ms
+   * since the sender's epoch (`Accounting.epochMs`), not since 1970: a small integer is
+   * stored in the record itself, a clock reading would take a heap number per message.
+   */
   readonly enqueuedAtMs: number;
   /**
    * Every address this message was ever a target at (shared with the peer's entry until
@@ -55,6 +67,19 @@ export interface OutgoingMessage {
   readonly expiresAtMs: number;
   /** Once aborted, it must not be written (`dropped:aborted`). */
   readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * The id of `msg`: its `id`, else the envelope's, else read from its frame (an envelope
+ * starts with its u64 timestamp, then the id as a u64 length and UTF-8 bytes).
+ */
+export function messageIdOf(msg: Pick<OutgoingMessage, 'id' | 'envelope' | 'frames' | 'frameAt'>): string {
+  if (msg.id !== undefined) return msg.id;
+  if (msg.envelope !== undefined) return msg.envelope.id;
+  const frames = msg.frames as Buffer;
+  const at = msg.frameAt + FRAME_PREFIX_BYTES + 8;
+  const length = frames.readUInt32LE(at);
+  return frames.toString('utf8', at + 8, at + 8 + length);
 }
 
 /** What `send()` may bound a message by. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { OutgoingMessage } from '../../src/sender/message.js';
+import { messageIdOf, type OutgoingMessage } from '../../src/sender/message.js';
 import { PeerSender, type PeerSenderInit } from '../../src/sender/peer-sender.js';
 import { addr, peer } from '../../src/sender/receiver.js';
 import type { PeerAddress } from '../../src/topology/types.js';
@@ -20,7 +20,7 @@ class RecordingSender extends PeerSender {
       set = new Set();
       adopted.set(key, set);
     }
-    for (const m of msgs) set.add(m.id);
+    for (const m of msgs) set.add(messageIdOf(m));
     return super.adopt(msgs);
   }
 }
