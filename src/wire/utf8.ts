@@ -8,9 +8,29 @@ import { Buffer, isUtf8 } from 'node:buffer';
  */
 const SHORT = 48;
 
+/**
+ * The last string a producer of ASCII strings reported (see {@link noteAscii}), and the
+ * bytes of its first characters: a message id is sized right after it is made, and
+ * mostly encoded right after that; then its length needs no scan and its prefix is one
+ * copy instead of a loop over its characters.
+ */
+let lastAscii = '';
+let lastAsciiHead: Uint8Array = new Uint8Array(0);
+
+/**
+ * Tells the codec that `s` is ASCII (its UTF-8 length is `s.length`) and begins with
+ * the bytes `head`. The id counter calls it for each id it makes; only the latest
+ * string is remembered.
+ */
+export function noteAscii(s: string, head: Uint8Array): void {
+  lastAscii = s;
+  lastAsciiHead = head;
+}
+
 /** The UTF-8 length of `s` (`Buffer.byteLength(s, 'utf8')`), without a native call for short ASCII. */
 export function utf8Length(s: string): number {
   const n = s.length;
+  if (s === lastAscii) return n;
   if (n <= SHORT) {
     let i = 0;
     while (i < n && s.charCodeAt(i) < 0x80) i++;
@@ -22,6 +42,12 @@ export function utf8Length(s: string): number {
 /** Writes `s` as UTF-8 at `offset`; returns the number of bytes written. */
 export function writeUtf8(buf: Buffer, offset: number, s: string): number {
   const n = s.length;
+  if (s === lastAscii) {
+    const head = lastAsciiHead;
+    buf.set(head, offset);
+    for (let i = head.length; i < n; i++) buf[offset + i] = s.charCodeAt(i);
+    return n;
+  }
   if (n <= SHORT) {
     let i = 0;
     for (; i < n; i++) {

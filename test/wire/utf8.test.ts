@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { IdReader, readUtf8, StringInterner, utf8Length, writeUtf8 } from '../../src/wire/utf8.js';
+import { IdReader, noteAscii, readUtf8, StringInterner, utf8Length, writeUtf8 } from '../../src/wire/utf8.js';
 
 test('utf8Length and writeUtf8 agree with Buffer for ASCII, non-ASCII and long strings', () => {
   for (const s of [
@@ -95,4 +95,16 @@ test('cached bytes are copies: the received chunk they were read from can be reu
   const next = Buffer.from('client-1a2b-8 Block');
   assert.equal(ids.read(next, 0, 13), 'client-1a2b-8');
   assert.equal(labels.read(next, 14, 19), 'Block');
+});
+
+test('a string noted as ASCII is sized and written exactly; other strings are unaffected', () => {
+  const head = Buffer.from('node-1-');
+  noteAscii('node-1-2a', head);
+  for (const s of ['node-1-2a', ['node-1-', '2a'].join(''), 'node-1-2b', 'é-1-2a', 'ключ', 'node-1-2ab']) {
+    assert.equal(utf8Length(s), Buffer.byteLength(s), s);
+    const buf = Buffer.alloc(Buffer.byteLength(s) + 4, 0xee);
+    assert.equal(writeUtf8(buf, 2, s), Buffer.byteLength(s), s);
+    assert.deepEqual(buf.subarray(2, 2 + Buffer.byteLength(s)), Buffer.from(s), s);
+    assert.deepEqual([buf[0], buf[1], buf.at(-2), buf.at(-1)], [0xee, 0xee, 0xee, 0xee], s);
+  }
 });
