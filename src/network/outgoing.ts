@@ -1,12 +1,9 @@
-import { type Metrics, noopMetrics } from '../metrics/types.js';
+import { type HistogramHandle, histogramOf, type Metrics, noopMetrics } from '../metrics/types.js';
 import type { Logger } from '../util/logger.js';
 import { type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
 import { createEnvelope } from '../wire/message.js';
 import { BROADCAST_MARK } from './gaps.js';
 import { IdCounter } from './id-counter.js';
-
-const UNCOMPRESSED = { stage: 'uncompressed' } as const;
-const COMPRESSED = { stage: 'compressed' } as const;
 
 /**
  * Builds the envelopes a node sends: message ids (`<node>-<random>-<n>`), the timestamp
@@ -19,7 +16,10 @@ export class OutgoingEnvelopes {
   /** Broadcast ids: a sequence of their own (see gaps.ts). */
   readonly #broadcastIds: IdCounter;
   readonly #compressThresholdBytes: number;
-  readonly #metrics: Metrics;
+  /** `peerpost_message_size_bytes` by stage, as handles; undefined with the no-op metrics. */
+  readonly #sizes:
+    | { readonly uncompressed: HistogramHandle; readonly compressed: HistogramHandle }
+    | undefined;
   readonly #logger: Logger;
   #lastMs = -1;
   #lastTimestamp = 0n;
@@ -28,7 +28,13 @@ export class OutgoingEnvelopes {
     this.#ids = new IdCounter(idPrefix);
     this.#broadcastIds = new IdCounter(`${idPrefix}${BROADCAST_MARK}`);
     this.#compressThresholdBytes = compressThresholdBytes;
-    this.#metrics = metrics;
+    this.#sizes =
+      metrics === noopMetrics
+        ? undefined
+        : {
+            uncompressed: histogramOf(metrics, 'peerpost_message_size_bytes', { stage: 'uncompressed' }),
+            compressed: histogramOf(metrics, 'peerpost_message_size_bytes', { stage: 'compressed' }),
+          };
     this.#logger = logger;
   }
 
@@ -65,15 +71,13 @@ export class OutgoingEnvelopes {
         directReceiver: undefined,
       };
     }
-    if (this.#metrics !== noopMetrics) this.#observeSize(data, envelope);
+    const sizes = this.#sizes;
+    if (sizes !== undefined) {
+      // Payload size before compression, and after it for compressed messages.
+      sizes.uncompressed.observe(data.length);
+      if (envelope.compressed) sizes.compressed.observe(envelope.data.length);
+    }
     return envelope;
-  }
-
-  /** Payload size before compression, and after it for compressed messages. */
-  #observeSize(data: Uint8Array, envelope: Envelope): void {
-    this.#metrics.observe('peerpost_message_size_bytes', data.length, UNCOMPRESSED);
-    if (envelope.compressed)
-      this.#metrics.observe('peerpost_message_size_bytes', envelope.data.length, COMPRESSED);
   }
 
   /**
