@@ -80,6 +80,11 @@ export interface CloseOptions {
 /** The senders of one resolved peer. */
 interface PeerEntry {
   readonly senders: Map<string, PeerSenderLike>;
+  /**
+   * The only sender, while the peer has exactly one (most peers have one address): a send
+   * then reaches it without a map iterator. Kept by {@link soleSenderOf} after each change.
+   */
+  sole: PeerSenderLike | undefined;
   /** One of the peer's addresses is this node's own (its targets are `skipped:self`). */
   skipSelf: boolean;
   /**
@@ -297,6 +302,12 @@ export class DirectSender {
     }
     msg.addresses = entry.addresses;
     if (entry.skipSelf) this.#accounting.skipNow(msg, cfg.selfAddress, 'direct', 'self');
+    const sole = entry.sole;
+    if (sole !== undefined) {
+      this.#accounting.accept(msg, 'direct');
+      this.#deliver(sole, msg);
+      return;
+    }
     for (const sender of entry.senders.values()) {
       this.#accounting.accept(msg, 'direct');
       this.#deliver(sender, msg);
@@ -323,6 +334,8 @@ export class DirectSender {
     }
     const capacity = cfg.peerQueueCapacity;
     const capacityBytes = cfg.peerQueueBytes;
+    const sole = entry.sole;
+    if (sole !== undefined) return sole.queueDepth < capacity && (sole.queueBytes ?? 0) < capacityBytes;
     for (const s of entry.senders.values()) {
       if (s.queueDepth >= capacity || (s.queueBytes ?? 0) >= capacityBytes) return false;
     }
@@ -525,6 +538,7 @@ export class DirectSender {
     if (addresses.length === 0) return undefined;
     const entry: PeerEntry = {
       senders: new Map(),
+      sole: undefined,
       skipSelf: false,
       addresses: NO_ADDRESSES,
       incomplete: false,
@@ -565,6 +579,7 @@ export class DirectSender {
       stream: this.#streamOf(id, target.address),
     });
     entry.senders.set(target.address, sender);
+    entry.sole = soleSenderOf(entry.senders);
     return sender;
   }
 
@@ -618,6 +633,7 @@ export class DirectSender {
       return;
     }
     entry.senders.delete(address);
+    entry.sole = soleSenderOf(entry.senders);
     this.#accounting.error('fwd_to_peer_closed');
     // Unacknowledged messages wait for the next connection as queued ones do.
     const waiting = leftover.length > 0 || (sender.unacked ?? 0) > 0;
@@ -713,6 +729,7 @@ export class DirectSender {
         const sender = entry.senders.get(address);
         if (sender === undefined) continue;
         entry.senders.delete(address);
+        entry.sole = soleSenderOf(entry.senders);
         const leftover = sender.stop('removed');
         this.#retire(sender);
         const again = added.get(address);
@@ -842,6 +859,13 @@ function addBatch(
   const batch = batches.get(sender);
   if (batch === undefined) batches.set(sender, [msg]);
   else batch.push(msg);
+}
+
+/** The one sender of `senders`, or undefined when there are none or several. */
+function soleSenderOf(senders: ReadonlyMap<string, PeerSenderLike>): PeerSenderLike | undefined {
+  if (senders.size !== 1) return undefined;
+  for (const sender of senders.values()) return sender;
+  return undefined;
 }
 
 /** `msgs` (ordered by send sequence) without the repeats of a message. */
