@@ -144,8 +144,12 @@ export class Accounting {
    * called only for watched messages, and no event object is made for the others.
    */
   listening = true;
-  /** Outcomes so far, by outcome (the objects are shared: one per kind, reason and detail). */
-  readonly outcomeCounts = new Map<Outcome, number>();
+  /**
+   * Outcomes so far, by outcome (the objects are shared: one per kind, reason and detail),
+   * in first-seen order. `written` and `delivered`, by far the most frequent, are kept in
+   * `counters` and only their place is held here (no map update per message).
+   */
+  readonly #outcomeCounts = new Map<Outcome, number>();
   /** Watched messages by id; undefined while none is (the hot path then checks one field). */
   #watched: Map<string, Watch> | undefined;
 
@@ -170,6 +174,14 @@ export class Accounting {
    */
   get wantsIds(): boolean {
     return this.#listener !== undefined && (this.listening || this.#watched !== undefined);
+  }
+
+  /** Outcomes so far, by outcome object, in first-seen order (a copy). */
+  get outcomeCounts(): ReadonlyMap<Outcome, number> {
+    const out = new Map(this.#outcomeCounts);
+    if (out.has(WRITTEN)) out.set(WRITTEN, this.counters.written);
+    if (out.has(DELIVERED)) out.set(DELIVERED, this.counters.delivered);
+    return out;
   }
 
   get inFlight(): number {
@@ -359,8 +371,12 @@ export class Accounting {
     else if (outcome.kind === 'dropped') c.dropped++;
     else c.skipped++;
     if (this.#on) this.#outcomeSeriesOf(outcome).inc();
-    const counts = this.outcomeCounts;
-    counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
+    const counts = this.#outcomeCounts;
+    if (outcome === WRITTEN) {
+      if (c.written === 1) counts.set(WRITTEN, 0);
+    } else if (outcome === DELIVERED) {
+      if (c.delivered === 1) counts.set(DELIVERED, 0);
+    } else counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
     const watched = this.#watched;
     // The id only when it is used: reading it back from a frame makes a string.
     const id = watched !== undefined || (this.listening && this.#listener !== undefined) ? idOf(msg) : '';
