@@ -157,12 +157,9 @@ export class IncomingReader {
 
   #push(envelope: Envelope, version: EnvelopeVersion, from: MessageSource, readAt: number): void {
     try {
-      this.#deps.incoming.push({
-        envelope,
-        version,
-        from,
-        receivedAtMs: readAt,
-      });
+      const sink = this.#deps.incoming;
+      if (sink.deliver !== undefined) sink.deliver(envelope, version, from, readAt);
+      else sink.push({ envelope, version, from, receivedAtMs: readAt });
     } catch (err) {
       // The sink is application-side code: its failure must not tear down the connection.
       this.#deps.logger.error({ err, address: from.address }, 'incoming sink threw');

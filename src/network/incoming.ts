@@ -33,4 +33,9 @@ export interface IncomingMessage {
 /** The node's incoming queue, as seen by the parts that read from connections. */
 export interface IncomingSink {
   push(message: IncomingMessage): void;
+  /**
+   * Optional: `push()` without the {@link IncomingMessage} object, for the receive path's
+   * one call per message (the node's own sink has it; test doubles may have `push` only).
+   */
+  deliver?(envelope: Envelope, version: EnvelopeVersion, from: MessageSource, receivedAtMs: number): void;
 }

@@ -24,7 +24,7 @@ import { payloadOf } from '../wire/message.js';
 import { DedupWindow } from './dedup.js';
 import { BroadcastSequences, broadcastSeqOf, type Gap } from './gaps.js';
 import { Inbox } from './inbox.js';
-import type { IncomingMessage, IncomingSink } from './incoming.js';
+import type { IncomingMessage, IncomingSink, MessageSource } from './incoming.js';
 import {
   type ErrorContext,
   type NetworkConfigUpdate,
@@ -209,7 +209,10 @@ export class Network {
       (err, msg) => this.#listenerThrew(err, 'onMessage', msg.id),
       { capacityBytes: limits.incomingQueueBytes, sizeOf: incomingBytes, budget: this.#budget },
     );
-    const incoming: IncomingSink = { push: (msg) => this.#onIncoming(msg) };
+    const incoming: IncomingSink = {
+      push: (msg) => this.#onIncoming(msg.envelope, msg.from, msg.receivedAtMs),
+      deliver: (envelope, _version, from, receivedAtMs) => this.#onIncoming(envelope, from, receivedAtMs),
+    };
     this.#hub = new ConnectionHub({
       transport: this.#transport,
       listenAddress: options.listen ?? '127.0.0.1:0',
@@ -883,11 +886,10 @@ export class Network {
     };
   }
 
-  #onIncoming(msg: IncomingMessage): void {
-    const env = msg.envelope;
+  #onIncoming(env: Envelope, from: MessageSource, receivedAtMs: number): void {
     // Only messages sent in `broadcast` or `both` mode carry directReceiver, and only those
     // can arrive twice (direct and broadcast copy): plain traffic skips the window.
-    if (env.directReceiver !== undefined && !this.#dedup.firstSeen(env.id, msg.receivedAtMs)) {
+    if (env.directReceiver !== undefined && !this.#dedup.firstSeen(env.id, receivedAtMs)) {
       this.#deduplicated++;
       this.#metrics.inc('peerpost_deduplicated_total');
       return;
@@ -902,9 +904,9 @@ export class Network {
       this.#warnings.warn(
         'undecompressable',
         {
-          peerId: msg.from.peerId,
-          address: msg.from.address,
-          identity: msg.from.identity.shortId,
+          peerId: from.peerId,
+          address: from.address,
+          identity: from.identity.shortId,
           messageId: env.id,
           label: env.label,
           code: (err as PeerpostError).code,
@@ -913,23 +915,18 @@ export class Network {
       );
       // Bad input closes that one connection: a flood of zstd bombs costs the sender a
       // handshake per bomb, not us one decompression after another.
-      msg.from.close?.('payload does not decompress');
+      from.close?.('payload does not decompress');
       return;
     }
     this.#delivered++;
-    if (msg.from.direction === 'outbound' && env.directReceiver === undefined)
-      this.#sequence(env.id, msg.from);
+    if (from.direction === 'outbound' && env.directReceiver === undefined) this.#sequence(env.id, from);
     if (
       this.#requests.size > 0 &&
-      this.#requests.answer(
-        env.id,
-        msg.from,
-        () => new NetworkMessage(this, env, data, msg.from, msg.receivedAtMs),
-      )
+      this.#requests.answer(env.id, from, () => new NetworkMessage(this, env, data, from, receivedAtMs))
     ) {
       return;
     }
-    this.#inbox.push(new NetworkMessage(this, env, data, msg.from, msg.receivedAtMs));
+    this.#inbox.push(new NetworkMessage(this, env, data, from, receivedAtMs));
   }
 
   /**

@@ -658,12 +658,16 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       connection.close('undecodable frame');
       return;
     }
-    host.incoming.push({
-      envelope,
-      version: lastDecodedVersion(),
-      from: this.#sourceOf(connection),
-      receivedAtMs: readAtMs,
-    });
+    const sink = host.incoming;
+    if (sink.deliver !== undefined)
+      sink.deliver(envelope, lastDecodedVersion(), this.#sourceOf(connection), readAtMs);
+    else
+      sink.push({
+        envelope,
+        version: lastDecodedVersion(),
+        from: this.#sourceOf(connection),
+        receivedAtMs: readAtMs,
+      });
   }
 
   /** Where replies on `connection` come from: one object per connection (a sender has one in its life). */
