@@ -178,7 +178,10 @@ async function peerpostReceiver(credentials: Credentials, peerCertPem: string): 
 
 /**
  * Fan-out, raw TLS: `n` TLS connections to the parent's publisher (ALPN `bench-count`,
- * pinning its certificate), each counting the frames it receives.
+ * pinning its certificate), each counting the frames it receives with `counted`, as the
+ * point-to-point raw receiver does. No `progress` reports: the raw publisher's pump is paced
+ * by its sockets' backpressure and reads none (and `progressEvery` crosses IPC as JSON, so
+ * an Infinity there arrives as null and would report every single frame).
  */
 async function rawSubscribers(
   credentials: Credentials,
@@ -192,7 +195,7 @@ async function rawSubscribers(
     for (let i = 0; i < f.subscribers; i++) {
       const socket = await tlsConnect(f.port, credentials, peerCertPem, ALPN_COUNT);
       sockets.push(socket);
-      const reader = new FrameReader(countedFanout);
+      const reader = new FrameReader(counted);
       socket.on('data', (chunk: Buffer) => reader.push(chunk));
     }
   } catch (err) {
@@ -269,7 +272,10 @@ async function handle(m: ParentMessage): Promise<void> {
     case 'init':
       if (kind === 'fanout-raw' || kind === 'fanout-peerpost') {
         if (!m.fanout) throw new Error(`${kind}: init without fanout`);
-        progressEvery = m.fanout.progressEvery;
+        // Over JSON IPC a non-finite number arrives as null, and `delivered >= null` is
+        // always true: a report per message. Anything but a positive number: no reports.
+        const every = m.fanout.progressEvery as unknown;
+        progressEvery = typeof every === 'number' && every > 0 ? every : Number.POSITIVE_INFINITY;
         nextProgress = progressEvery;
         const open = kind === 'fanout-raw' ? rawSubscribers : peerpostSubscribers;
         receiver = await open(m.credentials, m.peerCertPem, m.fanout);

@@ -65,8 +65,7 @@ import { type Failure, type Figure, machine, median, percentile, quick } from '.
 import { type CpuSample, cpuDelta, cpuMeter } from './process-cpu.js';
 import { suiteTable } from './report.js';
 import { FrameReader } from './systems/frames.js';
-import { BATCH_BYTES, BatchPump, type Sink, socketSink } from './systems/pump.js';
-import { multiSink } from './systems/raw-socket.js';
+import { BATCH_BYTES, BatchPump, FanoutPump, type Sink, socketSink } from './systems/pump.js';
 import {
   ALPN_COUNT,
   ALPN_ECHO,
@@ -425,8 +424,10 @@ async function openPeerpost(def: Definition, receiver: Credentials, sender: Cred
 
 /**
  * Fan-out, raw TLS: a TLS server here (mutual, pinning the subscribers' certificate) that
- * the child's FANOUT_SUBSCRIBERS connections join; the batched pump writes each batch
- * buffer to every socket (bench/systems/raw-socket.ts `multiSink`, as in one process).
+ * the child's FANOUT_SUBSCRIBERS connections join; each batch of frames (up to
+ * FANOUT_BATCH_BYTES, the point-to-point raw batch by default) is encoded once and written
+ * to every socket, each socket paced by its own `drain` (bench/systems/pump.ts
+ * `FanoutPump`), not the slowest one's. The child counts frames per socket, nothing more.
  */
 async function openRawFanout(def: Definition, receiver: Credentials, sender: Credentials): Promise<System> {
   const pinned = new X509Certificate(receiver.certPem).fingerprint256;
@@ -483,7 +484,7 @@ async function openRawFanout(def: Definition, receiver: Credentials, sender: Cre
     await closeServer();
     throw err;
   }
-  const pump = new BatchPump(multiSink(accepted), FANOUT_BATCH_BYTES);
+  const pump = new FanoutPump(accepted.map(socketSink), FANOUT_BATCH_BYTES);
   const system: System = {
     name: def.name,
     def,
@@ -1063,7 +1064,7 @@ async function main(): Promise<void> {
           'transport high-water mark); writable() is false when the queue holds that many frame bytes, ' +
           'ready() resolves at half',
       },
-      fanout: `${RAW_FANOUT}: the batched pump writing each batch to the ${FANOUT_SUBSCRIBERS} accepted TLS sockets of the child's subscribers; ${BROADCAST}: broadcast() per message from a publisher node (subscriberQueueCapacity 1000000) to ${FANOUT_SUBSCRIBERS} subscriber nodes in one child, at most ${FANOUT_WINDOW_BYTES} bytes of payload undelivered to the average subscriber (child reports over IPC); ${FANOUT_PAYLOAD}-byte payloads; msg/s = messages delivered to every subscriber`,
+      fanout: `${RAW_FANOUT}: batches of up to ${FANOUT_BATCH_BYTES} bytes of frames, each encoded once and written to each of the ${FANOUT_SUBSCRIBERS} accepted TLS sockets of the child's subscribers, every socket paced by its own drain (FanoutPump); the child only counts frames; ${BROADCAST}: broadcast() per message from a publisher node (subscriberQueueCapacity 1000000) to ${FANOUT_SUBSCRIBERS} subscriber nodes in one child, at most ${FANOUT_WINDOW_BYTES} bytes of payload undelivered to the average subscriber (child reports over IPC); ${FANOUT_PAYLOAD}-byte payloads; msg/s = messages delivered to every subscriber`,
       cpu:
         'per side: process.cpuUsage() (all threads); main thread from /proc/self/task/<pid>/schedstat; ' +
         'other threads = the difference; GCs and their pauses from PerformanceObserver gc entries',

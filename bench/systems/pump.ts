@@ -54,3 +54,65 @@ export function socketSink(socket: NodeJS.WritableStream): Sink {
     },
   };
 }
+
+/**
+ * The fan-out twin of BatchPump: the same batches (up to `maxBatchBytes` of frames per
+ * write, each batch encoded once and the same buffer written to every sink), but every
+ * sink paced by its own backpressure, as BatchPump paces one: after a write it goes on at
+ * the next tick, or at that sink's `drain`, without waiting for the slowest sink. A batch
+ * buffer is dropped once every sink has written it.
+ */
+export class FanoutPump {
+  #payload: Buffer = Buffer.alloc(0);
+  #perBatch = 1;
+  #batches = 0;
+  #lastBatch = 0;
+  /** Per sink: the index of the next batch it writes. */
+  readonly #next: number[];
+  readonly #run: (() => void)[];
+  /** Batches some sink has not written yet: the buffer and how many sinks still need it. */
+  readonly #pending = new Map<number, { buf: Buffer; sinks: number }>();
+
+  constructor(
+    readonly sinks: readonly Sink[],
+    readonly maxBatchBytes = BATCH_BYTES,
+  ) {
+    this.#next = sinks.map(() => 0);
+    this.#run = sinks.map((_, i) => () => this.#pump(i));
+  }
+
+  /** Starts sending `count` frames of `payload` to every sink (the previous start must have finished). */
+  start(count: number, payload: Buffer): void {
+    if (count <= 0) return;
+    this.#payload = payload;
+    this.#perBatch = Math.max(1, Math.floor(this.maxBatchBytes / (4 + payload.length)));
+    this.#batches = Math.ceil(count / this.#perBatch);
+    this.#lastBatch = count - (this.#batches - 1) * this.#perBatch;
+    this.#pending.clear();
+    for (let i = 0; i < this.sinks.length; i++) {
+      this.#next[i] = 0;
+      this.#pump(i);
+    }
+  }
+
+  #batch(k: number): Buffer {
+    let entry = this.#pending.get(k);
+    if (entry === undefined) {
+      const n = k === this.#batches - 1 ? this.#lastBatch : this.#perBatch;
+      entry = { buf: frameBatch(this.#payload, n), sinks: this.sinks.length };
+      this.#pending.set(k, entry);
+    }
+    if (--entry.sinks === 0) this.#pending.delete(k);
+    return entry.buf;
+  }
+
+  #pump(i: number): void {
+    const k = this.#next[i]!;
+    if (k >= this.#batches) return;
+    this.#next[i] = k + 1;
+    const ok = this.sinks[i]!.write(this.#batch(k));
+    if (k + 1 === this.#batches) return;
+    if (ok) setImmediate(this.#run[i]!);
+    else this.sinks[i]!.onceDrain(this.#run[i]!);
+  }
+}
