@@ -22,7 +22,7 @@ import { WarnLimiter } from '../util/warn-limiter.js';
 import type { Envelope } from '../wire/envelope.js';
 import { payloadOf } from '../wire/message.js';
 import { DedupWindow } from './dedup.js';
-import { BroadcastSequences, broadcastSeqOf, type Gap } from './gaps.js';
+import { BroadcastIdReader, BroadcastSequences, type Gap } from './gaps.js';
 import { Inbox } from './inbox.js';
 import type { IncomingMessage, IncomingSink, MessageSource } from './incoming.js';
 import {
@@ -125,6 +125,8 @@ export class Network {
   /** Warnings about bad incoming payloads, rate-limited (made on the first one). */
   #warnings: WarnLimiter | undefined;
   readonly #sequences = new BroadcastSequences();
+  /** Reads the publisher and sequence number of incoming broadcast ids. */
+  readonly #broadcastIds = new BroadcastIdReader();
   /** waitForPeer / waitForSubscribers calls still waiting. */
   readonly #conditions = new Set<Condition>();
   #listenerErrors = 0;
@@ -701,8 +703,8 @@ export class Network {
 
   /** A message on a connection this node opened: follows the publisher's broadcast sequence. */
   #sequence(id: string, from: IncomingMessage['from']): void {
-    const b = broadcastSeqOf(id);
-    if (b === undefined) return;
+    const b = this.#broadcastIds;
+    if (!b.read(id)) return;
     const gap = this.#sequences.seen(b.publisher, b.seq);
     if (gap === undefined) return;
     const missed = gap.to - gap.from + 1;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { broadcastSeqOf } from '../../src/network/gaps.js';
+import fc from 'fast-check';
+import { BroadcastIdReader, BroadcastSequences, broadcastSeqOf } from '../../src/network/gaps.js';
 import type { Gap, Network } from '../../src/network/network.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
 import { memoryNodes } from './memory-nodes.js';
@@ -86,4 +87,62 @@ test('a for-await reader that falls behind is told which messages it lost', asyn
   }
   assert.deepEqual(read, ids.slice(2));
   await nodes.close();
+});
+
+test('BroadcastIdReader reads what broadcastSeqOf does, id after id, whatever came before', () => {
+  const parts = fc.constantFrom(
+    'a-0123abcd-',
+    'a-x-',
+    'node-9-',
+    'b:',
+    '-b:',
+    'b',
+    ':',
+    '-',
+    'zz',
+    '1z',
+    '0',
+    'Z',
+    '~r~',
+    'é',
+    '12345678901',
+  );
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.array(parts, { maxLength: 6 }).map((p) => p.join('')),
+        { maxLength: 30 },
+      ),
+      (ids) => {
+        const reader = new BroadcastIdReader();
+        for (const id of ids) {
+          const expected = broadcastSeqOf(id);
+          assert.equal(reader.read(id), expected !== undefined, id);
+          if (expected !== undefined) {
+            assert.equal(reader.publisher, expected.publisher, id);
+            assert.equal(reader.seq, expected.seq, id);
+          }
+        }
+      },
+    ),
+    { numRuns: 2000 },
+  );
+  // The previous publisher's head followed by something else than digits: the last mark decides.
+  const reader = new BroadcastIdReader();
+  assert.ok(reader.read('a-x-b:1'));
+  assert.ok(reader.read('a-x-b:zz-b:12'));
+  assert.deepEqual([reader.publisher, reader.seq], ['a-x-b:zz-', 38]);
+});
+
+test('BroadcastSequences: gaps of one publisher and of interleaved ones, duplicates open none', () => {
+  const s = new BroadcastSequences();
+  assert.equal(s.seen('p-', 0), undefined);
+  assert.equal(s.seen('p-', 1), undefined);
+  assert.deepEqual(s.seen('p-', 5), { from: 2, to: 4 });
+  assert.equal(s.seen('p-', 3), undefined); // back: none, and the last stays 5
+  assert.deepEqual(s.seen('p-', 7), { from: 6, to: 6 });
+  assert.equal(s.seen('q-', 10), undefined);
+  assert.deepEqual(s.seen('p-', 9), { from: 8, to: 8 });
+  assert.deepEqual(s.seen('q-', 12), { from: 11, to: 11 });
+  assert.equal(s.size, 2);
 });
