@@ -241,7 +241,8 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
           stream.count < acks.window &&
           stream.bytes < acks.windowBytes
         ) {
-          this.#writeAcked(connection, msg, stream, this.#host.clock.now());
+          // Written during send(): its first write is its enqueue time (no clock read per message).
+          this.#writeAcked(connection, msg, stream, this.#host.accounting.epochMs + msg.enqueuedAtMs);
           return 'queued';
         }
       }
