@@ -190,7 +190,7 @@ export class Network {
       this.#senderConfigOf(options.directSendMode ?? 'direct', options.knownLabels, options.acks),
     );
     this.#dedup = new DedupWindow(this.#clock, limits.dedup);
-    this.#requests = new Requests(this.#clock);
+    this.#requests = new Requests(this.#clock, (peerId) => this.#topology.get().get(peerId));
     this.#budget = new ByteBudget(limits.nodeQueueBytes);
     // Waiters (ready()) look again once a spent budget has room.
     this.#budget.onRoom(() => {
@@ -381,31 +381,35 @@ export class Network {
     if (this.#requests.has(id)) {
       return Promise.reject(new PeerpostError('ERR_INVALID_OPTION', `a request with id ${id} already waits`));
     }
-    const from = this.#sourceTest(receiver);
-    return new Promise<NetworkMessage>((resolve, reject) => {
-      const request = new PendingRequest<NetworkMessage>(
-        id,
-        from,
-        printed,
-        this.#requests,
-        resolve,
-        reject,
-        options.signal,
-      );
-      this.#requests.add(request);
-      request.start(this.#clock, timeoutMs);
+    // Where the request goes, for matching its reply's source: a peer or an address.
+    let peerId: string | undefined;
+    let address: string | undefined;
+    if (typeof receiver === 'string') peerId = receiver;
+    else if (receiver.kind === 'addr') address = receiver.address;
+    else peerId = receiver.id;
+    const request = new PendingRequest<NetworkMessage>(
+      id,
+      peerId,
+      address,
+      printed,
+      timeoutMs,
+      this.#requests,
+      options.signal,
+      options,
+    );
+    const reply = request.wait();
+    this.#requests.add(request);
+    request.start();
+    try {
       this.send(receiver, label, data, {
         id,
-        onOutcome: (event) => {
-          request.outcomes.push(event);
-          options.onOutcome?.(event);
-        },
-        onSettled: (all) => {
-          request.settled();
-          options.onSettled?.(all);
-        },
+        onOutcome: request.outcome.bind(request),
+        onSettled: request.allSettled.bind(request),
       });
-    });
+    } catch (err) {
+      request.fail(err as Error);
+    }
+    return reply;
   }
 
   /**
@@ -440,17 +444,6 @@ export class Network {
     if (!this.writable(receiver)) await this.ready(receiver, options);
     const { signal: _signal, ...sendOptions } = options;
     return this.send(receiver, label, data, sendOptions);
-  }
-
-  /** Whether a message came from where a request to `receiver` went. */
-  #sourceTest(receiver: string | DirectReceiver): (source: IncomingMessage['from']) => boolean {
-    if (typeof receiver !== 'string' && receiver.kind === 'addr') {
-      const address = receiver.address;
-      return (source) => source.address === address;
-    }
-    const id = typeof receiver === 'string' ? receiver : receiver.id;
-    return (source) =>
-      source.peerId === id || (this.#topology.get().get(id) ?? []).some((a) => a.address === source.address);
   }
 
   #watch(id: string, options: SendOptions): void {
@@ -922,11 +915,12 @@ export class Network {
     }
     this.#delivered++;
     if (from.direction === 'outbound' && env.directReceiver === undefined) this.#sequence(env.id, from);
-    if (
-      this.#requests.size > 0 &&
-      this.#requests.answer(env.id, from, () => new NetworkMessage(this, env, data, from, receivedAtMs))
-    ) {
-      return;
+    if (this.#requests.size > 0) {
+      const request = this.#requests.answeredBy(env.id, from);
+      if (request !== undefined) {
+        request.answer(new NetworkMessage(this, env, data, from, receivedAtMs));
+        return;
+      }
     }
     this.#inbox.push(new NetworkMessage(this, env, data, from, receivedAtMs));
   }

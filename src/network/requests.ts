@@ -27,6 +27,8 @@ export function abortedBy(signal: AbortSignal, what: string): PeerpostError {
   return new PeerpostError('ERR_ABORTED', what, { cause: signal.reason });
 }
 
+function noop(): void {}
+
 /** Default of `request()`'s `timeoutMs`. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** Requests one node may have waiting for replies; past it `request()` rejects `ERR_TOO_MANY_REQUESTS`. */
@@ -45,42 +47,77 @@ export interface RequestOptions {
   onSettled?: (outcomes: readonly OutcomeEvent[]) => void;
 }
 
+/** The request whose promise {@link captureSettlers} is creating (the executor runs at once). */
+let creating: Settlers | undefined;
+
+interface Settlers {
+  resolveWith: (reply: never) => void;
+  rejectWith: (err: Error) => void;
+}
+
+/** The executor of every request's promise: one function, no closure per request. */
+function captureSettlers(resolve: (reply: never) => void, reject: (err: Error) => void): void {
+  const request = creating as Settlers;
+  creating = undefined;
+  request.resolveWith = resolve;
+  request.rejectWith = reject;
+}
+
 /** One request waiting for its reply. */
 export class PendingRequest<M> {
   /** The outcomes of the request message so far. */
   readonly outcomes: OutcomeEvent[] = [];
-  #timer: TimerHandle | undefined;
+  /** When (clock ms) the request times out; set by {@link Requests.add}. */
+  deadlineMs = 0;
+  /** Settle the promise {@link wait} returns. */
+  resolveWith: (reply: M) => void = noop;
+  rejectWith: (err: Error) => void = noop;
   #onAbort: (() => void) | undefined;
   #done = false;
+  readonly #onOutcome: ((event: OutcomeEvent) => void) | undefined;
+  readonly #onSettled: ((outcomes: readonly OutcomeEvent[]) => void) | undefined;
 
   constructor(
     readonly id: string,
-    /** Whether a message came from where the request went. */
-    readonly from: (source: MessageSource) => boolean,
+    /** Where the request went: a peer id (replies come from it, by identity or address) ... */
+    readonly peerId: string | undefined,
+    /** ... or an address (replies come from it). */
+    readonly address: string | undefined,
     readonly printed: string,
+    readonly timeoutMs: number,
     private readonly owner: Requests<M>,
-    private readonly resolveWith: (reply: M) => void,
-    private readonly rejectWith: (err: Error) => void,
     private readonly signal: AbortSignal | undefined,
-  ) {}
+    options: Pick<RequestOptions, 'onOutcome' | 'onSettled'> = {},
+  ) {
+    this.#onOutcome = options.onOutcome;
+    this.#onSettled = options.onSettled;
+  }
 
-  /** Arms the timeout and the abort listener. */
-  start(clock: Clock, timeoutMs: number): void {
-    this.#timer = clock.setTimeout(
-      () =>
-        this.fail(
-          new PeerpostError(
-            'ERR_REQUEST_TIMEOUT',
-            `no reply to ${this.id} from ${this.printed} within ${timeoutMs} ms (outcomes: ${this.#outcomeText()})`,
-          ),
-        ),
-      timeoutMs,
-    );
+  /** The promise of the reply (call once). */
+  wait(): Promise<M> {
+    creating = this;
+    return new Promise<M>(captureSettlers);
+  }
+
+  /** Arms the abort listener (the timeout is the owner's sweep: {@link Requests.add}). */
+  start(): void {
     if (this.signal !== undefined) {
       const signal = this.signal;
       this.#onAbort = () => this.fail(abortedBy(signal, `request ${this.id} aborted`));
-      this.signal.addEventListener('abort', this.#onAbort, { once: true });
+      signal.addEventListener('abort', this.#onAbort, { once: true });
     }
+  }
+
+  /** An outcome of the request message (`send()`'s `onOutcome`; call with the request as `this`). */
+  outcome(event: OutcomeEvent): void {
+    this.outcomes.push(event);
+    this.#onOutcome?.(event);
+  }
+
+  /** Every outcome is in (`send()`'s `onSettled`; call with the request as `this`). */
+  allSettled(outcomes: readonly OutcomeEvent[]): void {
+    this.settled();
+    this.#onSettled?.(outcomes);
   }
 
   /** Every target of the request has its outcome: none written means no reply can come. */
@@ -97,6 +134,16 @@ export class PendingRequest<M> {
     );
   }
 
+  /** The wait is over: no reply came within `timeoutMs`. */
+  timedOut(): void {
+    this.fail(
+      new PeerpostError(
+        'ERR_REQUEST_TIMEOUT',
+        `no reply to ${this.id} from ${this.printed} within ${this.timeoutMs} ms (outcomes: ${this.#outcomeText()})`,
+      ),
+    );
+  }
+
   answer(reply: M): void {
     if (this.#end()) this.resolveWith(reply);
   }
@@ -109,7 +156,6 @@ export class PendingRequest<M> {
     if (this.#done) return false;
     this.#done = true;
     this.owner.forget(this);
-    if (this.#timer !== undefined) this.owner.clock.clearTimeout(this.#timer);
     if (this.#onAbort !== undefined) this.signal?.removeEventListener('abort', this.#onAbort);
     return true;
   }
@@ -122,14 +168,28 @@ export class PendingRequest<M> {
   }
 }
 
+/** The addresses of a peer in the node's table (for matching a reply's source). */
+export type AddressesOf = (peerId: string) => readonly { readonly address: string }[] | undefined;
+
 /**
  * The requests of one node that wait for their replies, by request id. Bounded
- * ({@link MAX_PENDING_REQUESTS}); each has a timer while it waits and none after.
+ * ({@link MAX_PENDING_REQUESTS}). Their timeouts share one timer, armed for the earliest
+ * deadline: a request that is answered costs no timer of its own (none to set, none to
+ * clear). When the timer fires it fails every request past its deadline and re-arms for
+ * the earliest one left; with none left it stays unarmed. Closing ({@link failAll})
+ * clears it.
  */
 export class Requests<M> {
   readonly #pending = new Map<string, PendingRequest<M>>();
+  #timer: TimerHandle | undefined;
+  /** The deadline the timer is armed for (when armed). */
+  #timerAtMs = 0;
+  readonly #sweep = (): void => this.#expire();
 
-  constructor(readonly clock: Clock) {}
+  constructor(
+    readonly clock: Clock,
+    private readonly addressesOf: AddressesOf = () => undefined,
+  ) {}
 
   get size(): number {
     return this.#pending.size;
@@ -139,32 +199,79 @@ export class Requests<M> {
     return this.#pending.has(id);
   }
 
+  /** Adds a request and sets its deadline `request.timeoutMs` from now. */
   add(request: PendingRequest<M>): void {
+    const nowMs = this.clock.now();
+    const deadlineMs = nowMs + request.timeoutMs;
+    request.deadlineMs = deadlineMs;
     this.#pending.set(request.id, request);
+    if (this.#timer === undefined) {
+      this.#arm(deadlineMs, nowMs);
+    } else if (deadlineMs < this.#timerAtMs) {
+      this.clock.clearTimeout(this.#timer);
+      this.#arm(deadlineMs, nowMs);
+    }
   }
 
   forget(request: PendingRequest<M>): void {
     if (this.#pending.get(request.id) === request) this.#pending.delete(request.id);
   }
 
+  #arm(atMs: number, nowMs: number): void {
+    this.#timerAtMs = atMs;
+    this.#timer = this.clock.setTimeout(this.#sweep, Math.max(atMs - nowMs, 0));
+  }
+
+  /** The timer fired: fails what is past its deadline, re-arms for the earliest left. */
+  #expire(): void {
+    this.#timer = undefined;
+    if (this.#pending.size === 0) return;
+    const nowMs = this.clock.now();
+    const expired: PendingRequest<M>[] = [];
+    let nextMs = Number.POSITIVE_INFINITY;
+    for (const request of this.#pending.values()) {
+      if (request.deadlineMs <= nowMs) expired.push(request);
+      else if (request.deadlineMs < nextMs) nextMs = request.deadlineMs;
+    }
+    for (const request of expired) request.timedOut();
+    // A timer that fires a little early (the system clock and the timers' clock differ)
+    // re-arms for what is left of the earliest deadline rather than failing it early.
+    if (nextMs !== Number.POSITIVE_INFINITY && this.#timer === undefined) {
+      this.#arm(nextMs, nowMs);
+    }
+  }
+
+  /** Whether `source` is where `request` went. */
+  #from(request: PendingRequest<M>, source: MessageSource): boolean {
+    if (request.address !== undefined) return source.address === request.address;
+    if (source.peerId === request.peerId) return true;
+    const addresses = this.addressesOf(request.peerId as string);
+    if (addresses === undefined) return false;
+    for (const a of addresses) if (a.address === source.address) return true;
+    return false;
+  }
+
   /**
-   * An incoming message: when it is a reply to a pending request, from where that request
-   * went, the request takes it (true) and the application does not see it again.
+   * The pending request an incoming message answers: one its id names (`<request id>~r~...`)
+   * and that went to where the message came from; undefined when none. The caller hands
+   * the message to {@link PendingRequest.answer}, and the application does not see it again.
    */
-  answer(messageId: string, source: MessageSource, message: () => M): boolean {
-    if (this.#pending.size === 0) return false;
+  answeredBy(messageId: string, source: MessageSource): PendingRequest<M> | undefined {
+    if (this.#pending.size === 0) return undefined;
     // Each `~r~` in the id may end the request id (a request id may hold one itself).
     for (let at = messageId.indexOf(REPLY_MARK); at > 0; at = messageId.indexOf(REPLY_MARK, at + 1)) {
       const request = this.#pending.get(messageId.slice(0, at));
-      if (request === undefined || !request.from(source)) continue;
-      request.answer(message());
-      return true;
+      if (request !== undefined && this.#from(request, source)) return request;
     }
-    return false;
+    return undefined;
   }
 
   /** Rejects every pending request with `err` (the node closes). */
   failAll(err: Error): void {
+    if (this.#timer !== undefined) {
+      this.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     for (const request of [...this.#pending.values()]) request.fail(err);
   }
 }

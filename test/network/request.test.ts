@@ -203,3 +203,150 @@ describe('network.request() over mutual TLS (127.0.0.1)', () => {
     );
   });
 });
+
+describe('request timeouts share one timer (virtual time)', () => {
+  test('each request times out at its own deadline, whatever order the deadlines come in', async () => {
+    const m = await mesh(['a', 'b']);
+    const [a] = m.nodes as [Network, Network];
+    const endedAt = new Map<string, number>();
+    const t0 = m.clock.now();
+    const wait = (name: string, timeoutMs: number) =>
+      codeOf(a.request('b', 'Ask', enc(name), { timeoutMs })).then((code) => {
+        assert.equal(code, 'ERR_REQUEST_TIMEOUT');
+        endedAt.set(name, m.clock.now() - t0);
+      });
+    const all = [wait('3s', 3_000), wait('1s', 1_000), wait('2s', 2_000), wait('1s-too', 1_000)];
+    await m.clock.tick(999);
+    await settle();
+    assert.equal(endedAt.size, 0, 'none before its deadline');
+    await m.clock.tick(1);
+    await settle();
+    assert.deepEqual([...endedAt.keys()].sort(), ['1s', '1s-too']);
+    await m.clock.tick(999);
+    await settle();
+    assert.equal(endedAt.has('2s'), false);
+    await m.clock.tick(1);
+    await settle();
+    assert.equal(endedAt.get('2s'), 2_000);
+    await m.clock.tick(1_000);
+    await Promise.all(all);
+    assert.deepEqual(Object.fromEntries(endedAt), { '1s': 1_000, '1s-too': 1_000, '2s': 2_000, '3s': 3_000 });
+    await m.close();
+    assert.equal(m.clock.pendingTimers, 0);
+  });
+
+  test('a request made after an answered one still waits its full timeout', async () => {
+    const m = await mesh(['a', 'b']);
+    const [a, b] = m.nodes as [Network, Network];
+    b.onMessage((msg) => {
+      if (text(msg.data) === 'answer me') msg.reply('Answer', msg.data);
+    });
+    const t0 = m.clock.now();
+    const answered = a.request('b', 'Ask', enc('answer me'), { timeoutMs: 5_000 });
+    await m.clock.tick(10);
+    assert.equal(text((await answered).data), 'answer me');
+    await m.clock.tick(990); // t = 1000
+    let endedAt = -1;
+    const unanswered = codeOf(a.request('b', 'Ask', enc('silence'), { timeoutMs: 5_000 })).then((code) => {
+      endedAt = m.clock.now() - t0;
+      return code;
+    });
+    await m.clock.tick(4_000); // t = 5000: the first request's deadline, long answered
+    await settle();
+    assert.equal(endedAt, -1, 'not timed out at the deadline of the answered request');
+    await m.clock.tick(999);
+    await settle();
+    assert.equal(endedAt, -1);
+    await m.clock.tick(1);
+    assert.equal(await unanswered, 'ERR_REQUEST_TIMEOUT');
+    assert.equal(endedAt, 6_000);
+    await m.close();
+  });
+
+  test('a shorter timeout than the one the timer waits for still fires on time', async () => {
+    const m = await mesh(['a', 'b']);
+    const [a] = m.nodes as [Network, Network];
+    const t0 = m.clock.now();
+    const ends: [string, number][] = [];
+    const long = codeOf(a.request('b', 'Ask', enc('long'), { timeoutMs: 60_000 })).then((c) => {
+      ends.push(['long', m.clock.now() - t0]);
+      return c;
+    });
+    await m.clock.tick(100);
+    const short = codeOf(a.request('b', 'Ask', enc('short'), { timeoutMs: 500 })).then((c) => {
+      ends.push(['short', m.clock.now() - t0]);
+      return c;
+    });
+    await m.clock.tick(500);
+    assert.equal(await short, 'ERR_REQUEST_TIMEOUT');
+    assert.deepEqual(ends, [['short', 600]]);
+    await m.clock.tick(59_399);
+    await settle();
+    assert.equal(ends.length, 1);
+    await m.clock.tick(1);
+    assert.equal(await long, 'ERR_REQUEST_TIMEOUT');
+    assert.deepEqual(ends, [
+      ['short', 600],
+      ['long', 60_000],
+    ]);
+    await m.close();
+  });
+
+  test('many concurrent requests each get their own reply; abort and close end the rest with their codes', async () => {
+    const m = await mesh(['a', 'b']);
+    const [a, b] = m.nodes as [Network, Network];
+    const held: { reply(label: string, data: Uint8Array): string; data: Uint8Array }[] = [];
+    b.onMessage((msg) => {
+      if (text(msg.data).startsWith('q')) held.push(msg);
+      else if (text(msg.data) === 'hello') msg.reply('Hi', msg.data);
+    });
+    const hello = a.request('b', 'Ask', enc('hello')); // connects first
+    await m.clock.tick(10);
+    await hello;
+    const n = 300;
+    const replies = Array.from({ length: n }, (_, i) => a.request('b', 'Ask', enc(`q${i}`)));
+    await m.clock.tick(10);
+    assert.equal(held.length, n);
+    // Answer in reverse order: each reply goes to the request it names.
+    for (const msg of [...held].reverse()) msg.reply('Answer', enc(`re ${text(msg.data)}`));
+    await m.clock.tick(10);
+    const got = await Promise.all(replies);
+    assert.deepEqual(
+      got.map((r) => text(r.data)),
+      Array.from({ length: n }, (_, i) => `re q${i}`),
+    );
+    const ctl = new AbortController();
+    const aborted = codeOf(a.request('b', 'Ask', enc('x'), { signal: ctl.signal }));
+    const timedOut = codeOf(a.request('b', 'Ask', enc('y'), { timeoutMs: 1_000 }));
+    const closed = codeOf(a.request('b', 'Ask', enc('z')));
+    ctl.abort();
+    assert.equal(await aborted, 'ERR_ABORTED');
+    await m.clock.tick(1_000);
+    assert.equal(await timedOut, 'ERR_REQUEST_TIMEOUT');
+    const closing = a.close();
+    assert.equal(await closed, 'ERR_CLOSED');
+    await m.clock.tick(10_000);
+    await closing;
+    await m.close();
+    assert.equal(m.clock.pendingTimers, 0, 'no request timer left');
+  });
+
+  test('a drop still rejects ERR_REQUEST_DROPPED with outcomes as cause, and per-request callbacks still run', async () => {
+    const m = await mesh(['a']);
+    const [a] = m.nodes as [Network];
+    const seen: string[] = [];
+    let settledWith = -1;
+    const err = await a
+      .request(addr('nowhere:1'), 'Ask', enc('?'), {
+        onOutcome: (e) => seen.push(formatOutcome(e.outcome)),
+        onSettled: (all) => {
+          settledWith = all.length;
+        },
+      })
+      .catch((e: unknown) => e);
+    assert.ok(isPeerpostError(err, 'ERR_REQUEST_DROPPED'), String(err));
+    assert.deepEqual(seen, ['dropped:no_connection']);
+    assert.equal(settledWith, 1);
+    await m.close();
+  });
+});
