@@ -65,9 +65,7 @@ class Series implements CounterHandle, HistogramHandle {
 
   /** A counter's increment (the handle of `counterSeries()`): validated like `inc()`. */
   inc(value = 1): void {
-    if (typeof value !== 'number' || !(value >= 0) || value === Number.POSITIVE_INFINITY) {
-      throw badCounterValue(this.family.name, value);
-    }
+    if (!isCounterDelta(value)) throw badCounterValue(this.family.name, value);
     this.value += value;
     if (!this.shown) this.family.show(this, this.labels);
   }
@@ -250,6 +248,11 @@ function misuse(name: string, call: string, err?: unknown): PeerpostError {
   );
 }
 
+/** What a counter may be increased by: a finite number, 0 or more. */
+function isCounterDelta(value: unknown): value is number {
+  return typeof value === 'number' && value >= 0 && value !== Number.POSITIVE_INFINITY;
+}
+
 function badCounterValue(name: string, value: unknown): PeerpostError {
   const err =
     typeof value === 'number' && value < 0
@@ -368,9 +371,8 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
       const f = families.get(name);
       if (f === undefined) throw misuse(name, 'inc');
       if (f.type === 'counter') {
-        if (typeof value !== 'number' || !(value >= 0) || value === Number.POSITIVE_INFINITY) {
-          throw badCounterValue(name, value);
-        }
+        // Checked before slot(), which would show the series: misuse leaves none behind.
+        if (!isCounterDelta(value)) throw badCounterValue(name, value);
       } else if (f.type === 'gauge') {
         if (typeof value !== 'number')
           throw misuse(name, 'inc', new TypeError(`Delta is not a valid number: ${inspect(value)}`));
