@@ -9,7 +9,7 @@ import {
   type Metrics,
   noopMetrics,
 } from '../metrics/types.js';
-import type { IncomingSink, MessageSource } from '../network/incoming.js';
+import { deliverTo, type IncomingSink, type MessageSource } from '../network/incoming.js';
 import { BurstClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { WarnLimiter } from '../util/warn-limiter.js';
@@ -157,9 +157,7 @@ export class IncomingReader {
 
   #push(envelope: Envelope, version: EnvelopeVersion, from: MessageSource, readAt: number): void {
     try {
-      const sink = this.#deps.incoming;
-      if (sink.deliver !== undefined) sink.deliver(envelope, version, from, readAt);
-      else sink.push({ envelope, version, from, receivedAtMs: readAt });
+      deliverTo(this.#deps.incoming, envelope, version, from, readAt);
     } catch (err) {
       // The sink is application-side code: its failure must not tear down the connection.
       this.#deps.logger.error({ err, address: from.address }, 'incoming sink threw');

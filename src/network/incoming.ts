@@ -39,3 +39,15 @@ export interface IncomingSink {
    */
   deliver?(envelope: Envelope, version: EnvelopeVersion, from: MessageSource, receivedAtMs: number): void;
 }
+
+/** Hands a decoded message to `sink`: through `deliver()` when it has one, else as an {@link IncomingMessage}. */
+export function deliverTo(
+  sink: IncomingSink,
+  envelope: Envelope,
+  version: EnvelopeVersion,
+  from: MessageSource,
+  receivedAtMs: number,
+): void {
+  if (sink.deliver !== undefined) sink.deliver(envelope, version, from, receivedAtMs);
+  else sink.push({ envelope, version, from, receivedAtMs });
+}

@@ -2,7 +2,7 @@ import type { Buffer } from 'node:buffer';
 import { isPeerpostError } from '../errors.js';
 import type { IdentityIndex } from '../hub/identify.js';
 import type { HubPort } from '../hub/port.js';
-import type { IncomingSink, MessageSource } from '../network/incoming.js';
+import { deliverTo, type IncomingSink, type MessageSource } from '../network/incoming.js';
 import type { PeerAddress } from '../topology/types.js';
 import type { CloseReason, Connection, ConnectionHandler, Transport } from '../transport/types.js';
 import type { ByteBudget } from '../util/byte-budget.js';
@@ -659,16 +659,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       connection.close('undecodable frame');
       return;
     }
-    const sink = host.incoming;
-    if (sink.deliver !== undefined)
-      sink.deliver(envelope, lastDecodedVersion(), this.#sourceOf(connection), readAtMs);
-    else
-      sink.push({
-        envelope,
-        version: lastDecodedVersion(),
-        from: this.#sourceOf(connection),
-        receivedAtMs: readAtMs,
-      });
+    deliverTo(host.incoming, envelope, lastDecodedVersion(), this.#sourceOf(connection), readAtMs);
   }
 
   /** Where replies on `connection` come from: one object per connection (a sender has one in its life). */
