@@ -1,5 +1,5 @@
 import type { Buffer } from 'node:buffer';
-import type { Envelope } from '../wire/envelope.js';
+import { type Envelope, encodedEnvelopeIdAt } from '../wire/envelope.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 
 /**
@@ -69,17 +69,11 @@ export interface OutgoingMessage {
   readonly signal: AbortSignal | undefined;
 }
 
-/**
- * The id of `msg`: its `id`, else the envelope's, else read from its frame (an envelope
- * starts with its u64 timestamp, then the id as a u64 length and UTF-8 bytes).
- */
+/** The id of `msg`: its `id`, else the envelope's, else read from its encoded frame. */
 export function messageIdOf(msg: Pick<OutgoingMessage, 'id' | 'envelope' | 'frames' | 'frameAt'>): string {
   if (msg.id !== undefined) return msg.id;
   if (msg.envelope !== undefined) return msg.envelope.id;
-  const frames = msg.frames as Buffer;
-  const at = msg.frameAt + FRAME_PREFIX_BYTES + 8;
-  const length = frames.readUInt32LE(at);
-  return frames.toString('utf8', at + 8, at + 8 + length);
+  return encodedEnvelopeIdAt(msg.frames as Buffer, msg.frameAt + FRAME_PREFIX_BYTES);
 }
 
 /** What `send()` may bound a message by. */

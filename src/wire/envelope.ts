@@ -325,6 +325,16 @@ export function lastDecodedVersion(): EnvelopeVersion {
 }
 
 /**
+ * The id of an envelope this node encoded, whose body starts at `buf[start]` (right after
+ * the u64 timestamp: a u64 length, then the UTF-8 bytes). No checks: only for frames the
+ * encoder wrote, never for bytes from the network (decode those with {@link decodeEnvelopeAt}).
+ */
+export function encodedEnvelopeIdAt(buf: Buffer, start: number): string {
+  const at = start + 8;
+  return buf.toString('utf8', at + 8, at + 8 + buf.readUInt32LE(at));
+}
+
+/**
  * {@link decodeEnvelope} of the message body `buf[start, end)`, without making a view of
  * it (a transport hands over each frame of a received chunk as a range of that chunk)
  * and without a result object per message: the envelope is returned and its version is

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { isPeerpostError } from '../../src/errors.js';
@@ -6,6 +7,7 @@ import {
   decodeEnvelope,
   decodeEnvelopeAt,
   type Envelope,
+  encodedEnvelopeIdAt,
   encodeEnvelope,
   lastDecodedVersion,
 } from '../../src/wire/envelope.js';
@@ -245,4 +247,24 @@ describe('envelope properties', () => {
       );
     }
   });
+});
+
+test('encodedEnvelopeIdAt reads the id of an envelope the encoder wrote, at any offset, in both versions', () => {
+  for (const id of ['a-0-1', 'ünï-çødé-1', '鍵-3', '']) {
+    for (const version of [0, 1] as const) {
+      const body = encodeEnvelope(
+        {
+          deliveryStartTimestampMs: 1n,
+          id,
+          label: 'L',
+          compressed: false,
+          data: Buffer.from('xyz'),
+          lastSenderIsProxy: false,
+        },
+        { version },
+      );
+      const buf = Buffer.concat([Buffer.alloc(7, 0xee), body]);
+      assert.equal(encodedEnvelopeIdAt(buf, 7), id);
+    }
+  }
 });
