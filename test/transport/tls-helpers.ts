@@ -1,3 +1,5 @@
+import type { TestContext } from 'node:test';
+import type { Credentials } from '../../src/identity/credentials.js';
 import type { Labels, MetricName, Metrics } from '../../src/metrics/types.js';
 import type { TlsTransportOptions } from '../../src/transport/tls/tls-transport.js';
 import { TlsTransport } from '../../src/transport/tls/tls-transport.js';
@@ -145,4 +147,25 @@ export async function startServer(
 /** Resolves after `ms` real milliseconds (only for waiting on real sockets). */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A client connection (`direct`) to a fresh server, both transports closed after the test;
+ * `options` go to both. Returns the client connection, its collector, and the server's
+ * collector of the accepted connection.
+ */
+export async function connectedPair(
+  t: TestContext,
+  credentials: { server: Credentials; client: Credentials },
+  options: Partial<TlsTransportOptions> = {},
+): Promise<{ conn: Connection; c: Collector; server: Collector }> {
+  const s = await startServer({ credentials: credentials.server, ...options });
+  const client = new TlsTransport({ credentials: credentials.client, ...options });
+  t.after(async () => {
+    await client.close();
+    await s.transport.close();
+  });
+  const conn = await client.connect(s.listener.address, 'direct');
+  const c = new Collector(conn);
+  return { conn, c, server: await s.next() };
 }

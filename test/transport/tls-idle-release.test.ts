@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
 import { type Credentials, generateCredentials } from '../../src/identity/credentials.js';
-import { TlsTransport, type TlsTransportOptions } from '../../src/transport/tls/tls-transport.js';
+import type { TlsTransportOptions } from '../../src/transport/tls/tls-transport.js';
 import type { CloseReason } from '../../src/transport/types.js';
 import { FakeClock } from '../../src/util/fake-clock.js';
 import type { Envelope } from '../../src/wire/envelope.js';
 import { encodedEnvelopeSize } from '../../src/wire/envelope.js';
 import { framesOf } from './fixtures.js';
-import { Collector, startServer } from './tls-helpers.js';
+import { connectedPair } from './tls-helpers.js';
 
 // An idle connection gives back what only traffic needs (write queues, bound callbacks,
 // the encode slab) at its keepalive, and makes them again on the next write; `closed`
@@ -32,16 +32,8 @@ function envelope(text: string): Envelope {
 }
 
 /** A client connection to a fresh server, both closed after the test; options go to both transports. */
-async function connected(t: TestContext, options: Partial<TlsTransportOptions> = {}) {
-  const s = await startServer({ credentials: serverCreds, ...options });
-  const client = new TlsTransport({ credentials: clientCreds, ...options });
-  t.after(async () => {
-    await client.close();
-    await s.transport.close();
-  });
-  const conn = await client.connect(s.listener.address, 'direct');
-  const c = new Collector(conn);
-  return { conn, c, server: await s.next() };
+function connected(t: TestContext, options: Partial<TlsTransportOptions> = {}) {
+  return connectedPair(t, { server: serverCreds, client: clientCreds }, options);
 }
 
 describe('TLS connection after an idle period', () => {

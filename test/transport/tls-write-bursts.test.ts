@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
 import { type Credentials, generateCredentials } from '../../src/identity/credentials.js';
 import type { StreamConnection } from '../../src/transport/stream-connection.js';
-import { TlsTransport, type TlsTransportOptions } from '../../src/transport/tls/tls-transport.js';
+import type { TlsTransportOptions } from '../../src/transport/tls/tls-transport.js';
 import { encodedEnvelopeSize, encodeEnvelope } from '../../src/wire/envelope.js';
 import { envelopeOf, framesOf } from './fixtures.js';
-import { Collector, startServer } from './tls-helpers.js';
+import { connectedPair } from './tls-helpers.js';
 
 // Write batching of a TLS connection under bursts (issue 16): ticks of mixed writes
 // (writeEnvelope, write, writeFrames; 64 B and 70 KB frames) well past the high-water
@@ -17,15 +17,8 @@ before(async () => {
 });
 
 async function connected(t: TestContext, options: Partial<TlsTransportOptions> = {}) {
-  const s = await startServer({ credentials: serverCreds, ...options });
-  const client = new TlsTransport({ credentials: clientCreds, ...options });
-  t.after(async () => {
-    await client.close();
-    await s.transport.close();
-  });
-  const conn = (await client.connect(s.listener.address, 'direct')) as StreamConnection;
-  const c = new Collector(conn);
-  return { conn, c, server: await s.next() };
+  const pair = await connectedPair(t, { server: serverCreds, client: clientCreds }, options);
+  return { ...pair, conn: pair.conn as StreamConnection };
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
