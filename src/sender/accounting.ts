@@ -296,6 +296,30 @@ export class Accounting {
   }
 
   /**
+   * `count` frames of `bytes` in all (prefixes included), of messages with `subject`'s
+   * metric label, reached the socket: {@link flushed} for each, in one call. Only while
+   * nobody hears outcomes one by one ({@link wantsIds} false): no event is made.
+   */
+  flushedMany(
+    subject: Pick<OutcomeSubject, 'metricLabel'>,
+    mode: PathMode,
+    count: number,
+    bytes: number,
+  ): void {
+    const c = this.counters;
+    c.transferFinished += count;
+    if (c.written === 0) this.#outcomeCounts.set(WRITTEN, 0);
+    c.written += count;
+    if (this.#on) {
+      const series = this.#series(subject, mode);
+      series.transferFinished.inc(count);
+      series.bytes.inc(bytes);
+      this.#outcomeSeriesOf(WRITTEN).inc(count);
+    }
+    if (this.#idle !== undefined && this.inFlight === 0) this.#fireIdle();
+  }
+
+  /**
    * An acknowledged message's frame reached the socket (the first time: a retransmission
    * counts bytes only): its OutgoingTransfer phase ends; the outcome waits for the ack.
    * `bytes` 0: the connection closed before the flush (the phase ends all the same).
@@ -401,7 +425,7 @@ export class Accounting {
   }
 
   /** The series of `msg`'s metric label (already bounded by the sender) and `mode`, made on first use. */
-  #series(msg: OutcomeSubject, mode: PathMode): PathSeries {
+  #series(msg: Pick<OutcomeSubject, 'metricLabel'>, mode: PathMode): PathSeries {
     const label = msg.metricLabel;
     if (label === this.#lastLabel && mode === this.#lastMode && this.#lastSeries !== undefined) {
       return this.#lastSeries;

@@ -22,15 +22,15 @@ import {
 import { decodeEnvelopeAt, type Envelope, lastDecodedVersion } from '../wire/envelope.js';
 import { FrameSlab } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
-import type { Accounting } from './accounting.js';
+import type { Accounting, OutcomeSubject } from './accounting.js';
 import type { AckStream } from './ack-stream.js';
 import type { BackoffBook } from './backoff.js';
-import { admitted, ByteFifo } from './byte-fifo.js';
+import { admitted } from './byte-fifo.js';
 import type { ResolvedSenderConfig } from './config.js';
-import { Fifo } from './fifo.js';
 import { bodyOf, frameOf, storeFrame } from './frames.js';
 import { deadReason, hasLimits, mergeBySeq, type OutgoingMessage } from './message.js';
 import type { UnacknowledgedDetail } from './outcome.js';
+import { isPlain, MessageRing, MessageRun, PeerQueue } from './peer-queue.js';
 
 /** Why a peer sender stopped. */
 export type StopReason = 'connect_failed' | 'identity_mismatch' | 'connection_lost' | 'removed' | 'shutdown';
@@ -86,7 +86,44 @@ export interface PeerSenderInit {
 
 /** Stands in the unflushed list for a frame that settles nothing when flushed (a control frame, a retransmission). */
 const NOTHING = Symbol('nothing to settle');
-type Unflushed = OutgoingMessage | typeof NOTHING;
+/** A frame written and not yet flushed: a message's record, a plain message (its run; numbers in the ring), or NOTHING. */
+type Unflushed = OutgoingMessage | MessageRun | typeof NOTHING;
+
+/** An outcome subject filled in place for plain messages (see {@link MessageRun}): no object per message. */
+interface Subject {
+  id: undefined;
+  label: string;
+  receiver: string;
+  metricLabel: string;
+  enqueuedAtMs: number;
+  envelope: undefined;
+  frames: Buffer | undefined;
+  frameAt: number;
+}
+
+function subject(): Subject {
+  return {
+    id: undefined,
+    label: '',
+    receiver: '',
+    metricLabel: '',
+    enqueuedAtMs: 0,
+    envelope: undefined,
+    frames: undefined,
+    frameAt: 0,
+  };
+}
+
+/** `subject` filled with plain message (`run`, `frameAt`, `enqueuedAtMs`). */
+function fill(s: Subject, run: MessageRun, frameAt: number, enqueuedAtMs: number): OutcomeSubject {
+  s.label = run.label;
+  s.receiver = run.receiver;
+  s.metricLabel = run.metricLabel;
+  s.enqueuedAtMs = enqueuedAtMs;
+  s.frames = run.frames;
+  s.frameAt = frameAt;
+  return s;
+}
 
 /** The dispatcher's view of a sender (the factory may return any implementation). */
 export interface PeerSenderLike {
@@ -146,9 +183,13 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   #source: MessageSource | undefined;
   /** The identity index `#source` was identified with. */
   #sourceIndex: IdentityIndex | undefined;
-  /** Waiting messages; counts their bytes here and in the node's budget. */
-  readonly #queue: ByteFifo;
-  readonly #unflushed = new Fifo<Unflushed>(4);
+  /** Waiting messages (plain ones as numbers); counts their bytes here and in the node's budget. */
+  readonly #queue: PeerQueue;
+  /** Frames written and not yet flushed, in order: numbers `(seq, frameAt, size, enqueuedAtMs)` beside each. */
+  readonly #unflushed = new MessageRing<Unflushed>();
+  /** Outcome subjects for plain messages: one while an outcome is reported, one while one is handed off. */
+  readonly #outcomeSubject = subject();
+  readonly #handOffSubject = subject();
   /** The acknowledged stream of the target (acks wanted), whether or not the connection has them. */
   readonly #stream: AckStream | undefined;
   /** The connection negotiated acks: written messages wait in `#stream` for their ack. */
@@ -161,8 +202,15 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   #resendUpTo = 0;
   /** ...and on from the first entry after this one. */
   #resentUpTo = 0;
-  /** Where waiting messages are encoded; made when a message first has to wait. */
+  /**
+   * Where messages are encoded (written at once or waiting); made for the first one.
+   * While only plain messages of this sender were encoded there, it is rewound when nothing
+   * of it is queued or unflushed any more (no buffer per burst); once a record's frame went
+   * there (a record may be queued at another sender too), it is let go instead.
+   */
   #slab: FrameSlab | undefined;
+  /** A record's frame went into `#slab` since it was last rewound. */
+  #slabShared = false;
   readonly #windowStart: number;
   #attempt = 0;
   #blocked = false;
@@ -184,7 +232,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     this.#target = init.target;
     this.createdSeq = init.createdSeq;
     this.#stream = init.stream;
-    this.#queue = new ByteFifo(4, init.host.budget);
+    this.#queue = new PeerQueue(init.host.budget);
     const now = this.#host.clock.now();
     this.#windowStart = now;
     const entry = this.#host.book.get(this.peerId, this.address);
@@ -229,7 +277,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       // Fast path: nothing waits before it, so write at once (order is kept).
       if (connection.closeReason === undefined) {
         if (!this.#acked) {
-          this.#write(connection, msg);
+          this.#writeNow(connection, msg);
           return 'queued';
         }
         // With acks: when no retransmission waits and the window has room.
@@ -252,11 +300,41 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       return 'full';
     }
     if (this.#host.budget?.hasRoom === false) return 'node_full';
-    this.#slab ??= new FrameSlab();
-    storeFrame(msg, this.#slab); // it waits: copy the payload now
-    this.#queue.push(msg);
+    this.#hold(msg); // it waits: copy the payload now
     if (connection !== undefined && !this.#blocked) this.#flush(connection);
     return 'queued';
+  }
+
+  /** Queues `msg` with its frame stored: as numbers when it is plain, else as its record. */
+  #hold(msg: OutgoingMessage): void {
+    if (msg.frames === undefined) {
+      this.#slab ??= new FrameSlab();
+      storeFrame(msg, this.#slab);
+      if (this.#stream !== undefined || !isPlain(msg)) this.#slabShared = true;
+    }
+    if (this.#stream === undefined && isPlain(msg))
+      this.#queue.pushPlain(msg, msg.frames as Buffer, msg.frameAt);
+    else this.#queue.push(msg);
+  }
+
+  /**
+   * Writes `msg` at once. A plain message is encoded into the sender's slab and written as
+   * a region there (the next one continues it), and only its numbers wait for the flush.
+   */
+  #writeNow(connection: Connection, msg: OutgoingMessage): void {
+    const envelope = msg.envelope;
+    if (connection.writeEncoded === undefined || envelope === undefined || !isPlain(msg)) {
+      this.#write(connection, msg);
+      return;
+    }
+    this.#slab ??= new FrameSlab();
+    const slab = this.#slab;
+    const frames = slab.encode(envelope, msg.size);
+    const at = slab.offset;
+    const ok = connection.writeEncoded(frames, at, at + FRAME_PREFIX_BYTES + msg.size, 1);
+    this.#unflushed.push(this.#queue.runOf(msg, frames), msg.seq, at, msg.size, msg.enqueuedAtMs);
+    this.#host.accounting.handOff(msg, 'direct');
+    if (!ok) this.#blocked = true;
   }
 
   adopt(msgs: readonly OutgoingMessage[]): OutgoingMessage[] {
@@ -264,7 +342,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     const merged = mergeBySeq(this.#queue.drain(), msgs);
     const config = this.#host.config();
     const over = merged.splice(admitted(merged, 0, 0, config.peerQueueCapacity, config.peerQueueBytes));
-    for (const m of merged) this.#queue.push(m);
+    for (const m of merged) this.#hold(m);
     if (this.#connection !== undefined && !this.#blocked) this.#flush(this.#connection);
     return over;
   }
@@ -342,7 +420,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   /** Writes a control frame (it settles nothing when flushed). */
   #control(connection: Connection, frame: Buffer): void {
     const ok = writeControlFrame(connection, frame);
-    this.#unflushed.push(NOTHING);
+    this.#unflushed.push(NOTHING, 0, 0, 0, 0);
     if (!ok) this.#blocked = true;
   }
 
@@ -397,28 +475,24 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       return;
     }
     const queue = this.#queue;
+    const byRegion = connection.writeEncoded !== undefined || connection.writeFrames !== undefined;
     let now = -1;
     while (!this.#blocked && queue.length > 0) {
       if (connection.closeReason !== undefined) return;
-      const first = queue.peek() as OutgoingMessage;
-      if (hasLimits(first)) {
+      const first = queue.ref(0) as OutgoingMessage | MessageRun;
+      if (!(first instanceof MessageRun) && hasLimits(first)) {
         if (now < 0) now = this.#host.clock.now();
         const dead = deadReason(first, now);
         if (dead !== undefined) {
           // Its deadline passed (or it was aborted) while it waited: never written.
-          queue.shift();
+          queue.take();
           this.#host.accounting.dropQueued(first, this.address, 'direct', dead);
           continue;
         }
       }
-      if (first.frames !== undefined && connection.writeFrames !== undefined) {
-        this.#writeRun(connection, first.frames, first.frameAt);
-      } else {
-        this.#write(connection, queue.shift() as OutgoingMessage);
-      }
+      if (byRegion && first.frames !== undefined) this.#writeRun(connection);
+      else this.#write(connection, queue.shift() as OutgoingMessage);
     }
-    // Nothing waits: the slab goes with the frames the connection still holds.
-    if (queue.length === 0) this.#slab?.release();
     const host = this.#host;
     if (host.roomWanted) {
       const config = host.config();
@@ -448,7 +522,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       const msg = stream.msgAt(i);
       if (msg === undefined) continue;
       this.#writeSeq(connection, seq, msg);
-      this.#unflushed.push(NOTHING);
+      this.#unflushed.push(NOTHING, 0, 0, 0, 0);
       host.accounting.retransmitted(msg, msg.size + FRAME_PREFIX_BYTES);
     }
     const queue = this.#queue;
@@ -477,10 +551,11 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   #writeAcked(connection: Connection, msg: OutgoingMessage, stream: AckStream, now: number): void {
     this.#slab ??= new FrameSlab();
     storeFrame(msg, this.#slab); // kept until acknowledged
+    this.#slabShared = true;
     const seq = stream.nextSeq++;
     this.#writeSeq(connection, seq, msg);
     msg.sent = true;
-    this.#unflushed.push(msg);
+    this.#unflushed.push(msg, msg.seq, msg.frameAt, msg.size, msg.enqueuedAtMs);
     const accounting = this.#host.accounting;
     accounting.handOff(msg, 'direct');
     stream.push(msg, seq, now, accounting);
@@ -552,32 +627,46 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   }
 
   /**
-   * Writes the run of queued messages whose frames lie next to each other in `frames`
-   * from `start` on (consecutive waiting messages were stored so) as one region.
+   * Writes the queued messages whose frames lie next to each other from the first one's on
+   * (consecutive waiting messages were stored so) as one region.
    */
-  #writeRun(connection: Connection, frames: Buffer, start: number): void {
+  #writeRun(connection: Connection): void {
     const queue = this.#queue;
+    const frames = queue.framesOf(0) as Buffer;
+    const start = queue.frameAt(0);
     let end = start;
     let n = 0;
     // The run ends before a message with limits: #flush looks at it first.
-    for (
-      let m = queue.at(0);
-      m !== undefined && m.frames === frames && m.frameAt === end && (n === 0 || !hasLimits(m));
-      m = queue.at(n)
+    while (
+      n < queue.length &&
+      queue.framesOf(n) === frames &&
+      queue.frameAt(n) === end &&
+      (n === 0 || !queue.hasLimits(n))
     ) {
-      end += FRAME_PREFIX_BYTES + m.size;
+      end += FRAME_PREFIX_BYTES + queue.size(n);
       n++;
     }
-    const ok = (connection.writeFrames as NonNullable<Connection['writeFrames']>)(
-      frames.subarray(start, end),
-      n,
-    );
+    // Frames this library encoded: written as a region without being parsed again.
+    const ok =
+      connection.writeEncoded !== undefined
+        ? connection.writeEncoded(frames, start, end, n)
+        : (connection.writeFrames as NonNullable<Connection['writeFrames']>)(frames.subarray(start, end), n);
     const accounting = this.#host.accounting;
+    const unflushed = this.#unflushed;
     for (let i = 0; i < n; i++) {
-      const msg = queue.shift() as OutgoingMessage;
-      msg.sent = true;
-      this.#unflushed.push(msg);
-      accounting.handOff(msg, 'direct');
+      const ref = queue.ref(0) as OutgoingMessage | MessageRun;
+      if (ref instanceof MessageRun) {
+        const at = queue.frameAt(0);
+        const enqueuedAtMs = queue.enqueuedAtMs(0);
+        unflushed.push(ref, 0, at, queue.size(0), enqueuedAtMs);
+        queue.take();
+        accounting.handOff(fill(this.#handOffSubject, ref, at, enqueuedAtMs), 'direct');
+      } else {
+        queue.take();
+        ref.sent = true;
+        unflushed.push(ref, ref.seq, ref.frameAt, ref.size, ref.enqueuedAtMs);
+        accounting.handOff(ref, 'direct');
+      }
     }
     if (!ok) this.#blocked = true;
   }
@@ -592,7 +681,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       ok = connection.write(bodyOf(msg));
     }
     msg.sent = true;
-    this.#unflushed.push(msg);
+    this.#unflushed.push(msg, msg.seq, msg.frameAt, msg.size, msg.enqueuedAtMs);
     this.#host.accounting.handOff(msg, 'direct');
     if (!ok) this.#blocked = true;
   }
@@ -610,12 +699,47 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   onFlushed(count: number): void {
     const accounting = this.#host.accounting;
     const acked = this.#acked;
-    for (let i = 0; i < count; i++) {
-      const msg = this.#unflushed.shift();
-      if (msg === undefined) return;
-      if (msg === NOTHING) continue;
-      if (acked) accounting.ackFlushed(msg, 'direct', msg.size + 4);
-      else accounting.flushed(msg, this.address, 'direct', msg.size + 4);
+    const unflushed = this.#unflushed;
+    // Plain messages whose outcomes nobody hears one by one are counted per run.
+    const byRun = !accounting.wantsIds;
+    let left = Math.min(count, unflushed.length);
+    while (left > 0) {
+      const ref = unflushed.ref(0) as Unflushed;
+      if (ref instanceof MessageRun) {
+        if (byRun) {
+          let n = 0;
+          let bytes = 0;
+          while (n < left && unflushed.ref(n) === ref) bytes += FRAME_PREFIX_BYTES + unflushed.size(n++);
+          for (let i = 0; i < n; i++) unflushed.shift();
+          left -= n;
+          accounting.flushedMany(ref, 'direct', n, bytes);
+          continue;
+        }
+        const size = unflushed.size(0);
+        const s = fill(this.#outcomeSubject, ref, unflushed.frameAt(0), unflushed.enqueuedAtMs(0));
+        unflushed.shift();
+        accounting.flushed(s, this.address, 'direct', FRAME_PREFIX_BYTES + size);
+      } else {
+        unflushed.shift();
+        if (ref !== NOTHING) {
+          if (acked) accounting.ackFlushed(ref, 'direct', ref.size + FRAME_PREFIX_BYTES);
+          else accounting.flushed(ref, this.address, 'direct', ref.size + FRAME_PREFIX_BYTES);
+        }
+      }
+      left--;
+    }
+    if (unflushed.length === 0 && this.#queue.length === 0 && !acked && this.#state.kind !== 'stopped') {
+      this.#idleSlab();
+    }
+  }
+
+  /** Nothing of the slab is queued or unflushed: rewind it for the next frames (see #slab). */
+  #idleSlab(): void {
+    if (this.#slabShared) {
+      this.#slab?.release();
+      this.#slabShared = false;
+    } else {
+      this.#slab?.rewind();
     }
   }
 
@@ -688,11 +812,20 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     const host = this.#host;
     const lostAs =
       this.#state.kind === 'stopped' && this.#state.reason === 'shutdown' ? 'shutdown' : 'connection_lost';
-    for (let msg = this.#unflushed.shift(); msg !== undefined; msg = this.#unflushed.shift()) {
-      if (msg === NOTHING) continue;
+    const unflushed = this.#unflushed;
+    while (unflushed.length > 0) {
+      const ref = unflushed.ref(0) as Unflushed;
+      if (ref instanceof MessageRun) {
+        const s = fill(this.#outcomeSubject, ref, unflushed.frameAt(0), unflushed.enqueuedAtMs(0));
+        unflushed.shift();
+        host.accounting.lost(s, this.address, 'direct', lostAs);
+        continue;
+      }
+      unflushed.shift();
+      if (ref === NOTHING) continue;
       // With acks, it still waits in the stream: the next connection sends it again.
-      if (this.#acked) host.accounting.ackFlushed(msg, 'direct', 0);
-      else host.accounting.lost(msg, this.address, 'direct', lostAs);
+      if (this.#acked) host.accounting.ackFlushed(ref, 'direct', 0);
+      else host.accounting.lost(ref, this.address, 'direct', lostAs);
     }
     host.accounting.connection(true);
     this.#connection = undefined;

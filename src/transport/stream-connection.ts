@@ -243,6 +243,13 @@ export class StreamConnection implements Connection {
     return this.#queued(count);
   }
 
+  /** `count` whole frames this process encoded, `frames[start, end)`, by reference: see Connection.writeEncoded. */
+  writeEncoded(frames: Buffer, start: number, end: number, count: number): boolean {
+    if (this.#reason !== undefined) return false;
+    this.#writable().addEncoded(frames, start, end, count);
+    return this.#queued(count);
+  }
+
   #writable(): WriteBatch {
     this.#batch ??= new WriteBatch();
     return this.#batch;

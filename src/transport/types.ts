@@ -137,6 +137,13 @@ export interface Connection {
    * count) is rejected with `ERR_INVALID_OPTION` before anything is queued.
    */
   writeFrames?(frames: Uint8Array, count: number): boolean;
+  /**
+   * Optional fast path for frames this process encoded itself (with `encodeFrameInto`,
+   * e.g. a sender's slab): `writeFrames(frames.subarray(start, end), count)` without the
+   * view and without parsing the framing again. Taken by reference like writeFrames; the
+   * bytes must be `count` whole non-empty frames (not checked).
+   */
+  writeEncoded?(frames: Buffer, start: number, end: number, count: number): boolean;
   /** Bytes queued by write() and not yet accepted by the operating system. */
   readonly bufferedBytes: number;
   /** Frames accepted by write() and not yet reported through onFlushed. */

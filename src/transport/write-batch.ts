@@ -66,6 +66,13 @@ export class WriteBatch {
     this.frames += count;
   }
 
+  /** Queues the `count` whole frames `frames[start, end)` by reference (no view is made until the run closes). */
+  addEncoded(frames: Buffer, start: number, end: number, count: number): void {
+    this.#extendRun(frames, frames.byteOffset + start, end - start);
+    this.bytes += end - start;
+    this.frames += count;
+  }
+
   /**
    * Hands everything to `socket` and empties the batch; `onWritten` sits on the last
    * chunk. Returns what the last `socket.write()` returned. Small frames are copied with

@@ -56,6 +56,14 @@ export class FrameSlab {
     return buf.subarray(this.offset, this.offset + FRAME_PREFIX_BYTES + size);
   }
 
+  /**
+   * Starts the current slab over: its next frames go where the first ones were. Only for an
+   * owner that knows no frame in it is referred to any more (all written and flushed).
+   */
+  rewind(): void {
+    this.#used = 0;
+  }
+
   /** Lets go of the current slab (when nothing waits, so an idle owner holds none). */
   release(): void {
     this.#slab = undefined;

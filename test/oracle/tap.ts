@@ -208,6 +208,12 @@ export class TapConnection implements Connection {
     throw new Error('tapped transport has no writeFrames');
   }
 
+  writeEncoded(frames: Buffer, start: number, end: number, count: number): boolean {
+    if (this.inner.closeReason === undefined) this.#handed(idsOfFrames(frames.subarray(start, end), count));
+    if (this.inner.writeEncoded !== undefined) return this.inner.writeEncoded(frames, start, end, count);
+    throw new Error('tapped transport has no writeEncoded');
+  }
+
   close(reason?: string): void {
     this.inner.close(reason);
   }

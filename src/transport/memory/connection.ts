@@ -165,6 +165,13 @@ export class MemoryConnection implements Connection {
     return this.#queued();
   }
 
+  /** `count` whole frames this process encoded, `frames[start, end)`: see Connection.writeEncoded. */
+  writeEncoded(frames: Buffer, start: number, end: number, count: number): boolean {
+    if (this.#state !== 'open') return false;
+    this.#queue.pushFrames(frames.subarray(start, end), count);
+    return this.#queued();
+  }
+
   /** After a write: schedules the flush, reports backpressure. */
   #queued(): boolean {
     if (!this.scheduled) this.#host.schedule(this);

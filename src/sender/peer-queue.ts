@@ -1,0 +1,265 @@
+import type { Buffer } from 'node:buffer';
+import { ByteBudget } from '../util/byte-budget.js';
+import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
+import { hasLimits, type OutgoingMessage } from './message.js';
+
+/**
+ * What consecutive plain messages of one peer sender share: where their frames are (a
+ * slab of the sender's) and everything an outcome or a move needs except the numbers
+ * (sequence, frame offset, size, enqueue time), which the rings keep in a typed array.
+ * One object per slab and label instead of one record per message: with megabytes in
+ * flight, a record per message survived every young-generation GC and made collection
+ * the largest cost of a busy sender (issue 16).
+ */
+export class MessageRun {
+  constructor(
+    readonly frames: Buffer,
+    readonly label: string,
+    readonly receiver: string,
+    readonly peerId: string,
+    readonly metricLabel: string,
+    readonly addresses: readonly string[],
+  ) {}
+
+  /** True when `msg`, framed in `frames`, belongs to this run. */
+  fits(msg: OutgoingMessage, frames: Buffer): boolean {
+    return (
+      this.frames === frames &&
+      this.label === msg.label &&
+      this.receiver === msg.receiver &&
+      this.peerId === msg.peerId &&
+      this.metricLabel === msg.metricLabel &&
+      this.addresses === msg.addresses
+    );
+  }
+}
+
+/**
+ * True when `msg` can wait as numbers in a {@link MessageRun}: nobody wanted its id at send
+ * time, it has no deadline or signal, it has at most one target (a message queued at
+ * several addresses must stay one object, the dispatcher tells its copies apart by
+ * identity) and no copy of it went out yet.
+ */
+export function isPlain(msg: OutgoingMessage): boolean {
+  return msg.id === undefined && !hasLimits(msg) && msg.addresses.length <= 1 && !msg.sent;
+}
+
+/** Columns of the number table: one row of four per entry. */
+const SEQ = 0;
+const AT = 1;
+const SIZE = 2;
+const ENQUEUED = 3;
+const ROW = 4;
+
+/**
+ * A ring of messages, each either an {@link OutgoingMessage} record or a row of numbers
+ * in a {@link MessageRun} (`seq`, frame offset, size, enqueue time): O(1) push and shift,
+ * no allocation per entry once warm. A record's numbers are in the table too, so a run of
+ * frames can be found without looking at the record.
+ */
+export class MessageRing<R = OutgoingMessage | MessageRun> {
+  #refs: (R | undefined)[] = [];
+  #nums = new Float64Array(0);
+  #head = 0;
+  #length = 0;
+  /** Capacity - 1 (capacities are powers of two); -1 until the first push. */
+  #mask = -1;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  push(ref: R, seq: number, frameAt: number, size: number, enqueuedAtMs: number): void {
+    if (this.#length > this.#mask) this.#grow();
+    const i = (this.#head + this.#length) & this.#mask;
+    this.#refs[i] = ref;
+    const row = i * ROW;
+    const nums = this.#nums;
+    nums[row + SEQ] = seq;
+    nums[row + AT] = frameAt;
+    nums[row + SIZE] = size;
+    nums[row + ENQUEUED] = enqueuedAtMs;
+    this.#length++;
+  }
+
+  /** The entry `i` places from the front (0: the first), or undefined. */
+  ref(i: number): R | undefined {
+    return i < this.#length ? this.#refs[(this.#head + i) & this.#mask] : undefined;
+  }
+
+  seq(i: number): number {
+    return this.#nums[((this.#head + i) & this.#mask) * ROW + SEQ] as number;
+  }
+
+  frameAt(i: number): number {
+    return this.#nums[((this.#head + i) & this.#mask) * ROW + AT] as number;
+  }
+
+  size(i: number): number {
+    return this.#nums[((this.#head + i) & this.#mask) * ROW + SIZE] as number;
+  }
+
+  enqueuedAtMs(i: number): number {
+    return this.#nums[((this.#head + i) & this.#mask) * ROW + ENQUEUED] as number;
+  }
+
+  /** Removes the first entry (read its numbers before). */
+  shift(): R | undefined {
+    if (this.#length === 0) return undefined;
+    const ref = this.#refs[this.#head];
+    this.#refs[this.#head] = undefined;
+    this.#head = (this.#head + 1) & this.#mask;
+    this.#length--;
+    return ref;
+  }
+
+  #grow(): void {
+    const cap = Math.max(8, (this.#mask + 1) * 2);
+    const refs = new Array<R | undefined>(cap);
+    const nums = new Float64Array(cap * ROW);
+    for (let i = 0; i < this.#length; i++) {
+      const from = (this.#head + i) & this.#mask;
+      refs[i] = this.#refs[from];
+      nums.set(this.#nums.subarray(from * ROW, from * ROW + ROW), i * ROW);
+    }
+    this.#refs = refs;
+    this.#nums = nums;
+    this.#head = 0;
+    this.#mask = cap - 1;
+  }
+}
+
+/**
+ * The queue of a peer sender: waiting messages in send order, plain ones
+ * ({@link isPlain}) as numbers in a {@link MessageRun}, the others as their records.
+ * Counts their frame bytes, here and in `budget` (the node's): every message in is
+ * taken from the budget, every message out is given back. Whoever takes messages out as
+ * records ({@link shift}, {@link drain}: a stopped sender's leftovers, a merge) gets a
+ * record made for a plain one, equal to the one it came from.
+ */
+export class PeerQueue {
+  readonly budget: ByteBudget;
+  readonly #ring = new MessageRing();
+  /** The run the last plain message joined. */
+  #run: MessageRun | undefined;
+
+  constructor(parent: ByteBudget | undefined) {
+    this.budget = new ByteBudget(Number.POSITIVE_INFINITY, parent);
+  }
+
+  get length(): number {
+    return this.#ring.length;
+  }
+
+  /** Frame bytes of the messages queued here. */
+  get bytes(): number {
+    return this.budget.bytes;
+  }
+
+  /** Queues `msg` as its record (its frame may be stored or not). */
+  push(msg: OutgoingMessage): void {
+    this.#ring.push(msg, msg.seq, msg.frameAt, msg.size, msg.enqueuedAtMs);
+    this.budget.take(FRAME_PREFIX_BYTES + msg.size);
+  }
+
+  /** Queues plain `msg` (see {@link isPlain}) whose frame is at `frames[frameAt..]` as numbers. */
+  pushPlain(msg: OutgoingMessage, frames: Buffer, frameAt: number): void {
+    this.#ring.push(this.runOf(msg, frames), msg.seq, frameAt, msg.size, msg.enqueuedAtMs);
+    this.budget.take(FRAME_PREFIX_BYTES + msg.size);
+  }
+
+  /** The run of plain `msg` framed in `frames`: the last one if it fits, else a new one. */
+  runOf(msg: OutgoingMessage, frames: Buffer): MessageRun {
+    const last = this.#run;
+    if (last?.fits(msg, frames) === true) return last;
+    const run = new MessageRun(frames, msg.label, msg.receiver, msg.peerId, msg.metricLabel, msg.addresses);
+    this.#run = run;
+    return run;
+  }
+
+  /** The entry `i` places from the front: a record, or the run of a plain message. */
+  ref(i: number): OutgoingMessage | MessageRun | undefined {
+    return this.#ring.ref(i);
+  }
+
+  /** Where entry `i`'s frame is: its buffer (undefined: a record not yet encoded)... */
+  framesOf(i: number): Buffer | undefined {
+    return this.#ring.ref(i)?.frames;
+  }
+
+  /** ...and its offset there (a record's own: its frame may have been stored after it was queued). */
+  frameAt(i: number): number {
+    const ref = this.#ring.ref(i);
+    return ref === undefined || ref instanceof MessageRun ? this.#ring.frameAt(i) : ref.frameAt;
+  }
+
+  /** True when entry `i` is a record with a deadline or a signal. */
+  hasLimits(i: number): boolean {
+    const ref = this.#ring.ref(i);
+    return ref !== undefined && !(ref instanceof MessageRun) && hasLimits(ref);
+  }
+
+  size(i: number): number {
+    return this.#ring.size(i);
+  }
+
+  enqueuedAtMs(i: number): number {
+    return this.#ring.enqueuedAtMs(i);
+  }
+
+  /** Removes the first entry without making a record of it; returns it (a record or a run). */
+  take(): OutgoingMessage | MessageRun | undefined {
+    const ring = this.#ring;
+    if (ring.length === 0) return undefined;
+    this.budget.give(FRAME_PREFIX_BYTES + ring.size(0));
+    return ring.shift();
+  }
+
+  /** Removes the first message and returns it as a record. */
+  shift(): OutgoingMessage | undefined {
+    const ring = this.#ring;
+    const ref = ring.ref(0);
+    if (ref === undefined) return undefined;
+    const msg =
+      ref instanceof MessageRun
+        ? recordOf(ref, ring.seq(0), ring.frameAt(0), ring.size(0), ring.enqueuedAtMs(0))
+        : ref;
+    this.take();
+    return msg;
+  }
+
+  /** Removes every message and returns them as records, oldest first. */
+  drain(): OutgoingMessage[] {
+    const out: OutgoingMessage[] = [];
+    for (let msg = this.shift(); msg !== undefined; msg = this.shift()) out.push(msg);
+    return out;
+  }
+}
+
+/** The record of a plain message that waited as numbers (the fields, in the order send() makes them). */
+function recordOf(
+  run: MessageRun,
+  seq: number,
+  frameAt: number,
+  size: number,
+  enqueuedAtMs: number,
+): OutgoingMessage {
+  return {
+    seq,
+    id: undefined,
+    label: run.label,
+    envelope: undefined,
+    frames: run.frames,
+    frameAt,
+    size,
+    receiver: run.receiver,
+    peerId: run.peerId,
+    metricLabel: run.metricLabel,
+    enqueuedAtMs,
+    addresses: run.addresses,
+    sent: false,
+    unresolvedAtMs: 0,
+    expiresAtMs: 0,
+    signal: undefined,
+  };
+}

@@ -1,0 +1,139 @@
+// A peer sender encodes its messages into one slab and starts it over once nothing of it is
+// queued or unflushed (src/sender/peer-sender.ts, #idleSlab). These tests send bursts with
+// idle time between them, some to a peer with two addresses (whose messages are records
+// that other senders' queues may hold: their slab is let go, never rewound), and check
+// every byte that arrives against what was sent under that id.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type Credentials, certificateHash } from '../../src/identity/credentials.js';
+import { createNetwork, type Network } from '../../src/network/network.js';
+import type { OutcomeEvent } from '../../src/sender/outcome.js';
+import { MemoryNetwork } from '../../src/transport/memory/network.js';
+import { FakeClock } from '../../src/util/fake-clock.js';
+import { makeCredentials, sleep, until } from './helpers.js';
+
+async function nodes(ids: readonly string[]) {
+  const clock = new FakeClock();
+  // Small socket buffers and high-water mark: part of each burst waits in the peer queue.
+  const memory = new MemoryNetwork({ clock, socketBufferBytes: 4 * 1024 });
+  const nets = new Map<string, Network>();
+  for (const id of ids) {
+    nets.set(
+      id,
+      await createNetwork({
+        nodeId: id,
+        transport: memory.transport({ host: id, limits: { highWaterMarkBytes: 2 * 1024 } }),
+        listen: `${id}:0`,
+        clock,
+        limits: { peerQueueCapacity: 100_000 },
+      }),
+    );
+  }
+  const close = async () => {
+    const closing = Promise.all([...nets.values()].map((n) => n.close()));
+    await clock.tick(10_000);
+    await closing;
+    await memory.close();
+  };
+  return { clock, nets, memory, close };
+}
+
+/** A payload that names its round and index in every byte range. */
+function payloadOf(round: number, i: number, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let k = 0; k < size; k++) out[k] = (round * 31 + i * 7 + k) & 0xff;
+  return out;
+}
+
+test('bursts separated by idle time arrive byte for byte, to one-address and two-address peers', async () => {
+  const { clock, nets, memory, close } = await nodes(['a', 'b', 'c1', 'c2']);
+  const a = nets.get('a') as Network;
+  const b = nets.get('b') as Network;
+  const c1 = nets.get('c1') as Network;
+  const c2 = nets.get('c2') as Network;
+  // c2 is slow: messages to c wait in its queue, frames stored by c1's sender among them,
+  // while c1's sender goes idle between slices.
+  memory.setLink('a', 'c2', { bandwidthBytesPerSec: 400_000 });
+  a.updateTopology({ b: [b.address], c: [c1.address, c2.address] });
+  const sent = new Map<string, Uint8Array>();
+  const arrived: { net: string; id: string; data: Uint8Array }[] = [];
+  for (const [name, net] of [
+    ['b', b],
+    ['c1', c1],
+    ['c2', c2],
+  ] as const) {
+    net.onMessage((m) => arrived.push({ net: name, id: m.id, data: Uint8Array.from(m.data) }));
+  }
+  const outcomes: OutcomeEvent[] = [];
+  let expected = 0;
+  for (let round = 0; round < 12; round++) {
+    // Halfway, someone starts listening to outcomes: plain messages then report one by one.
+    if (round === 6) a.onOutcome((e) => outcomes.push(e));
+    const burst = 40 + round * 23;
+    for (let i = 0; i < burst; i++) {
+      const size = 20 + ((i * 37 + round) % 300);
+      const data = payloadOf(round, i, size);
+      // Odd rounds go to c only: c1's sender backs up too and stores frames in its slab.
+      const toC = round % 2 === 1 || i % 5 === 0;
+      const id = a.send(toC ? 'c' : 'b', `R${round % 3}`, data);
+      sent.set(id, data);
+      expected += toC ? 2 : 1;
+      // Slices: flushes (and an idle slab) come between sends.
+      if (i % 16 === 15) await clock.tick(1);
+    }
+    // Idle: what went to b is flushed before the next burst (its slab is started over).
+    await clock.tick(20);
+  }
+  for (let t = 0; t < 2000 && arrived.length < expected; t++) await clock.tick(5);
+  assert.equal(arrived.length, expected, 'not everything arrived');
+  for (const { net, id, data } of arrived) {
+    const want = sent.get(id);
+    assert.ok(want !== undefined, `${net} got an unknown id ${id}`);
+    assert.deepEqual(data, want, `${net}: the bytes of ${id} changed on the way`);
+  }
+  const perId = new Map<string, number>();
+  for (const { id } of arrived) perId.set(id, (perId.get(id) ?? 0) + 1);
+  for (const [id, n] of perId) assert.ok(n <= 2, `${id} arrived ${n} times`);
+  // Outcomes heard one by one from round 6 on name real messages, each written.
+  assert.ok(outcomes.length > 0);
+  for (const e of outcomes) {
+    assert.ok(sent.has(e.messageId), `outcome for unknown id ${e.messageId}`);
+    assert.equal(e.outcome.kind, 'written');
+  }
+  await close();
+});
+
+test('over TLS, where written frames are held by reference until flushed: bursts with idle time between arrive byte for byte', async (t) => {
+  const [senderCreds, receiverCreds] = await makeCredentials(2);
+  const receiverHash = certificateHash((receiverCreds as Credentials).certPem);
+  const receiver = await createNetwork({
+    nodeId: 'r',
+    credentials: receiverCreds as Credentials,
+    listen: '127.0.0.1:0',
+    trust: { certHashes: [certificateHash((senderCreds as Credentials).certPem)] },
+  });
+  // No outcome listener: the sender's messages are plain (numbers in runs, frames in its slab).
+  const sender = await createNetwork({
+    nodeId: 's',
+    credentials: senderCreds as Credentials,
+    trust: { certHashes: [receiverHash] },
+    topology: { r: [{ address: receiver.address, certHash: receiverHash }] },
+  });
+  t.after(() => Promise.all([sender.close(), receiver.close()]));
+  const sent = new Map<string, Uint8Array>();
+  const arrived: { id: string; data: Uint8Array }[] = [];
+  receiver.onMessage((m) => arrived.push({ id: m.id, data: Uint8Array.from(m.data) }));
+  for (let round = 0; round < 8; round++) {
+    // About 2 MiB a round: past the transport's high-water mark, so part waits in the queue.
+    for (let i = 0; i < 3000; i++) {
+      if (!sender.writable('r')) await sender.ready('r');
+      const data = payloadOf(round, i, 40 + ((i * 131 + round) % 1200));
+      sent.set(sender.send('r', `R${round % 2}`, data), data);
+    }
+    await until(() => arrived.length === sent.size, `round ${round} to arrive`);
+    await sleep(5); // idle: the slab is started over
+  }
+  assert.equal(arrived.length, sent.size);
+  for (const { id, data } of arrived)
+    assert.deepEqual(data, sent.get(id), `the bytes of ${id} changed on the way`);
+});

@@ -1,0 +1,132 @@
+// The peer sender's queue (src/sender/peer-queue.ts): plain messages wait as numbers in a
+// shared run, records as themselves; whatever goes in comes out in order, as an equal
+// record, with every frame byte counted in and out of the budget.
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import { test } from 'node:test';
+import type { OutgoingMessage } from '../../src/sender/message.js';
+import { isPlain, MessageRing, MessageRun, PeerQueue } from '../../src/sender/peer-queue.js';
+import { ByteBudget } from '../../src/util/byte-budget.js';
+import { seededRandom } from '../../src/util/random.js';
+
+const ONE: readonly string[] = Object.freeze(['b:1']);
+const TWO: readonly string[] = Object.freeze(['b:1', 'b:2']);
+
+function message(
+  seq: number,
+  frames: Buffer,
+  frameAt: number,
+  over: Partial<OutgoingMessage> = {},
+): OutgoingMessage {
+  return {
+    seq,
+    id: undefined,
+    label: 'L0',
+    envelope: undefined,
+    frames,
+    frameAt,
+    size: 10 + (seq % 7),
+    receiver: 'b',
+    peerId: 'b',
+    metricLabel: 'other',
+    enqueuedAtMs: seq * 3,
+    addresses: ONE,
+    sent: false,
+    unresolvedAtMs: 0,
+    expiresAtMs: 0,
+    signal: undefined,
+    ...over,
+  };
+}
+
+test('MessageRing keeps order and numbers across growth and wrap-around', () => {
+  const ring = new MessageRing<{ n: number }>();
+  const random = seededRandom(7);
+  const model: { n: number }[] = [];
+  let next = 0;
+  for (let step = 0; step < 5000; step++) {
+    if (random() < 0.55) {
+      const ref = { n: next++ };
+      ring.push(ref, ref.n, ref.n * 2, ref.n * 3, 2 ** 40 + ref.n);
+      model.push(ref);
+    } else {
+      const want = model.shift();
+      if (want !== undefined) {
+        assert.equal(ring.seq(0), want.n);
+        assert.equal(ring.frameAt(0), want.n * 2);
+        assert.equal(ring.size(0), want.n * 3);
+        assert.equal(ring.enqueuedAtMs(0), 2 ** 40 + want.n);
+      }
+      assert.equal(ring.shift(), want);
+    }
+    assert.equal(ring.length, model.length);
+    if (model.length > 0) assert.equal(ring.ref(model.length - 1), model.at(-1));
+    assert.equal(ring.ref(model.length), undefined);
+  }
+});
+
+test('PeerQueue: plain messages share runs and come out as records equal to what went in; others stay themselves', () => {
+  const node = new ByteBudget(Number.POSITIVE_INFINITY, undefined);
+  const queue = new PeerQueue(node);
+  const slabA = Buffer.alloc(1024);
+  const slabB = Buffer.alloc(1024);
+  const ctrl = new AbortController();
+  const msgs = [
+    message(1, slabA, 0),
+    message(2, slabA, 14),
+    message(3, slabA, 30, { label: 'L1' }), // another label: another run
+    message(4, slabA, 48, { id: 'wanted' }), // its id was wanted: a record
+    message(5, slabA, 70, { signal: ctrl.signal }), // limits: a record
+    message(6, slabB, 0, { addresses: TWO }), // two targets: a record
+    message(7, slabB, 30),
+  ];
+  let bytes = 0;
+  for (const m of msgs) {
+    if (isPlain(m)) queue.pushPlain(m, m.frames as Buffer, m.frameAt);
+    else queue.push(m);
+    bytes += 4 + m.size;
+  }
+  assert.equal(queue.length, msgs.length);
+  assert.equal(queue.bytes, bytes);
+  assert.equal(node.bytes, bytes);
+  assert.ok(queue.ref(0) instanceof MessageRun);
+  assert.equal(queue.ref(0), queue.ref(1), 'consecutive plain messages of one label and slab share a run');
+  assert.notEqual(queue.ref(1), queue.ref(2));
+  assert.equal(queue.ref(3), msgs[3]);
+  assert.equal(queue.ref(4), msgs[4]);
+  assert.equal(queue.ref(5), msgs[5]);
+  assert.equal(queue.framesOf(6), slabB);
+  assert.equal(queue.frameAt(6), 30);
+  assert.equal(queue.hasLimits(4), true);
+  assert.equal(queue.hasLimits(0), false);
+
+  const out = queue.drain();
+  assert.equal(queue.length, 0);
+  assert.equal(queue.bytes, 0);
+  assert.equal(node.bytes, 0);
+  assert.equal(out.length, msgs.length);
+  for (let i = 0; i < msgs.length; i++) {
+    const want = msgs[i] as OutgoingMessage;
+    const got = out[i] as OutgoingMessage;
+    if (!isPlain(want)) assert.equal(got, want, 'a record comes out as itself');
+    else {
+      assert.notEqual(got, want);
+      assert.deepEqual(got, want);
+      // The same hidden class as the records send() makes: same fields, same order.
+      assert.deepEqual(Object.keys(got), Object.keys(want));
+    }
+  }
+});
+
+test('PeerQueue.take gives the budget back without making a record', () => {
+  const queue = new PeerQueue(undefined);
+  const slab = Buffer.alloc(64);
+  const m = message(1, slab, 0);
+  queue.pushPlain(m, slab, 0);
+  const ref = queue.take();
+  assert.ok(ref instanceof MessageRun);
+  assert.equal(ref.frames, slab);
+  assert.equal(queue.bytes, 0);
+  assert.equal(queue.take(), undefined);
+  assert.equal(queue.shift(), undefined);
+});
