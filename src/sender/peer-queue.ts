@@ -207,6 +207,44 @@ export class PeerQueue {
     return this.#ring.enqueuedAtMs(i);
   }
 
+  /**
+   * How many entries from the front have frames that lie next to each other in one buffer
+   * (from the first one's), stopping before a record with limits after the first; their
+   * bytes are then in {@link regionBytes}. The first entry's frame must be stored.
+   */
+  region(): number {
+    const ring = this.#ring;
+    const first = ring.ref(0) as OutgoingMessage | MessageRun;
+    const frames = first.frames;
+    const start = this.frameAt(0);
+    let end = start;
+    let n = 0;
+    for (let ref = first; ; ref = ring.ref(n) as OutgoingMessage | MessageRun) {
+      if (ref instanceof MessageRun) {
+        if (ref.frames !== frames || ring.frameAt(n) !== end) break;
+      } else if (ref.frames !== frames || ref.frameAt !== end || (n > 0 && hasLimits(ref))) break;
+      end += FRAME_PREFIX_BYTES + ring.size(n);
+      if (++n === ring.length) break;
+    }
+    this.regionBytes = end - start;
+    return n;
+  }
+
+  /** Frame bytes of the entries the last {@link region} counted. */
+  regionBytes = 0;
+
+  /** The ring itself, for a sender that walks a region it just wrote (then {@link release}s it). */
+  get ring(): MessageRing {
+    return this.#ring;
+  }
+
+  /** Removes `n` entries from the front whose frames hold `bytes` in all, without records. */
+  release(n: number, bytes: number): void {
+    const ring = this.#ring;
+    for (let i = 0; i < n; i++) ring.shift();
+    this.budget.give(bytes);
+  }
+
   /** Removes the first entry without making a record of it; returns it (a record or a run). */
   take(): OutgoingMessage | MessageRun | undefined {
     const ring = this.#ring;

@@ -632,42 +632,36 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
    */
   #writeRun(connection: Connection): void {
     const queue = this.#queue;
+    const n = queue.region();
+    const bytes = queue.regionBytes;
     const frames = queue.framesOf(0) as Buffer;
     const start = queue.frameAt(0);
-    let end = start;
-    let n = 0;
-    // The run ends before a message with limits: #flush looks at it first.
-    while (
-      n < queue.length &&
-      queue.framesOf(n) === frames &&
-      queue.frameAt(n) === end &&
-      (n === 0 || !queue.hasLimits(n))
-    ) {
-      end += FRAME_PREFIX_BYTES + queue.size(n);
-      n++;
-    }
     // Frames this library encoded: written as a region without being parsed again.
     const ok =
       connection.writeEncoded !== undefined
-        ? connection.writeEncoded(frames, start, end, n)
-        : (connection.writeFrames as NonNullable<Connection['writeFrames']>)(frames.subarray(start, end), n);
+        ? connection.writeEncoded(frames, start, start + bytes, n)
+        : (connection.writeFrames as NonNullable<Connection['writeFrames']>)(
+            frames.subarray(start, start + bytes),
+            n,
+          );
     const accounting = this.#host.accounting;
     const unflushed = this.#unflushed;
+    const ring = queue.ring;
+    const subject = this.#handOffSubject;
     for (let i = 0; i < n; i++) {
-      const ref = queue.ref(0) as OutgoingMessage | MessageRun;
+      const ref = ring.ref(i) as OutgoingMessage | MessageRun;
       if (ref instanceof MessageRun) {
-        const at = queue.frameAt(0);
-        const enqueuedAtMs = queue.enqueuedAtMs(0);
-        unflushed.push(ref, 0, at, queue.size(0), enqueuedAtMs);
-        queue.take();
-        accounting.handOff(fill(this.#handOffSubject, ref, at, enqueuedAtMs), 'direct');
+        const at = ring.frameAt(i);
+        const enqueuedAtMs = ring.enqueuedAtMs(i);
+        unflushed.push(ref, 0, at, ring.size(i), enqueuedAtMs);
+        accounting.handOff(fill(subject, ref, at, enqueuedAtMs), 'direct');
       } else {
-        queue.take();
         ref.sent = true;
         unflushed.push(ref, ref.seq, ref.frameAt, ref.size, ref.enqueuedAtMs);
         accounting.handOff(ref, 'direct');
       }
     }
+    queue.release(n, bytes);
     if (!ok) this.#blocked = true;
   }
 
