@@ -9,22 +9,25 @@ import { Buffer, isUtf8 } from 'node:buffer';
 const SHORT = 48;
 
 /**
- * The last string a producer of ASCII strings reported (see {@link noteAscii}), and the
- * bytes of its first characters: a message id is sized right after it is made, and
- * mostly encoded right after that; then its length needs no scan and its prefix is one
- * copy instead of a loop over its characters.
+ * The last string a producer of ASCII strings reported (see {@link noteAscii}), the
+ * bytes of its first characters and the (short, flat) rest: a message id is sized right
+ * after it is made, and mostly encoded right after that; then its length needs no scan
+ * and it is written from its prefix's bytes and its rest, without reading the string
+ * itself (a concatenation would be flattened by the first read).
  */
 let lastAscii = '';
 let lastAsciiHead: Uint8Array = new Uint8Array(0);
+let lastAsciiTail = '';
 
 /**
- * Tells the codec that `s` is ASCII (its UTF-8 length is `s.length`) and begins with
- * the bytes `head`. The id counter calls it for each id it makes; only the latest
- * string is remembered.
+ * Tells the codec that `s` is ASCII (its UTF-8 length is `s.length`) and is the
+ * characters of the bytes `head` followed by `tail`. The id counter calls it for each id
+ * it makes; only the latest string is remembered.
  */
-export function noteAscii(s: string, head: Uint8Array): void {
+export function noteAscii(s: string, head: Uint8Array, tail: string): void {
   lastAscii = s;
   lastAsciiHead = head;
+  lastAsciiTail = tail;
 }
 
 /** The UTF-8 length of `s` (`Buffer.byteLength(s, 'utf8')`), without a native call for short ASCII. */
@@ -44,8 +47,10 @@ export function writeUtf8(buf: Buffer, offset: number, s: string): number {
   const n = s.length;
   if (s === lastAscii) {
     const head = lastAsciiHead;
+    const tail = lastAsciiTail;
     buf.set(head, offset);
-    for (let i = head.length; i < n; i++) buf[offset + i] = s.charCodeAt(i);
+    const at = offset + head.length;
+    for (let i = 0; i < tail.length; i++) buf[at + i] = tail.charCodeAt(i);
     return n;
   }
   if (n <= SHORT) {

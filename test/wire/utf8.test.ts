@@ -99,7 +99,7 @@ test('cached bytes are copies: the received chunk they were read from can be reu
 
 test('a string noted as ASCII is sized and written exactly; other strings are unaffected', () => {
   const head = Buffer.from('node-1-');
-  noteAscii('node-1-2a', head);
+  noteAscii('node-1-2a', head, '2a');
   for (const s of ['node-1-2a', ['node-1-', '2a'].join(''), 'node-1-2b', 'é-1-2a', 'ключ', 'node-1-2ab']) {
     assert.equal(utf8Length(s), Buffer.byteLength(s), s);
     const buf = Buffer.alloc(Buffer.byteLength(s) + 4, 0xee);
