@@ -565,11 +565,19 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   #writeSeq(connection: Connection, seq: number, msg: OutgoingMessage): void {
     if (seq !== this.#wireNext) this.#control(connection, seqFrame(ACK_SEQ, seq));
     this.#wireNext = seq + 1;
-    const frame = frameOf(msg);
-    const ok =
-      connection.writeFrames !== undefined
-        ? connection.writeFrames(frame, 1)
-        : connection.write(frame.subarray(FRAME_PREFIX_BYTES));
+    let ok: boolean;
+    if (connection.writeEncoded !== undefined) {
+      // Its frame, stored by this library: written as a region (no view, no second parse).
+      if (msg.frames === undefined) storeFrame(msg);
+      const at = msg.frameAt;
+      ok = connection.writeEncoded(msg.frames as Buffer, at, at + FRAME_PREFIX_BYTES + msg.size, 1);
+    } else {
+      const frame = frameOf(msg);
+      ok =
+        connection.writeFrames !== undefined
+          ? connection.writeFrames(frame, 1)
+          : connection.write(frame.subarray(FRAME_PREFIX_BYTES));
+    }
     if (!ok) this.#blocked = true;
   }
 
