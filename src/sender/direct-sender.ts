@@ -10,6 +10,7 @@ import { type Logger, noopLogger } from '../util/logger.js';
 import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
 import { type Envelope, encodableSize, encodedEnvelopeSize } from '../wire/envelope.js';
+import { SlabPool } from '../wire/frame-slab.js';
 import { Accounting, type OutcomeSubject, type PathMode } from './accounting.js';
 import { AckStream } from './ack-stream.js';
 import { BackoffBook } from './backoff.js';
@@ -153,6 +154,7 @@ export class DirectSender {
     this.#unresolved = new UnresolvedQueue(options.budget);
     this.#host = {
       ...(options.budget === undefined ? {} : { budget: options.budget }),
+      slabs: new SlabPool(),
       transport: this.#transport,
       clock: this.#clock,
       random: options.random ?? Math.random,

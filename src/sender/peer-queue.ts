@@ -4,6 +4,29 @@ import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import { hasLimits, type OutgoingMessage } from './message.js';
 
 /**
+ * One buffer a peer sender encodes frames into, as its plain messages use it: once no
+ * plain message framed there is queued or unflushed, and no frame there can be referred to
+ * from elsewhere, the buffer can be reused (the node's slab pool) instead of being left to
+ * the garbage collector and a new one allocated.
+ */
+export class SlabUse {
+  /** Plain messages framed here still queued or unflushed. */
+  pending = 0;
+  /**
+   * A frame here may be referred to from elsewhere (a record's, or a plain message's taken
+   * out of the queue as a record), or the buffer was already handed on: never reuse it.
+   */
+  shared: boolean;
+
+  constructor(
+    readonly buf: Buffer | undefined,
+    shared = false,
+  ) {
+    this.shared = shared;
+  }
+}
+
+/**
  * What consecutive plain messages of one peer sender share: where their frames are (a
  * slab of the sender's) and everything an outcome or a move needs except the numbers
  * (sequence, frame offset, size, enqueue time), which the rings keep in a typed array.
@@ -14,6 +37,8 @@ import { hasLimits, type OutgoingMessage } from './message.js';
 export class MessageRun {
   constructor(
     readonly frames: Buffer,
+    /** How the sender uses `frames`' buffer (counts this run's messages while they wait). */
+    readonly use: SlabUse,
     readonly label: string,
     readonly receiver: string,
     readonly peerId: string,
@@ -162,17 +187,28 @@ export class PeerQueue {
     this.budget.take(FRAME_PREFIX_BYTES + msg.size);
   }
 
-  /** Queues plain `msg` (see {@link isPlain}) whose frame is at `frames[frameAt..]` as numbers. */
-  pushPlain(msg: OutgoingMessage, frames: Buffer, frameAt: number): void {
-    this.#ring.push(this.runOf(msg, frames), msg.seq, frameAt, msg.size, msg.enqueuedAtMs);
+  /**
+   * Queues plain `msg` (see {@link isPlain}) whose frame is at `frames[frameAt..]`, a buffer
+   * used as `use` says, as numbers.
+   */
+  pushPlain(msg: OutgoingMessage, frames: Buffer, frameAt: number, use: SlabUse): void {
+    this.#ring.push(this.runOf(msg, frames, use), msg.seq, frameAt, msg.size, msg.enqueuedAtMs);
     this.budget.take(FRAME_PREFIX_BYTES + msg.size);
   }
 
-  /** The run of plain `msg` framed in `frames`: the last one if it fits, else a new one. */
-  runOf(msg: OutgoingMessage, frames: Buffer): MessageRun {
+  /** The run of plain `msg` framed in `frames` (used as `use` says): the last one if it fits, else a new one. */
+  runOf(msg: OutgoingMessage, frames: Buffer, use: SlabUse): MessageRun {
     const last = this.#run;
     if (last?.fits(msg, frames) === true) return last;
-    const run = new MessageRun(frames, msg.label, msg.receiver, msg.peerId, msg.metricLabel, msg.addresses);
+    const run = new MessageRun(
+      frames,
+      use,
+      msg.label,
+      msg.receiver,
+      msg.peerId,
+      msg.metricLabel,
+      msg.addresses,
+    );
     this.#run = run;
     return run;
   }
@@ -258,10 +294,13 @@ export class PeerQueue {
     const ring = this.#ring;
     const ref = ring.ref(0);
     if (ref === undefined) return undefined;
-    const msg =
-      ref instanceof MessageRun
-        ? recordOf(ref, ring.seq(0), ring.frameAt(0), ring.size(0), ring.enqueuedAtMs(0))
-        : ref;
+    let msg: OutgoingMessage;
+    if (ref instanceof MessageRun) {
+      msg = recordOf(ref, ring.seq(0), ring.frameAt(0), ring.size(0), ring.enqueuedAtMs(0));
+      // Its frame now goes wherever the record goes: the buffer is never reused.
+      ref.use.pending--;
+      ref.use.shared = true;
+    } else msg = ref;
     this.take();
     return msg;
   }

@@ -20,7 +20,7 @@ import {
   writeControlFrame,
 } from '../wire/ack-frames.js';
 import { decodeEnvelopeAt, type Envelope, lastDecodedVersion } from '../wire/envelope.js';
-import { FrameSlab } from '../wire/frame-slab.js';
+import { FrameSlab, type SlabPool } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { Accounting, OutcomeSubject } from './accounting.js';
 import type { AckStream } from './ack-stream.js';
@@ -30,7 +30,7 @@ import type { ResolvedSenderConfig } from './config.js';
 import { bodyOf, frameOf, storeFrame } from './frames.js';
 import { deadReason, hasLimits, mergeBySeq, type OutgoingMessage } from './message.js';
 import type { UnacknowledgedDetail } from './outcome.js';
-import { isPlain, MessageRing, MessageRun, PeerQueue } from './peer-queue.js';
+import { isPlain, MessageRing, MessageRun, PeerQueue, SlabUse } from './peer-queue.js';
 
 /** Why a peer sender stopped. */
 export type StopReason = 'connect_failed' | 'identity_mismatch' | 'connection_lost' | 'removed' | 'shutdown';
@@ -63,6 +63,8 @@ export interface PeerSenderHost {
   readonly logger: Logger;
   /** The node's byte budget for queued data (`limits.nodeQueueBytes`); absent: unbounded. */
   readonly budget?: ByteBudget;
+  /** Idle senders' slabs, for the next sender that gets busy (see PeerSender #slab); absent: none kept. */
+  readonly slabs?: SlabPool;
   config(): ResolvedSenderConfig;
   /** A sender stopped by itself; `leftover` are its queued messages (never written), oldest first. */
   senderStopped(sender: PeerSenderLike, leftover: OutgoingMessage[], reason: StopReason): void;
@@ -88,6 +90,9 @@ export interface PeerSenderInit {
 const NOTHING = Symbol('nothing to settle');
 /** A frame written and not yet flushed: a message's record, a plain message (its run; numbers in the ring), or NOTHING. */
 type Unflushed = OutgoingMessage | MessageRun | typeof NOTHING;
+
+/** The use of a buffer this sender did not encode into (never reused by it). */
+const FOREIGN = new SlabUse(undefined, true);
 
 /** An outcome subject filled in place for plain messages (see {@link MessageRun}): no object per message. */
 interface Subject {
@@ -203,14 +208,15 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   /** ...and on from the first entry after this one. */
   #resentUpTo = 0;
   /**
-   * Where messages are encoded (written at once or waiting); made for the first one.
-   * While only plain messages of this sender were encoded there, it is rewound when nothing
-   * of it is queued or unflushed any more (no buffer per burst); once a record's frame went
-   * there (a record may be queued at another sender too), it is let go instead.
+   * Where messages are encoded (written at once or waiting); made for the first one. A
+   * buffer of it (see {@link SlabUse}) goes to the node's pool of slabs (`host.slabs`) once
+   * no plain message framed there is queued or unflushed, as long as no record's frame went
+   * there (a record may be queued at another sender too, by reference): a busy sender then
+   * takes slabs from the pool instead of allocating them, and an idle one holds none.
    */
   #slab: FrameSlab | undefined;
-  /** A record's frame went into `#slab` since it was last rewound. */
-  #slabShared = false;
+  /** How the slab's current buffer is used. */
+  #use: SlabUse | undefined;
   readonly #windowStart: number;
   #attempt = 0;
   #blocked = false;
@@ -307,14 +313,44 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
 
   /** Queues `msg` with its frame stored: as numbers when it is plain, else as its record. */
   #hold(msg: OutgoingMessage): void {
-    if (msg.frames === undefined) {
-      this.#slab ??= new FrameSlab();
-      storeFrame(msg, this.#slab);
-      if (this.#stream !== undefined || !isPlain(msg)) this.#slabShared = true;
+    const use = msg.frames === undefined ? this.#store(msg) : FOREIGN;
+    if (this.#stream === undefined && isPlain(msg)) {
+      use.pending++;
+      this.#queue.pushPlain(msg, msg.frames as Buffer, msg.frameAt, use);
+    } else {
+      use.shared = true; // a record's frame: it may be queued elsewhere too
+      this.#queue.push(msg);
     }
-    if (this.#stream === undefined && isPlain(msg))
-      this.#queue.pushPlain(msg, msg.frames as Buffer, msg.frameAt);
-    else this.#queue.push(msg);
+  }
+
+  /** Stores `msg`'s frame in the slab; returns the use of the buffer it went to. */
+  #store(msg: OutgoingMessage): SlabUse {
+    this.#slab ??= new FrameSlab(this.#host.slabs);
+    const slab = this.#slab;
+    storeFrame(msg, slab);
+    return this.#useOf(msg.frames as Buffer, slab.fromSlab);
+  }
+
+  /**
+   * The use of `frames`, just reserved in the slab (`fromSlab`) or a buffer of the frame's
+   * own: a new slab buffer starts a new use, and the one before is handed on if it can be.
+   */
+  #useOf(frames: Buffer, fromSlab: boolean): SlabUse {
+    const use = this.#use;
+    if (use !== undefined && use.buf === frames) return use;
+    if (!fromSlab) return FOREIGN;
+    const next = new SlabUse(frames);
+    this.#use = next;
+    if (use !== undefined) this.#settle(use, 0);
+    return next;
+  }
+
+  /** `n` plain messages framed in `use`'s buffer left this sender's queue and unflushed list. */
+  #settle(use: SlabUse, n: number): void {
+    use.pending -= n;
+    if (use.pending > 0 || use.shared || use === this.#use) return;
+    use.shared = true; // handed on once
+    this.#host.slabs?.give(use.buf as Buffer);
   }
 
   /**
@@ -327,12 +363,14 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       this.#write(connection, msg);
       return;
     }
-    this.#slab ??= new FrameSlab();
+    this.#slab ??= new FrameSlab(this.#host.slabs);
     const slab = this.#slab;
     const frames = slab.encode(envelope, msg.size);
     const at = slab.offset;
+    const use = this.#useOf(frames, slab.fromSlab);
+    use.pending++;
     const ok = connection.writeEncoded(frames, at, at + FRAME_PREFIX_BYTES + msg.size, 1);
-    this.#unflushed.push(this.#queue.runOf(msg, frames), msg.seq, at, msg.size, msg.enqueuedAtMs);
+    this.#unflushed.push(this.#queue.runOf(msg, frames, use), msg.seq, at, msg.size, msg.enqueuedAtMs);
     this.#host.accounting.handOff(msg, 'direct');
     if (!ok) this.#blocked = true;
   }
@@ -549,9 +587,8 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
 
   /** Writes `msg` for the first time as the stream's next message; it waits in the stream for its ack. */
   #writeAcked(connection: Connection, msg: OutgoingMessage, stream: AckStream, now: number): void {
-    this.#slab ??= new FrameSlab();
-    storeFrame(msg, this.#slab); // kept until acknowledged
-    this.#slabShared = true;
+    // Kept until acknowledged, and written again on a new connection: never reused.
+    if (msg.frames === undefined) this.#store(msg).shared = true;
     const seq = stream.nextSeq++;
     this.#writeSeq(connection, seq, msg);
     msg.sent = true;
@@ -714,12 +751,14 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
           while (n < left && unflushed.ref(n) === ref) bytes += FRAME_PREFIX_BYTES + unflushed.size(n++);
           for (let i = 0; i < n; i++) unflushed.shift();
           left -= n;
+          this.#settle(ref.use, n);
           accounting.flushedMany(ref, 'direct', n, bytes);
           continue;
         }
         const size = unflushed.size(0);
         const s = fill(this.#outcomeSubject, ref, unflushed.frameAt(0), unflushed.enqueuedAtMs(0));
         unflushed.shift();
+        this.#settle(ref.use, 1);
         accounting.flushed(s, this.address, 'direct', FRAME_PREFIX_BYTES + size);
       } else {
         unflushed.shift();
@@ -735,14 +774,12 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     }
   }
 
-  /** Nothing of the slab is queued or unflushed: rewind it for the next frames (see #slab). */
+  /** Nothing of the slab is queued or unflushed: its buffer goes back to the pool if it can (see #slab). */
   #idleSlab(): void {
-    if (this.#slabShared) {
-      this.#slab?.release();
-      this.#slabShared = false;
-    } else {
-      this.#slab?.rewind();
-    }
+    const use = this.#use;
+    this.#slab?.release();
+    this.#use = undefined;
+    if (use !== undefined) this.#settle(use, 0);
   }
 
   /** ConnectionHandler: the write buffer drained (called by the connection only). */

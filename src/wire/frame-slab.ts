@@ -11,6 +11,35 @@ const OWN_BUFFER_BYTES = 16 * 1024;
 const MIN_ROOM = 1024;
 
 /**
+ * Slabs nobody refers to any more, kept for the next owner that needs one: an owner that
+ * goes idle gives its slab back here (and holds no memory while idle) and one that gets
+ * busy again takes it instead of allocating. At most `max` are kept (a bounded, per-node
+ * amount of memory: `max` x 64 KiB).
+ */
+export class SlabPool {
+  readonly #free: Buffer[] = [];
+  readonly max: number;
+
+  constructor(max = 4) {
+    this.max = max;
+  }
+
+  /** Slabs kept now. */
+  get size(): number {
+    return this.#free.length;
+  }
+
+  take(): Buffer | undefined {
+    return this.#free.pop();
+  }
+
+  /** Keeps `slab` (a whole slab no frame of which is referred to any more) if there is room. */
+  give(slab: Buffer): void {
+    if (slab.length === SLAB_BYTES && this.#free.length < this.max) this.#free.push(slab);
+  }
+}
+
+/**
  * Append-only slabs for encoded frames: consecutive frames share a few large buffers
  * (outside the V8 heap) instead of one buffer object each, and lie next to each other,
  * so a connection can take a run of them as one region (`Connection.writeFrames`, which
@@ -20,20 +49,30 @@ const MIN_ROOM = 1024;
 export class FrameSlab {
   #slab: Buffer | undefined;
   #used = 0;
+  /** Where a new slab comes from first, and where its owner gives a slab back (SlabPool.give). */
+  readonly #pool: SlabPool | undefined;
+
+  constructor(pool?: SlabPool) {
+    this.#pool = pool;
+  }
   /** Where the bytes of the last reserve() start in the buffer it returned. */
   offset = 0;
+  /** The last reserve() returned a slab (shared by the frames around it), not a buffer of the frame's own. */
+  fromSlab = false;
 
   /** Reserves `bytes` and returns the buffer that holds them, from {@link offset}. */
   reserve(bytes: number): Buffer {
     if (bytes >= OWN_BUFFER_BYTES) {
       this.offset = 0;
+      this.fromSlab = false;
       return Buffer.allocUnsafe(bytes);
     }
     if (this.#slab === undefined || this.#slab.length - this.#used < bytes) {
-      this.#slab = Buffer.allocUnsafe(SLAB_BYTES);
+      this.#slab = this.#pool?.take() ?? Buffer.allocUnsafe(SLAB_BYTES);
       this.#used = 0;
     }
     const slab = this.#slab;
+    this.fromSlab = true;
     this.offset = this.#used;
     this.#used += bytes;
     if (slab.length - this.#used < MIN_ROOM) this.release();
@@ -54,14 +93,6 @@ export class FrameSlab {
   frame(envelope: Envelope, size: number): Buffer {
     const buf = this.encode(envelope, size);
     return buf.subarray(this.offset, this.offset + FRAME_PREFIX_BYTES + size);
-  }
-
-  /**
-   * Starts the current slab over: its next frames go where the first ones were. Only for an
-   * owner that knows no frame in it is referred to any more (all written and flushed).
-   */
-  rewind(): void {
-    this.#used = 0;
   }
 
   /** Lets go of the current slab (when nothing waits, so an idle owner holds none). */

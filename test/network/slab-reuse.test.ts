@@ -46,7 +46,8 @@ function payloadOf(round: number, i: number, size: number): Uint8Array {
 }
 
 test('bursts separated by idle time arrive byte for byte, to one-address and two-address peers', async () => {
-  const { clock, nets, memory, close } = await nodes(['a', 'b', 'c1', 'c2']);
+  const { clock, nets, memory, close } = await nodes(['a', 'b', 'c1', 'c2', 'd']);
+  const d = nets.get('d') as Network;
   const a = nets.get('a') as Network;
   const b = nets.get('b') as Network;
   const c1 = nets.get('c1') as Network;
@@ -54,13 +55,14 @@ test('bursts separated by idle time arrive byte for byte, to one-address and two
   // c2 is slow: messages to c wait in its queue, frames stored by c1's sender among them,
   // while c1's sender goes idle between slices.
   memory.setLink('a', 'c2', { bandwidthBytesPerSec: 400_000 });
-  a.updateTopology({ b: [b.address], c: [c1.address, c2.address] });
+  a.updateTopology({ b: [b.address], c: [c1.address, c2.address], d: [d.address] });
   const sent = new Map<string, Uint8Array>();
   const arrived: { net: string; id: string; data: Uint8Array }[] = [];
   for (const [name, net] of [
     ['b', b],
     ['c1', c1],
     ['c2', c2],
+    ['d', d],
   ] as const) {
     net.onMessage((m) => arrived.push({ net: name, id: m.id, data: Uint8Array.from(m.data) }));
   }
@@ -71,11 +73,13 @@ test('bursts separated by idle time arrive byte for byte, to one-address and two
     if (round === 6) a.onOutcome((e) => outcomes.push(e));
     const burst = 40 + round * 23;
     for (let i = 0; i < burst; i++) {
-      const size = 20 + ((i * 37 + round) % 300);
+      // Up to ~6 KiB: a slab holds a handful of frames, so senders change slabs often.
+      const size = 20 + ((i * 997 + round * 131) % 6000);
       const data = payloadOf(round, i, size);
       // Odd rounds go to c only: c1's sender backs up too and stores frames in its slab.
       const toC = round % 2 === 1 || i % 5 === 0;
-      const id = a.send(toC ? 'c' : 'b', `R${round % 3}`, data);
+      // b and d take turns: their senders take slabs from the node's pool one after the other.
+      const id = a.send(toC ? 'c' : i % 2 === 0 ? 'b' : 'd', `R${round % 3}`, data);
       sent.set(id, data);
       expected += toC ? 2 : 1;
       // Slices: flushes (and an idle slab) come between sends.

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
 import type { OutgoingMessage } from '../../src/sender/message.js';
-import { isPlain, MessageRing, MessageRun, PeerQueue } from '../../src/sender/peer-queue.js';
+import { isPlain, MessageRing, MessageRun, PeerQueue, SlabUse } from '../../src/sender/peer-queue.js';
 import { ByteBudget } from '../../src/util/byte-budget.js';
 import { seededRandom } from '../../src/util/random.js';
 
@@ -71,6 +71,8 @@ test('PeerQueue: plain messages share runs and come out as records equal to what
   const slabA = Buffer.alloc(1024);
   const slabB = Buffer.alloc(1024);
   const ctrl = new AbortController();
+  const useA = new SlabUse(slabA);
+  const useB = new SlabUse(slabB);
   const msgs = [
     message(1, slabA, 0),
     message(2, slabA, 14),
@@ -82,7 +84,7 @@ test('PeerQueue: plain messages share runs and come out as records equal to what
   ];
   let bytes = 0;
   for (const m of msgs) {
-    if (isPlain(m)) queue.pushPlain(m, m.frames as Buffer, m.frameAt);
+    if (isPlain(m)) queue.pushPlain(m, m.frames as Buffer, m.frameAt, m.frames === slabA ? useA : useB);
     else queue.push(m);
     bytes += 4 + m.size;
   }
@@ -100,7 +102,11 @@ test('PeerQueue: plain messages share runs and come out as records equal to what
   assert.equal(queue.hasLimits(4), true);
   assert.equal(queue.hasLimits(0), false);
 
+  useA.pending = 3;
+  useB.pending = 1;
   const out = queue.drain();
+  // Taken out as records, their frames may go anywhere: their buffers are never reused.
+  assert.deepEqual([useA.pending, useA.shared, useB.pending, useB.shared], [0, true, 0, true]);
   assert.equal(queue.length, 0);
   assert.equal(queue.bytes, 0);
   assert.equal(node.bytes, 0);
@@ -122,10 +128,13 @@ test('PeerQueue.take gives the budget back without making a record', () => {
   const queue = new PeerQueue(undefined);
   const slab = Buffer.alloc(64);
   const m = message(1, slab, 0);
-  queue.pushPlain(m, slab, 0);
+  const use = new SlabUse(slab);
+  queue.pushPlain(m, slab, 0, use);
   const ref = queue.take();
   assert.ok(ref instanceof MessageRun);
   assert.equal(ref.frames, slab);
+  assert.equal(ref.use, use);
+  assert.equal(use.shared, false, 'take() makes no record: the buffer stays reusable');
   assert.equal(queue.bytes, 0);
   assert.equal(queue.take(), undefined);
   assert.equal(queue.shift(), undefined);
