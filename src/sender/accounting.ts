@@ -306,10 +306,8 @@ export class Accounting {
     count: number,
     bytes: number,
   ): void {
-    const c = this.counters;
-    c.transferFinished += count;
-    if (c.written === 0) this.#outcomeCounts.set(WRITTEN, 0);
-    c.written += count;
+    this.counters.transferFinished += count;
+    this.#addWritten(count);
     if (this.#on) {
       const series = this.#series(subject, mode);
       series.transferFinished.inc(count);
@@ -390,17 +388,17 @@ export class Accounting {
 
   #final(msg: OutcomeSubject, address: string | undefined, mode: PathMode, outcome: Outcome): void {
     const c = this.counters;
-    if (outcome.kind === 'written') c.written++;
-    else if (outcome.kind === 'delivered') c.delivered++;
-    else if (outcome.kind === 'dropped') c.dropped++;
-    else c.skipped++;
-    if (this.#on) this.#outcomeSeriesOf(outcome).inc();
     const counts = this.#outcomeCounts;
-    if (outcome === WRITTEN) {
-      if (c.written === 1) counts.set(WRITTEN, 0);
-    } else if (outcome === DELIVERED) {
-      if (c.delivered === 1) counts.set(DELIVERED, 0);
-    } else counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
+    // `written` and `delivered` are the only outcomes of their kinds.
+    if (outcome === WRITTEN) this.#addWritten(1);
+    else if (outcome === DELIVERED) {
+      if (++c.delivered === 1) counts.set(DELIVERED, 0);
+    } else {
+      if (outcome.kind === 'dropped') c.dropped++;
+      else c.skipped++;
+      counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
+    }
+    if (this.#on) this.#outcomeSeriesOf(outcome).inc();
     const watched = this.#watched;
     // The id only when it is used: reading it back from a frame makes a string.
     const id = watched !== undefined || (this.listening && this.#listener !== undefined) ? idOf(msg) : '';
@@ -416,6 +414,13 @@ export class Accounting {
     }
     if (watched !== undefined) this.#closedTarget(id);
     if (this.#idle !== undefined && this.inFlight === 0) this.#fireIdle();
+  }
+
+  /** `n` more targets ended `written` (counted in `counters`; only its place is held in the outcome counts). */
+  #addWritten(n: number): void {
+    const c = this.counters;
+    if (c.written === 0) this.#outcomeCounts.set(WRITTEN, 0);
+    c.written += n;
   }
 
   #fireIdle(): void {
