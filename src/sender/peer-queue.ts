@@ -181,7 +181,7 @@ export class PeerQueue {
     return this.budget.bytes;
   }
 
-  /** Queues `msg` as its record (its frame may be stored or not). */
+  /** Queues `msg` as its record (its frame stored: its offset is kept in the ring as for plain ones). */
   push(msg: OutgoingMessage): void {
     this.#ring.push(msg, msg.seq, msg.frameAt, msg.size, msg.enqueuedAtMs);
     this.budget.take(FRAME_PREFIX_BYTES + msg.size);
@@ -218,29 +218,14 @@ export class PeerQueue {
     return this.#ring.ref(i);
   }
 
-  /** Where entry `i`'s frame is: its buffer (undefined: a record not yet encoded)... */
+  /** Where entry `i`'s frame is: its buffer... */
   framesOf(i: number): Buffer | undefined {
     return this.#ring.ref(i)?.frames;
   }
 
-  /** ...and its offset there (a record's own: its frame may have been stored after it was queued). */
+  /** ...and its offset there. */
   frameAt(i: number): number {
-    const ref = this.#ring.ref(i);
-    return ref === undefined || ref instanceof MessageRun ? this.#ring.frameAt(i) : ref.frameAt;
-  }
-
-  /** True when entry `i` is a record with a deadline or a signal. */
-  hasLimits(i: number): boolean {
-    const ref = this.#ring.ref(i);
-    return ref !== undefined && !(ref instanceof MessageRun) && hasLimits(ref);
-  }
-
-  size(i: number): number {
-    return this.#ring.size(i);
-  }
-
-  enqueuedAtMs(i: number): number {
-    return this.#ring.enqueuedAtMs(i);
+    return this.#ring.frameAt(i);
   }
 
   /**
@@ -250,17 +235,16 @@ export class PeerQueue {
    */
   region(): number {
     const ring = this.#ring;
-    const first = ring.ref(0) as OutgoingMessage | MessageRun;
-    const frames = first.frames;
-    const start = this.frameAt(0);
+    const frames = (ring.ref(0) as OutgoingMessage | MessageRun).frames;
+    const start = ring.frameAt(0);
     let end = start;
     let n = 0;
-    for (let ref = first; ; ref = ring.ref(n) as OutgoingMessage | MessageRun) {
-      if (ref instanceof MessageRun) {
-        if (ref.frames !== frames || ring.frameAt(n) !== end) break;
-      } else if (ref.frames !== frames || ref.frameAt !== end || (n > 0 && hasLimits(ref))) break;
+    while (n < ring.length) {
+      const ref = ring.ref(n) as OutgoingMessage | MessageRun;
+      if (ref.frames !== frames || ring.frameAt(n) !== end) break;
+      if (n > 0 && !(ref instanceof MessageRun) && hasLimits(ref)) break;
       end += FRAME_PREFIX_BYTES + ring.size(n);
-      if (++n === ring.length) break;
+      n++;
     }
     this.regionBytes = end - start;
     return n;

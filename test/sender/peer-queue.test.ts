@@ -99,8 +99,6 @@ test('PeerQueue: plain messages share runs and come out as records equal to what
   assert.equal(queue.ref(5), msgs[5]);
   assert.equal(queue.framesOf(6), slabB);
   assert.equal(queue.frameAt(6), 30);
-  assert.equal(queue.hasLimits(4), true);
-  assert.equal(queue.hasLimits(0), false);
 
   useA.pending = 3;
   useB.pending = 1;
@@ -138,4 +136,33 @@ test('PeerQueue.take gives the budget back without making a record', () => {
   assert.equal(queue.bytes, 0);
   assert.equal(queue.take(), undefined);
   assert.equal(queue.shift(), undefined);
+});
+
+test('PeerQueue.region: frames next to each other in one buffer, up to a record with limits after the first', () => {
+  const queue = new PeerQueue(undefined);
+  const slab = Buffer.alloc(1024);
+  const other = Buffer.alloc(1024);
+  const use = new SlabUse(slab);
+  const ctrl = new AbortController();
+  const at = (k: number) => k * 14; // frames of 4 + 10 bytes back to back
+  const plain = (seq: number, k: number) => message(seq, slab, at(k), { size: 10 });
+  for (const [seq, k] of [
+    [1, 0],
+    [2, 1],
+  ] as const)
+    queue.pushPlain(plain(seq, k), slab, at(k), use);
+  queue.push(message(3, slab, at(2), { size: 10, id: 'wanted' })); // a record without limits: in the region
+  queue.push(message(4, slab, at(3), { size: 10, signal: ctrl.signal })); // limits: the region stops before it
+  queue.pushPlain(plain(5, 4), slab, at(4), use);
+  queue.pushPlain(message(6, other, at(5), { size: 10 }), other, at(5), use); // another buffer
+  assert.equal(queue.region(), 3);
+  assert.equal(queue.regionBytes, 42);
+  queue.release(3, 42);
+  assert.equal(queue.length, 3);
+  assert.equal(queue.bytes, 42);
+  // A record with limits at the front starts a region (the sender looked at it first).
+  assert.equal(queue.region(), 2);
+  assert.equal(queue.regionBytes, 28);
+  assert.equal(queue.framesOf(0), slab);
+  assert.equal(queue.frameAt(0), at(3));
 });
