@@ -325,10 +325,14 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
 
   /** Stores `msg`'s frame in the slab; returns the use of the buffer it went to. */
   #store(msg: OutgoingMessage): SlabUse {
-    this.#slab ??= new FrameSlab(this.#host.slabs);
-    const slab = this.#slab;
+    const slab = this.#frameSlab();
     storeFrame(msg, slab);
     return this.#useOf(msg.frames as Buffer, slab.fromSlab);
+  }
+
+  #frameSlab(): FrameSlab {
+    this.#slab ??= new FrameSlab(this.#host.slabs);
+    return this.#slab;
   }
 
   /**
@@ -363,8 +367,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       this.#write(connection, msg);
       return;
     }
-    this.#slab ??= new FrameSlab(this.#host.slabs);
-    const slab = this.#slab;
+    const slab = this.#frameSlab();
     const frames = slab.encode(envelope, msg.size);
     const at = slab.offset;
     const use = this.#useOf(frames, slab.fromSlab);

@@ -51,14 +51,14 @@ export class FrameSlab {
   #used = 0;
   /** Where a new slab comes from first, and where its owner gives a slab back (SlabPool.give). */
   readonly #pool: SlabPool | undefined;
-
-  constructor(pool?: SlabPool) {
-    this.#pool = pool;
-  }
   /** Where the bytes of the last reserve() start in the buffer it returned. */
   offset = 0;
   /** The last reserve() returned a slab (shared by the frames around it), not a buffer of the frame's own. */
   fromSlab = false;
+
+  constructor(pool?: SlabPool) {
+    this.#pool = pool;
+  }
 
   /** Reserves `bytes` and returns the buffer that holds them, from {@link offset}. */
   reserve(bytes: number): Buffer {
