@@ -5,6 +5,8 @@ import { createNetwork, type Network, type NetworkMessage } from '../../src/netw
 import type { NetworkOptions } from '../../src/network/options.js';
 import { formatOutcome, type OutcomeEvent } from '../../src/sender/outcome.js';
 import type { SenderStats } from '../../src/sender/stats.js';
+import { MemoryNetwork } from '../../src/transport/memory/network.js';
+import { FakeClock } from '../../src/util/fake-clock.js';
 import { RecordingLogger } from '../transport/tls-helpers.js';
 
 export interface TestNode {
@@ -41,6 +43,36 @@ export async function startNode(
 }
 
 /** Polls `check` every 10 ms until it is true, failing after `timeoutMs` with `what`. */
+/**
+ * Networks `ids` on one in-memory network with a fake clock, each listening at `<id>:0`,
+ * with small socket buffers (4 KiB) and high-water mark (2 KiB) so that most of a burst
+ * waits in the peer queue, and room for 100,000 queued messages. `close()` closes them all.
+ */
+export async function memoryNodes(ids: readonly string[]) {
+  const clock = new FakeClock();
+  const memory = new MemoryNetwork({ clock, socketBufferBytes: 4 * 1024 });
+  const nets = new Map<string, Network>();
+  for (const id of ids) {
+    nets.set(
+      id,
+      await createNetwork({
+        nodeId: id,
+        transport: memory.transport({ host: id, limits: { highWaterMarkBytes: 2 * 1024 } }),
+        listen: `${id}:0`,
+        clock,
+        limits: { peerQueueCapacity: 100_000 },
+      }),
+    );
+  }
+  const close = async () => {
+    const closing = Promise.all([...nets.values()].map((n) => n.close()));
+    await clock.tick(10_000);
+    await closing;
+    await memory.close();
+  };
+  return { clock, nets, memory, close };
+}
+
 /** A payload from text. */
 export const enc = (s: string): Buffer => Buffer.from(s);
 

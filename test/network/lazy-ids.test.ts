@@ -5,39 +5,12 @@
 // names exactly the message it belongs to.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createNetwork, type Network } from '../../src/network/network.js';
+import type { Network } from '../../src/network/network.js';
 import type { OutcomeEvent } from '../../src/sender/outcome.js';
-import { MemoryNetwork } from '../../src/transport/memory/network.js';
-import { FakeClock } from '../../src/util/fake-clock.js';
-
-async function nodes(ids: readonly string[]) {
-  const clock = new FakeClock();
-  // Small socket buffers and high-water mark: most sends wait in the peer queue.
-  const memory = new MemoryNetwork({ clock, socketBufferBytes: 4 * 1024 });
-  const nets = new Map<string, Network>();
-  for (const id of ids) {
-    nets.set(
-      id,
-      await createNetwork({
-        nodeId: id,
-        transport: memory.transport({ host: id, limits: { highWaterMarkBytes: 2 * 1024 } }),
-        listen: `${id}:0`,
-        clock,
-        limits: { peerQueueCapacity: 100_000 },
-      }),
-    );
-  }
-  const close = async () => {
-    const closing = Promise.all([...nets.values()].map((n) => n.close()));
-    await clock.tick(10_000);
-    await closing;
-    await memory.close();
-  };
-  return { clock, nets, close };
-}
+import { memoryNodes } from './helpers.js';
 
 test('outcomes name their message when the listener comes after the sends (fast path, peer queue, unresolved queue, custom UTF-8 ids)', async () => {
-  const { clock, nets, close } = await nodes(['a', 'b', 'c']);
+  const { clock, nets, close } = await memoryNodes(['a', 'b', 'c']);
   const a = nets.get('a') as Network;
   const b = nets.get('b') as Network;
   const c = nets.get('c') as Network;
@@ -77,7 +50,7 @@ test('outcomes name their message when the listener comes after the sends (fast 
 });
 
 test('a watched message among unwatched ones settles with its own id; the others stay silent', async () => {
-  const { clock, nets, close } = await nodes(['a', 'b']);
+  const { clock, nets, close } = await memoryNodes(['a', 'b']);
   const a = nets.get('a') as Network;
   const b = nets.get('b') as Network;
   a.updateTopology({ b: [b.address] });

@@ -1,42 +1,14 @@
-// A peer sender encodes its messages into one slab and starts it over once nothing of it is
-// queued or unflushed (src/sender/peer-sender.ts, #idleSlab). These tests send bursts with
-// idle time between them, some to a peer with two addresses (whose messages are records
-// that other senders' queues may hold: their slab is let go, never rewound), and check
-// every byte that arrives against what was sent under that id.
+// A peer sender encodes its messages into slabs, and a slab goes back to the node's pool
+// once nothing framed there is queued or unflushed (src/sender/peer-sender.ts, #settle).
+// These tests send bursts with idle time between them, some to a peer with two addresses
+// (whose messages are records that other senders' queues may hold: their slab is let go,
+// never reused), and check every byte that arrives against what was sent under that id.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type Credentials, certificateHash } from '../../src/identity/credentials.js';
 import { createNetwork, type Network } from '../../src/network/network.js';
 import type { OutcomeEvent } from '../../src/sender/outcome.js';
-import { MemoryNetwork } from '../../src/transport/memory/network.js';
-import { FakeClock } from '../../src/util/fake-clock.js';
-import { makeCredentials, sleep, until } from './helpers.js';
-
-async function nodes(ids: readonly string[]) {
-  const clock = new FakeClock();
-  // Small socket buffers and high-water mark: part of each burst waits in the peer queue.
-  const memory = new MemoryNetwork({ clock, socketBufferBytes: 4 * 1024 });
-  const nets = new Map<string, Network>();
-  for (const id of ids) {
-    nets.set(
-      id,
-      await createNetwork({
-        nodeId: id,
-        transport: memory.transport({ host: id, limits: { highWaterMarkBytes: 2 * 1024 } }),
-        listen: `${id}:0`,
-        clock,
-        limits: { peerQueueCapacity: 100_000 },
-      }),
-    );
-  }
-  const close = async () => {
-    const closing = Promise.all([...nets.values()].map((n) => n.close()));
-    await clock.tick(10_000);
-    await closing;
-    await memory.close();
-  };
-  return { clock, nets, memory, close };
-}
+import { makeCredentials, memoryNodes, sleep, until } from './helpers.js';
 
 /** A payload that names its round and index in every byte range. */
 function payloadOf(round: number, i: number, size: number): Uint8Array {
@@ -46,7 +18,7 @@ function payloadOf(round: number, i: number, size: number): Uint8Array {
 }
 
 test('bursts separated by idle time arrive byte for byte, to one-address and two-address peers', async () => {
-  const { clock, nets, memory, close } = await nodes(['a', 'b', 'c1', 'c2', 'd']);
+  const { clock, nets, memory, close } = await memoryNodes(['a', 'b', 'c1', 'c2', 'd']);
   const d = nets.get('d') as Network;
   const a = nets.get('a') as Network;
   const b = nets.get('b') as Network;
