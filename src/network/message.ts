@@ -19,6 +19,7 @@ export class NetworkMessage {
 
   constructor(
     network: Network,
+    /** As received; its `id` is read on first access (`ReceivedEnvelope`): copy fields by name. */
     readonly envelope: Envelope,
     data: Uint8Array,
     readonly from: MessageSource,

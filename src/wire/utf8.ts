@@ -82,6 +82,13 @@ export function readUtf8(buf: Buffer, start: number, end: number): string | unde
   return isUtf8(view) ? view.toString('utf8') : undefined;
 }
 
+/** `buf[start, end)` is all ASCII (then its UTF-8 and latin1 decodings are the same string). */
+export function isAscii(buf: Buffer, start: number, end: number): boolean {
+  let any = 0;
+  for (let i = start; i < end; i++) any |= buf[i]!;
+  return any < 0x80;
+}
+
 /** A cached decoding: the bytes (a copy, never a view of a received chunk) and their string. */
 interface Interned {
   bytes: Uint8Array;

@@ -40,10 +40,17 @@ function fieldsOf(v: PositiveVector): Envelope {
 }
 
 /** Comparable form: data as hex, and an absent directReceiver the same as an undefined one. */
+/** The fields, read by name (a received envelope's id is an accessor, which a spread would miss). */
 function plain(env: Envelope) {
-  const { directReceiver, ...rest } = env;
-  const out: Record<string, unknown> = { ...rest, data: Buffer.from(env.data).toString('hex') };
-  if (directReceiver !== undefined) out['directReceiver'] = directReceiver;
+  const out: Record<string, unknown> = {
+    deliveryStartTimestampMs: env.deliveryStartTimestampMs,
+    id: env.id,
+    label: env.label,
+    compressed: env.compressed,
+    data: Buffer.from(env.data).toString('hex'),
+    lastSenderIsProxy: env.lastSenderIsProxy,
+  };
+  if (env.directReceiver !== undefined) out['directReceiver'] = env.directReceiver;
   return out;
 }
 
@@ -109,6 +116,34 @@ describe('envelope vectors', () => {
     assert.equal(ranged.code, whole.code);
     assert.equal(ranged.offset, whole.offset);
     assert.equal(ranged.message, whole.message);
+  });
+
+  test('a received ASCII id is read when asked for; any other id is checked and decoded at once', () => {
+    const env: Envelope = {
+      deliveryStartTimestampMs: 5n,
+      id: 'node-k3j9-1z',
+      label: 'L',
+      compressed: false,
+      data: Buffer.from('abc'),
+      lastSenderIsProxy: false,
+    };
+    const body = encodeEnvelope(env);
+    const chunk = Buffer.concat([Buffer.from([1, 2]), body]);
+    const received = decodeEnvelopeAt(chunk, 2, chunk.length);
+    assert.equal(received.id, 'node-k3j9-1z');
+    assert.equal(received.id, 'node-k3j9-1z', 'read twice, the same');
+    received.id = 'other';
+    assert.equal(received.id, 'other');
+    // decodeEnvelope's envelope has every field its own: a spread or JSON copy keeps the id.
+    assert.equal({ ...decodeEnvelope(body).envelope }.id, 'node-k3j9-1z');
+    const utf8 = encodeEnvelope({ ...env, id: 'nœud-1' });
+    assert.equal(decodeEnvelopeAt(utf8, 0, utf8.length).id, 'nœud-1');
+    // Not UTF-8: the decode fails, at the id, as for every string field.
+    const bad = Buffer.from(body);
+    bad[16] = 0xff; // the id's first byte (after the u64 timestamp and the u64 length)
+    const error = decodeErrorOf(() => decodeEnvelopeAt(bad, 0, bad.length));
+    assert.equal(error.code, 'ERR_INVALID_UTF8');
+    assert.equal(error.offset, 16);
   });
 
   test('u64 max timestamp is exact', () => {
