@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 /**
  * Broadcast sequence numbers, carried in the message id so the envelope stays the
  * reference format: a node's broadcasts (`network.broadcast()` without an explicit id)
@@ -29,6 +30,36 @@ export class BroadcastIdReader {
   seq = 0;
   /** `publisher` followed by the mark: ids of that publisher start with it. */
   #head = '';
+  #headBytes: Buffer | undefined;
+
+  /**
+   * {@link read} of `source`'s id: from its bytes when they continue the last publisher's
+   * head (the usual case: no id string is made), else from the string.
+   */
+  readSource(source: IdSource): boolean {
+    const buf = source.idBytes;
+    const head = this.#headBytes;
+    if (buf !== undefined && head !== undefined) {
+      const start = source.idStart as number;
+      const end = source.idEnd as number;
+      const digits = start + head.length;
+      if (end - digits >= 1 && end - digits <= 10 && startsWithBytes(buf, start, head)) {
+        let seq = 0;
+        let i = digits;
+        for (; i < end; i++) {
+          const c = buf[i]!;
+          if (c >= 0x30 && c <= 0x39) seq = seq * 36 + (c - 0x30);
+          else if (c >= 0x61 && c <= 0x7a) seq = seq * 36 + (c - 0x57);
+          else break;
+        }
+        if (i === end) {
+          this.seq = seq;
+          return true;
+        }
+      }
+    }
+    return this.read(source.id);
+  }
 
   read(id: string): boolean {
     const head = this.#head;
@@ -44,6 +75,8 @@ export class BroadcastIdReader {
       if (!digitsAt(id, start)) return false;
       this.publisher = id.slice(0, at + 1);
       this.#head = id.slice(0, start);
+      // Its bytes, for readSource: only an ASCII head (latin1 would alias other characters).
+      this.#headBytes = isAsciiString(this.#head) ? Buffer.from(this.#head, 'latin1') : undefined;
     }
     let seq = 0;
     for (let i = start; i < id.length; i++) {
@@ -56,6 +89,32 @@ export class BroadcastIdReader {
 }
 
 /** True when `id` ends, from `start`, in 1 to 10 base-36 digits (`[0-9a-z]`). */
+/**
+ * A message id as the receive path has it: the string, and for an ASCII id read from the
+ * network also its bytes (`buf[start, end)`, see `ReceivedEnvelope`), which can be looked
+ * at without making the string.
+ */
+export interface IdSource {
+  readonly id: string;
+  readonly idBytes?: Buffer | undefined;
+  readonly idStart?: number;
+  readonly idEnd?: number;
+}
+
+function isAsciiString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+/** `buf` holds `head`'s bytes from `start`. */
+function startsWithBytes(buf: Buffer, start: number, head: Buffer): boolean {
+  const n = head.length;
+  if (buf.length - start < n) return false;
+  let i = 0;
+  while (i < n && buf[start + i] === head[i]) i++;
+  return i === n;
+}
+
 function digitsAt(id: string, start: number): boolean {
   const n = id.length - start;
   if (n < 1 || n > 10) return false;

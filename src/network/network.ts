@@ -22,7 +22,7 @@ import { WarnLimiter } from '../util/warn-limiter.js';
 import type { Envelope } from '../wire/envelope.js';
 import { payloadOf } from '../wire/message.js';
 import { DedupWindow } from './dedup.js';
-import { BroadcastIdReader, BroadcastSequences, type Gap } from './gaps.js';
+import { BroadcastIdReader, BroadcastSequences, type Gap, type IdSource } from './gaps.js';
 import { Inbox } from './inbox.js';
 import type { IncomingMessage, IncomingSink, MessageSource } from './incoming.js';
 import {
@@ -695,9 +695,9 @@ export class Network {
   }
 
   /** A message on a connection this node opened: follows the publisher's broadcast sequence. */
-  #sequence(id: string, from: IncomingMessage['from']): void {
+  #sequence(source: IdSource, from: IncomingMessage['from']): void {
     const b = this.#broadcastIds;
-    if (!b.read(id)) return;
+    if (!b.readSource(source)) return;
     const gap = this.#sequences.seen(b.publisher, b.seq);
     if (gap === undefined) return;
     const missed = gap.to - gap.from + 1;
@@ -914,7 +914,7 @@ export class Network {
       return;
     }
     this.#delivered++;
-    if (from.direction === 'outbound' && env.directReceiver === undefined) this.#sequence(env.id, from);
+    if (from.direction === 'outbound' && env.directReceiver === undefined) this.#sequence(env, from);
     if (this.#requests.size > 0) {
       const request = this.#requests.answeredBy(env.id, from);
       if (request !== undefined) {

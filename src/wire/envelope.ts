@@ -274,8 +274,9 @@ function readV0Fields(r: Reader): ReceivedEnvelope {
  * id, and building each one's id string was about a third of the receive path of a 64 B
  * message (bench/receive-micro.ts: 199 -> 136 ns per message without it). The id's bytes
  * are checked when the envelope is decoded (ASCII, or else decoded at once, strictly), so
- * reading it later cannot fail; until then the envelope keeps the received buffer, which
- * its `data` (a view into it) keeps alive anyway.
+ * reading it later cannot fail. The envelope keeps the received buffer (which its `data`,
+ * a view into it, keeps alive anyway), so that a reader can also look at the id's bytes
+ * (`idBytes`, e.g. the broadcast gap tracker) without making the string.
  *
  * `id` is an accessor of the class, not an own property: copy a received envelope's
  * fields by name (as {@link decodeEnvelope} does), not with an object spread.
@@ -283,9 +284,13 @@ function readV0Fields(r: Reader): ReceivedEnvelope {
 export class ReceivedEnvelope implements Envelope {
   directReceiver: string | undefined = undefined;
   #id: string | undefined;
-  #idBytes: Buffer | undefined;
-  readonly #idStart: number;
-  readonly #idEnd: number;
+  /**
+   * The received buffer holding the id's bytes at [idStart, idEnd) when they are ASCII and
+   * the id was not set since, else undefined.
+   */
+  idBytes: Buffer | undefined;
+  readonly idStart: number;
+  readonly idEnd: number;
 
   constructor(
     public deliveryStartTimestampMs: bigint,
@@ -299,25 +304,24 @@ export class ReceivedEnvelope implements Envelope {
     public lastSenderIsProxy: boolean,
   ) {
     this.#id = id;
-    this.#idBytes = id === undefined ? idBytes : undefined;
-    this.#idStart = idStart;
-    this.#idEnd = idEnd;
+    this.idBytes = id === undefined ? idBytes : undefined;
+    this.idStart = idStart;
+    this.idEnd = idEnd;
   }
 
   get id(): string {
     let id = this.#id;
     if (id === undefined) {
       // Checked ASCII when decoded: the read cannot fail.
-      id = ids.read(this.#idBytes as Buffer, this.#idStart, this.#idEnd) as string;
+      id = ids.read(this.idBytes as Buffer, this.idStart, this.idEnd) as string;
       this.#id = id;
-      this.#idBytes = undefined;
     }
     return id;
   }
 
   set id(value: string) {
     this.#id = value;
-    this.#idBytes = undefined;
+    this.idBytes = undefined;
   }
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -89,8 +90,10 @@ test('a for-await reader that falls behind is told which messages it lost', asyn
   await nodes.close();
 });
 
-test('BroadcastIdReader reads what broadcastSeqOf does, id after id, whatever came before', () => {
+test('BroadcastIdReader reads what broadcastSeqOf does, id after id, whatever came before; from the bytes of a received ASCII id too', () => {
   const parts = fc.constantFrom(
+    'š', // U+0161: its latin1 truncation is 'a', which a head's bytes must not alias
+    'a',
     'a-0123abcd-',
     'a-x-',
     'node-9-',
@@ -115,12 +118,20 @@ test('BroadcastIdReader reads what broadcastSeqOf does, id after id, whatever ca
       ),
       (ids) => {
         const reader = new BroadcastIdReader();
+        const fromBytes = new BroadcastIdReader();
         for (const id of ids) {
           const expected = broadcastSeqOf(id);
           assert.equal(reader.read(id), expected !== undefined, id);
+          // As the decoder hands it over: an ASCII id's bytes inside a larger chunk.
+          const ascii = [...id].every((c) => c.charCodeAt(0) < 0x80);
+          const chunk = Buffer.from(`xx${id}yy`, 'latin1');
+          const source = ascii ? { id, idBytes: chunk, idStart: 2, idEnd: 2 + id.length } : { id };
+          assert.equal(fromBytes.readSource(source), expected !== undefined, id);
           if (expected !== undefined) {
             assert.equal(reader.publisher, expected.publisher, id);
             assert.equal(reader.seq, expected.seq, id);
+            assert.equal(fromBytes.publisher, expected.publisher, id);
+            assert.equal(fromBytes.seq, expected.seq, id);
           }
         }
       },
@@ -132,6 +143,12 @@ test('BroadcastIdReader reads what broadcastSeqOf does, id after id, whatever ca
   assert.ok(reader.read('a-x-b:1'));
   assert.ok(reader.read('a-x-b:zz-b:12'));
   assert.deepEqual([reader.publisher, reader.seq], ['a-x-b:zz-', 38]);
+  // A head with a character beyond latin1 never matches an ASCII id's bytes.
+  const bytes = new BroadcastIdReader();
+  assert.ok(bytes.readSource({ id: 'š-b:1' }));
+  const id = 'a-b:2';
+  assert.ok(bytes.readSource({ id, idBytes: Buffer.from(id), idStart: 0, idEnd: id.length }));
+  assert.deepEqual([bytes.publisher, bytes.seq], ['a-', 2]);
 });
 
 test('BroadcastSequences: gaps of one publisher and of interleaved ones, duplicates open none', () => {
