@@ -4,6 +4,7 @@
 // (whose messages are records that other senders' queues may hold: their slab is let go,
 // never reused), and check every byte that arrives against what was sent under that id.
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
 import { type Credentials, certificateHash } from '../../src/identity/credentials.js';
 import { createNetwork, type Network } from '../../src/network/network.js';
@@ -112,4 +113,48 @@ test('over TLS, where written frames are held by reference until flushed: bursts
   assert.equal(arrived.length, sent.size);
   for (const { id, data } of arrived)
     assert.deepEqual(data, sent.get(id), `the bytes of ${id} changed on the way`);
+});
+
+test('over TLS, a backed-up sender keeps taking its slabs from the pool: the frame buffers it allocates do not grow with what it sends', async (t) => {
+  const [senderCreds, receiverCreds] = await makeCredentials(2);
+  const receiverHash = certificateHash((receiverCreds as Credentials).certPem);
+  const receiver = await createNetwork({
+    nodeId: 'r',
+    credentials: receiverCreds as Credentials,
+    listen: '127.0.0.1:0',
+    trust: { certHashes: [certificateHash((senderCreds as Credentials).certPem)] },
+  });
+  // Default limits: the transport's 1 MiB high-water mark, then a peer queue of 100 messages.
+  const sender = await createNetwork({
+    nodeId: 's',
+    credentials: senderCreds as Credentials,
+    trust: { certHashes: [receiverHash] },
+    topology: { r: [{ address: receiver.address, certHash: receiverHash }] },
+  });
+  t.after(() => Promise.all([sender.close(), receiver.close()]));
+  let received = 0;
+  receiver.onMessage(() => received++);
+  const allocUnsafe = Buffer.allocUnsafe;
+  let slabs = 0;
+  Buffer.allocUnsafe = (size: number) => {
+    // A sender's slab (frames of 16 KiB and more get buffers of their own, and other code
+    // allocates 64 KiB buffers too).
+    if (size === 64 * 1024 && new Error().stack?.includes('FrameSlab.reserve') === true) slabs++;
+    return allocUnsafe(size);
+  };
+  const total = 24 * 1024; // 24 MiB of ~1 KiB messages: 384 slabs' worth
+  try {
+    const data = new Uint8Array(1000);
+    for (let i = 0; i < total; i++) {
+      if (!sender.writable('r')) await sender.ready('r');
+      sender.send('r', 'L', data);
+    }
+    await until(() => received === total, 'every message to arrive', 60_000);
+  } finally {
+    Buffer.allocUnsafe = allocUnsafe;
+  }
+  // In flight: at most the 1 MiB high-water mark plus the queue, ~20 slabs, in use again
+  // and again. With a pool too small for the swing between backpressure and drain (4
+  // slabs) this was well over 100.
+  assert.ok(slabs <= 48, `${slabs} slabs allocated for ${total} messages`);
 });
