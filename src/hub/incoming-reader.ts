@@ -18,6 +18,7 @@ import {
   type Envelope,
   type EnvelopeVersion,
   lastDecodedVersion,
+  type ReceivedEnvelope,
 } from '../wire/envelope.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 
@@ -34,9 +35,6 @@ interface LabelSeries {
   readonly bufferFinished: CounterHandle;
   readonly bufferSeconds: HistogramHandle;
 }
-
-/** The largest timestamp that converts to a number exactly. */
-const MAX_SAFE_MS = BigInt(Number.MAX_SAFE_INTEGER);
 
 export interface IncomingReaderDeps {
   readonly incoming: IncomingSink;
@@ -121,7 +119,7 @@ export class IncomingReader {
     readAtMs?: number,
   ): boolean {
     const readAt = readAtMs ?? this.#deps.clock.now();
-    let envelope: Envelope;
+    let envelope: ReceivedEnvelope;
     try {
       envelope = decodeEnvelopeAt(chunk, start, end);
     } catch (err) {
@@ -143,7 +141,7 @@ export class IncomingReader {
     series.bytes.inc(end - start + FRAME_PREFIX_BYTES);
 
     series.transferStarted.inc();
-    const transferMs = this.#transferMs(envelope.deliveryStartTimestampMs, readAt);
+    const transferMs = this.#transferMs(envelope.startMs, readAt);
     if (transferMs === undefined) this.countError('in_transfer_skew');
     else series.transferSeconds.observe(transferMs / 1000);
     series.transferFinished.inc();
@@ -175,10 +173,10 @@ export class IncomingReader {
   }
 
   /** Transfer time in ms, clamped at 0 within the skew tolerance; undefined when not credible. */
-  #transferMs(startMs: bigint, readAt: number): number | undefined {
-    if (startMs > MAX_SAFE_MS) return undefined;
-    const ms = readAt - Number(startMs);
-    if (ms < -this.#deps.clockSkewToleranceMs || ms > this.#deps.maxTransferMs) return undefined;
+  #transferMs(startMs: number, readAt: number): number | undefined {
+    const ms = readAt - startMs;
+    // NaN (a start of 2^53 ms or more) fails both comparisons: not credible either.
+    if (!(ms >= -this.#deps.clockSkewToleranceMs && ms <= this.#deps.maxTransferMs)) return undefined;
     return Math.max(ms, 0);
   }
 }

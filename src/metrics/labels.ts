@@ -63,6 +63,8 @@ export class LabelSetCache<T> {
   readonly #registry: LabelRegistry;
   readonly #make: (label: string) => T;
   readonly #sets = new Map<string, T>();
+  #lastLabel: string | undefined;
+  #lastSets: T | undefined;
 
   /** @param make builds the label object(s) for a reported label */
   constructor(registry: LabelRegistry, make: (label: string) => T) {
@@ -72,11 +74,18 @@ export class LabelSetCache<T> {
 
   /** The label object(s) for message label `label`, bounded by the registry. */
   get(label: string): T {
+    // Received messages mostly repeat the last label: no lookup then.
+    if (label === this.#lastLabel) return this.#lastSets as T;
     const reported = this.#registry.bound(label);
     let sets = this.#sets.get(reported);
     if (sets === undefined) {
       sets = this.#make(reported);
       this.#sets.set(reported, sets);
+    }
+    // Only a label the registry keeps as itself (`other` depends on what was seen before).
+    if (reported === label) {
+      this.#lastLabel = label;
+      this.#lastSets = sets;
     }
     return sets;
   }

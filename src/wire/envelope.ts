@@ -240,6 +240,7 @@ const reader = new Reader();
 
 function readV0Fields(r: Reader): ReceivedEnvelope {
   const deliveryStartTimestampMs = r.u64('delivery_start_timestamp_ms');
+  const startMs = r.lastNumber;
   const idAt = r.pos;
   const idLength = r.len('id');
   const idStart = r.pos;
@@ -257,6 +258,7 @@ function readV0Fields(r: Reader): ReceivedEnvelope {
   const lastSenderIsProxy = r.bool('last_sender_is_proxy');
   return new ReceivedEnvelope(
     deliveryStartTimestampMs,
+    startMs,
     id,
     r.buf,
     idStart,
@@ -294,6 +296,8 @@ export class ReceivedEnvelope implements Envelope {
 
   constructor(
     public deliveryStartTimestampMs: bigint,
+    /** `deliveryStartTimestampMs` as a number, NaN when it is 2^53 or more (the metrics' transfer time). */
+    readonly startMs: number,
     id: string | undefined,
     idBytes: Buffer,
     idStart: number,

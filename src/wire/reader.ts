@@ -28,6 +28,8 @@ export class Reader {
   base = EMPTY.byteOffset;
   lastValue = 0;
   lastBigInt = 0n;
+  /** The value u64() last returned as a number, or NaN when it was 2^53 or more (not exact). */
+  lastNumber = 0;
 
   reset(buf: Buffer, start: number, end: number): this {
     this.buf = buf;
@@ -84,8 +86,10 @@ export class Reader {
         this.lastValue = value;
         this.lastBigInt = BigInt(value);
       }
+      this.lastNumber = value;
       return this.lastBigInt;
     }
+    this.lastNumber = Number.NaN;
     return b.readBigUInt64LE(p);
   }
 
