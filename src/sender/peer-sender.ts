@@ -327,7 +327,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   #store(msg: OutgoingMessage): SlabUse {
     const slab = this.#frameSlab();
     storeFrame(msg, slab);
-    return this.#useOf(msg.frames as Buffer, slab.fromSlab);
+    return this.#useOf(msg.frames as Buffer, slab);
   }
 
   #frameSlab(): FrameSlab {
@@ -336,13 +336,16 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   }
 
   /**
-   * The use of `frames`, just reserved in the slab (`fromSlab`) or a buffer of the frame's
-   * own: a new slab buffer starts a new use, and the one before is handed on if it can be.
+   * The use of `frames`, just reserved by `slab`: in its current slab (a new slab buffer
+   * starts a new use, and the one before is handed on if it can be), in a pooled buffer of
+   * the frame's own (a use of its own, handed back to the pool once flushed), or in a
+   * buffer from the GC (never handed on).
    */
-  #useOf(frames: Buffer, fromSlab: boolean): SlabUse {
+  #useOf(frames: Buffer, slab: FrameSlab): SlabUse {
+    if (slab.pooled) return new SlabUse(frames);
     const use = this.#use;
     if (use !== undefined && use.buf === frames) return use;
-    if (!fromSlab) return FOREIGN;
+    if (!slab.fromSlab) return FOREIGN;
     const next = new SlabUse(frames);
     this.#use = next;
     if (use !== undefined) this.#settle(use, 0);
@@ -370,7 +373,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     const slab = this.#frameSlab();
     const frames = slab.encode(envelope, msg.size);
     const at = slab.offset;
-    const use = this.#useOf(frames, slab.fromSlab);
+    const use = this.#useOf(frames, slab);
     use.pending++;
     const ok = connection.writeEncoded(frames, at, at + FRAME_PREFIX_BYTES + msg.size, 1);
     this.#unflushed.push(this.#queue.runOf(msg, frames, use), msg.seq, at, msg.size, msg.enqueuedAtMs);

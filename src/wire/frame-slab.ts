@@ -11,41 +11,89 @@ const OWN_BUFFER_BYTES = 16 * 1024;
 const MIN_ROOM = 1024;
 
 /**
- * Slabs a pool keeps by default: 64 x 64 KiB = 4 MiB. A backed-up sender has the
+ * Bytes a pool keeps at most by default: 4 MiB (64 slabs). A backed-up sender has the
  * transport's high-water mark (1 MiB) and its queue framed in slabs, and its in-flight
- * amount swings by about that much between backpressure and drain: slabs flushed on one
- * swing must still be here for the next, or each one is a new 64 KiB buffer (external
- * memory, which makes V8 run full GCs: issue 16 measured 0.3-0.4 mark-compacts per 10k
- * 1 KiB messages and ~1 us/msg of GC threads with a pool of 4).
+ * amount swings by about that much between backpressure and drain: buffers flushed on one
+ * swing must still be here for the next, or each one is a new buffer (external memory,
+ * which makes V8 run full GCs: issue 16 measured 0.3-0.4 mark-compacts per 10k 1 KiB
+ * messages and ~1 us/msg of GC threads with a pool of 4 slabs).
  */
-export const POOLED_SLABS = 64;
+export const POOLED_BYTES = 4 * 1024 * 1024;
+
+/** Frames up to this size get a pooled buffer of their own; larger ones a buffer from the GC. */
+export const MAX_POOLED_FRAME_BYTES = 1024 * 1024;
+
+/** Buffers of frames of their own come in sizes that are multiples of this (at most 1/4 unused above 64 KiB). */
+const SIZE_STEP = 16 * 1024;
 
 /**
- * Slabs nobody refers to any more, kept for the next owner that needs one: an owner that
- * goes idle gives its slab back here (and holds no memory while idle) and one that gets
- * busy again, or fills its slab, takes one instead of allocating. At most `max` are kept (a
- * bounded, per-node amount of memory: `max` x 64 KiB).
+ * Buffers nobody refers to any more, kept for the next owner that needs one: slabs (an
+ * owner that goes idle gives its slab back here, and holds no memory while idle; one that
+ * gets busy again, or fills its slab, takes one instead of allocating), and the buffers of
+ * large frames (16 KiB up to {@link MAX_POOLED_FRAME_BYTES}, in sizes rounded up to 16 KiB),
+ * given back once their frame was flushed. At most `maxBytes` are kept: a bounded,
+ * per-node amount of memory.
  */
 export class SlabPool {
-  readonly #free: Buffer[] = [];
-  readonly max: number;
+  /** Free buffers by size. */
+  readonly #free = new Map<number, Buffer[]>();
+  #bytes = 0;
+  readonly maxBytes: number;
 
-  constructor(max = POOLED_SLABS) {
-    this.max = max;
+  constructor(maxBytes = POOLED_BYTES) {
+    this.maxBytes = maxBytes;
   }
 
-  /** Slabs kept now. */
+  /** Buffers kept now. */
   get size(): number {
-    return this.#free.length;
+    let n = 0;
+    for (const list of this.#free.values()) n += list.length;
+    return n;
   }
 
+  /** Bytes kept now. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** A slab, if one is kept. */
   take(): Buffer | undefined {
-    return this.#free.pop();
+    return this.#take(SLAB_BYTES);
   }
 
-  /** Keeps `slab` (a whole slab no frame of which is referred to any more) if there is room. */
-  give(slab: Buffer): void {
-    if (slab.length === SLAB_BYTES && this.#free.length < this.max) this.#free.push(slab);
+  /**
+   * A buffer for a frame of `bytes` (16 KiB up to {@link MAX_POOLED_FRAME_BYTES}) of its
+   * own: a kept one of its size class, or a new one of that size (so that it can be kept
+   * when given back).
+   */
+  takeSized(bytes: number): Buffer {
+    const size = Math.ceil(bytes / SIZE_STEP) * SIZE_STEP;
+    return this.#take(size) ?? Buffer.allocUnsafe(size);
+  }
+
+  #take(size: number): Buffer | undefined {
+    const buf = this.#free.get(size)?.pop();
+    if (buf !== undefined) this.#bytes -= size;
+    return buf;
+  }
+
+  /**
+   * Keeps `buf` (a whole slab, or a buffer from {@link takeSized}, no frame of which is
+   * referred to any more) if there is room.
+   */
+  give(buf: Buffer): void {
+    const size = buf.length;
+    const pooled =
+      size === SLAB_BYTES ||
+      (size % SIZE_STEP === 0 && size >= OWN_BUFFER_BYTES && size <= MAX_POOLED_FRAME_BYTES);
+    if (!pooled || this.#bytes + size > this.maxBytes) return;
+    let list = this.#free.get(size);
+    if (list === undefined) {
+      list = [];
+      this.#free.set(size, list);
+    }
+    list.push(buf);
+    this.#bytes += size;
   }
 }
 
@@ -65,6 +113,8 @@ export class FrameSlab {
   offset = 0;
   /** The last reserve() returned a slab (shared by the frames around it), not a buffer of the frame's own. */
   fromSlab = false;
+  /** The last reserve() returned a buffer of the frame's own from the pool, to be given back once flushed. */
+  pooled = false;
 
   constructor(pool?: SlabPool) {
     this.#pool = pool;
@@ -75,8 +125,11 @@ export class FrameSlab {
     if (bytes >= OWN_BUFFER_BYTES) {
       this.offset = 0;
       this.fromSlab = false;
-      return Buffer.allocUnsafe(bytes);
+      const pool = this.#pool;
+      this.pooled = pool !== undefined && bytes <= MAX_POOLED_FRAME_BYTES;
+      return this.pooled ? (pool as SlabPool).takeSized(bytes) : Buffer.allocUnsafe(bytes);
     }
+    this.pooled = false;
     if (this.#slab === undefined || this.#slab.length - this.#used < bytes) {
       this.#slab = this.#pool?.take() ?? Buffer.allocUnsafe(SLAB_BYTES);
       this.#used = 0;

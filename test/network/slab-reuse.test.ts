@@ -158,3 +158,49 @@ test('over TLS, a backed-up sender keeps taking its slabs from the pool: the fra
   // slabs) this was well over 100.
   assert.ok(slabs <= 48, `${slabs} slabs allocated for ${total} messages`);
 });
+
+test('over TLS, large frames get pooled buffers of their own, taken again once flushed: every byte arrives, and allocations do not grow with what is sent', async (t) => {
+  const [senderCreds, receiverCreds] = await makeCredentials(2);
+  const receiverHash = certificateHash((receiverCreds as Credentials).certPem);
+  const receiver = await createNetwork({
+    nodeId: 'r',
+    credentials: receiverCreds as Credentials,
+    listen: '127.0.0.1:0',
+    trust: { certHashes: [certificateHash((senderCreds as Credentials).certPem)] },
+  });
+  const sender = await createNetwork({
+    nodeId: 's',
+    credentials: senderCreds as Credentials,
+    trust: { certHashes: [receiverHash] },
+    compressThresholdBytes: Number.MAX_SAFE_INTEGER, // frames as large as the payloads
+    topology: { r: [{ address: receiver.address, certHash: receiverHash }] },
+  });
+  t.after(() => Promise.all([sender.close(), receiver.close()]));
+  const sent = new Map<string, Uint8Array>();
+  const arrived: { id: string; data: Uint8Array }[] = [];
+  receiver.onMessage((m) => arrived.push({ id: m.id, data: Uint8Array.from(m.data) }));
+  const allocUnsafe = Buffer.allocUnsafe;
+  let large = 0;
+  Buffer.allocUnsafe = (size: number) => {
+    if (size >= 16 * 1024 && new Error().stack?.includes('FrameSlab.reserve') === true) large++;
+    return allocUnsafe(size);
+  };
+  // Sizes around the 16 KiB threshold and the size steps, small ones between, and one
+  // past the pooled maximum: ~900 frames, ~40 MiB.
+  const sizes = [16_300, 70_000, 300, 65_536, 16_400, 33_000, 1_000, 130_000, 49_200, 2_000_000];
+  try {
+    for (let i = 0; i < 900; i++) {
+      if (!sender.writable('r')) await sender.ready('r');
+      const data = payloadOf(i % 7, i, sizes[i % sizes.length] as number);
+      sent.set(sender.send('r', 'L', data), data);
+    }
+    await until(() => arrived.length === sent.size, 'every message to arrive', 60_000);
+  } finally {
+    Buffer.allocUnsafe = allocUnsafe;
+  }
+  for (const { id, data } of arrived)
+    assert.deepEqual(data, sent.get(id), `the bytes of ${id} changed on the way`);
+  // 720 frames of 16 KiB to 1 MiB and 90 larger ones (never pooled) went out: ~140 buffers
+  // allocated in all, where a buffer per large frame was ~630.
+  assert.ok(large <= 300, `${large} large frame buffers allocated for 900 messages`);
+});

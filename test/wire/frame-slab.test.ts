@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
-import { FrameSlab, SlabPool } from '../../src/wire/frame-slab.js';
+import { FrameSlab, MAX_POOLED_FRAME_BYTES, SlabPool } from '../../src/wire/frame-slab.js';
 
 test('frames are appended in one slab until it is full, then a new one is started', () => {
   const slab = new FrameSlab();
@@ -25,7 +25,7 @@ test('frames are appended in one slab until it is full, then a new one is starte
 });
 
 test('a slab given to the pool is the next one an owner of the pool starts, from its beginning', () => {
-  const pool = new SlabPool(2);
+  const pool = new SlabPool(2 * 64 * 1024);
   const a = new FrameSlab(pool);
   const bufA = a.reserve(10);
   a.release();
@@ -39,13 +39,44 @@ test('a slab given to the pool is the next one an owner of the pool starts, from
   assert.notEqual(a.reserve(10), bufA);
 });
 
-test('the pool keeps at most its maximum, and only whole slabs', () => {
-  const pool = new SlabPool(2);
+test('the pool keeps at most its maximum of bytes, and only whole slabs and buffers of its sizes', () => {
+  const pool = new SlabPool(2 * 64 * 1024);
   const bufs = Array.from({ length: 4 }, () => new FrameSlab(pool).reserve(8));
   assert.equal(new Set(bufs).size, 4);
   for (const b of bufs) pool.give(b);
   assert.equal(pool.size, 2);
+  assert.equal(pool.bytes, 2 * 64 * 1024);
   pool.give(Buffer.alloc(100)); // not a slab: ignored
+  pool.give(Buffer.alloc(20_000)); // not a size the pool hands out: ignored
   assert.equal(pool.size, 2);
   assert.ok(bufs.includes(new FrameSlab(pool).reserve(8)));
+});
+
+test('a large frame gets a pooled buffer of its own, in sizes of 16 KiB steps, given back and taken again', () => {
+  const pool = new SlabPool(1024 * 1024);
+  const slab = new FrameSlab(pool);
+  const small = slab.reserve(100);
+  assert.equal(slab.pooled, false);
+  const big = slab.reserve(70_000);
+  assert.equal(slab.pooled, true);
+  assert.equal(slab.fromSlab, false);
+  assert.equal(slab.offset, 0);
+  assert.equal(big.length, 80 * 1024, '70,000 bytes round up to 80 KiB');
+  // The slab goes on where it was.
+  assert.equal(slab.reserve(100), small);
+  assert.equal(slab.offset, 100);
+  pool.give(big);
+  assert.equal(pool.bytes, 80 * 1024);
+  // The same size class takes it again; another class does not.
+  assert.notEqual(slab.reserve(90_000), big);
+  assert.equal(slab.reserve(66_000), big);
+  assert.equal(pool.bytes, 0);
+  // Past the pooled maximum: a buffer from the GC, not to be given back.
+  const huge = slab.reserve(MAX_POOLED_FRAME_BYTES + 1);
+  assert.equal(slab.pooled, false);
+  assert.equal(huge.length, MAX_POOLED_FRAME_BYTES + 1);
+  // Without a pool, a large frame's buffer is its exact size and not pooled.
+  const alone = new FrameSlab();
+  assert.equal(alone.reserve(70_000).length, 70_000);
+  assert.equal(alone.pooled, false);
 });
