@@ -5,10 +5,53 @@ import { frameBuffer } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { OutcomeTicket, QueueRefusal } from './port.js';
 
-/** A message whose outcome waits: `at` is the ordinal of its frame (in the ring, or handed over). */
-interface Waiting {
-  readonly at: number;
-  readonly ticket: OutcomeTicket;
+/**
+ * Messages whose outcomes wait, in order, each with the ordinal of its frame (in the ring,
+ * or handed over): two rings (tickets, and ordinals in a typed array), no object per
+ * message (a broadcast puts one here per subscriber).
+ */
+class Waiting {
+  #tickets: (OutcomeTicket | undefined)[] = new Array(16);
+  #at = new Float64Array(16);
+  #head = 0;
+  length = 0;
+
+  push(at: number, ticket: OutcomeTicket): void {
+    if (this.length === this.#tickets.length) this.#grow();
+    const i = (this.#head + this.length) & (this.#tickets.length - 1);
+    this.#tickets[i] = ticket;
+    this.#at[i] = at;
+    this.length++;
+  }
+
+  /** The first one's ordinal (when length > 0). */
+  firstAt(): number {
+    return this.#at[this.#head] as number;
+  }
+
+  /** Takes the first one's ticket (when length > 0). */
+  shift(): OutcomeTicket {
+    const i = this.#head;
+    const ticket = this.#tickets[i] as OutcomeTicket;
+    this.#tickets[i] = undefined;
+    this.#head = (i + 1) & (this.#tickets.length - 1);
+    this.length--;
+    return ticket;
+  }
+
+  #grow(): void {
+    const n = this.#tickets.length;
+    const tickets: (OutcomeTicket | undefined)[] = new Array(n * 2);
+    const at = new Float64Array(n * 2);
+    for (let k = 0; k < this.length; k++) {
+      const i = (this.#head + k) & (n - 1);
+      tickets[k] = this.#tickets[i];
+      at[k] = this.#at[i] as number;
+    }
+    this.#tickets = tickets;
+    this.#at = at;
+    this.#head = 0;
+  }
 }
 
 /** A running total shared by the outboxes of one kind, for the queue-depth gauge. */
@@ -62,8 +105,8 @@ export class Outbox {
   #enqueued = 0;
   #dequeued = 0;
   /** Messages with a ticket in the ring (by enqueue ordinal), and handed over (by hand-over ordinal). */
-  #inRing: Waiting[] | undefined;
-  #inTransport: Waiting[] | undefined;
+  #inRing: Waiting | undefined;
+  #inTransport: Waiting | undefined;
   /** Set once the connection closed: how messages handed over after that end. */
   #lost: 'connection_lost' | 'shutdown' | undefined;
   /**
@@ -165,8 +208,8 @@ export class Outbox {
   /** A message about to be queued in the ring: taken now, settled once flushed. */
   #waitInRing(ticket: OutcomeTicket): void {
     ticket.taken(this.#connection.remoteAddress);
-    this.#inRing ??= [];
-    this.#inRing.push({ at: this.#enqueued, ticket });
+    this.#inRing ??= new Waiting();
+    this.#inRing.push(this.#enqueued, ticket);
   }
 
   /** The message of the frame just handed over waits for that frame's flush. */
@@ -176,8 +219,8 @@ export class Outbox {
       ticket.settle(this.#lost, this.#connection.remoteAddress);
       return;
     }
-    this.#inTransport ??= [];
-    this.#inTransport.push({ at: this.#handed - 1, ticket });
+    this.#inTransport ??= new Waiting();
+    this.#inTransport.push(this.#handed - 1, ticket);
   }
 
   /** The transport flushed `count` more frames: messages among them are `written`. */
@@ -185,8 +228,8 @@ export class Outbox {
     this.#flushed += count;
     if (this.#acknowledged) return;
     const waiting = this.#inTransport;
-    while (waiting !== undefined && waiting.length > 0 && waiting[0]!.at < this.#flushed) {
-      waiting.shift()!.ticket.settle('written', this.#connection.remoteAddress);
+    while (waiting !== undefined && waiting.length > 0 && waiting.firstAt() < this.#flushed) {
+      waiting.shift().settle('written', this.#connection.remoteAddress);
     }
   }
 
@@ -200,10 +243,10 @@ export class Outbox {
     this.#inTransport = undefined;
     const address = this.#connection.remoteAddress;
     if (waiting === undefined) return;
-    for (const w of waiting) {
+    while (waiting.length > 0) {
       // With acks, a flushed frame may have reached the subscriber: nobody can tell now.
-      const flushed = this.#acknowledged && w.at < this.#flushed;
-      w.ticket.settle(flushed ? 'unacknowledged' : this.#lost, address);
+      const flushed = this.#acknowledged && waiting.firstAt() < this.#flushed;
+      waiting.shift().settle(flushed ? 'unacknowledged' : this.#lost, address);
     }
   }
 
@@ -212,8 +255,8 @@ export class Outbox {
     if (!this.#acknowledged) return;
     const upTo = Math.min(count, this.#flushed);
     const waiting = this.#inTransport;
-    while (waiting !== undefined && waiting.length > 0 && waiting[0]!.at < upTo) {
-      waiting.shift()!.ticket.settle('delivered', this.#connection.remoteAddress);
+    while (waiting !== undefined && waiting.length > 0 && waiting.firstAt() < upTo) {
+      waiting.shift().settle('delivered', this.#connection.remoteAddress);
     }
   }
 
@@ -259,8 +302,8 @@ export class Outbox {
       const ordinal = this.#dequeued++;
       const accepted = this.#write(frame);
       const inRing = this.#inRing;
-      if (inRing !== undefined && inRing.length > 0 && inRing[0]!.at === ordinal) {
-        this.#waitFlush(inRing.shift()!.ticket);
+      if (inRing !== undefined && inRing.length > 0 && inRing.firstAt() === ordinal) {
+        this.#waitFlush(inRing.shift());
       }
       if (!accepted) {
         this.#blocked = true;
@@ -279,7 +322,7 @@ export class Outbox {
     const inRing = this.#inRing;
     this.#inRing = undefined;
     const address = this.#connection.remoteAddress;
-    if (inRing !== undefined) for (const w of inRing) w.ticket.settle(reason, address);
+    while (inRing !== undefined && inRing.length > 0) inRing.shift().settle(reason, address);
     this.#depth.value -= discarded;
     this.#budget.give(this.#bytes);
     this.#bytes = 0;

@@ -178,3 +178,35 @@ test('outbox: a transport without writeEnvelope gets a reply as one encoded fram
   assert.equal(bodies.length, 1);
   assert.deepEqual(Buffer.from(bodies[0]!), encodeEnvelope(e));
 });
+
+test('outbox: tickets of frames that waited and were handed over settle once each, in order, as their frames are flushed; the rest end with the connection', () => {
+  const { conn, connection } = fakeConnection();
+  (conn as unknown as { remoteAddress: string }).remoteAddress = 'sub:1';
+  const box = new Outbox(connection, 1000, { value: 0 });
+  const settled: string[] = [];
+  const ticket = (i: number) => ({
+    taken: () => {},
+    settle: (result: string, address: string) => settled.push(`${i}:${result}@${address}`),
+    refused: () => settled.push(`${i}:refused`),
+  });
+  conn.room = 5;
+  // 5 written through, 295 queue (the waiting rings grow well past their first 16 slots).
+  for (let i = 0; i < 300; i++) assert.equal(box.push(frame(i & 0xff), ticket(i)), true);
+  assert.equal(box.depth, 295);
+  conn.room = 101;
+  box.drain(); // 100 more handed over: 105 wait for their flush
+  box.flushed(3);
+  assert.deepEqual(settled, ['0:written@sub:1', '1:written@sub:1', '2:written@sub:1']);
+  box.flushed(97);
+  assert.equal(settled.length, 100);
+  assert.ok(settled.every((s, i) => s === `${i}:written@sub:1`));
+  conn.room = Number.POSITIVE_INFINITY;
+  box.drain(); // the other 195 handed over
+  box.flushed(50);
+  assert.equal(settled.length, 150);
+  // The connection closes: the 150 handed over but not flushed are lost, nothing twice.
+  box.closed();
+  assert.equal(settled.length, 300);
+  assert.ok(settled.slice(150).every((s, k) => s === `${150 + k}:connection_lost@sub:1`));
+  assert.equal(new Set(settled.map((s) => s.split(':')[0])).size, 300);
+});
