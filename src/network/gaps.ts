@@ -157,28 +157,38 @@ export const MAX_TRACKED_PUBLISHERS = 10_000;
  */
 export class BroadcastSequences {
   readonly #last = new Map<string, number>();
-  /** The publisher inserted last (the most recent already): it need not move. */
+  /**
+   * The publisher seen last (the most recent in the map), whose last sequence number is
+   * kept in `#newestLast` while its broadcasts keep coming (the map's value for it is
+   * brought up to date when another publisher comes): no map operation per broadcast.
+   */
   #newest: string | undefined;
+  #newestLast = 0;
 
   get size(): number {
     return this.#last.size;
   }
 
   seen(publisher: string, seq: number): { from: number; to: number } | undefined {
-    const last = this.#last.get(publisher);
-    if (last !== undefined && publisher === this.#newest) {
+    if (publisher === this.#newest) {
       // The usual case (one publisher, or a run of its broadcasts): no reordering.
-      if (seq > last) this.#last.set(publisher, seq);
+      const last = this.#newestLast;
+      if (seq > last) this.#newestLast = seq;
       return seq <= last + 1 ? undefined : { from: last + 1, to: seq - 1 };
     }
-    this.#newest = publisher;
+    const newest = this.#newest;
+    if (newest !== undefined) this.#last.set(newest, this.#newestLast); // where it stands
+    const last = this.#last.get(publisher);
     if (last !== undefined)
       this.#last.delete(publisher); // re-inserted: most recent last
     else if (this.#last.size >= MAX_TRACKED_PUBLISHERS) {
       const oldest = this.#last.keys().next().value as string;
       this.#last.delete(oldest);
     }
-    this.#last.set(publisher, last === undefined ? seq : Math.max(last, seq));
+    const next = last === undefined ? seq : Math.max(last, seq);
+    this.#last.set(publisher, next);
+    this.#newest = publisher;
+    this.#newestLast = next;
     if (last === undefined || seq <= last + 1) return undefined;
     return { from: last + 1, to: seq - 1 };
   }

@@ -3,7 +3,12 @@ import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { BroadcastIdReader, BroadcastSequences, broadcastSeqOf } from '../../src/network/gaps.js';
+import {
+  BroadcastIdReader,
+  BroadcastSequences,
+  broadcastSeqOf,
+  MAX_TRACKED_PUBLISHERS,
+} from '../../src/network/gaps.js';
 import type { Gap, Network } from '../../src/network/network.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
 import { memoryNodes } from './memory-nodes.js';
@@ -162,4 +167,37 @@ test('BroadcastSequences: gaps of one publisher and of interleaved ones, duplica
   assert.deepEqual(s.seen('p-', 9), { from: 8, to: 8 });
   assert.deepEqual(s.seen('q-', 12), { from: 11, to: 11 });
   assert.equal(s.size, 2);
+});
+
+test('BroadcastSequences reports what a plain map of last sequence numbers says, for interleaved publishers', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.constantFrom('p-', 'q-', 'r-'), fc.integer({ min: 0, max: 40 })), {
+        maxLength: 200,
+      }),
+      (events) => {
+        const s = new BroadcastSequences();
+        const model = new Map<string, number>();
+        for (const [publisher, seq] of events) {
+          const last = model.get(publisher);
+          const expected =
+            last === undefined || seq <= last + 1 ? undefined : { from: last + 1, to: seq - 1 };
+          model.set(publisher, last === undefined ? seq : Math.max(last, seq));
+          assert.deepEqual(s.seen(publisher, seq), expected);
+        }
+        assert.equal(s.size, model.size);
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+test('BroadcastSequences forgets the publisher heard from least recently, never the one just heard', () => {
+  const s = new BroadcastSequences();
+  for (let i = 0; i < MAX_TRACKED_PUBLISHERS; i++) s.seen(`p${i}-`, 0);
+  assert.deepEqual(s.seen('p0-', 5), { from: 1, to: 4 }); // p0 is the most recent now
+  assert.equal(s.seen('new-', 0), undefined); // full: p1, the least recent, is forgotten
+  assert.equal(s.size, MAX_TRACKED_PUBLISHERS);
+  assert.equal(s.seen('p1-', 9), undefined, 'forgotten: starts anew, no gap');
+  assert.deepEqual(s.seen('p0-', 8), { from: 6, to: 7 }, 'p0 kept, at 5');
 });
