@@ -5,7 +5,7 @@
 // never reused), and check every byte that arrives against what was sent under that id.
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { type Credentials, certificateHash } from '../../src/identity/credentials.js';
 import { createNetwork, type Network } from '../../src/network/network.js';
 import type { OutcomeEvent } from '../../src/sender/outcome.js';
@@ -16,6 +16,31 @@ function payloadOf(round: number, i: number, size: number): Uint8Array {
   const out = new Uint8Array(size);
   for (let k = 0; k < size; k++) out[k] = (round * 31 + i * 7 + k) & 0xff;
   return out;
+}
+
+/**
+ * A sender node `s` and a receiver node `r` over mutual TLS on 127.0.0.1, `s` knowing
+ * `r` (default limits: the transport's 1 MiB high-water mark, a peer queue of 100
+ * messages); closed after the test.
+ */
+async function tlsPair(t: TestContext, senderOptions: { compressThresholdBytes?: number } = {}) {
+  const [senderCreds, receiverCreds] = await makeCredentials(2);
+  const receiverHash = certificateHash((receiverCreds as Credentials).certPem);
+  const receiver = await createNetwork({
+    nodeId: 'r',
+    credentials: receiverCreds as Credentials,
+    listen: '127.0.0.1:0',
+    trust: { certHashes: [certificateHash((senderCreds as Credentials).certPem)] },
+  });
+  const sender = await createNetwork({
+    nodeId: 's',
+    credentials: senderCreds as Credentials,
+    trust: { certHashes: [receiverHash] },
+    topology: { r: [{ address: receiver.address, certHash: receiverHash }] },
+    ...senderOptions,
+  });
+  t.after(() => Promise.all([sender.close(), receiver.close()]));
+  return { sender, receiver };
 }
 
 test('bursts separated by idle time arrive byte for byte, to one-address and two-address peers', async () => {
@@ -81,22 +106,8 @@ test('bursts separated by idle time arrive byte for byte, to one-address and two
 });
 
 test('over TLS, where written frames are held by reference until flushed: bursts with idle time between arrive byte for byte', async (t) => {
-  const [senderCreds, receiverCreds] = await makeCredentials(2);
-  const receiverHash = certificateHash((receiverCreds as Credentials).certPem);
-  const receiver = await createNetwork({
-    nodeId: 'r',
-    credentials: receiverCreds as Credentials,
-    listen: '127.0.0.1:0',
-    trust: { certHashes: [certificateHash((senderCreds as Credentials).certPem)] },
-  });
   // No outcome listener: the sender's messages are plain (numbers in runs, frames in its slab).
-  const sender = await createNetwork({
-    nodeId: 's',
-    credentials: senderCreds as Credentials,
-    trust: { certHashes: [receiverHash] },
-    topology: { r: [{ address: receiver.address, certHash: receiverHash }] },
-  });
-  t.after(() => Promise.all([sender.close(), receiver.close()]));
+  const { sender, receiver } = await tlsPair(t);
   const sent = new Map<string, Uint8Array>();
   const arrived: { id: string; data: Uint8Array }[] = [];
   receiver.onMessage((m) => arrived.push({ id: m.id, data: Uint8Array.from(m.data) }));
@@ -116,22 +127,8 @@ test('over TLS, where written frames are held by reference until flushed: bursts
 });
 
 test('over TLS, a backed-up sender keeps taking its slabs from the pool: the frame buffers it allocates do not grow with what it sends', async (t) => {
-  const [senderCreds, receiverCreds] = await makeCredentials(2);
-  const receiverHash = certificateHash((receiverCreds as Credentials).certPem);
-  const receiver = await createNetwork({
-    nodeId: 'r',
-    credentials: receiverCreds as Credentials,
-    listen: '127.0.0.1:0',
-    trust: { certHashes: [certificateHash((senderCreds as Credentials).certPem)] },
-  });
   // Default limits: the transport's 1 MiB high-water mark, then a peer queue of 100 messages.
-  const sender = await createNetwork({
-    nodeId: 's',
-    credentials: senderCreds as Credentials,
-    trust: { certHashes: [receiverHash] },
-    topology: { r: [{ address: receiver.address, certHash: receiverHash }] },
-  });
-  t.after(() => Promise.all([sender.close(), receiver.close()]));
+  const { sender, receiver } = await tlsPair(t);
   let received = 0;
   receiver.onMessage(() => received++);
   const allocUnsafe = Buffer.allocUnsafe;
@@ -160,22 +157,8 @@ test('over TLS, a backed-up sender keeps taking its slabs from the pool: the fra
 });
 
 test('over TLS, large frames get pooled buffers of their own, taken again once flushed: every byte arrives, and allocations do not grow with what is sent', async (t) => {
-  const [senderCreds, receiverCreds] = await makeCredentials(2);
-  const receiverHash = certificateHash((receiverCreds as Credentials).certPem);
-  const receiver = await createNetwork({
-    nodeId: 'r',
-    credentials: receiverCreds as Credentials,
-    listen: '127.0.0.1:0',
-    trust: { certHashes: [certificateHash((senderCreds as Credentials).certPem)] },
-  });
-  const sender = await createNetwork({
-    nodeId: 's',
-    credentials: senderCreds as Credentials,
-    trust: { certHashes: [receiverHash] },
-    compressThresholdBytes: Number.MAX_SAFE_INTEGER, // frames as large as the payloads
-    topology: { r: [{ address: receiver.address, certHash: receiverHash }] },
-  });
-  t.after(() => Promise.all([sender.close(), receiver.close()]));
+  // No compression: frames as large as the payloads.
+  const { sender, receiver } = await tlsPair(t, { compressThresholdBytes: Number.MAX_SAFE_INTEGER });
   const sent = new Map<string, Uint8Array>();
   const arrived: { id: string; data: Uint8Array }[] = [];
   receiver.onMessage((m) => arrived.push({ id: m.id, data: Uint8Array.from(m.data) }));
