@@ -253,6 +253,34 @@ describe('envelope properties', () => {
     assert.deepEqual(plain(decodeEnvelope(encodeEnvelope(env)).envelope), plain(env));
   });
 
+  test('a V1 message with bytes between its last field and its tag does not decode', () => {
+    const ascii = fc.string({ unit: fc.constantFrom(...'abcxyz-019'), maxLength: 30 });
+    fc.assert(
+      fc.property(
+        ascii,
+        ascii,
+        fc.uint8Array({ maxLength: 100 }),
+        fc.uint8Array({ minLength: 1, maxLength: 3 }),
+        (id, label, data, extra) => {
+          const body = encodeEnvelope({
+            deliveryStartTimestampMs: 1_700_000_000_000n,
+            id,
+            label,
+            compressed: false,
+            data,
+            lastSenderIsProxy: false,
+          });
+          assert.equal(decodeEnvelope(body).envelope.id, id);
+          const tagAt = body.length - 8;
+          const padded = Buffer.concat([body.subarray(0, tagAt), extra, body.subarray(tagAt)]);
+          const error = decodeErrorOf(() => decodeEnvelopeAt(padded, 0, padded.length));
+          assert.equal(error.code, 'ERR_TRAILING_BYTES');
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   test('any bytes either decode or throw a coded error', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
