@@ -407,6 +407,11 @@ function decodeUsualV1(buf: Buffer, start: number, end: number): ReceivedEnvelop
     usualMs = ms;
     usualBigInt = BigInt(ms);
   }
+  // The reader keeps `buf`'s ArrayBuffer and offset from one message to the next (reading
+  // `buf.buffer` and `buf.byteOffset` per message cost about as much as the view itself).
+  const r = reader.reset(buf, start, end);
+  const data = new Uint8Array(r.area, r.base + dataStart, dataLength);
+  r.release();
   return new ReceivedEnvelope(
     usualBigInt,
     ms,
@@ -416,7 +421,7 @@ function decodeUsualV1(buf: Buffer, start: number, end: number): ReceivedEnvelop
     idStart + idLength,
     label,
     compressed === 1,
-    new Uint8Array(buf.buffer, buf.byteOffset + dataStart, dataLength),
+    data,
     proxy === 1,
   );
 }
