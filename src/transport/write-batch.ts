@@ -32,6 +32,10 @@ export class WriteBatch {
   #runStart = -1;
   #runEnd = 0;
   #runArea: ArrayBufferLike | undefined;
+  /** The last object given (#see) and its ArrayBuffer and offset; forgotten when the batch is written. */
+  #viewOf: Uint8Array | undefined;
+  #viewArea: ArrayBufferLike | undefined;
+  #viewBase = 0;
 
   get isEmpty(): boolean {
     return this.#queue.length === 0;
@@ -54,21 +58,24 @@ export class WriteBatch {
     const need = FRAME_PREFIX_BYTES + size;
     this.#slabs ??= new FrameSlab();
     const slab = this.#slabs.encode(envelope, size);
-    this.#extendRun(slab, slab.byteOffset + this.#slabs.offset, need);
+    this.#see(slab);
+    this.#extendRun(this.#viewBase + this.#slabs.offset, need);
     this.bytes += need;
     this.frames++;
   }
 
   /** Queues `count` whole frames (already checked) by reference. */
   addFrames(frames: Uint8Array, count: number): void {
-    this.#extendRun(frames, frames.byteOffset, frames.length);
+    this.#see(frames);
+    this.#extendRun(this.#viewBase, frames.length);
     this.bytes += frames.length;
     this.frames += count;
   }
 
   /** Queues the `count` whole frames `frames[start, end)` by reference (no view is made until the run closes). */
   addEncoded(frames: Buffer, start: number, end: number, count: number): void {
-    this.#extendRun(frames, frames.byteOffset + start, end - start);
+    this.#see(frames);
+    this.#extendRun(this.#viewBase + start, end - start);
     this.bytes += end - start;
     this.frames += count;
   }
@@ -83,6 +90,8 @@ export class WriteBatch {
    */
   writeTo(socket: Duplex, onWritten: (err?: Error | null) => void): boolean {
     this.#closeRun();
+    this.#viewOf = undefined; // hold no buffer past the write
+    this.#viewArea = undefined;
     const queue = this.#queue;
     const framed = this.#framed;
     const n = queue.length;
@@ -103,6 +112,8 @@ export class WriteBatch {
 
   /** Forgets every queued frame and the slab (the connection failed or closed). */
   clear(): void {
+    this.#viewOf = undefined;
+    this.#viewArea = undefined;
     this.#queue.length = 0;
     this.#framed.length = 0;
     this.bytes = 0;
@@ -113,16 +124,30 @@ export class WriteBatch {
   }
 
   /** Adds whole frames at `start` (absolute offset in `bytes.buffer`) to the open run, or opens one. */
-  #extendRun(bytes: Uint8Array, start: number, length: number): void {
-    if (this.#runStart >= 0 && this.#runArea === bytes.buffer && this.#runEnd === start) {
+  /**
+   * Notes the ArrayBuffer and offset of `bytes`, read once per object: the `buffer` and
+   * `byteOffset` getters cost ~20 ns a call, and the frames of a batch mostly come from
+   * the same slab.
+   */
+  #see(bytes: Uint8Array): void {
+    if (bytes === this.#viewOf) return;
+    this.#viewOf = bytes;
+    this.#viewArea = bytes.buffer;
+    this.#viewBase = bytes.byteOffset;
+  }
+
+  /** Extends the run by `length` bytes at `start` of the ArrayBuffer just seen (#see), or starts a new run there. */
+  #extendRun(start: number, length: number): void {
+    const area = this.#viewArea;
+    if (this.#runStart >= 0 && this.#runArea === area && this.#runEnd === start) {
       this.#runEnd += length;
       return;
     }
     this.#closeRun();
-    this.#runArea = bytes.buffer;
+    this.#runArea = area;
     this.#runStart = start;
     this.#runEnd = start + length;
-    this.#queue.push(bytes); // placeholder: the run's bytes are fixed when it closes
+    this.#queue.push(this.#viewOf as Uint8Array); // placeholder: the run's bytes are fixed when it closes
     this.#framed.push(true);
   }
 
