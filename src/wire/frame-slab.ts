@@ -178,7 +178,14 @@ export function frameBuffer(envelope: Envelope, size: number): Buffer {
  * prefix would lie about the frame).
  */
 export function encodeFrameInto(envelope: Envelope, size: number, buf: Buffer, at: number): void {
-  buf.writeUInt32BE(size, at);
+  // The u32 big-endian prefix as plain stores (writeUInt32BE checks its arguments: ~3x the cost).
+  if (size > 0xffff_ffff) {
+    throw new PeerpostError('ERR_INVALID_OPTION', `writeEnvelope: size ${size} does not fit a frame prefix`);
+  }
+  buf[at] = size >>> 24;
+  buf[at + 1] = size >>> 16;
+  buf[at + 2] = size >>> 8;
+  buf[at + 3] = size;
   const end = encodeEnvelopeInto(envelope, buf, at + FRAME_PREFIX_BYTES);
   if (end !== at + FRAME_PREFIX_BYTES + size) {
     throw new PeerpostError('ERR_INVALID_OPTION', `writeEnvelope: size ${size} does not match the encoding`);
