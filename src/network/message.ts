@@ -1,7 +1,7 @@
 import { PeerpostError } from '../errors.js';
 import type { HubStats } from '../hub/stats.js';
 import type { SendMode } from '../sender/outcome.js';
-import { addr, peer } from '../sender/receiver.js';
+import { peer } from '../sender/receiver.js';
 import type { DirectSenderStats } from '../sender/stats.js';
 import type { ConnectionKind } from '../transport/types.js';
 import type { Envelope } from '../wire/envelope.js';
@@ -51,7 +51,8 @@ export class NetworkMessage {
   reply(label: string, data: Uint8Array): string {
     const options = { id: replyIdOf(this.envelope.id, this.#network.newMessageId()) };
     if (this.from.direction === 'inbound') {
-      return this.#network.send(addr(this.from.address), label, data, options);
+      // The connection's own remote address: no need to check it as addr() checks a caller's.
+      return this.#network.send({ kind: 'addr', address: this.from.address }, label, data, options);
     }
     if (this.from.peerId === undefined) {
       throw new PeerpostError(
