@@ -1,4 +1,3 @@
-import { Buffer } from 'node:buffer';
 /**
  * Broadcast sequence numbers, carried in the message id so the envelope stays the
  * reference format: a node's broadcasts (`network.broadcast()` without an explicit id)
@@ -6,6 +5,9 @@ import { Buffer } from 'node:buffer';
  * and nothing else it sends has `-b:` in its id. A subscriber that sees n jump knows how
  * many it missed; a publisher that restarts gets a new prefix (a new sequence).
  */
+import { Buffer } from 'node:buffer';
+import { sameBytes } from '../wire/utf8.js';
+
 export const BROADCAST_MARK = 'b:';
 
 /** The publisher key (its id prefix) and sequence number of a broadcast id, or undefined. */
@@ -43,7 +45,8 @@ export class BroadcastIdReader {
       const start = source.idStart as number;
       const end = source.idEnd as number;
       const digits = start + head.length;
-      if (end - digits >= 1 && end - digits <= 10 && startsWithBytes(buf, start, head)) {
+      // At least one digit follows the head, so the head's bytes lie inside the id.
+      if (end - digits >= 1 && end - digits <= 10 && sameBytes(head, buf, start, head.length)) {
         let seq = 0;
         let i = digits;
         for (; i < end; i++) {
@@ -74,9 +77,12 @@ export class BroadcastIdReader {
       start = at + 1 + BROADCAST_MARK.length;
       if (!digitsAt(id, start)) return false;
       this.publisher = id.slice(0, at + 1);
-      this.#head = id.slice(0, start);
-      // Its bytes, for readSource: only an ASCII head (latin1 would alias other characters).
-      this.#headBytes = isAsciiString(this.#head) ? Buffer.from(this.#head, 'latin1') : undefined;
+      const next = id.slice(0, start);
+      this.#head = next;
+      // Its bytes, for readSource: only an ASCII head (one UTF-8 byte per character; latin1
+      // bytes of other characters would alias ASCII ones).
+      this.#headBytes =
+        Buffer.byteLength(next, 'utf8') === next.length ? Buffer.from(next, 'latin1') : undefined;
     }
     let seq = 0;
     for (let i = start; i < id.length; i++) {
@@ -88,7 +94,6 @@ export class BroadcastIdReader {
   }
 }
 
-/** True when `id` ends, from `start`, in 1 to 10 base-36 digits (`[0-9a-z]`). */
 /**
  * A message id as the receive path has it: the string, and for an ASCII id read from the
  * network also its bytes (`buf[start, end)`, see `ReceivedEnvelope`), which can be looked
@@ -101,20 +106,7 @@ export interface IdSource {
   readonly idEnd?: number;
 }
 
-function isAsciiString(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
-  return true;
-}
-
-/** `buf` holds `head`'s bytes from `start`. */
-function startsWithBytes(buf: Buffer, start: number, head: Buffer): boolean {
-  const n = head.length;
-  if (buf.length - start < n) return false;
-  let i = 0;
-  while (i < n && buf[start + i] === head[i]) i++;
-  return i === n;
-}
-
+/** True when `id` ends, from `start`, in 1 to 10 base-36 digits (`[0-9a-z]`). */
 function digitsAt(id: string, start: number): boolean {
   const n = id.length - start;
   if (n < 1 || n > 10) return false;

@@ -63,7 +63,7 @@ export interface PeerSenderHost {
   readonly logger: Logger;
   /** The node's byte budget for queued data (`limits.nodeQueueBytes`); absent: unbounded. */
   readonly budget?: ByteBudget;
-  /** Idle senders' slabs, for the next sender that gets busy (see PeerSender #slab); absent: none kept. */
+  /** Frame buffers senders are done with (idle senders' slabs, flushed large frames' buffers), for reuse; absent: none kept. */
   readonly slabs?: SlabPool;
   config(): ResolvedSenderConfig;
   /** A sender stopped by itself; `leftover` are its queued messages (never written), oldest first. */

@@ -123,7 +123,6 @@ export class WriteBatch {
     this.#slabs?.release();
   }
 
-  /** Adds whole frames at `start` (absolute offset in `bytes.buffer`) to the open run, or opens one. */
   /**
    * Notes the ArrayBuffer and offset of `bytes`, read once per object: the `buffer` and
    * `byteOffset` getters cost ~20 ns a call, and the frames of a batch mostly come from

@@ -362,10 +362,6 @@ function decodeV0(buf: Buffer, start: number, end: number): ReceivedEnvelope {
   }
 }
 
-/** The last timestamp {@link decodeUsualV1} read, and its bigint (consecutive messages mostly share one). */
-let usualMs = -1;
-let usualBigInt = 0n;
-
 /**
  * {@link decodeV1} of the usual message, read straight from the bytes in one function: a
  * V1 envelope without `directReceiver`, with a timestamp below 2^53, an ASCII id and
@@ -403,17 +399,15 @@ function decodeUsualV1(buf: Buffer, start: number, end: number): ReceivedEnvelop
   if (fieldsEnd - p !== 2) return undefined;
   const proxy = buf[p]!;
   if (proxy > 1 || buf[p + 1] !== 0) return undefined;
-  if (ms !== usualMs) {
-    usualMs = ms;
-    usualBigInt = BigInt(ms);
-  }
   // The reader keeps `buf`'s ArrayBuffer and offset from one message to the next (reading
-  // `buf.buffer` and `buf.byteOffset` per message cost about as much as the view itself).
+  // `buf.buffer` and `buf.byteOffset` per message cost about as much as the view itself),
+  // and the last timestamp's bigint (consecutive messages mostly share one).
   const r = reader.reset(buf, start, end);
   const data = new Uint8Array(r.area, r.base + dataStart, dataLength);
+  const timestamp = r.bigIntOf(ms);
   r.release();
   return new ReceivedEnvelope(
-    usualBigInt,
+    timestamp,
     ms,
     undefined,
     buf,

@@ -82,18 +82,23 @@ export class Reader {
       // messages are mostly the same millisecond, so the last one is reused.
       const value =
         hi * 0x1_0000_0000 + (b[p]! + (b[p + 1]! << 8) + (b[p + 2]! << 16) + b[p + 3]! * 0x1000000);
-      if (value !== this.lastValue) {
-        this.lastValue = value;
-        this.lastBigInt = BigInt(value);
-      }
       this.lastNumber = value;
-      return this.lastBigInt;
+      return this.bigIntOf(value);
     }
     this.lastNumber = Number.NaN;
     return b.readBigUInt64LE(p);
   }
 
   /** A u64 length, compared with the remaining bytes before anything is allocated. */
+  /** The bigint of `value` (an integer below 2^53), reusing the last one made when it is the same. */
+  bigIntOf(value: number): bigint {
+    if (value !== this.lastValue) {
+      this.lastValue = value;
+      this.lastBigInt = BigInt(value);
+    }
+    return this.lastBigInt;
+  }
+
   len(what: string): number {
     const p = this.pos;
     if (this.end - p < 8) this.truncated(8, `${what} length`);

@@ -160,7 +160,7 @@ function hashOf(buf: Buffer, start: number, end: number): number {
 }
 
 /** `a` equals the `n` bytes of `buf` from `start`. */
-function sameBytes(a: Uint8Array, buf: Buffer, start: number, n: number): boolean {
+export function sameBytes(a: Uint8Array, buf: Buffer, start: number, n: number): boolean {
   let i = 0;
   while (i < n && a[i] === buf[start + i]) i++;
   return i === n;
@@ -224,9 +224,7 @@ function copyOf(buf: Buffer, start: number, end: number): Uint8Array {
 
 /** `buf[start, end)` (1 to MAX_SUFFIX bytes) as a string if it is all ASCII, else undefined. */
 function asciiSuffix(buf: Buffer, start: number, end: number): string | undefined {
-  let any = 0;
-  for (let i = start; i < end; i++) any |= buf[i]!;
-  if (any >= 0x80) return undefined;
+  if (!isAscii(buf, start, end)) return undefined;
   if (end - start <= 8) return fromBytes(buf, start, end);
   return fromBytes(buf, start, start + 8) + fromBytes(buf, start + 8, end);
 }
