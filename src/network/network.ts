@@ -289,6 +289,14 @@ export class Network {
     const out = this.#outgoing;
     const id = options?.id ?? out.nextId();
     const nowMs = this.#sendClock.now();
+    if (options === undefined && typeof receiver === 'string') {
+      // The fast lane: a small plain message to a connected peer is written at once.
+      const ts = out.plainTimestamp(id, label, data, nowMs, this.#limits.maxFrameBytes);
+      if (ts !== undefined && this.#sender.sendPlain(receiver, id, label, data, ts, nowMs)) {
+        out.observePlain(data.length);
+        return id;
+      }
+    }
     let limits: SendLimits | undefined;
     if (options !== undefined && (options.deadlineMs !== undefined || options.signal !== undefined)) {
       limits = this.#limitsOf(options, nowMs);

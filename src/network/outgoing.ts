@@ -47,6 +47,39 @@ export class OutgoingEnvelopes {
     return this.#broadcastIds.next();
   }
 
+  /**
+   * The timestamp of message `id` sent at `nowMs` when it can be sent as a plain message
+   * (see `encodePlainInto`): its payload is not compressed and its frame is surely within
+   * `maxFrameBytes`. Undefined otherwise: {@link make} builds its envelope. Once the plain
+   * message is sent, {@link observePlain} counts its size.
+   */
+  plainTimestamp(
+    id: string,
+    label: string,
+    data: Uint8Array,
+    nowMs: number,
+    maxFrameBytes: number,
+  ): bigint | undefined {
+    const n = data.length;
+    if (n > this.#compressThresholdBytes || sizeBound(id, label, n) > maxFrameBytes) return undefined;
+    return this.#timestamp(nowMs);
+  }
+
+  /** The size metric of a plain message of `bytes` sent (as {@link make} observes it). */
+  observePlain(bytes: number): void {
+    this.#sizes?.uncompressed.observe(bytes);
+  }
+
+  /** `nowMs` as a u64 bigint of whole ms (messages of one millisecond share one). */
+  #timestamp(nowMs: number): bigint {
+    const ms = Math.trunc(nowMs);
+    if (ms !== this.#lastMs) {
+      this.#lastMs = ms;
+      this.#lastTimestamp = BigInt(ms);
+    }
+    return this.#lastTimestamp;
+  }
+
   /** The envelope of one message sent at `nowMs` (and its size observed). */
   make(id: string, label: string, data: Uint8Array, nowMs: number): Envelope {
     let envelope: Envelope;
@@ -56,13 +89,8 @@ export class OutgoingEnvelopes {
         { compressThresholdBytes: this.#compressThresholdBytes },
       );
     } else {
-      const ms = Math.trunc(nowMs);
-      if (ms !== this.#lastMs) {
-        this.#lastMs = ms;
-        this.#lastTimestamp = BigInt(ms);
-      }
       envelope = {
-        deliveryStartTimestampMs: this.#lastTimestamp,
+        deliveryStartTimestampMs: this.#timestamp(nowMs),
         id,
         label,
         compressed: false,
@@ -85,8 +113,8 @@ export class OutgoingEnvelopes {
    * message queued behind it would be lost with it): such a message is dropped, named.
    */
   tooLarge(envelope: Envelope, maxFrameBytes: number): boolean {
-    // Cheap bound first (UTF-8 is at most 3 bytes per UTF-16 unit); exact size only near the limit.
-    const bound = 64 + envelope.data.length + 3 * (envelope.id.length + envelope.label.length);
+    // Cheap bound first; exact size only near the limit.
+    const bound = sizeBound(envelope.id, envelope.label, envelope.data.length);
     if (bound <= maxFrameBytes || encodedEnvelopeSize(envelope) <= maxFrameBytes) return false;
     this.#logger.warn(
       { messageId: envelope.id, bytes: envelope.data.length, maxFrameBytes },
@@ -94,4 +122,12 @@ export class OutgoingEnvelopes {
     );
     return true;
   }
+}
+
+/**
+ * At least the encoded size of a message (no direct receiver) with this id, label and
+ * payload size: UTF-8 is at most 3 bytes per UTF-16 unit, and 64 covers the fixed fields.
+ */
+function sizeBound(id: string, label: string, dataLength: number): number {
+  return 64 + dataLength + 3 * (id.length + label.length);
 }

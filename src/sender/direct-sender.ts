@@ -9,14 +9,21 @@ import { BurstClock, type Clock, systemClock, type TimerHandle } from '../util/c
 import { type Logger, noopLogger } from '../util/logger.js';
 import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
-import { type Envelope, encodableSize, encodedEnvelopeSize } from '../wire/envelope.js';
+import { type Envelope, encodableSize, encodedEnvelopeSize, plainEnvelopeSize } from '../wire/envelope.js';
 import { SlabPool } from '../wire/frame-slab.js';
 import { Accounting, type OutcomeSubject, type PathMode } from './accounting.js';
 import { AckStream } from './ack-stream.js';
 import { BackoffBook } from './backoff.js';
 import { type DirectSenderConfig, type ResolvedSenderConfig, resolveSenderConfig } from './config.js';
 import { storeFrame } from './frames.js';
-import { deadReason, hasLimits, mergeBySeq, type OutgoingMessage, type SendLimits } from './message.js';
+import {
+  deadReason,
+  hasLimits,
+  mergeBySeq,
+  type OutgoingMessage,
+  type PlainMessage,
+  type SendLimits,
+} from './message.js';
 import { type DropReason, formatOutcome, type OutcomeListener } from './outcome.js';
 import {
   type PeerEventKind,
@@ -132,6 +139,16 @@ export class DirectSender {
   #topology: Topology;
   #seq = 0;
   #messages = 0;
+  /** The fast lane's message, filled anew by each {@link sendPlain} (never kept by a sender). */
+  readonly #plain: PlainMessage = {
+    seq: 0,
+    size: 0,
+    timestampMs: 0n,
+    peerId: '',
+    metricLabel: '',
+    addresses: NO_ADDRESSES,
+    enqueuedAtMs: 0,
+  };
   #retryTimer: TimerHandle | undefined;
   #closing = false;
   #closed: Promise<void> | undefined;
@@ -314,6 +331,42 @@ export class DirectSender {
       this.#accounting.accept(msg, 'direct');
       this.#deliver(sender, msg);
     }
+  }
+
+  /**
+   * `sendToPeer()` of a plain message (uncompressed, no options, nobody hearing outcomes
+   * one by one), written at once when the peer has one address whose sender has nothing
+   * waiting (see `PeerSenderLike.writePlain`): no envelope or record is made. Returns
+   * false, having done nothing, when the message needs the general path.
+   */
+  sendPlain(
+    id: string,
+    messageId: string,
+    label: string,
+    data: Uint8Array,
+    timestampMs: bigint,
+    enqueuedAtMs: number,
+  ): boolean {
+    const cfg = this.#config;
+    const accounting = this.#accounting;
+    if (this.#closing || cfg.directSendMode !== 'direct' || accounting.wantsIds || id === cfg.selfId)
+      return false;
+    const entry = this.#peers.get(id);
+    if (entry === undefined || entry.incomplete || entry.skipSelf) return false;
+    const sole = entry.sole;
+    if (sole?.writePlain === undefined) return false;
+    const plain = this.#plain;
+    plain.seq = this.#seq + 1;
+    plain.size = plainEnvelopeSize(messageId, label, data.length);
+    plain.timestampMs = timestampMs;
+    plain.peerId = id;
+    plain.metricLabel = this.#metricLabel(label, cfg);
+    plain.addresses = entry.addresses;
+    plain.enqueuedAtMs = enqueuedAtMs - accounting.epochMs;
+    if (!sole.writePlain(plain, messageId, label, data)) return false;
+    this.#seq++;
+    this.#messages++;
+    return true;
   }
 
   /**

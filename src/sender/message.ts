@@ -108,3 +108,23 @@ export function mergeBySeq(a: readonly OutgoingMessage[], b: readonly OutgoingMe
   while (j < b.length) out.push(b[j++]!);
   return out;
 }
+
+/**
+ * A plain message on `send()`'s fast lane (see `PeerSenderLike.writePlain`), besides its
+ * id, label and payload: one object per dispatcher, filled anew for each message and only
+ * read during the call, never kept (the lane makes no record per message).
+ */
+export interface PlainMessage {
+  /** Dispatcher-wide sequence number (as {@link OutgoingMessage.seq}). */
+  seq: number;
+  /** Encoded envelope size, without the frame prefix (`plainEnvelopeSize`). */
+  size: number;
+  timestampMs: bigint;
+  /** The peer it is sent to (its receiver as printed, too). */
+  peerId: string;
+  metricLabel: string;
+  /** Its one target address (the peer's entry's array). */
+  addresses: readonly string[];
+  /** As {@link OutgoingMessage.enqueuedAtMs}: ms since the accounting's epoch. */
+  enqueuedAtMs: number;
+}

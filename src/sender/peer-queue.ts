@@ -46,15 +46,22 @@ export class MessageRun {
     readonly addresses: readonly string[],
   ) {}
 
-  /** True when `msg`, framed in `frames`, belongs to this run. */
-  fits(msg: OutgoingMessage, frames: Buffer): boolean {
+  /** True when a plain message with these fields, framed in `frames`, belongs to this run. */
+  fits(
+    frames: Buffer,
+    label: string,
+    receiver: string,
+    peerId: string,
+    metricLabel: string,
+    addresses: readonly string[],
+  ): boolean {
     return (
       this.frames === frames &&
-      this.label === msg.label &&
-      this.receiver === msg.receiver &&
-      this.peerId === msg.peerId &&
-      this.metricLabel === msg.metricLabel &&
-      this.addresses === msg.addresses
+      this.label === label &&
+      this.receiver === receiver &&
+      this.peerId === peerId &&
+      this.metricLabel === metricLabel &&
+      this.addresses === addresses
     );
   }
 }
@@ -198,17 +205,22 @@ export class PeerQueue {
 
   /** The run of plain `msg` framed in `frames` (used as `use` says): the last one if it fits, else a new one. */
   runOf(msg: OutgoingMessage, frames: Buffer, use: SlabUse): MessageRun {
+    return this.runWith(frames, use, msg.label, msg.receiver, msg.peerId, msg.metricLabel, msg.addresses);
+  }
+
+  /** {@link runOf} for a plain message given by its fields (no record made). */
+  runWith(
+    frames: Buffer,
+    use: SlabUse,
+    label: string,
+    receiver: string,
+    peerId: string,
+    metricLabel: string,
+    addresses: readonly string[],
+  ): MessageRun {
     const last = this.#run;
-    if (last?.fits(msg, frames) === true) return last;
-    const run = new MessageRun(
-      frames,
-      use,
-      msg.label,
-      msg.receiver,
-      msg.peerId,
-      msg.metricLabel,
-      msg.addresses,
-    );
+    if (last?.fits(frames, label, receiver, peerId, metricLabel, addresses) === true) return last;
+    const run = new MessageRun(frames, use, label, receiver, peerId, metricLabel, addresses);
     this.#run = run;
     return run;
   }

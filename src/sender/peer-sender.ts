@@ -28,7 +28,7 @@ import type { BackoffBook } from './backoff.js';
 import { admitted } from './byte-fifo.js';
 import type { ResolvedSenderConfig } from './config.js';
 import { bodyOf, frameOf, storeFrame } from './frames.js';
-import { deadReason, hasLimits, mergeBySeq, type OutgoingMessage } from './message.js';
+import { deadReason, hasLimits, mergeBySeq, type OutgoingMessage, type PlainMessage } from './message.js';
 import type { UnacknowledgedDetail } from './outcome.js';
 import { isPlain, MessageRing, MessageRun, PeerQueue, SlabUse } from './peer-queue.js';
 
@@ -147,6 +147,14 @@ export interface PeerSenderLike {
    * `node_full` (it would wait and the node's byte budget is spent: nothing done), or `stopped`.
    */
   enqueue(msg: OutgoingMessage): 'queued' | 'full' | 'node_full' | 'stopped';
+  /**
+   * `send()`'s fast lane: writes a plain message to peer `peerId` (the V1 envelope of
+   * `encodePlainInto`, of encoded size `size`) at once, with no record made, and counts it
+   * as accepted and handed off, when nothing waits before it (connected, not backed up,
+   * queue empty, no acknowledged stream). Returns false, having done nothing, otherwise:
+   * the caller then takes the general path ({@link enqueue}).
+   */
+  writePlain?(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean;
   /** Takes messages moved from elsewhere, merged by send order; returns those over capacity. */
   adopt(msgs: readonly OutgoingMessage[]): OutgoingMessage[];
   /** Stops; returns the queued messages (oldest first). Unflushed ones end through the connection. */
@@ -309,6 +317,41 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     this.#hold(msg); // it waits: copy the payload now
     if (connection !== undefined && !this.#blocked) this.#flush(connection);
     return 'queued';
+  }
+
+  writePlain(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean {
+    const connection = this.#connection;
+    if (
+      connection === undefined ||
+      this.#blocked ||
+      this.#acked ||
+      this.#queue.length !== 0 ||
+      this.#state.kind === 'stopped' ||
+      connection.closeReason !== undefined ||
+      connection.writeEncoded === undefined
+    ) {
+      return false;
+    }
+    const size = plain.size;
+    const slab = this.#frameSlab();
+    const frames = slab.encodePlain(size, plain.timestampMs, id, label, data);
+    const at = slab.offset;
+    const use = this.#useOf(frames, slab);
+    use.pending++;
+    const ok = connection.writeEncoded(frames, at, at + FRAME_PREFIX_BYTES + size, 1);
+    const run = this.#queue.runWith(
+      frames,
+      use,
+      label,
+      plain.peerId,
+      plain.peerId,
+      plain.metricLabel,
+      plain.addresses,
+    );
+    this.#unflushed.push(run, plain.seq, at, size, plain.enqueuedAtMs);
+    this.#host.accounting.acceptHandedOff(id, plain.metricLabel, 'direct', plain.enqueuedAtMs);
+    if (!ok) this.#blocked = true;
+    return true;
   }
 
   /** Queues `msg` with its frame stored: as numbers when it is plain, else as its record. */

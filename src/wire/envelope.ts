@@ -144,14 +144,63 @@ export function encodeEnvelopeInto(
   offset: number,
   version: EnvelopeVersion = 1,
 ): number {
-  const ts = envelope.deliveryStartTimestampMs;
+  let o = writeTimestamp(buf, offset, envelope.deliveryStartTimestampMs);
+  o = writeString(buf, o, envelope.id);
+  o = labels.write(buf, o, envelope.label);
+  buf[o++] = envelope.compressed ? 1 : 0;
+  o = writeData(buf, o, envelope.data);
+  buf[o++] = envelope.lastSenderIsProxy ? 1 : 0;
+  if (version === 1) {
+    if (envelope.directReceiver === undefined) {
+      buf[o++] = 0;
+    } else {
+      buf[o++] = 1;
+      o = receivers.write(buf, o, envelope.directReceiver);
+    }
+    o = writeTag(buf, o);
+  }
+  return o;
+}
+
+/**
+ * The V1 encoded size (no frame prefix) of a plain message: uncompressed `dataLength`
+ * bytes, not from a proxy, no direct receiver (what `send()` makes of a small payload).
+ */
+export function plainEnvelopeSize(id: string, label: string, dataLength: number): number {
+  return V0_FIXED + utf8Length(id) + labels.length(label) + dataLength + 1 + TAG_LEN;
+}
+
+/**
+ * Encodes the plain message {@link plainEnvelopeSize} describes, as V1, into `buf` at
+ * `offset` (room for its size) and returns the offset after it: the bytes
+ * {@link encodeEnvelopeInto} writes for the same fields, with no envelope object made.
+ */
+export function encodePlainInto(
+  buf: Buffer,
+  offset: number,
+  timestampMs: bigint,
+  id: string,
+  label: string,
+  data: Uint8Array,
+): number {
+  let o = writeTimestamp(buf, offset, timestampMs);
+  o = writeString(buf, o, id);
+  o = labels.write(buf, o, label);
+  buf[o++] = 0; // not compressed
+  o = writeData(buf, o, data);
+  buf[o++] = 0; // not from a proxy
+  buf[o++] = 0; // no direct receiver
+  return writeTag(buf, o);
+}
+
+/** The u64 timestamp at `o`; throws `ERR_LENGTH_OVERFLOW` for anything but a u64 bigint. */
+function writeTimestamp(buf: Buffer, o: number, ts: bigint): number {
   if (typeof ts !== 'bigint') {
     throw new PeerpostError(
       'ERR_LENGTH_OVERFLOW',
       `deliveryStartTimestampMs must be a u64 bigint, got ${typeof ts}`,
     );
   }
-  let o = offset;
   if (ts !== lastTs) {
     // Number(ts) <= MAX_SAFE_INTEGER exactly when ts <= 2^53-1 (larger values round to
     // at least 2^53), so the common case needs one conversion and no bigint arithmetic.
@@ -174,33 +223,27 @@ export function encodeEnvelopeInto(
   } else {
     throw new PeerpostError('ERR_LENGTH_OVERFLOW', `deliveryStartTimestampMs must be a u64, got ${ts}`);
   }
-  o = writeString(buf, o + 8, envelope.id);
-  o = labels.write(buf, o, envelope.label);
-  buf[o++] = envelope.compressed ? 1 : 0;
-  const data = envelope.data;
-  o = writeLen(buf, o, data.length);
-  buf.set(data, o);
-  o += data.length;
-  buf[o++] = envelope.lastSenderIsProxy ? 1 : 0;
-  if (version === 1) {
-    if (envelope.directReceiver === undefined) {
-      buf[o++] = 0;
-    } else {
-      buf[o++] = 1;
-      o = receivers.write(buf, o, envelope.directReceiver);
-    }
-    // V1_TAG: `acknck` 00 01
-    buf[o] = 0x61;
-    buf[o + 1] = 0x63;
-    buf[o + 2] = 0x6b;
-    buf[o + 3] = 0x6e;
-    buf[o + 4] = 0x63;
-    buf[o + 5] = 0x6b;
-    buf[o + 6] = 0x00;
-    buf[o + 7] = 0x01;
-    o += TAG_LEN;
-  }
-  return o;
+  return o + 8;
+}
+
+/** `data` as u64 length + bytes at `o`. */
+function writeData(buf: Buffer, o: number, data: Uint8Array): number {
+  const at = writeLen(buf, o, data.length);
+  buf.set(data, at);
+  return at + data.length;
+}
+
+/** V1_TAG (`acknck` 00 01) at `o`. */
+function writeTag(buf: Buffer, o: number): number {
+  buf[o] = 0x61;
+  buf[o + 1] = 0x63;
+  buf[o + 2] = 0x6b;
+  buf[o + 3] = 0x6e;
+  buf[o + 4] = 0x63;
+  buf[o + 5] = 0x6b;
+  buf[o + 6] = 0x00;
+  buf[o + 7] = 0x01;
+  return o + TAG_LEN;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { PeerpostError } from '../errors.js';
-import { type Envelope, encodeEnvelopeInto } from './envelope.js';
+import { type Envelope, encodeEnvelopeInto, encodePlainInto } from './envelope.js';
 import { FRAME_PREFIX_BYTES } from './framing.js';
 
 /** Size of a slab: the frames of many small messages share one. */
@@ -152,6 +152,19 @@ export class FrameSlab {
     return buf;
   }
 
+  /**
+   * Encodes the plain message of `envelope.ts`'s `encodePlainInto` (of encoded size
+   * `size`, see `plainEnvelopeSize`) as a whole frame; returns the buffer that holds it,
+   * from {@link offset}.
+   */
+  encodePlain(size: number, timestampMs: bigint, id: string, label: string, data: Uint8Array): Buffer {
+    const buf = this.reserve(FRAME_PREFIX_BYTES + size);
+    const at = this.offset;
+    writePrefix(buf, at, size);
+    checkEnd(encodePlainInto(buf, at + FRAME_PREFIX_BYTES, timestampMs, id, label, data), at, size);
+    return buf;
+  }
+
   /** Encodes `envelope` (of encoded size `size`) as a whole frame; returns a view of it. */
   frame(envelope: Envelope, size: number): Buffer {
     const buf = this.encode(envelope, size);
@@ -178,7 +191,12 @@ export function frameBuffer(envelope: Envelope, size: number): Buffer {
  * prefix would lie about the frame).
  */
 export function encodeFrameInto(envelope: Envelope, size: number, buf: Buffer, at: number): void {
-  // The u32 big-endian prefix as plain stores (writeUInt32BE checks its arguments: ~3x the cost).
+  writePrefix(buf, at, size);
+  checkEnd(encodeEnvelopeInto(envelope, buf, at + FRAME_PREFIX_BYTES), at, size);
+}
+
+/** The u32 big-endian frame prefix as plain stores (writeUInt32BE checks its arguments: ~3x the cost). */
+function writePrefix(buf: Buffer, at: number, size: number): void {
   if (size > 0xffff_ffff) {
     throw new PeerpostError('ERR_INVALID_OPTION', `writeEnvelope: size ${size} does not fit a frame prefix`);
   }
@@ -186,7 +204,10 @@ export function encodeFrameInto(envelope: Envelope, size: number, buf: Buffer, a
   buf[at + 1] = size >>> 16;
   buf[at + 2] = size >>> 8;
   buf[at + 3] = size;
-  const end = encodeEnvelopeInto(envelope, buf, at + FRAME_PREFIX_BYTES);
+}
+
+/** Throws when an encoding did not end where its frame of `size` bytes at `at` does. */
+function checkEnd(end: number, at: number, size: number): void {
   if (end !== at + FRAME_PREFIX_BYTES + size) {
     throw new PeerpostError('ERR_INVALID_OPTION', `writeEnvelope: size ${size} does not match the encoding`);
   }

@@ -3,13 +3,16 @@ import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { isPeerpostError } from '../../src/errors.js';
+import { IdCounter } from '../../src/network/id-counter.js';
 import {
   decodeEnvelope,
   decodeEnvelopeAt,
   type Envelope,
   encodedEnvelopeIdAt,
   encodeEnvelope,
+  encodePlainInto,
   lastDecodedVersion,
+  plainEnvelopeSize,
 } from '../../src/wire/envelope.js';
 import { encodeEnvelopeFrame } from '../../src/wire/framing.js';
 import { negativeVectors, type PositiveVector, positiveVectors } from '../helpers/vectors.js';
@@ -238,6 +241,56 @@ describe('envelope properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  test("a plain message's encoding (no envelope object) is the envelope's, byte for byte, and sized exactly", () => {
+    const counter = new IdCounter('node-1-00c0ffee-');
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+        // Ids from the id counter (its ASCII shortcut) and any other string.
+        fc.oneof(fc.constant(undefined), fc.string({ unit: 'binary' })),
+        fc.string({ unit: 'binary', maxLength: 80 }),
+        fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ minLength: 1000, maxLength: 20_000 })),
+        fc.nat({ max: 100 }),
+        (ts, givenId, label, data, offset) => {
+          const id = givenId ?? counter.next();
+          const env: Envelope = {
+            deliveryStartTimestampMs: ts,
+            id,
+            label,
+            compressed: false,
+            data,
+            lastSenderIsProxy: false,
+          };
+          const expected = encodeEnvelope(env);
+          const size = plainEnvelopeSize(id, label, data.length);
+          assert.equal(size, expected.length);
+          const buf = Buffer.alloc(offset + size + 3, 0xee);
+          assert.equal(encodePlainInto(buf, offset, ts, id, label, data), offset + size);
+          assert.deepEqual(buf.subarray(offset, offset + size), expected);
+          assert.ok(
+            buf.subarray(0, offset).every((b) => b === 0xee),
+            'nothing written before the offset',
+          );
+          assert.ok(
+            buf.subarray(offset + size).every((b) => b === 0xee),
+            'nothing written after the message',
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test('a plain message with a timestamp beyond u64 is a coded error', () => {
+    const buf = Buffer.alloc(200);
+    for (const ts of [-1n, 1n << 64n]) {
+      assert.equal(
+        decodeErrorOf(() => encodePlainInto(buf, 0, ts, 'id', 'L', new Uint8Array(1))).code,
+        'ERR_LENGTH_OVERFLOW',
+      );
+    }
   });
 
   test('strings with NUL and astral characters survive', () => {

@@ -1,0 +1,148 @@
+/**
+ * Micro-benchmark of the sender's whole per-message JavaScript: `network.send(peer, ...)`
+ * through the direct sender, the peer sender, the frame slab and the connection's write
+ * batch, into a stream that takes every write at once (no TLS, no socket, no receiver).
+ * What it reports is the CPU a small message costs the sending process above the TLS
+ * write itself (the two-process benchmark's sender column, minus encryption).
+ *
+ *   npx tsx bench/send-micro.ts [--n=3000000] [--rounds=5] [--size=64] [--window=1024] [--baseline=DIR]
+ *
+ * The loop is the two-process benchmark's: `writable()` then `send()`, `window` messages
+ * per turn of the event loop (the write batch flushes once per turn). `--baseline=DIR`
+ * names a copy of `src/` (e.g. `cp -r src /tmp/base-src` before a change): both are run
+ * interleaved (A B A B ...) in one process, each on a network of its own, and the medians
+ * compared. CPU is the process's (`process.cpuUsage`: main thread and GC threads).
+ */
+import { Buffer } from 'node:buffer';
+import path from 'node:path';
+import process from 'node:process';
+import { Duplex } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
+import type { Network } from '../src/network/network.js';
+import type { Connection, Transport } from '../src/transport/types.js';
+
+function arg(name: string): string | undefined {
+  return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+
+const PEER = 'receiver';
+
+/** A stream that takes every write at once and counts its bytes. */
+class Sink extends Duplex {
+  bytes = 0;
+  override _read(): void {}
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.bytes += chunk.length;
+    cb();
+  }
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    for (const c of chunks) this.bytes += c.chunk.length;
+    cb();
+  }
+}
+
+interface Bench {
+  name: string;
+  net: Network;
+  sink: () => Sink;
+}
+
+async function open(name: string, srcDir: string): Promise<Bench> {
+  const url = (p: string) => pathToFileURL(path.join(srcDir, p)).href;
+  const { createNetwork } = (await import(
+    url('network/network.ts')
+  )) as typeof import('../src/network/network.js');
+  const { StreamConnection } = (await import(
+    url('transport/stream-connection.ts')
+  )) as typeof import('../src/transport/stream-connection.js');
+  const { DEFAULT_LIMITS } = (await import(
+    url('transport/limits.ts')
+  )) as typeof import('../src/transport/limits.js');
+  let sink: Sink | undefined;
+  const transport: Transport = {
+    async listen(address) {
+      return { address, connectionCount: 0, close: async () => {} };
+    },
+    async connect(address, kind): Promise<Connection> {
+      sink = new Sink();
+      return new StreamConnection(sink, {
+        kind,
+        direction: 'outbound',
+        remoteAddress: address,
+        localAddress: '127.0.0.1:1',
+        remoteIdentity: { certHash: 'sink', shortId: 'sink', ownerKeys: [] },
+        // Nothing ever comes back from the sink: no idle verdict during the run.
+        limits: { ...DEFAULT_LIMITS, idleTimeoutMs: 3_600_000 },
+      });
+    },
+  };
+  const net = await createNetwork({
+    nodeId: `sender-${name}`,
+    transport,
+    listen: '127.0.0.1:2',
+    topology: { [PEER]: [{ address: '127.0.0.1:3' }] },
+    compressThresholdBytes: Number.MAX_SAFE_INTEGER,
+  });
+  return {
+    name,
+    net,
+    sink: () => {
+      if (sink === undefined) throw new Error('not connected');
+      return sink;
+    },
+  };
+}
+
+/** CPU ns per message for `n` messages of `payload`, `window` per turn. */
+async function time(b: Bench, n: number, window: number, payload: Buffer): Promise<number> {
+  const net = b.net;
+  const before = b.sink().bytes;
+  const t0 = process.cpuUsage();
+  for (let sent = 0; sent < n; ) {
+    const end = Math.min(n, sent + window);
+    for (; sent < end; sent++) {
+      if (!net.writable(PEER)) await net.ready(PEER);
+      net.send(PEER, 'Bench', payload);
+    }
+    await nextTurn();
+  }
+  await nextTurn();
+  const cpu = process.cpuUsage(t0);
+  const bytes = b.sink().bytes - before;
+  if (bytes < n * payload.length) throw new Error(`${b.name}: ${bytes} bytes written for ${n} messages`);
+  const outcomes = net.stats().outcomes;
+  for (const [k, v] of Object.entries(outcomes))
+    if (k !== 'written' && v > 0) throw new Error(`${b.name}: ${v} ${k}`);
+  return ((cpu.user + cpu.system) * 1000) / n;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+const n = Number(arg('n') ?? 3_000_000);
+const rounds = Number(arg('rounds') ?? 5);
+const window = Number(arg('window') ?? 1024);
+const payload = Buffer.alloc(Number(arg('size') ?? 64), 7);
+const baseline = arg('baseline');
+const benches = [await open('current', path.resolve(import.meta.dirname, '../src'))];
+if (baseline !== undefined) benches.unshift(await open('baseline', path.resolve(baseline)));
+
+// The first send connects; wait for it, then warm up.
+for (const b of benches) {
+  b.net.send(PEER, 'Bench', payload);
+  while (b.net.stats().outcomes.written === 0) await nextTurn();
+  await time(b, Math.min(n, 300_000), window, payload);
+}
+const times = new Map<string, number[]>(benches.map((b) => [b.name, []]));
+for (let r = 0; r < rounds; r++)
+  for (const b of benches) times.get(b.name)!.push(await time(b, n, window, payload));
+for (const b of benches) {
+  const ts = times.get(b.name)!;
+  console.log(
+    `${payload.length} B, window ${window}: ${b.name.padEnd(9)} median ${median(ts).toFixed(0)} ns/msg CPU, min ${Math.min(...ts).toFixed(0)}  (${ts.map((t) => t.toFixed(0)).join(' ')})`,
+  );
+}
+await Promise.all(benches.map((b) => b.net.close()));
