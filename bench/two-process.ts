@@ -5,7 +5,7 @@
  * `certificateHash` from src/index.ts). Compared with a raw node:tls baseline measured in
  * the same run, also in two processes, with the same certificates.
  *
- *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--profile-receivers=DIR]]
+ *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"]]
  *   npm run bench -- --two-process [same flags]   (the same, checked: bench/run.ts)
  *
  * `--only` runs only the named systems (e.g. `--only=peerpost` to profile one sender with
@@ -106,6 +106,8 @@ const onlyArg = argValue('only')
 const windowArg = argValue('window');
 /** `--profile-receivers=DIR`: each receiving child writes a V8 CPU profile there (`--cpu-prof`). */
 const receiverProfileDir = argValue('profile-receivers');
+/** `--receiver-flags="--trace-gc ..."`: node flags for every receiving child (e.g. to see its GCs). */
+const receiverFlags = (argValue('receiver-flags') ?? '').split(' ').filter((f) => f.length > 0);
 /** `--sizes=64B,1KiB`: only these payload sizes. */
 const sizesArg = argValue('sizes')?.split(',');
 const failures: Failure[] = [];
@@ -277,6 +279,7 @@ async function startChild(def: Definition, receiver: Credentials, sender: Creden
       ...(receiverProfileDir
         ? ['--cpu-prof', '--cpu-prof-interval', '250', `--cpu-prof-dir=${receiverProfileDir}`]
         : []),
+      ...receiverFlags,
       '--import',
       'tsx',
     ],
