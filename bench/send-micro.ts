@@ -5,13 +5,14 @@
  * What it reports is the CPU a small message costs the sending process above the TLS
  * write itself (the two-process benchmark's sender column, minus encryption).
  *
- *   npx tsx bench/send-micro.ts [--n=3000000] [--rounds=5] [--size=64] [--window=1024] [--baseline=DIR]
+ *   npx tsx bench/send-micro.ts [--n=3000000] [--rounds=5] [--size=64] [--window=1024] [--metrics] [--baseline=DIR]
  *
  * The loop is the two-process benchmark's: `writable()` then `send()`, `window` messages
  * per turn of the event loop (the write batch flushes once per turn). `--baseline=DIR`
  * names a copy of `src/` (e.g. `cp -r src /tmp/base-src` before a change): both are run
  * interleaved (A B A B ...) in one process, each on a network of its own, and the medians
  * compared. CPU is the process's (`process.cpuUsage`: main thread and GC threads).
+ * `--metrics`: each network with `createPrometheusMetrics()` (as production nodes run).
  */
 import { Buffer } from 'node:buffer';
 import path from 'node:path';
@@ -27,6 +28,7 @@ function arg(name: string): string | undefined {
 }
 
 const PEER = 'receiver';
+const withMetrics = process.argv.includes('--metrics');
 
 /** A stream that takes every write at once and counts its bytes. */
 class Sink extends Duplex {
@@ -56,6 +58,9 @@ async function open(name: string, srcDir: string): Promise<Bench> {
   const { StreamConnection } = (await import(
     url('transport/stream-connection.ts')
   )) as typeof import('../src/transport/stream-connection.js');
+  const { createPrometheusMetrics } = (await import(
+    url('metrics/prometheus.ts')
+  )) as typeof import('../src/metrics/prometheus.js');
   const { DEFAULT_LIMITS } = (await import(
     url('transport/limits.ts')
   )) as typeof import('../src/transport/limits.js');
@@ -83,6 +88,7 @@ async function open(name: string, srcDir: string): Promise<Bench> {
     listen: '127.0.0.1:2',
     topology: { [PEER]: [{ address: '127.0.0.1:3' }] },
     compressThresholdBytes: Number.MAX_SAFE_INTEGER,
+    ...(withMetrics ? { metrics: createPrometheusMetrics() } : {}),
   });
   return {
     name,
@@ -142,7 +148,7 @@ for (let r = 0; r < rounds; r++)
 for (const b of benches) {
   const ts = times.get(b.name)!;
   console.log(
-    `${payload.length} B, window ${window}: ${b.name.padEnd(9)} median ${median(ts).toFixed(0)} ns/msg CPU, min ${Math.min(...ts).toFixed(0)}  (${ts.map((t) => t.toFixed(0)).join(' ')})`,
+    `${payload.length} B, window ${window}${withMetrics ? ', metrics' : ''}: ${b.name.padEnd(9)} median ${median(ts).toFixed(0)} ns/msg CPU, min ${Math.min(...ts).toFixed(0)}  (${ts.map((t) => t.toFixed(0)).join(' ')})`,
   );
 }
 await Promise.all(benches.map((b) => b.net.close()));

@@ -5,7 +5,7 @@
  * `certificateHash` from src/index.ts). Compared with a raw node:tls baseline measured in
  * the same run, also in two processes, with the same certificates.
  *
- *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"]]
+ *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--no-throughput] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"]]
  *   npm run bench -- --two-process [same flags]   (the same, checked: bench/run.ts)
  *
  * `--only` runs only the named systems (e.g. `--only=peerpost` to profile one sender with
@@ -1017,7 +1017,8 @@ async function main(): Promise<void> {
       const open = def.kind === 'raw' ? openRaw : openPeerpost;
       systems.push(await bounded(open(def, receiverCreds, senderCreds), STEP_MS, `${def.name} setup`));
     }
-    figures = await measureThroughput(systems, cpu);
+    // --no-throughput: the round trips alone (e.g. to profile them).
+    if (!args.includes('--no-throughput')) figures = await measureThroughput(systems, cpu);
     // --no-latency: a profile of the throughput rounds alone (the round trips' single small
     // writes would otherwise dominate the socket-write samples).
     if (!args.includes('--no-latency')) figures.push(...(await measureLatency(systems)));

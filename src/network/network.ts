@@ -75,6 +75,16 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
+/** `options` name an id at most: no deadline, signal or per-message listener. */
+function idOnly(options: SendOptions): boolean {
+  return (
+    options.deadlineMs === undefined &&
+    options.signal === undefined &&
+    options.onOutcome === undefined &&
+    options.onSettled === undefined
+  );
+}
+
 /** A waitForPeer / waitForSubscribers call: what it waits for, and how it ends. */
 interface Condition {
   readonly test: () => boolean;
@@ -289,10 +299,12 @@ export class Network {
     const out = this.#outgoing;
     const id = options?.id ?? out.nextId();
     const nowMs = this.#sendClock.now();
-    if (options === undefined && typeof receiver === 'string') {
+    const peerId =
+      typeof receiver === 'string' ? receiver : receiver.kind === 'peer' ? receiver.id : undefined;
+    if (peerId !== undefined && (options === undefined || idOnly(options))) {
       // The fast lane: a small plain message to a connected peer is written at once.
       const ts = out.plainTimestamp(id, label, data, nowMs, this.#limits.maxFrameBytes);
-      if (ts !== undefined && this.#sender.sendPlain(receiver, id, label, data, ts, nowMs)) {
+      if (ts !== undefined && this.#sender.sendPlain(peerId, id, label, data, ts, nowMs)) {
         out.observePlain(data.length);
         return id;
       }

@@ -334,10 +334,11 @@ export class DirectSender {
   }
 
   /**
-   * `sendToPeer()` of a plain message (uncompressed, no options, nobody hearing outcomes
-   * one by one), written at once when the peer has one address whose sender has nothing
-   * waiting (see `PeerSenderLike.writePlain`): no envelope or record is made. Returns
-   * false, having done nothing, when the message needs the general path.
+   * `sendToPeer()` of a plain message (uncompressed, no deadline, signal or per-message
+   * listener), written at once when the peer has one address whose sender has nothing
+   * waiting (see `PeerSenderLike.writePlain`): no envelope or record is made (an outcome
+   * listener gets its id read from its frame). Returns false, having done nothing, when
+   * the message needs the general path.
    */
   sendPlain(
     id: string,
@@ -349,8 +350,7 @@ export class DirectSender {
   ): boolean {
     const cfg = this.#config;
     const accounting = this.#accounting;
-    if (this.#closing || cfg.directSendMode !== 'direct' || accounting.wantsIds || id === cfg.selfId)
-      return false;
+    if (this.#closing || cfg.directSendMode !== 'direct' || id === cfg.selfId) return false;
     const entry = this.#peers.get(id);
     if (entry === undefined || entry.incomplete || entry.skipSelf) return false;
     const sole = entry.sole;
