@@ -75,14 +75,9 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
-/** `options` name an id at most: no deadline, signal or per-message listener. */
-function idOnly(options: SendOptions): boolean {
-  return (
-    options.deadlineMs === undefined &&
-    options.signal === undefined &&
-    options.onOutcome === undefined &&
-    options.onSettled === undefined
-  );
+/** `options` set no deadline and no signal (a message written at once could not miss them). */
+function unbounded(options: SendOptions): boolean {
+  return options.deadlineMs === undefined && options.signal === undefined;
 }
 
 /** A waitForPeer / waitForSubscribers call: what it waits for, and how it ends. */
@@ -301,12 +296,21 @@ export class Network {
     const nowMs = this.#sendClock.now();
     const peerId =
       typeof receiver === 'string' ? receiver : receiver.kind === 'peer' ? receiver.id : undefined;
-    if (peerId !== undefined && (options === undefined || idOnly(options))) {
+    const watched =
+      options !== undefined && (options.onOutcome !== undefined || options.onSettled !== undefined);
+    let watching = false;
+    if (peerId !== undefined && (options === undefined || unbounded(options))) {
       // The fast lane: a small plain message to a connected peer is written at once.
       const ts = out.plainTimestamp(id, label, data, nowMs, this.#limits.maxFrameBytes);
-      if (ts !== undefined && this.#sender.sendPlain(peerId, id, label, data, ts, nowMs)) {
-        out.observePlain(data.length);
-        return id;
+      if (ts !== undefined) {
+        if (watched) {
+          this.#watch(id, options);
+          watching = true;
+        }
+        if (this.#sender.sendPlain(peerId, id, label, data, ts, nowMs)) {
+          out.observePlain(data.length);
+          return id;
+        }
       }
     }
     let limits: SendLimits | undefined;
@@ -314,9 +318,7 @@ export class Network {
       limits = this.#limitsOf(options, nowMs);
     }
     const envelope = out.make(id, label, data, nowMs);
-    const watched =
-      options !== undefined && (options.onOutcome !== undefined || options.onSettled !== undefined);
-    if (watched) this.#watch(id, options);
+    if (watched && !watching) this.#watch(id, options);
     if (out.tooLarge(envelope, this.#limits.maxFrameBytes)) {
       const printed = typeof receiver === 'string' ? receiver : formatReceiver(receiver);
       this.#decided(envelope, printed, undefined, 'direct', 'too_large');

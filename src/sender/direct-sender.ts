@@ -334,11 +334,11 @@ export class DirectSender {
   }
 
   /**
-   * `sendToPeer()` of a plain message (uncompressed, no deadline, signal or per-message
-   * listener), written at once when the peer has one address whose sender has nothing
-   * waiting (see `PeerSenderLike.writePlain`): no envelope or record is made (an outcome
-   * listener gets its id read from its frame). Returns false, having done nothing, when
-   * the message needs the general path.
+   * `sendToPeer()` of a plain message (uncompressed, no deadline or signal), written at
+   * once when the peer has one address whose sender has nothing waiting (see
+   * `PeerSenderLike.writePlain`): no envelope or record is made (outcome listeners and
+   * watchers get its id read from its frame). Returns false, having done nothing, when the
+   * message needs the general path.
    */
   sendPlain(
     id: string,

@@ -170,23 +170,41 @@ test('with outcomes heard one by one, each message of the lane gets one outcome,
     }),
   );
   const sent: { id: string; label: string }[] = [];
+  // Messages sent with onOutcome and onSettled: what each heard.
+  const heard = new Map<string, { outcomes: string[]; settled: string[][] }>();
   for (let i = 0; i < 300; i++) {
     if (!sender.writable('r')) await sender.ready('r');
     const label = i % 2 === 0 ? 'Known' : 'Other';
     // Every third with an id of the caller's (non-ASCII now and then), every fifth to
-    // `peer('r')` (a reply's receiver): the lane takes those too.
+    // `peer('r')` (a reply's receiver), every seventh watched: the lane takes those too.
     const to = i % 5 === 0 ? peer('r') : 'r';
-    const id =
-      i % 3 === 0
-        ? sender.send(to, label, Buffer.alloc(64, i), { id: `mine-${i}${i % 9 === 0 ? '-ü' : ''}` })
-        : sender.send(to, label, Buffer.alloc(64, i));
+    const data = Buffer.alloc(64, i);
+    let id: string;
+    if (i % 7 === 0) {
+      const h = { outcomes: [] as string[], settled: [] as string[][] };
+      id = sender.send(to, label, data, {
+        onOutcome: (o) => h.outcomes.push(`${o.messageId} ${o.outcome.kind}`),
+        onSettled: (all) => h.settled.push(all.map((o) => `${o.messageId} ${o.outcome.kind}`)),
+      });
+      heard.set(id, h);
+    } else if (i % 3 === 0) {
+      id = sender.send(to, label, data, { id: `mine-${i}${i % 9 === 0 ? '-ü' : ''}` });
+    } else {
+      id = sender.send(to, label, data);
+    }
     sent.push({ id, label });
     if (i % 20 === 19) await new Promise((r) => setImmediate(r));
   }
   await until(
-    () => arrived.length === sent.length && outcomes.length === sent.length,
+    () =>
+      arrived.length === sent.length &&
+      outcomes.length === sent.length &&
+      [...heard.values()].every((h) => h.settled.length > 0),
     'every message and outcome',
   ).catch((err) => assert.fail(`${err}: ${arrived.length} arrived, ${outcomes.length} outcomes`));
+  for (const [id, h] of heard) {
+    assert.deepEqual(h, { outcomes: [`${id} written`], settled: [[`${id} written`]] }, `what ${id} heard`);
+  }
   assert.ok(lane.taken > 100, `the fast lane took ${lane.taken} messages`);
   assert.deepEqual(
     arrived,
@@ -198,4 +216,29 @@ test('with outcomes heard one by one, each message of the lane gets one outcome,
       .map((s) => ({ id: s.id, label: s.label, receiver: 'r', address: receiver.address, kind: 'written' }))
       .sort((a, b) => a.id.localeCompare(b.id)),
   );
+});
+
+test('request() takes the fast lane and its reply resolves it; a request to a node gone away rejects as dropped', async (t) => {
+  const { sender, receiver } = await tlsPair(t);
+  const lane = spyOnLane(t);
+  receiver.onMessage((m) => {
+    if (m.label === 'Ping') m.reply('Pong', Buffer.concat([Buffer.from('re:'), Buffer.from(m.data)]));
+  });
+  // The first request connects (the general path); the others find the sender ready.
+  for (let i = 0; i < 20; i++) {
+    const reply = await sender.request('r', 'Ping', Buffer.from(`q${i}`), { timeoutMs: 10_000 });
+    assert.equal(Buffer.from(reply.data).toString(), `re:q${i}`);
+    assert.equal(reply.label, 'Pong');
+  }
+  assert.ok(lane.taken >= 15, `the fast lane took ${lane.taken} of 20 requests`);
+  // The receiver goes away: the request is dropped (its sender cannot connect) and
+  // rejects with that, not with its timeout.
+  await receiver.close();
+  const started = Date.now();
+  const err = await sender.request('r', 'Ping', Buffer.from('late'), { timeoutMs: 30_000 }).then(
+    () => assert.fail('a request to a closed node resolved'),
+    (e: unknown) => e,
+  );
+  assert.equal((err as { code?: string }).code, 'ERR_REQUEST_DROPPED', String(err));
+  assert.ok(Date.now() - started < 30_000, 'rejected before its timeout');
 });
