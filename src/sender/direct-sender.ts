@@ -354,7 +354,8 @@ export class DirectSender {
     const entry = this.#peers.get(id);
     if (entry === undefined || entry.incomplete || entry.skipSelf) return false;
     const sole = entry.sole;
-    if (sole?.writePlain === undefined) return false;
+    // Asked first, so that a sender that cannot take it (acks, backed up) costs no more.
+    if (sole === undefined || sole.laneOpen !== true) return false;
     const plain = this.#plain;
     plain.seq = this.#seq + 1;
     plain.size = plainEnvelopeSize(messageId, label, data.length);
@@ -363,7 +364,7 @@ export class DirectSender {
     plain.metricLabel = this.#metricLabel(label, cfg);
     plain.addresses = entry.addresses;
     plain.enqueuedAtMs = enqueuedAtMs - accounting.epochMs;
-    if (!sole.writePlain(plain, messageId, label, data)) return false;
+    if (sole.writePlain?.(plain, messageId, label, data) !== true) return false;
     this.#seq++;
     this.#messages++;
     return true;

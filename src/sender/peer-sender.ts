@@ -155,6 +155,8 @@ export interface PeerSenderLike {
    * the caller then takes the general path ({@link enqueue}).
    */
   writePlain?(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean;
+  /** True when {@link writePlain} would write a message now (cheap: a few field reads). */
+  readonly laneOpen?: boolean;
   /** Takes messages moved from elsewhere, merged by send order; returns those over capacity. */
   adopt(msgs: readonly OutgoingMessage[]): OutgoingMessage[];
   /** Stops; returns the queued messages (oldest first). Unflushed ones end through the connection. */
@@ -319,19 +321,24 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     return 'queued';
   }
 
-  writePlain(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean {
+  get laneOpen(): boolean {
     const connection = this.#connection;
-    if (
-      connection === undefined ||
-      this.#blocked ||
-      this.#acked ||
-      this.#queue.length !== 0 ||
-      this.#state.kind === 'stopped' ||
-      connection.closeReason !== undefined ||
-      connection.writeEncoded === undefined
-    ) {
-      return false;
-    }
+    return (
+      connection !== undefined &&
+      !this.#blocked &&
+      !this.#acked &&
+      this.#queue.length === 0 &&
+      this.#state.kind !== 'stopped' &&
+      connection.closeReason === undefined &&
+      connection.writeEncoded !== undefined
+    );
+  }
+
+  writePlain(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean {
+    if (!this.laneOpen) return false;
+    const connection = this.#connection as Connection & {
+      writeEncoded: NonNullable<Connection['writeEncoded']>;
+    };
     const size = plain.size;
     const slab = this.#frameSlab();
     const frames = slab.encodePlain(size, plain.timestampMs, id, label, data);

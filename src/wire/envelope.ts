@@ -144,11 +144,43 @@ export function encodeEnvelopeInto(
   offset: number,
   version: EnvelopeVersion = 1,
 ): number {
-  let o = writeTimestamp(buf, offset, envelope.deliveryStartTimestampMs);
-  o = writeString(buf, o, envelope.id);
+  const ts = envelope.deliveryStartTimestampMs;
+  if (typeof ts !== 'bigint') {
+    throw new PeerpostError(
+      'ERR_LENGTH_OVERFLOW',
+      `deliveryStartTimestampMs must be a u64 bigint, got ${typeof ts}`,
+    );
+  }
+  let o = offset;
+  if (ts !== lastTs) {
+    // Number(ts) <= MAX_SAFE_INTEGER exactly when ts <= 2^53-1 (larger values round to
+    // at least 2^53), so the common case needs one conversion and no bigint arithmetic.
+    // Consecutive messages mostly share a millisecond: the split is kept for the next one.
+    const n = Number(ts);
+    lastSafe = n >= 0 && n <= Number.MAX_SAFE_INTEGER;
+    lastLo = lastSafe ? n % 0x1_0000_0000 : 0;
+    lastHi = lastSafe ? (n - lastLo) / 0x1_0000_0000 : 0;
+    lastTs = ts;
+  }
+  if (lastSafe) {
+    writeLen(buf, o, lastLo);
+    const hi = lastHi;
+    buf[o + 4] = hi;
+    buf[o + 5] = hi >>> 8;
+    buf[o + 6] = hi >>> 16;
+    buf[o + 7] = hi >>> 24;
+  } else if (ts >= 0n && ts <= U64_MAX) {
+    buf.writeBigUInt64LE(ts, o);
+  } else {
+    throw new PeerpostError('ERR_LENGTH_OVERFLOW', `deliveryStartTimestampMs must be a u64, got ${ts}`);
+  }
+  o = writeString(buf, o + 8, envelope.id);
   o = labels.write(buf, o, envelope.label);
   buf[o++] = envelope.compressed ? 1 : 0;
-  o = writeData(buf, o, envelope.data);
+  const data = envelope.data;
+  o = writeLen(buf, o, data.length);
+  buf.set(data, o);
+  o += data.length;
   buf[o++] = envelope.lastSenderIsProxy ? 1 : 0;
   if (version === 1) {
     if (envelope.directReceiver === undefined) {
@@ -157,7 +189,16 @@ export function encodeEnvelopeInto(
       buf[o++] = 1;
       o = receivers.write(buf, o, envelope.directReceiver);
     }
-    o = writeTag(buf, o);
+    // V1_TAG: `acknck` 00 01
+    buf[o] = 0x61;
+    buf[o + 1] = 0x63;
+    buf[o + 2] = 0x6b;
+    buf[o + 3] = 0x6e;
+    buf[o + 4] = 0x63;
+    buf[o + 5] = 0x6b;
+    buf[o + 6] = 0x00;
+    buf[o + 7] = 0x01;
+    o += TAG_LEN;
   }
   return o;
 }
