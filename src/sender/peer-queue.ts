@@ -46,9 +46,15 @@ export class MessageRun {
     readonly addresses: readonly string[],
   ) {}
 
-  /** True when a plain message with these fields, framed in `frames`, belongs to this run. */
+  /**
+   * True when a plain message with these fields, framed in `frames` as `use` says, belongs
+   * to this run. The use counts, not only the buffer: a slab given back to the pool and
+   * taken again is the same buffer in a new use, and a message counted in the old one
+   * would keep the new one from ever going back.
+   */
   fits(
     frames: Buffer,
+    use: SlabUse,
     label: string,
     receiver: string,
     peerId: string,
@@ -57,6 +63,7 @@ export class MessageRun {
   ): boolean {
     return (
       this.frames === frames &&
+      this.use === use &&
       this.label === label &&
       this.receiver === receiver &&
       this.peerId === peerId &&
@@ -219,7 +226,7 @@ export class PeerQueue {
     addresses: readonly string[],
   ): MessageRun {
     const last = this.#run;
-    if (last?.fits(frames, label, receiver, peerId, metricLabel, addresses) === true) return last;
+    if (last?.fits(frames, use, label, receiver, peerId, metricLabel, addresses) === true) return last;
     const run = new MessageRun(frames, use, label, receiver, peerId, metricLabel, addresses);
     this.#run = run;
     return run;

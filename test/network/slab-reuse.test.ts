@@ -187,3 +187,41 @@ test('over TLS, large frames get pooled buffers of their own, taken again once f
   // allocated in all, where a buffer per large frame was ~630.
   assert.ok(large <= 300, `${large} large frame buffers allocated for 900 messages`);
 });
+
+test('over TLS, a sender that goes idle after every message writes them all from one pooled slab', async (t) => {
+  // One message at a time, each flushed (and the sender idle) before the next: plain
+  // sends, requests (watched, each answered) and sends heard by an outcome listener.
+  // A slab taken back from the pool is the same buffer in a new use; a message counted
+  // in the old use kept the new one from going back, and every other message allocated
+  // a new 64 KiB slab (1,005 for 2,000 requests).
+  const { sender, receiver } = await tlsPair(t);
+  let received = 0;
+  receiver.onMessage((m) => {
+    received++;
+    if (m.label === 'Ping') m.reply('Pong', m.data);
+  });
+  const allocUnsafe = Buffer.allocUnsafe;
+  let slabs = 0;
+  Buffer.allocUnsafe = (size: number) => {
+    if (size === 64 * 1024 && new Error().stack?.includes('FrameSlab.reserve') === true) slabs++;
+    return allocUnsafe(size);
+  };
+  const data = new Uint8Array(64);
+  try {
+    for (let i = 0; i < 100; i++) {
+      const before = received;
+      sender.send('r', 'L', data);
+      await until(() => received > before, 'the message to arrive');
+    }
+    for (let i = 0; i < 100; i++) await sender.request('r', 'Ping', data);
+    let outcomes = 0;
+    sender.onOutcome(() => outcomes++);
+    for (let i = 0; i < 100; i++) {
+      sender.send('r', 'L', data);
+      await until(() => outcomes > i, 'the outcome');
+    }
+  } finally {
+    Buffer.allocUnsafe = allocUnsafe;
+  }
+  assert.ok(slabs <= 3, `${slabs} slabs allocated for 300 messages sent one at a time`);
+});
