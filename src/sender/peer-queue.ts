@@ -45,32 +45,6 @@ export class MessageRun {
     readonly metricLabel: string,
     readonly addresses: readonly string[],
   ) {}
-
-  /**
-   * True when a plain message with these fields, framed in `frames` as `use` says, belongs
-   * to this run. The use counts, not only the buffer: a slab given back to the pool and
-   * taken again is the same buffer in a new use, and a message counted in the old one
-   * would keep the new one from ever going back.
-   */
-  fits(
-    frames: Buffer,
-    use: SlabUse,
-    label: string,
-    receiver: string,
-    peerId: string,
-    metricLabel: string,
-    addresses: readonly string[],
-  ): boolean {
-    return (
-      this.frames === frames &&
-      this.use === use &&
-      this.label === label &&
-      this.receiver === receiver &&
-      this.peerId === peerId &&
-      this.metricLabel === metricLabel &&
-      this.addresses === addresses
-    );
-  }
 }
 
 /**
@@ -226,7 +200,21 @@ export class PeerQueue {
     addresses: readonly string[],
   ): MessageRun {
     const last = this.#run;
-    if (last?.fits(frames, use, label, receiver, peerId, metricLabel, addresses) === true) return last;
+    // The use counts, not only the buffer: a slab given back to the pool and taken again is
+    // the same buffer in a new use, and a message counted in the old one would keep the new
+    // one from ever going back.
+    if (
+      last !== undefined &&
+      last.frames === frames &&
+      last.use === use &&
+      last.label === label &&
+      last.receiver === receiver &&
+      last.peerId === peerId &&
+      last.metricLabel === metricLabel &&
+      last.addresses === addresses
+    ) {
+      return last;
+    }
     const run = new MessageRun(frames, use, label, receiver, peerId, metricLabel, addresses);
     this.#run = run;
     return run;
