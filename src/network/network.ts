@@ -314,9 +314,7 @@ export class Network {
       }
     }
     let limits: SendLimits | undefined;
-    if (options !== undefined && (options.deadlineMs !== undefined || options.signal !== undefined)) {
-      limits = this.#limitsOf(options, nowMs);
-    }
+    if (options !== undefined && !unbounded(options)) limits = this.#limitsOf(options, nowMs);
     const envelope = out.make(id, label, data, nowMs);
     if (watched && !watching) this.#watch(id, options);
     if (out.tooLarge(envelope, this.#limits.maxFrameBytes)) {

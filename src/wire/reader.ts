@@ -89,7 +89,6 @@ export class Reader {
     return b.readBigUInt64LE(p);
   }
 
-  /** A u64 length, compared with the remaining bytes before anything is allocated. */
   /** The bigint of `value` (an integer below 2^53), reusing the last one made when it is the same. */
   bigIntOf(value: number): bigint {
     if (value !== this.lastValue) {
@@ -99,6 +98,7 @@ export class Reader {
     return this.lastBigInt;
   }
 
+  /** A u64 length, compared with the remaining bytes before anything is allocated. */
   len(what: string): number {
     const p = this.pos;
     if (this.end - p < 8) this.truncated(8, `${what} length`);
