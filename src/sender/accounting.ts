@@ -346,6 +346,24 @@ export class Accounting {
     if (this.#on && bytes > 0) this.#series(msg.metricLabel, mode).bytes.inc(bytes);
   }
 
+  /**
+   * `count` acknowledged frames of `bytes` in all (prefixes included), of messages with
+   * `subject`'s metric label, reached the socket for the first time: {@link ackFlushed}
+   * for each, in one call (`bytes` 0: their connection closed first).
+   */
+  ackFlushedMany(
+    subject: Pick<OutcomeSubject, 'metricLabel'>,
+    mode: PathMode,
+    count: number,
+    bytes: number,
+  ): void {
+    this.counters.transferFinished += count;
+    if (!this.#on) return;
+    const series = this.#series(subject.metricLabel, mode);
+    series.transferFinished.inc(count);
+    if (bytes > 0) series.bytes.inc(bytes);
+  }
+
   /** The peer's node acknowledged the message, `latencyMs` after its first write: outcome `delivered`. */
   delivered(msg: OutcomeSubject, address: string, latencyMs: number, mode: PathMode = 'direct'): void {
     if (this.#on && latencyMs >= 0) {
@@ -369,7 +387,7 @@ export class Accounting {
   unackedBytes = 0;
 
   /** An acknowledged message written again on a new connection (`bytes` with the prefix). */
-  retransmitted(msg: OutcomeSubject, bytes: number): void {
+  retransmitted(msg: Pick<OutcomeSubject, 'metricLabel'>, bytes: number): void {
     this.counters.retransmits++;
     if (!this.#on) return;
     this.#metrics.inc('peerpost_ack_retransmits_total', NO_LABELS);

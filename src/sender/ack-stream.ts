@@ -1,8 +1,14 @@
+import type { Buffer } from 'node:buffer';
 import type { Random } from '../util/random.js';
+import type { SlabPool } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
-import type { Accounting } from './accounting.js';
+import type { Accounting, OutcomeSubject } from './accounting.js';
 import type { OutgoingMessage } from './message.js';
 import type { UnacknowledgedDetail } from './outcome.js';
+import { fill, MessageRun, type SlabUse, subject } from './peer-queue.js';
+
+/** An entry of a stream: a message's record, or the run of a plain message from send()'s fast lane. */
+export type AckEntry = OutgoingMessage | MessageRun;
 
 /**
  * The sender's side of one acknowledged stream (docs/acks.md): the messages to one
@@ -13,7 +19,10 @@ import type { UnacknowledgedDetail } from './outcome.js';
  *
  * Entries live in plain arrays from `#head` on (compacted now and then); an entry ended
  * early (its deadline passed before it could be sent again) is left as a hole, so
- * sequence numbers and positions never shift under a reader.
+ * sequence numbers and positions never shift under a reader. An entry is a message's
+ * record, or for a message of send()'s fast lane, which has none, the {@link MessageRun} it
+ * shares with its neighbours, its frame's offset and size kept here as numbers: a window
+ * of 32768 plain messages waiting for their acks holds no object per message.
  */
 export class AckStream {
   /** 16 random bytes as 32 hex characters. */
@@ -28,12 +37,21 @@ export class AckStream {
   bytes = 0;
   /** Entries waiting for their ack (holes not counted). */
   count = 0;
-  #msgs: (OutgoingMessage | undefined)[] = [];
+  #msgs: (AckEntry | undefined)[] = [];
   #seqs: number[] = [];
   #writtenAt: number[] = [];
+  /** Where each entry's frame is in its buffer, and its envelope's size (no prefix). */
+  #frameAt: number[] = [];
+  #sizes: number[] = [];
   #head = 0;
+  /** The outcome subject of a run's message, filled in place for each one. */
+  readonly #subject = subject();
 
-  constructor(random: Random) {
+  /** Where a slab buffer goes once every lane message framed there was acknowledged. */
+  readonly #slabs: SlabPool | undefined;
+
+  constructor(random: Random, slabs?: SlabPool) {
+    this.#slabs = slabs;
     let id = '';
     for (let i = 0; i < 4; i++)
       id += Math.floor(random() * 2 ** 32)
@@ -52,13 +70,30 @@ export class AckStream {
     return this.#msgs.length;
   }
 
-  /** The message at position `i` (undefined for a hole). */
-  msgAt(i: number): OutgoingMessage | undefined {
+  /** The entry at position `i` (undefined for a hole). */
+  msgAt(i: number): AckEntry | undefined {
     return this.#msgs[i];
   }
 
   seqAt(i: number): number {
     return this.#seqs[i]!;
+  }
+
+  /** Where the frame of the entry at position `i` is in its buffer (`msgAt(i).frames`)... */
+  frameAt(i: number): number {
+    return this.#frameAt[i]!;
+  }
+
+  /** ...and its envelope's size (without the frame prefix). */
+  sizeAt(i: number): number {
+    return this.#sizes[i]!;
+  }
+
+  /** The outcome subject of the entry at position `i`: its record, or a run's message filled in. */
+  #subjectAt(i: number, msg: AckEntry, accounting: Accounting): OutcomeSubject {
+    if (!(msg instanceof MessageRun)) return msg;
+    // A lane message was written during send(): its first write is its enqueue time.
+    return fill(this.#subject, msg, this.#frameAt[i]!, this.#writtenAt[i]! - accounting.epochMs);
   }
 
   /** The first position at or after `from` whose sequence number is above `seq`. */
@@ -74,20 +109,34 @@ export class AckStream {
     return lo;
   }
 
-  /** `msg` was written for the first time as `seq` at `nowMs`. */
-  push(msg: OutgoingMessage, seq: number, nowMs: number, accounting: Accounting): void {
+  /**
+   * The message of `msg` (its record, or its run) whose frame is at `frameAt` and `size`
+   * bytes long (without the prefix) was written for the first time as `seq` at `nowMs`.
+   */
+  push(
+    msg: AckEntry,
+    seq: number,
+    nowMs: number,
+    frameAt: number,
+    size: number,
+    accounting: Accounting,
+  ): void {
     this.#msgs.push(msg);
     this.#seqs.push(seq);
     this.#writtenAt.push(nowMs);
+    this.#frameAt.push(frameAt);
+    this.#sizes.push(size);
     this.count++;
-    this.bytes += msg.size + FRAME_PREFIX_BYTES;
-    accounting.unackedChanged(1, msg.size + FRAME_PREFIX_BYTES);
+    this.bytes += size + FRAME_PREFIX_BYTES;
+    accounting.unackedChanged(1, size + FRAME_PREFIX_BYTES);
   }
 
   /** Every entry up to `seq` was handed to the peer's application: `delivered`. Returns how many. */
   ackUpTo(seq: number, accounting: Accounting, address: string, nowMs: number): number {
     const msgs = this.#msgs;
     const seqs = this.#seqs;
+    const sizes = this.#sizes;
+    const writtenAt = this.#writtenAt;
     let n = 0;
     let bytes = 0;
     let i = this.#head;
@@ -95,8 +144,9 @@ export class AckStream {
       const msg = msgs[i];
       if (msg === undefined) continue;
       msgs[i] = undefined;
-      bytes += msg.size + FRAME_PREFIX_BYTES;
-      accounting.delivered(msg, address, nowMs - this.#writtenAt[i]!);
+      bytes += sizes[i]! + FRAME_PREFIX_BYTES;
+      accounting.delivered(this.#subjectAt(i, msg, accounting), address, nowMs - writtenAt[i]!);
+      if (msg instanceof MessageRun) this.#acked(msg.use);
       n++;
     }
     this.#head = i;
@@ -112,10 +162,13 @@ export class AckStream {
     const msg = this.#msgs[i];
     if (msg === undefined) return;
     this.#msgs[i] = undefined;
+    const bytes = this.#sizes[i]! + FRAME_PREFIX_BYTES;
     this.count--;
-    this.bytes -= msg.size + FRAME_PREFIX_BYTES;
-    accounting.unackedChanged(-1, -(msg.size + FRAME_PREFIX_BYTES));
-    accounting.unacknowledged(msg, address, detail);
+    this.bytes -= bytes;
+    accounting.unackedChanged(-1, -bytes);
+    accounting.unacknowledged(this.#subjectAt(i, msg, accounting), address, detail);
+    // Its frame may still be in a write of a closing connection: the buffer is never reused.
+    if (msg instanceof MessageRun) msg.use.shared = true;
   }
 
   /** Ends every entry as `dropped:unacknowledged` with `detail` (the stream goes on, empty). */
@@ -124,6 +177,8 @@ export class AckStream {
     this.#msgs = [];
     this.#seqs = [];
     this.#writtenAt = [];
+    this.#frameAt = [];
+    this.#sizes = [];
     this.#head = 0;
   }
 
@@ -134,17 +189,33 @@ export class AckStream {
     this.abandon(accounting, address, detail);
   }
 
+  /**
+   * A lane message framed in `use`'s buffer was acknowledged. Once every one framed there
+   * is, and the buffer is no sender's current slab, it goes back to the pool: the receiver
+   * read the last of those frames, so every write that took bytes of the buffer is done
+   * (frames are written in order, a slab is filled in order).
+   */
+  #acked(use: SlabUse): void {
+    if (--use.pending > 0 || use.shared || use.current) return;
+    use.shared = true; // handed on once
+    this.#slabs?.give(use.buf as Buffer);
+  }
+
   #compact(): void {
     const head = this.#head;
     if (head === this.#msgs.length) {
       this.#msgs.length = 0;
       this.#seqs.length = 0;
       this.#writtenAt.length = 0;
+      this.#frameAt.length = 0;
+      this.#sizes.length = 0;
       this.#head = 0;
     } else if (head > 1024 && head * 2 > this.#msgs.length) {
       this.#msgs.splice(0, head);
       this.#seqs.splice(0, head);
       this.#writtenAt.splice(0, head);
+      this.#frameAt.splice(0, head);
+      this.#sizes.splice(0, head);
       this.#head = 0;
     }
   }

@@ -661,7 +661,7 @@ export class DirectSender {
       return stream;
     }
     if (stream === undefined) {
-      stream = new AckStream(this.#host.random);
+      stream = new AckStream(this.#host.random, this.#host.slabs);
       this.#streams.set(key, stream);
     }
     return stream;

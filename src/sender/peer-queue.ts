@@ -1,6 +1,7 @@
 import type { Buffer } from 'node:buffer';
 import { ByteBudget } from '../util/byte-budget.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
+import type { OutcomeSubject } from './accounting.js';
 import { hasLimits, type OutgoingMessage } from './message.js';
 
 /**
@@ -10,8 +11,10 @@ import { hasLimits, type OutgoingMessage } from './message.js';
  * the garbage collector and a new one allocated.
  */
 export class SlabUse {
-  /** Plain messages framed here still queued or unflushed. */
+  /** Plain messages framed here still queued or unflushed (or, acknowledged, not yet acked). */
   pending = 0;
+  /** It is a sender's current slab buffer (more frames may go there). */
+  current = false;
   /**
    * A frame here may be referred to from elsewhere (a record's, or a plain message's taken
    * out of the queue as a record), or the buffer was already handed on: never reuse it.
@@ -45,6 +48,43 @@ export class MessageRun {
     readonly metricLabel: string,
     readonly addresses: readonly string[],
   ) {}
+}
+
+/** An outcome subject filled in place for plain messages (see {@link MessageRun}): no object per message. */
+interface Subject {
+  id: undefined;
+  label: string;
+  receiver: string;
+  metricLabel: string;
+  enqueuedAtMs: number;
+  envelope: undefined;
+  frames: Buffer | undefined;
+  frameAt: number;
+}
+
+/** A new {@link Subject}, to be filled by {@link fill} for each plain message it stands for. */
+export function subject(): Subject {
+  return {
+    id: undefined,
+    label: '',
+    receiver: '',
+    metricLabel: '',
+    enqueuedAtMs: 0,
+    envelope: undefined,
+    frames: undefined,
+    frameAt: 0,
+  };
+}
+
+/** `s` filled as the plain message of `run` framed at `frameAt` (its id is read from the frame if wanted). */
+export function fill(s: Subject, run: MessageRun, frameAt: number, enqueuedAtMs: number): OutcomeSubject {
+  s.label = run.label;
+  s.receiver = run.receiver;
+  s.metricLabel = run.metricLabel;
+  s.enqueuedAtMs = enqueuedAtMs;
+  s.frames = run.frames;
+  s.frameAt = frameAt;
+  return s;
 }
 
 /**

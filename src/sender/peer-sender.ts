@@ -22,15 +22,15 @@ import {
 import { decodeEnvelopeAt, type Envelope, lastDecodedVersion } from '../wire/envelope.js';
 import { FrameSlab, type SlabPool } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
-import type { Accounting, OutcomeSubject } from './accounting.js';
-import type { AckStream } from './ack-stream.js';
+import type { Accounting } from './accounting.js';
+import type { AckEntry, AckStream } from './ack-stream.js';
 import type { BackoffBook } from './backoff.js';
 import { admitted } from './byte-fifo.js';
 import type { ResolvedSenderConfig } from './config.js';
 import { bodyOf, frameOf, storeFrame } from './frames.js';
 import { deadReason, hasLimits, mergeBySeq, type OutgoingMessage, type PlainMessage } from './message.js';
 import type { UnacknowledgedDetail } from './outcome.js';
-import { isPlain, MessageRing, MessageRun, PeerQueue, SlabUse } from './peer-queue.js';
+import { fill, isPlain, MessageRing, MessageRun, PeerQueue, SlabUse, subject } from './peer-queue.js';
 
 /** Why a peer sender stopped. */
 export type StopReason = 'connect_failed' | 'identity_mismatch' | 'connection_lost' | 'removed' | 'shutdown';
@@ -93,42 +93,6 @@ type Unflushed = OutgoingMessage | MessageRun | typeof NOTHING;
 
 /** The use of a buffer this sender did not encode into (never reused by it). */
 const FOREIGN = new SlabUse(undefined, true);
-
-/** An outcome subject filled in place for plain messages (see {@link MessageRun}): no object per message. */
-interface Subject {
-  id: undefined;
-  label: string;
-  receiver: string;
-  metricLabel: string;
-  enqueuedAtMs: number;
-  envelope: undefined;
-  frames: Buffer | undefined;
-  frameAt: number;
-}
-
-function subject(): Subject {
-  return {
-    id: undefined,
-    label: '',
-    receiver: '',
-    metricLabel: '',
-    enqueuedAtMs: 0,
-    envelope: undefined,
-    frames: undefined,
-    frameAt: 0,
-  };
-}
-
-/** `subject` filled with plain message (`run`, `frameAt`, `enqueuedAtMs`). */
-function fill(s: Subject, run: MessageRun, frameAt: number, enqueuedAtMs: number): OutcomeSubject {
-  s.label = run.label;
-  s.receiver = run.receiver;
-  s.metricLabel = run.metricLabel;
-  s.enqueuedAtMs = enqueuedAtMs;
-  s.frames = run.frames;
-  s.frameAt = frameAt;
-  return s;
-}
 
 /** The dispatcher's view of a sender (the factory may return any implementation). */
 export interface PeerSenderLike {
@@ -323,14 +287,25 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
 
   get laneOpen(): boolean {
     const connection = this.#connection;
+    if (
+      connection === undefined ||
+      this.#blocked ||
+      this.#queue.length !== 0 ||
+      this.#state.kind === 'stopped' ||
+      connection.closeReason !== undefined ||
+      connection.writeEncoded === undefined
+    ) {
+      return false;
+    }
+    if (!this.#acked) return true;
+    // With acks: as enqueue's, when no retransmission waits and the window has room.
+    const stream = this.#stream as AckStream;
+    const acks = this.#host.config().acks;
     return (
-      connection !== undefined &&
-      !this.#blocked &&
-      !this.#acked &&
-      this.#queue.length === 0 &&
-      this.#state.kind !== 'stopped' &&
-      connection.closeReason === undefined &&
-      connection.writeEncoded !== undefined
+      !this.#awaitOpen &&
+      this.#resentUpTo >= this.#resendUpTo &&
+      stream.count < acks.window &&
+      stream.bytes < acks.windowBytes
     );
   }
 
@@ -344,8 +319,6 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     const frames = slab.encodePlain(size, plain.timestampMs, id, label, data);
     const at = slab.offset;
     const use = this.#useOf(frames, slab);
-    use.pending++;
-    const ok = connection.writeEncoded(frames, at, at + FRAME_PREFIX_BYTES + size, 1);
     const run = this.#queue.runWith(
       frames,
       use,
@@ -355,8 +328,25 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       plain.metricLabel,
       plain.addresses,
     );
+    const accounting = this.#host.accounting;
+    if (this.#acked) {
+      // It waits in the stream for its ack (and is written again from there on a new
+      // connection): the stream gives the buffer back once every message framed there
+      // was acknowledged (AckStream.ackUpTo).
+      use.pending++;
+      const stream = this.#stream as AckStream;
+      const seq = stream.nextSeq++;
+      this.#writeSeq(connection, seq, run, at, size);
+      this.#unflushed.push(run, plain.seq, at, size, plain.enqueuedAtMs);
+      accounting.acceptHandedOff(id, plain.metricLabel, 'direct', plain.enqueuedAtMs);
+      // Written during send(): its first write is its enqueue time (no clock read per message).
+      stream.push(run, seq, accounting.epochMs + plain.enqueuedAtMs, at, size, accounting);
+      return true;
+    }
+    use.pending++;
+    const ok = connection.writeEncoded(frames, at, at + FRAME_PREFIX_BYTES + size, 1);
     this.#unflushed.push(run, plain.seq, at, size, plain.enqueuedAtMs);
-    this.#host.accounting.acceptHandedOff(id, plain.metricLabel, 'direct', plain.enqueuedAtMs);
+    accounting.acceptHandedOff(id, plain.metricLabel, 'direct', plain.enqueuedAtMs);
     if (!ok) this.#blocked = true;
     return true;
   }
@@ -364,7 +354,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   /** Queues `msg` with its frame stored: as numbers when it is plain, else as its record. */
   #hold(msg: OutgoingMessage): void {
     const use = msg.frames === undefined ? this.#store(msg) : FOREIGN;
-    if (this.#stream === undefined && isPlain(msg)) {
+    if (isPlain(msg)) {
       use.pending++;
       this.#queue.pushPlain(msg, msg.frames as Buffer, msg.frameAt, use);
     } else {
@@ -397,15 +387,19 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     if (use !== undefined && use.buf === frames) return use;
     if (!slab.fromSlab) return FOREIGN;
     const next = new SlabUse(frames);
+    next.current = true;
     this.#use = next;
-    if (use !== undefined) this.#settle(use, 0);
+    if (use !== undefined) {
+      use.current = false;
+      this.#settle(use, 0);
+    }
     return next;
   }
 
   /** `n` plain messages framed in `use`'s buffer left this sender's queue and unflushed list. */
   #settle(use: SlabUse, n: number): void {
     use.pending -= n;
-    if (use.pending > 0 || use.shared || use === this.#use) return;
+    if (use.pending > 0 || use.shared || use.current) return;
     use.shared = true; // handed on once
     this.#host.slabs?.give(use.buf as Buffer);
   }
@@ -615,17 +609,35 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       this.#resentUpTo = seq;
       const msg = stream.msgAt(i);
       if (msg === undefined) continue;
-      this.#writeSeq(connection, seq, msg);
+      const size = stream.sizeAt(i);
+      this.#writeSeq(connection, seq, msg, stream.frameAt(i), size);
       this.#unflushed.push(NOTHING, 0, 0, 0, 0);
-      host.accounting.retransmitted(msg, msg.size + FRAME_PREFIX_BYTES);
+      host.accounting.retransmitted(msg, size + FRAME_PREFIX_BYTES);
     }
     const queue = this.#queue;
     const { window, windowBytes } = host.config().acks;
     let now = -1;
     while (!this.#blocked && queue.length > 0 && stream.count < window && stream.bytes < windowBytes) {
       if (connection.closeReason !== undefined) return;
-      const msg = queue.shift() as OutgoingMessage;
       if (now < 0) now = host.clock.now();
+      const ref = queue.ref(0);
+      if (ref instanceof MessageRun) {
+        // A plain message that waited as numbers: it goes on to the stream as numbers (its
+        // use still counts it, until its ack).
+        const ring = queue.ring;
+        const at = ring.frameAt(0);
+        const size = ring.size(0);
+        const enqueuedAtMs = ring.enqueuedAtMs(0);
+        const seq = ring.seq(0);
+        queue.take();
+        const wireSeq = stream.nextSeq++;
+        this.#writeSeq(connection, wireSeq, ref, at, size);
+        this.#unflushed.push(ref, seq, at, size, enqueuedAtMs);
+        host.accounting.handOff(fill(this.#handOffSubject, ref, at, enqueuedAtMs), 'direct');
+        stream.push(ref, wireSeq, now, at, size, host.accounting);
+        continue;
+      }
+      const msg = queue.shift() as OutgoingMessage;
       if (hasLimits(msg)) {
         const dead = deadReason(msg, now);
         if (dead !== undefined) {
@@ -637,39 +649,56 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     }
     // The slab is kept while frames wait for their ack (a new one per flush would be a
     // 64 KiB buffer per message); it goes when nothing waits at all.
-    if (queue.length === 0 && stream.count === 0) this.#slab?.release();
+    if (queue.length === 0 && stream.count === 0) this.#idleSlab();
     if (host.roomWanted && queue.length <= host.config().peerQueueCapacity / 2) host.room(this);
   }
 
   /** Writes `msg` for the first time as the stream's next message; it waits in the stream for its ack. */
   #writeAcked(connection: Connection, msg: OutgoingMessage, stream: AckStream, now: number): void {
-    // Kept until acknowledged, and written again on a new connection: never reused.
+    const accounting = this.#host.accounting;
+    if (isPlain(msg)) {
+      // As numbers in a run, as a lane message (its record is let go): its use counts it
+      // until its ack, and the stream gives the slab back once all there are acknowledged.
+      const use = msg.frames === undefined ? this.#store(msg) : FOREIGN;
+      use.pending++;
+      const at = msg.frameAt;
+      const run = this.#queue.runOf(msg, msg.frames as Buffer, use);
+      const seq = stream.nextSeq++;
+      this.#writeSeq(connection, seq, run, at, msg.size);
+      this.#unflushed.push(run, msg.seq, at, msg.size, msg.enqueuedAtMs);
+      accounting.handOff(msg, 'direct');
+      stream.push(run, seq, now, at, msg.size, accounting);
+      return;
+    }
+    // Kept until acknowledged, and written again on a new connection; it may be queued at
+    // another address too: its buffer is never reused.
     if (msg.frames === undefined) this.#store(msg).shared = true;
     const seq = stream.nextSeq++;
-    this.#writeSeq(connection, seq, msg);
+    this.#writeSeq(connection, seq, msg, msg.frameAt, msg.size);
     msg.sent = true;
     this.#unflushed.push(msg, msg.seq, msg.frameAt, msg.size, msg.enqueuedAtMs);
-    const accounting = this.#host.accounting;
     accounting.handOff(msg, 'direct');
-    stream.push(msg, seq, now, accounting);
+    stream.push(msg, seq, now, msg.frameAt, msg.size, accounting);
   }
 
-  /** Writes `msg`'s frame as message `seq` of the stream (after a SEQ when the receiver expects another). */
-  #writeSeq(connection: Connection, seq: number, msg: OutgoingMessage): void {
+  /**
+   * Writes the frame of `msg` (a record, or a lane message's run) at `frameAt` of its
+   * buffer, `size` bytes without the prefix, as message `seq` of the stream (after a SEQ
+   * when the receiver expects another).
+   */
+  #writeSeq(connection: Connection, seq: number, msg: AckEntry, frameAt: number, size: number): void {
     if (seq !== this.#wireNext) this.#control(connection, seqFrame(ACK_SEQ, seq));
     this.#wireNext = seq + 1;
+    const frames = msg.frames as Buffer; // stored when first written (#writeAcked, writePlain)
+    const end = frameAt + FRAME_PREFIX_BYTES + size;
     let ok: boolean;
     if (connection.writeEncoded !== undefined) {
       // Its frame, stored by this library: written as a region (no view, no second parse).
-      if (msg.frames === undefined) storeFrame(msg);
-      const at = msg.frameAt;
-      ok = connection.writeEncoded(msg.frames as Buffer, at, at + FRAME_PREFIX_BYTES + msg.size, 1);
+      ok = connection.writeEncoded(frames, frameAt, end, 1);
+    } else if (connection.writeFrames !== undefined) {
+      ok = connection.writeFrames(frames.subarray(frameAt, end), 1);
     } else {
-      const frame = frameOf(msg);
-      ok =
-        connection.writeFrames !== undefined
-          ? connection.writeFrames(frame, 1)
-          : connection.write(frame.subarray(FRAME_PREFIX_BYTES));
+      ok = connection.write(frames.subarray(frameAt + FRAME_PREFIX_BYTES, end));
     }
     if (!ok) this.#blocked = true;
   }
@@ -700,7 +729,8 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       // Past their deadline (or aborted): never written again.
       for (let i = stream.head; i < stream.tail; i++) {
         const msg = stream.msgAt(i);
-        if (msg === undefined || !hasLimits(msg)) continue;
+        // (A lane message has no limits: it is in a run.)
+        if (msg === undefined || msg instanceof MessageRun || !hasLimits(msg)) continue;
         const dead = deadReason(msg, now);
         if (dead !== undefined) stream.endAt(i, host.accounting, this.address, dead);
       }
@@ -711,7 +741,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       if (stream.ackUpTo(Math.min(control.seq, stream.nextSeq - 1), host.accounting, this.address, now) > 0) {
         if (!this.#blocked) this.#flush(connection);
         // Nothing waits any more: an idle sender keeps no slab.
-        if (stream.count === 0 && this.#queue.length === 0) this.#slab?.release();
+        if (stream.count === 0 && this.#queue.length === 0) this.#idleSlab();
       }
     } else {
       this.#ackViolation(connection, undefined);
@@ -801,6 +831,16 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     while (left > 0) {
       const ref = unflushed.ref(0) as Unflushed;
       if (ref instanceof MessageRun) {
+        if (acked) {
+          // Lane messages waiting for their ack: their transfer ends, their outcome waits.
+          let n = 0;
+          let bytes = 0;
+          while (n < left && unflushed.ref(n) === ref) bytes += FRAME_PREFIX_BYTES + unflushed.size(n++);
+          for (let i = 0; i < n; i++) unflushed.shift();
+          left -= n;
+          accounting.ackFlushedMany(ref, 'direct', n, bytes);
+          continue;
+        }
         if (byRun) {
           let n = 0;
           let bytes = 0;
@@ -835,7 +875,10 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     const use = this.#use;
     this.#slab?.release();
     this.#use = undefined;
-    if (use !== undefined) this.#settle(use, 0);
+    if (use !== undefined) {
+      use.current = false;
+      this.#settle(use, 0);
+    }
   }
 
   /** ConnectionHandler: the write buffer drained (called by the connection only). */
@@ -913,7 +956,9 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       if (ref instanceof MessageRun) {
         const s = fill(this.#outcomeSubject, ref, unflushed.frameAt(0), unflushed.enqueuedAtMs(0));
         unflushed.shift();
-        host.accounting.lost(s, this.address, 'direct', lostAs);
+        // With acks, it still waits in the stream (as a record would, below).
+        if (this.#acked) host.accounting.ackFlushed(s, 'direct', 0);
+        else host.accounting.lost(s, this.address, 'direct', lostAs);
         continue;
       }
       unflushed.shift();

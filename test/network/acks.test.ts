@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createNetwork, type Network } from '../../src/network/network.js';
 import { formatOutcome, type OutcomeEvent } from '../../src/sender/outcome.js';
+import { spyOnLane } from './helpers.js';
 import { memoryNodes } from './memory-nodes.js';
 
 function record(net: Network): { outcomes: OutcomeEvent[]; got: string[] } {
@@ -51,7 +52,8 @@ test('acked sends end as delivered once the receiving application has them', asy
   await nodes.close();
 });
 
-test('what a reset connection carried is sent again and reaches the application exactly once', async () => {
+test('what a reset connection carried is sent again and reaches the application exactly once', async (t) => {
+  const lane = spyOnLane(t);
   const nodes = await memoryNodes(['a', 'b'], (id) =>
     id === 'a' ? { acks: { enabled: true }, limits: { peerQueueCapacity: 2000 } } : {},
   );
@@ -75,13 +77,16 @@ test('what a reset connection carried is sent again and reaches the application 
   for (let i = 0; i < 100 && outcomes.length < ids.length; i++) await nodes.clock.tick(200);
   assert.ok(connects >= 5, `connections were reset and opened again (${connects} connects)`);
   assert.ok(a.stats().sender.counters.retransmits > 0, 'some messages were written again');
+  // Messages of send()'s fast lane wait in the stream without a record, and are sent again from their frames.
+  assert.ok(lane.taken > 100, `the fast lane took ${lane.taken} of ${ids.length} messages`);
   assert.equal(new Set(got).size, got.length, 'no duplicates at the application');
   assert.deepEqual([...got].sort(), [...ids].sort(), 'every message reached the application');
   assert.deepEqual(tally(outcomes), { delivered: ids.length });
   await nodes.close();
 });
 
-test('a receiver that restarted and lost its state: what it may have had ends as dropped:unacknowledged, never twice', async () => {
+test('a receiver that restarted and lost its state: what it may have had ends as dropped:unacknowledged, never twice', async (t) => {
+  const lane = spyOnLane(t);
   const nodes = await memoryNodes(['a', 'b'], (id) =>
     id === 'a' ? { acks: { enabled: true }, limits: { peerQueueCapacity: 5000 } } : {},
   );
@@ -133,6 +138,7 @@ test('a receiver that restarted and lost its state: what it may have had ends as
   }
   assert.ok(lost.length > 0, 'the crash cost some messages, and they are named');
   assert.ok(got2.length >= 100, 'the restarted receiver got the later messages');
+  assert.ok(lane.taken >= 300, `the fast lane took ${lane.taken} of ${ids.length} messages`);
   await nodes.close();
 });
 

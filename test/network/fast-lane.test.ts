@@ -10,27 +10,10 @@ import { type TestContext, test } from 'node:test';
 import { type Credentials, certificateHash } from '../../src/identity/credentials.js';
 import { createPrometheusMetrics, type PrometheusMetrics } from '../../src/metrics/prometheus.js';
 import { createNetwork } from '../../src/network/network.js';
-import { DirectSender } from '../../src/sender/direct-sender.js';
 import { peer } from '../../src/sender/receiver.js';
 import { plainEnvelopeSize } from '../../src/wire/envelope.js';
 import { FRAME_PREFIX_BYTES } from '../../src/wire/framing.js';
-import { makeCredentials, until } from './helpers.js';
-
-/** Counts the fast lane's takes and refusals for the test's duration. */
-function spyOnLane(t: TestContext): { taken: number; refused: number } {
-  const counts = { taken: 0, refused: 0 };
-  const original = DirectSender.prototype.sendPlain;
-  DirectSender.prototype.sendPlain = function (this: DirectSender, ...args) {
-    const taken = original.apply(this, args);
-    if (taken) counts.taken++;
-    else counts.refused++;
-    return taken;
-  };
-  t.after(() => {
-    DirectSender.prototype.sendPlain = original;
-  });
-  return counts;
-}
+import { makeCredentials, spyOnLane, until } from './helpers.js';
 
 /** Sum of a metric's samples whose labels include `where`. */
 async function sumOf(
@@ -40,15 +23,15 @@ async function sumOf(
 ): Promise<number> {
   let sum = 0;
   for (const line of (await metrics.metricsText()).split('\n')) {
-    const m = /^([a-z_]+)\{(.*)\} (\S+)$/.exec(line);
+    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (m === null || m[1] !== name) continue;
-    const labels = m[2] as string;
+    const labels = m[2] ?? '';
     if (Object.entries(where).every(([k, v]) => labels.includes(`${k}="${v}"`))) sum += Number(m[3]);
   }
   return sum;
 }
 
-async function tlsPair(t: TestContext) {
+async function tlsPair(t: TestContext, acks = false) {
   const [senderCreds, receiverCreds] = (await makeCredentials(2)) as [Credentials, Credentials];
   const receiverHash = certificateHash(receiverCreds.certPem);
   const metrics = createPrometheusMetrics();
@@ -65,6 +48,7 @@ async function tlsPair(t: TestContext) {
     topology: { r: [{ address: receiver.address, certHash: receiverHash }] },
     knownLabels: ['Known'],
     metrics,
+    ...(acks ? { acks: { enabled: true } } : {}),
     // No compression: the bytes counted are then those of the frames sent.
     compressThresholdBytes: Number.MAX_SAFE_INTEGER,
   });
@@ -241,4 +225,55 @@ test('request() takes the fast lane and its reply resolves it; a request to a no
   );
   assert.equal((err as { code?: string }).code, 'ERR_REQUEST_DROPPED', String(err));
   assert.ok(Date.now() - started < 30_000, 'rejected before its timeout');
+});
+
+test('with acks, messages of the lane wait in the stream without records and each ends delivered, counted once', async (t) => {
+  const { sender, receiver, metrics } = await tlsPair(t, true);
+  const lane = spyOnLane(t);
+  const arrived: { id: string; data: Buffer }[] = [];
+  receiver.onMessage((m) => arrived.push({ id: m.id, data: Buffer.from(m.data) }));
+  const delivered: string[] = [];
+  sender.onOutcome((o) => delivered.push(`${o.messageId} ${o.outcome.kind}`));
+  const sent: string[] = [];
+  let frameBytes = 0;
+  const sizes = [64, 1024, 9000, 0];
+  for (let i = 0; i < 3000; i++) {
+    if (!sender.writable('r')) await sender.ready('r');
+    const data = Buffer.alloc(sizes[i % sizes.length] as number, i);
+    const label = i % 3 === 0 ? 'Other' : 'Known';
+    const id =
+      i % 10 === 0 ? sender.send('r', label, data, { deadlineMs: 60_000 }) : sender.send('r', label, data);
+    sent.push(id);
+    frameBytes += FRAME_PREFIX_BYTES + plainEnvelopeSize(id, label, data.length);
+    if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+  }
+  await until(() => delivered.length === sent.length, 'every outcome', 30_000).catch((err) =>
+    assert.fail(`${err}: ${delivered.length} outcomes of ${sent.length}`),
+  );
+  assert.ok(lane.taken > 1000, `the fast lane took ${lane.taken} messages`);
+  assert.deepEqual(
+    arrived.map((a) => a.id),
+    sent,
+    'each message reached the application once, in send order',
+  );
+  for (let i = 0; i < sent.length; i++) {
+    const a = arrived[i] as (typeof arrived)[number];
+    assert.ok(a.data.equals(Buffer.alloc(sizes[i % sizes.length] as number, i)), `payload of ${sent[i]}`);
+  }
+  // Outcomes come when acks come: in send order, each `delivered`, naming the message.
+  assert.deepEqual(
+    delivered,
+    sent.map((id) => `${id} delivered`),
+  );
+  assert.deepEqual(sender.stats().outcomes, { delivered: sent.length });
+  const direct = { mode: 'direct' };
+  for (const phase of ['OutgoingBuffer', 'OutgoingTransfer']) {
+    for (const metric of ['peerpost_phase_started_total', 'peerpost_phase_finished_total']) {
+      assert.equal(await sumOf(metrics, metric, { ...direct, phase }), sent.length, `${metric} ${phase}`);
+    }
+  }
+  assert.equal(await sumOf(metrics, 'peerpost_sent_bytes_total', direct), frameBytes);
+  assert.equal(await sumOf(metrics, 'peerpost_outcomes_total', { outcome: 'delivered' }), sent.length);
+  assert.equal(await sumOf(metrics, 'peerpost_ack_latency_seconds_count', {}), sent.length);
+  assert.equal(sender.stats().sender.senders[0]?.unacked, 0, 'nothing waits for an ack');
 });

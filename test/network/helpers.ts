@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
 import { type Credentials, certificateHash, generateCredentials } from '../../src/identity/credentials.js';
 import type { Labels, MetricName, Metrics } from '../../src/metrics/types.js';
 import { createNetwork, type Network, type NetworkMessage } from '../../src/network/network.js';
 import type { NetworkOptions } from '../../src/network/options.js';
+import { DirectSender } from '../../src/sender/direct-sender.js';
 import { formatOutcome, type OutcomeEvent } from '../../src/sender/outcome.js';
 import type { SenderStats } from '../../src/sender/stats.js';
 import { MemoryNetwork } from '../../src/transport/memory/network.js';
@@ -196,4 +198,20 @@ export function senderTo(node: TestNode, peerId: string): SenderStats | undefine
   const senders = node.network.stats().sender.senders.filter((s) => s.peerId === peerId);
   assert.ok(senders.length <= 1, `${node.id}: ${senders.length} senders to ${peerId}`);
   return senders[0];
+}
+
+/** Counts the fast lane's takes and refusals for the test's duration. */
+export function spyOnLane(t: TestContext): { taken: number; refused: number } {
+  const counts = { taken: 0, refused: 0 };
+  const original = DirectSender.prototype.sendPlain;
+  DirectSender.prototype.sendPlain = function (this: DirectSender, ...args) {
+    const taken = original.apply(this, args);
+    if (taken) counts.taken++;
+    else counts.refused++;
+    return taken;
+  };
+  t.after(() => {
+    DirectSender.prototype.sendPlain = original;
+  });
+  return counts;
 }
