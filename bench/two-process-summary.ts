@@ -75,7 +75,7 @@ for (const suite of [THROUGHPUT_SUITE, LATENCY_SUITE]) {
 }
 
 console.log(
-  `\nCPU µs/msg, whole process = main thread + other threads, and GC (collections per 10k messages, main-thread pause µs/msg); median over ${runs.length} run(s)\n`,
+  `\nCPU µs/msg, whole process = main thread + other threads, and GC (collections per 10k messages, main-thread pause µs/msg; rows RTT 64B: per round trip); median over ${runs.length} run(s)\n`,
 );
 console.log('| system | size | sender CPU | sender GC | receiver CPU | receiver GC |');
 console.log('| --- | --- | --- | --- | --- | --- |');

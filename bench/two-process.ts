@@ -818,7 +818,13 @@ async function measureFanout(systems: readonly System[], cpu: CpuShare[]): Promi
   return figures;
 }
 
-async function measureLatency(all: readonly System[]): Promise<Figure[]> {
+/** The child's cumulative CPU now (an `expect` of nothing answers at once with a sample). */
+const childCpuNow = (s: System): Promise<CpuSample> => counted(s.link, 0, () => {});
+
+/** The `size` of the CPU rows of the round trips (their CPU is per round trip). */
+const RTT_CPU_CASE = 'RTT 64B';
+
+async function measureLatency(all: readonly System[], cpu: CpuShare[]): Promise<Figure[]> {
   const suite = 'two-process latency';
   // One request in flight: the window does not matter, so only the default-window systems.
   const systems = all.filter((s) => s.def.latency);
@@ -834,6 +840,9 @@ async function measureLatency(all: readonly System[]): Promise<Figure[]> {
   };
   const p50 = new Map<System, number[]>();
   const p99 = new Map<System, number[]>();
+  type Round = { cpu: CpuSample; ms: number; messages: number };
+  const senderRounds = new Map<System, Round[]>();
+  const receiverRounds = new Map<System, Round[]>();
   for (const s of systems) {
     if (s.failed) continue;
     try {
@@ -849,9 +858,19 @@ async function measureLatency(all: readonly System[]): Promise<Figure[]> {
       if (s.failed) continue;
       try {
         const times: number[] = [];
-        await bounded(loop(s, RTT_PER_ROUND, times), STEP_MS, `${s.name} latency round ${r + 1}`);
+        // CPU per round trip on each side too: what a request costs the two processes.
+        const child = await childCpuNow(s);
+        const own = meter.sample();
+        const ms = await timed(() => loop(s, RTT_PER_ROUND, times), `${s.name} latency round ${r + 1}`);
+        const used = cpuDelta(own, meter.sample());
+        const childUsed = cpuDelta(child, await childCpuNow(s));
         p50.get(s)!.push(percentile(times, 50));
         p99.get(s)!.push(percentile(times, 99));
+        senderRounds.set(s, [...(senderRounds.get(s) ?? []), { cpu: used, ms, messages: RTT_PER_ROUND }]);
+        receiverRounds.set(s, [
+          ...(receiverRounds.get(s) ?? []),
+          { cpu: childUsed, ms, messages: RTT_PER_ROUND },
+        ]);
       } catch (err) {
         fail(suite, s, err);
       }
@@ -860,6 +879,17 @@ async function measureLatency(all: readonly System[]): Promise<Figure[]> {
   const figures: Figure[] = [];
   for (const s of systems) {
     if (s.failed) continue;
+    const sr = senderRounds.get(s);
+    const rr = receiverRounds.get(s);
+    if (sr !== undefined && rr !== undefined) {
+      cpu.push({
+        system: s.name,
+        window: s.def.window,
+        size: RTT_CPU_CASE,
+        sender: sideCpu(sr),
+        receiver: sideCpu(rr),
+      });
+    }
     for (const [label, rs] of [
       ['p50', p50.get(s)!],
       ['p99', p99.get(s)!],
@@ -977,7 +1007,9 @@ function sideCells(c: SideCpu): string {
 /** Per system and size: msg/s and ratio beside each side's CPU and GC per message. */
 function cpuTable(figures: readonly Figure[], cpu: readonly CpuShare[]): string {
   const lines = [
-    'CPU and GC during the throughput rounds (median over rounds). CPU: µs per message, whole process ' +
+    'CPU and GC during the throughput rounds (median over rounds; rows `' +
+      RTT_CPU_CASE +
+      '`: the round trips, figures per round trip). CPU: µs per message, whole process ' +
       '(main thread + other threads), and % of one core; GC: collections per 10k messages ' +
       '(of which mark-compact), main-thread GC pause in µs per message.',
     '',
@@ -1021,7 +1053,7 @@ async function main(): Promise<void> {
     if (!args.includes('--no-throughput')) figures = await measureThroughput(systems, cpu);
     // --no-latency: a profile of the throughput rounds alone (the round trips' single small
     // writes would otherwise dominate the socket-write samples).
-    if (!args.includes('--no-latency')) figures.push(...(await measureLatency(systems)));
+    if (!args.includes('--no-latency')) figures.push(...(await measureLatency(systems, cpu)));
     for (const s of systems) checks.push(await check(s));
     for (const s of systems.splice(0)) await close(s);
     for (const def of DEFINITIONS.filter(isFanout)) {
