@@ -123,8 +123,34 @@ class DecodedTable {
 
   /** Remembers `str` as the decoding of `buf[start, end)`, in place of what shared its slot. */
   remember(buf: Buffer, start: number, end: number, str: string): void {
+    this.#store(hashOf(buf, start, end), buf, start, end, str);
+  }
+
+  /**
+   * {@link remember}, but only bytes missed twice in a row in their slot: one-off values
+   * (a reply's id prefix holds the whole request id) cost a hash, no copy, and never push
+   * out a value that repeats.
+   */
+  rememberIfSeen(buf: Buffer, start: number, end: number, str: string): void {
+    const hash = hashOf(buf, start, end);
+    // Four times the slots (64 at least), picked by other bits of the hash than the table's:
+    // a one-off value rarely clobbers what a repeating one left there.
+    this.#seen ??= new Int32Array(Math.max(64, 4 * (this.#mask + 1)));
+    const seen = this.#seen;
+    const at = (hash >>> 8) & (seen.length - 1);
+    if (seen[at] !== hash) {
+      seen[at] = hash;
+      return;
+    }
+    this.#store(hash, buf, start, end, str);
+  }
+
+  /** The hashes of the last misses (made on the first {@link rememberIfSeen}). */
+  #seen: Int32Array | undefined;
+
+  #store(hash: number, buf: Buffer, start: number, end: number, str: string): void {
     const entry = { bytes: copyOf(buf, start, end), str };
-    this.#table[hashOf(buf, start, end) & this.#mask] = entry;
+    this.#table[hash & this.#mask] = entry;
     this.#last = entry;
   }
 }
@@ -185,6 +211,9 @@ export class IdReader {
     this.#prefixes = new DecodedTable(slotsPow2);
   }
 
+  /** Ids read with a remembered prefix (for tests and benchmarks). */
+  hits = 0;
+
   read(buf: Buffer, start: number, end: number): string | undefined {
     const n = end - start;
     if (n > SHORT) return readUtf8(buf, start, end);
@@ -193,13 +222,18 @@ export class IdReader {
       const hit = this.#prefixes.find(buf, start, start + pn);
       if (hit !== undefined) {
         const suffix = asciiSuffix(buf, start + pn, end);
-        if (suffix !== undefined) return hit.str + suffix;
+        if (suffix !== undefined) {
+          this.hits++;
+          return hit.str + suffix;
+        }
       }
     }
     const str = readUtf8(buf, start, end);
-    // Only an all-ASCII id (one byte per character) gives its prefix to the table.
+    // Only an all-ASCII id (one byte per character) gives its prefix to the table, and
+    // only one seen twice: a reply's id (`<request id>~r~<fresh id>`) has a prefix of its
+    // own, which would cost a copy per reply and push out the prefix of a steady sender.
     if (pn > 0 && str !== undefined && str.length === n) {
-      this.#prefixes.remember(buf, start, start + pn, str.slice(0, pn));
+      this.#prefixes.rememberIfSeen(buf, start, start + pn, str.slice(0, pn));
     }
     return str;
   }

@@ -82,6 +82,23 @@ test('the id reader keeps the prefixes of many senders whose ids interleave, and
   }
 });
 
+test('the id reader keeps the prefix of a steady sender while one-off prefixes (replies) come between its ids', () => {
+  // One slot: every prefix competes for it. A reply's id holds its whole request id in its
+  // prefix (`<request id>~r~<fresh id>`), so no two replies share one.
+  const ids = new IdReader(1);
+  const read = (id: string) => {
+    const bytes = Buffer.from(id);
+    assert.equal(ids.read(bytes, 0, bytes.length), id);
+  };
+  for (let seq = 0; seq < 100; seq++) {
+    read(`sender-1a2b3c4d-${seq.toString(36)}`);
+    read(`client-9f8e7d6c-${seq.toString(36)}~r~sender-1a2b3c4d-${(seq + 1000).toString(36)}`);
+  }
+  // The sender's prefix is remembered on its second miss and hit from then on (it was
+  // pushed out by every reply's prefix before: 0 hits).
+  assert.ok(ids.hits >= 97, `${ids.hits} ids of 200 read with a remembered prefix`);
+});
+
 test('cached bytes are copies: the received chunk they were read from can be reused', () => {
   const chunk = Buffer.from('..client-1a2b-7..Block..');
   const ids = new IdReader();
