@@ -831,24 +831,19 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     while (left > 0) {
       const ref = unflushed.ref(0) as Unflushed;
       if (ref instanceof MessageRun) {
-        if (acked) {
-          // Lane messages waiting for their ack: their transfer ends, their outcome waits.
+        if (acked || byRun) {
           let n = 0;
           let bytes = 0;
           while (n < left && unflushed.ref(n) === ref) bytes += FRAME_PREFIX_BYTES + unflushed.size(n++);
           for (let i = 0; i < n; i++) unflushed.shift();
           left -= n;
-          accounting.ackFlushedMany(ref, 'direct', n, bytes);
-          continue;
-        }
-        if (byRun) {
-          let n = 0;
-          let bytes = 0;
-          while (n < left && unflushed.ref(n) === ref) bytes += FRAME_PREFIX_BYTES + unflushed.size(n++);
-          for (let i = 0; i < n; i++) unflushed.shift();
-          left -= n;
-          this.#settle(ref.use, n);
-          accounting.flushedMany(ref, 'direct', n, bytes);
+          if (acked) {
+            // Waiting for their ack: their transfer ends, their outcome (and use) waits.
+            accounting.ackFlushedMany(ref, 'direct', n, bytes);
+          } else {
+            this.#settle(ref.use, n);
+            accounting.flushedMany(ref, 'direct', n, bytes);
+          }
           continue;
         }
         const size = unflushed.size(0);
