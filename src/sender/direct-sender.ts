@@ -354,7 +354,7 @@ export class DirectSender {
     const entry = this.#peers.get(id);
     if (entry === undefined || entry.incomplete || entry.skipSelf) return false;
     const sole = entry.sole;
-    // Asked first, so that a sender that cannot take it (acks, backed up) costs no more.
+    // Asked first, so that a sender that cannot take it (a full ack window, backed up) costs no more.
     if (sole === undefined || sole.laneOpen !== true) return false;
     const plain = this.#plain;
     plain.seq = this.#seq + 1;

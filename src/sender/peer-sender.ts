@@ -115,8 +115,9 @@ export interface PeerSenderLike {
    * `send()`'s fast lane: writes a plain message to peer `peerId` (the V1 envelope of
    * `encodePlainInto`, of encoded size `size`) at once, with no record made, and counts it
    * as accepted and handed off, when nothing waits before it (connected, not backed up,
-   * queue empty, no acknowledged stream). Returns false, having done nothing, otherwise:
-   * the caller then takes the general path ({@link enqueue}).
+   * queue empty; with acks: OPENED came, nothing left to send again, room in the window,
+   * and the message then waits in the stream for its ack). Returns false, having done
+   * nothing, otherwise: the caller then takes the general path ({@link enqueue}).
    */
   writePlain?(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean;
   /** True when {@link writePlain} would write a message now (cheap: a few field reads). */
