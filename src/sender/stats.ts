@@ -32,6 +32,8 @@ export interface DirectSenderStats {
   readonly queueBytes: number;
   /** `(peer, address)` pairs with remembered backoff. */
   readonly backoffEntries: number;
+  /** Frame buffers the node keeps for reuse (no frame in them is in use): bytes now, and at most (sized by the limits, see docs/direct-sender.md). */
+  readonly pool: { readonly bytes: number; readonly maxBytes: number };
   readonly counters: AccountingCounters & {
     /** Calls to send(). */
     readonly messages: number;
@@ -52,6 +54,7 @@ export interface StatsInput {
   counters: AccountingCounters;
   inFlight: number;
   backoffEntries: number;
+  pool: { readonly bytes: number; readonly maxBytes: number };
 }
 
 function senderStats(s: PeerSenderLike): SenderStats {
@@ -94,6 +97,7 @@ export function collectStats(input: StatsInput): DirectSenderStats {
     unresolvedBytes: input.unresolvedBytes,
     queueBytes,
     backoffEntries: input.backoffEntries,
+    pool: input.pool,
     counters: { ...input.counters, messages: input.messages, inFlight: input.inFlight, held },
   };
 }

@@ -11,7 +11,8 @@ const OWN_BUFFER_BYTES = 16 * 1024;
 const MIN_ROOM = 1024;
 
 /**
- * Bytes a pool keeps at most by default: 4 MiB (64 slabs). A backed-up sender has the
+ * Bytes a pool keeps at most by default, and the least a node's pool keeps (a node sizes
+ * its pool by its limits: `pooledBytesFor` of direct-sender.ts): 4 MiB (64 slabs). A backed-up sender has the
  * transport's high-water mark (1 MiB) and its queue framed in slabs, and its in-flight
  * amount swings by about that much between backpressure and drain: buffers flushed on one
  * swing must still be here for the next, or each one is a new buffer (external memory,
@@ -38,10 +39,29 @@ export class SlabPool {
   /** Free buffers by size. */
   readonly #free = new Map<number, Buffer[]>();
   #bytes = 0;
-  readonly maxBytes: number;
+  #maxBytes: number;
 
   constructor(maxBytes = POOLED_BYTES) {
-    this.maxBytes = maxBytes;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Bytes the pool keeps at most. */
+  get maxBytes(): number {
+    return this.#maxBytes;
+  }
+
+  /** Sets the bound; lowering it lets go of kept buffers beyond it (largest sizes first). */
+  set maxBytes(value: number) {
+    this.#maxBytes = value;
+    if (this.#bytes <= value) return;
+    for (const size of [...this.#free.keys()].sort((a, b) => b - a)) {
+      const list = this.#free.get(size) as Buffer[];
+      while (list.length > 0 && this.#bytes > value) {
+        list.pop();
+        this.#bytes -= size;
+      }
+      if (this.#bytes <= value) return;
+    }
   }
 
   /** Buffers kept now. */
@@ -86,7 +106,7 @@ export class SlabPool {
     const pooled =
       size === SLAB_BYTES ||
       (size % SIZE_STEP === 0 && size >= OWN_BUFFER_BYTES && size <= MAX_POOLED_FRAME_BYTES);
-    if (!pooled || this.#bytes + size > this.maxBytes) return;
+    if (!pooled || this.#bytes + size > this.#maxBytes) return;
     let list = this.#free.get(size);
     if (list === undefined) {
       list = [];

@@ -193,6 +193,47 @@ test('over TLS, large frames get pooled buffers of their own, taken again once f
   assert.ok(large <= 300, `${large} large frame buffers allocated for 900 messages`);
 });
 
+test('over TLS, the pool holds what a backed-up sender of 64 KiB messages has in flight, and follows updateConfig', async (t) => {
+  const MiB = 1024 * 1024;
+  const { sender, receiver } = await tlsPair(t, { compressThresholdBytes: Number.MAX_SAFE_INTEGER });
+  // Default limits: a 16 MiB peer queue (by bytes; 100 messages) and the transport's 1 MiB.
+  assert.equal(sender.stats().sender.pool.maxBytes, 17 * MiB);
+  const sent = new Map<string, Uint8Array>();
+  const arrived: { id: string; data: Uint8Array }[] = [];
+  receiver.onMessage((m) => arrived.push({ id: m.id, data: Uint8Array.from(m.data) }));
+  const allocUnsafe = Buffer.allocUnsafe;
+  let large = 0;
+  Buffer.allocUnsafe = (size: number) => {
+    if (size >= 16 * 1024 && new Error().stack?.includes('FrameSlab.reserve') === true) large++;
+    return allocUnsafe(size);
+  };
+  const total = 1500; // ~96 MiB
+  try {
+    for (let i = 0; i < total; i++) {
+      if (!sender.writable('r')) await sender.ready('r');
+      const data = payloadOf(i % 13, i, 64 * 1024);
+      sent.set(sender.send('r', 'L', data), data);
+    }
+    await until(() => arrived.length === total, 'every message to arrive', 60_000);
+  } finally {
+    Buffer.allocUnsafe = allocUnsafe;
+  }
+  for (const { id, data } of arrived)
+    assert.deepEqual(data, sent.get(id), `the bytes of ${id} changed on the way`);
+  // In flight: up to 100 queued (6.4 MiB) plus the 1 MiB high-water mark, ~115 buffers of
+  // 80 KiB, in use again and again. With a 4 MiB pool (51 of them) every swing between
+  // backpressure and drain let part of them go to the GC (389 allocated; 116 now).
+  assert.ok(large <= 200, `${large} frame buffers allocated for ${total} messages of 64 KiB`);
+  const kept = sender.stats().sender.pool.bytes;
+  assert.ok(kept > 4 * MiB && kept <= 17 * MiB, `${kept} bytes kept`);
+  // Acks on: one window more. A smaller queue bound: the pool lets go of what is beyond.
+  sender.updateConfig({ acks: { enabled: true } });
+  assert.equal(sender.stats().sender.pool.maxBytes, 25 * MiB);
+  sender.updateConfig({ acks: { enabled: false }, limits: { peerQueueBytes: 2 * MiB } });
+  assert.equal(sender.stats().sender.pool.maxBytes, 4 * MiB, 'never less than 4 MiB');
+  assert.ok(sender.stats().sender.pool.bytes <= 4 * MiB);
+});
+
 test('over TLS, a sender that goes idle after every message writes them all from one pooled slab', async (t) => {
   // One message at a time, each flushed (and the sender idle) before the next: plain
   // sends, requests (watched, each answered) and sends heard by an outcome listener.

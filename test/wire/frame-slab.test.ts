@@ -52,6 +52,25 @@ test('the pool keeps at most its maximum of bytes, and only whole slabs and buff
   assert.ok(bufs.includes(new FrameSlab(pool).reserve(8)));
 });
 
+test('lowering the maximum lets go of kept buffers beyond it, the largest first; raising it keeps more', () => {
+  const pool = new SlabPool(1024 * 1024);
+  const slabs = Array.from({ length: 4 }, () => new FrameSlab(pool).reserve(8));
+  const big = new FrameSlab(pool).reserve(100_000); // 112 KiB
+  for (const b of [...slabs, big]) pool.give(b);
+  assert.equal(pool.bytes, 4 * 64 * 1024 + 112 * 1024);
+  pool.maxBytes = 3 * 64 * 1024;
+  assert.equal(pool.maxBytes, 3 * 64 * 1024);
+  assert.equal(pool.bytes, 3 * 64 * 1024, 'the 112 KiB buffer and one slab went');
+  assert.equal(pool.size, 3);
+  assert.notEqual(new FrameSlab(pool).reserve(100_000), big);
+  pool.give(slabs[3] as Buffer);
+  assert.equal(pool.size, 3, 'full: not kept');
+  pool.maxBytes = 4 * 64 * 1024;
+  pool.give(slabs[3] as Buffer);
+  assert.equal(pool.size, 4);
+  assert.equal(pool.bytes, 4 * 64 * 1024);
+});
+
 test('a large frame gets a pooled buffer of its own, in sizes of 16 KiB steps, given back and taken again', () => {
   const pool = new SlabPool(1024 * 1024);
   const slab = new FrameSlab(pool);
