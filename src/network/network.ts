@@ -89,11 +89,15 @@ interface Condition {
   onAbort: (() => void) | undefined;
 }
 
-/** A message someone follows: its outcomes so far, and who to tell. */
+/**
+ * A message someone follows: its outcomes so far, and who to tell (called as methods of
+ * the watcher). A pending request is its own watcher: no record or bound function per
+ * request.
+ */
 interface Watcher {
   readonly outcomes: OutcomeEvent[];
   readonly onOutcome: ((event: OutcomeEvent) => void) | undefined;
-  readonly onSettled: ((outcomes: readonly OutcomeEvent[]) => void) | undefined;
+  onSettled: ((outcomes: readonly OutcomeEvent[]) => void) | undefined;
 }
 
 const UNRESOLVED_QUEUE = { queue: 'unresolved' } as const;
@@ -291,20 +295,35 @@ export class Network {
    * arrives through {@link onOutcome}. Never throws for delivery problems.
    */
   send(receiver: string | DirectReceiver, label: string, data: Uint8Array, options?: SendOptions): string {
+    const watcher =
+      options !== undefined && (options.onOutcome !== undefined || options.onSettled !== undefined)
+        ? { outcomes: [], onOutcome: options.onOutcome, onSettled: options.onSettled }
+        : undefined;
+    return this.#send(receiver, label, data, options, options?.id, watcher);
+  }
+
+  /** {@link send}, with the message's id (undefined: a fresh one) and who follows its outcomes. */
+  #send(
+    receiver: string | DirectReceiver,
+    label: string,
+    data: Uint8Array,
+    options: SendOptions | undefined,
+    givenId: string | undefined,
+    watcher: Watcher | undefined,
+  ): string {
     const out = this.#outgoing;
-    const id = options?.id ?? out.nextId();
+    const id = givenId ?? out.nextId();
     const nowMs = this.#sendClock.now();
     const peerId =
       typeof receiver === 'string' ? receiver : receiver.kind === 'peer' ? receiver.id : undefined;
-    const watched =
-      options !== undefined && (options.onOutcome !== undefined || options.onSettled !== undefined);
+    const watched = watcher !== undefined;
     let watching = false;
     if (peerId !== undefined && (options === undefined || unbounded(options))) {
       // The fast lane: a small plain message to a connected peer is written at once.
       const ts = out.plainTimestamp(id, label, data, nowMs, this.#limits.maxFrameBytes);
       if (ts !== undefined) {
         if (watched) {
-          this.#watch(id, options);
+          this.#watch(id, watcher);
           watching = true;
         }
         if (this.#sender.sendPlain(peerId, id, label, data, ts, nowMs)) {
@@ -316,7 +335,7 @@ export class Network {
     let limits: SendLimits | undefined;
     if (options !== undefined && !unbounded(options)) limits = this.#limitsOf(options, nowMs);
     const envelope = out.make(id, label, data, nowMs);
-    if (watched && !watching) this.#watch(id, options);
+    if (watched && !watching) this.#watch(id, watcher);
     if (out.tooLarge(envelope, this.#limits.maxFrameBytes)) {
       const printed = typeof receiver === 'string' ? receiver : formatReceiver(receiver);
       this.#decided(envelope, printed, undefined, 'direct', 'too_large');
@@ -421,11 +440,7 @@ export class Network {
     this.#requests.add(request);
     request.start();
     try {
-      this.send(receiver, label, data, {
-        id,
-        onOutcome: request.outcome.bind(request),
-        onSettled: request.allSettled.bind(request),
-      });
+      this.#send(receiver, label, data, undefined, id, request);
     } catch (err) {
       request.fail(err as Error);
     }
@@ -466,10 +481,13 @@ export class Network {
     return this.send(receiver, label, data, sendOptions);
   }
 
-  #watch(id: string, options: SendOptions): void {
-    this.#watchers.set(id, { outcomes: [], onOutcome: options.onOutcome, onSettled: options.onSettled });
-    this.#sender.watch(id, () => this.#settle(id));
+  #watch(id: string, watcher: Watcher): void {
+    this.#watchers.set(id, watcher);
+    this.#sender.watch(id, this.#settleWatched);
   }
+
+  /** {@link #settle}, for the sender to call: one function for every watched message. */
+  readonly #settleWatched = (id: string): void => this.#settle(id);
 
   /** Every target of watched message `id` has its outcome. */
   #settle(id: string): void {

@@ -65,16 +65,17 @@ function captureSettlers(resolve: (reply: never) => void, reject: (err: Error) =
 
 /** One request waiting for its reply. */
 export class PendingRequest<M> {
-  /** The outcomes of the request message so far. */
+  /** The outcomes of the request message so far (the network adds each: the request is the message's watcher). */
   readonly outcomes: OutcomeEvent[] = [];
   /** When (clock ms) the request times out; set by {@link Requests.add}. */
   deadlineMs = 0;
   /** Settle the promise {@link wait} returns. */
   resolveWith: (reply: M) => void = noop;
   rejectWith: (err: Error) => void = noop;
+  /** The caller's `onOutcome`, called by the network with each outcome (after adding it to {@link outcomes}). */
+  readonly onOutcome: ((event: OutcomeEvent) => void) | undefined;
   #onAbort: (() => void) | undefined;
   #done = false;
-  readonly #onOutcome: ((event: OutcomeEvent) => void) | undefined;
   readonly #onSettled: ((outcomes: readonly OutcomeEvent[]) => void) | undefined;
 
   constructor(
@@ -89,7 +90,7 @@ export class PendingRequest<M> {
     private readonly signal: AbortSignal | undefined,
     options: Pick<RequestOptions, 'onOutcome' | 'onSettled'> = {},
   ) {
-    this.#onOutcome = options.onOutcome;
+    this.onOutcome = options.onOutcome;
     this.#onSettled = options.onSettled;
   }
 
@@ -108,14 +109,8 @@ export class PendingRequest<M> {
     }
   }
 
-  /** An outcome of the request message (`send()`'s `onOutcome`; call with the request as `this`). */
-  outcome(event: OutcomeEvent): void {
-    this.outcomes.push(event);
-    this.#onOutcome?.(event);
-  }
-
-  /** Every outcome is in (`send()`'s `onSettled`; call with the request as `this`). */
-  allSettled(outcomes: readonly OutcomeEvent[]): void {
+  /** Every target of the request message has its outcome (called by the network, as the message's watcher). */
+  onSettled(outcomes: readonly OutcomeEvent[]): void {
     this.settled();
     this.#onSettled?.(outcomes);
   }

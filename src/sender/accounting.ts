@@ -21,7 +21,8 @@ export type PathMode = 'direct' | 'broadcast';
 interface Watch {
   open: number;
   scheduled: boolean;
-  readonly settled: () => void;
+  /** Called with the message's id (one function may serve every watched message). */
+  readonly settled: (id: string) => void;
 }
 
 /** Counters of the outcome invariant and the delivery phases. */
@@ -190,12 +191,12 @@ export class Accounting {
   }
 
   /**
-   * Calls `settled` once every target of message `id` has its outcome: checked in a
+   * Calls `settled(id)` once every target of message `id` has its outcome: checked in a
    * microtask after the count of its open targets reaches zero, since a target that ends
    * may hand the message on to new targets in the same call (a peer that moved). Call
    * before the message is sent; {@link unwatch} forgets it.
    */
-  watch(id: string, settled: () => void): void {
+  watch(id: string, settled: (id: string) => void): void {
     this.#watched ??= new Map();
     this.#watched.set(id, { open: 0, scheduled: false, settled });
   }
@@ -220,7 +221,7 @@ export class Accounting {
       w.scheduled = false;
       if (w.open === 0 && this.#watched?.get(id) === w) {
         this.unwatch(id);
-        w.settled();
+        w.settled(id);
       }
     });
   }

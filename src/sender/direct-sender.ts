@@ -1,4 +1,4 @@
-import type { HubPort, HubResult, OutcomeTicket } from '../hub/port.js';
+import type { HubPort, HubResult, OutcomeTicket, QueueRefusal, TicketResult } from '../hub/port.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink } from '../network/incoming.js';
 import { diffPeerAddresses, uniqueAddresses } from '../topology/diff.js';
@@ -459,7 +459,7 @@ export class DirectSender {
   }
 
   /** Tells `settled` once every target of message `id` has its outcome (see Accounting.watch). */
-  watch(id: string, settled: () => void): void {
+  watch(id: string, settled: (id: string) => void): void {
     this.#accounting.watch(id, settled);
   }
 
@@ -534,34 +534,7 @@ export class DirectSender {
    * then written on flush or dropped on close; or refused (its queue was full).
    */
   #ticket(subject: OutcomeSubject, mode: PathMode, envelope: Envelope): OutcomeTicket {
-    const accounting = this.#accounting;
-    let bytes = -1;
-    return {
-      taken() {
-        accounting.accept(subject, mode);
-        accounting.handOff(subject, mode);
-      },
-      settle(result, address) {
-        if (result === 'delivered') {
-          accounting.delivered(subject, address, -1, mode);
-          return;
-        }
-        if (result === 'unacknowledged') {
-          accounting.unacknowledged(subject, address, 'connection_lost', mode);
-          return;
-        }
-        if (result !== 'written') {
-          accounting.lost(subject, address, mode, result);
-          return;
-        }
-        if (bytes < 0) bytes = encodedEnvelopeSize(envelope) + 4;
-        accounting.flushed(subject, address, mode, bytes);
-      },
-      refused(address, reason = 'queue_full') {
-        // The hub counts it as `subscriber_lagged`.
-        accounting.dropNow(subject, address, mode, reason);
-      },
-    };
+    return new HubTicket(this.#accounting, subject, mode, envelope);
   }
 
   /** A message whose envelope cannot be encoded: counted, logged, dropped as `encode_failed`. */
@@ -966,4 +939,43 @@ function pooledBytesFor(config: ResolvedSenderConfig): number {
   const backlog = config.peerQueueBytes + DEFAULT_LIMITS.highWaterMarkBytes;
   const window = config.acks.enabled ? config.acks.windowBytes : 0;
   return Math.min(Math.max(POOLED_BYTES, backlog + window), MAX_POOLED_BYTES);
+}
+
+/**
+ * What the hub reports a message's copies through (a reply, or a broadcast's copy per
+ * subscriber connection) to the accounting: one object per message, its methods on the
+ * class (no closures per message).
+ */
+class HubTicket implements OutcomeTicket {
+  /** The frame's bytes (prefix included), computed on the first flush. */
+  #bytes = -1;
+
+  constructor(
+    private readonly accounting: Accounting,
+    private readonly subject: OutcomeSubject,
+    private readonly mode: PathMode,
+    private readonly envelope: Envelope,
+  ) {}
+
+  taken(): void {
+    this.accounting.accept(this.subject, this.mode);
+    this.accounting.handOff(this.subject, this.mode);
+  }
+
+  settle(result: TicketResult, address: string): void {
+    const { accounting, subject, mode } = this;
+    if (result === 'delivered') accounting.delivered(subject, address, -1, mode);
+    else if (result === 'unacknowledged')
+      accounting.unacknowledged(subject, address, 'connection_lost', mode);
+    else if (result !== 'written') accounting.lost(subject, address, mode, result);
+    else {
+      if (this.#bytes < 0) this.#bytes = encodedEnvelopeSize(this.envelope) + 4;
+      accounting.flushed(subject, address, mode, this.#bytes);
+    }
+  }
+
+  refused(address: string, reason: QueueRefusal = 'queue_full'): void {
+    // The hub counts it as `subscriber_lagged`.
+    this.accounting.dropNow(this.subject, address, this.mode, reason);
+  }
 }
