@@ -38,17 +38,20 @@
  * ROUND_MS, then ROUNDS rounds round-robin (the order rotating each round); a round's
  * time runs from the first send to the child's IPC report that it has counted every
  * message of the round. Each figure's ratio is to raw TLS with the same window. Latency
- * (small-window systems only: one request in flight): sequential 64 B round trips,
- * p50/p99 per round, median over rounds. Each throughput round also records, for both
+ * (small-window systems only: one request in flight; sender and receivers pinned to CPUs
+ * of their own, see pinForLatency): 3,000 warm-up round trips, then
+ * 5 x ROUNDS rounds of 600 sequential 64 B round trips, round-robin; p50/p99 per round,
+ * median over rounds. Each throughput round also records, for both
  * processes, the CPU time of the whole process and of its main thread, and the GCs and
  * their pauses (bench/process-cpu.ts), reported per message. At the end every system
  * must have delivered exactly what it sent (drops are reported), every child must exit by
  * itself after closing, and so must this process; a child whose parent dies exits too.
  * Results: bench/results/two-process-<date>.json (or `--out`), and tables on stdout.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
@@ -88,8 +91,15 @@ const ROUNDS = Math.max(
 );
 /** Target length of one throughput round. */
 const ROUND_MS = quick ? 250 : 1000;
-/** Sequential round trips per latency round (half as many to warm up). */
-const RTT_PER_ROUND = quick ? 500 : 3000;
+/**
+ * Latency rounds per system: many short ones, round-robin, so that the machine's slow
+ * drifts (on this VM the same code's p50 moved by 20-40% between runs of 3 rounds) fall
+ * on every system alike and the median over rounds sees past them.
+ */
+const LATENCY_ROUNDS = quick ? 2 : ROUNDS * 5;
+/** Sequential round trips per latency round (warm-up: 3,000). */
+const RTT_PER_ROUND = quick ? 500 : 600;
+const RTT_WARM_UP = quick ? 250 : 3000;
 /** Any single step (setup, a round, close) longer than this fails the system. */
 const STEP_MS = 60_000;
 const PEER = 'receiver';
@@ -824,11 +834,61 @@ const childCpuNow = (s: System): Promise<CpuSample> => counted(s.link, 0, () => 
 /** The `size` of the CPU rows of the round trips (their CPU is per round trip). */
 const RTT_CPU_CASE = 'RTT 64B';
 
+/**
+ * Pins every thread of process `pid` to the CPUs `cpus` (a `taskset` list, e.g. `0` or
+ * `0-1`); false when that cannot be done here (no `taskset`, one CPU, not Linux).
+ */
+function pin(pid: number, cpus: string): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * How the latency rounds place the processes: with two CPUs or more, the sending process
+ * on CPU 0 and every receiving child on CPU 1, as on two machines, where a request always
+ * wakes the other side on another CPU. Left to the scheduler, the two processes of a
+ * pair sometimes share a CPU (a round trip is then two context switches, no cross-CPU
+ * wake-up) and sometimes not, and the p50 of a round was ~35 or ~87 µs for raw TLS
+ * depending on which (2026-12-05): the median over rounds measured the placement more
+ * than the code.
+ */
+function pinForLatency(systems: readonly System[]): { pinned: boolean; unpin: () => void } {
+  const cpus = availableParallelism();
+  if (cpus < 2 || process.platform !== 'linux') return { pinned: false, unpin: () => {} };
+  const all = `0-${cpus - 1}`;
+  const children = systems.map((s) => s.link.child.pid).filter((pid) => pid !== undefined);
+  const pinned = pin(process.pid, '0') && children.every((pid) => pin(pid, '1'));
+  return {
+    pinned,
+    unpin: () => {
+      pin(process.pid, all);
+      for (const pid of children) pin(pid, all);
+    },
+  };
+}
+
+/** Whether the last latency measurement ran pinned ({@link pinForLatency}). */
+let latencyPinned = false;
+
 async function measureLatency(all: readonly System[], cpu: CpuShare[]): Promise<Figure[]> {
-  const suite = 'two-process latency';
   // One request in flight: the window does not matter, so only the default-window systems.
   const systems = all.filter((s) => s.def.latency);
   if (systems.length === 0) return [];
+  const placement = pinForLatency(systems.filter((s) => !s.failed));
+  latencyPinned = placement.pinned;
+  try {
+    return await measureLatencyPinned(systems, cpu);
+  } finally {
+    placement.unpin();
+  }
+}
+
+async function measureLatencyPinned(systems: readonly System[], cpu: CpuShare[]): Promise<Figure[]> {
+  const suite = 'two-process latency';
   const payload = payloadOf(64);
   const t0 = performance.now();
   const loop = async (s: System, n: number, out?: number[]) => {
@@ -846,14 +906,14 @@ async function measureLatency(all: readonly System[], cpu: CpuShare[]): Promise<
   for (const s of systems) {
     if (s.failed) continue;
     try {
-      await bounded(loop(s, RTT_PER_ROUND >> 1), STEP_MS, `${s.name} latency warm-up`);
+      await bounded(loop(s, RTT_WARM_UP), STEP_MS, `${s.name} latency warm-up`);
       p50.set(s, []);
       p99.set(s, []);
     } catch (err) {
       fail(suite, s, err);
     }
   }
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < LATENCY_ROUNDS; r++) {
     for (const s of rotate(systems, r)) {
       if (s.failed) continue;
       try {
@@ -1085,7 +1145,11 @@ async function main(): Promise<void> {
       processes: 'sender in the parent, receiver in a forked child (one child per system)',
       rounds: ROUNDS,
       roundMs: ROUND_MS,
+      latencyRounds: LATENCY_ROUNDS,
       roundTripsPerRound: RTT_PER_ROUND,
+      latencyPlacement: latencyPinned
+        ? 'sender process pinned to CPU 0, receiving children to CPU 1 (taskset), during the latency rounds only'
+        : 'left to the scheduler (no taskset or one CPU)',
       window: {
         'raw TLS': `one write per tick of up to ${BATCH_BYTES} bytes of frames, then wait for drain`,
         peerpost:
