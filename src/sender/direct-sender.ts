@@ -172,7 +172,11 @@ export class DirectSender {
     this.#onRoom = options.onRoom;
     this.#budget = options.budget;
     this.#unresolved = new UnresolvedQueue(options.budget);
-    this.#slabs = new SlabPool(pooledBytesFor(this.#config));
+    this.#slabs = new SlabPool(pooledBytesFor(this.#config), {
+      clock: this.#clock,
+      afterMs: POOL_IDLE_MS,
+      floorBytes: POOLED_BYTES,
+    });
     this.#host = {
       ...(options.budget === undefined ? {} : { budget: options.budget }),
       slabs: this.#slabs,
@@ -883,6 +887,7 @@ export class DirectSender {
     }
     this.#peers.clear();
     while (this.#retiring.size > 0) await Promise.all([...this.#retiring].map((s) => s.closed));
+    this.#slabs.close();
   }
 }
 
@@ -920,6 +925,13 @@ function subjectOf(
 ): OutcomeSubject {
   return { id: envelope.id, label: envelope.label, receiver, metricLabel, enqueuedAtMs };
 }
+
+/**
+ * After this long without any frame buffer asked of it, the node's slab pool lets go of
+ * what it keeps above {@link POOLED_BYTES}: a burst's memory goes back once the node is
+ * quiet, while a busy node keeps reusing it.
+ */
+const POOL_IDLE_MS = 30_000;
 
 /** The most the node's slab pool keeps, whatever the limits. */
 const MAX_POOLED_BYTES = 64 * 1024 * 1024;

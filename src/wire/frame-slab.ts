@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { PeerpostError } from '../errors.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import { type Envelope, encodeEnvelopeInto, encodePlainInto } from './envelope.js';
 import { FRAME_PREFIX_BYTES } from './framing.js';
 
@@ -40,9 +41,21 @@ export class SlabPool {
   readonly #free = new Map<number, Buffer[]>();
   #bytes = 0;
   #maxBytes: number;
+  readonly #idle: PoolIdleTrim | undefined;
+  /** Buffers asked for so far (an idle check sees whether any were since the last one). */
+  #takes = 0;
+  #takesAtCheck = 0;
+  #timer: TimerHandle | undefined;
+  #closed = false;
 
-  constructor(maxBytes = POOLED_BYTES) {
+  /**
+   * `idle`: with a clock, the pool lets go of what it keeps above `floorBytes` once
+   * `afterMs` passed without any buffer asked of it (checked by a timer armed only while
+   * it keeps more than that; {@link close} clears it). Without, it keeps what it has.
+   */
+  constructor(maxBytes = POOLED_BYTES, idle?: PoolIdleTrim) {
     this.#maxBytes = maxBytes;
+    this.#idle = idle;
   }
 
   /** Bytes the pool keeps at most. */
@@ -53,16 +66,45 @@ export class SlabPool {
   /** Sets the bound; lowering it lets go of kept buffers beyond it (largest sizes first). */
   set maxBytes(value: number) {
     this.#maxBytes = value;
-    if (this.#bytes <= value) return;
+    this.#trim(value);
+  }
+
+  /** Lets go of every kept buffer and clears the idle timer; the pool keeps nothing after. */
+  close(): void {
+    this.#closed = true;
+    this.#trim(0);
+    const idle = this.#idle;
+    if (this.#timer !== undefined && idle !== undefined) idle.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Lets go of kept buffers, largest sizes first, until at most `bytes` are kept. */
+  #trim(bytes: number): void {
+    if (this.#bytes <= bytes) return;
     for (const size of [...this.#free.keys()].sort((a, b) => b - a)) {
       const list = this.#free.get(size) as Buffer[];
-      while (list.length > 0 && this.#bytes > value) {
+      while (list.length > 0 && this.#bytes > bytes) {
         list.pop();
         this.#bytes -= size;
       }
-      if (this.#bytes <= value) return;
+      if (this.#bytes <= bytes) return;
     }
   }
+
+  /** Arms the idle check when the pool keeps more than its floor and none is armed. */
+  #watchIdle(): void {
+    const idle = this.#idle;
+    if (idle === undefined || this.#timer !== undefined || this.#bytes <= idle.floorBytes) return;
+    this.#takesAtCheck = this.#takes;
+    this.#timer = idle.clock.setTimeout(this.#onIdleCheck, idle.afterMs);
+  }
+
+  readonly #onIdleCheck = (): void => {
+    this.#timer = undefined;
+    const idle = this.#idle as PoolIdleTrim;
+    if (this.#takes === this.#takesAtCheck) this.#trim(idle.floorBytes);
+    this.#watchIdle();
+  };
 
   /** Buffers kept now. */
   get size(): number {
@@ -92,6 +134,7 @@ export class SlabPool {
   }
 
   #take(size: number): Buffer | undefined {
+    this.#takes++;
     const buf = this.#free.get(size)?.pop();
     if (buf !== undefined) this.#bytes -= size;
     return buf;
@@ -106,7 +149,7 @@ export class SlabPool {
     const pooled =
       size === SLAB_BYTES ||
       (size % SIZE_STEP === 0 && size >= OWN_BUFFER_BYTES && size <= MAX_POOLED_FRAME_BYTES);
-    if (!pooled || this.#bytes + size > this.#maxBytes) return;
+    if (!pooled || this.#closed || this.#bytes + size > this.#maxBytes) return;
     let list = this.#free.get(size);
     if (list === undefined) {
       list = [];
@@ -114,7 +157,17 @@ export class SlabPool {
     }
     list.push(buf);
     this.#bytes += size;
+    this.#watchIdle();
   }
+}
+
+/** How a pool lets go of memory it no longer uses ({@link SlabPool}'s `idle`). */
+export interface PoolIdleTrim {
+  readonly clock: Clock;
+  /** Time without any buffer asked of the pool after which it trims. */
+  readonly afterMs: number;
+  /** What it keeps after trimming. */
+  readonly floorBytes: number;
 }
 
 /**

@@ -11,6 +11,7 @@ import { type TestContext, test } from 'node:test';
 import { type Credentials, certificateHash } from '../../src/identity/credentials.js';
 import { createNetwork, type Network } from '../../src/network/network.js';
 import type { OutcomeEvent } from '../../src/sender/outcome.js';
+import { FakeClock } from '../../src/util/fake-clock.js';
 import { makeCredentials, memoryNodes, sleep, until } from './helpers.js';
 
 /** A payload that names its round and index in every byte range. */
@@ -27,7 +28,11 @@ function payloadOf(round: number, i: number, size: number): Uint8Array {
  */
 async function tlsPair(
   t: TestContext,
-  senderOptions: { compressThresholdBytes?: number; acks?: { enabled: boolean; windowBytes?: number } } = {},
+  senderOptions: {
+    compressThresholdBytes?: number;
+    acks?: { enabled: boolean; windowBytes?: number };
+    clock?: FakeClock;
+  } = {},
 ) {
   const [senderCreds, receiverCreds] = await makeCredentials(2);
   const receiverHash = certificateHash((receiverCreds as Credentials).certPem);
@@ -232,6 +237,30 @@ test('over TLS, the pool holds what a backed-up sender of 64 KiB messages has in
   sender.updateConfig({ acks: { enabled: false }, limits: { peerQueueBytes: 2 * MiB } });
   assert.equal(sender.stats().sender.pool.maxBytes, 4 * MiB, 'never less than 4 MiB');
   assert.ok(sender.stats().sender.pool.bytes <= 4 * MiB);
+});
+
+test('over TLS, the pool gives back what a burst left in it once the node has been quiet for 30 s', async (t) => {
+  const MiB = 1024 * 1024;
+  // The sender's timers on a clock of the test's (nothing else of this test waits on it).
+  const clock = new FakeClock();
+  const { sender, receiver } = await tlsPair(t, { compressThresholdBytes: Number.MAX_SAFE_INTEGER, clock });
+  let received = 0;
+  receiver.onMessage(() => received++);
+  // ~12 MiB of 64 KiB messages: up to 100 of them framed while they wait.
+  for (let i = 0; i < 200; i++) {
+    if (!sender.writable('r')) await sender.ready('r');
+    sender.send('r', 'L', payloadOf(1, i, 64 * 1024));
+  }
+  await until(() => received === 200, 'every message to arrive', 60_000);
+  const kept = sender.stats().sender.pool.bytes;
+  assert.ok(kept > 4 * MiB, `${kept} bytes kept after the burst`);
+  clock.advance(29_000);
+  assert.equal(sender.stats().sender.pool.bytes, kept, 'kept: quiet for less than 30 s');
+  clock.advance(32_000);
+  assert.ok(
+    sender.stats().sender.pool.bytes <= 4 * MiB,
+    `${sender.stats().sender.pool.bytes} bytes kept when quiet`,
+  );
 });
 
 test('over TLS, a sender that goes idle after every message writes them all from one pooled slab', async (t) => {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
+import { FakeClock } from '../../src/util/fake-clock.js';
 import { FrameSlab, MAX_POOLED_FRAME_BYTES, SlabPool } from '../../src/wire/frame-slab.js';
 
 test('frames are appended in one slab until it is full, then a new one is started', () => {
@@ -98,4 +99,35 @@ test('a large frame gets a pooled buffer of its own, in sizes of 16 KiB steps, g
   const alone = new FrameSlab();
   assert.equal(alone.reserve(70_000).length, 70_000);
   assert.equal(alone.pooled, false);
+});
+
+test('a pool with an idle trim lets go of what it keeps above its floor once no buffer was asked of it for a while', () => {
+  const clock = new FakeClock();
+  const slab = 64 * 1024;
+  const pool = new SlabPool(8 * slab, { clock, afterMs: 30_000, floorBytes: 2 * slab });
+  const owner = new FrameSlab(pool);
+  const bufs = Array.from({ length: 6 }, () => new FrameSlab(pool).reserve(8));
+  assert.equal(clock.pendingTimers, 0, 'nothing kept: no timer');
+  for (const b of bufs) pool.give(b);
+  assert.equal(pool.bytes, 6 * slab);
+  assert.equal(clock.pendingTimers, 1);
+  // Busy: a buffer is asked for within the period, so the first check keeps everything.
+  clock.advance(20_000);
+  const taken = owner.reserve(8);
+  clock.advance(10_000);
+  assert.equal(pool.bytes, 5 * slab, 'in use, not trimmed');
+  pool.give(taken);
+  // Quiet for a whole period: trimmed to the floor, and no timer is left.
+  clock.advance(30_000);
+  assert.equal(pool.bytes, 2 * slab);
+  assert.equal(clock.pendingTimers, 0);
+  // Past the floor again: armed again; close() clears it and keeps nothing.
+  pool.give(new FrameSlab(pool).reserve(8));
+  pool.give(Buffer.allocUnsafe(slab));
+  assert.equal(clock.pendingTimers, 1);
+  pool.close();
+  assert.equal(clock.pendingTimers, 0);
+  assert.equal(pool.bytes, 0);
+  pool.give(Buffer.allocUnsafe(slab));
+  assert.equal(pool.bytes, 0, 'a closed pool keeps nothing');
 });
