@@ -53,6 +53,42 @@ async function tlsPair(
   return { sender, receiver };
 }
 
+/**
+ * Sends `n` messages from `sender` to `r` (payload `payloadAt(i)`, waiting for room when
+ * not writable), waits for all of them at `receiver`, checks every byte against what was
+ * sent under that id, and returns how many buffers of 16 KiB or more (frames of their
+ * own) the sender's frame slabs allocated meanwhile.
+ */
+async function sendCountingLargeBuffers(
+  sender: Network,
+  receiver: Network,
+  n: number,
+  payloadAt: (i: number) => Uint8Array,
+): Promise<number> {
+  const sent = new Map<string, Uint8Array>();
+  const arrived: { id: string; data: Uint8Array }[] = [];
+  receiver.onMessage((m) => arrived.push({ id: m.id, data: Uint8Array.from(m.data) }));
+  const allocUnsafe = Buffer.allocUnsafe;
+  let large = 0;
+  Buffer.allocUnsafe = (size: number) => {
+    if (size >= 16 * 1024 && new Error().stack?.includes('FrameSlab.reserve') === true) large++;
+    return allocUnsafe(size);
+  };
+  try {
+    for (let i = 0; i < n; i++) {
+      if (!sender.writable('r')) await sender.ready('r');
+      const data = payloadAt(i);
+      sent.set(sender.send('r', 'L', data), data);
+    }
+    await until(() => arrived.length === n, 'every message to arrive', 60_000);
+  } finally {
+    Buffer.allocUnsafe = allocUnsafe;
+  }
+  for (const { id, data } of arrived)
+    assert.deepEqual(data, sent.get(id), `the bytes of ${id} changed on the way`);
+  return large;
+}
+
 test('bursts separated by idle time arrive byte for byte, to one-address and two-address peers', async () => {
   const { clock, nets, memory, close } = await memoryNodes(['a', 'b', 'c1', 'c2', 'd']);
   const d = nets.get('d') as Network;
@@ -169,30 +205,12 @@ test('over TLS, a backed-up sender keeps taking its slabs from the pool: the fra
 test('over TLS, large frames get pooled buffers of their own, taken again once flushed: every byte arrives, and allocations do not grow with what is sent', async (t) => {
   // No compression: frames as large as the payloads.
   const { sender, receiver } = await tlsPair(t, { compressThresholdBytes: Number.MAX_SAFE_INTEGER });
-  const sent = new Map<string, Uint8Array>();
-  const arrived: { id: string; data: Uint8Array }[] = [];
-  receiver.onMessage((m) => arrived.push({ id: m.id, data: Uint8Array.from(m.data) }));
-  const allocUnsafe = Buffer.allocUnsafe;
-  let large = 0;
-  Buffer.allocUnsafe = (size: number) => {
-    if (size >= 16 * 1024 && new Error().stack?.includes('FrameSlab.reserve') === true) large++;
-    return allocUnsafe(size);
-  };
   // Sizes around the 16 KiB threshold and the size steps, small ones between, and one
   // past the pooled maximum: ~900 frames, ~40 MiB.
   const sizes = [16_300, 70_000, 300, 65_536, 16_400, 33_000, 1_000, 130_000, 49_200, 2_000_000];
-  try {
-    for (let i = 0; i < 900; i++) {
-      if (!sender.writable('r')) await sender.ready('r');
-      const data = payloadOf(i % 7, i, sizes[i % sizes.length] as number);
-      sent.set(sender.send('r', 'L', data), data);
-    }
-    await until(() => arrived.length === sent.size, 'every message to arrive', 60_000);
-  } finally {
-    Buffer.allocUnsafe = allocUnsafe;
-  }
-  for (const { id, data } of arrived)
-    assert.deepEqual(data, sent.get(id), `the bytes of ${id} changed on the way`);
+  const large = await sendCountingLargeBuffers(sender, receiver, 900, (i) =>
+    payloadOf(i % 7, i, sizes[i % sizes.length] as number),
+  );
   // 720 frames of 16 KiB to 1 MiB and 90 larger ones (never pooled) went out: ~140 buffers
   // allocated in all, where a buffer per large frame was ~630.
   assert.ok(large <= 300, `${large} large frame buffers allocated for 900 messages`);
@@ -203,28 +221,10 @@ test('over TLS, the pool holds what a backed-up sender of 64 KiB messages has in
   const { sender, receiver } = await tlsPair(t, { compressThresholdBytes: Number.MAX_SAFE_INTEGER });
   // Default limits: a 16 MiB peer queue (by bytes; 100 messages) and the transport's 1 MiB.
   assert.equal(sender.stats().sender.pool.maxBytes, 17 * MiB);
-  const sent = new Map<string, Uint8Array>();
-  const arrived: { id: string; data: Uint8Array }[] = [];
-  receiver.onMessage((m) => arrived.push({ id: m.id, data: Uint8Array.from(m.data) }));
-  const allocUnsafe = Buffer.allocUnsafe;
-  let large = 0;
-  Buffer.allocUnsafe = (size: number) => {
-    if (size >= 16 * 1024 && new Error().stack?.includes('FrameSlab.reserve') === true) large++;
-    return allocUnsafe(size);
-  };
   const total = 1500; // ~96 MiB
-  try {
-    for (let i = 0; i < total; i++) {
-      if (!sender.writable('r')) await sender.ready('r');
-      const data = payloadOf(i % 13, i, 64 * 1024);
-      sent.set(sender.send('r', 'L', data), data);
-    }
-    await until(() => arrived.length === total, 'every message to arrive', 60_000);
-  } finally {
-    Buffer.allocUnsafe = allocUnsafe;
-  }
-  for (const { id, data } of arrived)
-    assert.deepEqual(data, sent.get(id), `the bytes of ${id} changed on the way`);
+  const large = await sendCountingLargeBuffers(sender, receiver, total, (i) =>
+    payloadOf(i % 13, i, 64 * 1024),
+  );
   // In flight: up to 100 queued (6.4 MiB) plus the 1 MiB high-water mark, ~115 buffers of
   // 80 KiB, in use again and again. With a 4 MiB pool (51 of them) every swing between
   // backpressure and drain let part of them go to the GC (389 allocated; 116 now).
@@ -244,14 +244,8 @@ test('over TLS, the pool gives back what a burst left in it once the node has be
   // The sender's timers on a clock of the test's (nothing else of this test waits on it).
   const clock = new FakeClock();
   const { sender, receiver } = await tlsPair(t, { compressThresholdBytes: Number.MAX_SAFE_INTEGER, clock });
-  let received = 0;
-  receiver.onMessage(() => received++);
   // ~12 MiB of 64 KiB messages: up to 100 of them framed while they wait.
-  for (let i = 0; i < 200; i++) {
-    if (!sender.writable('r')) await sender.ready('r');
-    sender.send('r', 'L', payloadOf(1, i, 64 * 1024));
-  }
-  await until(() => received === 200, 'every message to arrive', 60_000);
+  await sendCountingLargeBuffers(sender, receiver, 200, (i) => payloadOf(1, i, 64 * 1024));
   const kept = sender.stats().sender.pool.bytes;
   assert.ok(kept > 4 * MiB, `${kept} bytes kept after the burst`);
   clock.advance(29_000);
