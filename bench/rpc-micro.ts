@@ -19,6 +19,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
 import type { Network } from '../src/network/network.js';
+import { median } from './lib.js';
 
 function arg(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -77,11 +78,6 @@ async function time(b: Bench, n: number, payload: Buffer): Promise<number> {
   }
   const cpu = process.cpuUsage(t0);
   return ((cpu.user + cpu.system) * 1000) / n;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 const n = Number(arg('n') ?? 100_000);

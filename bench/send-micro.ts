@@ -22,6 +22,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import type { Network } from '../src/network/network.js';
 import type { Connection, Transport } from '../src/transport/types.js';
+import { median } from './lib.js';
 
 function arg(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -121,11 +122,6 @@ async function time(b: Bench, n: number, window: number, payload: Buffer): Promi
   for (const [k, v] of Object.entries(outcomes))
     if (k !== 'written' && v > 0) throw new Error(`${b.name}: ${v} ${k}`);
   return ((cpu.user + cpu.system) * 1000) / n;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 const n = Number(arg('n') ?? 3_000_000);
