@@ -51,7 +51,6 @@
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
@@ -836,7 +835,7 @@ const RTT_CPU_CASE = 'RTT 64B';
 
 /**
  * Pins every thread of process `pid` to the CPUs `cpus` (a `taskset` list, e.g. `0` or
- * `0-1`); false when that cannot be done here (no `taskset`, one CPU, not Linux).
+ * `0-1`); false when that cannot be done here (no `taskset`, not allowed).
  */
 function pin(pid: number, cpus: string): boolean {
   try {
@@ -847,32 +846,57 @@ function pin(pid: number, cpus: string): boolean {
   }
 }
 
+/** The CPU list process `pid` may run on (`taskset -c -p`: e.g. `0-3` or `2,5-7`), or undefined. */
+function affinityOf(pid: number): string | undefined {
+  try {
+    const out = execFileSync('taskset', ['-c', '-p', String(pid)], { encoding: 'utf8' });
+    return /:\s*([0-9][0-9,-]*)\s*$/.exec(out)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The CPU numbers of a `taskset` list (`0-2,5` -> 0, 1, 2, 5). */
+function cpusOf(list: string): number[] {
+  const out: number[] = [];
+  for (const part of list.split(',')) {
+    const [from, to = from] = part.split('-').map(Number) as [number, number?];
+    for (let cpu = from; cpu <= (to as number); cpu++) out.push(cpu);
+  }
+  return out;
+}
+
 /**
  * How the latency rounds place the processes: with two CPUs or more, the sending process
- * on CPU 0 and every receiving child on CPU 1, as on two machines, where a request always
- * wakes the other side on another CPU. Left to the scheduler, the two processes of a
- * pair sometimes share a CPU (a round trip is then two context switches, no cross-CPU
- * wake-up) and sometimes not, and the p50 of a round was ~35 or ~87 µs for raw TLS
- * depending on which (2026-12-05): the median over rounds measured the placement more
- * than the code.
+ * on the first CPU it may use and every receiving child on the second, as on two
+ * machines, where a request always wakes the other side on another CPU. Left to the
+ * scheduler, the two processes of a pair sometimes share a CPU (a round trip is then two
+ * context switches, no cross-CPU wake-up) and sometimes not, and the p50 of a round was
+ * ~35 or ~87 µs for raw TLS depending on which (2026-12-05): the median over rounds
+ * measured the placement more than the code. `unpin` gives every process its CPUs back.
  */
-function pinForLatency(systems: readonly System[]): { pinned: boolean; unpin: () => void } {
-  const cpus = availableParallelism();
-  if (cpus < 2 || process.platform !== 'linux') return { pinned: false, unpin: () => {} };
-  const all = `0-${cpus - 1}`;
+function pinForLatency(systems: readonly System[]): { pinned: string | undefined; unpin: () => void } {
+  const none = { pinned: undefined, unpin: () => {} };
+  if (process.platform !== 'linux') return none;
+  const own = affinityOf(process.pid);
+  const cpus = own === undefined ? [] : cpusOf(own);
+  if (own === undefined || cpus.length < 2) return none;
   const children = systems.map((s) => s.link.child.pid).filter((pid) => pid !== undefined);
-  const pinned = pin(process.pid, '0') && children.every((pid) => pin(pid, '1'));
+  const before = children.map((pid) => affinityOf(pid) ?? own);
+  const done = pin(process.pid, String(cpus[0])) && children.every((pid) => pin(pid, String(cpus[1])));
   return {
-    pinned,
+    pinned: done
+      ? `sender process pinned to CPU ${cpus[0]}, receiving children to CPU ${cpus[1]}`
+      : undefined,
     unpin: () => {
-      pin(process.pid, all);
-      for (const pid of children) pin(pid, all);
+      pin(process.pid, own);
+      for (const [i, pid] of children.entries()) pin(pid, before[i] as string);
     },
   };
 }
 
-/** Whether the last latency measurement ran pinned ({@link pinForLatency}). */
-let latencyPinned = false;
+/** How the last latency measurement was pinned ({@link pinForLatency}), undefined: not. */
+let latencyPinned: string | undefined;
 
 async function measureLatency(all: readonly System[], cpu: CpuShare[]): Promise<Figure[]> {
   // One request in flight: the window does not matter, so only the default-window systems.
@@ -1148,7 +1172,7 @@ async function main(): Promise<void> {
       latencyRounds: LATENCY_ROUNDS,
       roundTripsPerRound: RTT_PER_ROUND,
       latencyPlacement: latencyPinned
-        ? 'sender process pinned to CPU 0, receiving children to CPU 1 (taskset), during the latency rounds only'
+        ? `${latencyPinned} (taskset), during the latency rounds only`
         : 'left to the scheduler (no taskset or one CPU)',
       window: {
         'raw TLS': `one write per tick of up to ${BATCH_BYTES} bytes of frames, then wait for drain`,
