@@ -879,8 +879,9 @@ function pinForLatency(systems: readonly System[]): { pinned: string | undefined
   const none = { pinned: undefined, unpin: () => {} };
   if (process.platform !== 'linux') return none;
   const own = affinityOf(process.pid);
-  const cpus = own === undefined ? [] : cpusOf(own);
-  if (own === undefined || cpus.length < 2) return none;
+  if (own === undefined) return none;
+  const cpus = cpusOf(own);
+  if (cpus.length < 2) return none;
   const children = systems.map((s) => s.link.child.pid).filter((pid) => pid !== undefined);
   const before = children.map((pid) => affinityOf(pid) ?? own);
   const done = pin(process.pid, String(cpus[0])) && children.every((pid) => pin(pid, String(cpus[1])));

@@ -97,7 +97,7 @@ interface Condition {
 interface Watcher {
   readonly outcomes: OutcomeEvent[];
   readonly onOutcome: ((event: OutcomeEvent) => void) | undefined;
-  onSettled: ((outcomes: readonly OutcomeEvent[]) => void) | undefined;
+  readonly onSettled: ((outcomes: readonly OutcomeEvent[]) => void) | undefined;
 }
 
 const UNRESOLVED_QUEUE = { queue: 'unresolved' } as const;

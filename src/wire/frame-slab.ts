@@ -46,7 +46,6 @@ export class SlabPool {
   #takes = 0;
   #takesAtCheck = 0;
   #timer: TimerHandle | undefined;
-  #closed = false;
 
   /**
    * `idle`: with a clock, the pool lets go of what it keeps above `floorBytes` once
@@ -69,10 +68,9 @@ export class SlabPool {
     this.#trim(value);
   }
 
-  /** Lets go of every kept buffer and clears the idle timer; the pool keeps nothing after. */
+  /** Lets go of every kept buffer and clears the idle timer; the pool keeps nothing after (its bound is 0). */
   close(): void {
-    this.#closed = true;
-    this.#trim(0);
+    this.maxBytes = 0;
     const idle = this.#idle;
     if (this.#timer !== undefined && idle !== undefined) idle.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -149,7 +147,7 @@ export class SlabPool {
     const pooled =
       size === SLAB_BYTES ||
       (size % SIZE_STEP === 0 && size >= OWN_BUFFER_BYTES && size <= MAX_POOLED_FRAME_BYTES);
-    if (!pooled || this.#closed || this.#bytes + size > this.#maxBytes) return;
+    if (!pooled || this.#bytes + size > this.#maxBytes) return;
     let list = this.#free.get(size);
     if (list === undefined) {
       list = [];
