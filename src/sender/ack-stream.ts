@@ -5,7 +5,7 @@ import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { Accounting, OutcomeSubject } from './accounting.js';
 import type { OutgoingMessage } from './message.js';
 import type { UnacknowledgedDetail } from './outcome.js';
-import { fill, MessageRun, type SlabUse, subject } from './peer-queue.js';
+import { fill, MessageRing, MessageRun, type SlabUse, subject } from './peer-queue.js';
 
 /** An entry of a stream: a message's record, or the run of a plain message from send()'s fast lane. */
 export type AckEntry = OutgoingMessage | MessageRun;
@@ -17,12 +17,14 @@ export type AckEntry = OutgoingMessage | MessageRun;
  * per connection) of its address, so what a lost connection carried is sent again on the
  * next one; the receiving node names the stream by `id` to suppress what it already has.
  *
- * Entries live in plain arrays from `#head` on (compacted now and then); an entry ended
- * early (its deadline passed before it could be sent again) is left as a hole, so
- * sequence numbers and positions never shift under a reader. An entry is a message's
- * record, or for a message of send()'s fast lane, which has none, the {@link MessageRun} it
- * shares with its neighbours, its frame's offset and size kept here as numbers: a window
- * of 32768 plain messages waiting for their acks holds no object per message.
+ * Entries live in a {@link MessageRing} (a record or a run per entry, and its numbers
+ * in a typed array: no allocation per entry once warm), at positions counted from the
+ * first entry since the stream was last empty; an entry ended early (its deadline passed
+ * before it could be sent again) is left as a hole, so sequence numbers and positions
+ * never shift under a reader. An entry is a message's record, or for a message of
+ * send()'s fast lane, which has none, the {@link MessageRun} it shares with its
+ * neighbours, its frame's offset and size kept as numbers: a window of 32768 plain
+ * messages waiting for their acks holds no object per message.
  */
 export class AckStream {
   /** 16 random bytes as 32 hex characters. */
@@ -37,12 +39,9 @@ export class AckStream {
   bytes = 0;
   /** Entries waiting for their ack (holes not counted). */
   count = 0;
-  #msgs: (AckEntry | undefined)[] = [];
-  #seqs: number[] = [];
-  #writtenAt: number[] = [];
-  /** Where each entry's frame is in its buffer, and its envelope's size (no prefix). */
-  #frameAt: number[] = [];
-  #sizes: number[] = [];
+  /** The entries: a record or run each, with its sequence number, frame offset and size, and first-write time. */
+  readonly #ring = new MessageRing<AckEntry>();
+  /** The position of the ring's first entry. */
   #head = 0;
   /** The outcome subject of a run's message, filled in place for each one. */
   readonly #subject = subject();
@@ -67,46 +66,48 @@ export class AckStream {
 
   /** Position after the last entry. */
   get tail(): number {
-    return this.#msgs.length;
+    return this.#head + this.#ring.length;
   }
 
   /** The entry at position `i` (undefined for a hole). */
   msgAt(i: number): AckEntry | undefined {
-    return this.#msgs[i];
+    return this.#ring.ref(i - this.#head);
   }
 
   seqAt(i: number): number {
-    return this.#seqs[i]!;
+    return this.#ring.seq(i - this.#head);
   }
 
   /** Where the frame of the entry at position `i` is in its buffer (`msgAt(i).frames`)... */
   frameAt(i: number): number {
-    return this.#frameAt[i]!;
+    return this.#ring.frameAt(i - this.#head);
   }
 
   /** ...and its envelope's size (without the frame prefix). */
   sizeAt(i: number): number {
-    return this.#sizes[i]!;
+    return this.#ring.size(i - this.#head);
   }
 
-  /** The outcome subject of the entry at position `i`: its record, or a run's message filled in. */
-  #subjectAt(i: number, msg: AckEntry, accounting: Accounting): OutcomeSubject {
+  /** The outcome subject of the ring's entry `k` (its `msg`): its record, or a run's message filled in. */
+  #subjectAt(k: number, msg: AckEntry, accounting: Accounting): OutcomeSubject {
     if (!(msg instanceof MessageRun)) return msg;
     // A lane message was written during send(): its first write is its enqueue time.
-    return fill(this.#subject, msg, this.#frameAt[i]!, this.#writtenAt[i]! - accounting.epochMs);
+    const ring = this.#ring;
+    return fill(this.#subject, msg, ring.frameAt(k), ring.enqueuedAtMs(k) - accounting.epochMs);
   }
 
   /** The first position at or after `from` whose sequence number is above `seq`. */
   indexAfter(seq: number, from = this.#head): number {
-    let lo = Math.max(from, this.#head);
-    let hi = this.#msgs.length;
-    const seqs = this.#seqs;
+    const head = this.#head;
+    const ring = this.#ring;
+    let lo = Math.max(from, head) - head;
+    let hi = ring.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (seqs[mid]! <= seq) lo = mid + 1;
+      if (ring.seq(mid) <= seq) lo = mid + 1;
       else hi = mid;
     }
-    return lo;
+    return lo + head;
   }
 
   /**
@@ -121,11 +122,7 @@ export class AckStream {
     size: number,
     accounting: Accounting,
   ): void {
-    this.#msgs.push(msg);
-    this.#seqs.push(seq);
-    this.#writtenAt.push(nowMs);
-    this.#frameAt.push(frameAt);
-    this.#sizes.push(size);
+    this.#ring.push(msg, seq, frameAt, size, nowMs);
     this.count++;
     this.bytes += size + FRAME_PREFIX_BYTES;
     accounting.unackedChanged(1, size + FRAME_PREFIX_BYTES);
@@ -133,52 +130,55 @@ export class AckStream {
 
   /** Every entry up to `seq` was handed to the peer's application: `delivered`. Returns how many. */
   ackUpTo(seq: number, accounting: Accounting, address: string, nowMs: number): number {
-    const msgs = this.#msgs;
-    const seqs = this.#seqs;
-    const sizes = this.#sizes;
-    const writtenAt = this.#writtenAt;
+    const ring = this.#ring;
     let n = 0;
     let bytes = 0;
-    let i = this.#head;
-    for (; i < msgs.length && seqs[i]! <= seq; i++) {
-      const msg = msgs[i];
-      if (msg === undefined) continue;
-      msgs[i] = undefined;
-      bytes += sizes[i]! + FRAME_PREFIX_BYTES;
-      accounting.delivered(this.#subjectAt(i, msg, accounting), address, nowMs - writtenAt[i]!);
-      if (msg instanceof MessageRun) this.#acked(msg.use);
-      n++;
+    let shifted = 0;
+    while (ring.length > 0 && ring.seq(0) <= seq) {
+      const msg = ring.ref(0);
+      if (msg !== undefined) {
+        bytes += ring.size(0) + FRAME_PREFIX_BYTES;
+        const subject = this.#subjectAt(0, msg, accounting);
+        const latencyMs = nowMs - ring.enqueuedAtMs(0);
+        // A hole before its outcome is told: whatever a listener does then (close the
+        // node, say, which abandons the stream) cannot end it a second time.
+        ring.clear(0);
+        accounting.delivered(subject, address, latencyMs);
+        if (msg instanceof MessageRun) this.#acked(msg.use);
+        n++;
+      }
+      ring.shift();
+      shifted++;
     }
-    this.#head = i;
+    // Positions count from the first entry since the stream was last empty.
+    this.#head = ring.length === 0 ? 0 : this.#head + shifted;
     this.count -= n;
     this.bytes -= bytes;
     if (n > 0) accounting.unackedChanged(-n, -bytes);
-    this.#compact();
     return n;
   }
 
   /** Ends the entry at position `i` as `dropped:unacknowledged` with `detail`, leaving a hole. */
   endAt(i: number, accounting: Accounting, address: string, detail: UnacknowledgedDetail): void {
-    const msg = this.#msgs[i];
+    const k = i - this.#head;
+    const ring = this.#ring;
+    const msg = ring.ref(k);
     if (msg === undefined) return;
-    this.#msgs[i] = undefined;
-    const bytes = this.#sizes[i]! + FRAME_PREFIX_BYTES;
+    const bytes = ring.size(k) + FRAME_PREFIX_BYTES;
+    const subject = this.#subjectAt(k, msg, accounting);
+    ring.clear(k);
     this.count--;
     this.bytes -= bytes;
     accounting.unackedChanged(-1, -bytes);
-    accounting.unacknowledged(this.#subjectAt(i, msg, accounting), address, detail);
+    accounting.unacknowledged(subject, address, detail);
     // Its frame may still be in a write of a closing connection: the buffer is never reused.
     if (msg instanceof MessageRun) msg.use.shared = true;
   }
 
   /** Ends every entry as `dropped:unacknowledged` with `detail` (the stream goes on, empty). */
   abandon(accounting: Accounting, address: string, detail: UnacknowledgedDetail): void {
-    for (let i = this.#head; i < this.#msgs.length; i++) this.endAt(i, accounting, address, detail);
-    this.#msgs = [];
-    this.#seqs = [];
-    this.#writtenAt = [];
-    this.#frameAt = [];
-    this.#sizes = [];
+    for (let i = this.#head; i < this.tail; i++) this.endAt(i, accounting, address, detail);
+    this.#ring.release();
     this.#head = 0;
   }
 
@@ -199,24 +199,5 @@ export class AckStream {
     if (--use.pending > 0 || use.shared || use.current) return;
     use.shared = true; // handed on once
     this.#slabs?.give(use.buf as Buffer);
-  }
-
-  #compact(): void {
-    const head = this.#head;
-    if (head === this.#msgs.length) {
-      this.#msgs.length = 0;
-      this.#seqs.length = 0;
-      this.#writtenAt.length = 0;
-      this.#frameAt.length = 0;
-      this.#sizes.length = 0;
-      this.#head = 0;
-    } else if (head > 1024 && head * 2 > this.#msgs.length) {
-      this.#msgs.splice(0, head);
-      this.#seqs.splice(0, head);
-      this.#writtenAt.splice(0, head);
-      this.#frameAt.splice(0, head);
-      this.#sizes.splice(0, head);
-      this.#head = 0;
-    }
   }
 }

@@ -156,6 +156,20 @@ export class MessageRing<R = OutgoingMessage | MessageRun> {
     return this.#nums[((this.#head + i) & this.#mask) * ROW + ENQUEUED] as number;
   }
 
+  /** Leaves a hole at entry `i` (its numbers stay; `ref(i)` is undefined from now on). */
+  clear(i: number): void {
+    if (i < this.#length) this.#refs[(this.#head + i) & this.#mask] = undefined;
+  }
+
+  /** Empties the ring and lets its storage go. */
+  release(): void {
+    this.#refs = [];
+    this.#nums = new Float64Array(0);
+    this.#head = 0;
+    this.#length = 0;
+    this.#mask = -1;
+  }
+
   /** Removes the first entry (read its numbers before). */
   shift(): R | undefined {
     if (this.#length === 0) return undefined;
