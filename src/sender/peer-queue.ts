@@ -137,7 +137,7 @@ export class MessageRing<R = OutgoingMessage | MessageRun> {
 
   /** The entry `i` places from the front (0: the first), or undefined. */
   ref(i: number): R | undefined {
-    return i < this.#length ? this.#refs[(this.#head + i) & this.#mask] : undefined;
+    return i >= 0 && i < this.#length ? this.#refs[(this.#head + i) & this.#mask] : undefined;
   }
 
   seq(i: number): number {
@@ -158,7 +158,7 @@ export class MessageRing<R = OutgoingMessage | MessageRun> {
 
   /** Leaves a hole at entry `i` (its numbers stay; `ref(i)` is undefined from now on). */
   clear(i: number): void {
-    if (i < this.#length) this.#refs[(this.#head + i) & this.#mask] = undefined;
+    if (i >= 0 && i < this.#length) this.#refs[(this.#head + i) & this.#mask] = undefined;
   }
 
   /** Empties the ring and lets its storage go. */

@@ -76,6 +76,14 @@ test('ack stream: acks settle entries in order, skip holes, and positions never 
   assert.equal(s.bytes, 0);
   assert.equal(r.unacked(), 0);
   assert.equal(s.head, s.tail);
+
+  // Positions outside [head, tail) hold nothing, even where the ring wraps around.
+  const full = new AckStream(() => 0.5);
+  for (let i = 1; i <= 8; i++) full.push(rec(`f${i}`), i, 0, 0, 1, r.accounting);
+  assert.equal(full.msgAt(-1), undefined);
+  assert.equal(full.msgAt(8), undefined);
+  full.endAt(-1, r.accounting, 'a:1', 'deadline');
+  assert.equal(full.count, 8, 'nothing ended outside the stream');
 });
 
 test('ack stream: thousands of entries through a wrapping, growing ring keep their numbers; abandon ends the rest once', () => {
