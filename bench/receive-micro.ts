@@ -6,11 +6,12 @@
  * message, src/network/message.ts) and the node's incoming queue (src/network/inbox.ts)
  * to one listener, as in the receiver of bench/two-process.ts.
  *
- *   npx tsx bench/receive-micro.ts [--sizes=64,1024] [--chunk=16384] [--seconds=2] [--reader]
+ *   npx tsx bench/receive-micro.ts [--sizes=64,1024] [--chunk=16384] [--seconds=2] [--reader] [--metrics]
  *
  * `--chunk`: bytes per chunk (a TLS socket hands over one TLS record, 16 KiB, per read);
  * `--reader`: a `for await` reader instead of a listener (the messages of a chunk wait in
- * the queue until the reader takes them, before the next chunk). Reports ns per message:
+ * the queue until the reader takes them, before the next chunk); `--metrics`: the reader
+ * counts into `createPrometheusMetrics()` (as production nodes run). Reports ns per message:
  * wall, and CPU of the whole process (on a busy machine the CPU figure is the steadier
  * one). For the garbage collector's share, run it with
  * `node --trace-gc-nvp --import tsx bench/receive-micro.ts` (bytes allocated per
@@ -19,6 +20,7 @@
 import { Buffer } from 'node:buffer';
 import { InboundConnection, type InboundOwner } from '../src/hub/inbound.js';
 import { IncomingReader } from '../src/hub/incoming-reader.js';
+import { createPrometheusMetrics } from '../src/metrics/prometheus.js';
 import { noopMetrics } from '../src/metrics/types.js';
 import { Inbox } from '../src/network/inbox.js';
 import type { IncomingMessage } from '../src/network/incoming.js';
@@ -35,6 +37,15 @@ const SIZES = (arg('sizes') ?? '64,1024').split(',').map(Number);
 const CHUNK = Number(arg('chunk') ?? 16 * 1024);
 const SECONDS = Number(arg('seconds') ?? 2);
 const READER = args.includes('--reader');
+const METRICS = args.includes('--metrics');
+/**
+ * When the frames were sent and, for the reader, when each chunk is read: the same
+ * millisecond, as on loopback. (Read times from the real clock would make every message
+ * seconds old by the end of a run: the transfer-time histogram would search its buckets
+ * up to the 5 s one, which a live node's messages never reach.)
+ */
+const SENT_AT_MS = Date.now();
+const readClock = { ...systemClock, now: () => SENT_AT_MS };
 
 /** Chunks of whole frames (`CHUNK` bytes at most each) of `count` messages of `size` bytes. */
 function chunksOf(size: number, count: number): Buffer[] {
@@ -43,7 +54,7 @@ function chunksOf(size: number, count: number): Buffer[] {
   for (let i = 0; i < count; i++) {
     frames.push(
       encodeEnvelopeFrame({
-        deliveryStartTimestampMs: BigInt(Date.now()),
+        deliveryStartTimestampMs: BigInt(SENT_AT_MS),
         id: `sender-1f3a9c20-${i.toString(36)}`,
         label: 'Bench',
         compressed: false,
@@ -84,8 +95,8 @@ function pipeline(onMessage: (m: NetworkMessage) => void) {
   };
   const reader = new IncomingReader({
     incoming: sink,
-    clock: systemClock,
-    metrics: noopMetrics,
+    clock: readClock,
+    metrics: METRICS ? createPrometheusMetrics() : noopMetrics,
     logger: noopLogger,
     clockSkewToleranceMs: 1000,
     maxTransferMs: 60_000,
@@ -121,8 +132,8 @@ async function measure(size: number): Promise<void> {
   });
   const iterator = READER ? inbox[Symbol.asyncIterator]() : undefined;
   const decoder = new FrameDecoder();
-  let at = Date.now();
-  const onFrame = (chunk: Buffer, start: number, end: number) => inbound.onFrameAt(chunk, start, end, at);
+  const onFrame = (chunk: Buffer, start: number, end: number) =>
+    inbound.onFrameAt(chunk, start, end, SENT_AT_MS);
   const drain = async () => {
     while (iterator !== undefined && inbox.buffered > 0) {
       await iterator.next();
@@ -134,7 +145,6 @@ async function measure(size: number): Promise<void> {
   const feed = async (rounds: number) => {
     for (let r = 0; r < rounds; r++) {
       for (const c of chunks) {
-        at = Date.now();
         decoder.pushRanges(c, onFrame);
         await drain();
       }

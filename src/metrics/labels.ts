@@ -82,11 +82,13 @@ export class LabelSetCache<T> {
       sets = this.#make(reported);
       this.#sets.set(reported, sets);
     }
-    // Only a label the registry keeps as itself (`other` depends on what was seen before).
-    if (reported === label) {
-      this.#lastLabel = label;
-      this.#lastSets = sets;
-    }
+    // What the registry reports for a label never changes once said: it admits labels
+    // first come, first served and never lets one go, so a label reported as `other` (too
+    // long, or past the bound) stays `other`. With no known labels (the default) that is
+    // every label: remembering only the labels kept as themselves made each message look
+    // its label up again.
+    this.#lastLabel = label;
+    this.#lastSets = sets;
     return sets;
   }
 }
