@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
@@ -75,9 +75,14 @@ test('registry.etcd reloaded live: new TTL without a gap, another prefix, invali
   const logs = logSink();
   let node: NodeService | undefined;
   const path = join(tmp.dir, 'n.yaml');
-  const write = (registry: object | undefined) =>
+  // Replaced whole (written beside it, then renamed), as deploy tools and most editors do:
+  // the node's own file watcher may be reading the file at any moment, and a file being
+  // rewritten in place can be read half-written (a CI run read `ca: missing-ca.` that way;
+  // the node then rightly kept its configuration, but the test counted that reload's
+  // failure as the one it caused).
+  const write = (registry: object | undefined) => {
     writeFileSync(
-      path,
+      `${path}.new`,
       stringify({
         nodeId: 'n',
         listen: '127.0.0.1:0',
@@ -87,6 +92,8 @@ test('registry.etcd reloaded live: new TTL without a gap, another prefix, invali
         ...(registry === undefined ? {} : { registry }),
       }),
     );
+    renameSync(`${path}.new`, path);
+  };
   try {
     const hash = await makeCredentials(tmp.dir, 'n');
     write({ etcd: { endpoints: [etcd.endpoint], prefix: A, leaseTtlSeconds: 10 } });
