@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
@@ -42,6 +42,13 @@ test('reload log lines: a reload that changes nothing says so; the first good re
   };
   await makeCredentials(tmp.dir, 'n');
   writeFileSync(path, stringify(base));
+  // Replaced whole (written beside it, then renamed), as deploy tools and most editors do:
+  // the node's file watcher reloads on its own and could read a file rewritten in place
+  // half-written, a reload this test did not mean to cause.
+  const replace = (text: string) => {
+    writeFileSync(`${path}.new`, text);
+    renameSync(`${path}.new`, path);
+  };
   const service = await startNodeService({
     configPath: path,
     logDestination: destination,
@@ -60,10 +67,10 @@ test('reload log lines: a reload that changes nothing says so; the first good re
 
     // A broken file, then the same config back: the good reload says it is repaired (once).
     let mark = logs.length;
-    writeFileSync(path, `${stringify(base)}directSendMode: sideways\n`);
+    replace(`${stringify(base)}directSendMode: sideways\n`);
     assert.equal((await service.reload()).kind, 'invalid');
     mark = logs.length - 1;
-    writeFileSync(path, stringify(base));
+    replace(stringify(base));
     await until('a good reload', () =>
       reloads(mark).some((m) => m !== 'configuration reload failed: keeping the running configuration'),
     );
@@ -82,10 +89,10 @@ test('reload log lines: a reload that changes nothing says so; the first good re
     assert.equal(repairedLine?.failedWith, 'ERR_INVALID_CONFIG');
 
     // Broken, then fixed with a change: the change is applied and the line says it is repaired.
-    writeFileSync(path, `${stringify(base)}directSendMode: sideways\n`);
+    replace(`${stringify(base)}directSendMode: sideways\n`);
     assert.equal((await service.reload()).kind, 'invalid');
     mark = logs.length - 1;
-    writeFileSync(path, stringify({ ...base, directSendMode: 'broadcast' }));
+    replace(stringify({ ...base, directSendMode: 'broadcast' }));
     const result = await service.reload();
     assert.ok(
       result.kind === 'changed' || result.kind === 'unchanged',
