@@ -1,6 +1,7 @@
 import type { Buffer } from 'node:buffer';
 import type { MessageSource } from '../network/incoming.js';
 import type { CloseReason, Connection, ConnectionHandler, ConnectionKind } from '../transport/types.js';
+import { inMicrotask } from '../util/microtask.js';
 import {
   ACK_ACK,
   ACK_OPEN,
@@ -210,7 +211,7 @@ export class InboundConnection implements ConnectionHandler {
     }
     if (!this.#ackScheduled) {
       this.#ackScheduled = true;
-      queueMicrotask(this.#sendAck);
+      inMicrotask(this.#sendAck);
     }
   }
 

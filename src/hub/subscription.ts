@@ -12,6 +12,7 @@ import type {
 } from '../transport/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import { inMicrotask } from '../util/microtask.js';
 import type { Random } from '../util/random.js';
 import { ACK_ACK, seqFrame, writeControlFrame } from '../wire/ack-frames.js';
 import type { IncomingReader } from './incoming-reader.js';
@@ -151,7 +152,7 @@ export class Subscription implements ConnectionHandler {
       this.#onConnection++;
       if (!this.#ackScheduled) {
         this.#ackScheduled = true;
-        queueMicrotask(this.#sendAck);
+        inMicrotask(this.#sendAck);
       }
     }
   }

@@ -9,6 +9,7 @@ import {
   noopMetrics,
 } from '../metrics/types.js';
 import { BurstClock, type Clock } from '../util/clock.js';
+import { inMicrotask } from '../util/microtask.js';
 import { messageIdOf, type OutgoingMessage } from './message.js';
 import type { DropReason, Outcome, OutcomeListener, SkipReason, UnacknowledgedDetail } from './outcome.js';
 
@@ -19,6 +20,7 @@ export type PathMode = 'direct' | 'broadcast';
 
 /** A message someone waits on: its targets still open, and who to tell when none is. */
 interface Watch {
+  readonly id: string;
   open: number;
   scheduled: boolean;
   /** Called with the message's id (one function may serve every watched message). */
@@ -153,6 +155,12 @@ export class Accounting {
   readonly #outcomeCounts = new Map<Outcome, number>();
   /** Watched messages by id; undefined while none is (the hot path then checks one field). */
   #watched: Map<string, Watch> | undefined;
+  /** The map {@link #watched} is while some message is watched: kept, not made anew per watch. */
+  readonly #watches = new Map<string, Watch>();
+  /** Watches whose last open target ended, checked in the next microtask ({@link #checkSettled}). */
+  #toCheck: Watch[] = [];
+  /** The other of the two lists {@link #toCheck} alternates with (one is drained while the other fills). */
+  #checking: Watch[] = [];
 
   /**
    * What `enqueuedAtMs` counts from: the clock's reading (in whole ms) when the accounting
@@ -197,8 +205,8 @@ export class Accounting {
    * before the message is sent; {@link unwatch} forgets it.
    */
   watch(id: string, settled: (id: string) => void): void {
-    this.#watched ??= new Map();
-    this.#watched.set(id, { open: 0, scheduled: false, settled });
+    this.#watches.set(id, { id, open: 0, scheduled: false, settled });
+    this.#watched = this.#watches;
   }
 
   unwatch(id: string): void {
@@ -217,14 +225,29 @@ export class Accounting {
     const w = this.#watched?.get(id);
     if (w === undefined || --w.open > 0 || w.scheduled) return;
     w.scheduled = true;
-    queueMicrotask(() => {
-      w.scheduled = false;
-      if (w.open === 0 && this.#watched?.get(id) === w) {
-        this.unwatch(id);
-        w.settled(id);
-      }
-    });
+    // One microtask per batch of watches, and no closure per message.
+    if (this.#toCheck.push(w) === 1) inMicrotask(this.#checkSettled);
   }
+
+  /**
+   * The watches of {@link #toCheck}: those with no open target left (none was added in the
+   * meantime) are settled. Watches whose last target ends meanwhile wait for the next
+   * microtask, as if each had one of its own.
+   */
+  readonly #checkSettled = (): void => {
+    const list = this.#toCheck;
+    this.#toCheck = this.#checking;
+    this.#checking = list;
+    for (let i = 0; i < list.length; i++) {
+      const w = list[i] as Watch;
+      w.scheduled = false;
+      if (w.open === 0 && this.#watched?.get(w.id) === w) {
+        this.unwatch(w.id);
+        w.settled(w.id);
+      }
+    }
+    list.length = 0;
+  };
 
   /** Calls `fn` once, as soon as nothing is in flight. */
   whenIdle(fn: (() => void) | undefined): void {

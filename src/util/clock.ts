@@ -1,3 +1,5 @@
+import { inMicrotask } from './microtask.js';
+
 /** An opaque timer handle returned by {@link Clock.setTimeout}. */
 export type TimerHandle = object;
 
@@ -59,7 +61,7 @@ export class BurstClock {
       this.#left = BURST_READS - 1;
       if (!this.#expiring) {
         this.#expiring = true;
-        queueMicrotask(this.#expire);
+        inMicrotask(this.#expire);
       }
     }
     return ms;
