@@ -5,7 +5,8 @@
  * What it reports is the CPU a small message costs the sending process above the TLS
  * write itself (the two-process benchmark's sender column, minus encryption).
  *
- *   npx tsx bench/send-micro.ts [--n=3000000] [--rounds=5] [--size=64] [--window=1024] [--metrics] [--baseline=DIR]
+ *   npx tsx bench/send-micro.ts [--n=3000000] [--rounds=5] [--size=64] [--window=1024] [--metrics]
+ *     [--queue-bytes=N] [--baseline=DIR]
  *
  * The loop is the two-process benchmark's: `writable()` then `send()`, `window` messages
  * per turn of the event loop (the write batch flushes once per turn). `--baseline=DIR`
@@ -13,6 +14,10 @@
  * interleaved (A B A B ...) in one process, each on a network of its own, and the medians
  * compared. CPU is the process's (`process.cpuUsage`: main thread and GC threads).
  * `--metrics`: each network with `createPrometheusMetrics()` (as production nodes run).
+ * `--queue-bytes=N`: the two-process benchmark's large window, `limits: { peerQueueBytes: N,
+ * peerQueueCapacity: 1,000,000 }`; with a window of more than the transport's 1 MiB per
+ * turn (e.g. `--window=65536 --queue-bytes=7340032`) most messages then take the queued
+ * path (the 8 MiB rows of the two-process benchmark) instead of `send()`'s fast lane.
  */
 import { Buffer } from 'node:buffer';
 import path from 'node:path';
@@ -30,6 +35,7 @@ function arg(name: string): string | undefined {
 
 const PEER = 'receiver';
 const withMetrics = process.argv.includes('--metrics');
+const queueBytes = arg('queue-bytes') === undefined ? undefined : Number(arg('queue-bytes'));
 
 /** A stream that takes every write at once and counts its bytes. */
 class Sink extends Duplex {
@@ -90,6 +96,9 @@ async function open(name: string, srcDir: string): Promise<Bench> {
     topology: { [PEER]: [{ address: '127.0.0.1:3' }] },
     compressThresholdBytes: Number.MAX_SAFE_INTEGER,
     ...(withMetrics ? { metrics: createPrometheusMetrics() } : {}),
+    ...(queueBytes === undefined
+      ? {}
+      : { limits: { peerQueueBytes: queueBytes, peerQueueCapacity: 1_000_000 } }),
   });
   return {
     name,
@@ -144,7 +153,7 @@ for (let r = 0; r < rounds; r++)
 for (const b of benches) {
   const ts = times.get(b.name)!;
   console.log(
-    `${payload.length} B, window ${window}${withMetrics ? ', metrics' : ''}: ${b.name.padEnd(9)} median ${median(ts).toFixed(0)} ns/msg CPU, min ${Math.min(...ts).toFixed(0)}  (${ts.map((t) => t.toFixed(0)).join(' ')})`,
+    `${payload.length} B, window ${window}${queueBytes === undefined ? '' : `, queue ${queueBytes} B`}${withMetrics ? ', metrics' : ''}: ${b.name.padEnd(9)} median ${median(ts).toFixed(0)} ns/msg CPU, min ${Math.min(...ts).toFixed(0)}  (${ts.map((t) => t.toFixed(0)).join(' ')})`,
   );
 }
 await Promise.all(benches.map((b) => b.net.close()));

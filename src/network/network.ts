@@ -319,7 +319,8 @@ export class Network {
     const watched = watcher !== undefined;
     let watching = false;
     if (peerId !== undefined && (options === undefined || unbounded(options))) {
-      // The fast lane: a small plain message to a connected peer is written at once.
+      // The fast lane: a small plain message to a peer with one address is written at once
+      // (or queued as numbers when its sender has messages waiting), with no record made.
       const ts = out.plainTimestamp(id, label, data, nowMs, this.#limits.maxFrameBytes);
       if (ts !== undefined) {
         if (watched) {

@@ -279,6 +279,17 @@ export class Accounting {
     if (this.#on) this.#series(msg.metricLabel, mode).bufferStarted.inc();
   }
 
+  /**
+   * {@link accept} of a plain message told by its id and metric label: `send()`'s lane
+   * when the message waits in the queue ({@link acceptHandedOff} when it is written at once).
+   */
+  acceptQueued(id: string, metricLabel: string, mode: PathMode): void {
+    this.counters.accepted++;
+    if (this.#watched !== undefined) this.#opened(id);
+    this.counters.bufferStarted++;
+    if (this.#on) this.#series(metricLabel, mode).bufferStarted.inc();
+  }
+
   /** A queued target was dropped before reaching the transport. */
   dropQueued(msg: OutcomeSubject, address: string | undefined, mode: PathMode, reason: DropReason): void {
     this.#endBuffer(msg, mode);

@@ -342,11 +342,12 @@ export class DirectSender {
   }
 
   /**
-   * `sendToPeer()` of a plain message (uncompressed, no deadline or signal), written at
-   * once when the peer has one address whose sender has nothing waiting (see
-   * `PeerSenderLike.writePlain`): no envelope or record is made (outcome listeners and
-   * watchers get its id read from its frame). Returns false, having done nothing, when the
-   * message needs the general path.
+   * `sendToPeer()` of a plain message (uncompressed, no deadline or signal) to a peer with
+   * one address: written at once when its sender has nothing waiting
+   * (`PeerSenderLike.writePlain`), else queued there as numbers (`queuePlain`); no
+   * envelope or record is made either way (outcome listeners and watchers get its id read
+   * from its frame). Returns false, having done nothing, when the message needs the
+   * general path (which also reports a drop: a full queue, a stopped sender).
    */
   sendPlain(
     id: string,
@@ -362,8 +363,11 @@ export class DirectSender {
     const entry = this.#peers.get(id);
     if (entry === undefined || entry.incomplete || entry.skipSelf) return false;
     const sole = entry.sole;
-    // Asked first, so that a sender that cannot take it (a full ack window, backed up) costs no more.
-    if (sole === undefined || sole.laneOpen !== true) return false;
+    if (sole === undefined) return false;
+    // Written at once when the sender's lane is open, else queued as numbers (a sender
+    // without queuePlain, or whose queue cannot take it, leaves it to the general path).
+    const open = sole.laneOpen === true;
+    if (!open && sole.queuePlain === undefined) return false;
     const plain = this.#plain;
     plain.seq = this.#seq + 1;
     plain.size = plainEnvelopeSize(messageId, label, data.length);
@@ -372,7 +376,10 @@ export class DirectSender {
     plain.metricLabel = this.#metricLabel(label, cfg);
     plain.addresses = entry.addresses;
     plain.enqueuedAtMs = enqueuedAtMs - accounting.epochMs;
-    if (sole.writePlain?.(plain, messageId, label, data) !== true) return false;
+    const taken = open
+      ? sole.writePlain?.(plain, messageId, label, data)
+      : sole.queuePlain?.(plain, messageId, label, data);
+    if (taken !== true) return false;
     this.#seq++;
     this.#messages++;
     return true;

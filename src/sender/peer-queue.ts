@@ -238,6 +238,12 @@ export class PeerQueue {
     this.budget.take(FRAME_PREFIX_BYTES + msg.size);
   }
 
+  /** {@link pushPlain} of a plain message given by its run and numbers (no record made). */
+  pushPlainAt(run: MessageRun, seq: number, frameAt: number, size: number, enqueuedAtMs: number): void {
+    this.#ring.push(run, seq, frameAt, size, enqueuedAtMs);
+    this.budget.take(FRAME_PREFIX_BYTES + size);
+  }
+
   /** The run of plain `msg` framed in `frames` (used as `use` says): the last one if it fits, else a new one. */
   runOf(msg: OutgoingMessage, frames: Buffer, use: SlabUse): MessageRun {
     return this.runWith(frames, use, msg.label, msg.receiver, msg.peerId, msg.metricLabel, msg.addresses);

@@ -120,6 +120,15 @@ export interface PeerSenderLike {
    * nothing, otherwise: the caller then takes the general path ({@link enqueue}).
    */
   writePlain?(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean;
+  /**
+   * `send()`'s lane when the message must wait (no connection yet, backed up, messages
+   * queued before it, a full ack window): queues the plain message as {@link enqueue}
+   * queues a plain record, encoded from its fields, with no record made, and counts it as
+   * accepted. Returns false, having done nothing, when enqueue would not queue it
+   * (stopped, its queue or the node's byte budget full): the caller's general path then
+   * reports the drop.
+   */
+  queuePlain?(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean;
   /** True when {@link writePlain} would write a message now (cheap: a few field reads). */
   readonly laneOpen?: boolean;
   /** Takes messages moved from elsewhere, merged by send order; returns those over capacity. */
@@ -349,6 +358,35 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     this.#unflushed.push(run, plain.seq, at, size, plain.enqueuedAtMs);
     accounting.acceptHandedOff(id, plain.metricLabel, 'direct', plain.enqueuedAtMs);
     if (!ok) this.#blocked = true;
+    return true;
+  }
+
+  queuePlain(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean {
+    if (this.#state.kind === 'stopped') return false;
+    const queue = this.#queue;
+    const config = this.#host.config();
+    if (queue.length >= config.peerQueueCapacity || queue.bytes >= config.peerQueueBytes) return false;
+    if (this.#host.budget?.hasRoom === false) return false;
+    // As #hold does for a plain record: its frame in the slab, numbers in the queue.
+    const size = plain.size;
+    const slab = this.#frameSlab();
+    const frames = slab.encodePlain(size, plain.timestampMs, id, label, data);
+    const at = slab.offset;
+    const use = this.#useOf(frames, slab);
+    const run = queue.runWith(
+      frames,
+      use,
+      label,
+      plain.peerId,
+      plain.peerId,
+      plain.metricLabel,
+      plain.addresses,
+    );
+    use.pending++;
+    queue.pushPlainAt(run, plain.seq, at, size, plain.enqueuedAtMs);
+    this.#host.accounting.acceptQueued(id, plain.metricLabel, 'direct');
+    const connection = this.#connection;
+    if (connection !== undefined && !this.#blocked) this.#flush(connection);
     return true;
   }
 
