@@ -234,8 +234,7 @@ export class PeerQueue {
    * used as `use` says, as numbers.
    */
   pushPlain(msg: OutgoingMessage, frames: Buffer, frameAt: number, use: SlabUse): void {
-    this.#ring.push(this.runOf(msg, frames, use), msg.seq, frameAt, msg.size, msg.enqueuedAtMs);
-    this.budget.take(FRAME_PREFIX_BYTES + msg.size);
+    this.pushPlainAt(this.runOf(msg, frames, use), msg.seq, frameAt, msg.size, msg.enqueuedAtMs);
   }
 
   /** {@link pushPlain} of a plain message given by its run and numbers (no record made). */

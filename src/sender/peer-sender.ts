@@ -272,24 +272,15 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
         }
         // With acks: when no retransmission waits and the window has room.
         const stream = this.#stream as AckStream;
-        const acks = this.#host.config().acks;
-        if (
-          !this.#awaitOpen &&
-          this.#resentUpTo >= this.#resendUpTo &&
-          stream.count < acks.window &&
-          stream.bytes < acks.windowBytes
-        ) {
+        if (this.#ackRoom(stream)) {
           // Written during send(): its first write is its enqueue time (no clock read per message).
           this.#writeAcked(connection, msg, stream, this.#host.accounting.epochMs + msg.enqueuedAtMs);
           return 'queued';
         }
       }
     }
-    const config = this.#host.config();
-    if (this.#queue.length >= config.peerQueueCapacity || this.#queue.bytes >= config.peerQueueBytes) {
-      return 'full';
-    }
-    if (this.#host.budget?.hasRoom === false) return 'node_full';
+    const refused = this.#refusal();
+    if (refused !== undefined) return refused;
     this.#hold(msg); // it waits: copy the payload now
     if (connection !== undefined && !this.#blocked) this.#flush(connection);
     return 'queued';
@@ -307,9 +298,12 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     ) {
       return false;
     }
-    if (!this.#acked) return true;
     // With acks: as enqueue's, when no retransmission waits and the window has room.
-    const stream = this.#stream as AckStream;
+    return !this.#acked || this.#ackRoom(this.#stream as AckStream);
+  }
+
+  /** With acks: OPENED came, no retransmission waits and `stream`'s window has room for one more message. */
+  #ackRoom(stream: AckStream): boolean {
     const acks = this.#host.config().acks;
     return (
       !this.#awaitOpen &&
@@ -325,25 +319,13 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       writeEncoded: NonNullable<Connection['writeEncoded']>;
     };
     const size = plain.size;
-    const slab = this.#frameSlab();
-    const frames = slab.encodePlain(size, plain.timestampMs, id, label, data);
-    const at = slab.offset;
-    const use = this.#useOf(frames, slab);
-    const run = this.#queue.runWith(
-      frames,
-      use,
-      label,
-      plain.peerId,
-      plain.peerId,
-      plain.metricLabel,
-      plain.addresses,
-    );
+    const run = this.#framePlain(plain, id, label, data);
+    const at = (this.#slab as FrameSlab).offset;
     const accounting = this.#host.accounting;
     if (this.#acked) {
       // It waits in the stream for its ack (and is written again from there on a new
       // connection): the stream gives the buffer back once every message framed there
       // was acknowledged (AckStream.ackUpTo).
-      use.pending++;
       const stream = this.#stream as AckStream;
       const seq = stream.nextSeq++;
       this.#writeSeq(connection, seq, run, at, size);
@@ -353,8 +335,7 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       stream.push(run, seq, accounting.epochMs + plain.enqueuedAtMs, at, size, accounting);
       return true;
     }
-    use.pending++;
-    const ok = connection.writeEncoded(frames, at, at + FRAME_PREFIX_BYTES + size, 1);
+    const ok = connection.writeEncoded(run.frames, at, at + FRAME_PREFIX_BYTES + size, 1);
     this.#unflushed.push(run, plain.seq, at, size, plain.enqueuedAtMs);
     accounting.acceptHandedOff(id, plain.metricLabel, 'direct', plain.enqueuedAtMs);
     if (!ok) this.#blocked = true;
@@ -362,18 +343,28 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
   }
 
   queuePlain(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean {
-    if (this.#state.kind === 'stopped') return false;
-    const queue = this.#queue;
-    const config = this.#host.config();
-    if (queue.length >= config.peerQueueCapacity || queue.bytes >= config.peerQueueBytes) return false;
-    if (this.#host.budget?.hasRoom === false) return false;
+    if (this.#state.kind === 'stopped' || this.#refusal() !== undefined) return false;
     // As #hold does for a plain record: its frame in the slab, numbers in the queue.
-    const size = plain.size;
+    const run = this.#framePlain(plain, id, label, data);
+    const at = (this.#slab as FrameSlab).offset;
+    this.#queue.pushPlainAt(run, plain.seq, at, plain.size, plain.enqueuedAtMs);
+    this.#host.accounting.acceptQueued(id, plain.metricLabel, 'direct');
+    const connection = this.#connection;
+    if (connection !== undefined && !this.#blocked) this.#flush(connection);
+    return true;
+  }
+
+  /**
+   * Encodes plain message `plain` into the slab (its frame starts at the slab's `offset`)
+   * and returns its run, whose use now counts it: for {@link writePlain} and
+   * {@link queuePlain}.
+   */
+  #framePlain(plain: PlainMessage, id: string, label: string, data: Uint8Array): MessageRun {
     const slab = this.#frameSlab();
-    const frames = slab.encodePlain(size, plain.timestampMs, id, label, data);
-    const at = slab.offset;
+    const frames = slab.encodePlain(plain.size, plain.timestampMs, id, label, data);
     const use = this.#useOf(frames, slab);
-    const run = queue.runWith(
+    use.pending++;
+    return this.#queue.runWith(
       frames,
       use,
       label,
@@ -382,12 +373,15 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       plain.metricLabel,
       plain.addresses,
     );
-    use.pending++;
-    queue.pushPlainAt(run, plain.seq, at, size, plain.enqueuedAtMs);
-    this.#host.accounting.acceptQueued(id, plain.metricLabel, 'direct');
-    const connection = this.#connection;
-    if (connection !== undefined && !this.#blocked) this.#flush(connection);
-    return true;
+  }
+
+  /** Why the queue would not take one more message now (its count or byte bound, the node's budget), if it would not. */
+  #refusal(): 'full' | 'node_full' | undefined {
+    const config = this.#host.config();
+    const queue = this.#queue;
+    if (queue.length >= config.peerQueueCapacity || queue.bytes >= config.peerQueueBytes) return 'full';
+    if (this.#host.budget?.hasRoom === false) return 'node_full';
+    return undefined;
   }
 
   /** Queues `msg` with its frame stored: as numbers when it is plain, else as its record. */
