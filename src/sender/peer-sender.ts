@@ -330,14 +330,14 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       const seq = stream.nextSeq++;
       this.#writeSeq(connection, seq, run, at, size);
       this.#unflushed.push(run, plain.seq, at, size, plain.enqueuedAtMs);
-      accounting.acceptHandedOff(id, plain.metricLabel, 'direct', plain.enqueuedAtMs);
+      accounting.acceptHandedOff(id, plain.metricLabel, 'direct');
       // Written during send(): its first write is its enqueue time (no clock read per message).
       stream.push(run, seq, accounting.epochMs + plain.enqueuedAtMs, at, size, accounting);
       return true;
     }
     const ok = connection.writeEncoded(run.frames, at, at + FRAME_PREFIX_BYTES + size, 1);
     this.#unflushed.push(run, plain.seq, at, size, plain.enqueuedAtMs);
-    accounting.acceptHandedOff(id, plain.metricLabel, 'direct', plain.enqueuedAtMs);
+    accounting.acceptHandedOff(id, plain.metricLabel, 'direct');
     if (!ok) this.#blocked = true;
     return true;
   }
