@@ -8,10 +8,12 @@ import {
   type Labels,
   type Metrics,
   noopMetrics,
+  observeTimes,
 } from '../metrics/types.js';
 import { deliverTo, type IncomingSink, type MessageSource } from '../network/incoming.js';
 import { BurstClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import { inMicrotask } from '../util/microtask.js';
 import { WarnLimiter } from '../util/warn-limiter.js';
 import {
   decodeEnvelopeAt,
@@ -91,6 +93,18 @@ export class IncomingReader {
   readonly #errorLabels = new Map<string, Labels>();
   /** False with the no-op metrics: the phase bookkeeping (clock reads, label lookups) is skipped. */
   readonly #measured: boolean;
+  /** The series of the messages counted but not yet reported (see {@link #tally}). */
+  #run: LabelSeries | undefined;
+  #runMessages = 0;
+  #runBytes = 0;
+  /** The run's IncomingTransfer time in ms, or -1 when it was not credible (counted as skew instead). */
+  #runTransferMs = -1;
+  #runBufferMs = 0;
+  #runFlushScheduled = false;
+  readonly #flushRun = (): void => {
+    this.#runFlushScheduled = false;
+    this.#endRun();
+  };
 
   constructor(deps: IncomingReaderDeps) {
     this.#deps = deps;
@@ -101,6 +115,7 @@ export class IncomingReader {
 
   /** Replaces the labels reported by name (the others are `other` from now on). */
   setKnownLabels(known: readonly string[]): void {
+    this.#endRun();
     this.#series = labelSeriesOf(this.#deps.metrics, known);
   }
 
@@ -155,18 +170,51 @@ export class IncomingReader {
     frameBytes: number,
   ): void {
     const series = this.#series[mode].get(envelope.label);
-    series.bytes.inc(frameBytes);
-
-    series.transferStarted.inc();
     const transferMs = this.#transferMs(envelope.startMs, readAt);
     if (transferMs === undefined) this.countError('in_transfer_skew');
-    else series.transferSeconds.observe(transferMs / 1000);
-    series.transferFinished.inc();
-
-    series.bufferStarted.inc();
     this.#push(envelope, version, from, readAt);
-    series.bufferFinished.inc();
-    series.bufferSeconds.observe(Math.max(0, this.#bufferClock.now() - readAt) / 1000);
+    const bufferMs = Math.max(0, this.#bufferClock.now() - readAt);
+    this.#tally(series, transferMs ?? -1, bufferMs, frameBytes);
+  }
+
+  /**
+   * Counts one message's phases and bytes: as one more of the current run when it is
+   * measured like the run's messages (same series, same transfer and buffer times: the
+   * messages of one received chunk mostly are), else as a new run. A run is reported when
+   * the next one starts and at the end of the task ({@link #flushRun}, a microtask: before
+   * any scrape), with one update per series instead of seven per message.
+   */
+  #tally(series: LabelSeries, transferMs: number, bufferMs: number, frameBytes: number): void {
+    if (series === this.#run && transferMs === this.#runTransferMs && bufferMs === this.#runBufferMs) {
+      this.#runMessages++;
+      this.#runBytes += frameBytes;
+      return;
+    }
+    this.#endRun();
+    this.#run = series;
+    this.#runMessages = 1;
+    this.#runBytes = frameBytes;
+    this.#runTransferMs = transferMs;
+    this.#runBufferMs = bufferMs;
+    if (!this.#runFlushScheduled) {
+      this.#runFlushScheduled = true;
+      inMicrotask(this.#flushRun);
+    }
+  }
+
+  /** Reports the current run (if any) to its series, as its messages one by one would have. */
+  #endRun(): void {
+    const series = this.#run;
+    if (series === undefined) return;
+    this.#run = undefined;
+    const n = this.#runMessages;
+    series.bytes.inc(this.#runBytes);
+    series.transferStarted.inc(n);
+    if (this.#runTransferMs >= 0) observeTimes(series.transferSeconds, this.#runTransferMs / 1000, n);
+    series.transferFinished.inc(n);
+    series.bufferStarted.inc(n);
+    series.bufferFinished.inc(n);
+    observeTimes(series.bufferSeconds, this.#runBufferMs / 1000, n);
   }
 
   #push(envelope: Envelope, version: EnvelopeVersion, from: MessageSource, readAt: number): void {

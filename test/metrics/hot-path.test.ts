@@ -16,6 +16,7 @@ import {
   METRICS,
   type MetricName,
   type Metrics,
+  observeTimes,
 } from '../../src/metrics/types.js';
 
 type Pair = {
@@ -269,6 +270,38 @@ test('series handles (counterOf, histogramOf) count as inc() and observe() do, a
       (err) => isPeerpostError(err, 'ERR_INVALID_OPTION'),
     );
   }
+  await assertSameExposition(p);
+});
+
+test('observeTimes(handle, v, n) records what n observe(v) calls do, with or without observeMany', async () => {
+  const p = pair();
+  const seconds = (m: Metrics) => histogramOf(m, 'peerpost_phase_duration_seconds', PHASE_BUFFER);
+  const now = seconds(p.now);
+  const old = seconds(p.old);
+  // The binding's handle has observeMany; the legacy (forwarding) one does not.
+  assert.equal(typeof now.observeMany, 'function');
+  assert.equal(old.observeMany, undefined);
+  // Values whose repeated sums are not exact in binary (0.1 + 0.1 + 0.1 !== 0.3).
+  for (const [value, count] of [
+    [0.1, 3],
+    [0.0007, 11],
+    [0, 40],
+    [2.5, 1],
+    [1e6, 2],
+  ] as const) {
+    observeTimes(now, value, count);
+    observeTimes(old, value, count);
+  }
+  const text = await assertSameExposition(p);
+  assert.match(
+    text,
+    /^peerpost_phase_duration_seconds_count\{phase="OutgoingBuffer",label="chat",mode="direct"\} 57$/m,
+  );
+  // NaN is refused as by observe(), and changes nothing.
+  assert.throws(
+    () => observeTimes(now, Number.NaN, 2),
+    (err) => isPeerpostError(err, 'ERR_INVALID_OPTION'),
+  );
   await assertSameExposition(p);
 });
 
