@@ -159,7 +159,7 @@ test('a random mix of arrivals reports as counting each message does', async () 
   let seed = 7;
   const next = (n: number) => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    return seed % n;
+    return (seed >>> 12) % n;
   };
   const chunks: Chunk[] = Array.from({ length: 40 }, () => ({
     readAtMs: next(3),
