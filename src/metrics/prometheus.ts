@@ -72,13 +72,20 @@ class Series implements CounterHandle, HistogramHandle {
 
   /** A histogram's observation (the handle of `histogramSeries()`): validated like `observe()`. */
   observe(value: number): void {
-    this.observeMany(value, 1);
+    if (!Number.isFinite(value)) throw notANumber(this.family.name, 'observe', value);
+    // The first bucket whose upper bound holds the value; past the last one only `count` grows.
+    const bounds = this.family.bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    if (i < bounds.length) this.buckets[i]!++;
+    this.sum += value;
+    this.count++;
+    if (!this.shown) this.family.show(this, this.labels);
   }
 
   /** `count` observations of `value` (a positive integer count), as `count` calls of observe(). */
   observeMany(value: number, count: number): void {
     if (!Number.isFinite(value)) throw notANumber(this.family.name, 'observe', value);
-    // The first bucket whose upper bound holds the value; past the last one only `count` grows.
     const bounds = this.family.bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]!) i++;

@@ -1,5 +1,12 @@
-import { type HistogramHandle, histogramOf, type Metrics, noopMetrics } from '../metrics/types.js';
+import {
+  type HistogramHandle,
+  histogramOf,
+  type Metrics,
+  noopMetrics,
+  observeTimes,
+} from '../metrics/types.js';
 import type { Logger } from '../util/logger.js';
+import { inMicrotask } from '../util/microtask.js';
 import { type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
 import { createEnvelope } from '../wire/message.js';
 import { BROADCAST_MARK } from './gaps.js';
@@ -23,6 +30,10 @@ export class OutgoingEnvelopes {
   readonly #logger: Logger;
   #lastMs = -1;
   #lastTimestamp = 0n;
+  /** The size of the plain messages counted but not yet observed, and how many (see {@link observePlain}). */
+  #runBytes = -1;
+  #runMessages = 0;
+  #runFlushScheduled = false;
 
   constructor(idPrefix: string, compressThresholdBytes: number, metrics: Metrics, logger: Logger) {
     this.#ids = new IdCounter(idPrefix);
@@ -67,7 +78,20 @@ export class OutgoingEnvelopes {
 
   /** The size metric of a plain message of `bytes` sent (as {@link make} observes it). */
   observePlain(bytes: number): void {
-    this.#sizes?.uncompressed.observe(bytes);
+    if (this.#sizes === undefined) return;
+    // Consecutive messages mostly have one size: counted as a run, reported with one
+    // update when a message of another size comes or at the end of the task.
+    if (bytes === this.#runBytes) {
+      this.#runMessages++;
+      return;
+    }
+    this.#endSizeRun();
+    this.#runBytes = bytes;
+    this.#runMessages = 1;
+    if (!this.#runFlushScheduled) {
+      this.#runFlushScheduled = true;
+      inMicrotask(this.#flushSizeRun);
+    }
   }
 
   /** `nowMs` as a u64 bigint of whole ms (messages of one millisecond share one). */
@@ -102,11 +126,28 @@ export class OutgoingEnvelopes {
     const sizes = this.#sizes;
     if (sizes !== undefined) {
       // Payload size before compression, and after it for compressed messages.
+      this.#endSizeRun();
       sizes.uncompressed.observe(data.length);
       if (envelope.compressed) sizes.compressed.observe(envelope.data.length);
     }
     return envelope;
   }
+
+  /** Reports the pending run of plain message sizes (see {@link observePlain}). */
+  #endSizeRun(): void {
+    const n = this.#runMessages;
+    const sizes = this.#sizes;
+    if (n === 0 || sizes === undefined) return;
+    this.#runMessages = 0;
+    const bytes = this.#runBytes;
+    this.#runBytes = -1;
+    observeTimes(sizes.uncompressed, bytes, n);
+  }
+
+  readonly #flushSizeRun = (): void => {
+    this.#runFlushScheduled = false;
+    this.#endSizeRun();
+  };
 
   /**
    * A frame above maxFrameBytes would make the receiver close the connection (and every
