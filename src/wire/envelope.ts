@@ -463,6 +463,12 @@ function decodeUsualV1(buf: Buffer, start: number, end: number): ReceivedEnvelop
   const fieldsEnd = end - TAG_LEN;
   let p = start;
   if (fieldsEnd - p < V0_FIXED + 1) return undefined;
+  // The reader keeps `buf`'s ArrayBuffer and offset from one message to the next (reading
+  // `buf.buffer` and `buf.byteOffset` per message cost about as much as the view itself),
+  // its words for the id's ASCII check, and the last timestamp's bigint (consecutive
+  // messages mostly share one). An early `undefined` leaves it set: the caller's decodeV1
+  // resets and releases it next.
+  const r = reader.reset(buf, start, end);
   const hi = buf[p + 4]! + (buf[p + 5]! << 8) + (buf[p + 6]! << 16) + buf[p + 7]! * 0x1000000;
   if (hi >= 0x200000) return undefined;
   const ms =
@@ -472,7 +478,7 @@ function decodeUsualV1(buf: Buffer, start: number, end: number): ReceivedEnvelop
   if (idLength < 0) return undefined;
   const idStart = p + 8;
   p = idStart + idLength;
-  if (!isAscii(buf, idStart, p)) return undefined;
+  if (!r.asciiAt(idStart, p)) return undefined;
   const labelLength = lengthAt(buf, p, fieldsEnd);
   if (labelLength < 0) return undefined;
   const labelStart = p + 8;
@@ -489,10 +495,6 @@ function decodeUsualV1(buf: Buffer, start: number, end: number): ReceivedEnvelop
   if (fieldsEnd - p !== 2) return undefined;
   const proxy = buf[p]!;
   if (proxy > 1 || buf[p + 1] !== 0) return undefined;
-  // The reader keeps `buf`'s ArrayBuffer and offset from one message to the next (reading
-  // `buf.buffer` and `buf.byteOffset` per message cost about as much as the view itself),
-  // and the last timestamp's bigint (consecutive messages mostly share one).
-  const r = reader.reset(buf, start, end);
   const data = new Uint8Array(r.area, r.base + dataStart, dataLength);
   const timestamp = r.bigIntOf(ms);
   r.release();
