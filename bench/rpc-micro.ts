@@ -7,7 +7,9 @@
  * matching, promise): the part of the two-process latency rows that is not TLS or the
  * kernel.
  *
- *   npx tsx bench/rpc-micro.ts [--n=100000] [--rounds=7] [--size=64] [--baseline=DIR]
+ *   npx tsx bench/rpc-micro.ts [--n=100000] [--rounds=7] [--size=64] [--metrics] [--baseline=DIR]
+ *
+ * `--metrics`: both nodes with `createPrometheusMetrics()` (as production nodes run).
  *
  * `--baseline=DIR` names a copy of `src/` (e.g. `cp -r src /tmp/base-src` before a
  * change): both are run interleaved (A B A B ...) in one process, each on a memory network
@@ -41,13 +43,18 @@ async function open(name: string, srcDir: string): Promise<Bench> {
     url('transport/memory/network.ts')
   )) as typeof import('../src/transport/memory/network.js');
   const { systemClock } = (await import(url('util/clock.ts'))) as typeof import('../src/util/clock.js');
+  const { createPrometheusMetrics } = (await import(
+    url('metrics/prometheus.ts')
+  )) as typeof import('../src/metrics/prometheus.js');
   const memory = new MemoryNetwork({ clock: systemClock });
   const options = { compressThresholdBytes: Number.MAX_SAFE_INTEGER };
+  const metrics = () => (withMetrics ? { metrics: createPrometheusMetrics() } : {});
   const responder = await createNetwork({
     nodeId: `responder-${name}`,
     transport: memory.transport({ host: 'r' }),
     listen: 'r:0',
     ...options,
+    ...metrics(),
   });
   responder.onMessage((m) => m.reply('Pong', m.data));
   const requester = await createNetwork({
@@ -56,6 +63,7 @@ async function open(name: string, srcDir: string): Promise<Bench> {
     listen: 'q:0',
     topology: { responder: [responder.address] },
     ...options,
+    ...metrics(),
   });
   return {
     name,
@@ -81,6 +89,7 @@ async function time(b: Bench, n: number, payload: Buffer): Promise<number> {
 }
 
 const n = Number(arg('n') ?? 100_000);
+const withMetrics = process.argv.includes('--metrics');
 const rounds = Number(arg('rounds') ?? 7);
 const payload = Buffer.alloc(Number(arg('size') ?? 64), 7);
 const baseline = arg('baseline');
@@ -94,7 +103,7 @@ for (let r = 0; r < rounds; r++) for (const b of benches) times.get(b.name)!.pus
 for (const b of benches) {
   const ts = times.get(b.name)!;
   console.log(
-    `${payload.length} B round trip: ${b.name.padEnd(9)} median ${median(ts).toFixed(0)} ns CPU, min ${Math.min(...ts).toFixed(0)}  (${ts.map((t) => t.toFixed(0)).join(' ')})`,
+    `${payload.length} B round trip${withMetrics ? ', metrics' : ''}: ${b.name.padEnd(9)} median ${median(ts).toFixed(0)} ns CPU, min ${Math.min(...ts).toFixed(0)}  (${ts.map((t) => t.toFixed(0)).join(' ')})`,
   );
 }
 for (const b of benches) {
