@@ -1,7 +1,7 @@
 import type { Buffer } from 'node:buffer';
 import type { MessageSource } from '../network/incoming.js';
 import type { CloseReason, Connection, ConnectionHandler, ConnectionKind } from '../transport/types.js';
-import { inMicrotask } from '../util/microtask.js';
+import { EndOfTask } from '../util/microtask.js';
 import {
   ACK_ACK,
   ACK_OPEN,
@@ -63,7 +63,6 @@ export class InboundConnection implements ConnectionHandler {
   #nextSeq = 0;
   /** The highest sequence number acknowledged on this connection. */
   #acked = 0;
-  #ackScheduled = false;
 
   constructor(
     owner: InboundOwner,
@@ -209,19 +208,15 @@ export class InboundConnection implements ConnectionHandler {
       }
       stream.last = seq;
     }
-    if (!this.#ackScheduled) {
-      this.#ackScheduled = true;
-      inMicrotask(this.#sendAck);
-    }
+    this.#sendAck.arm();
   }
 
-  readonly #sendAck = (): void => {
-    this.#ackScheduled = false;
+  readonly #sendAck = new EndOfTask(() => {
     const stream = this.#stream;
     if (stream === undefined || this.#closed || stream.last <= this.#acked) return;
     this.#acked = stream.last;
     this.outbox.control(seqFrame(ACK_ACK, stream.last));
-  };
+  });
 
   #violation(what: 'undecodable' | 'ack_protocol'): void {
     this.#reading = false;

@@ -13,7 +13,7 @@ import {
 import { deliverTo, type IncomingSink, type MessageSource } from '../network/incoming.js';
 import { BurstClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import { inMicrotask } from '../util/microtask.js';
+import { EndOfTask } from '../util/microtask.js';
 import { WarnLimiter } from '../util/warn-limiter.js';
 import {
   decodeEnvelopeAt,
@@ -100,11 +100,8 @@ export class IncomingReader {
   /** The run's IncomingTransfer time in ms, or -1 when it was not credible (counted as skew instead). */
   #runTransferMs = -1;
   #runBufferMs = 0;
-  #runFlushScheduled = false;
-  readonly #flushRun = (): void => {
-    this.#runFlushScheduled = false;
-    this.#endRun();
-  };
+  /** Reports the run at the end of the task (before any scrape). */
+  readonly #runEnd = new EndOfTask(() => this.#endRun());
 
   constructor(deps: IncomingReaderDeps) {
     this.#deps = deps;
@@ -181,7 +178,7 @@ export class IncomingReader {
    * Counts one message's phases and bytes: as one more of the current run when it is
    * measured like the run's messages (same series, same transfer and buffer times: the
    * messages of one received chunk mostly are), else as a new run. A run is reported when
-   * the next one starts and at the end of the task ({@link #flushRun}, a microtask: before
+   * the next one starts and at the end of the task ({@link #runEnd}, a microtask: before
    * any scrape), with one update per series instead of seven per message.
    */
   #tally(series: LabelSeries, transferMs: number, bufferMs: number, frameBytes: number): void {
@@ -196,10 +193,7 @@ export class IncomingReader {
     this.#runBytes = frameBytes;
     this.#runTransferMs = transferMs;
     this.#runBufferMs = bufferMs;
-    if (!this.#runFlushScheduled) {
-      this.#runFlushScheduled = true;
-      inMicrotask(this.#flushRun);
-    }
+    this.#runEnd.arm();
   }
 
   /** Reports the current run (if any) to its series, as its messages one by one would have. */

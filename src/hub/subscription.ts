@@ -12,7 +12,7 @@ import type {
 } from '../transport/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import { inMicrotask } from '../util/microtask.js';
+import { EndOfTask } from '../util/microtask.js';
 import type { Random } from '../util/random.js';
 import { ACK_ACK, seqFrame, writeControlFrame } from '../wire/ack-frames.js';
 import type { IncomingReader } from './incoming-reader.js';
@@ -103,7 +103,6 @@ export class Subscription implements ConnectionHandler {
   /** Broadcasts read on the current connection, and the count last acknowledged (acks only). */
   #onConnection = 0;
   #acked = 0;
-  #ackScheduled = false;
 
   constructor(options: SubscriptionOptions) {
     this.#options = options;
@@ -150,21 +149,17 @@ export class Subscription implements ConnectionHandler {
     this.#received++;
     if (connection.acks === true) {
       this.#onConnection++;
-      if (!this.#ackScheduled) {
-        this.#ackScheduled = true;
-        inMicrotask(this.#sendAck);
-      }
+      this.#sendAck.arm();
     }
   }
 
   /** One ACK per turn of the event loop: every broadcast read on this connection so far. */
-  readonly #sendAck = (): void => {
-    this.#ackScheduled = false;
+  readonly #sendAck = new EndOfTask(() => {
     const connection = this.#connection;
     if (connection === undefined || this.#onConnection <= this.#acked) return;
     this.#acked = this.#onConnection;
     writeControlFrame(connection, seqFrame(ACK_ACK, this.#acked));
-  };
+  });
 
   onClose(reason: CloseReason): void {
     this.#connection = undefined;

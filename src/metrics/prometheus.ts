@@ -42,6 +42,13 @@ const EMPTY: Labels = {};
  * it (see {@link Family.clear}), so a handle kept across a reset still counts, and its
  * series shows again from its next update, as prom-client's would.
  */
+/** The first bucket whose upper bound holds `value`, or -1 past the last one (only `count` grows then). */
+function bucketOf(bounds: ArrayLike<number>, value: number): number {
+  let i = 0;
+  while (i < bounds.length && value > bounds[i]!) i++;
+  return i < bounds.length ? i : -1;
+}
+
 class Series implements CounterHandle, HistogramHandle {
   value = 0;
   sum = 0;
@@ -73,11 +80,8 @@ class Series implements CounterHandle, HistogramHandle {
   /** A histogram's observation (the handle of `histogramSeries()`): validated like `observe()`. */
   observe(value: number): void {
     if (!Number.isFinite(value)) throw notANumber(this.family.name, 'observe', value);
-    // The first bucket whose upper bound holds the value; past the last one only `count` grows.
-    const bounds = this.family.bounds;
-    let i = 0;
-    while (i < bounds.length && value > bounds[i]!) i++;
-    if (i < bounds.length) this.buckets[i]!++;
+    const i = bucketOf(this.family.bounds, value);
+    if (i >= 0) this.buckets[i]!++;
     this.sum += value;
     this.count++;
     if (!this.shown) this.family.show(this, this.labels);
@@ -86,10 +90,8 @@ class Series implements CounterHandle, HistogramHandle {
   /** `count` observations of `value` (a positive integer count), as `count` calls of observe(). */
   observeMany(value: number, count: number): void {
     if (!Number.isFinite(value)) throw notANumber(this.family.name, 'observe', value);
-    const bounds = this.family.bounds;
-    let i = 0;
-    while (i < bounds.length && value > bounds[i]!) i++;
-    if (i < bounds.length) this.buckets[i]! += count;
+    const i = bucketOf(this.family.bounds, value);
+    if (i >= 0) this.buckets[i]! += count;
     // Added one by one: the sum is then exactly what `count` observe() calls make.
     let sum = this.sum;
     for (let k = 0; k < count; k++) sum += value;

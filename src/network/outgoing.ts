@@ -6,7 +6,7 @@ import {
   observeTimes,
 } from '../metrics/types.js';
 import type { Logger } from '../util/logger.js';
-import { inMicrotask } from '../util/microtask.js';
+import { EndOfTask } from '../util/microtask.js';
 import { type Envelope, encodedEnvelopeSize } from '../wire/envelope.js';
 import { createEnvelope } from '../wire/message.js';
 import { BROADCAST_MARK } from './gaps.js';
@@ -33,7 +33,8 @@ export class OutgoingEnvelopes {
   /** The size of the plain messages counted but not yet observed, and how many (see {@link observePlain}). */
   #runBytes = -1;
   #runMessages = 0;
-  #runFlushScheduled = false;
+  /** Observes the run at the end of the task (before any scrape). */
+  readonly #runEnd = new EndOfTask(() => this.#endSizeRun());
 
   constructor(idPrefix: string, compressThresholdBytes: number, metrics: Metrics, logger: Logger) {
     this.#ids = new IdCounter(idPrefix);
@@ -88,10 +89,7 @@ export class OutgoingEnvelopes {
     this.#endSizeRun();
     this.#runBytes = bytes;
     this.#runMessages = 1;
-    if (!this.#runFlushScheduled) {
-      this.#runFlushScheduled = true;
-      inMicrotask(this.#flushSizeRun);
-    }
+    this.#runEnd.arm();
   }
 
   /** `nowMs` as a u64 bigint of whole ms (messages of one millisecond share one). */
@@ -143,11 +141,6 @@ export class OutgoingEnvelopes {
     this.#runBytes = -1;
     observeTimes(sizes.uncompressed, bytes, n);
   }
-
-  readonly #flushSizeRun = (): void => {
-    this.#runFlushScheduled = false;
-    this.#endSizeRun();
-  };
 
   /**
    * A frame above maxFrameBytes would make the receiver close the connection (and every

@@ -10,7 +10,7 @@ import {
   observeTimes,
 } from '../metrics/types.js';
 import { BurstClock, type Clock } from '../util/clock.js';
-import { inMicrotask } from '../util/microtask.js';
+import { EndOfTask, inMicrotask } from '../util/microtask.js';
 import { messageIdOf, type OutgoingMessage } from './message.js';
 import type { DropReason, Outcome, OutcomeListener, SkipReason, UnacknowledgedDetail } from './outcome.js';
 
@@ -144,7 +144,8 @@ export class Accounting {
   #runMessages = 0;
   /** Of the run's messages, those whose OutgoingBuffer also started in the run (written at once). */
   #runStarted = 0;
-  #runFlushScheduled = false;
+  /** Reports the run at the end of the task (before any scrape). */
+  readonly #runEnd = new EndOfTask(() => this.#endRun());
   /** `peerpost_outcomes_total` by outcome object (they are shared: one per kind, reason and detail). */
   readonly #outcomeSeries = new Map<Outcome, CounterHandle>();
   /** `peerpost_ack_latency_seconds`, made on the first acknowledgement. */
@@ -357,7 +358,7 @@ export class Accounting {
    * current run when it has the run's series and buffer time (the messages of one write
    * mostly do), else as a new run. A run is reported when the next one starts, before any
    * other update of the sender's series ({@link #series}) and at the end of the task
-   * ({@link #flushRun}, a microtask: before any scrape), with one update per series
+   * ({@link #runEnd}, a microtask: before any scrape), with one update per series
    * instead of three or four per message; the exposition is what the updates one by one
    * would have made.
    */
@@ -372,10 +373,7 @@ export class Accounting {
     this.#runBufferMs = bufferMs;
     this.#runMessages = 1;
     this.#runStarted = started;
-    if (!this.#runFlushScheduled) {
-      this.#runFlushScheduled = true;
-      inMicrotask(this.#flushRun);
-    }
+    this.#runEnd.arm();
   }
 
   /** Reports the current run (if any) to its series. */
@@ -389,11 +387,6 @@ export class Accounting {
     observeTimes(series.bufferSeconds, this.#runBufferMs / 1000, n);
     series.transferStarted.inc(n);
   }
-
-  readonly #flushRun = (): void => {
-    this.#runFlushScheduled = false;
-    this.#endRun();
-  };
 
   /** The connection handed the frame to the socket: outcome `written`. */
   flushed(msg: OutcomeSubject, address: string, mode: PathMode, bytes: number): void {

@@ -13,3 +13,28 @@ const SETTLED: Promise<void> = Promise.resolve();
 export function inMicrotask(fn: () => void): void {
   void SETTLED.then(fn);
 }
+
+/**
+ * One call of `fn` at the end of the current task however often {@link arm} is called in
+ * it (one microtask, {@link inMicrotask}); `fn` runs disarmed, so what it or a later task
+ * arms runs again. For work gathered during a task and done once after it: an ack per
+ * read, a run of metric updates.
+ */
+export class EndOfTask {
+  #armed = false;
+  readonly #fn: () => void;
+  readonly #run = (): void => {
+    this.#armed = false;
+    this.#fn();
+  };
+
+  constructor(fn: () => void) {
+    this.#fn = fn;
+  }
+
+  arm(): void {
+    if (this.#armed) return;
+    this.#armed = true;
+    inMicrotask(this.#run);
+  }
+}
