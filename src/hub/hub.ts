@@ -18,6 +18,7 @@ import type { Random } from '../util/random.js';
 import { WarnLimiter } from '../util/warn-limiter.js';
 import { type Envelope, encodableSize } from '../wire/envelope.js';
 import { FrameSlab, frameBuffer } from '../wire/frame-slab.js';
+import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import { AckStreams } from './ack-streams.js';
 import { HubMetrics } from './hub-metrics.js';
 import { IdentityIndex } from './identify.js';
@@ -125,6 +126,9 @@ export class ConnectionHub implements HubPort, InboundOwner {
   readonly #routes = new Routes();
   /** Where outgoing frames are encoded: consecutive ones lie next to each other. */
   readonly #frames = new FrameSlab();
+  /** The buffer the last {@link #frame} was encoded in, and where in it the frame starts. */
+  #frameArea: Buffer | undefined;
+  #frameStart = 0;
   readonly #subscriptions = new Set<Subscription>();
   readonly #subscriberDepth: DepthTotal = { value: 0 };
   readonly #replyDepth: DepthTotal = { value: 0 };
@@ -276,10 +280,15 @@ export class ConnectionHub implements HubPort, InboundOwner {
         : this.#routes.subscribersOf(envelope.directReceiver);
     if (targets === undefined) return 'no_subscriber';
     const frame = this.#frame(envelope, envelope.directReceiver === undefined);
+    // Where the frame lies (the slab it was encoded in): every connection is handed that
+    // same region, so none has to read the view's buffer and offset again.
+    const area = this.#frameArea;
+    const start = this.#frameStart;
+    this.#frameArea = undefined;
     let written = 0;
     let tooSlow: InboundConnection[] | undefined;
     for (const subscriber of targets) {
-      if (subscriber.outbox.push(frame, ticket)) {
+      if (subscriber.outbox.push(frame, ticket, area, start)) {
         written++;
         continue;
       }
@@ -421,7 +430,18 @@ export class ConnectionHub implements HubPort, InboundOwner {
    */
   #frame(envelope: Envelope, forEveryone: boolean): Buffer {
     const size = encodableSize(envelope);
-    return forEveryone ? this.#frames.frame(envelope, size) : frameBuffer(envelope, size);
+    if (!forEveryone) {
+      const frame = frameBuffer(envelope, size);
+      this.#frameArea = frame;
+      this.#frameStart = 0;
+      return frame;
+    }
+    const frames = this.#frames;
+    const area = frames.encode(envelope, size);
+    const start = frames.offset;
+    this.#frameArea = area;
+    this.#frameStart = start;
+    return area.subarray(start, start + FRAME_PREFIX_BYTES + size);
   }
 
   /** Connections are routable only until close() starts. */

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import type { Connection } from '../transport/types.js';
 import { ByteBudget } from '../util/byte-budget.js';
 import type { Envelope } from '../wire/envelope.js';
@@ -147,10 +148,16 @@ export class Outbox {
    * frame was dropped. With a `ticket`, the frame's outcome on this connection is
    * reported to it (see {@link OutcomeTicket}); a refused frame is left to the caller.
    */
-  push(frame: Uint8Array, ticket?: OutcomeTicket): boolean {
+  push(frame: Uint8Array, ticket?: OutcomeTicket, area?: Buffer, start = 0): boolean {
     if (!this.#blocked) {
       ticket?.taken(this.#connection.remoteAddress);
-      if (!this.#write(frame)) this.#blocked = true;
+      const connection = this.#connection;
+      let accepted: boolean;
+      if (area !== undefined && connection.writeEncoded !== undefined) {
+        this.#handed++;
+        accepted = connection.writeEncoded(area, start, start + frame.length, 1);
+      } else accepted = this.#write(frame);
+      if (!accepted) this.#blocked = true;
       if (ticket !== undefined) this.#waitFlush(ticket);
       this.consecutiveDrops = 0;
       return true;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
 import { Outbox } from '../../src/hub/outbox.js';
 import type { Connection } from '../../src/transport/types.js';
@@ -114,6 +115,49 @@ test('outbox: a transport with writeFrames gets each whole frame by reference', 
     got.every(([f, n]) => f === shared && n === 1),
     'the same bytes, not a copy, one frame each',
   );
+});
+
+test('outbox: a frame given with the buffer it lies in goes to writeEncoded as that region; a waiting one to writeFrames', () => {
+  const got: string[] = [];
+  let room = 2;
+  const connection = {
+    write: () => assert.fail('write() must not be used'),
+    writeEncoded: (frames: Buffer, start: number, end: number, count: number) => {
+      assert.equal(count, 1);
+      got.push(`region ${start}-${end} of ${frames.length}: ${frames[end - 1]}`);
+      return --room > 0;
+    },
+    writeFrames: (frames: Uint8Array, count: number) => {
+      assert.equal(count, 1);
+      got.push(`frame ${frames[frames.length - 1]}`);
+      return true;
+    },
+  } as unknown as Connection;
+  const box = new Outbox(connection, 4, { value: 0 });
+  // Two frames side by side in one slab, as the hub encodes broadcasts.
+  const slab = Buffer.concat([
+    Buffer.alloc(3),
+    Buffer.from(frame(1)),
+    Buffer.from(frame(2)),
+    Buffer.from(frame(3)),
+  ]);
+  const view = (i: number) => slab.subarray(3 + 5 * i, 8 + 5 * i);
+  assert.equal(box.push(view(0), undefined, slab, 3), true);
+  assert.equal(box.push(view(1), undefined, slab, 8), true); // at the high-water mark
+  assert.equal(box.push(view(2), undefined, slab, 13), true); // waits in the ring
+  assert.deepEqual(got, ['region 3-8 of 18: 1', 'region 8-13 of 18: 2']);
+  room = 10;
+  box.drain();
+  assert.deepEqual(got.at(-1), 'frame 3');
+  // Without writeEncoded the frame itself is handed over.
+  const plain: Uint8Array[] = [];
+  const other = new Outbox(
+    { writeFrames: (f: Uint8Array) => plain.push(f) > 0 } as unknown as Connection,
+    4,
+    { value: 0 },
+  );
+  assert.equal(other.push(view(1), undefined, slab, 8), true);
+  assert.deepEqual([...(plain[0] as Uint8Array)], [...frame(2)]);
 });
 
 test('outbox: a reply goes to writeEnvelope unencoded while the transport accepts, and is encoded only to wait', () => {
