@@ -2,8 +2,7 @@
  * The top self-time functions of a V8 CPU profile (`node --cpu-prof`), e.g. of the
  * sending process of the two-process benchmark:
  *
- *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/two-process.ts \
- *     --only=peerpost --sizes=64B
+ *   npx tsx bench/two-process.ts --only=peerpost --sizes=64B --profile-senders=/tmp/prof
  *   npx tsx bench/profile-summary.ts /tmp/prof/*.cpuprofile [top=25]
  *
  * Each file named is summarized in turn: under `--import tsx` a run writes two profiles,

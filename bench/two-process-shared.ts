@@ -43,6 +43,54 @@ export type ChildMessage =
   | { type: 'progress'; delivered: number }
   | { type: 'error'; error: string };
 
+/** A point-to-point system as its sending process (bench/two-process-sender.ts) needs it. */
+export interface SenderDef {
+  name: string;
+  kind: 'raw' | 'peerpost';
+  metrics: boolean;
+  window: 'small' | 'large';
+  acks?: boolean;
+}
+
+/** What bench/two-process.ts asks of a sending process. */
+export type SenderRequest =
+  | { type: 'open'; def: SenderDef; port: number; receiverCertPem: string; credentials: Credentials }
+  /** Send `count` messages of `size` bytes. */
+  | { type: 'send'; count: number; size: number }
+  /** Make `count` sequential round trips of `size` bytes, each timed. */
+  | { type: 'rtt'; count: number; size: number }
+  | { type: 'cpu' }
+  | { type: 'stats' }
+  | { type: 'close' };
+
+/** What a sending process answers. */
+export type SenderMessage =
+  | { type: 'opened' }
+  | { type: 'sent' }
+  /** Each round trip's time, µs. */
+  | { type: 'rtt'; times: number[] }
+  /** The sending process's cumulative CPU time and GCs (bench/process-cpu.ts). */
+  | { type: 'cpu'; cpu: CpuSample }
+  | { type: 'stats'; stats: Record<string, number> }
+  | { type: 'closed' }
+  | { type: 'error'; error: string };
+
+/** The peer id of the receiving node in the point-to-point peerpost systems. */
+export const PEER = 'receiver';
+
+/** Bytes of frames in flight (beyond the kernel) in the `large` window. */
+export const LARGE_WINDOW = 8 * 1024 * 1024;
+/** The peerpost transport's default high-water mark (src/transport/limits.ts). */
+export const TRANSPORT_HWM = 1024 * 1024;
+/**
+ * peerpost, large window: the peer queue takes LARGE_WINDOW minus what the transport
+ * holds (its 1 MiB high-water mark) in frame bytes; `writable()` turns false when it is
+ * full and `ready()` resolves when it is half empty (src/sender/peer-sender.ts).
+ */
+export const LARGE_PEER_QUEUE_BYTES = LARGE_WINDOW - TRANSPORT_HWM;
+/** Raw TLS, large window: writing resumes below this many bytes outstanding (as peerpost's ready()). */
+export const LARGE_RESUME_BYTES = LARGE_WINDOW - LARGE_PEER_QUEUE_BYTES / 2;
+
 /** Compression off on both sides: the bench payloads are periodic and would compress to nothing. */
 export const NO_COMPRESSION = Number.MAX_SAFE_INTEGER;
 /** ALPN of the raw TLS connection whose frames the child counts. */

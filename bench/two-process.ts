@@ -1,19 +1,21 @@
 /**
- * Two processes, as peerpost is deployed: the sender in this process, the receiver in a
- * child process (bench/two-process-child.ts, forked with `--import tsx`), over mutual TLS
- * on 127.0.0.1 (port 0), through the public API (`createNetwork`, `generateCredentials`,
- * `certificateHash` from src/index.ts). Compared with a raw node:tls baseline measured in
- * the same run, also in two processes, with the same certificates.
+ * Two processes, as peerpost is deployed: for each system, the sender in a fresh Node
+ * process of its own (bench/two-process-sender.ts) and the receiver in another
+ * (bench/two-process-child.ts), both forked with `--import tsx` and driven over IPC from
+ * this process, over mutual TLS on 127.0.0.1 (port 0), through the public API
+ * (`createNetwork`, `generateCredentials`, `certificateHash` from src/index.ts). Compared
+ * with a raw node:tls baseline measured in the same run, also in two processes, with the
+ * same certificates. (The fan-out publishers run in this process, after the
+ * point-to-point systems have closed; their subscribers in a child.)
  *
- *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--no-throughput] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"]]
+ *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--no-throughput] [--profile-senders=DIR] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"]]
  *   npm run bench -- --two-process [same flags]   (the same, checked: bench/run.ts)
  *
- * `--only` runs only the named systems (e.g. `--only=peerpost` to profile one sender with
- * `node --cpu-prof --import tsx bench/two-process.ts ...`), `--window` only one window,
- * `--sizes` only those payload sizes.
+ * `--only` runs only the named systems (e.g. `--only=peerpost --profile-senders=DIR` to
+ * profile one sender), `--window` only one window, `--sizes` only those payload sizes.
  *
- * Systems (each one its own receiving child process; the senders all live here), each
- * at two in-flight windows (`small` and `large`, named with ` (8 MiB window)`):
+ * Systems (each one its own sending and receiving processes), each at two in-flight
+ * windows (`small` and `large`, named with ` (8 MiB window)`):
  * - `raw TLS`: node:tls 1.3, mutual authentication, each side pinning the other's
  *   certificate; 4-byte length-prefixed frames, all frames of a tick in one write of up to
  *   1 MiB, then `setImmediate` (or `drain` on backpressure) — bench/systems/pump.ts, the
@@ -58,7 +60,6 @@ import {
   type Credentials,
   certificateHash,
   createNetwork,
-  createPrometheusMetrics,
   generateCredentials,
   type Network,
 } from '../src/index.js';
@@ -66,22 +67,25 @@ import { bounded, payloadOf, SIZES } from './harness.js';
 import { type Failure, type Figure, machine, median, percentile, quick } from './lib.js';
 import { type CpuSample, cpuDelta, cpuMeter } from './process-cpu.js';
 import { suiteTable } from './report.js';
-import { FrameReader } from './systems/frames.js';
-import { BATCH_BYTES, BatchPump, FanoutPump, type Sink, socketSink } from './systems/pump.js';
+import { BATCH_BYTES, FanoutPump, socketSink } from './systems/pump.js';
 import {
   ALPN_COUNT,
-  ALPN_ECHO,
   type ChildMessage,
   type ChildStats,
   closeSocket,
   type FanoutInit,
+  LARGE_PEER_QUEUE_BYTES,
+  LARGE_RESUME_BYTES,
+  LARGE_WINDOW,
   NO_COMPRESSION,
   type ParentMessage,
-  sumMetric,
-  tlsConnect,
+  type SenderDef,
+  type SenderMessage,
+  type SenderRequest,
 } from './two-process-shared.js';
 
 const CHILD = fileURLToPath(new URL('./two-process-child.ts', import.meta.url));
+const SENDER = fileURLToPath(new URL('./two-process-sender.ts', import.meta.url));
 /** Throughput and latency rounds per system and case (2 in a quick run; `--rounds=N`, e.g. for a longer profile). */
 const DEFAULT_ROUNDS = quick ? 2 : 3;
 const ROUNDS = Math.max(
@@ -101,7 +105,6 @@ const RTT_PER_ROUND = quick ? 500 : 600;
 const RTT_WARM_UP = quick ? 250 : 3000;
 /** Any single step (setup, a round, close) longer than this fails the system. */
 const STEP_MS = 60_000;
-const PEER = 'receiver';
 
 const args = process.argv.slice(2);
 const argValue = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -113,6 +116,8 @@ const onlyArg = argValue('only')
   .filter((x) => x.length > 0);
 /** `--window=small|large`: only the systems of that in-flight window. */
 const windowArg = argValue('window');
+/** `--profile-senders=DIR`: each sending process writes a V8 CPU profile there (`--cpu-prof`). */
+const senderProfileDir = argValue('profile-senders');
 /** `--profile-receivers=DIR`: each receiving child writes a V8 CPU profile there (`--cpu-prof`). */
 const receiverProfileDir = argValue('profile-receivers');
 /** `--receiver-flags="--trace-gc ..."`: node flags for every receiving child (e.g. to see its GCs). */
@@ -123,9 +128,9 @@ const failures: Failure[] = [];
 /** CPU time and GCs of this (the sending) process. */
 const meter = cpuMeter();
 
-/** The IPC link to one receiving child: post a message, wait for a reply of some type. */
-class ChildLink {
-  readonly #waiters = new Map<string, { resolve: (m: ChildMessage) => void; reject: (e: Error) => void }>();
+/** The IPC link to one child process: post a message, wait for a reply of some type. */
+class ChildLink<In extends { type: string } = ChildMessage, Out extends { type: string } = ParentMessage> {
+  readonly #waiters = new Map<string, { resolve: (m: In) => void; reject: (e: Error) => void }>();
   #error: Error | undefined;
   readonly exited: Promise<number | null>;
 
@@ -133,15 +138,15 @@ class ChildLink {
     readonly name: string,
     readonly child: ChildProcess,
   ) {
-    child.on('message', (m: ChildMessage) => {
-      if (m.type === 'error') return this.#fail(new Error(`${name} child: ${m.error}`));
+    child.on('message', (m: In) => {
+      if (m.type === 'error') return this.#fail(new Error(`${name}: ${(m as { error?: string }).error}`));
       const w = this.#waiters.get(m.type);
       this.#waiters.delete(m.type);
       w?.resolve(m);
     });
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        this.#fail(new Error(`${name} child exited (${code ?? signal})`));
+        this.#fail(new Error(`${name} exited (${code ?? signal})`));
         resolve(code);
       });
     });
@@ -154,21 +159,18 @@ class ChildLink {
   }
 
   /** Resolves with the next message of `type` (register before posting what causes it). */
-  wait<T extends ChildMessage['type']>(type: T): Promise<Extract<ChildMessage, { type: T }>> {
+  wait<T extends In['type']>(type: T): Promise<Extract<In, { type: T }>> {
     if (this.#error) return Promise.reject(this.#error);
     return new Promise((resolve, reject) => {
-      this.#waiters.set(type, { resolve: resolve as (m: ChildMessage) => void, reject });
+      this.#waiters.set(type, { resolve: resolve as (m: In) => void, reject });
     });
   }
 
-  post(m: ParentMessage): void {
+  post(m: Out): void {
     if (this.child.connected) this.child.send(m);
   }
 
-  async ask<T extends ChildMessage['type']>(
-    m: ParentMessage,
-    type: T,
-  ): Promise<Extract<ChildMessage, { type: T }>> {
+  async ask<T extends In['type']>(m: Out, type: T): Promise<Extract<In, { type: T }>> {
     const reply = this.wait(type);
     this.post(m);
     return bounded(reply, STEP_MS, `${this.name}: ${m.type}`);
@@ -190,8 +192,12 @@ interface System {
    * child's cumulative CPU time in µs at that moment.
    */
   transfer(count: number, payload: Buffer): Promise<CpuSample>;
-  /** One request, resolves on its reply. */
-  roundTrip(payload: Buffer): Promise<void>;
+  /** The process that sends (this one for the fan-out publishers), for pinning. */
+  readonly senderPid: number | undefined;
+  /** `count` sequential request/reply round trips of `payload`: each one's time, µs. */
+  latencyRound(count: number, payload: Buffer): Promise<number[]>;
+  /** The sending process's cumulative CPU time and GCs. */
+  senderCpu(): Promise<CpuSample>;
   /** The sender's own record of what it could not send (peerpost: outcomes other than `written`). */
   senderStats(): Promise<Record<string, number>>;
   closeSender(): Promise<void>;
@@ -205,18 +211,6 @@ interface System {
  */
 type Window = 'small' | 'large';
 
-/** Bytes of frames in flight (beyond the kernel) in the `large` window. */
-const LARGE_WINDOW = 8 * 1024 * 1024;
-/** The peerpost transport's default high-water mark (src/transport/limits.ts). */
-const TRANSPORT_HWM = 1024 * 1024;
-/**
- * peerpost, large window: the peer queue takes LARGE_WINDOW minus what the transport
- * holds (its 1 MiB high-water mark) in frame bytes; `writable()` turns false when it is
- * full and `ready()` resolves when it is half empty (src/sender/peer-sender.ts).
- */
-const LARGE_PEER_QUEUE_BYTES = LARGE_WINDOW - TRANSPORT_HWM;
-/** Raw TLS, large window: writing resumes below this many bytes outstanding (as peerpost's ready()). */
-const LARGE_RESUME_BYTES = LARGE_WINDOW - LARGE_PEER_QUEUE_BYTES / 2;
 const LARGE_SUFFIX = ' (8 MiB window)';
 
 interface Definition {
@@ -294,7 +288,7 @@ async function startChild(def: Definition, receiver: Credentials, sender: Creden
     ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const link = new ChildLink(def.name, child);
+  const link = new ChildLink(`${def.name} child`, child);
   const { port } = await link.ask(
     { type: 'init', credentials: receiver, peerCertPem: sender.certPem, ...(fanout ? { fanout } : {}) },
     'listening',
@@ -311,125 +305,76 @@ async function counted(link: ChildLink, total: number, send: () => Promise<void>
 }
 
 /**
- * A socket sink that keeps up to LARGE_WINDOW bytes outstanding in the socket (written,
- * not yet handed to the kernel: each write's callback says when), and resumes below
- * LARGE_RESUME_BYTES: the raw TLS twin of peerpost's large window.
+ * A point-to-point system: its receiving child, and its sender in a process of its own
+ * (bench/two-process-sender.ts), which this process drives over IPC. Round trips are
+ * timed there (an IPC hop per round trip would be measured too); this process only
+ * times whole rounds.
  */
-function windowSink(socket: TLSSocket): Sink {
-  let outstanding = 0;
-  let waiter: (() => void) | undefined;
-  return {
-    write(buf) {
-      const n = buf.length;
-      outstanding += n;
-      socket.write(buf, () => {
-        outstanding -= n;
-        if (waiter !== undefined && outstanding <= LARGE_RESUME_BYTES) {
-          const w = waiter;
-          waiter = undefined;
-          w();
-        }
-      });
-      return outstanding < LARGE_WINDOW;
-    },
-    onceDrain(cb) {
-      waiter = cb;
-    },
-  };
-}
-
-async function openRaw(def: Definition, receiver: Credentials, sender: Credentials): Promise<System> {
+async function openHosted(def: Definition, receiver: Credentials, sender: Credentials): Promise<System> {
+  if (def.kind !== 'raw' && def.kind !== 'peerpost')
+    throw new Error(`${def.name}: not a point-to-point system`);
   const { link, port } = await startChild(def, receiver, sender);
-  const stream = await tlsConnect(port, sender, receiver.certPem, ALPN_COUNT);
-  const echo = await tlsConnect(port, sender, receiver.certPem, ALPN_ECHO);
-  const pump = new BatchPump(def.window === 'large' ? windowSink(stream) : socketSink(stream), BATCH_BYTES);
-  let reply: (() => void) | undefined;
-  const replies = new FrameReader(() => {
-    const r = reply;
-    reply = undefined;
-    r?.();
+  const hostProcess = fork(SENDER, [], {
+    execArgv: [
+      ...(senderProfileDir
+        ? ['--cpu-prof', '--cpu-prof-interval', '250', `--cpu-prof-dir=${senderProfileDir}`]
+        : []),
+      '--import',
+      'tsx',
+    ],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  echo.on('data', (chunk: Buffer) => replies.push(chunk));
+  const host = new ChildLink<SenderMessage, SenderRequest>(`${def.name} sender`, hostProcess);
+  try {
+    const senderDef: SenderDef = {
+      name: def.name,
+      kind: def.kind,
+      metrics: def.metrics,
+      window: def.window,
+      ...(def.acks ? { acks: true } : {}),
+    };
+    await host.ask(
+      { type: 'open', def: senderDef, port, receiverCertPem: receiver.certPem, credentials: sender },
+      'opened',
+    );
+  } catch (err) {
+    hostProcess.kill('SIGKILL');
+    link.child.kill('SIGKILL');
+    throw err;
+  }
   const system: System = {
     name: def.name,
     def,
     receipts: 1,
     link,
-    sent: 0,
-    failed: false,
-    async transfer(count, payload) {
-      const total = system.sent + count;
-      system.sent = total;
-      return counted(link, total, () => pump.start(count, payload));
-    },
-    roundTrip(payload) {
-      const out = Buffer.allocUnsafe(4 + payload.length);
-      out.writeUInt32BE(payload.length, 0);
-      payload.copy(out, 4);
-      const p = new Promise<void>((resolve) => {
-        reply = resolve;
-      });
-      echo.write(out);
-      return p;
-    },
-    senderStats: async () => ({}),
-    async closeSender() {
-      const gone = [stream, echo].map((s) => new Promise<void>((r) => s.once('close', () => r())));
-      stream.destroy();
-      echo.destroy();
-      await Promise.all(gone);
-    },
-  };
-  return system;
-}
-
-async function openPeerpost(def: Definition, receiver: Credentials, sender: Credentials): Promise<System> {
-  const { link, port } = await startChild(def, receiver, sender);
-  const metrics = def.metrics ? createPrometheusMetrics() : undefined;
-  const receiverHash = certificateHash(receiver.certPem);
-  const net: Network = await createNetwork({
-    nodeId: 'sender',
-    credentials: sender,
-    trust: { certHashes: [receiverHash] },
-    listen: '127.0.0.1:0',
-    topology: { [PEER]: [{ address: `127.0.0.1:${port}`, certHash: receiverHash }] },
-    compressThresholdBytes: NO_COMPRESSION,
-    ...(metrics ? { metrics } : {}),
-    ...(def.acks ? { acks: { enabled: true } } : {}),
-    ...(def.window === 'large'
-      ? { limits: { peerQueueCapacity: 1_000_000, peerQueueBytes: LARGE_PEER_QUEUE_BYTES } }
-      : {}),
-  });
-  const system: System = {
-    name: def.name,
-    def,
-    receipts: 1,
-    link,
+    senderPid: hostProcess.pid,
     sent: 0,
     failed: false,
     async transfer(count, payload) {
       const total = system.sent + count;
       system.sent = total;
       return counted(link, total, async () => {
-        // The backpressure loop of examples/backpressure.ts: never a queue_full drop.
-        for (let i = 0; i < count; i++) {
-          if (!net.writable(PEER)) await net.ready(PEER);
-          net.send(PEER, 'Bench', payload);
-        }
+        await host.ask({ type: 'send', count, size: payload.length }, 'sent');
       });
     },
-    async roundTrip(payload) {
-      await net.request(PEER, 'Ping', payload, { timeoutMs: 10_000 });
+    async latencyRound(count, payload) {
+      return (await host.ask({ type: 'rtt', count, size: payload.length }, 'rtt')).times;
     },
-    async senderStats() {
-      const out: Record<string, number> = {};
-      // `delivered` is the acked system's `written` (and more): not a failure either.
-      for (const [k, v] of Object.entries(net.stats().outcomes))
-        if (k !== 'written' && k !== 'delivered') out[k] = v;
-      if (metrics) out.metricSentBytes = await sumMetric(metrics, 'peerpost_sent_bytes_total');
-      return out;
+    senderCpu: async () => (await host.ask({ type: 'cpu' }, 'cpu')).cpu,
+    senderStats: async () => (await host.ask({ type: 'stats' }, 'stats')).stats,
+    async closeSender() {
+      try {
+        await host.ask({ type: 'close' }, 'closed');
+        const exited = await Promise.race([
+          host.exited.then(() => true),
+          new Promise<false>((r) => setTimeout(() => r(false), 10_000).unref()),
+        ]);
+        if (!exited)
+          throw new Error('the sending process did not exit within 10 s of closing (something left open)');
+      } finally {
+        if (hostProcess.exitCode === null && hostProcess.signalCode === null) hostProcess.kill('SIGKILL');
+      }
     },
-    closeSender: () => net.close(),
   };
   return system;
 }
@@ -508,7 +453,9 @@ async function openRawFanout(def: Definition, receiver: Credentials, sender: Cre
       system.sent += count;
       return counted(link, system.sent * FANOUT_SUBSCRIBERS, () => pump.start(count, payload));
     },
-    roundTrip: () => Promise.reject(new Error('fan-out: no round trips')),
+    senderPid: process.pid,
+    latencyRound: () => Promise.reject(new Error('fan-out: no round trips')),
+    senderCpu: async () => meter.sample(),
     senderStats: async () => ({}),
     closeSender: closeServer,
   };
@@ -580,7 +527,9 @@ async function openBroadcast(def: Definition, receiver: Credentials, sender: Cre
         }
       });
     },
-    roundTrip: () => Promise.reject(new Error('fan-out: no round trips')),
+    senderPid: process.pid,
+    latencyRound: () => Promise.reject(new Error('fan-out: no round trips')),
+    senderCpu: async () => meter.sample(),
     async senderStats() {
       // As for the point-to-point systems: the node's outcome counts, no listener (a
       // listener makes an outcome event per subscriber per broadcast).
@@ -704,7 +653,7 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
         if (s.failed) continue;
         const count = counts.get(s)!;
         try {
-          const own = meter.sample();
+          const own = await s.senderCpu();
           let child = childCpu.get(s)!;
           const ms = await timed(
             async () => {
@@ -712,7 +661,7 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
             },
             `${s.name} ${size.label} round ${r + 1}`,
           );
-          const used = cpuDelta(own, meter.sample());
+          const used = cpuDelta(own, await s.senderCpu());
           rates.get(s)!.push((count * 1000) / ms);
           senderRounds.get(s)!.push({ cpu: used, ms, messages: count });
           receiverRounds.get(s)!.push({ cpu: cpuDelta(childCpu.get(s)!, child), ms, messages: count });
@@ -785,7 +734,7 @@ async function measureFanout(systems: readonly System[], cpu: CpuShare[]): Promi
       if (s.failed) continue;
       const count = counts.get(s)!;
       try {
-        const own = meter.sample();
+        const own = await s.senderCpu();
         let child = childCpu.get(s)!;
         const ms = await timed(
           async () => {
@@ -793,7 +742,7 @@ async function measureFanout(systems: readonly System[], cpu: CpuShare[]): Promi
           },
           `${s.name} ${kase} round ${r + 1}`,
         );
-        const used = cpuDelta(own, meter.sample());
+        const used = cpuDelta(own, await s.senderCpu());
         rates.get(s)!.push((count * 1000) / ms);
         senderRounds.get(s)!.push({ cpu: used, ms, messages: count });
         receiverRounds.get(s)!.push({ cpu: cpuDelta(childCpu.get(s)!, child), ms, messages: count });
@@ -885,14 +834,20 @@ function pinForLatency(systems: readonly System[]): { pinned: string | undefined
   const cpus = cpusOf(own);
   if (cpus.length < 2) return none;
   const children = systems.map((s) => s.link.child.pid).filter((pid) => pid !== undefined);
+  // The sending processes, and this one (idle meanwhile, but kept off the receivers' CPU).
+  const senders = [process.pid, ...systems.map((s) => s.senderPid)].filter(
+    (pid, i, all): pid is number => pid !== undefined && all.indexOf(pid) === i,
+  );
   const before = children.map((pid) => affinityOf(pid) ?? own);
-  const done = pin(process.pid, String(cpus[0])) && children.every((pid) => pin(pid, String(cpus[1])));
+  const sendersBefore = senders.map((pid) => affinityOf(pid) ?? own);
+  const done =
+    senders.every((pid) => pin(pid, String(cpus[0]))) && children.every((pid) => pin(pid, String(cpus[1])));
   return {
     pinned: done
-      ? `sender process pinned to CPU ${cpus[0]}, receiving children to CPU ${cpus[1]}`
+      ? `sending processes pinned to CPU ${cpus[0]}, receiving children to CPU ${cpus[1]}`
       : undefined,
     unpin: () => {
-      pin(process.pid, own);
+      for (const [i, pid] of senders.entries()) pin(pid, sendersBefore[i] as string);
       for (const [i, pid] of children.entries()) pin(pid, before[i] as string);
     },
   };
@@ -918,13 +873,6 @@ async function measureLatencyPinned(systems: readonly System[], cpu: CpuShare[])
   const suite = 'two-process latency';
   const payload = payloadOf(64);
   const t0 = performance.now();
-  const loop = async (s: System, n: number, out?: number[]) => {
-    for (let i = 0; i < n; i++) {
-      const t = performance.now();
-      await s.roundTrip(payload);
-      out?.push((performance.now() - t) * 1000);
-    }
-  };
   const p50 = new Map<System, number[]>();
   const p99 = new Map<System, number[]>();
   type Round = { cpu: CpuSample; ms: number; messages: number };
@@ -933,7 +881,7 @@ async function measureLatencyPinned(systems: readonly System[], cpu: CpuShare[])
   for (const s of systems) {
     if (s.failed) continue;
     try {
-      await bounded(loop(s, RTT_WARM_UP), STEP_MS, `${s.name} latency warm-up`);
+      await bounded(s.latencyRound(RTT_WARM_UP, payload), STEP_MS, `${s.name} latency warm-up`);
       p50.set(s, []);
       p99.set(s, []);
     } catch (err) {
@@ -944,12 +892,17 @@ async function measureLatencyPinned(systems: readonly System[], cpu: CpuShare[])
     for (const s of rotate(systems, r)) {
       if (s.failed) continue;
       try {
-        const times: number[] = [];
+        let times: number[] = [];
         // CPU per round trip on each side too: what a request costs the two processes.
         const child = await childCpuNow(s);
-        const own = meter.sample();
-        const ms = await timed(() => loop(s, RTT_PER_ROUND, times), `${s.name} latency round ${r + 1}`);
-        const used = cpuDelta(own, meter.sample());
+        const own = await s.senderCpu();
+        const ms = await timed(
+          async () => {
+            times = await s.latencyRound(RTT_PER_ROUND, payload);
+          },
+          `${s.name} latency round ${r + 1}`,
+        );
+        const used = cpuDelta(own, await s.senderCpu());
         const childUsed = cpuDelta(child, await childCpuNow(s));
         p50.get(s)!.push(percentile(times, 50));
         p99.get(s)!.push(percentile(times, 99));
@@ -1133,8 +1086,7 @@ async function main(): Promise<void> {
   try {
     // First the point-to-point systems, then (with those closed) the fan-out ones.
     for (const def of DEFINITIONS.filter((d) => !isFanout(d))) {
-      const open = def.kind === 'raw' ? openRaw : openPeerpost;
-      systems.push(await bounded(open(def, receiverCreds, senderCreds), STEP_MS, `${def.name} setup`));
+      systems.push(await bounded(openHosted(def, receiverCreds, senderCreds), STEP_MS, `${def.name} setup`));
     }
     // --no-throughput: the round trips alone (e.g. to profile them).
     if (!args.includes('--no-throughput')) figures = await measureThroughput(systems, cpu);
@@ -1169,7 +1121,10 @@ async function main(): Promise<void> {
     command: `npm run bench:two${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
     durationMs,
     method: {
-      processes: 'sender in the parent, receiver in a forked child (one child per system)',
+      processes:
+        'point-to-point systems: the sender in a forked process of its own (bench/two-process-sender.ts), ' +
+        'the receiver in another (bench/two-process-child.ts), both fresh Node processes per system; ' +
+        'fan-out: the publisher in the parent, the subscribers in a forked child',
       rounds: ROUNDS,
       roundMs: ROUND_MS,
       latencyRounds: LATENCY_ROUNDS,

@@ -1,14 +1,15 @@
 /**
  * The quick two-process benchmark (`npm run bench -- --two-process --quick`, i.e.
- * bench/run.ts spawning bench/two-process.ts, which forks one receiving process per
- * system) as a smoke test: it must exit 0, and every system it measures (raw TLS and
+ * bench/run.ts spawning bench/two-process.ts, which forks a sending and a receiving
+ * process per point-to-point system) as a smoke test: it must exit 0, and every system it measures (raw TLS and
  * peerpost, with and without metrics, at both in-flight windows; and the fan-out to 100
  * subscribers, raw TLS and peerpost broadcast) must report a figure for every case
  * (payload size; p50 and p99 where latency is measured; `to 100`), CPU and GC figures
  * for both sides, and have delivered exactly what it sent (to every subscriber). Speed is never
  * judged: absolute numbers and ratios on a shared machine are noise.
  *
- * The run gets a process group of its own, killed whatever happens (its receivers too).
+ * The run gets a process group of its own, killed whatever happens (its senders and
+ * receivers too).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

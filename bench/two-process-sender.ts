@@ -1,0 +1,249 @@
+/**
+ * The sending process of one point-to-point system of the two-process benchmark
+ * (bench/two-process.ts forks one per system, next to that system's receiving child,
+ * bench/two-process-child.ts): a fresh Node that hosts that system's sender and nothing
+ * else, so that no system's heap, garbage or timers weigh on another's figures.
+ *
+ *   node --import tsx bench/two-process-sender.ts   (forked with IPC)
+ *
+ * It learns what to run over IPC (`open`: the system, the receiver's port and
+ * certificate, its own credentials), connects, and answers `opened`. Then `send` sends
+ * that many messages of the given size (answered `sent` once the last one is handed to
+ * the system: the receiving child reports when it has counted them), `rtt` makes that many
+ * sequential 64 B round trips and answers with each one's time in µs (timed here, as the
+ * application would see it), `cpu` answers with this process's cumulative CPU time and
+ * GCs (bench/process-cpu.ts), `stats` with what the sender could not send, and `close`
+ * closes everything: the process must then exit by itself (a socket or timer left open
+ * would keep it alive, and the parent reports it).
+ *
+ * - `raw`: node:tls 1.3, mutual, pinning the receiver's certificate; frames of a tick in
+ *   one write of up to 1 MiB (bench/systems/pump.ts), or with the large window, writes
+ *   while less than 8 MiB is outstanding in the socket; round trips on a second
+ *   connection whose frames the child echoes.
+ * - `peerpost`: `createNetwork` (public API), the backpressure loop
+ *   `if (!net.writable(peer)) await net.ready(peer); net.send(peer, ...)`; round trips
+ *   with `net.request()`.
+ */
+import type { TLSSocket } from 'node:tls';
+import {
+  type Credentials,
+  certificateHash,
+  createNetwork,
+  createPrometheusMetrics,
+  type Network,
+} from '../src/index.js';
+import { payloadOf } from './harness.js';
+import { cpuMeter } from './process-cpu.js';
+import { FrameReader } from './systems/frames.js';
+import { BATCH_BYTES, BatchPump, type Sink, socketSink } from './systems/pump.js';
+import {
+  ALPN_COUNT,
+  ALPN_ECHO,
+  closeSocket,
+  LARGE_PEER_QUEUE_BYTES,
+  LARGE_RESUME_BYTES,
+  LARGE_WINDOW,
+  NO_COMPRESSION,
+  PEER,
+  type SenderDef,
+  type SenderMessage,
+  type SenderRequest,
+  sumMetric,
+  tlsConnect,
+} from './two-process-shared.js';
+
+if (!process.send) {
+  console.error('usage (forked with IPC): two-process-sender.ts');
+  process.exit(2);
+}
+
+const reply = (m: SenderMessage): void => {
+  process.send?.(m);
+};
+
+/** CPU time (all threads / main thread) and GCs of this process since it started. */
+const meter = cpuMeter();
+
+/** The sending side of one system. */
+interface Side {
+  /** Starts sending `count` messages of `payload`; resolves once all are handed over. */
+  send(count: number, payload: Buffer): Promise<void> | void;
+  /** One request; resolves on its reply. */
+  roundTrip(payload: Buffer): Promise<void>;
+  /** What the sender could not send (peerpost: outcomes other than written/delivered). */
+  stats(): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+/**
+ * A socket sink that keeps up to LARGE_WINDOW bytes outstanding in the socket (written,
+ * not yet handed to the kernel: each write's callback says when), and resumes below
+ * LARGE_RESUME_BYTES: the raw TLS twin of peerpost's large window.
+ */
+function windowSink(socket: TLSSocket): Sink {
+  let outstanding = 0;
+  let waiter: (() => void) | undefined;
+  return {
+    write(buf) {
+      const n = buf.length;
+      outstanding += n;
+      socket.write(buf, () => {
+        outstanding -= n;
+        if (waiter !== undefined && outstanding <= LARGE_RESUME_BYTES) {
+          const w = waiter;
+          waiter = undefined;
+          w();
+        }
+      });
+      return outstanding < LARGE_WINDOW;
+    },
+    onceDrain(cb) {
+      waiter = cb;
+    },
+  };
+}
+
+async function openRaw(
+  def: SenderDef,
+  port: number,
+  receiverCertPem: string,
+  own: Credentials,
+): Promise<Side> {
+  const stream = await tlsConnect(port, own, receiverCertPem, ALPN_COUNT);
+  const echo = await tlsConnect(port, own, receiverCertPem, ALPN_ECHO);
+  const pump = new BatchPump(def.window === 'large' ? windowSink(stream) : socketSink(stream), BATCH_BYTES);
+  let answered: (() => void) | undefined;
+  const replies = new FrameReader(() => {
+    const r = answered;
+    answered = undefined;
+    r?.();
+  });
+  echo.on('data', (chunk: Buffer) => replies.push(chunk));
+  return {
+    send: (count, payload) => pump.start(count, payload),
+    roundTrip(payload) {
+      const out = Buffer.allocUnsafe(4 + payload.length);
+      out.writeUInt32BE(payload.length, 0);
+      payload.copy(out, 4);
+      const p = new Promise<void>((resolve) => {
+        answered = resolve;
+      });
+      echo.write(out);
+      return p;
+    },
+    stats: async () => ({}),
+    async close() {
+      await Promise.all([closeSocket(stream), closeSocket(echo)]);
+    },
+  };
+}
+
+async function openPeerpost(
+  def: SenderDef,
+  port: number,
+  receiverCertPem: string,
+  own: Credentials,
+): Promise<Side> {
+  const metrics = def.metrics ? createPrometheusMetrics() : undefined;
+  const receiverHash = certificateHash(receiverCertPem);
+  const net: Network = await createNetwork({
+    nodeId: 'sender',
+    credentials: own,
+    trust: { certHashes: [receiverHash] },
+    listen: '127.0.0.1:0',
+    topology: { [PEER]: [{ address: `127.0.0.1:${port}`, certHash: receiverHash }] },
+    compressThresholdBytes: NO_COMPRESSION,
+    ...(metrics ? { metrics } : {}),
+    ...(def.acks ? { acks: { enabled: true } } : {}),
+    ...(def.window === 'large'
+      ? { limits: { peerQueueCapacity: 1_000_000, peerQueueBytes: LARGE_PEER_QUEUE_BYTES } }
+      : {}),
+  });
+  return {
+    async send(count, payload) {
+      // The backpressure loop of examples/backpressure.ts: never a queue_full drop.
+      for (let i = 0; i < count; i++) {
+        if (!net.writable(PEER)) await net.ready(PEER);
+        net.send(PEER, 'Bench', payload);
+      }
+    },
+    async roundTrip(payload) {
+      await net.request(PEER, 'Ping', payload, { timeoutMs: 10_000 });
+    },
+    async stats() {
+      const out: Record<string, number> = {};
+      // `delivered` is the acked system's `written` (and more): not a failure either.
+      for (const [k, v] of Object.entries(net.stats().outcomes))
+        if (k !== 'written' && k !== 'delivered') out[k] = v;
+      if (metrics) out.metricSentBytes = await sumMetric(metrics, 'peerpost_sent_bytes_total');
+      return out;
+    },
+    close: () => net.close(),
+  };
+}
+
+let side: Side | undefined;
+const payloads = new Map<number, Buffer>();
+const payload = (size: number): Buffer => {
+  let p = payloads.get(size);
+  if (p === undefined) {
+    p = payloadOf(size);
+    payloads.set(size, p);
+  }
+  return p;
+};
+
+async function handle(m: SenderRequest): Promise<void> {
+  switch (m.type) {
+    case 'open': {
+      const open = m.def.kind === 'raw' ? openRaw : openPeerpost;
+      side = await open(m.def, m.port, m.receiverCertPem, m.credentials);
+      reply({ type: 'opened' });
+      return;
+    }
+    case 'send':
+      await (side as Side).send(m.count, payload(m.size));
+      reply({ type: 'sent' });
+      return;
+    case 'rtt': {
+      const p = payload(m.size);
+      const times: number[] = [];
+      for (let i = 0; i < m.count; i++) {
+        const t = performance.now();
+        await (side as Side).roundTrip(p);
+        times.push((performance.now() - t) * 1000);
+      }
+      reply({ type: 'rtt', times });
+      return;
+    }
+    case 'cpu':
+      reply({ type: 'cpu', cpu: meter.sample() });
+      return;
+    case 'stats':
+      reply({ type: 'stats', stats: side === undefined ? {} : await side.stats() });
+      return;
+    case 'close':
+      closing = true;
+      await side?.close();
+      side = undefined;
+      meter.stop();
+      reply({ type: 'closed' });
+      // With the IPC channel gone, nothing else may keep this process alive.
+      process.disconnect();
+      return;
+  }
+}
+
+/** Set once the parent asked to close: from then on this process must exit by itself. */
+let closing = false;
+
+// The parent went away without asking to close (killed, crashed): do not outlive it.
+process.on('disconnect', () => {
+  if (!closing) process.exit(1);
+});
+
+process.on('message', (m: SenderRequest) => {
+  void handle(m).catch((err: unknown) => {
+    reply({ type: 'error', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  });
+});
