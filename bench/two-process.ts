@@ -40,8 +40,9 @@
  * ROUND_MS, then ROUNDS rounds round-robin (the order rotating each round); a round's
  * time runs from the first send to the child's IPC report that it has counted every
  * message of the round. Each figure's ratio is to raw TLS with the same window. Latency
- * (small-window systems only: one request in flight; sender and receivers pinned to CPUs
- * of their own, see pinForLatency): 3,000 warm-up round trips, then
+ * (measured first, on fresh processes; small-window systems only: one request in flight;
+ * senders and receivers pinned to CPUs of their own, see pinForLatency): 3,000 warm-up
+ * round trips, then
  * 5 x ROUNDS rounds of 600 sequential 64 B round trips, round-robin; p50/p99 per round,
  * median over rounds. Each throughput round also records, for both
  * processes, the CPU time of the whole process and of its main thread, and the GCs and
@@ -1088,11 +1089,16 @@ async function main(): Promise<void> {
     for (const def of DEFINITIONS.filter((d) => !isFanout(d))) {
       systems.push(await bounded(openHosted(def, receiverCreds, senderCreds), STEP_MS, `${def.name} setup`));
     }
-    // --no-throughput: the round trips alone (e.g. to profile them).
-    if (!args.includes('--no-throughput')) figures = await measureThroughput(systems, cpu);
+    // The round trips first, on processes that have done nothing else yet: after the
+    // throughput rounds, each sending process (eight of them, all on one CPU during the
+    // latency rounds) collects what those rounds left, and those collections read as
+    // stalls of whichever round trip is running (p99 3-4x raw's in three runs that
+    // measured latency second, 2026-12-06, against 1.4x on fresh processes).
     // --no-latency: a profile of the throughput rounds alone (the round trips' single small
     // writes would otherwise dominate the socket-write samples).
-    if (!args.includes('--no-latency')) figures.push(...(await measureLatency(systems, cpu)));
+    if (!args.includes('--no-latency')) figures = await measureLatency(systems, cpu);
+    // --no-throughput: the round trips alone (e.g. to profile them).
+    if (!args.includes('--no-throughput')) figures.unshift(...(await measureThroughput(systems, cpu)));
     for (const s of systems) checks.push(await check(s));
     for (const s of systems.splice(0)) await close(s);
     for (const def of DEFINITIONS.filter(isFanout)) {
