@@ -41,7 +41,7 @@
  * time runs from the first send to the child's IPC report that it has counted every
  * message of the round. Each figure's ratio is to raw TLS with the same window. Latency
  * (measured first, on fresh processes; small-window systems only: one request in flight;
- * senders and receivers pinned to CPUs of their own, see pinForLatency): 3,000 warm-up
+ * senders and receivers pinned to CPUs of their own, see pinForLatency): 10,000 warm-up
  * round trips, then
  * 5 x ROUNDS rounds of 600 sequential 64 B round trips, round-robin; p50/p99 per round,
  * median over rounds. Each throughput round also records, for both
@@ -101,9 +101,9 @@ const ROUND_MS = quick ? 250 : 1000;
  * on every system alike and the median over rounds sees past them.
  */
 const LATENCY_ROUNDS = quick ? 2 : ROUNDS * 5;
-/** Sequential round trips per latency round (warm-up: 3,000). */
+/** Sequential round trips per latency round (warm-up: 10,000, so that the fresh processes' code is optimized first). */
 const RTT_PER_ROUND = quick ? 500 : 600;
-const RTT_WARM_UP = quick ? 250 : 3000;
+const RTT_WARM_UP = quick ? 250 : 10000;
 /** Any single step (setup, a round, close) longer than this fails the system. */
 const STEP_MS = 60_000;
 
