@@ -24,7 +24,8 @@
  *   `if (!net.writable(peer)) await net.ready(peer); net.send(peer, ...)`; round trips
  *   with `net.request()`.
  */
-import type { TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { createServer, type TLSSocket } from 'node:tls';
 import {
   type Credentials,
   certificateHash,
@@ -35,11 +36,12 @@ import {
 import { payloadOf } from './harness.js';
 import { cpuMeter } from './process-cpu.js';
 import { FrameReader } from './systems/frames.js';
-import { BATCH_BYTES, BatchPump, type Sink, socketSink } from './systems/pump.js';
+import { BATCH_BYTES, BatchPump, FanoutPump, type Sink, socketSink } from './systems/pump.js';
 import {
   ALPN_COUNT,
   ALPN_ECHO,
   closeSocket,
+  FANOUT_WINDOW,
   LARGE_PEER_QUEUE_BYTES,
   LARGE_RESUME_BYTES,
   LARGE_WINDOW,
@@ -66,6 +68,13 @@ const meter = cpuMeter();
 
 /** The sending side of one system. */
 interface Side {
+  /** A publisher: where its subscribers connect. */
+  readonly port?: number;
+  readonly address?: string;
+  /** A publisher: resolves once `subscribers` have connected. */
+  ready?(subscribers: number): Promise<void>;
+  /** peerpost broadcast: the subscribers have counted `delivered` messages, all together. */
+  progress?(delivered: number): void;
   /** Starts sending `count` messages of `payload`; resolves once all are handed over. */
   send(count: number, payload: Buffer): Promise<void> | void;
   /** One request; resolves on its reply. */
@@ -182,6 +191,122 @@ async function openPeerpost(
   };
 }
 
+/** Polls `done()` every 10 ms until it holds. */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((r) => setTimeout(r, 10));
+}
+
+/**
+ * Fan-out, raw TLS: a TLS server (mutual, pinning the subscribers' certificate) that the
+ * child's subscriber connections join; each batch of frames (up to `fanoutBatchBytes`,
+ * the point-to-point raw batch by default) is encoded once and written to every socket,
+ * each socket paced by its own backpressure (bench/systems/pump.ts, FanoutPump).
+ */
+async function openRawFanout(def: SenderDef, subscribersCertPem: string, own: Credentials): Promise<Side> {
+  const pinned = new X509Certificate(subscribersCertPem).fingerprint256;
+  const accepted: TLSSocket[] = [];
+  const server = createServer(
+    {
+      key: own.keyPem,
+      cert: own.certPem,
+      minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
+      requestCert: true,
+      rejectUnauthorized: false,
+      ALPNProtocols: [ALPN_COUNT],
+      noDelay: true,
+    },
+    (socket) => {
+      if (socket.getPeerX509Certificate()?.fingerprint256 !== pinned) {
+        socket.destroy();
+        return;
+      }
+      socket.on('error', () => {});
+      accepted.push(socket);
+    },
+  );
+  server.on('tlsClientError', () => {});
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? a.port : 0);
+    });
+  });
+  let pump: FanoutPump | undefined;
+  return {
+    port,
+    async ready(subscribers) {
+      await until(() => accepted.length >= subscribers);
+      pump = new FanoutPump(accepted.map(socketSink), def.fanoutBatchBytes ?? BATCH_BYTES);
+    },
+    send(count, payload) {
+      if (pump === undefined) throw new Error(`${def.name}: send before the subscribers connected`);
+      pump.start(count, payload);
+    },
+    roundTrip: () => Promise.reject(new Error('fan-out: no round trips')),
+    stats: async () => ({}),
+    async close() {
+      await Promise.all(accepted.map(closeSocket));
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/**
+ * Fan-out, peerpost: a publisher node (`limits.subscriberQueueCapacity` 1,000,000, so the
+ * window, not a queue, bounds what is in flight) whose subscribers are the child's nodes;
+ * `broadcast()` per message while fewer than FANOUT_WINDOW messages are undelivered to the
+ * average subscriber (the child reports its count, forwarded here as `progress`).
+ */
+async function openBroadcast(subscribersCertPem: string, own: Credentials): Promise<Side> {
+  const net: Network = await createNetwork({
+    nodeId: 'publisher',
+    credentials: own,
+    trust: { certHashes: [certificateHash(subscribersCertPem)] },
+    listen: '127.0.0.1:0',
+    compressThresholdBytes: NO_COMPRESSION,
+    limits: { subscriberQueueCapacity: 1_000_000 },
+  });
+  let subscribers = 1;
+  /** Broadcasts so far, and receipts the child has reported (all subscribers together). */
+  let sent = 0;
+  let reported = 0;
+  let wake: (() => void) | undefined;
+  return {
+    address: net.address,
+    async ready(n) {
+      subscribers = n;
+      await until(() => net.stats().hub.inbound['subscribe-node'] >= n);
+    },
+    progress(delivered) {
+      reported = Math.max(reported, delivered);
+      const w = wake;
+      wake = undefined;
+      w?.();
+    },
+    async send(count, payload) {
+      const end = sent + count;
+      while (sent < end) {
+        while (sent < end && sent - Math.floor(reported / subscribers) < FANOUT_WINDOW) {
+          net.broadcast('Bench', payload);
+          sent++;
+        }
+        if (sent < end) await new Promise<void>((r) => (wake = r));
+      }
+    },
+    roundTrip: () => Promise.reject(new Error('fan-out: no round trips')),
+    async stats() {
+      // As for the point-to-point systems: the node's outcome counts, no listener (a
+      // listener makes an outcome event per subscriber per broadcast).
+      const out: Record<string, number> = {};
+      for (const [k, v] of Object.entries(net.stats().outcomes)) if (k !== 'written') out[k] = v;
+      return out;
+    },
+    close: () => net.close(),
+  };
+}
+
 let side: Side | undefined;
 const payloads = new Map<number, Buffer>();
 const payload = (size: number): Buffer => {
@@ -196,11 +321,25 @@ const payload = (size: number): Buffer => {
 async function handle(m: SenderRequest): Promise<void> {
   switch (m.type) {
     case 'open': {
-      const open = m.def.kind === 'raw' ? openRaw : openPeerpost;
-      side = await open(m.def, m.port, m.receiverCertPem, m.credentials);
-      reply({ type: 'opened' });
+      const { def, port, receiverCertPem, credentials } = m;
+      if (def.kind === 'fanout-raw') side = await openRawFanout(def, receiverCertPem, credentials);
+      else if (def.kind === 'fanout-peerpost') side = await openBroadcast(receiverCertPem, credentials);
+      else
+        side = await (def.kind === 'raw' ? openRaw : openPeerpost)(def, port, receiverCertPem, credentials);
+      reply({
+        type: 'opened',
+        ...(side.port === undefined ? {} : { port: side.port }),
+        ...(side.address === undefined ? {} : { address: side.address }),
+      });
       return;
     }
+    case 'ready':
+      await (side as Side).ready?.(m.subscribers);
+      reply({ type: 'ready' });
+      return;
+    case 'progress':
+      side?.progress?.(m.delivered);
+      return;
     case 'send':
       await (side as Side).send(m.count, payload(m.size));
       reply({ type: 'sent' });

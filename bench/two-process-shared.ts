@@ -43,18 +43,35 @@ export type ChildMessage =
   | { type: 'progress'; delivered: number }
   | { type: 'error'; error: string };
 
-/** A point-to-point system as its sending process (bench/two-process-sender.ts) needs it. */
+/** A system as its sending process (bench/two-process-sender.ts) needs it. */
 export interface SenderDef {
   name: string;
-  kind: 'raw' | 'peerpost';
+  /** `fanout-*`: a publisher, whose subscribers (in the child) connect to it. */
+  kind: 'raw' | 'peerpost' | 'fanout-raw' | 'fanout-peerpost';
   metrics: boolean;
   window: 'small' | 'large';
   acks?: boolean;
+  /** raw TLS fan-out: bytes of frames per batch written to every subscriber. */
+  fanoutBatchBytes?: number;
 }
+
+/** Subscribers of the fan-out systems (all in their one child process). */
+export const FANOUT_SUBSCRIBERS = 100;
+/** Fan-out payload (as the in-process fan-out suite). */
+export const FANOUT_PAYLOAD = 1024;
+/** peerpost broadcast: payload bytes the publisher keeps undelivered at most (as in one process). */
+export const FANOUT_WINDOW_BYTES = 2 * 1024 * 1024;
+/** peerpost broadcast: messages the publisher keeps undelivered to the average subscriber at most. */
+export const FANOUT_WINDOW = Math.max(8, Math.floor(FANOUT_WINDOW_BYTES / (FANOUT_PAYLOAD + 64)));
 
 /** What bench/two-process.ts asks of a sending process. */
 export type SenderRequest =
+  /** `port`: the receiver's (0 for a publisher, which listens). */
   | { type: 'open'; def: SenderDef; port: number; receiverCertPem: string; credentials: Credentials }
+  /** A publisher: answer `ready` once every subscriber has connected. */
+  | { type: 'ready'; subscribers: number }
+  /** peerpost broadcast: messages the subscribers have counted so far, all together (forwarded from the child). */
+  | { type: 'progress'; delivered: number }
   /** Send `count` messages of `size` bytes. */
   | { type: 'send'; count: number; size: number }
   /** Make `count` sequential round trips of `size` bytes, each timed. */
@@ -65,7 +82,9 @@ export type SenderRequest =
 
 /** What a sending process answers. */
 export type SenderMessage =
-  | { type: 'opened' }
+  /** A publisher says where its subscribers connect: raw TLS's port, peerpost's address. */
+  | { type: 'opened'; port?: number; address?: string }
+  | { type: 'ready' }
   | { type: 'sent' }
   /** Each round trip's time, µs. */
   | { type: 'rtt'; times: number[] }

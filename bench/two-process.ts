@@ -5,8 +5,8 @@
  * this process, over mutual TLS on 127.0.0.1 (port 0), through the public API
  * (`createNetwork`, `generateCredentials`, `certificateHash` from src/index.ts). Compared
  * with a raw node:tls baseline measured in the same run, also in two processes, with the
- * same certificates. (The fan-out publishers run in this process, after the
- * point-to-point systems have closed; their subscribers in a child.)
+ * same certificates. (The fan-out systems, a publisher and 100 subscribers in one
+ * child, run after the point-to-point systems have closed.)
  *
  *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--no-throughput] [--profile-senders=DIR] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"]]
  *   npm run bench -- --two-process [same flags]   (the same, checked: bench/run.ts)
@@ -52,33 +52,26 @@
  * Results: bench/results/two-process-<date>.json (or `--out`), and tables on stdout.
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import {
-  type Credentials,
-  certificateHash,
-  createNetwork,
-  generateCredentials,
-  type Network,
-} from '../src/index.js';
+import { type Credentials, generateCredentials } from '../src/index.js';
 import { bounded, payloadOf, SIZES } from './harness.js';
 import { type Failure, type Figure, machine, median, percentile, quick } from './lib.js';
-import { type CpuSample, cpuDelta, cpuMeter } from './process-cpu.js';
+import { type CpuSample, cpuDelta } from './process-cpu.js';
 import { suiteTable } from './report.js';
-import { BATCH_BYTES, FanoutPump, socketSink } from './systems/pump.js';
+import { BATCH_BYTES } from './systems/pump.js';
 import {
-  ALPN_COUNT,
   type ChildMessage,
   type ChildStats,
-  closeSocket,
+  FANOUT_PAYLOAD,
+  FANOUT_SUBSCRIBERS,
+  FANOUT_WINDOW,
+  FANOUT_WINDOW_BYTES,
   type FanoutInit,
   LARGE_PEER_QUEUE_BYTES,
   LARGE_RESUME_BYTES,
   LARGE_WINDOW,
-  NO_COMPRESSION,
   type ParentMessage,
   type SenderDef,
   type SenderMessage,
@@ -126,8 +119,6 @@ const receiverFlags = (argValue('receiver-flags') ?? '').split(' ').filter((f) =
 /** `--sizes=64B,1KiB`: only these payload sizes. */
 const sizesArg = argValue('sizes')?.split(',');
 const failures: Failure[] = [];
-/** CPU time and GCs of this (the sending) process. */
-const meter = cpuMeter();
 
 /** The IPC link to one child process: post a message, wait for a reply of some type. */
 class ChildLink<In extends { type: string } = ChildMessage, Out extends { type: string } = ParentMessage> {
@@ -232,12 +223,6 @@ const ACKED = 'peerpost acked';
 const RAW = 'raw TLS';
 const RAW_FANOUT = 'raw TLS fan-out';
 const BROADCAST = 'peerpost broadcast';
-/** Subscribers of the fan-out systems (all in their one child process). */
-const FANOUT_SUBSCRIBERS = 100;
-/** Fan-out payload (as the in-process fan-out suite). */
-const FANOUT_PAYLOAD = 1024;
-/** peerpost broadcast: payload bytes the publisher keeps undelivered at most (as in one process). */
-const FANOUT_WINDOW_BYTES = 2 * 1024 * 1024;
 /** raw TLS fan-out: bytes of frames per batch written to every socket (`--fanout-batch=BYTES`). */
 const FANOUT_BATCH_BYTES = Number(argValue('fanout-batch') ?? BATCH_BYTES);
 const isFanout = (d: Definition) => d.kind === 'fanout-raw' || d.kind === 'fanout-peerpost';
@@ -306,15 +291,15 @@ async function counted(link: ChildLink, total: number, send: () => Promise<void>
 }
 
 /**
- * A point-to-point system: its receiving child, and its sender in a process of its own
- * (bench/two-process-sender.ts), which this process drives over IPC. Round trips are
- * timed there (an IPC hop per round trip would be measured too); this process only
- * times whole rounds.
+ * A system: its sender (or publisher) in a process of its own
+ * (bench/two-process-sender.ts), which this process drives over IPC, and its receiving
+ * child (the subscribers, for a fan-out). Round trips are timed in the sending process
+ * (an IPC hop per round trip would be measured too); this process times whole rounds.
+ * A publisher listens first and its subscribers then connect to it; a point-to-point
+ * sender connects to its receiver.
  */
 async function openHosted(def: Definition, receiver: Credentials, sender: Credentials): Promise<System> {
-  if (def.kind !== 'raw' && def.kind !== 'peerpost')
-    throw new Error(`${def.name}: not a point-to-point system`);
-  const { link, port } = await startChild(def, receiver, sender);
+  const fanout = isFanout(def);
   const hostProcess = fork(SENDER, [], {
     execArgv: [
       ...(senderProfileDir
@@ -326,35 +311,63 @@ async function openHosted(def: Definition, receiver: Credentials, sender: Creden
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const host = new ChildLink<SenderMessage, SenderRequest>(`${def.name} sender`, hostProcess);
-  try {
-    const senderDef: SenderDef = {
-      name: def.name,
-      kind: def.kind,
-      metrics: def.metrics,
-      window: def.window,
-      ...(def.acks ? { acks: true } : {}),
-    };
-    await host.ask(
+  const senderDef: SenderDef = {
+    name: def.name,
+    kind: def.kind,
+    metrics: def.metrics,
+    window: def.window,
+    ...(def.acks ? { acks: true } : {}),
+    ...(def.kind === 'fanout-raw' ? { fanoutBatchBytes: FANOUT_BATCH_BYTES } : {}),
+  };
+  const open = (port: number) =>
+    host.ask(
       { type: 'open', def: senderDef, port, receiverCertPem: receiver.certPem, credentials: sender },
       'opened',
     );
+  let link: ChildLink | undefined;
+  try {
+    if (fanout) {
+      const where = await open(0);
+      ({ link } = await startChild(def, receiver, sender, {
+        subscribers: FANOUT_SUBSCRIBERS,
+        port: where.port ?? 0,
+        address: where.address ?? '',
+        // raw TLS: unused, the pump is paced by the sockets' backpressure (and not
+        // Infinity: IPC serializes as JSON, where it becomes null). peerpost: the window.
+        progressEvery:
+          def.kind === 'fanout-raw' ? 0 : Math.max(1, Math.floor(FANOUT_WINDOW / 4)) * FANOUT_SUBSCRIBERS,
+      }));
+      if (def.kind === 'fanout-peerpost') {
+        // The publisher's window: what the subscribers have counted, as they report it.
+        link.child.on('message', (m: ChildMessage) => {
+          if (m.type === 'progress' || m.type === 'done')
+            host.post({ type: 'progress', delivered: m.delivered });
+        });
+      }
+      await host.ask({ type: 'ready', subscribers: FANOUT_SUBSCRIBERS }, 'ready');
+    } else {
+      let port: number;
+      ({ link, port } = await startChild(def, receiver, sender));
+      await open(port);
+    }
   } catch (err) {
     hostProcess.kill('SIGKILL');
-    link.child.kill('SIGKILL');
+    link?.child.kill('SIGKILL');
     throw err;
   }
+  const child = link;
+  const receipts = fanout ? FANOUT_SUBSCRIBERS : 1;
   const system: System = {
     name: def.name,
     def,
-    receipts: 1,
-    link,
+    receipts,
+    link: child,
     senderPid: hostProcess.pid,
     sent: 0,
     failed: false,
     async transfer(count, payload) {
-      const total = system.sent + count;
-      system.sent = total;
-      return counted(link, total, async () => {
+      system.sent += count;
+      return counted(child, system.sent * receipts, async () => {
         await host.ask({ type: 'send', count, size: payload.length }, 'sent');
       });
     },
@@ -376,169 +389,6 @@ async function openHosted(def: Definition, receiver: Credentials, sender: Creden
         if (hostProcess.exitCode === null && hostProcess.signalCode === null) hostProcess.kill('SIGKILL');
       }
     },
-  };
-  return system;
-}
-
-/**
- * Fan-out, raw TLS: a TLS server here (mutual, pinning the subscribers' certificate) that
- * the child's FANOUT_SUBSCRIBERS connections join; each batch of frames (up to
- * FANOUT_BATCH_BYTES, the point-to-point raw batch by default) is encoded once and written
- * to every socket, each socket paced by its own `drain` (bench/systems/pump.ts
- * `FanoutPump`), not the slowest one's. The child counts frames per socket, nothing more.
- */
-async function openRawFanout(def: Definition, receiver: Credentials, sender: Credentials): Promise<System> {
-  const pinned = new X509Certificate(receiver.certPem).fingerprint256;
-  const accepted: TLSSocket[] = [];
-  let allAccepted!: () => void;
-  const ready = new Promise<void>((resolve) => {
-    allAccepted = resolve;
-  });
-  const server: Server = createServer(
-    {
-      key: sender.keyPem,
-      cert: sender.certPem,
-      minVersion: 'TLSv1.3',
-      maxVersion: 'TLSv1.3',
-      requestCert: true,
-      rejectUnauthorized: false,
-      ALPNProtocols: [ALPN_COUNT],
-      noDelay: true,
-    },
-    (socket) => {
-      if (socket.getPeerX509Certificate()?.fingerprint256 !== pinned) {
-        socket.destroy();
-        return;
-      }
-      socket.on('error', () => {});
-      accepted.push(socket);
-      if (accepted.length === FANOUT_SUBSCRIBERS) allAccepted();
-    },
-  );
-  server.on('tlsClientError', () => {});
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      resolve(typeof a === 'object' && a ? a.port : 0);
-    });
-  });
-  const closeServer = async () => {
-    await Promise.all(accepted.map(closeSocket));
-    await new Promise<void>((r) => server.close(() => r()));
-  };
-  let link: ChildLink;
-  try {
-    ({ link } = await startChild(def, receiver, sender, {
-      subscribers: FANOUT_SUBSCRIBERS,
-      port,
-      address: '',
-      // Unused: the pump is paced by the sockets' backpressure, the child reports no progress.
-      // (Not Infinity: IPC serializes as JSON, where it becomes null.)
-      progressEvery: 0,
-    }));
-    await bounded(ready, STEP_MS, `${def.name}: subscribers connected`);
-  } catch (err) {
-    await closeServer();
-    throw err;
-  }
-  const pump = new FanoutPump(accepted.map(socketSink), FANOUT_BATCH_BYTES);
-  const system: System = {
-    name: def.name,
-    def,
-    receipts: FANOUT_SUBSCRIBERS,
-    link,
-    sent: 0,
-    failed: false,
-    async transfer(count, payload) {
-      system.sent += count;
-      return counted(link, system.sent * FANOUT_SUBSCRIBERS, () => pump.start(count, payload));
-    },
-    senderPid: process.pid,
-    latencyRound: () => Promise.reject(new Error('fan-out: no round trips')),
-    senderCpu: async () => meter.sample(),
-    senderStats: async () => ({}),
-    closeSender: closeServer,
-  };
-  return system;
-}
-
-/**
- * Fan-out, peerpost: a publisher node here (`subscriberQueueCapacity` raised so that the
- * window, not a queue, bounds what is in flight, as in one process), FANOUT_SUBSCRIBERS
- * subscriber nodes in the child; `broadcast()` per message while fewer than
- * FANOUT_WINDOW_BYTES of payload are undelivered to the average subscriber (the child
- * reports its count over IPC every quarter window).
- */
-async function openBroadcast(def: Definition, receiver: Credentials, sender: Credentials): Promise<System> {
-  const window = Math.max(8, Math.floor(FANOUT_WINDOW_BYTES / (FANOUT_PAYLOAD + 64)));
-  const net: Network = await createNetwork({
-    nodeId: 'publisher',
-    credentials: sender,
-    trust: { certHashes: [certificateHash(receiver.certPem)] },
-    listen: '127.0.0.1:0',
-    compressThresholdBytes: NO_COMPRESSION,
-    limits: { subscriberQueueCapacity: 1_000_000 },
-  });
-  let link: ChildLink;
-  try {
-    ({ link } = await startChild(def, receiver, sender, {
-      subscribers: FANOUT_SUBSCRIBERS,
-      port: 0,
-      address: net.address,
-      progressEvery: Math.max(1, Math.floor(window / 4)) * FANOUT_SUBSCRIBERS,
-    }));
-    const end = performance.now() + STEP_MS;
-    while (net.stats().hub.inbound['subscribe-node'] < FANOUT_SUBSCRIBERS) {
-      if (performance.now() > end) throw new Error(`${def.name}: subscribers did not all connect`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  } catch (err) {
-    await net.close();
-    throw err;
-  }
-  /** Receipts the child has reported (all subscribers together). */
-  let reported = 0;
-  let wake: (() => void) | undefined;
-  link.child.on('message', (m: ChildMessage) => {
-    if (m.type !== 'progress' && m.type !== 'done') return;
-    reported = Math.max(reported, m.delivered);
-    const w = wake;
-    wake = undefined;
-    w?.();
-  });
-  const system: System = {
-    name: def.name,
-    def,
-    receipts: FANOUT_SUBSCRIBERS,
-    link,
-    sent: 0,
-    failed: false,
-    async transfer(count, payload) {
-      const start = system.sent;
-      system.sent += count;
-      return counted(link, system.sent * FANOUT_SUBSCRIBERS, async () => {
-        let sent = 0;
-        while (sent < count) {
-          while (sent < count && start + sent - Math.floor(reported / FANOUT_SUBSCRIBERS) < window) {
-            net.broadcast('Bench', payload);
-            sent++;
-          }
-          if (sent < count) await new Promise<void>((r) => (wake = r));
-        }
-      });
-    },
-    senderPid: process.pid,
-    latencyRound: () => Promise.reject(new Error('fan-out: no round trips')),
-    senderCpu: async () => meter.sample(),
-    async senderStats() {
-      // As for the point-to-point systems: the node's outcome counts, no listener (a
-      // listener makes an outcome event per subscriber per broadcast).
-      const out: Record<string, number> = {};
-      for (const [k, v] of Object.entries(net.stats().outcomes)) if (k !== 'written') out[k] = v;
-      return out;
-    },
-    closeSender: () => net.close(),
   };
   return system;
 }
@@ -1102,8 +952,7 @@ async function main(): Promise<void> {
     for (const s of systems) checks.push(await check(s));
     for (const s of systems.splice(0)) await close(s);
     for (const def of DEFINITIONS.filter(isFanout)) {
-      const open = def.kind === 'fanout-raw' ? openRawFanout : openBroadcast;
-      systems.push(await bounded(open(def, receiverCreds, senderCreds), STEP_MS, `${def.name} setup`));
+      systems.push(await bounded(openHosted(def, receiverCreds, senderCreds), STEP_MS, `${def.name} setup`));
     }
     figures.push(...(await measureFanout(systems, cpu)));
     for (const s of systems) checks.push(await check(s));
@@ -1115,7 +964,6 @@ async function main(): Promise<void> {
     });
   } finally {
     for (const s of systems) await close(s);
-    meter.stop();
   }
   const durationMs = Math.round(performance.now() - started);
   const date = new Date().toISOString();
@@ -1152,7 +1000,7 @@ async function main(): Promise<void> {
           'transport high-water mark); writable() is false when the queue holds that many frame bytes, ' +
           'ready() resolves at half',
       },
-      fanout: `${RAW_FANOUT}: batches of up to ${FANOUT_BATCH_BYTES} bytes of frames, each encoded once and written to each of the ${FANOUT_SUBSCRIBERS} accepted TLS sockets of the child's subscribers, every socket paced by its own drain (FanoutPump); the child only counts frames; ${BROADCAST}: broadcast() per message from a publisher node (subscriberQueueCapacity 1000000) to ${FANOUT_SUBSCRIBERS} subscriber nodes in one child, at most ${FANOUT_WINDOW_BYTES} bytes of payload undelivered to the average subscriber (child reports over IPC); ${FANOUT_PAYLOAD}-byte payloads; msg/s = messages delivered to every subscriber`,
+      fanout: `${RAW_FANOUT}: batches of up to ${FANOUT_BATCH_BYTES} bytes of frames, each encoded once and written to each of the ${FANOUT_SUBSCRIBERS} accepted TLS sockets of the child's subscribers, every socket paced by its own drain (FanoutPump); the child only counts frames; ${BROADCAST}: broadcast() per message from a publisher node (subscriberQueueCapacity 1000000) to ${FANOUT_SUBSCRIBERS} subscriber nodes in one child, at most ${FANOUT_WINDOW_BYTES} bytes of payload undelivered to the average subscriber (the child reports over IPC, forwarded to the publisher's process); ${FANOUT_PAYLOAD}-byte payloads; msg/s = messages delivered to every subscriber`,
       cpu:
         'per side: process.cpuUsage() (all threads); main thread from /proc/self/task/<pid>/schedstat; ' +
         'other threads = the difference; GCs and their pauses from PerformanceObserver gc entries',
