@@ -19,12 +19,11 @@
 import { Buffer } from 'node:buffer';
 import path from 'node:path';
 import process from 'node:process';
-import { Duplex } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import type { Network } from '../src/network/network.js';
 import type { Connection, Transport } from '../src/transport/types.js';
-import { median } from './lib.js';
+import { CountingSink, median } from './lib.js';
 
 function arg(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -32,24 +31,10 @@ function arg(name: string): string | undefined {
 
 const withMetrics = process.argv.includes('--metrics');
 
-/** A stream that takes every write at once and counts its bytes. */
-class Sink extends Duplex {
-  bytes = 0;
-  override _read(): void {}
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.bytes += chunk.length;
-    cb();
-  }
-  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    for (const c of chunks) this.bytes += c.chunk.length;
-    cb();
-  }
-}
-
 interface Bench {
   name: string;
   net: Network;
-  sinks: Sink[];
+  sinks: CountingSink[];
 }
 
 async function open(name: string, srcDir: string, subscribers: number): Promise<Bench> {
@@ -66,13 +51,13 @@ async function open(name: string, srcDir: string, subscribers: number): Promise<
   const { DEFAULT_LIMITS } = (await import(
     url('transport/limits.ts')
   )) as typeof import('../src/transport/limits.js');
-  const sinks: Sink[] = [];
+  const sinks: CountingSink[] = [];
   const transport: Transport = {
     async listen(address, options) {
       // The subscribers' connections, accepted as soon as the hub listens.
       setImmediate(() => {
         for (let i = 0; i < subscribers; i++) {
-          const sink = new Sink();
+          const sink = new CountingSink();
           sinks.push(sink);
           options.onConnection(
             new StreamConnection(sink, {

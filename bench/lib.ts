@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname } from 'node:path';
+import { Duplex } from 'node:stream';
 
 export interface Figure {
   /** Group, e.g. `codec`, `transport`, `throughput`. */
@@ -137,4 +138,18 @@ export function table(figures: Figure[]): string {
     );
   }
   return lines.join('\n');
+}
+
+/** A stream that takes every write at once and counts its bytes (the micro-benchmarks' socket). */
+export class CountingSink extends Duplex {
+  bytes = 0;
+  override _read(): void {}
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.bytes += chunk.length;
+    cb();
+  }
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    for (const c of chunks) this.bytes += c.chunk.length;
+    cb();
+  }
 }

@@ -22,12 +22,11 @@
 import { Buffer } from 'node:buffer';
 import path from 'node:path';
 import process from 'node:process';
-import { Duplex } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import type { Network } from '../src/network/network.js';
 import type { Connection, Transport } from '../src/transport/types.js';
-import { median } from './lib.js';
+import { CountingSink, median } from './lib.js';
 
 function arg(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -37,24 +36,10 @@ const PEER = 'receiver';
 const withMetrics = process.argv.includes('--metrics');
 const queueBytes = arg('queue-bytes') === undefined ? undefined : Number(arg('queue-bytes'));
 
-/** A stream that takes every write at once and counts its bytes. */
-class Sink extends Duplex {
-  bytes = 0;
-  override _read(): void {}
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.bytes += chunk.length;
-    cb();
-  }
-  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    for (const c of chunks) this.bytes += c.chunk.length;
-    cb();
-  }
-}
-
 interface Bench {
   name: string;
   net: Network;
-  sink: () => Sink;
+  sink: () => CountingSink;
 }
 
 async function open(name: string, srcDir: string): Promise<Bench> {
@@ -71,13 +56,13 @@ async function open(name: string, srcDir: string): Promise<Bench> {
   const { DEFAULT_LIMITS } = (await import(
     url('transport/limits.ts')
   )) as typeof import('../src/transport/limits.js');
-  let sink: Sink | undefined;
+  let sink: CountingSink | undefined;
   const transport: Transport = {
     async listen(address) {
       return { address, connectionCount: 0, close: async () => {} };
     },
     async connect(address, kind): Promise<Connection> {
-      sink = new Sink();
+      sink = new CountingSink();
       return new StreamConnection(sink, {
         kind,
         direction: 'outbound',

@@ -39,6 +39,7 @@ import {
   type FanoutInit,
   NO_COMPRESSION,
   type ParentMessage,
+  serveParent,
   sumMetric,
   tlsConnect,
 } from './two-process-shared.js';
@@ -253,20 +254,6 @@ async function peerpostSubscribers(
 }
 
 let receiver: Receiver | undefined;
-/** Set once the parent asked to close: from then on this process must exit by itself. */
-let closing = false;
-
-// The parent went away without asking to close (killed, crashed): do not outlive it.
-process.on('disconnect', () => {
-  if (!closing) process.exit(1);
-});
-
-process.on('message', (m: ParentMessage) => {
-  void handle(m).catch((err: unknown) => {
-    send({ type: 'error', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  });
-});
-
 async function handle(m: ParentMessage): Promise<void> {
   switch (m.type) {
     case 'init':
@@ -292,7 +279,7 @@ async function handle(m: ParentMessage): Promise<void> {
       send({ type: 'stats', stats: (await receiver?.stats()) ?? { delivered } });
       return;
     case 'close':
-      closing = true;
+      parent.closing();
       await receiver?.close();
       receiver = undefined;
       meter.stop();
@@ -302,3 +289,5 @@ async function handle(m: ParentMessage): Promise<void> {
       return;
   }
 }
+
+const parent = serveParent<ParentMessage>(handle, (error) => send({ type: 'error', error }));

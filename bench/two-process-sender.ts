@@ -50,6 +50,7 @@ import {
   type SenderDef,
   type SenderMessage,
   type SenderRequest,
+  serveParent,
   sumMetric,
   tlsConnect,
 } from './two-process-shared.js';
@@ -362,7 +363,7 @@ async function handle(m: SenderRequest): Promise<void> {
       reply({ type: 'stats', stats: side === undefined ? {} : await side.stats() });
       return;
     case 'close':
-      closing = true;
+      parent.closing();
       await side?.close();
       side = undefined;
       meter.stop();
@@ -373,16 +374,4 @@ async function handle(m: SenderRequest): Promise<void> {
   }
 }
 
-/** Set once the parent asked to close: from then on this process must exit by itself. */
-let closing = false;
-
-// The parent went away without asking to close (killed, crashed): do not outlive it.
-process.on('disconnect', () => {
-  if (!closing) process.exit(1);
-});
-
-process.on('message', (m: SenderRequest) => {
-  void handle(m).catch((err: unknown) => {
-    reply({ type: 'error', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  });
-});
+const parent = serveParent<SenderRequest>(handle, (error) => reply({ type: 'error', error }));

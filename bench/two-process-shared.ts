@@ -169,3 +169,30 @@ export function closeSocket(s: TLSSocket): Promise<void> {
     s.destroy();
   });
 }
+
+/**
+ * Serves the parent (bench/two-process.ts) from a forked process: each IPC message goes
+ * to `handle`, and a failure is told with `onError`. A process whose parent goes away
+ * without asking it to close (killed, crashed) exits: it must not outlive it. The
+ * handler of the parent's `close` calls `closing()` first, closes everything, answers,
+ * then disconnects (from then on nothing may keep the process alive).
+ */
+export function serveParent<M>(
+  handle: (m: M) => Promise<void>,
+  onError: (error: string) => void,
+): { closing: () => void } {
+  let closing = false;
+  process.on('disconnect', () => {
+    if (!closing) process.exit(1);
+  });
+  process.on('message', (m: M) => {
+    void handle(m).catch((err: unknown) =>
+      onError(err instanceof Error ? (err.stack ?? err.message) : String(err)),
+    );
+  });
+  return {
+    closing: () => {
+      closing = true;
+    },
+  };
+}
