@@ -167,6 +167,23 @@ class ChildLink<In extends { type: string } = ChildMessage, Out extends { type: 
     this.post(m);
     return bounded(reply, STEP_MS, `${this.name}: ${m.type}`);
   }
+
+  /**
+   * Asks the child to close (`close` answered by `closed`); it must then exit by itself
+   * within 10 s, or something it left open kept it alive. Killed whatever happens.
+   */
+  async close(what: string, closeMessage: Out): Promise<void> {
+    try {
+      await this.ask(closeMessage, 'closed' as In['type']);
+      const exited = await Promise.race([
+        this.exited.then(() => true),
+        new Promise<false>((r) => setTimeout(() => r(false), 10_000).unref()),
+      ]);
+      if (!exited) throw new Error(`${what} did not exit within 10 s of closing (something left open)`);
+    } finally {
+      if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    }
+  }
 }
 
 /** The sending side of one system, with its receiving child. */
@@ -184,7 +201,7 @@ interface System {
    * child's cumulative CPU time in µs at that moment.
    */
   transfer(count: number, payload: Buffer): Promise<CpuSample>;
-  /** The process that sends (this one for the fan-out publishers), for pinning. */
+  /** The process that sends (the system's sending process), for pinning. */
   readonly senderPid: number | undefined;
   /** `count` sequential request/reply round trips of `payload`: each one's time, µs. */
   latencyRound(count: number, payload: Buffer): Promise<number[]>;
@@ -376,19 +393,7 @@ async function openHosted(def: Definition, receiver: Credentials, sender: Creden
     },
     senderCpu: async () => (await host.ask({ type: 'cpu' }, 'cpu')).cpu,
     senderStats: async () => (await host.ask({ type: 'stats' }, 'stats')).stats,
-    async closeSender() {
-      try {
-        await host.ask({ type: 'close' }, 'closed');
-        const exited = await Promise.race([
-          host.exited.then(() => true),
-          new Promise<false>((r) => setTimeout(() => r(false), 10_000).unref()),
-        ]);
-        if (!exited)
-          throw new Error('the sending process did not exit within 10 s of closing (something left open)');
-      } finally {
-        if (hostProcess.exitCode === null && hostProcess.signalCode === null) hostProcess.kill('SIGKILL');
-      }
-    },
+    closeSender: () => host.close('the sending process', { type: 'close' }),
   };
   return system;
 }
@@ -846,12 +851,7 @@ async function check(s: System): Promise<Check> {
 async function close(s: System): Promise<void> {
   try {
     await bounded(s.closeSender(), STEP_MS, `${s.name} sender close`);
-    await s.link.ask({ type: 'close' }, 'closed');
-    const exited = await Promise.race([
-      s.link.exited.then(() => true),
-      new Promise<false>((r) => setTimeout(() => r(false), 10_000).unref()),
-    ]);
-    if (!exited) throw new Error('the child did not exit within 10 s of closing (something left open)');
+    await s.link.close('the child', { type: 'close' });
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
     failures.push({ suite: 'two-process close', system: s.name, error });

@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import { PeerpostError } from '../errors.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import type { IncomingSink } from '../network/incoming.js';
@@ -126,9 +125,6 @@ export class ConnectionHub implements HubPort, InboundOwner {
   readonly #routes = new Routes();
   /** Where outgoing frames are encoded: consecutive ones lie next to each other. */
   readonly #frames = new FrameSlab();
-  /** The buffer the last {@link #frame} was encoded in, and where in it the frame starts. */
-  #frameArea: Buffer | undefined;
-  #frameStart = 0;
   readonly #subscriptions = new Set<Subscription>();
   readonly #subscriberDepth: DepthTotal = { value: 0 };
   readonly #replyDepth: DepthTotal = { value: 0 };
@@ -279,12 +275,18 @@ export class ConnectionHub implements HubPort, InboundOwner {
         ? this.#routes.subscribers()
         : this.#routes.subscribersOf(envelope.directReceiver);
     if (targets === undefined) return 'no_subscriber';
-    const frame = this.#frame(envelope, envelope.directReceiver === undefined);
-    // Where the frame lies (the slab it was encoded in): every connection is handed that
-    // same region, so none has to read the view's buffer and offset again.
-    const area = this.#frameArea;
-    const start = this.#frameStart;
-    this.#frameArea = undefined;
+    // Frames every subscriber gets share the hub's slab (consecutive ones go to each socket
+    // as one region), and every connection is handed that same region, so none has to
+    // read a view's buffer and offset again. A frame for one connection only (a broadcast
+    // for one peer) gets its own buffer: in a shared slab, one slow connection holding its
+    // few frames would keep whole slabs of other connections' frames alive. (Replies do
+    // not come here: the outbox hands them to the transport unencoded, see
+    // Outbox.pushEnvelope.) Encoding throws a coded error if it cannot be done.
+    const size = encodableSize(envelope);
+    const forEveryone = envelope.directReceiver === undefined;
+    const area = forEveryone ? this.#frames.encode(envelope, size) : frameBuffer(envelope, size);
+    const start = forEveryone ? this.#frames.offset : 0;
+    const frame = forEveryone ? area.subarray(start, start + FRAME_PREFIX_BYTES + size) : area;
     let written = 0;
     let tooSlow: InboundConnection[] | undefined;
     for (const subscriber of targets) {
@@ -418,30 +420,6 @@ export class ConnectionHub implements HubPort, InboundOwner {
   /** InboundOwner: a connection flushed or closed. */
   progress(): void {
     this.#onProgress?.();
-  }
-
-  /**
-   * Encodes `envelope` as a whole frame (throws a coded error if it cannot be encoded).
-   * Frames every subscriber gets share the hub's slab (consecutive ones go to each socket
-   * as one region). A frame for one connection only (a broadcast for one peer) gets its
-   * own buffer: in a shared slab, one slow connection holding its few frames would keep
-   * whole slabs of other connections' frames alive. (Replies do not come here: the
-   * outbox hands them to the transport unencoded, see Outbox.pushEnvelope.)
-   */
-  #frame(envelope: Envelope, forEveryone: boolean): Buffer {
-    const size = encodableSize(envelope);
-    if (!forEveryone) {
-      const frame = frameBuffer(envelope, size);
-      this.#frameArea = frame;
-      this.#frameStart = 0;
-      return frame;
-    }
-    const frames = this.#frames;
-    const area = frames.encode(envelope, size);
-    const start = frames.offset;
-    this.#frameArea = area;
-    this.#frameStart = start;
-    return area.subarray(start, start + FRAME_PREFIX_BYTES + size);
   }
 
   /** Connections are routable only until close() starts. */

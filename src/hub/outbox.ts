@@ -151,13 +151,7 @@ export class Outbox {
   push(frame: Uint8Array, ticket?: OutcomeTicket, area?: Buffer, start = 0): boolean {
     if (!this.#blocked) {
       ticket?.taken(this.#connection.remoteAddress);
-      const connection = this.#connection;
-      let accepted: boolean;
-      if (area !== undefined && connection.writeEncoded !== undefined) {
-        this.#handed++;
-        accepted = connection.writeEncoded(area, start, start + frame.length, 1);
-      } else accepted = this.#write(frame);
-      if (!accepted) this.#blocked = true;
+      if (!this.#write(frame, area, start)) this.#blocked = true;
       if (ticket !== undefined) this.#waitFlush(ticket);
       this.consecutiveDrops = 0;
       return true;
@@ -339,9 +333,16 @@ export class Outbox {
     return discarded;
   }
 
-  #write(frame: Uint8Array): boolean {
+  /**
+   * Hands `frame` to the transport: as the region `area[start, ...)` it lies in when given
+   * (this process encoded it: no view to read, no framing to check again), else by itself.
+   */
+  #write(frame: Uint8Array, area?: Buffer, start = 0): boolean {
     this.#handed++;
     const connection = this.#connection;
+    if (area !== undefined && connection.writeEncoded !== undefined) {
+      return connection.writeEncoded(area, start, start + frame.length, 1);
+    }
     if (connection.writeFrames !== undefined) return connection.writeFrames(frame, 1);
     return connection.write(frame.subarray(FRAME_PREFIX_BYTES));
   }

@@ -30,6 +30,13 @@ export interface PrometheusMetrics extends Metrics {
 
 const EMPTY: Labels = {};
 
+/** The first bucket whose upper bound holds `value`, or -1 past the last one (only `count` grows then). */
+function bucketOf(bounds: ArrayLike<number>, value: number): number {
+  let i = 0;
+  while (i < bounds.length && value > bounds[i]!) i++;
+  return i < bounds.length ? i : -1;
+}
+
 /**
  * One label set of one metric: the plain numbers the hot path updates. Counters and
  * gauges use `value`; histograms `sum`, `count` and `buckets` (observations per bucket,
@@ -42,13 +49,6 @@ const EMPTY: Labels = {};
  * it (see {@link Family.clear}), so a handle kept across a reset still counts, and its
  * series shows again from its next update, as prom-client's would.
  */
-/** The first bucket whose upper bound holds `value`, or -1 past the last one (only `count` grows then). */
-function bucketOf(bounds: ArrayLike<number>, value: number): number {
-  let i = 0;
-  while (i < bounds.length && value > bounds[i]!) i++;
-  return i < bounds.length ? i : -1;
-}
-
 class Series implements CounterHandle, HistogramHandle {
   value = 0;
   sum = 0;

@@ -76,13 +76,12 @@ export class Reader {
     const base = this.base;
     // Short ranges, and ArrayBuffers whose offsets do not fit the unsigned shifts below, byte by byte.
     if (end - start >= 12 && base + end <= 0xffff_ffff) {
+      const origin = base - (base & 3);
       let words = this.#words;
       if (words === undefined) {
-        const from = base - (base & 3);
-        words = new Uint32Array(this.area, from, (this.area.byteLength - from) >>> 2);
+        words = new Uint32Array(this.area, origin, (this.area.byteLength - origin) >>> 2);
         this.#words = words;
       }
-      const origin = base - (base & 3);
       while (((base + i) & 3) !== 0) any |= buf[i++] as number;
       const first = (base + i - origin) >>> 2;
       const last = (base + end - origin) >>> 2;
