@@ -2,19 +2,24 @@
  * Micro-benchmark of the sender's acknowledged stream (src/sender/ack-stream.ts) alone:
  * entries pushed as messages are written, `ackUpTo()` as acknowledgements come, with
  * `window` entries unacknowledged at most and an acknowledgement every `ack` entries.
- * What it reports is the CPU an entry costs the stream's bookkeeping (no accounting, no
- * socket): nanoseconds per entry, wall clock.
+ * What it reports is the CPU an entry costs the stream's bookkeeping (no socket):
+ * nanoseconds per entry, wall clock. By default the entries are records and the accounting
+ * takes every call and does nothing (the stream alone); `--lane`: the entries are plain
+ * messages of send()'s fast lane (a MessageRun shared by many, as writePlain pushes them)
+ * told to the sender's real accounting (no metrics, nobody listening to outcomes, as the
+ * two-process benchmark's `peerpost acked`), so the outcome bookkeeping of each ack counts too.
  *
- *   npx tsx bench/ack-stream-micro.ts [--n=2000000] [--rounds=5] [--window=20000] [--ack=1000] [--baseline=DIR]
+ *   npx tsx bench/ack-stream-micro.ts [--n=2000000] [--rounds=5] [--window=20000] [--ack=1000] [--lane] [--baseline=DIR]
  *
  * `--baseline=DIR` names a copy of `src/` (e.g. a git worktree of the commit before):
  * both are run interleaved (A B A B ...) and the medians compared.
  */
+import { Buffer } from 'node:buffer';
 import path from 'node:path';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
 import type { Accounting } from '../src/sender/accounting.js';
-import type { AckStream } from '../src/sender/ack-stream.js';
+import type { AckEntry, AckStream } from '../src/sender/ack-stream.js';
 import type { OutgoingMessage } from '../src/sender/message.js';
 import { median } from './lib.js';
 
@@ -25,16 +30,41 @@ function arg(name: string): string | undefined {
 interface Subject {
   name: string;
   Stream: new (random: () => number) => AckStream;
+  /** What each entry is and what hears its outcome. */
+  entry: AckEntry;
+  accounting: Accounting;
 }
+
+const lane = process.argv.includes('--lane');
 
 async function load(name: string, srcDir: string): Promise<Subject> {
-  const url = pathToFileURL(path.join(srcDir, 'sender/ack-stream.ts')).href;
-  const { AckStream } = (await import(url)) as typeof import('../src/sender/ack-stream.js');
-  return { name, Stream: AckStream };
+  const url = (p: string) => pathToFileURL(path.join(srcDir, p)).href;
+  const { AckStream } = (await import(
+    url('sender/ack-stream.ts')
+  )) as typeof import('../src/sender/ack-stream.js');
+  if (!lane) return { name, Stream: AckStream, entry: record, accounting: idle };
+  const { Accounting } = (await import(
+    url('sender/accounting.ts')
+  )) as typeof import('../src/sender/accounting.js');
+  const { MessageRun, SlabUse } = (await import(
+    url('sender/peer-queue.ts')
+  )) as typeof import('../src/sender/peer-queue.js');
+  const { noopMetrics } = (await import(url('metrics/types.ts'))) as typeof import('../src/metrics/types.js');
+  const { systemClock } = (await import(url('util/clock.ts'))) as typeof import('../src/util/clock.js');
+  // One run of plain messages framed in one buffer, as the fast lane's neighbours share
+  // one; its use never reaches 0 pending (the buffer is not handed on).
+  const use = new SlabUse(Buffer.alloc(64 * 1024));
+  use.pending = Number.MAX_SAFE_INTEGER;
+  const run = new MessageRun(use.buf as Buffer, use, 'Bench', PEER, PEER, 'Bench', ['127.0.0.1:1']);
+  const accounting = new Accounting(systemClock, noopMetrics, () => {});
+  accounting.listening = false;
+  return { name, Stream: AckStream, entry: run, accounting };
 }
 
+const PEER = 'receiver';
+
 /** An accounting that takes every call and does nothing: the stream's own cost is measured. */
-const accounting = {
+const idle = {
   epochMs: 0,
   unackedChanged() {},
   delivered() {},
@@ -45,11 +75,12 @@ const record = { size: 100, metricLabel: 'Bench' } as unknown as OutgoingMessage
 
 function time(s: Subject, n: number, window: number, ackEvery: number): number {
   const stream = new s.Stream(Math.random);
+  const { entry, accounting } = s;
   let seq = 1;
   let acked = 0;
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
-    stream.push(record, seq++, 1, 0, 100, accounting);
+    stream.push(entry, seq++, 1, 0, 100, accounting);
     if (seq - 1 - acked >= window) {
       acked += ackEvery;
       stream.ackUpTo(acked, accounting, 'a', 2);

@@ -191,7 +191,7 @@ export class Accounting {
    * it is read from the frame if it is wanted after all ({@link messageIdOf}).
    */
   get wantsIds(): boolean {
-    return this.#listener !== undefined && (this.listening || this.#watched !== undefined);
+    return this.#watched !== undefined || (this.#listener !== undefined && this.listening);
   }
 
   /** Outcomes so far, by outcome object, in first-seen order (a copy). */
@@ -447,11 +447,33 @@ export class Accounting {
 
   /** The peer's node acknowledged the message, `latencyMs` after its first write: outcome `delivered`. */
   delivered(msg: OutcomeSubject, address: string, latencyMs: number, mode: PathMode = 'direct'): void {
-    if (this.#on && latencyMs >= 0) {
-      this.#ackLatency ??= histogramOf(this.#metrics, 'peerpost_ack_latency_seconds', NO_LABELS);
-      this.#ackLatency.observe(latencyMs / 1000);
-    }
+    if (this.#on) this.ackLatency(latencyMs);
     this.#final(msg, address, mode, DELIVERED);
+  }
+
+  /** Whether {@link ackLatency} records anything (metrics are on). */
+  get timesAcks(): boolean {
+    return this.#on;
+  }
+
+  /** A message was acknowledged `latencyMs` after its first write (its `delivered` told apart). */
+  ackLatency(latencyMs: number): void {
+    if (!this.#on || latencyMs < 0) return;
+    this.#ackLatency ??= histogramOf(this.#metrics, 'peerpost_ack_latency_seconds', NO_LABELS);
+    this.#ackLatency.observe(latencyMs / 1000);
+  }
+
+  /**
+   * `count` targets ended `delivered` (their {@link ackLatency} told already): {@link
+   * delivered} for each, in one call. Only while nobody hears outcomes one by one
+   * ({@link wantsIds} false): no event is made.
+   */
+  deliveredMany(count: number): void {
+    const c = this.counters;
+    if (c.delivered === 0) this.#outcomeCounts.set(DELIVERED, 0);
+    c.delivered += count;
+    if (this.#on) this.#outcomeSeriesOf(DELIVERED).inc(count);
+    if (this.#idle !== undefined && this.inFlight === 0) this.#fireIdle();
   }
 
   /** Messages and bytes waiting for an acknowledgement changed by the given amounts (gauges). */

@@ -130,6 +130,58 @@ export class AckStream {
 
   /** Every entry up to `seq` was handed to the peer's application: `delivered`. Returns how many. */
   ackUpTo(seq: number, accounting: Accounting, address: string, nowMs: number): number {
+    return accounting.wantsIds
+      ? this.#ackEach(seq, accounting, address, nowMs)
+      : this.#ackAll(seq, accounting, address, nowMs);
+  }
+
+  /**
+   * {@link ackUpTo} while nobody hears outcomes one by one (`Accounting.wantsIds` false):
+   * the outcomes of lane messages are only counted, so the acknowledged run entries are
+   * counted in one pass and told in one call (`deliveredMany`), and each buffer's use is
+   * settled once per run of neighbours framed there (an ack covers hundreds of 64 B
+   * messages). From the first record on, entries go one by one ({@link #ackEach}): a
+   * record's outcome is told while the stream is consistent, whatever runs then.
+   */
+  #ackAll(seq: number, accounting: Accounting, address: string, nowMs: number): number {
+    const ring = this.#ring;
+    const last = this.indexAfter(seq) - this.#head;
+    const timed = accounting.timesAcks;
+    let k = 0;
+    let n = 0;
+    let bytes = 0;
+    let use: SlabUse | undefined;
+    let uses = 0;
+    for (; k < last; k++) {
+      const msg = ring.ref(k);
+      if (msg === undefined) continue; // a hole
+      if (!(msg instanceof MessageRun)) break;
+      n++;
+      bytes += ring.size(k) + FRAME_PREFIX_BYTES;
+      if (timed) accounting.ackLatency(nowMs - ring.enqueuedAtMs(k));
+      if (msg.use !== use) {
+        if (use !== undefined) this.#acked(use, uses);
+        use = msg.use;
+        uses = 0;
+      }
+      uses++;
+    }
+    if (k > 0) {
+      ring.drop(k);
+      this.#head = ring.length === 0 ? 0 : this.#head + k;
+      this.count -= n;
+      this.bytes -= bytes;
+    }
+    if (use !== undefined) this.#acked(use, uses);
+    if (n > 0) {
+      accounting.unackedChanged(-n, -bytes);
+      accounting.deliveredMany(n);
+    }
+    return k < last ? n + this.#ackEach(seq, accounting, address, nowMs) : n;
+  }
+
+  /** {@link ackUpTo}, each entry's outcome told on its own (someone hears them). */
+  #ackEach(seq: number, accounting: Accounting, address: string, nowMs: number): number {
     const ring = this.#ring;
     let n = 0;
     let bytes = 0;
@@ -144,7 +196,7 @@ export class AckStream {
         // node, say, which abandons the stream) cannot end it a second time.
         ring.clear(0);
         accounting.delivered(subject, address, latencyMs);
-        if (msg instanceof MessageRun) this.#acked(msg.use);
+        if (msg instanceof MessageRun) this.#acked(msg.use, 1);
         n++;
       }
       ring.shift();
@@ -190,13 +242,14 @@ export class AckStream {
   }
 
   /**
-   * A lane message framed in `use`'s buffer was acknowledged. Once every one framed there
+   * `n` lane messages framed in `use`'s buffer were acknowledged. Once every one framed there
    * is, and the buffer is no sender's current slab, it goes back to the pool: the receiver
    * read the last of those frames, so every write that took bytes of the buffer is done
    * (frames are written in order, a slab is filled in order).
    */
-  #acked(use: SlabUse): void {
-    if (--use.pending > 0 || use.shared || use.current) return;
+  #acked(use: SlabUse, n: number): void {
+    use.pending -= n;
+    if (use.pending > 0 || use.shared || use.current) return;
     use.shared = true; // handed on once
     this.#slabs?.give(use.buf as Buffer);
   }

@@ -170,6 +170,19 @@ export class MessageRing<R = OutgoingMessage | MessageRun> {
     this.#mask = -1;
   }
 
+  /** Removes the first `k` entries (at most {@link length}; read their numbers before). */
+  drop(k: number): void {
+    const refs = this.#refs;
+    const mask = this.#mask;
+    let head = this.#head;
+    for (let i = 0; i < k; i++) {
+      refs[head] = undefined;
+      head = (head + 1) & mask;
+    }
+    this.#head = head;
+    this.#length -= k;
+  }
+
   /** Removes the first entry (read its numbers before). */
   shift(): R | undefined {
     if (this.#length === 0) return undefined;

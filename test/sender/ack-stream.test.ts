@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
-import type { Accounting, OutcomeSubject } from '../../src/sender/accounting.js';
-import { AckStream } from '../../src/sender/ack-stream.js';
+import { noopMetrics } from '../../src/metrics/types.js';
+import { Accounting, type OutcomeSubject } from '../../src/sender/accounting.js';
+import { type AckEntry, AckStream } from '../../src/sender/ack-stream.js';
 import type { OutgoingMessage } from '../../src/sender/message.js';
-import type { UnacknowledgedDetail } from '../../src/sender/outcome.js';
+import type { OutcomeEvent, UnacknowledgedDetail } from '../../src/sender/outcome.js';
+import { MessageRun, SlabUse } from '../../src/sender/peer-queue.js';
+import { systemClock } from '../../src/util/clock.js';
+import type { SlabPool } from '../../src/wire/frame-slab.js';
 
 /** An accounting that records what the stream tells it (the stream's view, checked against what was pushed). */
 function recorder() {
@@ -152,4 +157,59 @@ test('ack stream: an outcome listener that abandons the stream during an ack doe
   assert.deepEqual(ends, ['delivered m1', 'unacknowledged m2', 'unacknowledged m3']);
   assert.equal(s.count, 0);
   assert.equal(s.tail, 0);
+});
+
+test('ack stream: with nobody hearing outcomes one by one, an ack counts lane runs in one go, settles each buffer once its messages are acked, and tells records one by one', () => {
+  const given: Buffer[] = [];
+  const slabs = { give: (buf: Buffer) => given.push(buf) } as unknown as SlabPool;
+  const heard: OutcomeEvent[] = [];
+  const accounting = new Accounting(systemClock, noopMetrics, (e) => heard.push(e));
+  accounting.listening = false;
+  const s = new AckStream(() => 0.5, slabs);
+  const bufA = Buffer.alloc(64);
+  const bufB = Buffer.alloc(64);
+  const useA = new SlabUse(bufA);
+  const useB = new SlabUse(bufB);
+  const runOf = (buf: Buffer, use: SlabUse) => new MessageRun(buf, use, 'L', 'p', 'p', 'L', ['a:1']);
+  const runA = runOf(bufA, useA);
+  const runB = runOf(bufB, useB);
+  // seq 1-3 in A, 4-5 in B, 6 a record, 7 in B: every entry accepted and written (handed off).
+  const entries: AckEntry[] = [runA, runA, runA, runB, runB, rec('r6'), runB];
+  for (let i = 0; i < entries.length; i++) {
+    accounting.acceptHandedOff(`m${i + 1}`, 'L', 'direct');
+    s.push(entries[i] as AckEntry, i + 1, accounting.epochMs, i * 10, 8, accounting);
+  }
+  useA.pending = 3;
+  useB.pending = 3;
+  assert.equal(accounting.inFlight, 7);
+  assert.equal(accounting.wantsIds, false);
+
+  // Up to 4: A's three and B's first; A goes back to the pool, B still has two pending.
+  assert.equal(s.ackUpTo(4, accounting, 'a:1', accounting.epochMs + 5), 4);
+  assert.equal(accounting.counters.delivered, 4);
+  assert.deepEqual(
+    [...accounting.outcomeCounts].map(([o, n]) => [o.kind, n]),
+    [['delivered', 4]],
+  );
+  assert.deepEqual(given, [bufA]);
+  assert.equal(useB.pending, 2);
+  assert.equal(s.count, 3);
+  assert.equal(s.bytes, 3 * 12);
+  assert.equal(accounting.unackedMessages, 3);
+  assert.equal(s.head, 4);
+
+  // Up to 7, past the record: counted entries before it, then one by one from it on.
+  let idle = 0;
+  accounting.whenIdle(() => idle++);
+  assert.equal(s.ackUpTo(7, accounting, 'a:1', accounting.epochMs + 9), 3);
+  assert.equal(accounting.counters.delivered, 7);
+  assert.equal(accounting.inFlight, 0);
+  assert.equal(useB.pending, 0);
+  assert.deepEqual(given, [bufA, bufB]);
+  assert.equal(s.count, 0);
+  assert.equal(s.bytes, 0);
+  assert.equal(s.tail, 0);
+  assert.equal(accounting.unackedMessages, 0);
+  assert.equal(idle, 1, 'idle is told once, when the last one is delivered');
+  assert.deepEqual(heard, [], 'nobody listens: no event is made');
 });
