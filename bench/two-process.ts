@@ -8,7 +8,7 @@
  * same certificates. (The fan-out systems, a publisher and 100 subscribers in one
  * child, run after the point-to-point systems have closed.)
  *
- *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--no-throughput] [--profile-senders=DIR] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"]]
+ *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--no-throughput] [--profile-senders=DIR] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"] [--sender-flags="--perf-basic-prof"]]
  *   npm run bench -- --two-process [same flags]   (the same, checked: bench/run.ts)
  *
  * `--only` runs only the named systems (e.g. `--only=peerpost --profile-senders=DIR` to
@@ -116,6 +116,8 @@ const senderProfileDir = argValue('profile-senders');
 const receiverProfileDir = argValue('profile-receivers');
 /** `--receiver-flags="--trace-gc ..."`: node flags for every receiving child (e.g. to see its GCs). */
 const receiverFlags = (argValue('receiver-flags') ?? '').split(' ').filter((f) => f.length > 0);
+/** `--sender-flags="--perf-basic-prof ..."`: node flags for every sending process. */
+const senderFlags = (argValue('sender-flags') ?? '').split(' ').filter((f) => f.length > 0);
 /** `--sizes=64B,1KiB`: only these payload sizes. */
 const sizesArg = argValue('sizes')?.split(',');
 const failures: Failure[] = [];
@@ -322,6 +324,7 @@ async function openHosted(def: Definition, receiver: Credentials, sender: Creden
       ...(senderProfileDir
         ? ['--cpu-prof', '--cpu-prof-interval', '250', `--cpu-prof-dir=${senderProfileDir}`]
         : []),
+      ...senderFlags,
       '--import',
       'tsx',
     ],

@@ -364,10 +364,6 @@ export class DirectSender {
     if (entry === undefined || entry.incomplete || entry.skipSelf) return false;
     const sole = entry.sole;
     if (sole === undefined) return false;
-    // Written at once when the sender's lane is open, else queued as numbers (a sender
-    // without queuePlain, or whose queue cannot take it, leaves it to the general path).
-    const open = sole.laneOpen === true;
-    if (!open && sole.queuePlain === undefined) return false;
     const plain = this.#plain;
     plain.seq = this.#seq + 1;
     plain.size = plainEnvelopeSize(messageId, label, data.length);
@@ -376,10 +372,15 @@ export class DirectSender {
     plain.metricLabel = this.#metricLabel(label, cfg);
     plain.addresses = entry.addresses;
     plain.enqueuedAtMs = enqueuedAtMs - accounting.epochMs;
-    const taken = open
-      ? sole.writePlain?.(plain, messageId, label, data)
-      : sole.queuePlain?.(plain, messageId, label, data);
-    if (taken !== true) return false;
+    // Written at once when the sender's lane is open (writePlain checks), else queued as
+    // numbers (a sender without queuePlain, or whose queue cannot take it, leaves it to the
+    // general path).
+    if (
+      sole.writePlain?.(plain, messageId, label, data) !== true &&
+      sole.queuePlain?.(plain, messageId, label, data) !== true
+    ) {
+      return false;
+    }
     this.#seq++;
     this.#messages++;
     return true;
