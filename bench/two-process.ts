@@ -23,6 +23,10 @@
  *   on while less than 8 MiB is outstanding in the socket (write callbacks not yet called)
  *   and resume below 4.5 MiB, like peerpost's `ready()` at half the queue. Latency: a
  *   second connection (ALPN `bench-echo`) whose frames the child echoes.
+ * - `raw TLS (peerpost frame size)` (small window, throughput only): raw TLS sending, for
+ *   each size, a payload as long as the envelope peerpost sends for it (64 B -> 132 B:
+ *   frames of 136 bytes, twice raw TLS's 68): what moving peerpost's bytes costs two
+ *   processes with no encoding, queueing or decoding at all (the wire format's share).
  * - `peerpost`: two `createNetwork` nodes (compression off), the sender looping
  *   `if (!net.writable(peer)) await net.ready(peer); net.send(peer, ...)` and the receiver
  *   counting in `onMessage`. Small window: default limits (1 MiB transport high-water
@@ -56,6 +60,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Credentials, generateCredentials } from '../src/index.js';
+import { plainEnvelopeSize } from '../src/wire/envelope.js';
 import { bounded, payloadOf, SIZES } from './harness.js';
 import { type Failure, type Figure, machine, median, percentile, quick } from './lib.js';
 import { type CpuSample, cpuDelta } from './process-cpu.js';
@@ -234,6 +239,8 @@ interface Definition {
   latency: boolean;
   /** The sender sends with acknowledged delivery (`--acks`). */
   acks?: boolean;
+  /** The payload it sends in place of each size's (raw TLS with peerpost's frame size). */
+  payloadBytes?: (bytes: number) => number;
 }
 
 const withAcks = args.includes('--acks');
@@ -241,6 +248,16 @@ const PLAIN = 'peerpost';
 const ACKED = 'peerpost acked';
 const RAW = 'raw TLS';
 const RAW_FANOUT = 'raw TLS fan-out';
+const RAW_SAME_BYTES = 'raw TLS (peerpost frame size)';
+/**
+ * The envelope peerpost sends for a payload of `bytes` with this benchmark's ids and label
+ * (`sender-<8 hex>-<base 36 counter>`, about 20 characters; 'Bench'): 68 bytes more,
+ * so at 64 B its frames are twice raw TLS's (136 bytes against 68). `raw TLS (peerpost
+ * frame size)` sends payloads of this size: the same bytes to encrypt, send, receive and
+ * decrypt per message as peerpost, without its encoding, queueing or decoding.
+ */
+const peerpostEnvelopeBytes = (bytes: number): number =>
+  plainEnvelopeSize('sender-0a1b2c3d-1000', 'Bench', bytes);
 const BROADCAST = 'peerpost broadcast';
 /** raw TLS fan-out: bytes of frames per batch written to every socket (`--fanout-batch=BYTES`). */
 const FANOUT_BATCH_BYTES = Number(argValue('fanout-batch') ?? BATCH_BYTES);
@@ -248,6 +265,14 @@ const isFanout = (d: Definition) => d.kind === 'fanout-raw' || d.kind === 'fanou
 
 const ALL_DEFINITIONS: readonly Definition[] = [
   { name: RAW, kind: 'raw', metrics: false, window: 'small', latency: true },
+  {
+    name: RAW_SAME_BYTES,
+    kind: 'raw',
+    metrics: false,
+    window: 'small',
+    latency: false,
+    payloadBytes: peerpostEnvelopeBytes,
+  },
   { name: PLAIN, kind: 'peerpost', metrics: false, window: 'small', latency: true },
   { name: 'peerpost + metrics', kind: 'peerpost', metrics: true, window: 'small', latency: true },
   ...(withAcks
@@ -465,7 +490,18 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
   const figures: Figure[] = [];
   for (const size of MEASURED_SIZES) {
     const t0 = performance.now();
-    const payload = payloadOf(size.bytes);
+    const sizePayload = payloadOf(size.bytes);
+    const payloads = new Map<System, Buffer>();
+    const payloadFor = (s: System): Buffer => {
+      const bytes = s.def.payloadBytes;
+      if (bytes === undefined) return sizePayload;
+      let p = payloads.get(s);
+      if (p === undefined) {
+        p = payloadOf(bytes(size.bytes));
+        payloads.set(s, p);
+      }
+      return p;
+    };
     const counts = new Map<System, number>();
     const rates = new Map<System, number[]>();
     type Round = { cpu: CpuSample; ms: number; messages: number };
@@ -479,10 +515,10 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
         // A first short transfer opens the connection (peerpost connects on first send)
         // and warms the code; the second sizes the rounds.
         const first = Math.max(20, Math.min(5_000, Math.ceil((1024 * 1024) / size.bytes)));
-        await timed(() => s.transfer(first, payload), `${s.name} ${size.label} warm-up`);
+        await timed(() => s.transfer(first, payloadFor(s)), `${s.name} ${size.label} warm-up`);
         const warm = Math.max(50, Math.min(50_000, Math.ceil((8 * 1024 * 1024) / size.bytes)));
         const ms = await timed(
-          async () => childCpu.set(s, await s.transfer(warm, payload)),
+          async () => childCpu.set(s, await s.transfer(warm, payloadFor(s))),
           `${s.name} ${size.label} warm-up`,
         );
         counts.set(s, Math.max(50, Math.round((warm * ROUND_MS) / ms)));
@@ -495,7 +531,7 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
           const before = childCpu.get(s)!;
           let after = before;
           await timed(async () => {
-            after = await s.transfer(counts.get(s)!, payload);
+            after = await s.transfer(counts.get(s)!, payloadFor(s));
           }, `${s.name} ${size.label} settling`);
           childCpu.set(s, after);
           if (after.gcMajor === before.gcMajor) break;
@@ -516,7 +552,7 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
           let child = childCpu.get(s)!;
           const ms = await timed(
             async () => {
-              child = await s.transfer(count, payload);
+              child = await s.transfer(count, payloadFor(s));
             },
             `${s.name} ${size.label} round ${r + 1}`,
           );
