@@ -277,3 +277,50 @@ test('with acks, messages of the lane wait in the stream without records and eac
   assert.equal(await sumOf(metrics, 'peerpost_ack_latency_seconds_count', {}), sent.length);
   assert.equal(sender.stats().sender.senders[0]?.unacked, 0, 'nothing waits for an ack');
 });
+
+test('with acks and nobody hearing outcomes one by one, each ack counts what it covers once (records among them), and a listener added later hears each later one once', async (t) => {
+  const { sender, receiver, metrics } = await tlsPair(t, true);
+  const lane = spyOnLane(t);
+  const arrived: string[] = [];
+  receiver.onMessage((m) => arrived.push(m.id));
+  const sent: string[] = [];
+  const sendSome = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      if (!sender.writable('r')) await sender.ready('r');
+      const k = sent.length;
+      const data = Buffer.alloc(k % 2 === 0 ? 64 : 1024, k);
+      // Every tenth with a deadline: a record among the lane's entries of the stream.
+      sent.push(
+        k % 10 === 0
+          ? sender.send('r', 'Known', data, { deadlineMs: 60_000 })
+          : sender.send('r', 'Known', data),
+      );
+      if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+    }
+  };
+  await sendSome(3000);
+  // What the receiving application got is the oracle; the sender's counts must match it.
+  await until(() => arrived.length === sent.length, 'every message at the receiver', 30_000);
+  await until(() => (sender.stats().outcomes.delivered ?? 0) === sent.length, 'every ack', 30_000).catch(
+    (err) => assert.fail(`${err}: ${JSON.stringify(sender.stats().outcomes)} for ${sent.length} sent`),
+  );
+  assert.ok(lane.taken > 1000, `the fast lane took ${lane.taken} messages`);
+  assert.deepEqual(arrived, sent, 'each message reached the application once, in send order');
+  assert.deepEqual(sender.stats().outcomes, { delivered: sent.length });
+  assert.equal(await sumOf(metrics, 'peerpost_outcomes_total', { outcome: 'delivered' }), sent.length);
+  assert.equal(await sumOf(metrics, 'peerpost_ack_latency_seconds_count', {}), sent.length);
+  assert.equal(sender.stats().sender.senders[0]?.unacked, 0, 'nothing waits for an ack');
+
+  // From now on someone listens: the later messages' outcomes are told one by one, once each.
+  const heard: string[] = [];
+  sender.onOutcome((o) => heard.push(`${o.messageId} ${o.outcome.kind}`));
+  const before = sent.length;
+  await sendSome(1000);
+  await until(() => heard.length === sent.length - before, 'every later outcome', 30_000);
+  assert.deepEqual(
+    heard,
+    sent.slice(before).map((id) => `${id} delivered`),
+  );
+  assert.deepEqual(arrived, sent);
+  assert.deepEqual(sender.stats().outcomes, { delivered: sent.length });
+});
