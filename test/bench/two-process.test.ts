@@ -2,7 +2,8 @@
  * The quick two-process benchmark (`npm run bench -- --two-process --quick`, i.e.
  * bench/run.ts spawning bench/two-process.ts, which forks a sending and a receiving
  * process per point-to-point system) as a smoke test: it must exit 0, and every system it measures (raw TLS and
- * peerpost, with and without metrics, at both in-flight windows; and the fan-out to 100
+ * peerpost, with and without metrics, at both in-flight windows; raw TLS with peerpost's
+ * frame size at the small one; and the fan-out to 100
  * subscribers, raw TLS and peerpost broadcast) must report a figure for every case
  * (payload size; p50 and p99 where latency is measured; `to 100`), CPU and GC figures
  * for both sides, and have delivered exactly what it sent (to every subscriber). Speed is never
@@ -30,6 +31,7 @@ const RUN_TIMEOUT_MS = 100_000;
 
 const SYSTEMS = [
   'raw TLS',
+  'raw TLS (peerpost frame size)',
   'peerpost',
   'peerpost + metrics',
   'raw TLS (8 MiB window)',
