@@ -1,6 +1,7 @@
-// Reader.asciiAt reads whole 32-bit words of the input's ArrayBuffer: it must answer what
-// a byte-by-byte check answers for every alignment of the input and of the range, and a
-// high bit in any byte of the range (and only there) must make it false.
+// Reader.asciiAt reads whole 32-bit words of the input's ArrayBuffer (inputs of 1 KiB or
+// more; shorter ones byte by byte): it must answer what a byte-by-byte check answers for
+// every alignment of the input and of the range, and a high bit in any byte of the range
+// (and only there) must make it false.
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
@@ -16,7 +17,8 @@ test('asciiAt answers as a byte-by-byte check, at every offset and alignment', (
   fc.assert(
     fc.property(
       fc.integer({ min: 0, max: 7 }), // the input's byteOffset in its ArrayBuffer
-      fc.integer({ min: 0, max: 80 }), // input length
+      // Input length: short (checked byte by byte) or long enough for the word reads.
+      fc.oneof(fc.integer({ min: 0, max: 80 }), fc.integer({ min: 1024, max: 1104 })),
       fc.integer({ min: 0, max: 7 }), // bytes after the input in the ArrayBuffer
       fc.nat(),
       fc.nat(),
@@ -48,7 +50,8 @@ test('asciiAt answers as a byte-by-byte check, at every offset and alignment', (
 
 test('asciiAt follows a new input after reset', () => {
   const r = new Reader();
-  const ascii = Buffer.from('abcdefghijklmnopqrstuvwxyz0123456789', 'latin1');
+  // Long enough for the word reads (a view per input).
+  const ascii = Buffer.from('abcdefghijklmnopqrstuvwxyz0123456789'.repeat(32), 'latin1');
   const other = Buffer.from(ascii);
   other[20] = 0xc3;
   r.reset(ascii, 0, ascii.length);
@@ -56,6 +59,8 @@ test('asciiAt follows a new input after reset', () => {
   r.reset(other, 0, other.length);
   assert.equal(r.asciiAt(1, 30), false);
   assert.equal(r.asciiAt(21, 36), true);
+  assert.equal(r.asciiAt(21, 1100), true);
+  assert.equal(r.asciiAt(0, 1100), false);
   r.release();
   r.reset(ascii, 0, ascii.length);
   assert.equal(r.asciiAt(1, 30), true);
