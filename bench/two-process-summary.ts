@@ -3,13 +3,20 @@
  *
  *   npx tsx bench/two-process-summary.ts bench/results/two-process-A.json [B.json ...]
  *
- * Per system and case: the ratio to raw TLS (same window, same run) of each run and their
- * median, with the median absolute figure; then, per system and size, the median over
- * runs of each side's CPU µs/msg (main thread + other threads) and GC figures.
+ * Per system and case (throughput, latency, fan-out): the ratio to raw TLS (same window,
+ * same run; raw fan-out for the broadcast) of each run and their median, with the median
+ * absolute figure; with `peerpost acked` in the runs, the ratio acked / plain per run and
+ * case; then, per system and size, the median over runs of each side's CPU µs/msg (main
+ * thread + other threads) and GC figures.
  */
 import { readFileSync } from 'node:fs';
 import { median } from './lib.js';
-import { LATENCY_SUITE, THROUGHPUT_SUITE, type TwoProcessResults } from './two-process-results.js';
+import {
+  FANOUT_SUITE,
+  LATENCY_SUITE,
+  THROUGHPUT_SUITE,
+  type TwoProcessResults,
+} from './two-process-results.js';
 
 interface Side {
   usPerMsg: number;
@@ -40,8 +47,9 @@ const fmt = (v: number, unit: string) =>
 const x = (v: number) => `${v.toFixed(2)}x`;
 const n = (v: number) => (Number.isNaN(v) ? 'n/a' : v.toFixed(v >= 10 ? 0 : v >= 1 ? 1 : 2));
 
-for (const suite of [THROUGHPUT_SUITE, LATENCY_SUITE]) {
+for (const suite of [THROUGHPUT_SUITE, LATENCY_SUITE, FANOUT_SUITE]) {
   const first = runs[0]!.figures.filter((f) => f.suite === suite);
+  if (first.length === 0) continue;
   const cases = [...new Set(first.map((f) => f.case!))];
   const systems = [...new Set(first.map((f) => f.system!))];
   console.log(`\n${suite}: median over ${runs.length} run(s) of the ratio (median absolute figure)\n`);
@@ -71,6 +79,30 @@ for (const suite of [THROUGHPUT_SUITE, LATENCY_SUITE]) {
     console.log(`\nper run:\n\n| figure | ${runs.map((_, i) => `run ${i + 1}`).join(' | ')} | median |`);
     console.log(`| --- |${' --- |'.repeat(runs.length + 1)}`);
     for (const line of perRun) console.log(line);
+  }
+}
+
+// Acked / plain, same run (the target: acked >= 0.7x plain).
+const ACKED = 'peerpost acked';
+const PLAIN = 'peerpost';
+if (runs.some((r) => r.figures.some((f) => f.system === ACKED))) {
+  console.log(`\nacked / plain (${ACKED} over ${PLAIN}, same run; latency: lower is better)\n`);
+  console.log(`| case | ${runs.map((_, i) => `run ${i + 1}`).join(' | ')} | median |`);
+  console.log(`| --- |${' --- |'.repeat(runs.length + 1)}`);
+  for (const suite of [THROUGHPUT_SUITE, LATENCY_SUITE]) {
+    const cases = [...new Set(runs[0]!.figures.filter((f) => f.suite === suite).map((f) => f.case!))];
+    for (const kase of cases) {
+      const ratios: number[] = [];
+      for (const r of runs) {
+        const of = (system: string) =>
+          r.figures.find((f) => f.suite === suite && f.system === system && f.case === kase)?.value;
+        const acked = of(ACKED);
+        const plain = of(PLAIN);
+        if (acked !== undefined && plain !== undefined) ratios.push(acked / plain);
+      }
+      if (ratios.length > 0)
+        console.log(`| ${kase} | ${ratios.map(x).join(' | ')} | **${x(median(ratios))}** |`);
+    }
   }
 }
 
