@@ -1,5 +1,6 @@
 /** Shared helpers for benchmarks: timing rounds, medians, and result files. */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { dirname } from 'node:path';
 import { Duplex } from 'node:stream';
@@ -70,6 +71,17 @@ export function percentile(xs: readonly number[], p: number): number {
 }
 
 /** Resolves after the current event-loop turn (I/O callbacks run first). */
+/** Starts `server` on 127.0.0.1, a free port (port 0); resolves with the port it got. */
+export function listenLoopback(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : 0);
+    });
+  });
+}
+
 export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**

@@ -28,6 +28,7 @@ import {
   type Network,
   type PrometheusMetrics,
 } from '../src/index.js';
+import { listenLoopback } from './lib.js';
 import { cpuMeter } from './process-cpu.js';
 import { FrameReader } from './systems/frames.js';
 import {
@@ -126,13 +127,7 @@ async function rawReceiver(credentials: Credentials, peerCertPem: string): Promi
     },
   );
   server.on('tlsClientError', () => {});
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      resolve(typeof a === 'object' && a ? a.port : 0);
-    });
-  });
+  const port = await listenLoopback(server);
   return {
     port,
     stats: async () => ({ delivered }),

@@ -34,6 +34,7 @@ import {
   type Network,
 } from '../src/index.js';
 import { payloadOf } from './harness.js';
+import { listenLoopback } from './lib.js';
 import { cpuMeter } from './process-cpu.js';
 import { FrameReader } from './systems/frames.js';
 import { BATCH_BYTES, BatchPump, FanoutPump, type Sink, socketSink } from './systems/pump.js';
@@ -227,13 +228,7 @@ async function openRawFanout(def: SenderDef, subscribersCertPem: string, own: Cr
     },
   );
   server.on('tlsClientError', () => {});
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      resolve(typeof a === 'object' && a ? a.port : 0);
-    });
-  });
+  const port = await listenLoopback(server);
   let pump: FanoutPump | undefined;
   return {
     port,

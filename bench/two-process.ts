@@ -491,17 +491,10 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
   for (const size of MEASURED_SIZES) {
     const t0 = performance.now();
     const sizePayload = payloadOf(size.bytes);
-    const payloads = new Map<System, Buffer>();
-    const payloadFor = (s: System): Buffer => {
-      const bytes = s.def.payloadBytes;
-      if (bytes === undefined) return sizePayload;
-      let p = payloads.get(s);
-      if (p === undefined) {
-        p = payloadOf(bytes(size.bytes));
-        payloads.set(s, p);
-      }
-      return p;
-    };
+    const payloads = new Map<System, Buffer>(
+      systems.map((s) => [s, s.def.payloadBytes ? payloadOf(s.def.payloadBytes(size.bytes)) : sizePayload]),
+    );
+    const payloadFor = (s: System): Buffer => payloads.get(s) as Buffer;
     const counts = new Map<System, number>();
     const rates = new Map<System, number[]>();
     type Round = { cpu: CpuSample; ms: number; messages: number };

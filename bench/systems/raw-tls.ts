@@ -5,6 +5,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect, createSecureContext, createServer, type SecureContext, type TLSSocket } from 'node:tls';
+import { listenLoopback } from '../lib.js';
 import { benchCredentials } from './certs.js';
 import { rawSocketSystem } from './raw-socket.js';
 
@@ -49,13 +50,7 @@ export const rawTls = rawSocketSystem('raw TLS', {
     );
     // A failed handshake (e.g. a client torn down mid-handshake at close) is not fatal here.
     server.on('tlsClientError', () => {});
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        resolve({ server, port: typeof address === 'object' && address ? address.port : 0 });
-      });
-    });
+    return listenLoopback(server).then((port) => ({ server, port }));
   },
   connect(port) {
     const { server: peer } = benchCredentials();
