@@ -386,7 +386,7 @@ export class Network {
    * request went (the peer, by pinned identity or one of its addresses, or the address).
    * The reply goes to this promise only, not to `onMessage`. Rejects with a coded error:
    * `ERR_REQUEST_TIMEOUT` after `timeoutMs` (default 10 s), `ERR_REQUEST_DROPPED` when no
-   * target got the request written (the outcomes are the error's `cause`),
+   * target got the request written (with acks: delivered; the outcomes are the error's `cause`),
    * `ERR_ABORTED` when `signal` aborts, `ERR_CLOSED` when the network closes,
    * `ERR_TOO_MANY_REQUESTS` past 10,000 pending requests.
    */

@@ -1,5 +1,5 @@
 import { PeerpostError } from '../errors.js';
-import { formatOutcome, type OutcomeEvent } from '../sender/outcome.js';
+import { formatOutcome, type OutcomeEvent, reached } from '../sender/outcome.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { MessageSource } from './incoming.js';
 
@@ -115,9 +115,12 @@ export class PendingRequest<M> {
     this.#onSettled?.(outcomes);
   }
 
-  /** Every target of the request has its outcome: none written means no reply can come. */
+  /**
+   * Every target of the request has its outcome: none written (or, with acks, delivered)
+   * means no reply can come.
+   */
   settled(): void {
-    if (this.#done || this.outcomes.some((o) => o.outcome.kind === 'written')) return;
+    if (this.#done || this.outcomes.some((o) => reached(o.outcome))) return;
     this.fail(
       new PeerpostError(
         'ERR_REQUEST_DROPPED',

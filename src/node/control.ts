@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import { PeerpostError } from '../errors.js';
 import type { Network } from '../network/network.js';
-import type { OutcomeEvent } from '../sender/outcome.js';
+import { type OutcomeEvent, reached } from '../sender/outcome.js';
 import type { Clock } from '../util/clock.js';
 
 /** Largest request body the control path reads (a JSON document with a base64 payload). */
@@ -150,9 +150,7 @@ export async function controlSend(
   } finally {
     clock.clearTimeout(timer);
   }
-  const written = outcomes.filter(
-    (o) => o.outcome.kind === 'written' || o.outcome.kind === 'delivered',
-  ).length;
+  const written = outcomes.filter((o) => reached(o.outcome)).length;
   return {
     messageId: id,
     peerId: req.to,

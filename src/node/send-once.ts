@@ -2,7 +2,7 @@ import { addressProblem } from '../config/address.js';
 import type { LoadedNodeConfig } from '../config/load.js';
 import { PeerpostError } from '../errors.js';
 import { createNetwork } from '../network/network.js';
-import type { OutcomeEvent } from '../sender/outcome.js';
+import { type OutcomeEvent, reached } from '../sender/outcome.js';
 import { peer } from '../sender/receiver.js';
 import type { PeerAddress, Topology } from '../topology/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
@@ -191,9 +191,7 @@ export async function sendOnce(options: SendOnceOptions): Promise<SendOnceResult
     await network.close({ drainTimeoutMs: config.limits.drainTimeoutMs });
   }
   // With acks (when the peer accepts them) a target ends `delivered` instead of `written`.
-  const written = outcomes.filter(
-    (o) => o.outcome.kind === 'written' || o.outcome.kind === 'delivered',
-  ).length;
+  const written = outcomes.filter((o) => reached(o.outcome)).length;
   return {
     messageId,
     peerId,

@@ -92,6 +92,11 @@ export interface OutcomeEvent {
 
 export type OutcomeListener = (event: OutcomeEvent) => void;
 
+/** Whether the message reached its target: `written`, or with acks `delivered`. */
+export function reached(outcome: Outcome): boolean {
+  return outcome.kind === 'written' || outcome.kind === 'delivered';
+}
+
 /** `written`, `delivered`, `dropped:queue_full`, `skipped:self`: the form used in metrics and logs. */
 export function formatOutcome(outcome: Outcome): string {
   return outcome.kind === 'written' || outcome.kind === 'delivered'

@@ -134,6 +134,37 @@ describe('network.request() (in-memory transport, virtual time)', () => {
     await m.close();
   });
 
+  test('with acks, a reply that comes after the ack still answers (delivered counts as reached)', async () => {
+    const m = await memoryNodes(['a', 'b'], (id) => (id === 'a' ? { acks: { enabled: true } } : {}));
+    const [a, b] = m.nets as [Network, Network];
+    a.updateTopology({ b: [b.address] });
+    const asked: { reply(label: string, data: Uint8Array): string }[] = [];
+    b.onMessage((msg) => asked.push(msg));
+    const outcomes: string[] = [];
+    let result: string | undefined;
+    a.request('b', 'Ask', enc('slow'), {
+      timeoutMs: 5_000,
+      onOutcome: (e) => outcomes.push(formatOutcome(e.outcome)),
+    }).then(
+      (r) => {
+        result = text(r.data);
+      },
+      (e: unknown) => {
+        result = String(e);
+      },
+    );
+    // The responder answers only after b's node acknowledged the request to a.
+    for (let i = 0; i < 20 && outcomes.length === 0; i++) await m.clock.tick(100);
+    assert.deepEqual(outcomes, ['delivered'], 'the request was acknowledged first');
+    assert.equal(asked.length, 1);
+    await settle();
+    assert.equal(result, undefined, 'still waiting for the reply once acknowledged');
+    asked[0]!.reply('Answer', enc('late but fine'));
+    for (let i = 0; i < 10 && result === undefined; i++) await m.clock.tick(10);
+    assert.equal(result, 'late but fine');
+    await m.close();
+  });
+
   test('abort rejects ERR_ABORTED; close rejects what is pending with ERR_CLOSED; both leave no timer', async () => {
     const m = await mesh(['a', 'b']);
     const [a] = m.nodes as [Network, Network];
