@@ -18,6 +18,7 @@ import { BurstClock, type Clock, systemClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import { ObservableValue } from '../util/observable.js';
 import type { Random } from '../util/random.js';
+import { SoloMap } from '../util/solo-map.js';
 import { WarnLimiter } from '../util/warn-limiter.js';
 import type { Envelope } from '../wire/envelope.js';
 import { payloadOf } from '../wire/message.js';
@@ -144,7 +145,7 @@ export class Network {
   #stderrWindowEndMs = 0;
   #stderrSuppressed = 0;
   /** Messages sent with per-message callbacks, by id (empty for plain sends). */
-  readonly #watchers = new Map<string, Watcher>();
+  readonly #watchers = new SoloMap<string, Watcher>();
   readonly #requests: Requests<NetworkMessage>;
   /** Open subscriptions by (kind, address, pinned identity), shared by every handle that asked for one. */
   readonly #subscriptions = new Map<string, { subscription: Subscription; holders: number }>();

@@ -1,6 +1,7 @@
 import { PeerpostError } from '../errors.js';
 import { formatOutcome, type OutcomeEvent, reached } from '../sender/outcome.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
+import { SoloMap } from '../util/solo-map.js';
 import type { MessageSource } from './incoming.js';
 
 /**
@@ -178,7 +179,7 @@ export type AddressesOf = (peerId: string) => readonly { readonly address: strin
  * clears it.
  */
 export class Requests<M> {
-  readonly #pending = new Map<string, PendingRequest<M>>();
+  readonly #pending = new SoloMap<string, PendingRequest<M>>();
   #timer: TimerHandle | undefined;
   /** The deadline the timer is armed for (when armed). */
   #timerAtMs = 0;
@@ -270,6 +271,6 @@ export class Requests<M> {
       this.clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    for (const request of [...this.#pending.values()]) request.fail(err);
+    for (const request of this.#pending.values()) request.fail(err);
   }
 }

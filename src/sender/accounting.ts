@@ -11,6 +11,7 @@ import {
 } from '../metrics/types.js';
 import { BurstClock, type Clock } from '../util/clock.js';
 import { EndOfTask, inMicrotask } from '../util/microtask.js';
+import { SoloMap } from '../util/solo-map.js';
 import { messageIdOf, type OutgoingMessage } from './message.js';
 import type { DropReason, Outcome, OutcomeListener, SkipReason, UnacknowledgedDetail } from './outcome.js';
 
@@ -27,6 +28,11 @@ interface Watch {
   /** Called with the message's id (one function may serve every watched message). */
   readonly settled: (id: string) => void;
 }
+
+/** What a checked entry of a list of watches to check is overwritten with. */
+const NO_WATCH: Watch = { id: '', open: 0, scheduled: false, settled: () => {} };
+/** Entries a list of watches to check keeps room for between checks. */
+const KEEP_TO_CHECK = 1024;
 
 /** Counters of the outcome invariant and the delivery phases. */
 export interface AccountingCounters {
@@ -163,11 +169,17 @@ export class Accounting {
    */
   readonly #outcomeCounts = new Map<Outcome, number>();
   /** Watched messages by id; undefined while none is (the hot path then checks one field). */
-  #watched: Map<string, Watch> | undefined;
+  #watched: SoloMap<string, Watch> | undefined;
   /** The map {@link #watched} is while some message is watched: kept, not made anew per watch. */
-  readonly #watches = new Map<string, Watch>();
-  /** Watches whose last open target ended, checked in the next microtask ({@link #checkSettled}). */
+  readonly #watches = new SoloMap<string, Watch>();
+  /**
+   * Watches whose last open target ended, checked in the next microtask ({@link
+   * #checkSettled}): the first {@link #toCheckCount}. The lists keep their length (a
+   * checked entry is overwritten with {@link NO_WATCH}): emptying an array drops its
+   * backing store, to be grown again by the next watch.
+   */
   #toCheck: Watch[] = [];
+  #toCheckCount = 0;
   /** The other of the two lists {@link #toCheck} alternates with (one is drained while the other fills). */
   #checking: Watch[] = [];
 
@@ -235,7 +247,9 @@ export class Accounting {
     if (w === undefined || --w.open > 0 || w.scheduled) return;
     w.scheduled = true;
     // One microtask per batch of watches, and no closure per message.
-    if (this.#toCheck.push(w) === 1) inMicrotask(this.#checkSettled);
+    const n = this.#toCheckCount++;
+    this.#toCheck[n] = w;
+    if (n === 0) inMicrotask(this.#checkSettled);
   }
 
   /**
@@ -245,17 +259,20 @@ export class Accounting {
    */
   readonly #checkSettled = (): void => {
     const list = this.#toCheck;
+    const n = this.#toCheckCount;
     this.#toCheck = this.#checking;
+    this.#toCheckCount = 0;
     this.#checking = list;
-    for (let i = 0; i < list.length; i++) {
+    for (let i = 0; i < n; i++) {
       const w = list[i] as Watch;
+      list[i] = NO_WATCH;
       w.scheduled = false;
       if (w.open === 0 && this.#watched?.get(w.id) === w) {
         this.unwatch(w.id);
         w.settled(w.id);
       }
     }
-    list.length = 0;
+    if (list.length > KEEP_TO_CHECK) list.length = 0;
   };
 
   /** Calls `fn` once, as soon as nothing is in flight. */

@@ -1,6 +1,6 @@
 import { ByteBudget } from '../util/byte-budget.js';
+import { Fifo } from '../util/fifo.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
-import { Fifo } from './fifo.js';
 import type { OutgoingMessage } from './message.js';
 
 /** Bytes a waiting message holds: its frame (length prefix + encoded envelope). */

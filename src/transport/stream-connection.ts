@@ -5,6 +5,7 @@ import { type ErrorCode, PeerpostError } from '../errors.js';
 import { connectionErrorKind, type ErrorKind, errorLabels } from '../metrics/error-kinds.js';
 import { type Metrics, noopMetrics } from '../metrics/types.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
+import { Fifo } from '../util/fifo.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import type { Envelope } from '../wire/envelope.js';
 import { checkFrames, FRAME_PREFIX_BYTES, FrameDecoder, U32_MAX } from '../wire/framing.js';
@@ -79,7 +80,7 @@ export class StreamConnection implements Connection {
   /** Frames accepted by write() and not yet reported by onFlushed (queued or in the socket). */
   #unreported = 0;
   /** Frame counts of the batches handed to the socket and not yet written, in order (made by the first flush). */
-  #inSocket: number[] | undefined;
+  #inSocket: Fifo<number> | undefined;
   #scheduled = false;
   #needDrain = false;
   #lastReadAt = 0;
@@ -318,9 +319,8 @@ export class StreamConnection implements Connection {
     if (batch === undefined || batch.isEmpty || this.#finished || this.#socket.destroyed) return;
     if (!force && this.#socket.writableNeedDrain) return;
     this.#lastWriteAt = this.#clock.now();
-    const inSocket = this.#inSocket;
-    if (inSocket === undefined) this.#inSocket = [batch.frames];
-    else inSocket.push(batch.frames);
+    this.#inSocket ??= new Fifo<number>();
+    this.#inSocket.push(batch.frames);
     this.#onWrittenBound ??= this.#onWritten.bind(this);
     const accepted = batch.writeTo(this.#socket, this.#onWrittenBound);
     if (!accepted && this.#writeTimer === undefined) {

@@ -6,6 +6,10 @@ import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 
 /** Bodies this large are written by reference instead of being copied into the batch buffer. */
 const LARGE_BODY_BYTES = 16 * 1024;
+/** Queue entries a batch keeps room for between writes (see WriteBatch's `#queue`). */
+const KEEP_ENTRIES = 1024;
+/** What a written queue entry is overwritten with. */
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * The frames a {@link StreamConnection} queued since its last socket write, and how they
@@ -17,8 +21,16 @@ const LARGE_BODY_BYTES = 16 * 1024;
  * region without a copy.
  */
 export class WriteBatch {
+  /**
+   * Entries `[0, #n)` are queued. The arrays keep their length between writes (a written
+   * entry is overwritten with {@link NO_BYTES}, so no buffer is held): setting an array's
+   * `length` to 0 is a runtime call that also drops its backing store, to be grown again
+   * by the next write (per round trip, where each batch is one frame). Past
+   * {@link KEEP_ENTRIES} they are emptied after all.
+   */
   #queue: Uint8Array[] = [];
   #framed: boolean[] = [];
+  #n = 0;
   /** Bytes queued, length prefixes included. */
   bytes = 0;
   /** Frames queued (a run holds several). */
@@ -38,14 +50,13 @@ export class WriteBatch {
   #viewBase = 0;
 
   get isEmpty(): boolean {
-    return this.#queue.length === 0;
+    return this.#n === 0;
   }
 
   /** Queues one frame body (the prefix is added when written). */
   addBody(body: Uint8Array): void {
     this.#closeRun();
-    this.#queue.push(body);
-    this.#framed.push(false);
+    this.#add(body, false);
     this.bytes += FRAME_PREFIX_BYTES + body.length;
     this.frames++;
   }
@@ -94,7 +105,7 @@ export class WriteBatch {
     this.#viewArea = undefined;
     const queue = this.#queue;
     const framed = this.#framed;
-    const n = queue.length;
+    const n = this.#n;
     let accepted: boolean;
     if (n === 1 && framed[0]) {
       accepted = socket.write(queue[0] as Uint8Array, onWritten);
@@ -103,19 +114,37 @@ export class WriteBatch {
     } else {
       accepted = writeCorked(socket, queue, framed, n, onWritten);
     }
-    queue.length = 0;
-    framed.length = 0;
+    this.#empty();
     this.bytes = 0;
     this.frames = 0;
     return accepted;
+  }
+
+  #add(bytes: Uint8Array, framed: boolean): void {
+    const n = this.#n;
+    this.#queue[n] = bytes;
+    this.#framed[n] = framed;
+    this.#n = n + 1;
+  }
+
+  /** Forgets the queued entries (see {@link #queue}). */
+  #empty(): void {
+    const n = this.#n;
+    this.#n = 0;
+    const queue = this.#queue;
+    if (queue.length > KEEP_ENTRIES) {
+      queue.length = 0;
+      this.#framed.length = 0;
+      return;
+    }
+    for (let i = 0; i < n; i++) queue[i] = NO_BYTES;
   }
 
   /** Forgets every queued frame and the slab (the connection failed or closed). */
   clear(): void {
     this.#viewOf = undefined;
     this.#viewArea = undefined;
-    this.#queue.length = 0;
-    this.#framed.length = 0;
+    this.#empty();
     this.bytes = 0;
     this.frames = 0;
     this.#runStart = -1;
@@ -146,15 +175,13 @@ export class WriteBatch {
     this.#runArea = area;
     this.#runStart = start;
     this.#runEnd = start + length;
-    this.#queue.push(this.#viewOf as Uint8Array); // placeholder: the run's bytes are fixed when it closes
-    this.#framed.push(true);
+    this.#add(this.#viewOf as Uint8Array, true); // placeholder: the run's bytes are fixed when it closes
   }
 
   /** Turns the open run (the last queue entry) into its final view. */
   #closeRun(): void {
     if (this.#runStart < 0) return;
-    const queue = this.#queue;
-    queue[queue.length - 1] = Buffer.from(
+    this.#queue[this.#n - 1] = Buffer.from(
       this.#runArea as ArrayBuffer,
       this.#runStart,
       this.#runEnd - this.#runStart,

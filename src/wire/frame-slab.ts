@@ -29,6 +29,28 @@ export const MAX_POOLED_FRAME_BYTES = 1024 * 1024;
 const SIZE_STEP = 16 * 1024;
 
 /**
+ * The free buffers of one size: a stack whose array keeps its length, a taken entry
+ * overwritten with undefined. A pool whose only slab is taken and given back per round
+ * trip would otherwise have the array's backing store dropped by each `pop()` to empty
+ * and grown again by the next `push()`.
+ */
+class BufferStack {
+  readonly #items: (Buffer | undefined)[] = [];
+  count = 0;
+
+  push(buf: Buffer): void {
+    this.#items[this.count++] = buf;
+  }
+
+  pop(): Buffer | undefined {
+    if (this.count === 0) return undefined;
+    const buf = this.#items[--this.count];
+    this.#items[this.count] = undefined;
+    return buf;
+  }
+}
+
+/**
  * Buffers nobody refers to any more, kept for the next owner that needs one: slabs (an
  * owner that goes idle gives its slab back here, and holds no memory while idle; one that
  * gets busy again, or fills its slab, takes one instead of allocating), and the buffers of
@@ -38,7 +60,7 @@ const SIZE_STEP = 16 * 1024;
  */
 export class SlabPool {
   /** Free buffers by size. */
-  readonly #free = new Map<number, Buffer[]>();
+  readonly #free = new Map<number, BufferStack>();
   #bytes = 0;
   #maxBytes: number;
   readonly #idle: PoolIdleTrim | undefined;
@@ -80,8 +102,8 @@ export class SlabPool {
   #trim(bytes: number): void {
     if (this.#bytes <= bytes) return;
     for (const size of [...this.#free.keys()].sort((a, b) => b - a)) {
-      const list = this.#free.get(size) as Buffer[];
-      while (list.length > 0 && this.#bytes > bytes) {
+      const list = this.#free.get(size) as BufferStack;
+      while (list.count > 0 && this.#bytes > bytes) {
         list.pop();
         this.#bytes -= size;
       }
@@ -107,7 +129,7 @@ export class SlabPool {
   /** Buffers kept now. */
   get size(): number {
     let n = 0;
-    for (const list of this.#free.values()) n += list.length;
+    for (const list of this.#free.values()) n += list.count;
     return n;
   }
 
@@ -150,7 +172,7 @@ export class SlabPool {
     if (!pooled || this.#bytes + size > this.#maxBytes) return;
     let list = this.#free.get(size);
     if (list === undefined) {
-      list = [];
+      list = new BufferStack();
       this.#free.set(size, list);
     }
     list.push(buf);

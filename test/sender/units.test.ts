@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { isPeerpostError } from '../../src/errors.js';
 import { BackoffBook, fibonacciDelay, jittered } from '../../src/sender/backoff.js';
 import { resolveSenderConfig } from '../../src/sender/config.js';
-import { Fifo } from '../../src/sender/fifo.js';
+import { Fifo } from '../../src/util/fifo.js';
 import { seededRandom } from '../../src/util/random.js';
 
 test('fibonacciDelay: 100, 100, 200, 300, 500, 800, ...', () => {

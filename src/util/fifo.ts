@@ -1,6 +1,7 @@
 /**
  * A growable ring buffer: O(1) push, shift and peek, no allocation per element once
- * warm. Queues of the sender hold messages here instead of in promise chains.
+ * warm. Queues of the sender hold messages here instead of in promise chains; a
+ * connection holds the frame counts of the batches its socket has not written yet.
  */
 export class Fifo<T> {
   /** Empty until the first push: an idle queue costs no array. */
