@@ -25,6 +25,8 @@ interface Summary {
   messages: number;
   deliveries: number;
   outcomes: Record<string, number>;
+  /** How the requests ended: `answered` or the error code. */
+  requests: Record<string, number>;
   applied: Record<string, number>;
   wallMs: number;
   traces: Record<string, string>;
@@ -88,6 +90,7 @@ async function runRange(a: number, b: number): Promise<Summary> {
     messages: 0,
     deliveries: 0,
     outcomes: {},
+    requests: {},
     applied: {},
     wallMs: 0,
     traces: {},
@@ -99,6 +102,7 @@ async function runRange(a: number, b: number): Promise<Summary> {
     summary.messages += result.messages;
     summary.deliveries += result.deliveries;
     merge(summary.outcomes, result.outcomes);
+    merge(summary.requests, result.requests);
     merge(summary.applied, result.applied);
     summary.traces[seed] = result.traceHash;
     if (result.violations.length > 0) {
@@ -176,6 +180,7 @@ async function main(): Promise<number> {
     messages: 0,
     deliveries: 0,
     outcomes: {},
+    requests: {},
     applied: {},
     traces: {},
   };
@@ -185,6 +190,7 @@ async function main(): Promise<number> {
     total.messages += s.messages;
     total.deliveries += s.deliveries;
     merge(total.outcomes, s.outcomes);
+    merge(total.requests, s.requests);
     merge(total.applied, s.applied);
     Object.assign(total.traces, s.traces);
   }

@@ -628,3 +628,112 @@ describe('outcome oracle', () => {
     assert.equal(flushed, 2);
   });
 });
+
+describe('request rules', () => {
+  const REPLY = 'm1~r~b1';
+  /** a requests m1 of peer b over h:1; b answers by address on the same connection. */
+  function asked(): OracleEvent[] {
+    return [
+      { t: 'node', node: A, peerId: 'a', address: 'ha:1' },
+      { t: 'node', node: B, peerId: 'b', address: 'h:1' },
+      { t: 'topology', node: A, table: { b: ['h:1'] } },
+      { t: 'topology', node: B, table: {} },
+      { t: 'accept', node: A, id: 'm1', to: 'peer:b', mode: 'direct' },
+      { t: 'request', node: A, id: 'm1' },
+      { t: 'open', node: A, conn: 1, kind: 'direct', direction: 'outbound', local: 'ha:50', remote: 'h:1' },
+      { t: 'open', node: B, conn: 2, kind: 'direct', direction: 'inbound', local: 'h:1', remote: 'ha:50' },
+      { t: 'handed', node: A, conn: 1, ids: ['m1'] },
+      { t: 'flushed', node: A, conn: 1, count: 1 },
+      { t: 'outcome', node: A, id: 'm1', address: 'h:1', mode: 'direct', outcome: 'written' },
+      { t: 'received', node: B, conn: 2, id: 'm1' },
+      { t: 'deliver', node: B, id: 'm1' },
+      { t: 'accept', node: B, id: REPLY, to: 'addr:ha:50', mode: 'direct' },
+      { t: 'handed', node: B, conn: 2, ids: [REPLY] },
+      { t: 'flushed', node: B, conn: 2, count: 1 },
+      { t: 'outcome', node: B, id: REPLY, address: 'ha:50', mode: 'direct', outcome: 'written' },
+      { t: 'received', node: A, conn: 1, id: REPLY },
+      { t: 'deliver', node: A, id: REPLY },
+      { t: 'request-end', node: A, id: 'm1', result: 'answered', reply: REPLY },
+      { t: 'closed', node: A, conn: 1, code: 'ERR_CONNECTION_CLOSED' },
+      { t: 'closed', node: B, conn: 2, code: 'ERR_CONNECTION_CLOSED' },
+      { t: 'node-closed', node: A },
+      { t: 'node-closed', node: B },
+      { t: 'final', openConnections: 0, pendingTimers: 0 },
+    ];
+  }
+  const isEnd = (e: OracleEvent) => e.t === 'request-end';
+
+  test('a request answered by its peer has no violation; so does one dropped before any write', () => {
+    assert.deepEqual(rulesOf(asked()), []);
+    const dropped: OracleEvent[] = [
+      ...asked().slice(0, 6),
+      { t: 'outcome', node: A, id: 'm1', address: 'h:1', mode: 'direct', outcome: 'dropped:connect_failed' },
+      { t: 'request-end', node: A, id: 'm1', result: 'ERR_REQUEST_DROPPED' },
+      { t: 'node-closed', node: A },
+      { t: 'node-closed', node: B },
+      { t: 'final', openConnections: 0, pendingTimers: 0 },
+    ];
+    assert.deepEqual(rulesOf(dropped), []);
+  });
+
+  const cases: [string, Rule, (events: OracleEvent[]) => void][] = [
+    ['a request that never ends', 'request-once', (ev) => ev.splice(at(ev, isEnd), 1)],
+    [
+      'a request that ends twice',
+      'request-once',
+      (ev) =>
+        ev.splice(at(ev, isEnd) + 1, 0, {
+          t: 'request-end',
+          node: A,
+          id: 'm1',
+          result: 'ERR_REQUEST_TIMEOUT',
+        }),
+    ],
+    [
+      'dropped after it was written (or, with acks, delivered)',
+      'request-result',
+      (ev) =>
+        ev.splice(at(ev, isEnd), 1, { t: 'request-end', node: A, id: 'm1', result: 'ERR_REQUEST_DROPPED' }),
+    ],
+    [
+      'answered by a reply whose id names another request',
+      'request-result',
+      (ev) => {
+        const i = at(ev, isEnd);
+        ev[i] = { t: 'request-end', node: A, id: 'm1', result: 'answered', reply: 'm9~r~b1' };
+      },
+    ],
+    [
+      'answered by a reply that another peer sent',
+      'request-result',
+      (ev) => {
+        const i = at(ev, (e) => e.t === 'accept' && e.id === REPLY);
+        ev[i] = { t: 'accept', node: 'c#1', id: REPLY, to: 'addr:ha:50', mode: 'direct' };
+      },
+    ],
+    [
+      'answered by a reply no connection of the requester received',
+      'request-result',
+      (ev) =>
+        ev.splice(
+          at(ev, (e) => e.t === 'received' && e.id === REPLY),
+          1,
+        ),
+    ],
+    [
+      'ended with an error a request cannot end with',
+      'request-result',
+      (ev) => {
+        const i = at(ev, isEnd);
+        ev[i] = { t: 'request-end', node: A, id: 'm1', result: 'ERR_SOMETHING' };
+      },
+    ],
+  ];
+  for (const [name, rule, change] of cases) {
+    test(`catches: ${name}`, () => {
+      const events = asked();
+      change(events);
+      assert.ok(rulesOf(events).includes(rule), `${name}: ${rulesOf(events).join(', ')}`);
+    });
+  }
+});

@@ -63,6 +63,19 @@ export type OracleEvent =
       readonly outcome: string;
     }
   | { readonly t: 'deliver'; readonly node: string; readonly id: string }
+  /** Message `id` (accepted just before) is a `network.request()`. */
+  | { readonly t: 'request'; readonly node: string; readonly id: string }
+  /**
+   * What the request's promise ended with: `answered` (with the reply's id; the reply is
+   * also recorded as a `deliver`), or the code it rejected with.
+   */
+  | {
+      readonly t: 'request-end';
+      readonly node: string;
+      readonly id: string;
+      readonly result: string;
+      readonly reply?: string;
+    }
   | {
       readonly t: 'final';
       /**
@@ -91,6 +104,8 @@ export type Rule =
   | 'fifo'
   | 'handed-once'
   | 'outcome-after-close'
+  | 'request-once'
+  | 'request-result'
   | 'clean-close';
 
 export interface Violation {
@@ -165,6 +180,11 @@ export class Oracle {
   readonly #closedAt = new Map<string, number>();
   readonly #killedAt = new Map<string, number>();
   readonly #finals: Extract<OracleEvent, { t: 'final' }>[] = [];
+  /** Requests by id: their node and how they ended (with the end's seq). */
+  readonly #requests = new Map<
+    string,
+    { node: string; ends: { seq: number; result: string; reply?: string }[] }
+  >();
 
   /** Records one observation (in the order observed). */
   readonly record = (event: OracleEvent): void => {
@@ -206,6 +226,12 @@ export class Oracle {
       }
       case 'deliver':
         this.#deliveries.push({ seq, node: event.node, id: event.id });
+        break;
+      case 'request':
+        this.#requests.set(event.id, { node: event.node, ends: [] });
+        break;
+      case 'request-end':
+        this.#requests.get(event.id)?.ends.push({ seq, result: event.result, reply: event.reply });
         break;
       case 'open':
         this.#connections.set(event.conn, {
@@ -273,6 +299,7 @@ export class Oracle {
     this.#checkOutcomes(add);
     const carried = this.#checkTransport(add);
     this.#checkDeliveries(add, carried);
+    this.#checkRequests(add);
     if (this.#finals.length === 0) add('clean-close', 'the run recorded no final state');
     for (const final of this.#finals) {
       const after = final.node === undefined ? 'every node' : final.node;
@@ -311,6 +338,63 @@ export class Oracle {
   /** Did the peer have no address at all in `node`'s table at some time between the two events? */
   #hadNone(node: string, from: number, to: number, peerId: string): boolean {
     return this.#anyTable(node, from, to, (table) => (table[peerId]?.length ?? 0) === 0);
+  }
+
+  /**
+   * Each request ends once (a killed node's may not end at all). Answered: by a message
+   * whose id names it (`<id>~r~...`), that a node of the peer it went to sent and a
+   * connection of the requesting node received. `ERR_REQUEST_DROPPED`: no outcome of the
+   * request so far was `written` or `delivered` (with acks a request is `delivered` before
+   * its reply comes). Otherwise only a timeout or the node closing may end it.
+   */
+  #checkRequests(add: (rule: Rule, detail: string) => void): void {
+    for (const [id, r] of this.#requests) {
+      if (r.ends.length !== 1) {
+        if (r.ends.length > 1 || !this.#killedAt.has(r.node)) {
+          add('request-once', `request ${id} of ${r.node} ended ${r.ends.length} times`);
+        }
+        continue;
+      }
+      const end = r.ends[0]!;
+      const acc = this.#accepted.get(id);
+      switch (end.result) {
+        case 'answered': {
+          const reply = end.reply ?? '';
+          const sent = this.#accepted.get(reply);
+          if (!reply.startsWith(`${id}~r~`)) {
+            add('request-result', `request ${id} answered by ${reply}, whose id does not name it`);
+          } else if (sent === undefined || acc === undefined || `peer:${peerOf(sent.node)}` !== acc.to) {
+            add(
+              'request-result',
+              `request ${id} to ${acc?.to} answered by ${reply}, which that peer did not send`,
+            );
+          } else if ((this.#received.get(`${r.node}\n${reply}`) ?? []).length === 0) {
+            add(
+              'request-result',
+              `request ${id} answered by ${reply}, which no connection of ${r.node} received`,
+            );
+          }
+          break;
+        }
+        case 'ERR_REQUEST_DROPPED': {
+          const reached = (this.#outcomes.get(id) ?? []).find(
+            (o) => o.seq < end.seq && (o.outcome === 'written' || o.outcome === 'delivered'),
+          );
+          if (reached !== undefined) {
+            add(
+              'request-result',
+              `request ${id} rejected ERR_REQUEST_DROPPED after it was ${reached.outcome} at ${reached.address}`,
+            );
+          }
+          break;
+        }
+        case 'ERR_REQUEST_TIMEOUT':
+        case 'ERR_CLOSED':
+          break;
+        default:
+          add('request-result', `request ${id} ended with ${end.result}`);
+      }
+    }
   }
 
   #checkOutcomes(add: (rule: Rule, detail: string) => void): void {

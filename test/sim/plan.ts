@@ -54,7 +54,12 @@ export type Action =
       readonly node: number;
       readonly mode: 'direct' | 'broadcast' | 'both';
     }
-  | { readonly k: 'capacity'; readonly at: number; readonly node: number; readonly capacity: number };
+  | { readonly k: 'capacity'; readonly at: number; readonly node: number; readonly capacity: number }
+  /**
+   * `network.request()` to a peer, which answers each request it gets (`msg.reply`) after
+   * a delay the request's id decides (none, or up to seconds: longer than an ack takes).
+   */
+  | { readonly k: 'request'; readonly at: number; readonly from: number; readonly to: number };
 
 export type ActionKind = Action['k'];
 
@@ -87,6 +92,7 @@ const WEIGHTS: Readonly<Record<ActionKind, number>> = {
   crash: 2,
   mode: 2,
   capacity: 1,
+  request: 4,
 };
 
 /** The initial peer tables: node i knows KNOWN_PEERS others (seeded). */
@@ -209,6 +215,9 @@ export function plan(options: PlanOptions): Action[] {
       }
       case 'capacity':
         actions.push({ k: 'capacity', at, node: from, capacity: 1 + Math.floor(random() * 64) });
+        break;
+      case 'request':
+        actions.push({ k: 'request', at, from, to });
         break;
     }
   }

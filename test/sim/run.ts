@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Network, NetworkMessage } from '../../src/network/network.js';
 import { createNetwork } from '../../src/network/network.js';
+import { replyIdOf } from '../../src/network/requests.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
 import { addr, peer } from '../../src/sender/receiver.js';
 import { MemoryNetwork } from '../../src/transport/memory/network.js';
@@ -30,6 +31,8 @@ export interface SimResult {
   readonly messages: number;
   readonly deliveries: number;
   readonly outcomes: Readonly<Record<string, number>>;
+  /** How the requests ended: `answered` or the error code. */
+  readonly requests: Readonly<Record<string, number>>;
   /** Actions that took effect, by kind (faults and churn included). */
   readonly applied: Readonly<Record<string, number>>;
   readonly actions: readonly Action[];
@@ -49,6 +52,18 @@ const LIMITS = {
 };
 const DRAIN_MS = 1000;
 const PAYLOAD = new Uint8Array(24);
+/** How long a request waits for its reply (some replies come later: an ordinary message then). */
+const REQUEST_TIMEOUT_MS = 3000;
+
+/**
+ * How long a node takes to answer request `id` (`<node key>-<n>`): none for a third of
+ * them, else up to 4 s, so that a reply often comes after the request's ack and sometimes
+ * after its timeout.
+ */
+function answerDelayMs(id: string): number {
+  const n = Number(id.slice(id.lastIndexOf('-') + 1));
+  return n % 3 === 0 ? 0 : (n * 7919) % 4000;
+}
 
 interface TableEntry {
   readonly address: string;
@@ -95,6 +110,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
   };
   const applied: Record<string, number> = {};
   const outcomes: Record<string, number> = {};
+  const requests: Record<string, number> = {};
   let deliveries = 0;
   let messageNo = 0;
   let ending = false;
@@ -176,6 +192,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
     network.onMessage((msg) => {
       deliveries++;
       record({ t: 'deliver', node: key, id: msg.id });
+      if (msg.label === 'ask') answerLater(n, network, msg);
       if (msg.from.direction === 'inbound') {
         n.inbound.push(msg);
         if (n.inbound.length > 16) n.inbound.shift();
@@ -211,10 +228,37 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
 
   const nextId = (n: SimNode): string => `${n.key}-${++messageNo}`;
 
-  const accept = (n: SimNode, to: string, mode: 'direct' | 'broadcast' | 'both'): string => {
-    const id = nextId(n);
+  const accept = (n: SimNode, to: string, mode: 'direct' | 'broadcast' | 'both', id = nextId(n)): string => {
     record({ t: 'accept', node: n.key, id, to, mode });
     return id;
+  };
+
+  /**
+   * Answers a request as `msg.reply()` does (the same id and path), with the id accepted
+   * first: to its address when it came on a connection the requester opened, else to the
+   * peer. After {@link answerDelayMs}, unless the node stopped meanwhile.
+   */
+  const answerLater = (n: SimNode, network: Network, msg: NetworkMessage): void => {
+    const answer = (): void => {
+      if (n.network !== network) return;
+      const id = replyIdOf(msg.id, nextId(n));
+      if (msg.from.direction === 'inbound') {
+        accept(n, `addr:${msg.from.address}`, 'direct', id);
+        network.send(addr(msg.from.address), 'ans', PAYLOAD, { id });
+      } else if (msg.from.peerId !== undefined) {
+        accept(n, `peer:${msg.from.peerId}`, n.mode, id);
+        network.send(peer(msg.from.peerId), 'ans', PAYLOAD, { id });
+      }
+    };
+    const delayMs = answerDelayMs(msg.id);
+    // Once the run ends (its timers undone), what still comes in is answered at once.
+    if (delayMs === 0 || ending) return answer();
+    const fire = (): void => {
+      resumes.delete(handle);
+      answer();
+    };
+    const handle = clock.setTimeout(fire, delayMs);
+    resumes.set(handle, fire);
   };
 
   // Everyone starts, then learns its initial peers.
@@ -403,6 +447,31 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
         n.network.updateConfig({ limits: { ...LIMITS, peerQueueCapacity: a.capacity } });
         return true;
       }
+      case 'request': {
+        const n = nodes[a.from]!;
+        const target = nodes[a.to]!;
+        if (n.network === undefined || a.from === a.to) return false;
+        const key = n.key;
+        const id = accept(n, `peer:${target.peerId}`, n.mode);
+        record({ t: 'request', node: key, id });
+        // What the application got: the reply (a delivery, through the promise instead of
+        // onMessage) or the error's code. A node that stops ends its requests (ERR_CLOSED).
+        n.network.request(target.peerId, 'ask', PAYLOAD, { id, timeoutMs: REQUEST_TIMEOUT_MS }).then(
+          (reply) => {
+            deliveries++;
+            record({ t: 'deliver', node: key, id: reply.id });
+            record({ t: 'request-end', node: key, id, result: 'answered', reply: reply.id });
+            requests.answered = (requests.answered ?? 0) + 1;
+          },
+          (err: unknown) => {
+            const code = (err as { code?: unknown }).code;
+            const result = typeof code === 'string' ? code : String(err);
+            record({ t: 'request-end', node: key, id, result });
+            requests[result] = (requests[result] ?? 0) + 1;
+          },
+        );
+        return true;
+      }
     }
   };
 
@@ -442,6 +511,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
     messages: oracle.accepted,
     deliveries,
     outcomes,
+    requests,
     applied,
     actions,
   };

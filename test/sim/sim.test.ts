@@ -28,7 +28,7 @@ describe('deterministic simulation (in-memory transport, virtual time, oracle-ch
     for (let seed = 1; seed <= 6; seed++) {
       const r = await runSim({ seed, nodes: 100, seconds: 60 });
       assert.deepEqual(r.violations, [], `seed ${seed}`);
-      for (const kind of ['send', 'move', 'crash', 'reset', 'partition', 'vanish']) {
+      for (const kind of ['send', 'request', 'move', 'crash', 'reset', 'partition', 'vanish']) {
         assert.ok((r.applied[kind] ?? 0) > 0, `seed ${seed} applied no ${kind}`);
       }
     }
@@ -37,6 +37,7 @@ describe('deterministic simulation (in-memory transport, virtual time, oracle-ch
   test('acknowledged delivery: seeds 1..100, 8 nodes, and seeds 1..2, 100 nodes: no violation', async () => {
     const failed: string[] = [];
     const outcomes: Record<string, number> = {};
+    const requests: Record<string, number> = {};
     const runs = [
       ...Array.from({ length: 100 }, (_, i) => ({ seed: i + 1, nodes: 8 })),
       { seed: 1, nodes: 100 },
@@ -45,10 +46,16 @@ describe('deterministic simulation (in-memory transport, virtual time, oracle-ch
     for (const { seed, nodes } of runs) {
       const r = await runSim({ seed, nodes, seconds: 60, acks: true });
       for (const [k, v] of Object.entries(r.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(r.requests)) requests[k] = (requests[k] ?? 0) + v;
       if (r.violations.length > 0)
         failed.push(`seed ${seed}/${nodes}: [${r.violations[0]!.rule}] ${r.violations[0]!.detail}`);
     }
     assert.deepEqual(failed, []);
+    // Requests ended every way a request can: answered (many after their ack, the answers
+    // being delayed), dropped, timed out, closed with their node (request-result checks each).
+    for (const end of ['answered', 'ERR_REQUEST_DROPPED', 'ERR_REQUEST_TIMEOUT', 'ERR_CLOSED']) {
+      assert.ok((requests[end] ?? 0) > 0, `no request ended ${end}: ${JSON.stringify(requests)}`);
+    }
     // Messages to peers end as delivered (not written), and the faults cost some of them, named.
     assert.ok((outcomes.delivered ?? 0) > 10_000, JSON.stringify(outcomes));
     assert.ok((outcomes['dropped:unacknowledged/connect_failed'] ?? 0) > 0, JSON.stringify(outcomes));
