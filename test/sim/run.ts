@@ -252,7 +252,10 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
     };
     const delayMs = answerDelayMs(msg.id);
     // Once the run ends (its timers undone), what still comes in is answered at once.
-    if (delayMs === 0 || ending) return answer();
+    if (delayMs === 0 || ending) {
+      answer();
+      return;
+    }
     const fire = (): void => {
       resumes.delete(handle);
       answer();
