@@ -737,3 +737,58 @@ describe('request rules', () => {
     });
   }
 });
+
+describe('sendAndWait rule', () => {
+  /** The clean history, m1 sent with sendAndWait and settled with both its outcomes. */
+  function waited(): OracleEvent[] {
+    const events = clean();
+    const accept = at(events, (e) => e.t === 'accept' && e.id === 'm1');
+    events.splice(accept + 1, 0, { t: 'wait', node: A, id: 'm1' });
+    const last = at(events, isOutcome('m1', 'h:2'));
+    events.splice(last + 1, 0, {
+      t: 'settled',
+      node: A,
+      id: 'm1',
+      outcomes: ['direct h:2 dropped:connect_failed', 'direct h:1 written'],
+    });
+    return events;
+  }
+  const isSettled = (e: OracleEvent) => e.t === 'settled';
+
+  test('settling once, after its outcomes, with the outcomes onOutcome heard, has no violation', () => {
+    assert.deepEqual(rulesOf(waited()), []);
+  });
+
+  const cases: [string, (events: OracleEvent[]) => void][] = [
+    ['never settles', (ev) => ev.splice(at(ev, isSettled), 1)],
+    ['settles twice', (ev) => ev.splice(at(ev, isSettled), 0, { ...(ev[at(ev, isSettled)] as OracleEvent) })],
+    [
+      'settles before its last outcome',
+      (ev) => {
+        const [settled] = ev.splice(at(ev, isSettled), 1);
+        ev.splice(at(ev, isOutcome('m1', 'h:2')), 0, settled as OracleEvent);
+      },
+    ],
+    [
+      'settles with an outcome onOutcome did not report',
+      (ev) => {
+        const i = at(ev, isSettled);
+        ev[i] = { t: 'settled', node: A, id: 'm1', outcomes: ['direct h:1 written', 'direct h:2 written'] };
+      },
+    ],
+    [
+      'settles without one of its outcomes',
+      (ev) => {
+        const i = at(ev, isSettled);
+        ev[i] = { t: 'settled', node: A, id: 'm1', outcomes: ['direct h:1 written'] };
+      },
+    ],
+  ];
+  for (const [name, change] of cases) {
+    test(`catches: a message sent with sendAndWait that ${name}`, () => {
+      const events = waited();
+      change(events);
+      assert.ok(rulesOf(events).includes('settled-outcomes'), `${name}: ${rulesOf(events).join(', ')}`);
+    });
+  }
+});

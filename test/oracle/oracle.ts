@@ -63,6 +63,15 @@ export type OracleEvent =
       readonly outcome: string;
     }
   | { readonly t: 'deliver'; readonly node: string; readonly id: string }
+  /** Message `id` (accepted just before) was sent with `network.sendAndWait()`. */
+  | { readonly t: 'wait'; readonly node: string; readonly id: string }
+  /** What its promise resolved with: each outcome as `<mode> <address or -> <outcome>`. */
+  | {
+      readonly t: 'settled';
+      readonly node: string;
+      readonly id: string;
+      readonly outcomes: readonly string[];
+    }
   /** Message `id` (accepted just before) is a `network.request()`. */
   | { readonly t: 'request'; readonly node: string; readonly id: string }
   /**
@@ -104,6 +113,7 @@ export type Rule =
   | 'fifo'
   | 'handed-once'
   | 'outcome-after-close'
+  | 'settled-outcomes'
   | 'request-once'
   | 'request-result'
   | 'clean-close';
@@ -180,6 +190,11 @@ export class Oracle {
   readonly #closedAt = new Map<string, number>();
   readonly #killedAt = new Map<string, number>();
   readonly #finals: Extract<OracleEvent, { t: 'final' }>[] = [];
+  /** Messages sent with sendAndWait, by id: their node and what each settle gave (with its seq). */
+  readonly #waits = new Map<
+    string,
+    { node: string; settles: { seq: number; outcomes: readonly string[] }[] }
+  >();
   /** Requests by id: their node and how they ended (with the end's seq). */
   readonly #requests = new Map<
     string,
@@ -226,6 +241,12 @@ export class Oracle {
       }
       case 'deliver':
         this.#deliveries.push({ seq, node: event.node, id: event.id });
+        break;
+      case 'wait':
+        this.#waits.set(event.id, { node: event.node, settles: [] });
+        break;
+      case 'settled':
+        this.#waits.get(event.id)?.settles.push({ seq, outcomes: event.outcomes });
         break;
       case 'request':
         this.#requests.set(event.id, { node: event.node, ends: [] });
@@ -300,6 +321,7 @@ export class Oracle {
     const carried = this.#checkTransport(add);
     this.#checkDeliveries(add, carried);
     this.#checkRequests(add);
+    this.#checkWaits(add);
     if (this.#finals.length === 0) add('clean-close', 'the run recorded no final state');
     for (const final of this.#finals) {
       const after = final.node === undefined ? 'every node' : final.node;
@@ -393,6 +415,37 @@ export class Oracle {
           break;
         default:
           add('request-result', `request ${id} ended with ${end.result}`);
+      }
+    }
+  }
+
+  /**
+   * A message sent with sendAndWait settles once (a killed node's may not), after every
+   * outcome it has, with exactly the outcomes `onOutcome` reported for it (as a multiset)
+   * and none reported later.
+   */
+  #checkWaits(add: (rule: Rule, detail: string) => void): void {
+    for (const [id, w] of this.#waits) {
+      if (w.settles.length !== 1) {
+        if (w.settles.length > 1 || !this.#killedAt.has(w.node)) {
+          add('settled-outcomes', `${id} of ${w.node} settled ${w.settles.length} times`);
+        }
+        continue;
+      }
+      const settle = w.settles[0]!;
+      const reported = this.#outcomes.get(id) ?? [];
+      const late = reported.find((o) => o.seq > settle.seq);
+      if (late !== undefined) {
+        add('settled-outcomes', `${id} got ${late.outcome} at ${late.address} after it settled`);
+        continue;
+      }
+      const heard = reported.map((o) => `${o.mode} ${o.address ?? '-'} ${o.outcome}`).sort();
+      const given = [...settle.outcomes].sort();
+      if (heard.join('\n') !== given.join('\n')) {
+        add(
+          'settled-outcomes',
+          `${id} settled with [${given.join(', ')}], onOutcome heard [${heard.join(', ')}]`,
+        );
       }
     }
   }

@@ -59,7 +59,9 @@ export type Action =
    * `network.request()` to a peer, which answers each request it gets (`msg.reply`) after
    * a delay the request's id decides (none, or up to seconds: longer than an ack takes).
    */
-  | { readonly k: 'request'; readonly at: number; readonly from: number; readonly to: number };
+  | { readonly k: 'request'; readonly at: number; readonly from: number; readonly to: number }
+  /** `network.sendAndWait()` to a peer: resolves with every outcome of the message, once. */
+  | { readonly k: 'send-wait'; readonly at: number; readonly from: number; readonly to: number };
 
 export type ActionKind = Action['k'];
 
@@ -93,6 +95,7 @@ const WEIGHTS: Readonly<Record<ActionKind, number>> = {
   mode: 2,
   capacity: 1,
   request: 4,
+  'send-wait': 2,
 };
 
 /** The initial peer tables: node i knows KNOWN_PEERS others (seeded). */
@@ -218,6 +221,9 @@ export function plan(options: PlanOptions): Action[] {
         break;
       case 'request':
         actions.push({ k: 'request', at, from, to });
+        break;
+      case 'send-wait':
+        actions.push({ k: 'send-wait', at, from, to });
         break;
     }
   }

@@ -450,6 +450,24 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
         n.network.updateConfig({ limits: { ...LIMITS, peerQueueCapacity: a.capacity } });
         return true;
       }
+      case 'send-wait': {
+        const n = nodes[a.from]!;
+        const target = nodes[a.to]!;
+        if (n.network === undefined || a.from === a.to) return false;
+        const key = n.key;
+        const id = accept(n, `peer:${target.peerId}`, n.mode);
+        record({ t: 'wait', node: key, id });
+        // What the application got: every outcome of the message, in one call.
+        void n.network.sendAndWait(target.peerId, 'req', PAYLOAD, { id }).then((all) => {
+          record({
+            t: 'settled',
+            node: key,
+            id,
+            outcomes: all.map((o) => `${o.mode} ${o.address ?? '-'} ${formatOutcome(o.outcome)}`),
+          });
+        });
+        return true;
+      }
       case 'request': {
         const n = nodes[a.from]!;
         const target = nodes[a.to]!;

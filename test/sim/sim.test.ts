@@ -28,7 +28,7 @@ describe('deterministic simulation (in-memory transport, virtual time, oracle-ch
     for (let seed = 1; seed <= 6; seed++) {
       const r = await runSim({ seed, nodes: 100, seconds: 60 });
       assert.deepEqual(r.violations, [], `seed ${seed}`);
-      for (const kind of ['send', 'request', 'move', 'crash', 'reset', 'partition', 'vanish']) {
+      for (const kind of ['send', 'request', 'send-wait', 'move', 'crash', 'reset', 'partition', 'vanish']) {
         assert.ok((r.applied[kind] ?? 0) > 0, `seed ${seed} applied no ${kind}`);
       }
     }
