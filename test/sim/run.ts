@@ -281,6 +281,22 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
     return open[Math.floor(pick * open.length)];
   };
 
+  /**
+   * A message from `a.from` to `a.to`'s peer whose fate the application follows (`kind`):
+   * accepted and marked as such, or undefined when the node is down or sends to itself.
+   */
+  const tracked = (
+    a: { readonly from: number; readonly to: number },
+    kind: 'wait' | 'request',
+  ): { network: Network; key: string; id: string; peerId: string } | undefined => {
+    const n = nodes[a.from]!;
+    const peerId = nodes[a.to]!.peerId;
+    if (n.network === undefined || a.from === a.to) return undefined;
+    const id = accept(n, `peer:${peerId}`, n.mode);
+    record({ t: kind, node: n.key, id });
+    return { network: n.network, key: n.key, id, peerId };
+  };
+
   const apply = (a: Action): boolean => {
     switch (a.k) {
       case 'send': {
@@ -451,14 +467,11 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
         return true;
       }
       case 'send-wait': {
-        const n = nodes[a.from]!;
-        const target = nodes[a.to]!;
-        if (n.network === undefined || a.from === a.to) return false;
-        const key = n.key;
-        const id = accept(n, `peer:${target.peerId}`, n.mode);
-        record({ t: 'wait', node: key, id });
+        const s = tracked(a, 'wait');
+        if (s === undefined) return false;
+        const { network, key, id, peerId } = s;
         // What the application got: every outcome of the message, in one call.
-        void n.network.sendAndWait(target.peerId, 'req', PAYLOAD, { id }).then((all) => {
+        void network.sendAndWait(peerId, 'req', PAYLOAD, { id }).then((all) => {
           record({
             t: 'settled',
             node: key,
@@ -469,15 +482,12 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
         return true;
       }
       case 'request': {
-        const n = nodes[a.from]!;
-        const target = nodes[a.to]!;
-        if (n.network === undefined || a.from === a.to) return false;
-        const key = n.key;
-        const id = accept(n, `peer:${target.peerId}`, n.mode);
-        record({ t: 'request', node: key, id });
+        const s = tracked(a, 'request');
+        if (s === undefined) return false;
+        const { network, key, id, peerId } = s;
         // What the application got: the reply (a delivery, through the promise instead of
         // onMessage) or the error's code. A node that stops ends its requests (ERR_CLOSED).
-        n.network.request(target.peerId, 'ask', PAYLOAD, { id, timeoutMs: REQUEST_TIMEOUT_MS }).then(
+        network.request(peerId, 'ask', PAYLOAD, { id, timeoutMs: REQUEST_TIMEOUT_MS }).then(
           (reply) => {
             deliveries++;
             record({ t: 'deliver', node: key, id: reply.id });
