@@ -70,7 +70,6 @@ export function percentile(xs: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-/** Resolves after the current event-loop turn (I/O callbacks run first). */
 /** Starts `server` on 127.0.0.1, a free port (port 0); resolves with the port it got. */
 export function listenLoopback(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -82,6 +81,7 @@ export function listenLoopback(server: Server): Promise<number> {
   });
 }
 
+/** Resolves after the current event-loop turn (I/O callbacks run first). */
 export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**

@@ -65,7 +65,7 @@ export type OracleEvent =
   | { readonly t: 'deliver'; readonly node: string; readonly id: string }
   /** Message `id` (accepted just before) was sent with `network.sendAndWait()`. */
   | { readonly t: 'wait'; readonly node: string; readonly id: string }
-  /** What its promise resolved with: each outcome as `<mode> <address or -> <outcome>`. */
+  /** What its promise resolved with: each outcome as {@link settledOutcome} writes it. */
   | {
       readonly t: 'settled';
       readonly node: string;
@@ -99,6 +99,11 @@ export type OracleEvent =
       /** TCP sockets and servers the process still had after its node closed (real transports). */
       readonly openSockets?: number;
     };
+
+/** One outcome of a `settled` event: `<mode> <address or -> <outcome>`. */
+export function settledOutcome(mode: string, address: string | null, outcome: string): string {
+  return `${mode} ${address ?? '-'} ${outcome}`;
+}
 
 export type Rule =
   | 'one-outcome'
@@ -362,6 +367,11 @@ export class Oracle {
     return this.#anyTable(node, from, to, (table) => (table[peerId]?.length ?? 0) === 0);
   }
 
+  /** Whether something of `node` that must end once ended `count` times fine: once, or never on a killed node. */
+  #once(node: string, count: number): boolean {
+    return count === 1 || (count === 0 && this.#killedAt.has(node));
+  }
+
   /**
    * Each request ends once (a killed node's may not end at all). Answered: by a message
    * whose id names it (`<id>~r~...`), that a node of the peer it went to sent and a
@@ -371,12 +381,10 @@ export class Oracle {
    */
   #checkRequests(add: (rule: Rule, detail: string) => void): void {
     for (const [id, r] of this.#requests) {
-      if (r.ends.length !== 1) {
-        if (r.ends.length > 1 || !this.#killedAt.has(r.node)) {
-          add('request-once', `request ${id} of ${r.node} ended ${r.ends.length} times`);
-        }
-        continue;
+      if (!this.#once(r.node, r.ends.length)) {
+        add('request-once', `request ${id} of ${r.node} ended ${r.ends.length} times`);
       }
+      if (r.ends.length !== 1) continue;
       const end = r.ends[0]!;
       const acc = this.#accepted.get(id);
       switch (end.result) {
@@ -426,12 +434,10 @@ export class Oracle {
    */
   #checkWaits(add: (rule: Rule, detail: string) => void): void {
     for (const [id, w] of this.#waits) {
-      if (w.settles.length !== 1) {
-        if (w.settles.length > 1 || !this.#killedAt.has(w.node)) {
-          add('settled-outcomes', `${id} of ${w.node} settled ${w.settles.length} times`);
-        }
-        continue;
+      if (!this.#once(w.node, w.settles.length)) {
+        add('settled-outcomes', `${id} of ${w.node} settled ${w.settles.length} times`);
       }
+      if (w.settles.length !== 1) continue;
       const settle = w.settles[0]!;
       const reported = this.#outcomes.get(id) ?? [];
       const late = reported.find((o) => o.seq > settle.seq);
@@ -439,7 +445,7 @@ export class Oracle {
         add('settled-outcomes', `${id} got ${late.outcome} at ${late.address} after it settled`);
         continue;
       }
-      const heard = reported.map((o) => `${o.mode} ${o.address ?? '-'} ${o.outcome}`).sort();
+      const heard = reported.map((o) => settledOutcome(o.mode, o.address, o.outcome)).sort();
       const given = [...settle.outcomes].sort();
       if (heard.join('\n') !== given.join('\n')) {
         add(

@@ -8,7 +8,7 @@ import { MemoryNetwork } from '../../src/transport/memory/network.js';
 import type { MemoryTransport } from '../../src/transport/memory/transport.js';
 import type { TimerHandle } from '../../src/util/clock.js';
 import { seededRandom } from '../../src/util/random.js';
-import { Oracle, type OracleEvent, type Violation } from '../oracle/oracle.js';
+import { Oracle, type OracleEvent, settledOutcome, type Violation } from '../oracle/oracle.js';
 import { TapTransport } from '../oracle/tap.js';
 import { SimClock } from './clock.js';
 import { type Action, type ActionKind, initialPeers, plan } from './plan.js';
@@ -117,6 +117,15 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
   const background = new Set<Promise<void>>();
   /** Paused readers and what resumes them: the sim's own timers, undone before the end. */
   const resumes = new Map<TimerHandle, () => void>();
+  /** Runs `fn` after `ms` on the sim's clock, as one of {@link resumes} (run at once at the end). */
+  const resumeLater = (ms: number, fn: () => void): void => {
+    const fire = (): void => {
+      resumes.delete(handle);
+      fn();
+    };
+    const handle = clock.setTimeout(fire, ms);
+    resumes.set(handle, fire);
+  };
   const later = (work: Promise<void>): void => {
     const p = work.finally(() => background.delete(p));
     background.add(p);
@@ -252,16 +261,8 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
     };
     const delayMs = answerDelayMs(msg.id);
     // Once the run ends (its timers undone), what still comes in is answered at once.
-    if (delayMs === 0 || ending) {
-      answer();
-      return;
-    }
-    const fire = (): void => {
-      resumes.delete(handle);
-      answer();
-    };
-    const handle = clock.setTimeout(fire, delayMs);
-    resumes.set(handle, fire);
+    if (delayMs === 0 || ending) answer();
+    else resumeLater(delayMs, answer);
   };
 
   // Everyone starts, then learns its initial peers.
@@ -422,12 +423,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
         const conn = connectionAt(a.pick);
         if (conn === undefined) return false;
         memory.pauseReading(conn.inner);
-        const resume = (): void => {
-          resumes.delete(handle);
-          memory.resumeReading(conn.inner);
-        };
-        const handle = clock.setTimeout(resume, a.ms);
-        resumes.set(handle, resume);
+        resumeLater(a.ms, () => memory.resumeReading(conn.inner));
         return true;
       }
       case 'answer': {
@@ -476,7 +472,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
             t: 'settled',
             node: key,
             id,
-            outcomes: all.map((o) => `${o.mode} ${o.address ?? '-'} ${formatOutcome(o.outcome)}`),
+            outcomes: all.map((o) => settledOutcome(o.mode, o.address ?? null, formatOutcome(o.outcome))),
           });
         });
         return true;
