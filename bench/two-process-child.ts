@@ -1,7 +1,7 @@
 /**
  * The receiving process of the two-process benchmark (bench/two-process.ts forks it):
  *
- *   node --import tsx bench/two-process-child.ts raw|peerpost [--metrics]
+ *   node --import tsx bench/two-process-child.ts raw|peerpost|zeromq|ws|libp2p|fanout-raw|fanout-peerpost [--metrics]
  *
  * It learns its credentials and whom to trust over IPC (`init`; key material never goes
  * on the command line), listens on 127.0.0.1 port 0 and answers `listening` with its
@@ -11,7 +11,12 @@
  *   length-prefixed frames counted, one that negotiated `bench-echo` gets each frame back;
  * - `peerpost`: `createNetwork` (public API) pinning the sender's certificate hash; a
  *   message labelled `Ping` is answered with `msg.reply('Pong', data)`, any other one is
- *   counted; `--metrics` passes `createPrometheusMetrics()` as its `metrics`.
+ *   counted; `--metrics` passes `createPrometheusMetrics()` as its `metrics`;
+ * - `zeromq`, `ws`, `libp2p`: the alternatives, one channel counted and one echoed each
+ *   (ZeroMQ with CURVE: PULL and REP sockets, `listening` adds the REP port and the CURVE
+ *   public key; ws: wss with client certificates, paths `/count` and `/echo`; libp2p:
+ *   noise and yamux, two protocols, `listening` adds the multiaddr with the peer id);
+ * - `fanout-raw`, `fanout-peerpost`: 100 subscribers of the sender's publisher.
  * `expect` (an absolute total) is answered with `done` once that many messages have been
  * counted since the start, with this process's cumulative CPU time (all threads and the
  * main thread) and GCs (bench/process-cpu.ts); `stats` with the totals; `close` closes everything, and the
@@ -19,6 +24,8 @@
  * the parent reports it).
  */
 import { X509Certificate } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import {
   type Credentials,
@@ -31,6 +38,8 @@ import {
 import { listenLoopback } from './lib.js';
 import { cpuMeter } from './process-cpu.js';
 import { FrameReader } from './systems/frames.js';
+import { bytesOf, framed, libp2pNode } from './systems/libp2p.js';
+import { endpointOf } from './systems/zeromq.js';
 import {
   ALPN_COUNT,
   ALPN_ECHO,
@@ -38,16 +47,20 @@ import {
   type ChildStats,
   closeSocket,
   type FanoutInit,
+  LIBP2P_COUNT,
+  LIBP2P_ECHO,
+  type Listening,
   NO_COMPRESSION,
   type ParentMessage,
   serveParent,
   sumMetric,
   tlsConnect,
+  WS_ECHO_PATH,
 } from './two-process-shared.js';
 
 const kind = process.argv[2];
 const withMetrics = process.argv.includes('--metrics');
-const KINDS = ['raw', 'peerpost', 'fanout-raw', 'fanout-peerpost'];
+const KINDS = ['raw', 'peerpost', 'zeromq', 'ws', 'libp2p', 'fanout-raw', 'fanout-peerpost'];
 if (kind === undefined || !KINDS.includes(kind) || !process.send) {
   console.error(`usage (forked with IPC): two-process-child.ts ${KINDS.join('|')} [--metrics]`);
   process.exit(2);
@@ -84,8 +97,8 @@ function done(): void {
   send({ type: 'done', delivered, cpu: meter.sample() });
 }
 
-interface Receiver {
-  port: number;
+/** A receiving side: where it listens (what the sender needs), its stats, close. */
+interface Receiver extends Listening {
   stats(): Promise<ChildStats>;
   close(): Promise<void>;
 }
@@ -248,10 +261,126 @@ async function peerpostSubscribers(
   };
 }
 
+/**
+ * ZeroMQ (`zeromq` v6) with CURVE (encrypted; the sender must know this receiver's
+ * public key): a PULL socket whose messages are counted, and a REP socket that echoes
+ * each request (round trips). Received as the library is used, `for await` per message.
+ */
+async function zeromqReceiver(): Promise<Receiver> {
+  const zmq = await import('zeromq');
+  const keys = zmq.curveKeyPair();
+  const curve = {
+    linger: 0,
+    curveServer: true,
+    curveSecretKey: keys.secretKey,
+    curvePublicKey: keys.publicKey,
+  };
+  const pull = new zmq.Pull(curve);
+  const rep = new zmq.Reply(curve);
+  await pull.bind('tcp://127.0.0.1:*');
+  await rep.bind('tcp://127.0.0.1:*');
+  // Both loops end when their socket closes (the iterator then throws).
+  const counting = (async () => {
+    for await (const _ of pull) counted();
+  })().catch(() => {});
+  const echoing = (async () => {
+    for await (const [msg] of rep) await rep.send(msg as Buffer);
+  })().catch(() => {});
+  const portOf = (s: { readonly lastEndpoint: string | null }) => Number(endpointOf(s).split(':').at(-1));
+  return {
+    port: portOf(pull),
+    echoPort: portOf(rep),
+    curveServerKey: keys.publicKey,
+    stats: async () => ({ delivered }),
+    async close() {
+      pull.close();
+      rep.close();
+      await Promise.all([counting, echoing]);
+    },
+  };
+}
+
+/**
+ * `ws` over TLS 1.3 with mutual authentication (an https server requesting the client's
+ * certificate, pinning the sender's), binary messages, no compression: messages on path
+ * `/count` are counted, those on `/echo` sent back.
+ */
+async function wsReceiver(credentials: Credentials, peerCertPem: string): Promise<Receiver> {
+  const { WebSocketServer } = await import('ws');
+  const pinned = new X509Certificate(peerCertPem).fingerprint256;
+  const server = createHttpsServer({
+    key: credentials.keyPem,
+    cert: credentials.certPem,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    requestCert: true,
+    rejectUnauthorized: false,
+  });
+  server.on('tlsClientError', () => {});
+  const wss = new WebSocketServer({
+    server,
+    perMessageDeflate: false,
+    verifyClient: ({ req }: { req: IncomingMessage }) =>
+      (req.socket as TLSSocket).getPeerX509Certificate()?.fingerprint256 === pinned,
+  });
+  wss.on('connection', (socket, req) => {
+    socket.on('error', () => {});
+    if (req.url === WS_ECHO_PATH) socket.on('message', (data: Buffer) => socket.send(data, { binary: true }));
+    else socket.on('message', counted);
+  });
+  const port = await listenLoopback(server);
+  return {
+    port,
+    stats: async () => ({ delivered }),
+    async close() {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/**
+ * libp2p over TCP with noise and yamux (bench/systems/libp2p.ts): 4-byte length-prefixed
+ * messages on a stream of protocol LIBP2P_COUNT are counted, those on LIBP2P_ECHO sent
+ * back. The sender dials this node's multiaddr, peer id included.
+ */
+async function libp2pReceiver(): Promise<Receiver> {
+  const node = await libp2pNode(true);
+  await node.handle(LIBP2P_COUNT, (stream) => {
+    const reader = new FrameReader(counted);
+    stream.addEventListener('message', (evt) => reader.push(bytesOf(evt.data)));
+  });
+  await node.handle(LIBP2P_ECHO, (stream) => {
+    const echo = new FrameReader((frame) => stream.send(framed(frame)));
+    stream.addEventListener('message', (evt) => echo.push(bytesOf(evt.data)));
+  });
+  const address = node.getMultiaddrs()[0];
+  if (address === undefined) throw new Error('libp2p: the node has no listening address');
+  return {
+    port: Number(address.toString().split('/')[4]),
+    address: address.toString(),
+    stats: async () => ({ delivered }),
+    async close() {
+      await node.stop();
+    },
+  };
+}
+
+/** The point-to-point receivers, by kind. */
+const RECEIVERS = {
+  raw: rawReceiver,
+  peerpost: peerpostReceiver,
+  zeromq: zeromqReceiver,
+  ws: wsReceiver,
+  libp2p: libp2pReceiver,
+} satisfies Record<string, (credentials: Credentials, peerCertPem: string) => Promise<Receiver>>;
+
 let receiver: Receiver | undefined;
 async function handle(m: ParentMessage): Promise<void> {
   switch (m.type) {
-    case 'init':
+    case 'init': {
       if (kind === 'fanout-raw' || kind === 'fanout-peerpost') {
         if (!m.fanout) throw new Error(`${kind}: init without fanout`);
         // Over JSON IPC a non-finite number arrives as null, and `delivered >= null` is
@@ -262,10 +391,12 @@ async function handle(m: ParentMessage): Promise<void> {
         const open = kind === 'fanout-raw' ? rawSubscribers : peerpostSubscribers;
         receiver = await open(m.credentials, m.peerCertPem, m.fanout);
       } else {
-        receiver = await (kind === 'raw' ? rawReceiver : peerpostReceiver)(m.credentials, m.peerCertPem);
+        receiver = await RECEIVERS[kind as keyof typeof RECEIVERS](m.credentials, m.peerCertPem);
       }
-      send({ type: 'listening', port: receiver.port });
+      const { stats: _stats, close: _close, ...at } = receiver;
+      send({ type: 'listening', ...at });
       return;
+    }
     case 'expect':
       if (delivered >= m.total) done();
       else target = m.total;

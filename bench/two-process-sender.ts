@@ -23,6 +23,8 @@
  * - `peerpost`: `createNetwork` (public API), the backpressure loop
  *   `if (!net.writable(peer)) await net.ready(peer); net.send(peer, ...)`; round trips
  *   with `net.request()`.
+ * - `zeromq`, `ws`, `libp2p`: the alternatives (see each opener below and
+ *   bench/two-process.ts); round trips on a second socket, connection or stream.
  */
 import { X509Certificate } from 'node:crypto';
 import { createServer, type TLSSocket } from 'node:tls';
@@ -37,6 +39,7 @@ import { payloadOf } from './harness.js';
 import { listenLoopback } from './lib.js';
 import { cpuMeter } from './process-cpu.js';
 import { FrameReader } from './systems/frames.js';
+import { bytesOf, framed, libp2pNode } from './systems/libp2p.js';
 import { BATCH_BYTES, BatchPump, FanoutPump, type Sink, socketSink } from './systems/pump.js';
 import {
   ALPN_COUNT,
@@ -46,6 +49,9 @@ import {
   LARGE_PEER_QUEUE_BYTES,
   LARGE_RESUME_BYTES,
   LARGE_WINDOW,
+  LIBP2P_COUNT,
+  LIBP2P_ECHO,
+  type Listening,
   NO_COMPRESSION,
   PEER,
   type SenderDef,
@@ -54,6 +60,9 @@ import {
   serveParent,
   sumMetric,
   tlsConnect,
+  WS_COUNT_PATH,
+  WS_ECHO_PATH,
+  WS_HIGH_WATER,
 } from './two-process-shared.js';
 
 if (!process.send) {
@@ -116,12 +125,12 @@ function windowSink(socket: TLSSocket): Sink {
 
 async function openRaw(
   def: SenderDef,
-  port: number,
+  at: Listening,
   receiverCertPem: string,
   own: Credentials,
 ): Promise<Side> {
-  const stream = await tlsConnect(port, own, receiverCertPem, ALPN_COUNT);
-  const echo = await tlsConnect(port, own, receiverCertPem, ALPN_ECHO);
+  const stream = await tlsConnect(at.port, own, receiverCertPem, ALPN_COUNT);
+  const echo = await tlsConnect(at.port, own, receiverCertPem, ALPN_ECHO);
   const pump = new BatchPump(def.window === 'large' ? windowSink(stream) : socketSink(stream), BATCH_BYTES);
   let answered: (() => void) | undefined;
   const replies = new FrameReader(() => {
@@ -151,7 +160,7 @@ async function openRaw(
 
 async function openPeerpost(
   def: SenderDef,
-  port: number,
+  at: Listening,
   receiverCertPem: string,
   own: Credentials,
 ): Promise<Side> {
@@ -162,7 +171,7 @@ async function openPeerpost(
     credentials: own,
     trust: { certHashes: [receiverHash] },
     listen: '127.0.0.1:0',
-    topology: { [PEER]: [{ address: `127.0.0.1:${port}`, certHash: receiverHash }] },
+    topology: { [PEER]: [{ address: `127.0.0.1:${at.port}`, certHash: receiverHash }] },
     compressThresholdBytes: NO_COMPRESSION,
     ...(metrics ? { metrics } : {}),
     ...(def.acks ? { acks: { enabled: true } } : {}),
@@ -303,6 +312,191 @@ async function openBroadcast(subscribersCertPem: string, own: Credentials): Prom
   };
 }
 
+/**
+ * ZeroMQ with CURVE: a PUSH socket (one `await push.send()` per message, as the library is
+ * used: it waits while its send queue is at its high-water mark) to the child's PULL, and
+ * a REQ socket to its REP for round trips.
+ */
+async function openZeromq(_def: SenderDef, at: Listening): Promise<Side> {
+  const zmq = await import('zeromq');
+  if (at.echoPort === undefined || at.curveServerKey === undefined)
+    throw new Error('ZeroMQ: the receiver did not say its REP port and CURVE key');
+  const keys = zmq.curveKeyPair();
+  const curve = {
+    linger: 0,
+    curveServerKey: at.curveServerKey,
+    curvePublicKey: keys.publicKey,
+    curveSecretKey: keys.secretKey,
+  };
+  const push = new zmq.Push(curve);
+  const req = new zmq.Request(curve);
+  push.connect(`tcp://127.0.0.1:${at.port}`);
+  req.connect(`tcp://127.0.0.1:${at.echoPort}`);
+  return {
+    async send(count, payload) {
+      for (let i = 0; i < count; i++) await push.send(payload);
+    },
+    async roundTrip(payload) {
+      await req.send(payload);
+      return req.receive();
+    },
+    stats: async () => ({}),
+    async close() {
+      push.close();
+      req.close();
+    },
+  };
+}
+
+/**
+ * `ws` over TLS 1.3, mutual, pinning the receiver's certificate (checked on the upgrade
+ * response's socket): one connection whose messages the child counts, one it echoes.
+ * Sends while less than WS_HIGH_WATER is buffered, then yields a turn.
+ */
+async function openWs(
+  _def: SenderDef,
+  at: Listening,
+  receiverCertPem: string,
+  own: Credentials,
+): Promise<Side> {
+  const { WebSocket } = await import('ws');
+  const pinned = new X509Certificate(receiverCertPem).fingerprint256;
+  const open = (path: string) =>
+    new Promise<InstanceType<typeof WebSocket>>((resolve, reject) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${at.port}${path}`, {
+        key: own.keyPem,
+        cert: own.certPem,
+        minVersion: 'TLSv1.3',
+        maxVersion: 'TLSv1.3',
+        rejectUnauthorized: false,
+        perMessageDeflate: false,
+      });
+      let pinnedOk = false;
+      ws.once('upgrade', (res) => {
+        pinnedOk = (res.socket as TLSSocket).getPeerX509Certificate()?.fingerprint256 === pinned;
+      });
+      ws.once('open', () => {
+        ws.off('error', reject);
+        if (!pinnedOk) {
+          ws.terminate();
+          reject(new Error('ws: unexpected server certificate'));
+          return;
+        }
+        ws.on('error', () => {});
+        resolve(ws);
+      });
+      ws.once('error', reject);
+    });
+  const stream = await open(WS_COUNT_PATH);
+  const echo = await open(WS_ECHO_PATH);
+  let answered: (() => void) | undefined;
+  echo.on('message', () => {
+    const r = answered;
+    answered = undefined;
+    r?.();
+  });
+  return {
+    send(count, payload) {
+      return new Promise<void>((resolve) => {
+        let left = count;
+        const pump = () => {
+          while (left > 0 && stream.bufferedAmount < WS_HIGH_WATER) {
+            stream.send(payload, { binary: true });
+            left--;
+          }
+          if (left > 0) setImmediate(pump);
+          else resolve();
+        };
+        pump();
+      });
+    },
+    roundTrip(payload) {
+      const p = new Promise<void>((resolve) => {
+        answered = resolve;
+      });
+      echo.send(payload, { binary: true });
+      return p;
+    },
+    stats: async () => ({}),
+    async close() {
+      const closed = [stream, echo].map(
+        (w) =>
+          new Promise<void>((r) => (w.readyState === WebSocket.CLOSED ? r() : w.once('close', () => r()))),
+      );
+      stream.terminate();
+      echo.terminate();
+      await Promise.all(closed);
+    },
+  };
+}
+
+/**
+ * libp2p (TCP, noise, yamux): a node that dials the child's multiaddr (its peer id
+ * included), one stream whose length-prefixed messages the child counts (one
+ * `stream.send()` per message, waiting for `drain` when it returns false), one it echoes.
+ */
+async function openLibp2p(_def: SenderDef, at: Listening): Promise<Side> {
+  if (at.address === undefined) throw new Error('libp2p: the receiver did not say its multiaddr');
+  const { multiaddr } = await import('@multiformats/multiaddr');
+  const node = await libp2pNode(false);
+  try {
+    const target = multiaddr(at.address);
+    const out = await node.dialProtocol(target, LIBP2P_COUNT);
+    const echo = await node.dialProtocol(target, LIBP2P_ECHO);
+    let answered: (() => void) | undefined;
+    const replies = new FrameReader(() => {
+      const r = answered;
+      answered = undefined;
+      r?.();
+    });
+    echo.addEventListener('message', (evt) => replies.push(bytesOf(evt.data)));
+    return {
+      send(count, payload) {
+        return new Promise<void>((resolve) => {
+          let left = count;
+          const pump = () => {
+            while (left > 0) {
+              left--;
+              if (!out.send(framed(payload)) && left > 0) {
+                out.addEventListener('drain', pump, { once: true });
+                return;
+              }
+            }
+            resolve();
+          };
+          pump();
+        });
+      },
+      roundTrip(payload) {
+        const p = new Promise<void>((resolve) => {
+          answered = resolve;
+        });
+        echo.send(framed(payload));
+        return p;
+      },
+      stats: async () => ({}),
+      async close() {
+        await node.stop();
+      },
+    };
+  } catch (err) {
+    await node.stop();
+    throw err;
+  }
+}
+
+/** The point-to-point senders, by kind. */
+const OPENERS = {
+  raw: openRaw,
+  peerpost: openPeerpost,
+  zeromq: openZeromq,
+  ws: openWs,
+  libp2p: openLibp2p,
+} satisfies Record<
+  string,
+  (def: SenderDef, at: Listening, receiverCertPem: string, own: Credentials) => Promise<Side>
+>;
+
 let side: Side | undefined;
 const payloads = new Map<number, Buffer>();
 const payload = (size: number): Buffer => {
@@ -317,11 +511,10 @@ const payload = (size: number): Buffer => {
 async function handle(m: SenderRequest): Promise<void> {
   switch (m.type) {
     case 'open': {
-      const { def, port, receiverCertPem, credentials } = m;
+      const { def, at, receiverCertPem, credentials } = m;
       if (def.kind === 'fanout-raw') side = await openRawFanout(def, receiverCertPem, credentials);
       else if (def.kind === 'fanout-peerpost') side = await openBroadcast(receiverCertPem, credentials);
-      else
-        side = await (def.kind === 'raw' ? openRaw : openPeerpost)(def, port, receiverCertPem, credentials);
+      else side = await OPENERS[def.kind](def, at, receiverCertPem, credentials);
       reply({
         type: 'opened',
         ...(side.port === undefined ? {} : { port: side.port }),

@@ -33,8 +33,19 @@ export interface ChildStats {
   metricReceivedBytes?: number;
 }
 
+/** Where a receiving child listens (what the sender needs to reach it). */
+export interface Listening {
+  port: number;
+  /** ZeroMQ: the REP socket's port (round trips), next to the PULL socket's `port`. */
+  echoPort?: number;
+  /** libp2p: the node's multiaddr, its peer id included (the sender dials exactly that peer). */
+  address?: string;
+  /** ZeroMQ: the receiver's CURVE public key (Z85), which the sender must know to connect. */
+  curveServerKey?: string;
+}
+
 export type ChildMessage =
-  | { type: 'listening'; port: number }
+  | ({ type: 'listening' } & Listening)
   /** `cpu`: the child's cumulative CPU time and GCs (bench/process-cpu.ts). */
   | { type: 'done'; delivered: number; cpu: CpuSample }
   | { type: 'stats'; stats: ChildStats }
@@ -44,10 +55,19 @@ export type ChildMessage =
   | { type: 'error'; error: string };
 
 /** A system as its sending process (bench/two-process-sender.ts) needs it. */
+/**
+ * What a system is: raw TLS, peerpost, one of the alternatives (the same libraries as the
+ * in-process suites of bench/systems/: ZeroMQ, ws, libp2p), or a fan-out publisher.
+ */
+export type SystemKind = 'raw' | 'peerpost' | 'zeromq' | 'ws' | 'libp2p' | 'fanout-raw' | 'fanout-peerpost';
+
+/** The alternatives: measured point to point, small window, with round trips. */
+export const ALTERNATIVE_KINDS = ['zeromq', 'ws', 'libp2p'] as const;
+
 export interface SenderDef {
   name: string;
   /** `fanout-*`: a publisher, whose subscribers (in the child) connect to it. */
-  kind: 'raw' | 'peerpost' | 'fanout-raw' | 'fanout-peerpost';
+  kind: SystemKind;
   metrics: boolean;
   window: 'small' | 'large';
   acks?: boolean;
@@ -66,8 +86,14 @@ export const FANOUT_WINDOW = Math.max(8, Math.floor(FANOUT_WINDOW_BYTES / (FANOU
 
 /** What bench/two-process.ts asks of a sending process. */
 export type SenderRequest =
-  /** `port`: the receiver's (0 for a publisher, which listens). */
-  | { type: 'open'; def: SenderDef; port: number; receiverCertPem: string; credentials: Credentials }
+  | {
+      type: 'open';
+      def: SenderDef;
+      /** Where the receiving child listens (for a publisher, `port` 0: it listens itself). */
+      at: Listening;
+      receiverCertPem: string;
+      credentials: Credentials;
+    }
   /** A publisher: answer `ready` once every subscriber has connected. */
   | { type: 'ready'; subscribers: number }
   /** peerpost broadcast: messages the subscribers have counted so far, all together (forwarded from the child). */
@@ -116,6 +142,16 @@ export const NO_COMPRESSION = Number.MAX_SAFE_INTEGER;
 export const ALPN_COUNT = 'bench-count';
 /** ALPN of the raw TLS connection whose frames the child echoes (latency). */
 export const ALPN_ECHO = 'bench-echo';
+/** The alternatives' two channels: messages counted, and round trips echoed. */
+export const WS_COUNT_PATH = '/count';
+export const WS_ECHO_PATH = '/echo';
+export const LIBP2P_COUNT = '/peerpost-bench/count/1.0.0';
+export const LIBP2P_ECHO = '/peerpost-bench/echo/1.0.0';
+/**
+ * ws: the sender writes while less than this is buffered in the socket, then yields a
+ * turn (ws has no drain event; as bench/systems/ws.ts does in one process).
+ */
+export const WS_HIGH_WATER = 1024 * 1024;
 
 /** Sum of every series of one metric in the Prometheus text exposition. */
 export async function sumMetric(metrics: PrometheusMetrics, name: string): Promise<number> {

@@ -8,11 +8,12 @@
  * same certificates. (The fan-out systems, a publisher and 100 subscribers in one
  * child, run after the point-to-point systems have closed.)
  *
- *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--no-throughput] [--profile-senders=DIR] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"] [--sender-flags="--perf-basic-prof"]]
+ *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--no-throughput] [--no-fanout] [--no-alternatives] [--profile-senders=DIR] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"] [--sender-flags="--perf-basic-prof"]]
  *   npm run bench -- --two-process [same flags]   (the same, checked: bench/run.ts)
  *
  * `--only` runs only the named systems (e.g. `--only=peerpost --profile-senders=DIR` to
- * profile one sender), `--window` only one window, `--sizes` only those payload sizes.
+ * profile one sender), `--window` only one window, `--sizes` only those payload sizes;
+ * `--no-fanout` and `--no-alternatives` leave those systems out.
  *
  * Systems (each one its own sending and receiving processes), each at two in-flight
  * windows (`small` and `large`, named with ` (8 MiB window)`):
@@ -39,6 +40,13 @@
  *   acknowledged delivery on the sender (`acks: { enabled: true }`, default window; the
  *   receiver accepts acks by default): its outcomes are `delivered`, and a table of the
  *   ratios acked / plain (`peerpost`) closes the report.
+ * - the alternatives (small window, with latency), the libraries of the in-process suites,
+ *   each encrypted and used as its documentation shows: `ZeroMQ (CURVE)` (zeromq v6: PUSH
+ *   to PULL, one `await push.send()` per message; REQ/REP round trips), `ws (mutual TLS)`
+ *   (wss with client certificates, each side pinning the other's; the sender writes while
+ *   less than 1 MiB is buffered, then yields a turn; round trips on a second connection),
+ *   `libp2p (noise)` (TCP, noise, yamux; 4-byte length-prefixed messages on one stream,
+ *   `stream.send()` per message and `drain`; round trips on a second stream).
  *
  * Throughput for 64 B, 1 KiB, 64 KiB: a warm-up sizes each system's round to about
  * ROUND_MS, then ROUNDS rounds round-robin (the order rotating each round); a round's
@@ -77,10 +85,12 @@ import {
   LARGE_PEER_QUEUE_BYTES,
   LARGE_RESUME_BYTES,
   LARGE_WINDOW,
+  type Listening,
   type ParentMessage,
   type SenderDef,
   type SenderMessage,
   type SenderRequest,
+  type SystemKind,
 } from './two-process-shared.js';
 
 const CHILD = fileURLToPath(new URL('./two-process-child.ts', import.meta.url));
@@ -232,7 +242,7 @@ const LARGE_SUFFIX = ' (8 MiB window)';
 interface Definition {
   name: string;
   /** `fanout-*`: one publisher here, FANOUT_SUBSCRIBERS subscribers in the child. */
-  kind: 'raw' | 'peerpost' | 'fanout-raw' | 'fanout-peerpost';
+  kind: SystemKind;
   metrics: boolean;
   window: Window;
   /** Measure request/reply latency too (it does not depend on the window: one in flight). */
@@ -263,6 +273,18 @@ const BROADCAST = 'peerpost broadcast';
 const FANOUT_BATCH_BYTES = Number(argValue('fanout-batch') ?? BATCH_BYTES);
 const isFanout = (d: Definition) => d.kind === 'fanout-raw' || d.kind === 'fanout-peerpost';
 
+/**
+ * The alternatives, point to point with their own default buffering (the small window):
+ * the libraries of the in-process suites (bench/systems/), each sent and received as the
+ * library is meant to be used, each encrypted: ZeroMQ with CURVE, ws over TLS 1.3 with
+ * mutual authentication, libp2p with noise (and yamux). Ratios to raw TLS, as peerpost's.
+ */
+const ALTERNATIVES: readonly Definition[] = [
+  { name: 'ZeroMQ (CURVE)', kind: 'zeromq', metrics: false, window: 'small', latency: true },
+  { name: 'ws (mutual TLS)', kind: 'ws', metrics: false, window: 'small', latency: true },
+  { name: 'libp2p (noise)', kind: 'libp2p', metrics: false, window: 'small', latency: true },
+];
+
 const ALL_DEFINITIONS: readonly Definition[] = [
   { name: RAW, kind: 'raw', metrics: false, window: 'small', latency: true },
   {
@@ -278,6 +300,7 @@ const ALL_DEFINITIONS: readonly Definition[] = [
   ...(withAcks
     ? [{ name: ACKED, kind: 'peerpost', metrics: false, window: 'small', latency: true, acks: true } as const]
     : []),
+  ...(args.includes('--no-alternatives') ? [] : ALTERNATIVES),
   { name: `${RAW}${LARGE_SUFFIX}`, kind: 'raw', metrics: false, window: 'large', latency: false },
   { name: `${PLAIN}${LARGE_SUFFIX}`, kind: 'peerpost', metrics: false, window: 'large', latency: false },
   {
@@ -319,11 +342,11 @@ async function startChild(def: Definition, receiver: Credentials, sender: Creden
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const link = new ChildLink(`${def.name} child`, child);
-  const { port } = await link.ask(
+  const { type: _, ...at } = await link.ask(
     { type: 'init', credentials: receiver, peerCertPem: sender.certPem, ...(fanout ? { fanout } : {}) },
     'listening',
   );
-  return { link, port };
+  return { link, at };
 }
 
 /** Waits for the child to count up to `total` while `send()` sends; resolves with the child's CPU and GCs. */
@@ -364,15 +387,15 @@ async function openHosted(def: Definition, receiver: Credentials, sender: Creden
     ...(def.acks ? { acks: true } : {}),
     ...(def.kind === 'fanout-raw' ? { fanoutBatchBytes: FANOUT_BATCH_BYTES } : {}),
   };
-  const open = (port: number) =>
+  const open = (at: Listening) =>
     host.ask(
-      { type: 'open', def: senderDef, port, receiverCertPem: receiver.certPem, credentials: sender },
+      { type: 'open', def: senderDef, at, receiverCertPem: receiver.certPem, credentials: sender },
       'opened',
     );
   let link: ChildLink | undefined;
   try {
     if (fanout) {
-      const where = await open(0);
+      const where = await open({ port: 0 });
       ({ link } = await startChild(def, receiver, sender, {
         subscribers: FANOUT_SUBSCRIBERS,
         port: where.port ?? 0,
@@ -391,9 +414,9 @@ async function openHosted(def: Definition, receiver: Credentials, sender: Creden
       }
       await host.ask({ type: 'ready', subscribers: FANOUT_SUBSCRIBERS }, 'ready');
     } else {
-      let port: number;
-      ({ link, port } = await startChild(def, receiver, sender));
-      await open(port);
+      let at: Listening;
+      ({ link, at } = await startChild(def, receiver, sender));
+      await open(at);
     }
   } catch (err) {
     hostProcess.kill('SIGKILL');

@@ -12,19 +12,20 @@ const PROTOCOL = '/peerpost-bench/1.0.0';
 
 type Chunk = Uint8Array | { subarray(): Uint8Array };
 
-function bytesOf(data: Chunk): Uint8Array {
+export function bytesOf(data: Chunk): Uint8Array {
   return data instanceof Uint8Array ? data : data.subarray();
 }
 
 /** One length-prefixed message (a fresh buffer per message, as an application makes). */
-function framed(payload: Uint8Array): Buffer {
+export function framed(payload: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(4 + payload.length);
   out.writeUInt32BE(payload.length, 0);
   out.set(payload, 4);
   return out;
 }
 
-async function node(listen: boolean): Promise<Libp2p> {
+/** A started libp2p node: TCP, noise, yamux; listening on 127.0.0.1 (a free port) when `listen`. */
+export async function libp2pNode(listen: boolean): Promise<Libp2p> {
   polyfillPromiseWithResolvers();
   const [{ createLibp2p }, { tcp }, { noise }, { yamux }] = await Promise.all([
     import('libp2p'),
@@ -42,8 +43,8 @@ async function node(listen: boolean): Promise<Libp2p> {
 
 /** Two started nodes, a stream from `a` to `b`, and `b`'s side of it. */
 async function streamPair(): Promise<{ out: Stream; inbound: Stream; close(): Promise<void> }> {
-  const b = await node(true);
-  const a = await node(false);
+  const b = await libp2pNode(true);
+  const a = await libp2pNode(false);
   let accept!: (s: Stream) => void;
   const inbound = new Promise<Stream>((resolve) => {
     accept = resolve;

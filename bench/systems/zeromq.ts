@@ -11,7 +11,8 @@ async function load(): Promise<Zmq> {
   return import('zeromq');
 }
 
-function endpointOf(socket: { readonly lastEndpoint: string | null }): string {
+/** The endpoint a socket bound to (`tcp://127.0.0.1:PORT`). */
+export function endpointOf(socket: { readonly lastEndpoint: string | null }): string {
   const e = socket.lastEndpoint;
   if (!e) throw new Error('zeromq: socket has no bound endpoint');
   return e;
