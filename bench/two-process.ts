@@ -46,7 +46,8 @@
  *   (wss with client certificates, each side pinning the other's; the sender writes while
  *   less than 1 MiB is buffered, then yields a turn; round trips on a second connection),
  *   `libp2p (noise)` (TCP, noise, yamux; 4-byte length-prefixed messages on one stream,
- *   `stream.send()` per message and `drain`; round trips on a second stream).
+ *   `stream.send()` per message and `drain`; round trips on a second stream). Their
+ *   latency rounds come after the others' (rounds of their own, same pinning).
  *
  * Throughput for 64 B, 1 KiB, 64 KiB: a warm-up sizes each system's round to about
  * ROUND_MS, then ROUNDS rounds round-robin (the order rotating each round); a round's
@@ -75,6 +76,7 @@ import { type CpuSample, cpuDelta } from './process-cpu.js';
 import { suiteTable } from './report.js';
 import { BATCH_BYTES } from './systems/pump.js';
 import {
+  ALTERNATIVE_KINDS,
   type ChildMessage,
   type ChildStats,
   FANOUT_PAYLOAD,
@@ -774,7 +776,17 @@ async function measureLatency(all: readonly System[], cpu: CpuShare[]): Promise<
   const placement = pinForLatency(systems.filter((s) => !s.failed));
   latencyPinned = placement.pinned;
   try {
-    return await measureLatencyPinned(systems, cpu);
+    // The alternatives after the others, in rounds of their own: interleaved with raw TLS
+    // and peerpost on the two pinned CPUs, their processes (libp2p's heavy allocation,
+    // ZeroMQ's I/O threads) would change what those are measured next to from one round
+    // of this benchmark to the next. Their ratios are to raw TLS's figures of this run.
+    const isAlternative = (s: System) => (ALTERNATIVE_KINDS as readonly string[]).includes(s.def.kind);
+    const first = await measureLatencyPinned(
+      systems.filter((s) => !isAlternative(s)),
+      cpu,
+    );
+    const alternatives = systems.filter(isAlternative);
+    return alternatives.length === 0 ? first : [...first, ...(await measureLatencyPinned(alternatives, cpu))];
   } finally {
     placement.unpin();
   }
