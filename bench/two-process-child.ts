@@ -50,6 +50,7 @@ import {
   LIBP2P_COUNT,
   LIBP2P_ECHO,
   type Listening,
+  mutualTlsServer,
   NO_COMPRESSION,
   type ParentMessage,
   serveParent,
@@ -108,12 +109,7 @@ async function rawReceiver(credentials: Credentials, peerCertPem: string): Promi
   const sockets = new Set<TLSSocket>();
   const server: Server = createServer(
     {
-      key: credentials.keyPem,
-      cert: credentials.certPem,
-      minVersion: 'TLSv1.3',
-      maxVersion: 'TLSv1.3',
-      requestCert: true,
-      rejectUnauthorized: false,
+      ...mutualTlsServer(credentials),
       ALPNProtocols: [ALPN_COUNT, ALPN_ECHO],
       noDelay: true,
     },
@@ -308,14 +304,7 @@ async function zeromqReceiver(): Promise<Receiver> {
 async function wsReceiver(credentials: Credentials, peerCertPem: string): Promise<Receiver> {
   const { WebSocketServer } = await import('ws');
   const pinned = new X509Certificate(peerCertPem).fingerprint256;
-  const server = createHttpsServer({
-    key: credentials.keyPem,
-    cert: credentials.certPem,
-    minVersion: 'TLSv1.3',
-    maxVersion: 'TLSv1.3',
-    requestCert: true,
-    rejectUnauthorized: false,
-  });
+  const server = createHttpsServer(mutualTlsServer(credentials));
   server.on('tlsClientError', () => {});
   const wss = new WebSocketServer({
     server,

@@ -52,6 +52,7 @@ import {
   LIBP2P_COUNT,
   LIBP2P_ECHO,
   type Listening,
+  mutualTlsServer,
   NO_COMPRESSION,
   PEER,
   type SenderDef,
@@ -218,12 +219,7 @@ async function openRawFanout(def: SenderDef, subscribersCertPem: string, own: Cr
   const accepted: TLSSocket[] = [];
   const server = createServer(
     {
-      key: own.keyPem,
-      cert: own.certPem,
-      minVersion: 'TLSv1.3',
-      maxVersion: 'TLSv1.3',
-      requestCert: true,
-      rejectUnauthorized: false,
+      ...mutualTlsServer(own),
       ALPNProtocols: [ALPN_COUNT],
       noDelay: true,
     },

@@ -163,6 +163,21 @@ export async function sumMetric(metrics: PrometheusMetrics, name: string): Promi
 }
 
 /** A mutually authenticated TLS 1.3 client connection pinning the server certificate, with `noDelay`. */
+/**
+ * Server options for TLS 1.3 with mutual authentication: the client's certificate is
+ * requested, and the caller pins it (self-signed: not checked against a CA).
+ */
+export function mutualTlsServer(own: Credentials) {
+  return {
+    key: own.keyPem,
+    cert: own.certPem,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    requestCert: true,
+    rejectUnauthorized: false,
+  } as const;
+}
+
 export function tlsConnect(
   port: number,
   own: Credentials,

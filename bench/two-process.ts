@@ -776,23 +776,42 @@ async function measureLatency(all: readonly System[], cpu: CpuShare[]): Promise<
   const placement = pinForLatency(systems.filter((s) => !s.failed));
   latencyPinned = placement.pinned;
   try {
-    // The alternatives after the others, in rounds of their own: interleaved with raw TLS
-    // and peerpost on the two pinned CPUs, their processes (libp2p's heavy allocation,
-    // ZeroMQ's I/O threads) would change what those are measured next to from one round
-    // of this benchmark to the next. Their ratios are to raw TLS's figures of this run.
+    // The alternatives after the others, in rounds of their own with raw TLS again:
+    // interleaved with peerpost on the two pinned CPUs, their processes (libp2p's heavy
+    // allocation, ZeroMQ's I/O threads) would change what peerpost and raw TLS are
+    // measured next to from one round of this benchmark to the next. Their ratios are to
+    // raw TLS's rounds among them (row RAW_WITH_ALTERNATIVES, itself compared with raw
+    // TLS's first rounds: how far the machine drifted between the two).
     const isAlternative = (s: System) => (ALTERNATIVE_KINDS as readonly string[]).includes(s.def.kind);
     const first = await measureLatencyPinned(
       systems.filter((s) => !isAlternative(s)),
       cpu,
     );
     const alternatives = systems.filter(isAlternative);
-    return alternatives.length === 0 ? first : [...first, ...(await measureLatencyPinned(alternatives, cpu))];
+    const raw = systems.find((s) => s.name === RAW);
+    if (alternatives.length === 0) return first;
+    if (raw === undefined) return [...first, ...(await measureLatencyPinned(alternatives, cpu))];
+    return [...first, ...(await measureLatencyPinned([raw, ...alternatives], cpu, RAW_WITH_ALTERNATIVES))];
   } finally {
     placement.unpin();
   }
 }
 
-async function measureLatencyPinned(systems: readonly System[], cpu: CpuShare[]): Promise<Figure[]> {
+/** raw TLS's round trips measured again among the alternatives' (their baseline). */
+const RAW_WITH_ALTERNATIVES = 'raw TLS (with the alternatives)';
+
+/**
+ * Latency rounds of `systems` (warm-up each, then LATENCY_ROUNDS rounds round-robin). With
+ * `rawAs`, raw TLS's figures of these rounds are named `rawAs` (compared with raw TLS's
+ * own) and every other system's are compared with them.
+ */
+async function measureLatencyPinned(
+  systems: readonly System[],
+  cpu: CpuShare[],
+  rawAs?: string,
+): Promise<Figure[]> {
+  const nameOf = (s: System) => (rawAs !== undefined && s.name === RAW ? rawAs : s.name);
+  const latencyBaselineOf = (s: System) => (rawAs !== undefined && s.name !== RAW ? rawAs : RAW);
   const suite = 'two-process latency';
   const payload = payloadOf(64);
   const t0 = performance.now();
@@ -846,7 +865,7 @@ async function measureLatencyPinned(systems: readonly System[], cpu: CpuShare[])
     const rr = receiverRounds.get(s);
     if (sr !== undefined && rr !== undefined) {
       cpu.push({
-        system: s.name,
+        system: nameOf(s),
         window: s.def.window,
         size: RTT_CPU_CASE,
         sender: sideCpu(sr),
@@ -859,13 +878,13 @@ async function measureLatencyPinned(systems: readonly System[], cpu: CpuShare[])
     ] as const) {
       figures.push({
         suite,
-        name: `${s.name} ${label}`,
-        system: s.name,
+        name: `${nameOf(s)} ${label}`,
+        system: nameOf(s),
         case: label,
         value: median(rs),
         unit: 'µs',
         rounds: rs,
-        baseline: `raw TLS ${label}`,
+        baseline: `${latencyBaselineOf(s)} ${label}`,
         lowerIsBetter: true,
       });
     }
