@@ -612,7 +612,8 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
 
 /**
  * Fan-out to FANOUT_SUBSCRIBERS, 1 KiB: messages/s delivered to every subscriber. Same
- * rounds as the throughput (warm-up sizes a round to ROUND_MS, ROUNDS round-robin).
+ * rounds as the throughput (warm-up sizes a round to ROUND_MS, settling rounds, ROUNDS
+ * round-robin).
  */
 async function measureFanout(systems: readonly System[], cpu: CpuShare[]): Promise<Figure[]> {
   const suite = 'two-process fanout';
