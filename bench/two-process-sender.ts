@@ -124,6 +124,25 @@ function windowSink(socket: TLSSocket): Sink {
   };
 }
 
+/**
+ * The one round trip in flight: `next()` is its reply's promise (made before the request
+ * is written), `arrived` resolves it when the reply comes (a method bound to the waiter,
+ * to hand to a reader as its callback).
+ */
+class ReplyWaiter {
+  #resolve: (() => void) | undefined;
+  next(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#resolve = resolve;
+    });
+  }
+  readonly arrived = (): void => {
+    const r = this.#resolve;
+    this.#resolve = undefined;
+    r?.();
+  };
+}
+
 async function openRaw(
   def: SenderDef,
   at: Listening,
@@ -133,22 +152,16 @@ async function openRaw(
   const stream = await tlsConnect(at.port, own, receiverCertPem, ALPN_COUNT);
   const echo = await tlsConnect(at.port, own, receiverCertPem, ALPN_ECHO);
   const pump = new BatchPump(def.window === 'large' ? windowSink(stream) : socketSink(stream), BATCH_BYTES);
-  let answered: (() => void) | undefined;
-  const replies = new FrameReader(() => {
-    const r = answered;
-    answered = undefined;
-    r?.();
-  });
-  echo.on('data', (chunk: Buffer) => replies.push(chunk));
+  const replies = new ReplyWaiter();
+  const frames = new FrameReader(replies.arrived);
+  echo.on('data', (chunk: Buffer) => frames.push(chunk));
   return {
     send: (count, payload) => pump.start(count, payload),
     roundTrip(payload) {
       const out = Buffer.allocUnsafe(4 + payload.length);
       out.writeUInt32BE(payload.length, 0);
       payload.copy(out, 4);
-      const p = new Promise<void>((resolve) => {
-        answered = resolve;
-      });
+      const p = replies.next();
       echo.write(out);
       return p;
     },
@@ -385,12 +398,8 @@ async function openWs(
     });
   const stream = await open(WS_COUNT_PATH);
   const echo = await open(WS_ECHO_PATH);
-  let answered: (() => void) | undefined;
-  echo.on('message', () => {
-    const r = answered;
-    answered = undefined;
-    r?.();
-  });
+  const replies = new ReplyWaiter();
+  echo.on('message', replies.arrived);
   return {
     send(count, payload) {
       return new Promise<void>((resolve) => {
@@ -407,9 +416,7 @@ async function openWs(
       });
     },
     roundTrip(payload) {
-      const p = new Promise<void>((resolve) => {
-        answered = resolve;
-      });
+      const p = replies.next();
       echo.send(payload, { binary: true });
       return p;
     },
@@ -439,13 +446,9 @@ async function openLibp2p(_def: SenderDef, at: Listening): Promise<Side> {
     const target = multiaddr(at.address);
     const out = await node.dialProtocol(target, LIBP2P_COUNT);
     const echo = await node.dialProtocol(target, LIBP2P_ECHO);
-    let answered: (() => void) | undefined;
-    const replies = new FrameReader(() => {
-      const r = answered;
-      answered = undefined;
-      r?.();
-    });
-    echo.addEventListener('message', (evt) => replies.push(bytesOf(evt.data)));
+    const replies = new ReplyWaiter();
+    const frames = new FrameReader(replies.arrived);
+    echo.addEventListener('message', (evt) => frames.push(bytesOf(evt.data)));
     return {
       send(count, payload) {
         return new Promise<void>((resolve) => {
@@ -464,9 +467,7 @@ async function openLibp2p(_def: SenderDef, at: Listening): Promise<Side> {
         });
       },
       roundTrip(payload) {
-        const p = new Promise<void>((resolve) => {
-          answered = resolve;
-        });
+        const p = replies.next();
         echo.send(framed(payload));
         return p;
       },
