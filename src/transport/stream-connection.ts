@@ -308,16 +308,18 @@ export class StreamConnection implements Connection {
   }
 
   /**
-   * Hands the queue to the socket as one buffer. While the socket is backed up, frames
-   * stay in our queue (still counted in pendingFrames) and go out on 'drain': the socket
-   * holds at most one batch beyond its high-water mark, and frames that never left are
-   * known to be unsent when the connection fails. close() forces a last flush.
+   * Hands the queue to the socket as one buffer. While the socket holds half the
+   * high-water mark or more, frames stay in our queue (still counted in pendingFrames)
+   * and go out when a write completes or on 'drain': the socket always has the next
+   * batch behind the one the kernel is taking (no idle gap while this process is
+   * scheduled to refill it), and holds at most half the high-water mark beyond it.
+   * close() forces a last flush.
    */
   #flush(force = false): void {
     this.#scheduled = false;
     const batch = this.#batch;
     if (batch === undefined || batch.isEmpty || this.#finished || this.#socket.destroyed) return;
-    if (!force && this.#socket.writableNeedDrain) return;
+    if (!force && this.#socket.writableLength >= this.#limits.highWaterMarkBytes / 2) return;
     this.#lastWriteAt = this.#clock.now();
     this.#inSocket ??= new Fifo<number>();
     this.#inSocket.push(batch.frames);
@@ -337,6 +339,15 @@ export class StreamConnection implements Connection {
     if (err || this.#socket.destroyed) return;
     this.#unreported -= count;
     this.#handler?.onFlushed?.(count);
+    if (this.#reason !== undefined || this.#socket.writableLength === 0) return; // 'drain' follows
+    // The socket is still writing and took this batch: progress, so the write timeout
+    // starts again; the next batch goes behind the rest, and the writer may fill it.
+    if (this.#writeTimer !== undefined) {
+      this.#clock.clearTimeout(this.#writeTimer);
+      this.#writeTimer = this.#clock.setTimeout(() => this.#onWriteTimeout(), this.#limits.writeTimeoutMs);
+    }
+    if (this.#batch !== undefined && !this.#batch.isEmpty && !this.#scheduled) this.#flush();
+    this.#maybeDrain();
   }
 
   #maybeDrain(): void {

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { Duplex } from 'node:stream';
+import { test } from 'node:test';
+import { resolveLimits } from '../../src/transport/limits.js';
+import { StreamConnection } from '../../src/transport/stream-connection.js';
+import type { CloseReason, TransportLimits } from '../../src/transport/types.js';
+import { FakeClock, settle } from '../../src/util/fake-clock.js';
+
+// A StreamConnection keeps its socket busy (issue 16): while the socket is still writing
+// one batch (its write callback not yet called, as when the kernel's buffer is full), the
+// next batch is handed to it behind that one (the stream holds it and writes it the moment
+// the first completes), up to half the high-water mark in the socket. These tests drive a
+// socket whose writes complete only when the test says so; like a net.Socket, it has one
+// write open at a time and its stream buffers the rest.
+
+/** A socket whose writes are recorded and complete (in order) only on `complete()`. */
+class SlowSocket extends Duplex {
+  /** Bytes of each write the connection made, in order. */
+  readonly writes: number[] = [];
+  readonly #callbacks: ((err?: Error | null) => void)[] = [];
+
+  constructor() {
+    super({ highWaterMark: 16 * 1024 }); // a net.Socket's default
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.writes.push(chunk.length);
+    this.#callbacks.push(callback);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (err?: Error | null) => void): void {
+    this.writes.push(chunks.reduce((n, c) => n + c.chunk.length, 0));
+    this.#callbacks.push(callback);
+  }
+
+  /** Completes the oldest write still open (the kernel took it). */
+  complete(): void {
+    const callback = this.#callbacks.shift();
+    assert.ok(callback, 'a write is open');
+    callback();
+  }
+
+  get open(): number {
+    return this.#callbacks.length;
+  }
+}
+
+function connection(limits: TransportLimits, clock = new FakeClock(0)) {
+  const socket = new SlowSocket();
+  const conn = new StreamConnection(socket, {
+    kind: 'direct',
+    direction: 'outbound',
+    remoteAddress: '127.0.0.1:1',
+    localAddress: '127.0.0.1:2',
+    remoteIdentity: { certHash: 'ab'.repeat(32), shortId: 'abab', ownerKeys: [] },
+    limits: resolveLimits(limits),
+    clock,
+  });
+  const seen = { flushed: 0, drains: 0, closes: [] as CloseReason[] };
+  conn.attach({
+    onFrame: () => {},
+    onFlushed: (n) => {
+      seen.flushed += n;
+    },
+    onDrain: () => {
+      seen.drains++;
+    },
+    onClose: (reason) => seen.closes.push(reason),
+  });
+  return { socket, conn, seen, clock };
+}
+
+/** Writes `count` frames of `size` body bytes (4-byte prefix each on the wire). */
+function burst(conn: StreamConnection, count: number, size: number): void {
+  for (let i = 0; i < count; i++) conn.write(Buffer.alloc(size, i & 0xff));
+}
+
+const KIB = 1024;
+const FRAME = 10 * KIB; // body; 10,244 bytes with its prefix
+
+test('the next batch goes to the socket while it still writes the one before', async () => {
+  const { socket, conn, seen } = connection({ highWaterMarkBytes: 1024 * KIB });
+  burst(conn, 10, FRAME); // ~100 KiB: past the socket's own 16 KiB mark
+  await settle();
+  assert.deepEqual(socket.writes, [10 * (FRAME + 4)]);
+  assert.equal(socket.open, 1);
+  burst(conn, 10, FRAME);
+  await settle();
+  // Not held back until 'drain': the socket's stream holds it behind the open write.
+  assert.equal(socket.writableLength, 20 * (FRAME + 4));
+  assert.equal(conn.bufferedBytes, 20 * (FRAME + 4));
+  assert.equal(seen.flushed, 0, 'nothing written yet');
+  assert.equal(conn.pendingFrames, 20);
+  socket.complete(); // the stream writes the second batch at once
+  assert.deepEqual(socket.writes, [10 * (FRAME + 4), 10 * (FRAME + 4)]);
+  socket.complete();
+  await settle();
+  assert.equal(seen.flushed, 20);
+  assert.equal(conn.pendingFrames, 0);
+  conn.close();
+});
+
+test('past half the high-water mark in the socket, frames wait for the next completed write', async () => {
+  const { socket, conn, seen } = connection({ highWaterMarkBytes: 256 * KIB });
+  burst(conn, 13, FRAME); // ~130 KiB: the socket holds more than half the mark
+  await settle();
+  assert.equal(socket.writes.length, 1);
+  const refused = !conn.write(Buffer.alloc(FRAME));
+  burst(conn, 5, FRAME);
+  await settle();
+  assert.equal(
+    socket.writableLength,
+    13 * (FRAME + 4),
+    'held in the batch while the socket holds half the mark',
+  );
+  assert.equal(conn.bufferedBytes, 19 * (FRAME + 4));
+  assert.equal(conn.pendingFrames, 19);
+  assert.equal(refused, false, 'the mark itself is not reached yet');
+  // The kernel takes the first write: the held frames go out at once.
+  socket.complete();
+  assert.deepEqual(socket.writes, [13 * (FRAME + 4), 6 * (FRAME + 4)]);
+  assert.equal(seen.flushed, 13);
+  assert.equal(conn.pendingFrames, 6);
+  socket.complete();
+  await settle();
+  assert.equal(seen.flushed, 19);
+  assert.equal(conn.pendingFrames, 0);
+  conn.close();
+});
+
+test('the high-water mark still bounds batch plus socket, and onDrain comes below it', async () => {
+  const { socket, conn, seen } = connection({ highWaterMarkBytes: 64 * KIB });
+  let accepted = 0;
+  while (conn.write(Buffer.alloc(FRAME))) accepted++;
+  // 7 frames reach 64 KiB (batch + socket): the 7th write says false.
+  assert.equal(accepted, 6);
+  assert.ok(conn.bufferedBytes >= 64 * KIB);
+  assert.equal(seen.drains, 0);
+  await settle();
+  assert.equal(socket.writes.length, 1);
+  socket.complete();
+  await settle();
+  assert.equal(seen.drains, 1, 'onDrain once below the mark');
+  assert.equal(seen.flushed, 7);
+  conn.close();
+});
+
+test('a write completing while others are open restarts the write timeout', async () => {
+  const clock = new FakeClock(0);
+  const { socket, conn, seen } = connection({ highWaterMarkBytes: 1024 * KIB, writeTimeoutMs: 500 }, clock);
+  burst(conn, 10, FRAME);
+  await settle();
+  burst(conn, 10, FRAME);
+  await settle();
+  assert.equal(socket.open, 1);
+  assert.equal(socket.writableLength, 20 * (FRAME + 4));
+  await clock.tick(400);
+  socket.complete(); // progress: the first batch reached the kernel
+  await settle();
+  await clock.tick(400);
+  assert.equal(conn.closeReason, undefined, '800 ms backed up, but not 500 ms without progress');
+  assert.equal(seen.closes.length, 0);
+  await clock.tick(100);
+  await settle();
+  assert.equal(seen.closes[0]?.code, 'ERR_WRITE_TIMEOUT');
+  assert.equal(seen.flushed, 10, 'the batch still open was not written');
+});
