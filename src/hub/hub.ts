@@ -52,6 +52,12 @@ export interface ConnectionHubOptions {
   random?: Random;
   /** Called after a subscriber connection is added to or taken out of routing. */
   onSubscribersChanged?: () => void;
+  /**
+   * While {@link ConnectionHub.subscriberRoomWanted}: a subscriber's queue drained to half
+   * its capacity or less (in frames and bytes), so {@link ConnectionHub.broadcastWritable}
+   * may have turned true.
+   */
+  onSubscriberRoom?: () => void;
   /** Called when a connection from a peer identified by its pinned identity is accepted (the peer is up). */
   onInboundPeer?: (peerId: string) => void;
   /**
@@ -135,6 +141,9 @@ export class ConnectionHub implements HubPort, InboundOwner {
   readonly #connectedSubscriptions = new Set<Subscription>();
   #refused = 0;
   readonly #onSubscribersChanged: (() => void) | undefined;
+  readonly #onSubscriberRoom: (() => void) | undefined;
+  /** Someone waits for {@link broadcastWritable}: drained subscriber queues are reported. */
+  subscriberRoomWanted = false;
   readonly #onInboundPeer: ((peerId: string) => void) | undefined;
   /** Refusal warnings, rate-limited (made on the first one). */
   #warnings: WarnLimiter | undefined;
@@ -161,6 +170,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#acceptAcks = options.acceptAcks ?? true;
     this.ackStreams = new AckStreams(options.ackStreams ?? 4096);
     this.#onSubscribersChanged = options.onSubscribersChanged;
+    this.#onSubscriberRoom = options.onSubscriberRoom;
     this.#onInboundPeer = options.onInboundPeer;
     this.#identities = new IdentityIndex(this.#topology.get());
     // Subscribed from the start (not at start()): subscriptions opened before start()
@@ -415,6 +425,28 @@ export class ConnectionHub implements HubPort, InboundOwner {
         if (!busy()) done();
       };
     });
+  }
+
+  /** InboundOwner: a connection's transport drained and its queue moved there. */
+  drained(inbound: InboundConnection): void {
+    if (this.subscriberRoomWanted && inbound.isSubscriber && inbound.outbox.atHalf) {
+      this.#onSubscriberRoom?.();
+    }
+  }
+
+  /**
+   * True when a broadcast made now would be queued for every subscriber rather than
+   * dropped for a full queue (`queue_full`: a subscriber's own bounds or the hub's
+   * `queueBytesTotal`; `node_queue_full`: the node's budget); also true with no
+   * subscriber (nothing to wait for). Looks at each subscriber connection: O(subscribers).
+   */
+  broadcastWritable(): boolean {
+    if (!this.#isOpen()) return true;
+    const subscribers = this.#routes.subscribers();
+    if (subscribers === undefined) return true;
+    if (!this.#queueBytes.hasRoom) return false;
+    for (const subscriber of subscribers) if (subscriber.outbox.full) return false;
+    return true;
   }
 
   /** InboundOwner: a connection flushed or closed. */

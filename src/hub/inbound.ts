@@ -19,6 +19,8 @@ import { type ByteBudget, type DepthTotal, Outbox } from './outbox.js';
 export interface InboundOwner {
   readonly reader: IncomingReader;
   inboundClosed(inbound: InboundConnection, reason: CloseReason): void;
+  /** The transport drained and this connection's queue moved to it (see {@link Outbox.drain}). */
+  drained(inbound: InboundConnection): void;
   /**
    * The peer broke the protocol: a frame that does not decode, or any frame on a
    * (one-way) subscriber connection. The owner stops routing to it and closes it.
@@ -225,6 +227,7 @@ export class InboundConnection implements ConnectionHandler {
 
   onDrain(): void {
     this.outbox.drain();
+    this.#owner.drained(this);
   }
 
   onFlushed(count: number): void {

@@ -137,6 +137,19 @@ export class Outbox {
     return this.#bytes;
   }
 
+  /**
+   * True when the next frame that has to wait here would be refused for this queue's own
+   * bounds (its frame count, or its bytes: a first frame always fits).
+   */
+  get full(): boolean {
+    return this.#size >= this.#capacity || (this.#size > 0 && this.#bytes >= this.#capacityBytes);
+  }
+
+  /** Half the capacity or less is used, in frames and in bytes. */
+  get atHalf(): boolean {
+    return this.#size <= this.#capacity / 2 && this.#bytes <= this.#capacityBytes / 2;
+  }
+
   /** Frames waiting in the ring (not yet handed to the transport). */
   get depth(): number {
     return this.#size;

@@ -236,6 +236,7 @@ export class Network {
       random: this.#random,
       selfId: options.nodeId,
       onSubscribersChanged: () => this.#recheck(),
+      onSubscriberRoom: () => this.#recheck(),
       // A peer that connects to us is up: stop waiting out the backoff of our senders to it.
       onInboundPeer: (peerId) => this.#sender.reconnect(peerId),
       knownLabels: this.#senderConfig,
@@ -471,6 +472,29 @@ export class Network {
     return this.#waitFor(() => this.#sender.writable(id), undefined, options.signal);
   }
 
+  /**
+   * True when a broadcast sent now would be queued for every subscriber rather than
+   * dropped for a full queue (`dropped:queue_full` / `dropped:node_queue_full` at a
+   * subscriber's address); also true with no subscriber. Allocates nothing; looks at
+   * each subscriber connection (O(subscribers), a small fraction of what the broadcast
+   * itself costs per subscriber).
+   */
+  broadcastWritable(): boolean {
+    return this.#hub.broadcastWritable();
+  }
+
+  /**
+   * Resolves when {@link broadcastWritable} is true: at once if it is, else when the full
+   * subscriber queues have drained to half their capacity (or their subscribers left).
+   * Rejects with `ERR_ABORTED` when `signal` aborts and `ERR_CLOSED` when the network
+   * closes. The publishing loop: `if (!net.broadcastWritable()) await net.broadcastReady(); net.broadcast(...)`.
+   * The pace is the slowest subscriber's: one that stops reading holds the wait until its
+   * connection fails the write timeout (`limits.writeTimeoutMs`) and leaves.
+   */
+  broadcastReady(options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#waitFor(() => this.#hub.broadcastWritable(), undefined, options.signal);
+  }
+
   /** Waits for room ({@link ready}), then sends; resolves with the message id. */
   async sendAsync(
     receiver: string | DirectReceiver,
@@ -695,7 +719,7 @@ export class Network {
         end: (err) => {
           this.#conditions.delete(condition);
           // Room notifications from the senders only while someone waits.
-          if (this.#conditions.size === 0) this.#sender.roomWanted = false;
+          if (this.#conditions.size === 0) this.#sender.roomWanted = this.#hub.subscriberRoomWanted = false;
           if (condition.onAbort !== undefined) signal?.removeEventListener('abort', condition.onAbort);
           if (err === undefined) resolve();
           else reject(err);
@@ -707,7 +731,7 @@ export class Network {
         signal.addEventListener('abort', condition.onAbort, { once: true });
       }
       this.#conditions.add(condition);
-      this.#sender.roomWanted = true;
+      this.#sender.roomWanted = this.#hub.subscriberRoomWanted = true;
       poke?.();
       if (test()) condition.end(undefined);
     });
