@@ -83,17 +83,6 @@ function counted(): void {
   }
 }
 
-let progressEvery = Number.POSITIVE_INFINITY;
-let nextProgress = Number.POSITIVE_INFINITY;
-/** Fan-out subscribers count here: the same, plus a `progress` report every `progressEvery`. */
-function countedFanout(): void {
-  counted();
-  if (delivered >= nextProgress) {
-    nextProgress = delivered + progressEvery;
-    send({ type: 'progress', delivered });
-  }
-}
-
 function done(): void {
   send({ type: 'done', delivered, cpu: meter.sample() });
 }
@@ -184,9 +173,8 @@ async function peerpostReceiver(credentials: Credentials, peerCertPem: string): 
 /**
  * Fan-out, raw TLS: `n` TLS connections to the parent's publisher (ALPN `bench-count`,
  * pinning its certificate), each counting the frames it receives with `counted`, as the
- * point-to-point raw receiver does. No `progress` reports: the raw publisher's pump is paced
- * by its sockets' backpressure and reads none (and `progressEvery` crosses IPC as JSON, so
- * an Infinity there arrives as null and would report every single frame).
+ * point-to-point raw receiver does (both publishers are paced by their own backpressure:
+ * nothing is reported over IPC until the round's total is counted).
  */
 async function rawSubscribers(
   credentials: Credentials,
@@ -232,7 +220,7 @@ async function peerpostSubscribers(
         compressThresholdBytes: NO_COMPRESSION,
       });
       nodes.push(net);
-      net.onMessage(countedFanout);
+      net.onMessage(counted);
       net.subscribe('publisher');
     }
   } catch (err) {
@@ -372,11 +360,6 @@ async function handle(m: ParentMessage): Promise<void> {
     case 'init': {
       if (kind === 'fanout-raw' || kind === 'fanout-peerpost') {
         if (!m.fanout) throw new Error(`${kind}: init without fanout`);
-        // Over JSON IPC a non-finite number arrives as null, and `delivered >= null` is
-        // always true: a report per message. Anything but a positive number: no reports.
-        const every = m.fanout.progressEvery as unknown;
-        progressEvery = typeof every === 'number' && every > 0 ? every : Number.POSITIVE_INFINITY;
-        nextProgress = progressEvery;
         const open = kind === 'fanout-raw' ? rawSubscribers : peerpostSubscribers;
         receiver = await open(m.credentials, m.peerCertPem, m.fanout);
       } else {

@@ -45,7 +45,6 @@ import {
   ALPN_COUNT,
   ALPN_ECHO,
   closeSocket,
-  FANOUT_WINDOW,
   LARGE_PEER_QUEUE_BYTES,
   LARGE_RESUME_BYTES,
   LARGE_WINDOW,
@@ -85,8 +84,6 @@ interface Side {
   readonly address?: string;
   /** A publisher: resolves once `subscribers` have connected. */
   ready?(subscribers: number): Promise<void>;
-  /** peerpost broadcast: the subscribers have counted `delivered` messages, all together. */
-  progress?(delivered: number): void;
   /** Starts sending `count` messages of `payload`; resolves once all are handed over. */
   send(count: number, payload: Buffer): Promise<void> | void;
   /** One request; resolves on its reply. */
@@ -268,10 +265,10 @@ async function openRawFanout(def: SenderDef, subscribersCertPem: string, own: Cr
 }
 
 /**
- * Fan-out, peerpost: a publisher node (`limits.subscriberQueueCapacity` 1,000,000, so the
- * window, not a queue, bounds what is in flight) whose subscribers are the child's nodes;
- * `broadcast()` per message while fewer than FANOUT_WINDOW messages are undelivered to the
- * average subscriber (the child reports its count, forwarded here as `progress`).
+ * Fan-out, peerpost: a publisher node with the default limits (subscriber queues of 1,024
+ * frames) whose subscribers are the child's nodes; `broadcast()` per message, waiting on
+ * the library's own backpressure when a subscriber queue is full
+ * (`broadcastWritable()` / `broadcastReady()`), as the raw pump waits on its sockets'.
  */
 async function openBroadcast(subscribersCertPem: string, own: Credentials): Promise<Side> {
   const net: Network = await createNetwork({
@@ -280,33 +277,14 @@ async function openBroadcast(subscribersCertPem: string, own: Credentials): Prom
     trust: { certHashes: [certificateHash(subscribersCertPem)] },
     listen: '127.0.0.1:0',
     compressThresholdBytes: NO_COMPRESSION,
-    limits: { subscriberQueueCapacity: 1_000_000 },
   });
-  let subscribers = 1;
-  /** Broadcasts so far, and receipts the child has reported (all subscribers together). */
-  let sent = 0;
-  let reported = 0;
-  let wake: (() => void) | undefined;
   return {
     address: net.address,
-    async ready(n) {
-      subscribers = n;
-      await until(() => net.stats().hub.inbound['subscribe-node'] >= n);
-    },
-    progress(delivered) {
-      reported = Math.max(reported, delivered);
-      const w = wake;
-      wake = undefined;
-      w?.();
-    },
+    ready: (n) => net.waitForSubscribers(n),
     async send(count, payload) {
-      const end = sent + count;
-      while (sent < end) {
-        while (sent < end && sent - Math.floor(reported / subscribers) < FANOUT_WINDOW) {
-          net.broadcast('Bench', payload);
-          sent++;
-        }
-        if (sent < end) await new Promise<void>((r) => (wake = r));
+      for (let i = 0; i < count; i++) {
+        if (!net.broadcastWritable()) await net.broadcastReady();
+        net.broadcast('Bench', payload);
       }
     },
     roundTrip: () => Promise.reject(new Error('fan-out: no round trips')),
@@ -522,9 +500,6 @@ async function handle(m: SenderRequest): Promise<void> {
     case 'ready':
       await (side as Side).ready?.(m.subscribers);
       reply({ type: 'ready' });
-      return;
-    case 'progress':
-      side?.progress?.(m.delivered);
       return;
     case 'send':
       await (side as Side).send(m.count, payload(m.size));

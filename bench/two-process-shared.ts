@@ -11,8 +11,6 @@ export interface FanoutInit {
   /** raw: the publisher's TLS port; peerpost: its `network.address`. */
   port: number;
   address: string;
-  /** Post `progress` each time this many more messages have been counted (all subscribers together). */
-  progressEvery: number;
 }
 
 export type ParentMessage =
@@ -50,8 +48,6 @@ export type ChildMessage =
   | { type: 'done'; delivered: number; cpu: CpuSample }
   | { type: 'stats'; stats: ChildStats }
   | { type: 'closed' }
-  /** Fan-out: messages counted so far, all subscribers together (the publisher's window). */
-  | { type: 'progress'; delivered: number }
   | { type: 'error'; error: string };
 
 /** A system as its sending process (bench/two-process-sender.ts) needs it. */
@@ -79,10 +75,6 @@ export interface SenderDef {
 export const FANOUT_SUBSCRIBERS = 100;
 /** Fan-out payload (as the in-process fan-out suite). */
 export const FANOUT_PAYLOAD = 1024;
-/** peerpost broadcast: payload bytes the publisher keeps undelivered at most (as in one process). */
-export const FANOUT_WINDOW_BYTES = 2 * 1024 * 1024;
-/** peerpost broadcast: messages the publisher keeps undelivered to the average subscriber at most. */
-export const FANOUT_WINDOW = Math.max(8, Math.floor(FANOUT_WINDOW_BYTES / (FANOUT_PAYLOAD + 64)));
 
 /** What bench/two-process.ts asks of a sending process. */
 export type SenderRequest =
@@ -96,8 +88,6 @@ export type SenderRequest =
     }
   /** A publisher: answer `ready` once every subscriber has connected. */
   | { type: 'ready'; subscribers: number }
-  /** peerpost broadcast: messages the subscribers have counted so far, all together (forwarded from the child). */
-  | { type: 'progress'; delivered: number }
   /** Send `count` messages of `size` bytes. */
   | { type: 'send'; count: number; size: number }
   /** Make `count` sequential round trips of `size` bytes, each timed. */

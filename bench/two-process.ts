@@ -81,8 +81,6 @@ import {
   type ChildStats,
   FANOUT_PAYLOAD,
   FANOUT_SUBSCRIBERS,
-  FANOUT_WINDOW,
-  FANOUT_WINDOW_BYTES,
   type FanoutInit,
   LARGE_PEER_QUEUE_BYTES,
   LARGE_RESUME_BYTES,
@@ -402,18 +400,7 @@ async function openHosted(def: Definition, receiver: Credentials, sender: Creden
         subscribers: FANOUT_SUBSCRIBERS,
         port: where.port ?? 0,
         address: where.address ?? '',
-        // raw TLS: unused, the pump is paced by the sockets' backpressure (and not
-        // Infinity: IPC serializes as JSON, where it becomes null). peerpost: the window.
-        progressEvery:
-          def.kind === 'fanout-raw' ? 0 : Math.max(1, Math.floor(FANOUT_WINDOW / 4)) * FANOUT_SUBSCRIBERS,
       }));
-      if (def.kind === 'fanout-peerpost') {
-        // The publisher's window: what the subscribers have counted, as they report it.
-        link.child.on('message', (m: ChildMessage) => {
-          if (m.type === 'progress' || m.type === 'done')
-            host.post({ type: 'progress', delivered: m.delivered });
-        });
-      }
       await host.ask({ type: 'ready', subscribers: FANOUT_SUBSCRIBERS }, 'ready');
     } else {
       let at: Listening;
@@ -1105,7 +1092,7 @@ async function main(): Promise<void> {
           'transport high-water mark); writable() is false when the queue holds that many frame bytes, ' +
           'ready() resolves at half',
       },
-      fanout: `${RAW_FANOUT}: batches of up to ${FANOUT_BATCH_BYTES} bytes of frames, each encoded once and written to each of the ${FANOUT_SUBSCRIBERS} accepted TLS sockets of the child's subscribers, every socket paced by its own drain (FanoutPump); the child only counts frames; ${BROADCAST}: broadcast() per message from a publisher node (subscriberQueueCapacity 1000000) to ${FANOUT_SUBSCRIBERS} subscriber nodes in one child, at most ${FANOUT_WINDOW_BYTES} bytes of payload undelivered to the average subscriber (the child reports over IPC, forwarded to the publisher's process); ${FANOUT_PAYLOAD}-byte payloads; msg/s = messages delivered to every subscriber`,
+      fanout: `${RAW_FANOUT}: batches of up to ${FANOUT_BATCH_BYTES} bytes of frames, each encoded once and written to each of the ${FANOUT_SUBSCRIBERS} accepted TLS sockets of the child's subscribers, every socket paced by its own drain (FanoutPump); the child only counts frames; ${BROADCAST}: broadcast() per message from a publisher node with default limits (subscriber queues of 1024 frames) to ${FANOUT_SUBSCRIBERS} subscriber nodes in one child, waiting on broadcastReady() whenever broadcastWritable() is false (the library's backpressure: no IPC in the loop, as for the raw pump); ${FANOUT_PAYLOAD}-byte payloads; msg/s = messages delivered to every subscriber`,
       cpu:
         'per side: process.cpuUsage() (all threads); main thread from /proc/self/task/<pid>/schedstat; ' +
         'other threads = the difference; GCs and their pauses from PerformanceObserver gc entries',
