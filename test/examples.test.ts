@@ -34,6 +34,16 @@ test('examples/backpressure.ts: every message delivered, none dropped, the loop 
   assert.match(out, /^outcomes: written 200000$/m);
 });
 
+test('examples/broadcast-backpressure.ts: every subscriber gets every broadcast, none dropped, the loop waited', async () => {
+  const { stdout: out } = await run(
+    process.execPath,
+    ['--import', 'tsx', 'examples/broadcast-backpressure.ts', '20000'],
+    { timeout: 120_000 },
+  );
+  assert.match(out, /^sent 20000, received s1 20000, s2 20000, s3 20000, waited for room [1-9]\d* times$/m);
+  assert.match(out, /^outcomes: written 60000$/m);
+});
+
 test('examples/broadcast.ts: every subscriber gets the broadcast, only s2 the private one', async () => {
   const out = await example('broadcast');
   for (const name of ['s1', 's2', 's3']) assert.match(out, new RegExp(`^${name}: News:hello, all`, 'm'));
