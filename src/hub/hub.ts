@@ -144,6 +144,8 @@ export class ConnectionHub implements HubPort, InboundOwner {
   readonly #onSubscriberRoom: (() => void) | undefined;
   /** Someone waits for {@link broadcastWritable}: drained subscriber queues are reported. */
   subscriberRoomWanted = false;
+  /** Bytes of the last broadcast's frame: {@link broadcastWritable} asks room for one as large. */
+  #lastBroadcastBytes = 1;
   readonly #onInboundPeer: ((peerId: string) => void) | undefined;
   /** Refusal warnings, rate-limited (made on the first one). */
   #warnings: WarnLimiter | undefined;
@@ -166,6 +168,11 @@ export class ConnectionHub implements HubPort, InboundOwner {
     this.#logger = (options.logger ?? noopLogger).child({ component: 'hub', self: options.selfId });
     this.#limits = resolveHubLimits(options.limits);
     this.#queueBytes = new ByteBudget(this.#limits.queueBytesTotal, options.budget);
+    // A spent hub budget back at half is room for broadcasts too (the node's budget tells
+    // its own owner).
+    this.#queueBytes.onRoom(() => {
+      if (this.subscriberRoomWanted) this.#onSubscriberRoom?.();
+    });
     this.#random = options.random ?? Math.random;
     this.#acceptAcks = options.acceptAcks ?? true;
     this.ackStreams = new AckStreams(options.ackStreams ?? 4096);
@@ -297,6 +304,7 @@ export class ConnectionHub implements HubPort, InboundOwner {
     const area = forEveryone ? this.#frames.encode(envelope, size) : frameBuffer(envelope, size);
     const start = forEveryone ? this.#frames.offset : 0;
     const frame = forEveryone ? area.subarray(start, start + FRAME_PREFIX_BYTES + size) : area;
+    this.#lastBroadcastBytes = frame.length;
     let written = 0;
     let tooSlow: InboundConnection[] | undefined;
     for (const subscriber of targets) {
@@ -435,17 +443,20 @@ export class ConnectionHub implements HubPort, InboundOwner {
   }
 
   /**
-   * True when a broadcast made now would be queued for every subscriber rather than
-   * dropped for a full queue (`queue_full`: a subscriber's own bounds or the hub's
-   * `queueBytesTotal`; `node_queue_full`: the node's budget); also true with no
-   * subscriber (nothing to wait for). Looks at each subscriber connection: O(subscribers).
+   * True when a broadcast as large as the last one, made now, would be queued for every
+   * subscriber rather than dropped for a full queue (`queue_full`: a subscriber's own
+   * bounds or the hub's `queueBytesTotal`; `node_queue_full`: the node's budget); also
+   * true with no subscriber (nothing to wait for). Looks at each subscriber connection:
+   * O(subscribers).
    */
   broadcastWritable(): boolean {
     if (!this.#isOpen()) return true;
     const subscribers = this.#routes.subscribers();
     if (subscribers === undefined) return true;
-    if (!this.#queueBytes.hasRoom) return false;
-    for (const subscriber of subscribers) if (subscriber.outbox.full) return false;
+    const bytes = this.#lastBroadcastBytes;
+    // Each subscriber that has to queue it takes its bytes from the budgets.
+    if (!this.#queueBytes.fits(bytes * this.#routes.subscriberCount)) return false;
+    for (const subscriber of subscribers) if (subscriber.outbox.fullFor(bytes)) return false;
     return true;
   }
 

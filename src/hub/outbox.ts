@@ -138,11 +138,12 @@ export class Outbox {
   }
 
   /**
-   * True when the next frame that has to wait here would be refused for this queue's own
-   * bounds (its frame count, or its bytes: a first frame always fits).
+   * True when a frame of `frameBytes` that has to wait here would be refused for this
+   * queue's own bounds (its frame count, or its bytes: a first frame always fits), as
+   * {@link #hasRoom} decides.
    */
-  get full(): boolean {
-    return this.#size >= this.#capacity || (this.#size > 0 && this.#bytes >= this.#capacityBytes);
+  fullFor(frameBytes: number): boolean {
+    return this.#size >= this.#capacity || (this.#size > 0 && this.#bytes + frameBytes > this.#capacityBytes);
   }
 
   /** Half the capacity or less is used, in frames and in bytes. */

@@ -473,11 +473,11 @@ export class Network {
   }
 
   /**
-   * True when a broadcast sent now would be queued for every subscriber rather than
-   * dropped for a full queue (`dropped:queue_full` / `dropped:node_queue_full` at a
-   * subscriber's address); also true with no subscriber. Allocates nothing; looks at
-   * each subscriber connection (O(subscribers), a small fraction of what the broadcast
-   * itself costs per subscriber).
+   * True when a broadcast as large as the previous one, sent now, would be queued for
+   * every subscriber rather than dropped for a full queue (`dropped:queue_full` /
+   * `dropped:node_queue_full` at a subscriber's address); also true with no subscriber.
+   * Allocates nothing; looks at each subscriber connection (O(subscribers), a small
+   * fraction of what the broadcast itself costs per subscriber).
    */
   broadcastWritable(): boolean {
     return this.#hub.broadcastWritable();

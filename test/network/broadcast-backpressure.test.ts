@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isPeerpostError } from '../../src/errors.js';
 import type { Network } from '../../src/network/network.js';
+import type { NetworkLimits } from '../../src/network/options.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
 import { memoryNodes } from './memory-nodes.js';
 
@@ -12,12 +13,15 @@ import { memoryNodes } from './memory-nodes.js';
 const N = 5_000;
 const payload = new Uint8Array(256).fill(7);
 
-/** Publisher p (subscriber queues of 100 frames), subscribers s1 and s2 pinned to it. */
-async function nodes() {
+/**
+ * Publisher p (subscriber queues of 100 frames, or as given), subscribers s1 and s2
+ * pinned to it.
+ */
+async function nodes(publisherLimits: NetworkLimits = { subscriberQueueCapacity: 100 }) {
   const made = await memoryNodes(
     ['p', 's1', 's2'],
     (id) => ({
-      ...(id === 'p' ? { limits: { subscriberQueueCapacity: 100 } } : {}),
+      ...(id === 'p' ? { limits: publisherLimits } : {}),
       transportLimits: { highWaterMarkBytes: 8 * 1024 },
     }),
     { socketBufferBytes: 16 * 1024 },
@@ -86,6 +90,29 @@ describe('broadcast backpressure: broadcastWritable() / broadcastReady()', () =>
     assert.deepEqual(n.got.get(n.s1), inOrder);
     assert.deepEqual(n.got.get(n.s2), inOrder);
     assert.deepEqual([...n.outcomes], [['written', 2 * N]]);
+    await n.stopTicking();
+    await n.close();
+  });
+
+  test('a spent node byte budget holds the loop too (queues of a million frames): zero drops', async () => {
+    const n = await nodes({ subscriberQueueCapacity: 1_000_000, nodeQueueBytes: 64 * 1024 });
+    let waits = 0;
+    let mostQueued = 0;
+    for (let i = 0; i < N; i++) {
+      if (!n.p.broadcastWritable()) {
+        waits++;
+        mostQueued = Math.max(mostQueued, n.p.stats().queueBytes);
+        await n.p.broadcastReady();
+      }
+      n.p.broadcast('News', payload);
+    }
+    for (let i = 0; i < 500 && n.got.get(n.s2)!.length < N; i++) await n.clock.tick(10);
+    assert.ok(waits > 0, 'the loop had to wait');
+    // It waited on the budget (the queues' million frames never filled): close to 64 KiB.
+    assert.ok(mostQueued > 60 * 1024 && mostQueued <= 64 * 1024, `queued at most ${mostQueued} bytes`);
+    assert.deepEqual([...n.outcomes], [['written', 2 * N]]);
+    assert.equal(n.got.get(n.s1)!.length, N);
+    assert.equal(n.got.get(n.s2)!.length, N);
     await n.stopTicking();
     await n.close();
   });
