@@ -497,6 +497,31 @@ function sideCpu(rounds: { cpu: CpuSample; ms: number; messages: number }[]): Si
   };
 }
 
+/**
+ * Settling rounds before the measured ones: transfers of `count` messages, a round at a
+ * time, until `steady(child CPU before, after, messages per ms)` holds or `most` rounds
+ * ran. Keeps the child's CPU sample after the last one in `childCpu`.
+ */
+async function settle(
+  s: System,
+  count: number,
+  payload: Buffer,
+  childCpu: Map<System, CpuSample>,
+  what: string,
+  most: number,
+  steady: (before: CpuSample, after: CpuSample, perMs: number) => boolean,
+): Promise<void> {
+  for (let i = 0; i < most; i++) {
+    const before = childCpu.get(s)!;
+    let after = before;
+    const ms = await timed(async () => {
+      after = await s.transfer(count, payload);
+    }, `${what} settling`);
+    childCpu.set(s, after);
+    if (steady(before, after, count / ms)) return;
+  }
+}
+
 async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): Promise<Figure[]> {
   const suite = 'two-process throughput';
   const figures: Figure[] = [];
@@ -532,15 +557,9 @@ async function measureThroughput(systems: readonly System[], cpu: CpuShare[]): P
         // peerpost's) would land in the first rounds and read as per-message CPU of the
         // round, larger for the system with fewer messages per round. Warm on, a round at a
         // time, until a transfer sees none in the child (at most 5 more).
-        for (let i = 0; i < 5; i++) {
-          const before = childCpu.get(s)!;
-          let after = before;
-          await timed(async () => {
-            after = await s.transfer(counts.get(s)!, payloadFor(s));
-          }, `${s.name} ${size.label} settling`);
-          childCpu.set(s, after);
-          if (after.gcMajor === before.gcMajor) break;
-        }
+        const what = `${s.name} ${size.label}`;
+        const noMarkCompact = (before: CpuSample, after: CpuSample) => after.gcMajor === before.gcMajor;
+        await settle(s, counts.get(s)!, payloadFor(s), childCpu, what, 5, noMarkCompact);
         rates.set(s, []);
         senderRounds.set(s, []);
         receiverRounds.set(s, []);
@@ -629,18 +648,12 @@ async function measureFanout(systems: readonly System[], cpu: CpuShare[]): Promi
       // connections' socket buffers and the subscribers' code still warming up. Warm on, a
       // round at a time, until a round is no more than 10% faster than the one before (at
       // most 4 more).
-      let before = 0;
-      for (let i = 0; i < 4; i++) {
-        const count = counts.get(s)!;
-        let after = childCpu.get(s)!;
-        const took = await timed(async () => {
-          after = await s.transfer(count, payload);
-        }, `${s.name} ${kase} settling`);
-        childCpu.set(s, after);
-        const rate = count / took;
-        if (before > 0 && rate <= before * 1.1) break;
-        before = rate;
-      }
+      let previous = 0;
+      await settle(s, counts.get(s)!, payload, childCpu, `${s.name} ${kase}`, 4, (_before, _after, rate) => {
+        const steady = previous > 0 && rate <= previous * 1.1;
+        previous = rate;
+        return steady;
+      });
       rates.set(s, []);
       senderRounds.set(s, []);
       receiverRounds.set(s, []);
