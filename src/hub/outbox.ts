@@ -139,8 +139,8 @@ export class Outbox {
 
   /**
    * True when a frame of `frameBytes` that has to wait here would be refused for this
-   * queue's own bounds (its frame count, or its bytes: a first frame always fits), as
-   * {@link #hasRoom} decides.
+   * queue's own bounds (its frame count, or its bytes: a first frame always fits); the
+   * rule {@link #hasRoom} applies.
    */
   fullFor(frameBytes: number): boolean {
     return this.#size >= this.#capacity || (this.#size > 0 && this.#bytes + frameBytes > this.#capacityBytes);
@@ -281,10 +281,7 @@ export class Outbox {
    * not stuck), the hub's budget, or the node's (the budget's parent).
    */
   #hasRoom(frameBytes: number): boolean {
-    const over =
-      this.#size < this.#capacity && (this.#size === 0 || this.#bytes + frameBytes <= this.#capacityBytes)
-        ? this.#budget.exceededBy(frameBytes)
-        : this.#budget;
+    const over = this.fullFor(frameBytes) ? this.#budget : this.#budget.exceededBy(frameBytes);
     if (over === undefined) return true;
     this.refusal = over === this.#budget ? 'queue_full' : 'node_queue_full';
     this.drops++;

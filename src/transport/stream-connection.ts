@@ -103,6 +103,7 @@ export class StreamConnection implements Connection {
   // creates no closures.
   #flushBound: (() => void) | undefined;
   #onWrittenBound: ((err?: Error | null) => void) | undefined;
+  #onWriteTimeoutBound: (() => void) | undefined;
   readonly #onLivenessBound: () => void;
 
   constructor(socket: Duplex, options: StreamConnectionOptions) {
@@ -326,7 +327,7 @@ export class StreamConnection implements Connection {
     this.#onWrittenBound ??= this.#onWritten.bind(this);
     const accepted = batch.writeTo(this.#socket, this.#onWrittenBound);
     if (!accepted && this.#writeTimer === undefined) {
-      this.#writeTimer = this.#clock.setTimeout(() => this.#onWriteTimeout(), this.#limits.writeTimeoutMs);
+      this.#armWriteTimer();
     }
     this.#maybeDrain();
   }
@@ -344,7 +345,7 @@ export class StreamConnection implements Connection {
     // starts again; the next batch goes behind the rest, and the writer may fill it.
     if (this.#writeTimer !== undefined) {
       this.#clock.clearTimeout(this.#writeTimer);
-      this.#writeTimer = this.#clock.setTimeout(() => this.#onWriteTimeout(), this.#limits.writeTimeoutMs);
+      this.#armWriteTimer();
     }
     if (this.#batch !== undefined && !this.#batch.isEmpty && !this.#scheduled) this.#flush();
     this.#maybeDrain();
@@ -364,6 +365,12 @@ export class StreamConnection implements Connection {
     }
     if (this.#batch !== undefined && !this.#batch.isEmpty && !this.#scheduled) this.#flush();
     this.#maybeDrain();
+  }
+
+  /** The write timeout, from now: one timer, armed while the socket is backed up. */
+  #armWriteTimer(): void {
+    this.#onWriteTimeoutBound ??= this.#onWriteTimeout.bind(this);
+    this.#writeTimer = this.#clock.setTimeout(this.#onWriteTimeoutBound, this.#limits.writeTimeoutMs);
   }
 
   #onWriteTimeout(): void {
