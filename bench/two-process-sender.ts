@@ -265,7 +265,7 @@ async function openRawFanout(def: SenderDef, subscribersCertPem: string, own: Cr
 }
 
 /**
- * Fan-out, peerpost: a publisher node with the default limits (subscriber queues of 1,024
+ * Fan-out, peerpost: a publisher node with the default limits (subscriber queues of 1,000
  * frames) whose subscribers are the child's nodes; `broadcast()` per message, waiting on
  * the library's own backpressure when a subscriber queue is full
  * (`broadcastWritable()` / `broadcastReady()`), as the raw pump waits on its sockets'.

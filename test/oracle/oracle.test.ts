@@ -429,6 +429,90 @@ describe('outcome oracle', () => {
     });
   }
 
+  /**
+   * broadcastHistory with m5 made by publishing loop L of A right after
+   * `broadcastWritable()` said true; the loop ends `done` before the run ends.
+   */
+  function pacedHistory(): OracleEvent[] {
+    const ev = broadcastHistory();
+    const accept = at(ev, (e) => e.t === 'accept' && e.id === 'm5');
+    ev.splice(accept, 0, { t: 'pace-start', node: A, pace: 'L' });
+    ev.splice(accept + 2, 0, { t: 'paced', node: A, pace: 'L', id: 'm5' });
+    ev.splice(at(ev, isBroadcastOutcome('hb:61')) + 1, 0, {
+      t: 'pace-end',
+      node: A,
+      pace: 'L',
+      result: 'done',
+    });
+    const closedA = at(ev, (e) => e.t === 'node-closed');
+    ev.splice(
+      closedA,
+      0,
+      { t: 'closing-all' },
+      { t: 'node-stopping', node: A },
+      { t: 'node-stopping', node: B },
+    );
+    return ev;
+  }
+  const isPaceEnd = (e: OracleEvent) => e.t === 'pace-end';
+  /** Moves L's end to just after the event `match` finds, ending with `result`. */
+  const endPaceAfter = (ev: OracleEvent[], match: (e: OracleEvent) => boolean, result: string): void => {
+    ev.splice(at(ev, isPaceEnd), 1);
+    ev.splice(at(ev, match) + 1, 0, { t: 'pace-end', node: A, pace: 'L', result });
+  };
+  const isStoppingA = (e: OracleEvent) => e.t === 'node-stopping' && e.node === A;
+
+  test('a paced broadcast queued for every subscriber, its loop ending done, has no violation', () => {
+    assert.deepEqual(rulesOf(pacedHistory()), []);
+  });
+
+  test('a publishing loop rejected ERR_CLOSED because its node was asked to close mid-run has no violation', () => {
+    const ev = pacedHistory();
+    ev.splice(at(ev, isStoppingA), 1);
+    ev.splice(at(ev, isBroadcastOutcome('hb:61')) + 1, 0, { t: 'node-stopping', node: A });
+    endPaceAfter(ev, isStoppingA, 'ERR_CLOSED');
+    assert.deepEqual(rulesOf(ev), []);
+  });
+
+  const pacedCases: [string, (events: OracleEvent[]) => void][] = [
+    [
+      'a broadcast made when writable that a subscriber queue refused',
+      (ev) => {
+        ev[at(ev, isBroadcastOutcome('hb:61'))] = {
+          t: 'outcome',
+          node: A,
+          id: 'm5',
+          address: 'hb:61',
+          mode: 'broadcast',
+          outcome: 'dropped:queue_full',
+        };
+      },
+    ],
+    ['a publishing loop that never ends', (ev) => ev.splice(at(ev, isPaceEnd), 1)],
+    [
+      'a publishing loop that ends twice',
+      (ev) => ev.splice(at(ev, isPaceEnd), 0, { t: 'pace-end', node: A, pace: 'L', result: 'done' }),
+    ],
+    [
+      'a publishing loop rejected while its node ran',
+      (ev) => {
+        ev[at(ev, isPaceEnd)] = { t: 'pace-end', node: A, pace: 'L', result: 'ERR_CLOSED' };
+      },
+    ],
+    [
+      'a publishing loop still waiting when the run ended (rejected as its node closed at the end)',
+      (ev) => endPaceAfter(ev, isStoppingA, 'ERR_CLOSED'),
+    ],
+  ];
+  for (const [name, change] of pacedCases) {
+    test(`catches ${name}`, () => {
+      const events = pacedHistory();
+      change(events);
+      const rule: Rule = name.startsWith('a broadcast') ? 'paced-room' : 'paced-ends';
+      assert.deepEqual(rulesOf(events), [rule]);
+    });
+  }
+
   test('a waiting message may end without an address, or go to the address its peer gets', () => {
     const ended = clean();
     ended.splice(

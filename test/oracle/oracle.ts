@@ -85,6 +85,23 @@ export type OracleEvent =
       readonly result: string;
       readonly reply?: string;
     }
+  /**
+   * A publishing loop of `node` starts (`pace`, its name): it broadcasts a number of
+   * messages, each once `broadcastWritable()` is true (waiting on `broadcastReady()`
+   * while it is false).
+   */
+  | { readonly t: 'pace-start'; readonly node: string; readonly pace: string }
+  /** Broadcast `id` (accepted just before) was made by loop `pace` right after `broadcastWritable()` said true. */
+  | { readonly t: 'paced'; readonly node: string; readonly pace: string; readonly id: string }
+  /** How the loop ended: `done` (every broadcast made) or the code its wait rejected with. */
+  | { readonly t: 'pace-end'; readonly node: string; readonly pace: string; readonly result: string }
+  /** The harness asks the node to close (a move, a crash, or the end of the run). */
+  | { readonly t: 'node-stopping'; readonly node: string }
+  /**
+   * The run is over (every reader reading again, time given to finish what was under way)
+   * and every node is about to close.
+   */
+  | { readonly t: 'closing-all' }
   | {
       readonly t: 'final';
       /**
@@ -121,6 +138,8 @@ export type Rule =
   | 'settled-outcomes'
   | 'request-once'
   | 'request-result'
+  | 'paced-room'
+  | 'paced-ends'
   | 'clean-close';
 
 export interface Violation {
@@ -200,6 +219,15 @@ export class Oracle {
     string,
     { node: string; settles: { seq: number; outcomes: readonly string[] }[] }
   >();
+  /** Publishing loops by name: their node, their broadcasts and how they ended (with the end's seq). */
+  readonly #paces = new Map<
+    string,
+    { node: string; ids: string[]; ends: { seq: number; result: string }[] }
+  >();
+  /** When the harness first asked each node (key) to close. */
+  readonly #stoppingAt = new Map<string, number>();
+  /** When the run ended and every node was about to close. */
+  #closingAllAt: number | undefined;
   /** Requests by id: their node and how they ended (with the end's seq). */
   readonly #requests = new Map<
     string,
@@ -297,6 +325,21 @@ export class Oracle {
         if (c !== undefined) c.closedSeq = seq;
         break;
       }
+      case 'pace-start':
+        this.#paces.set(event.pace, { node: event.node, ids: [], ends: [] });
+        break;
+      case 'paced':
+        this.#paces.get(event.pace)?.ids.push(event.id);
+        break;
+      case 'pace-end':
+        this.#paces.get(event.pace)?.ends.push({ seq, result: event.result });
+        break;
+      case 'node-stopping':
+        if (!this.#stoppingAt.has(event.node)) this.#stoppingAt.set(event.node, seq);
+        break;
+      case 'closing-all':
+        this.#closingAllAt ??= seq;
+        break;
       case 'node-closed':
         this.#closedAt.set(event.node, seq);
         break;
@@ -327,6 +370,7 @@ export class Oracle {
     this.#checkDeliveries(add, carried);
     this.#checkRequests(add);
     this.#checkWaits(add);
+    this.#checkPaces(add);
     if (this.#finals.length === 0) add('clean-close', 'the run recorded no final state');
     for (const final of this.#finals) {
       const after = final.node === undefined ? 'every node' : final.node;
@@ -451,6 +495,44 @@ export class Oracle {
         add(
           'settled-outcomes',
           `${id} settled with [${given.join(', ')}], onOutcome heard [${heard.join(', ')}]`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Broadcast backpressure. A broadcast made right after `broadcastWritable()` said true
+   * is queued for every subscriber: none of its outcomes is a full queue or budget
+   * (`paced-room`). A publishing loop ends once: with every broadcast made, or rejected
+   * because its node was asked to close mid-run; one still waiting when the run ended,
+   * with every reader reading again and time to drain, lost its wake-up (`paced-ends`).
+   */
+  #checkPaces(add: (rule: Rule, detail: string) => void): void {
+    for (const [pace, p] of this.#paces) {
+      for (const id of p.ids) {
+        const full = (this.#outcomes.get(id) ?? []).find(
+          (o) => o.outcome === 'dropped:queue_full' || o.outcome === 'dropped:node_queue_full',
+        );
+        if (full !== undefined) {
+          add(
+            'paced-room',
+            `${id} of ${pace}, broadcast when writable, was ${full.outcome} at ${full.address}`,
+          );
+        }
+      }
+      if (!this.#once(p.node, p.ends.length)) {
+        add('paced-ends', `${pace} of ${p.node} ended ${p.ends.length} times`);
+        continue;
+      }
+      const end = p.ends[0];
+      if (end === undefined || end.result === 'done') continue;
+      const stopping = this.#stoppingAt.get(p.node);
+      if (end.result !== 'ERR_CLOSED' || stopping === undefined || stopping > end.seq) {
+        add('paced-ends', `${pace} of ${p.node} ended with ${end.result} while its node ran`);
+      } else if (this.#closingAllAt !== undefined && stopping > this.#closingAllAt) {
+        add(
+          'paced-ends',
+          `${pace} of ${p.node} still waited (${p.ids.length} broadcasts made) when the run ended`,
         );
       }
     }

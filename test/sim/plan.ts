@@ -17,6 +17,11 @@ export type Action =
     }
   | { readonly k: 'reply-addr'; readonly at: number; readonly from: number; readonly pick: number }
   | { readonly k: 'broadcast'; readonly at: number; readonly from: number; readonly n: number }
+  /**
+   * A publishing loop: `n` broadcasts, each made once `broadcastWritable()` is true
+   * (waiting on `broadcastReady()` while it is false), more than a subscriber queue holds.
+   */
+  | { readonly k: 'publish'; readonly at: number; readonly from: number; readonly n: number }
   | { readonly k: 'subscribe'; readonly at: number; readonly from: number; readonly to: number }
   /** The node restarts on a new address; its viewers learn the new address (some keep the old one too). */
   | { readonly k: 'move'; readonly at: number; readonly node: number; readonly keepOld: number }
@@ -79,6 +84,7 @@ const WEIGHTS: Readonly<Record<ActionKind, number>> = {
   send: 40,
   'reply-addr': 6,
   broadcast: 4,
+  publish: 2,
   subscribe: 2,
   move: 3,
   tidy: 2,
@@ -151,6 +157,14 @@ export function plan(options: PlanOptions): Action[] {
       case 'broadcast':
         actions.push({ k: 'broadcast', at, from, n: 1 + Math.floor(random() * 3) });
         break;
+      case 'publish': {
+        // Nodes that know the publisher subscribe to it a second before it starts.
+        const subscribers = known.flatMap((peers, j) => (peers.includes(from) ? [j] : [])).slice(0, 3);
+        for (const j of subscribers)
+          actions.push({ k: 'subscribe', at: Math.max(0, at - 1000), from: j, to: from });
+        actions.push({ k: 'publish', at, from, n: 20 + Math.floor(random() * 200) });
+        break;
+      }
       case 'subscribe':
         actions.push({ k: 'subscribe', at, from, to });
         break;

@@ -33,6 +33,11 @@ export interface SimResult {
   readonly outcomes: Readonly<Record<string, number>>;
   /** How the requests ended: `answered` or the error code. */
   readonly requests: Readonly<Record<string, number>>;
+  /**
+   * The publishing loops (`publish`): broadcasts they made, waits on `broadcastReady()`,
+   * and how the loops ended (`done` or the error code).
+   */
+  readonly paced: { broadcasts: number; waits: number; ends: Readonly<Record<string, number>> };
   /** Actions that took effect, by kind (faults and churn included). */
   readonly applied: Readonly<Record<string, number>>;
   readonly actions: readonly Action[];
@@ -51,7 +56,22 @@ const LIMITS = {
   backoff: { initialMs: 50, deadlineMs: 2000, jitter: 0.2 },
 };
 const DRAIN_MS = 1000;
+/**
+ * At the end, how long (virtual) the publishing loops get to finish, readers reading again:
+ * long enough for a subscriber that does not read to fail the write timeout and leave.
+ */
+const PACE_DRAIN_MS = 60_000;
 const PAYLOAD = new Uint8Array(24);
+/**
+ * The publishing loops' payload: a subscriber queue of them holds more than a connection
+ * takes. Seeded random bytes, which zstd cannot shrink.
+ */
+const PUBLISHED = (() => {
+  const random = seededRandom(0x9e3779b9);
+  return Uint8Array.from({ length: 1024 }, () => Math.floor(random() * 256));
+})();
+const HIGH_WATER_MARK = 16 * 1024;
+const SOCKET_BUFFER = 64 * 1024;
 /** How long a request waits for its reply (some replies come later: an ordinary message then). */
 const REQUEST_TIMEOUT_MS = 3000;
 
@@ -101,7 +121,10 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
   const { seed, nodes: count, seconds } = options;
   const actions = options.actions ?? plan(options);
   const clock = new SimClock();
-  const memory = new MemoryNetwork({ clock, seed: seed ^ 0x6e6574 });
+  // Connections push back after 64 KiB in flight and 16 KiB more queued (as a TLS socket's
+  // high-water mark): with the transport's defaults (256 KiB and 1 MiB), the publishing
+  // loops would seldom find a subscriber queue full.
+  const memory = new MemoryNetwork({ clock, seed: seed ^ 0x6e6574, socketBufferBytes: SOCKET_BUFFER });
   const oracle = new Oracle();
   const hash = createHash('sha256');
   const record = (event: OracleEvent): void => {
@@ -113,6 +136,10 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
   const requests: Record<string, number> = {};
   let deliveries = 0;
   let messageNo = 0;
+  let paceNo = 0;
+  const paced = { broadcasts: 0, waits: 0, ends: {} as Record<string, number> };
+  /** The publishing loops under way. */
+  const pacers = new Set<Promise<void>>();
   let ending = false;
   const background = new Set<Promise<void>>();
   /** Paused readers and what resumes them: the sim's own timers, undone before the end. */
@@ -141,7 +168,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
       index: i,
       peerId: `p${i}`,
       host,
-      transport: memory.transport({ host }),
+      transport: memory.transport({ host, limits: { highWaterMarkBytes: HIGH_WATER_MARK } }),
       incarnation: 0,
       key: '',
       network: undefined,
@@ -220,6 +247,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
     if (network === undefined) return;
     n.network = undefined;
     n.tap = undefined;
+    record({ t: 'node-stopping', node: n.key });
     await network.close({ drainTimeoutMs });
     record({ t: 'node-closed', node: n.key });
   };
@@ -326,6 +354,41 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
           const id = accept(n, 'broadcast', 'broadcast');
           n.network.broadcast('bc', PAYLOAD, { id });
         }
+        return true;
+      }
+      case 'publish': {
+        const n = nodes[a.from]!;
+        const network = n.network;
+        if (network === undefined) return false;
+        const key = n.key;
+        const pace = `${key}-pace-${++paceNo}`;
+        record({ t: 'pace-start', node: key, pace });
+        // As the docs show, with `while`: a wake-up ends every wait of the node, and another
+        // loop may fill the queues again before this one runs.
+        const loop = async (): Promise<void> => {
+          for (let i = 0; i < a.n; i++) {
+            while (!network.broadcastWritable()) {
+              paced.waits++;
+              await network.broadcastReady();
+            }
+            const id = `${key}-${++messageNo}`;
+            record({ t: 'accept', node: key, id, to: 'broadcast', mode: 'broadcast' });
+            record({ t: 'paced', node: key, pace, id });
+            paced.broadcasts++;
+            network.broadcast('bc', PUBLISHED, { id });
+          }
+        };
+        const end = (result: string): void => {
+          paced.ends[result] = (paced.ends[result] ?? 0) + 1;
+          record({ t: 'pace-end', node: key, pace, result });
+        };
+        const p: Promise<void> = loop()
+          .then(
+            () => end('done'),
+            (err: unknown) => end(String((err as { code?: unknown }).code ?? err)),
+          )
+          .finally(() => pacers.delete(p));
+        pacers.add(p);
         return true;
       }
       case 'subscribe': {
@@ -520,6 +583,11 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
     clock.clearTimeout(handle);
     resume();
   }
+  // The publishing loops finish: subscribers read again, or one that cannot be reached
+  // fails the write timeout and leaves.
+  for (let waited = 0; pacers.size > 0 && waited < PACE_DRAIN_MS; waited += 100)
+    await clock.tick(100, settle);
+  record({ t: 'closing-all' });
   let closed = false;
   const closing = (async () => {
     while (background.size > 0) await Promise.all(background);
@@ -539,6 +607,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
     deliveries,
     outcomes,
     requests,
+    paced,
     applied,
     actions,
   };

@@ -12,23 +12,40 @@ describe('deterministic simulation (in-memory transport, virtual time, oracle-ch
     const failed: string[] = [];
     let messages = 0;
     let written = 0;
+    let pacedWaits = 0;
+    let pacedDone = 0;
     for (let seed = 1; seed <= 300; seed++) {
       const r = await runSim({ seed, nodes: 8, seconds: 60 });
       messages += r.messages;
       written += r.outcomes.written ?? 0;
+      pacedWaits += r.paced.waits;
+      pacedDone += r.paced.ends.done ?? 0;
       if (r.violations.length > 0)
         failed.push(`seed ${seed}: [${r.violations[0]!.rule}] ${r.violations[0]!.detail}`);
     }
     assert.deepEqual(failed, []);
     // The runs did real work: most of the traffic was written somewhere.
     assert.ok(messages > 50_000 && written > messages / 3, `${messages} messages, ${written} written`);
+    // The publishing loops found subscriber queues full and waited (paced-room and
+    // paced-ends had something to check), and most finished.
+    assert.ok(pacedWaits > 500 && pacedDone > 500, `${pacedWaits} waits, ${pacedDone} loops done`);
   });
 
   test('seeds 1..6, 100 nodes, 60 virtual seconds each: no violation', async () => {
     for (let seed = 1; seed <= 6; seed++) {
       const r = await runSim({ seed, nodes: 100, seconds: 60 });
       assert.deepEqual(r.violations, [], `seed ${seed}`);
-      for (const kind of ['send', 'request', 'send-wait', 'move', 'crash', 'reset', 'partition', 'vanish']) {
+      for (const kind of [
+        'send',
+        'request',
+        'send-wait',
+        'publish',
+        'move',
+        'crash',
+        'reset',
+        'partition',
+        'vanish',
+      ]) {
         assert.ok((r.applied[kind] ?? 0) > 0, `seed ${seed} applied no ${kind}`);
       }
     }
@@ -77,6 +94,25 @@ describe('deterministic simulation (in-memory transport, virtual time, oracle-ch
     assert.deepEqual(r.violations, []);
     assert.ok((r.outcomes['dropped:unacknowledged/peer_lost_state'] ?? 0) > 0, JSON.stringify(r.outcomes));
     assert.ok((r.outcomes.delivered ?? 0) > 0, JSON.stringify(r.outcomes));
+  });
+
+  test('a publishing loop with a subscriber on a slow link waits for it, and every broadcast reaches each subscriber', async () => {
+    const known = initialPeers(3, 6);
+    const subscribers = known.flatMap((peers, j) => (peers.includes(0) ? [j] : []));
+    assert.ok(subscribers.length >= 2, JSON.stringify(known));
+    const slow = subscribers[0]!;
+    const actions: Action[] = [
+      ...subscribers.map((j): Action => ({ k: 'subscribe', at: 0, from: j, to: 0 })),
+      { k: 'link', at: 100, a: 0, b: slow, slow: true },
+      { k: 'publish', at: 2000, from: 0, n: 300 },
+    ];
+    const r = await runSim({ seed: 3, nodes: 6, seconds: 30, actions });
+    assert.deepEqual(r.violations, []);
+    assert.ok(r.paced.waits > 0, JSON.stringify(r.paced));
+    assert.deepEqual(r.paced.ends, { done: 1 });
+    assert.equal(r.paced.broadcasts, 300);
+    assert.equal(r.outcomes['dropped:queue_full'] ?? 0, 0, JSON.stringify(r.outcomes));
+    assert.equal(r.deliveries, 300 * subscribers.length);
   });
 
   test('regression (seed 19, shrunk): a reply by address is not `written` when its node crashes before the flush', async () => {
