@@ -27,6 +27,8 @@ interface Summary {
   outcomes: Record<string, number>;
   /** How the requests ended: `answered` or the error code. */
   requests: Record<string, number>;
+  /** The publishing loops: `broadcasts`, `waits` on broadcastReady(), and ends (`done` or the error code). */
+  paced: Record<string, number>;
   applied: Record<string, number>;
   wallMs: number;
   traces: Record<string, string>;
@@ -91,6 +93,7 @@ async function runRange(a: number, b: number): Promise<Summary> {
     deliveries: 0,
     outcomes: {},
     requests: {},
+    paced: {},
     applied: {},
     wallMs: 0,
     traces: {},
@@ -103,6 +106,11 @@ async function runRange(a: number, b: number): Promise<Summary> {
     summary.deliveries += result.deliveries;
     merge(summary.outcomes, result.outcomes);
     merge(summary.requests, result.requests);
+    merge(summary.paced, {
+      broadcasts: result.paced.broadcasts,
+      waits: result.paced.waits,
+      ...result.paced.ends,
+    });
     merge(summary.applied, result.applied);
     summary.traces[seed] = result.traceHash;
     if (result.violations.length > 0) {
@@ -181,6 +189,7 @@ async function main(): Promise<number> {
     deliveries: 0,
     outcomes: {},
     requests: {},
+    paced: {},
     applied: {},
     traces: {},
   };
@@ -191,6 +200,7 @@ async function main(): Promise<number> {
     total.deliveries += s.deliveries;
     merge(total.outcomes, s.outcomes);
     merge(total.requests, s.requests);
+    merge(total.paced, s.paced);
     merge(total.applied, s.applied);
     Object.assign(total.traces, s.traces);
   }

@@ -108,6 +108,43 @@ interface PeerEntry {
 const NO_ADDRESSES: readonly string[] = Object.freeze([]);
 
 /**
+ * The resolved peers by id, remembering the last one looked up with {@link find}: a node
+ * mostly sends to the peer it sent to before, and `writable()` then `send()` ask twice per
+ * message. Any change of the table forgets it.
+ */
+class PeerTable extends Map<string, PeerEntry> {
+  #lastId: string | undefined = undefined;
+  #lastEntry: PeerEntry | undefined = undefined;
+
+  /** `get(id)`, answered without hashing when `id` is the id looked up last. */
+  find(id: string): PeerEntry | undefined {
+    if (id === this.#lastId) return this.#lastEntry;
+    const entry = this.get(id);
+    this.#lastId = id;
+    this.#lastEntry = entry;
+    return entry;
+  }
+
+  override set(id: string, entry: PeerEntry): this {
+    this.#lastId = undefined;
+    this.#lastEntry = undefined;
+    return super.set(id, entry);
+  }
+
+  override delete(id: string): boolean {
+    this.#lastId = undefined;
+    this.#lastEntry = undefined;
+    return super.delete(id);
+  }
+
+  override clear(): void {
+    this.#lastId = undefined;
+    this.#lastEntry = undefined;
+    super.clear();
+  }
+}
+
+/**
  * The dispatcher: resolves receivers, owns one {@link PeerSender} per (peer, address),
  * follows topology and config changes, and gives every accepted message exactly one
  * outcome per target. `send()` is synchronous and allocates no promise, closure or timer.
@@ -123,7 +160,7 @@ export class DirectSender {
   readonly #book = new BackoffBook();
   readonly #unresolved: UnresolvedQueue;
   readonly #budget: ByteBudget | undefined;
-  readonly #peers = new Map<string, PeerEntry>();
+  readonly #peers = new PeerTable();
   readonly #retiring = new Set<PeerSenderLike>();
   /** Acknowledged streams by `peer id \\n address` (docs/acks.md). */
   readonly #streams = new Map<string, AckStream>();
@@ -360,7 +397,7 @@ export class DirectSender {
     const cfg = this.#config;
     const accounting = this.#accounting;
     if (this.#closing || cfg.directSendMode !== 'direct' || id === cfg.selfId) return false;
-    const entry = this.#peers.get(id);
+    const entry = this.#peers.find(id);
     if (entry === undefined || entry.incomplete || entry.skipSelf) return false;
     const sole = entry.sole;
     if (sole === undefined) return false;
@@ -396,7 +433,7 @@ export class DirectSender {
   writable(id: string): boolean {
     const cfg = this.#config;
     if (this.#budget?.hasRoom === false) return false;
-    const entry = this.#peers.get(id);
+    const entry = this.#peers.find(id);
     if (entry === undefined) {
       return (
         (this.#topology.get(id)?.length ?? 0) > 0 ||
@@ -571,7 +608,7 @@ export class DirectSender {
 
   /** The peer's entry with a sender for each of its addresses; undefined when it has none. */
   #entryOf(id: string): PeerEntry | undefined {
-    const entry = this.#peers.get(id);
+    const entry = this.#peers.find(id);
     if (entry === undefined) return this.#resolve(id);
     if (entry.incomplete) this.#refill(id, entry);
     return entry;
