@@ -125,21 +125,23 @@ class PeerTable extends Map<string, PeerEntry> {
     return entry;
   }
 
-  override set(id: string, entry: PeerEntry): this {
+  #forget(): void {
     this.#lastId = undefined;
     this.#lastEntry = undefined;
+  }
+
+  override set(id: string, entry: PeerEntry): this {
+    this.#forget();
     return super.set(id, entry);
   }
 
   override delete(id: string): boolean {
-    this.#lastId = undefined;
-    this.#lastEntry = undefined;
+    this.#forget();
     return super.delete(id);
   }
 
   override clear(): void {
-    this.#lastId = undefined;
-    this.#lastEntry = undefined;
+    this.#forget();
     super.clear();
   }
 }
