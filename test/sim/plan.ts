@@ -120,6 +120,11 @@ export function initialPeers(seed: number, nodes: number): number[][] {
   return known;
 }
 
+/** The nodes whose initial peers (`known`, from {@link initialPeers}) include `node`. */
+export function viewersOf(known: readonly (readonly number[])[], node: number): number[] {
+  return known.flatMap((peers, j) => (peers.includes(node) ? [j] : []));
+}
+
 /**
  * The script: about 4 actions per node per 10 virtual seconds, spread over the run. Sends
  * go to a node's known peers mostly, so traffic flows between peers that know each other.
@@ -159,7 +164,7 @@ export function plan(options: PlanOptions): Action[] {
         break;
       case 'publish': {
         // Nodes that know the publisher subscribe to it a second before it starts.
-        const subscribers = known.flatMap((peers, j) => (peers.includes(from) ? [j] : [])).slice(0, 3);
+        const subscribers = viewersOf(known, from).slice(0, 3);
         for (const j of subscribers)
           actions.push({ k: 'subscribe', at: Math.max(0, at - 1000), from: j, to: from });
         actions.push({ k: 'publish', at, from, n: 20 + Math.floor(random() * 200) });

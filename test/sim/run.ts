@@ -235,7 +235,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
       } else if (n.answers > 0 && msg.from.peerId !== undefined && msg.label === 'req') {
         // An answer on the path msg.reply() takes for a message that came on our own connection.
         n.answers--;
-        const id = accept(n, `peer:${msg.from.peerId}`, n.mode);
+        const id = accept(n.key, `peer:${msg.from.peerId}`, n.mode);
         network.send(peer(msg.from.peerId), 'rep', PAYLOAD, { id });
       }
     });
@@ -263,10 +263,17 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
     }
   };
 
-  const nextId = (n: SimNode): string => `${n.key}-${++messageNo}`;
+  /** A fresh message id of the node (incarnation) `key`. */
+  const nextId = (key: string): string => `${key}-${++messageNo}`;
 
-  const accept = (n: SimNode, to: string, mode: 'direct' | 'broadcast' | 'both', id = nextId(n)): string => {
-    record({ t: 'accept', node: n.key, id, to, mode });
+  /** Message `id` of node `key` is handed to the network (recorded before the send). */
+  const accept = (
+    key: string,
+    to: string,
+    mode: 'direct' | 'broadcast' | 'both',
+    id = nextId(key),
+  ): string => {
+    record({ t: 'accept', node: key, id, to, mode });
     return id;
   };
 
@@ -278,12 +285,12 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
   const answerLater = (n: SimNode, network: Network, msg: NetworkMessage): void => {
     const answer = (): void => {
       if (n.network !== network) return;
-      const id = replyIdOf(msg.id, nextId(n));
+      const id = replyIdOf(msg.id, nextId(n.key));
       if (msg.from.direction === 'inbound') {
-        accept(n, `addr:${msg.from.address}`, 'direct', id);
+        accept(n.key, `addr:${msg.from.address}`, 'direct', id);
         network.send(addr(msg.from.address), 'ans', PAYLOAD, { id });
       } else if (msg.from.peerId !== undefined) {
-        accept(n, `peer:${msg.from.peerId}`, n.mode, id);
+        accept(n.key, `peer:${msg.from.peerId}`, n.mode, id);
         network.send(peer(msg.from.peerId), 'ans', PAYLOAD, { id });
       }
     };
@@ -321,7 +328,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
     const n = nodes[a.from]!;
     const peerId = nodes[a.to]!.peerId;
     if (n.network === undefined || a.from === a.to) return undefined;
-    const id = accept(n, `peer:${peerId}`, n.mode);
+    const id = accept(n.key, `peer:${peerId}`, n.mode);
     record({ t: kind, node: n.key, id });
     return { network: n.network, key: n.key, id, peerId };
   };
@@ -334,7 +341,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
         if (n.network === undefined || a.from === a.to) return false;
         const network = n.network;
         for (let i = 0; i < a.n; i++) {
-          const id = accept(n, `peer:${target.peerId}`, n.mode);
+          const id = accept(n.key, `peer:${target.peerId}`, n.mode);
           network.send(target.peerId, 'req', PAYLOAD, { id });
         }
         return true;
@@ -343,7 +350,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
         const n = nodes[a.from]!;
         if (n.network === undefined || n.inbound.length === 0) return false;
         const msg = n.inbound[Math.floor(a.pick * n.inbound.length)]!;
-        const id = accept(n, `addr:${msg.from.address}`, 'direct');
+        const id = accept(n.key, `addr:${msg.from.address}`, 'direct');
         n.network.send(addr(msg.from.address), 'rep', PAYLOAD, { id });
         return true;
       }
@@ -351,7 +358,7 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
         const n = nodes[a.from]!;
         if (n.network === undefined) return false;
         for (let i = 0; i < a.n; i++) {
-          const id = accept(n, 'broadcast', 'broadcast');
+          const id = accept(n.key, 'broadcast', 'broadcast');
           n.network.broadcast('bc', PAYLOAD, { id });
         }
         return true;
@@ -371,8 +378,8 @@ export async function runSim(options: SimOptions): Promise<SimResult> {
               paced.waits++;
               await network.broadcastReady();
             }
-            const id = `${key}-${++messageNo}`;
-            record({ t: 'accept', node: key, id, to: 'broadcast', mode: 'broadcast' });
+            // Of the loop's node (key), not n.key: after a restart that names the next incarnation.
+            const id = accept(key, 'broadcast', 'broadcast');
             record({ t: 'paced', node: key, pace, id });
             paced.broadcasts++;
             network.broadcast('bc', PUBLISHED, { id });
