@@ -40,10 +40,11 @@ export class BroadcastIdReader {
    */
   readSource(source: IdSource): boolean {
     const buf = source.idBytes;
+    if (buf === undefined) return this.read(source.id);
+    const start = source.idStart as number;
+    const end = source.idEnd as number;
     const head = this.#headBytes;
-    if (buf !== undefined && head !== undefined) {
-      const start = source.idStart as number;
-      const end = source.idEnd as number;
+    if (head !== undefined) {
       const digits = start + head.length;
       // At least one digit follows the head, so the head's bytes lie inside the id.
       if (end - digits >= 1 && end - digits <= 10 && sameBytes(head, buf, start, head.length)) {
@@ -61,7 +62,9 @@ export class BroadcastIdReader {
         }
       }
     }
-    return this.read(source.id);
+    // No `-b:` in the bytes: not a broadcast id, and no string made for it (a reply's id,
+    // which holds its request's, is matched by its bytes too).
+    return hasMark(buf, start, end) && this.read(source.id);
   }
 
   read(id: string): boolean {
@@ -104,6 +107,14 @@ export interface IdSource {
   readonly idBytes?: Buffer | undefined;
   readonly idStart?: number;
   readonly idEnd?: number;
+}
+
+/** True when the ASCII bytes `buf[start, end)` hold `-b:` (`-` then {@link BROADCAST_MARK}). */
+function hasMark(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end - 2; i++) {
+    if (buf[i] === 0x2d && buf[i + 1] === 0x62 && buf[i + 2] === 0x3a) return true;
+  }
+  return false;
 }
 
 /** True when `id` ends, from `start`, in 1 to 10 base-36 digits (`[0-9a-z]`). */

@@ -980,7 +980,7 @@ export class Network {
     this.#delivered++;
     if (from.direction === 'outbound' && env.directReceiver === undefined) this.#sequence(env, from);
     if (this.#requests.size > 0) {
-      const request = this.#requests.answeredBy(env.id, from);
+      const request = this.#requests.answeredBy(env, from);
       if (request !== undefined) {
         request.answer(new NetworkMessage(this, env, data, from, receivedAtMs));
         return;

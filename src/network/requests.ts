@@ -2,6 +2,7 @@ import { PeerpostError } from '../errors.js';
 import { formatOutcome, type OutcomeEvent, reached } from '../sender/outcome.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { SoloMap } from '../util/solo-map.js';
+import type { IdSource } from './gaps.js';
 import type { MessageSource } from './incoming.js';
 
 /**
@@ -21,6 +22,21 @@ export function replyIdOf(requestId: string, freshId: string): string {
 export function requestIdOf(replyId: string): string | undefined {
   const at = replyId.lastIndexOf(REPLY_MARK);
   return at > 0 && at + REPLY_MARK.length < replyId.length ? replyId.slice(0, at) : undefined;
+}
+
+/** Where the next `~r~` ({@link REPLY_MARK}) starts in `buf[from, end)`, or -1. */
+function markAt(buf: Uint8Array, from: number, end: number): number {
+  for (let i = from; i < end - 2; i++) {
+    if (buf[i] === 0x7e && buf[i + 1] === 0x72 && buf[i + 2] === 0x7e) return i;
+  }
+  return -1;
+}
+
+/** The ASCII bytes `buf[start, end)` are the characters of `s`. */
+function sameAscii(s: string, buf: Uint8Array, start: number, end: number): boolean {
+  if (s.length !== end - start) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== buf[start + i]) return false;
+  return true;
 }
 
 /** The error a wait ends with when `signal` aborts. */
@@ -255,8 +271,25 @@ export class Requests<M> {
    * and that went to where the message came from; undefined when none. The caller hands
    * the message to {@link PendingRequest.answer}, and the application does not see it again.
    */
-  answeredBy(messageId: string, source: MessageSource): PendingRequest<M> | undefined {
+  answeredBy(message: IdSource, source: MessageSource): PendingRequest<M> | undefined {
     if (this.#pending.size === 0) return undefined;
+    const buf = message.idBytes;
+    if (buf !== undefined) {
+      // An ASCII id read from the network, looked at in its bytes: no string is made for a
+      // message that answers no request, nor for the reply to the only request waiting.
+      const start = message.idStart as number;
+      const end = message.idEnd as number;
+      let at = markAt(buf, start + 1, end);
+      if (at < 0) return undefined;
+      const only = this.#pending.only;
+      if (only !== undefined) {
+        for (; at >= 0; at = markAt(buf, at + 1, end)) {
+          if (sameAscii(only.id, buf, start, at) && this.#from(only, source)) return only;
+        }
+        return undefined;
+      }
+    }
+    const messageId = message.id;
     // Each `~r~` in the id may end the request id (a request id may hold one itself).
     for (let at = messageId.indexOf(REPLY_MARK); at > 0; at = messageId.indexOf(REPLY_MARK, at + 1)) {
       const request = this.#pending.get(messageId.slice(0, at));

@@ -48,11 +48,20 @@ export class MessageRun {
     readonly metricLabel: string,
     readonly addresses: readonly string[],
   ) {}
+
+  /**
+   * The id of the last message framed in this run while outcomes wanted ids (a watched
+   * message: a request), and where its frame is: its outcome then needs no id read back
+   * from the frame (a string made per outcome, and the watch looked up by another string
+   * than its key). -1: none.
+   */
+  lastId: string | undefined = undefined;
+  lastIdAt = -1;
 }
 
 /** An outcome subject filled in place for plain messages (see {@link MessageRun}): no object per message. */
 interface Subject {
-  id: undefined;
+  id: string | undefined;
   label: string;
   receiver: string;
   metricLabel: string;
@@ -76,8 +85,12 @@ export function subject(): Subject {
   };
 }
 
-/** `s` filled as the plain message of `run` framed at `frameAt` (its id is read from the frame if wanted). */
+/**
+ * `s` filled as the plain message of `run` framed at `frameAt` (its id is the run's
+ * {@link MessageRun.lastId} if that is its frame's, else read from the frame if wanted).
+ */
 export function fill(s: Subject, run: MessageRun, frameAt: number, enqueuedAtMs: number): OutcomeSubject {
+  s.id = frameAt === run.lastIdAt ? run.lastId : undefined;
   s.label = run.label;
   s.receiver = run.receiver;
   s.metricLabel = run.metricLabel;

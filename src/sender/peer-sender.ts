@@ -336,6 +336,10 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
       return true;
     }
     const ok = connection.writeEncoded(run.frames, at, at + FRAME_PREFIX_BYTES + size, 1);
+    if (accounting.wantsIds) {
+      run.lastId = id;
+      run.lastIdAt = at;
+    }
     this.#unflushed.push(run, plain.seq, at, size, plain.enqueuedAtMs);
     accounting.acceptHandedOff(id, plain.metricLabel, 'direct');
     if (!ok) this.#blocked = true;

@@ -194,6 +194,11 @@ export class StreamConnection implements Connection {
     return (this.#batch?.bytes ?? 0) + this.#socket.writableLength;
   }
 
+  /** See Connection.room. */
+  get room(): number {
+    return this.#limits.highWaterMarkBytes - ((this.#batch?.bytes ?? 0) + this.#socket.writableLength);
+  }
+
   get pendingFrames(): number {
     return this.#unreported;
   }

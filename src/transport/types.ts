@@ -146,6 +146,12 @@ export interface Connection {
   writeEncoded?(frames: Buffer, start: number, end: number, count: number): boolean;
   /** Bytes queued by write() and not yet accepted by the operating system. */
   readonly bufferedBytes: number;
+  /**
+   * Optional: bytes the connection takes before a write returns false (its high-water mark
+   * less what it holds; 0 or less once a write returned false). Lets a caller hand over
+   * several waiting frames in one call and stop where writing them one by one would have.
+   */
+  readonly room?: number;
   /** Frames accepted by write() and not yet reported through onFlushed. */
   readonly pendingFrames: number;
   /** Closes the connection (idempotent). Queued frames are flushed first when possible. */

@@ -18,6 +18,11 @@ export class SoloMap<K, V> {
     return (this.#has ? 1 : 0) + this.#more.size;
   }
 
+  /** The value of the only entry, when there is exactly one and it is in the fields; else undefined. */
+  get only(): V | undefined {
+    return this.#has && this.#more.size === 0 ? this.#value : undefined;
+  }
+
   get(key: K): V | undefined {
     if (this.#has && this.#key === key) return this.#value;
     return this.#more.size === 0 ? undefined : this.#more.get(key);

@@ -117,7 +117,7 @@ test('outbox: a transport with writeFrames gets each whole frame by reference', 
   );
 });
 
-test('outbox: a frame given with the buffer it lies in goes to writeEncoded as that region; a waiting one to writeFrames', () => {
+test('outbox: a frame given with the buffer it lies in goes to writeEncoded as that region, after waiting too; one given alone to writeFrames', () => {
   const got: string[] = [];
   let room = 2;
   const connection = {
@@ -145,10 +145,13 @@ test('outbox: a frame given with the buffer it lies in goes to writeEncoded as t
   assert.equal(box.push(view(0), undefined, slab, 3), true);
   assert.equal(box.push(view(1), undefined, slab, 8), true); // at the high-water mark
   assert.equal(box.push(view(2), undefined, slab, 13), true); // waits in the ring
+  assert.equal(box.push(frame(4)), true); // waits too, with no buffer around it
   assert.deepEqual(got, ['region 3-8 of 18: 1', 'region 8-13 of 18: 2']);
   room = 10;
   box.drain();
-  assert.deepEqual(got.at(-1), 'frame 3');
+  // The waiting frames go over as they came: the one in the slab as its region.
+  assert.deepEqual(got.slice(2), ['region 13-18 of 18: 3', 'frame 4']);
+  assert.equal(box.depth, 0);
   // Without writeEncoded the frame itself is handed over.
   const plain: Uint8Array[] = [];
   const other = new Outbox(
@@ -253,4 +256,104 @@ test('outbox: tickets of frames that waited and were handed over settle once eac
   assert.equal(settled.length, 300);
   assert.ok(settled.slice(150).every((s, k) => s === `${150 + k}:connection_lost@sub:1`));
   assert.equal(new Set(settled.map((s) => s.split(':')[0])).size, 300);
+});
+
+test('outbox: waiting frames that lie next to each other in one slab go over as regions, as far as the transport has room, their tickets settled in order', () => {
+  // 3,000 frames of 100 bytes side by side in one slab (the hub's consecutive broadcasts),
+  // with a gap after frame 1,499 (another connection's frame in between).
+  const size = 100;
+  const slab = Buffer.alloc(3_001 * size);
+  const startOf = (i: number) => (i < 1_500 ? i : i + 1) * size;
+  for (let i = 0; i < 3_000; i++) {
+    slab.writeUInt32BE(size - FRAME_PREFIX_BYTES, startOf(i));
+    slab.writeUInt16BE(i, startOf(i) + FRAME_PREFIX_BYTES);
+  }
+  const regions: { start: number; end: number; count: number }[] = [];
+  let room = 1; // bytes the transport takes before it says it is full
+  const connection = {
+    remoteAddress: 'sub:1',
+    get room() {
+      return room;
+    },
+    write: () => assert.fail('write() must not be used'),
+    writeFrames: () => assert.fail('writeFrames() must not be used'),
+    writeEncoded: (frames: Buffer, start: number, end: number, count: number) => {
+      assert.equal(frames, slab);
+      regions.push({ start, end, count });
+      room -= end - start;
+      return room > 0;
+    },
+  } as unknown as Connection;
+  const depth = { value: 0 };
+  const box = new Outbox(connection, 5_000, depth);
+  const settled: number[] = [];
+  const ticket = (i: number) => ({
+    taken: () => {},
+    settle: (result: string) => {
+      assert.equal(result, 'written');
+      settled.push(i);
+    },
+    refused: () => assert.fail('nothing is refused'),
+  });
+  for (let i = 0; i < 3_000; i++) {
+    const at = startOf(i);
+    assert.equal(box.push(slab.subarray(at, at + size), ticket(i), slab, at), true);
+  }
+  assert.deepEqual(regions, [{ start: 0, end: size, count: 1 }]); // then the transport was full
+  assert.equal(box.depth, 2_999);
+  assert.equal(box.bytes, 2_999 * size);
+  room = 100_000;
+  box.drain();
+  // 64 KiB (and the frame that reaches it), then the 34,400 bytes left of the room: as
+  // frames one by one, the last one filling the transport.
+  assert.deepEqual(regions.slice(1), [
+    { start: size, end: size + 65_600, count: 656 },
+    { start: size + 65_600, end: size + 100_000, count: 344 },
+  ]);
+  assert.equal(box.depth, 1_999);
+  assert.equal(box.bytes, 1_999 * size);
+  room = Number.POSITIVE_INFINITY;
+  box.drain();
+  // The rest: up to the gap after frame 1,499, then from frame 1,500 on in regions of 64 KiB.
+  assert.deepEqual(
+    regions.slice(3).map((r) => [(r.end - r.start) / size, r.count]),
+    [
+      [499, 499],
+      [656, 656],
+      [656, 656],
+      [188, 188],
+    ],
+  );
+  assert.equal(regions[3]?.start, 1_001 * size);
+  assert.equal(regions[4]?.start, 1_501 * size);
+  assert.equal(box.depth, 0);
+  assert.equal(depth.value, 0);
+  assert.equal(box.bytes, 0);
+  // Flushed frames settle their tickets once each, in the order the frames were sent.
+  box.flushed(10);
+  assert.deepEqual(
+    settled,
+    Array.from({ length: 10 }, (_, i) => i),
+  );
+  box.flushed(2_990);
+  assert.deepEqual(
+    settled,
+    Array.from({ length: 3_000 }, (_, i) => i),
+  );
+  // A transport that does not tell its room gets the waiting frames one by one.
+  const one: number[] = [];
+  let full = true;
+  const plain = new Outbox(
+    {
+      remoteAddress: 'sub:2',
+      writeEncoded: (_f: Buffer, _s: number, _e: number, count: number) => one.push(count) > 0 && !full,
+    } as unknown as Connection,
+    10,
+    { value: 0 },
+  );
+  for (let i = 0; i < 5; i++)
+    plain.push(slab.subarray(startOf(i), startOf(i) + size), undefined, slab, startOf(i));
+  full = false;
+  plain.drain();
+  assert.deepEqual(one, [1, 1, 1, 1, 1]);
 });

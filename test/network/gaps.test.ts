@@ -154,6 +154,18 @@ test('BroadcastIdReader reads what broadcastSeqOf does, id after id, whatever ca
   const id = 'a-b:2';
   assert.ok(bytes.readSource({ id, idBytes: Buffer.from(id), idStart: 0, idEnd: id.length }));
   assert.deepEqual([bytes.publisher, bytes.seq], ['a-', 2]);
+  // An id without `-b:` in its bytes (a reply's, here) is no broadcast: no string is made.
+  const plain = 'a-1~r~c-2';
+  const source = {
+    get id(): string {
+      throw new Error('the id string was made');
+    },
+    idBytes: Buffer.from(`x${plain}`),
+    idStart: 1,
+    idEnd: 1 + plain.length,
+  };
+  assert.equal(bytes.readSource(source), false);
+  assert.equal(new BroadcastIdReader().readSource(source), false);
 });
 
 test('BroadcastSequences: gaps of one publisher and of interleaved ones, duplicates open none', () => {

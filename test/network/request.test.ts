@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isPeerpostError } from '../../src/errors.js';
+import type { MessageSource } from '../../src/network/incoming.js';
 import type { Network } from '../../src/network/network.js';
-import { replyIdOf, requestIdOf } from '../../src/network/requests.js';
+import { PendingRequest, Requests, replyIdOf, requestIdOf } from '../../src/network/requests.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
 import { addr } from '../../src/sender/receiver.js';
 import type { MemoryNetwork } from '../../src/transport/memory/network.js';
-import { type FakeClock, settle } from '../../src/util/fake-clock.js';
+import { FakeClock, settle } from '../../src/util/fake-clock.js';
 import { closeAll, enc, makeCredentials, startNode, type TestNode, topologyOf } from './helpers.js';
 import { memoryNodes } from './memory-nodes.js';
 
@@ -46,6 +47,78 @@ describe('reply ids name their request', () => {
     assert.equal(requestIdOf(replyToReply), 'a-1~r~b-1', 'a reply to a reply names the reply');
     for (const plain of ['a-1f-9', '~r~x', 'a~r~', 'a~rx', ''])
       assert.equal(requestIdOf(plain), undefined, plain);
+  });
+});
+
+describe('Requests.answeredBy', () => {
+  const from = (peerId: string, address = `${peerId}:1`) =>
+    ({ peerId, address, direction: 'outbound' }) as unknown as MessageSource;
+  /** The requests `ids` (to peer `p`) waiting in one table. */
+  const table = (ids: readonly string[]) => {
+    const requests = new Requests<string>(new FakeClock());
+    const made = ids.map((id) => {
+      const r = new PendingRequest<string>(id, 'p', undefined, 'p', 1_000, requests, undefined);
+      requests.add(r);
+      return r;
+    });
+    return { requests, made };
+  };
+  /** As the decoder hands a received ASCII id over: its bytes inside a larger chunk, and the string only when asked. */
+  const received = (id: string) => {
+    const chunk = Buffer.from(`..${id}..`, 'latin1');
+    let made = 0;
+    return {
+      source: {
+        get id() {
+          made++;
+          return id;
+        },
+        idBytes: chunk,
+        idStart: 2,
+        idEnd: 2 + id.length,
+      },
+      made: () => made,
+    };
+  };
+
+  test('from the bytes of a received id, the same request the id string names', () => {
+    const cases: [readonly string[], string, string, number | undefined][] = [
+      [['a-1'], 'a-1~r~b-1', 'p', 0],
+      [['a-1'], 'a-1~r~', 'p', 0],
+      [['a-1'], 'a-1~r~b-1', 'q', undefined], // from another peer
+      [['a-1'], 'a-2~r~b-1', 'p', undefined],
+      [['a-1'], 'a-1', 'p', undefined],
+      [['a-1'], 'xa-1~r~b-1', 'p', undefined],
+      [['a-1'], '~r~a-1~r~b', 'p', undefined],
+      [['a~r~b'], 'a~r~b~r~c', 'p', 0], // the request id holds a mark itself
+      [['a'], 'a~r~b~r~c', 'p', 0], // a reply to a reply names the first request too
+      [['a-1', 'a-2'], 'a-2~r~b-1', 'p', 1], // several waiting: looked up by the string
+      [['a-1', 'a-2'], 'a-3~r~b-1', 'p', undefined],
+    ];
+    for (const [ids, reply, peer, expected] of cases) {
+      const what = `${ids.join(',')} / ${reply} from ${peer}`;
+      const bytes = table(ids);
+      const text = table(ids);
+      const { source } = received(reply);
+      const got = bytes.requests.answeredBy(source, from(peer));
+      const byString = text.requests.answeredBy({ id: reply }, from(peer));
+      assert.equal(got, expected === undefined ? undefined : bytes.made[expected], what);
+      assert.equal(byString, expected === undefined ? undefined : text.made[expected], what);
+    }
+  });
+
+  test('no id string is made for a message that names no request, nor for the reply to the only one waiting', () => {
+    const { requests, made } = table(['a-1']);
+    const plain = received('c-7');
+    assert.equal(requests.answeredBy(plain.source, from('p')), undefined);
+    const reply = received('a-1~r~b-1');
+    assert.equal(requests.answeredBy(reply.source, from('p')), made[0]);
+    assert.equal(plain.made() + reply.made(), 0);
+    // With two waiting the string is made (and the map asked).
+    const two = table(['a-1', 'a-2']);
+    const other = received('a-2~r~b-1');
+    assert.equal(two.requests.answeredBy(other.source, from('p')), two.made[1]);
+    assert.equal(other.made(), 1);
   });
 });
 

@@ -112,6 +112,11 @@ export class MemoryConnection implements Connection {
     return this.#queue.frames;
   }
 
+  /** See Connection.room. */
+  get room(): number {
+    return this.#limits.highWaterMarkBytes - this.#queue.bytes;
+  }
+
   get closeReason(): CloseReason | undefined {
     return this.#closeReason;
   }
