@@ -10,6 +10,7 @@ import { type Logger, noopLogger } from '../util/logger.js';
 import type { Envelope } from '../wire/envelope.js';
 import { checkFrames, FRAME_PREFIX_BYTES, FrameDecoder, U32_MAX } from '../wire/framing.js';
 import { CLOSE_GRACE_MS } from './limits.js';
+import type { SocketReads } from './socket-reads.js';
 import {
   type CloseReason,
   type Connection,
@@ -48,6 +49,12 @@ export interface StreamConnectionOptions {
   metrics?: Metrics;
   /** Called once when the socket is gone (bookkeeping of the owner). */
   onFinished?: (connection: StreamConnection) => void;
+  /**
+   * Where the socket's reads arrive when it was made with node's `onread` option (an
+   * outbound TLS socket; see SocketReads): the connection takes its chunks from there
+   * instead of listening to `'data'`. The socket is paused until attach().
+   */
+  reads?: SocketReads;
 }
 
 /**
@@ -74,6 +81,7 @@ export class StreamConnection implements Connection {
   readonly #metrics: Metrics;
   readonly #onFinished: ((connection: StreamConnection) => void) | undefined;
   readonly #decoder: FrameDecoder;
+  readonly #reads: SocketReads | undefined;
   #handler: ConnectionHandler | undefined;
   /** Frames queued since the last socket write; made by the first write, let go when idle. */
   #batch: WriteBatch | undefined;
@@ -122,6 +130,7 @@ export class StreamConnection implements Connection {
     this.#metrics = options.metrics ?? noopMetrics;
     this.#onFinished = options.onFinished;
     this.#decoder = new FrameDecoder({ maxFrameBytes: options.limits.maxFrameBytes });
+    this.#reads = options.reads;
     this.#onLivenessBound = this.#onLiveness.bind(this);
     // Reading stays paused (no 'data' listener) until attach().
     (socket as OwnedSocket)[OWNER] = this;
@@ -214,8 +223,18 @@ export class StreamConnection implements Connection {
     }
     this.#reading = true;
     this.#lastReadAt = this.#clock.now();
-    this.#socket.on('data', StreamConnection.#socketData);
+    if (this.#reads !== undefined) {
+      // What was read after the acceptance frame comes first, a tick from now (as a
+      // resumed stream's data would), then every read as it happens.
+      process.nextTick(StreamConnection.#attachReads, this);
+    } else {
+      this.#socket.on('data', StreamConnection.#socketData);
+    }
     this.#socket.resume(); // connect() may have read the acceptance frame in paused mode
+  }
+
+  static #attachReads(connection: StreamConnection): void {
+    connection.#reads?.attach((chunk) => connection.#onData(chunk));
   }
 
   write(body: Uint8Array): boolean {
@@ -501,6 +520,7 @@ export class StreamConnection implements Connection {
     this.#reason ??= { code: 'ERR_CONNECTION_CLOSED', message: 'the socket closed', initiator: 'remote' };
     this.#dropQueue();
     this.#socket.off('data', StreamConnection.#socketData);
+    this.#reads?.detach();
     const reason = this.#reason;
     this.#logger.debug(
       { ...this.#logFields(), code: reason.code, initiator: reason.initiator },

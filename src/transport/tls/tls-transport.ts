@@ -1,5 +1,5 @@
-import type { Buffer } from 'node:buffer';
-import { type SecureContext, connect as tlsConnect } from 'node:tls';
+import type { OnReadOpts } from 'node:net';
+import { type ConnectionOptions, type SecureContext, connect as tlsConnect } from 'node:tls';
 import { PeerpostError } from '../../errors.js';
 import type { Credentials } from '../../identity/credentials.js';
 import { identityOfCredentials } from '../../identity/credentials.js';
@@ -12,6 +12,7 @@ import { type Logger, noopLogger } from '../../util/logger.js';
 import { WarnLimiter } from '../../util/warn-limiter.js';
 import { FRAME_PREFIX_BYTES } from '../../wire/framing.js';
 import { resolveLimits } from '../limits.js';
+import { SocketReads } from '../socket-reads.js';
 import { StreamConnection } from '../stream-connection.js';
 import {
   ACK_ALPN_BY_KIND,
@@ -137,19 +138,25 @@ export class TlsTransport implements Transport, TlsShared {
       throw new PeerpostError('ERR_ABORTED', `connect to ${address} aborted`);
     }
     return new Promise<Connection>((resolve, reject) => {
-      const socket = tlsConnect({
+      // Reads come through node's `onread` into `reads` (see SocketReads), not the stream.
+      const reads = new SocketReads();
+      // node's tls.connect takes `onread` (as net.connect does); its types do not list it.
+      const connectOptions: ConnectionOptions & { onread: OnReadOpts } = {
         host,
         port,
+        onread: reads.onread,
         secureContext: this.#secureContext,
         ALPNProtocols:
           options.acks === true ? [ACK_ALPN_BY_KIND[kind], ALPN_BY_KIND[kind]] : [ALPN_BY_KIND[kind]],
         rejectUnauthorized: false,
         checkServerIdentity: noHostNameCheck,
-      });
+      };
+      const socket = tlsConnect(connectOptions);
       socket.setNoDelay(true);
       socket.setKeepAlive(true, this.keepAliveDelayMs);
       const fail = (err: PeerpostError): void => {
         cleanup();
+        reads.detach();
         socket.destroy();
         reject(err);
       };
@@ -182,22 +189,23 @@ export class TlsTransport implements Transport, TlsShared {
         this.clock.clearTimeout(timer);
         socket.off('error', onError);
         socket.off('close', onClose);
-        socket.off('readable', onReadable);
+        reads.onPending = undefined;
         signal?.removeEventListener('abort', onAbort);
       };
       socket.on('error', onError);
       socket.on('close', onClose);
       signal?.addEventListener('abort', onAbort, { once: true });
       let checked: ReturnType<typeof checkPeer>;
-      // Waits for the listener's acceptance frame; bytes after it stay buffered for the connection.
-      const onReadable = (): void => {
-        const head = socket.read(FRAME_PREFIX_BYTES) as Buffer | null;
-        if (head === null) return;
-        if (head.length < FRAME_PREFIX_BYTES || head.readUInt32BE(0) !== 0) {
+      // Waits for the listener's acceptance frame (once the peer is checked); bytes after it
+      // wait in `reads` for the connection, and nothing more is read until it is attached.
+      const onPending = (): void => {
+        if (!secured || reads.pendingBytes < FRAME_PREFIX_BYTES) return;
+        if (reads.take(FRAME_PREFIX_BYTES).readUInt32BE(0) !== 0) {
           fail(new PeerpostError('ERR_HANDSHAKE_FAILED', `${address} did not send the acceptance frame`));
           return;
         }
         cleanup();
+        socket.pause();
         const connection = new StreamConnection(socket, {
           kind,
           acks: checked.acks,
@@ -210,10 +218,12 @@ export class TlsTransport implements Transport, TlsShared {
           logger: this.logger,
           metrics: this.metrics,
           onFinished: this.#forgetOutbound,
+          reads,
         });
         this.#outbound.add(connection);
         resolve(connection);
       };
+      reads.onPending = onPending;
       socket.once('secureConnect', () => {
         try {
           checked = checkPeer(socket, this.#trust, new Set([kind]), expected, options.acks === true);
@@ -222,8 +232,7 @@ export class TlsTransport implements Transport, TlsShared {
           return;
         }
         secured = true;
-        socket.on('readable', onReadable);
-        onReadable();
+        onPending();
       });
     });
   }
