@@ -349,23 +349,16 @@ export class Outbox {
       this.#head = (slot + n) % ring.length;
       this.#size -= n;
       this.#depth.value -= n;
-      const bytes = area === undefined ? frame.length : end - start;
-      this.#bytes -= bytes;
-      this.#budget.give(bytes);
+      this.#bytes -= end - start;
+      this.#budget.give(end - start);
       const first = this.#dequeued;
       this.#dequeued += n;
       const handed = this.#handed;
       let accepted: boolean;
-      if (n === 1) accepted = this.#write(frame, area, start);
-      else {
+      if (area !== undefined && connection.writeEncoded !== undefined) {
         this.#handed += n;
-        accepted = (connection.writeEncoded as NonNullable<Connection['writeEncoded']>)(
-          area as Buffer,
-          start,
-          end,
-          n,
-        );
-      }
+        accepted = connection.writeEncoded(area, start, end, n);
+      } else accepted = this.#write(frame);
       const inRing = this.#inRing;
       for (let k = 0; k < n && inRing !== undefined && inRing.length > 0; k++) {
         if (inRing.firstAt() === first + k) this.#waitFlush(inRing.shift(), handed + k);

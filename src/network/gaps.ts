@@ -6,13 +6,15 @@
  * many it missed; a publisher that restarts gets a new prefix (a new sequence).
  */
 import { Buffer } from 'node:buffer';
-import { sameBytes } from '../wire/utf8.js';
+import { asciiIndexOf, sameBytes } from '../wire/utf8.js';
 
 export const BROADCAST_MARK = 'b:';
+/** What precedes a broadcast's sequence number in its id: `-` then {@link BROADCAST_MARK}. */
+const ID_MARK = `-${BROADCAST_MARK}`;
 
 /** The publisher key (its id prefix) and sequence number of a broadcast id, or undefined. */
 export function broadcastSeqOf(id: string): { publisher: string; seq: number } | undefined {
-  const at = id.lastIndexOf(`-${BROADCAST_MARK}`);
+  const at = id.lastIndexOf(ID_MARK);
   if (at < 0) return undefined;
   const digits = id.slice(at + 1 + BROADCAST_MARK.length);
   if (digits.length === 0 || digits.length > 10 || !/^[0-9a-z]+$/.test(digits)) return undefined;
@@ -64,7 +66,7 @@ export class BroadcastIdReader {
     }
     // No `-b:` in the bytes: not a broadcast id, and no string made for it (a reply's id,
     // which holds its request's, is matched by its bytes too).
-    return hasMark(buf, start, end) && this.read(source.id);
+    return asciiIndexOf(buf, ID_MARK, start, end) >= 0 && this.read(source.id);
   }
 
   read(id: string): boolean {
@@ -75,7 +77,7 @@ export class BroadcastIdReader {
     if (head !== '' && id.startsWith(head) && digitsAt(id, head.length)) {
       start = head.length;
     } else {
-      const at = id.lastIndexOf(`-${BROADCAST_MARK}`);
+      const at = id.lastIndexOf(ID_MARK);
       if (at < 0) return false;
       start = at + 1 + BROADCAST_MARK.length;
       if (!digitsAt(id, start)) return false;
@@ -107,14 +109,6 @@ export interface IdSource {
   readonly idBytes?: Buffer | undefined;
   readonly idStart?: number;
   readonly idEnd?: number;
-}
-
-/** True when the ASCII bytes `buf[start, end)` hold `-b:` (`-` then {@link BROADCAST_MARK}). */
-function hasMark(buf: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end - 2; i++) {
-    if (buf[i] === 0x2d && buf[i + 1] === 0x62 && buf[i + 2] === 0x3a) return true;
-  }
-  return false;
 }
 
 /** True when `id` ends, from `start`, in 1 to 10 base-36 digits (`[0-9a-z]`). */

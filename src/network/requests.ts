@@ -2,6 +2,7 @@ import { PeerpostError } from '../errors.js';
 import { formatOutcome, type OutcomeEvent, reached } from '../sender/outcome.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { SoloMap } from '../util/solo-map.js';
+import { asciiIndexOf } from '../wire/utf8.js';
 import type { IdSource } from './gaps.js';
 import type { MessageSource } from './incoming.js';
 
@@ -22,14 +23,6 @@ export function replyIdOf(requestId: string, freshId: string): string {
 export function requestIdOf(replyId: string): string | undefined {
   const at = replyId.lastIndexOf(REPLY_MARK);
   return at > 0 && at + REPLY_MARK.length < replyId.length ? replyId.slice(0, at) : undefined;
-}
-
-/** Where the next `~r~` ({@link REPLY_MARK}) starts in `buf[from, end)`, or -1. */
-function markAt(buf: Uint8Array, from: number, end: number): number {
-  for (let i = from; i < end - 2; i++) {
-    if (buf[i] === 0x7e && buf[i + 1] === 0x72 && buf[i + 2] === 0x7e) return i;
-  }
-  return -1;
 }
 
 /** The ASCII bytes `buf[start, end)` are the characters of `s`. */
@@ -279,11 +272,11 @@ export class Requests<M> {
       // message that answers no request, nor for the reply to the only request waiting.
       const start = message.idStart as number;
       const end = message.idEnd as number;
-      let at = markAt(buf, start + 1, end);
+      let at = asciiIndexOf(buf, REPLY_MARK, start + 1, end);
       if (at < 0) return undefined;
       const only = this.#pending.only;
       if (only !== undefined) {
-        for (; at >= 0; at = markAt(buf, at + 1, end)) {
+        for (; at >= 0; at = asciiIndexOf(buf, REPLY_MARK, at + 1, end)) {
           if (sameAscii(only.id, buf, start, at) && this.#from(only, source)) return only;
         }
         return undefined;

@@ -192,6 +192,19 @@ export function sameBytes(a: Uint8Array, buf: Buffer, start: number, n: number):
   return i === n;
 }
 
+/**
+ * Where the ASCII string `mark` first starts in `buf[from, end)`, or -1: a search of an id's
+ * received bytes (a reply's `~r~`, a broadcast's `-b:`) without decoding them.
+ */
+export function asciiIndexOf(buf: Uint8Array, mark: string, from: number, end: number): number {
+  const last = end - mark.length;
+  next: for (let i = from; i <= last; i++) {
+    for (let k = 0; k < mark.length; k++) if (buf[i + k] !== mark.charCodeAt(k)) continue next;
+    return i;
+  }
+  return -1;
+}
+
 /** Longest id suffix (after the shared prefix) decoded without a native call. */
 const MAX_SUFFIX = 16;
 
