@@ -90,6 +90,14 @@ export class StreamConnection implements Connection {
   /** Frame counts of the batches handed to the socket and not yet written, in order (made by the first flush). */
   #inSocket: Fifo<number> | undefined;
   #scheduled = false;
+  /**
+   * Set while a read's frames are handed to the handler: what it writes to this
+   * connection meanwhile (a reply) is flushed when the read is done, instead of on the
+   * next tick (see {@link #onData}).
+   */
+  #inRead = false;
+  /** Something was written during the current read: flush when it is done. */
+  #flushAfterRead = false;
   #needDrain = false;
   #lastReadAt = 0;
   #lastWriteAt = 0;
@@ -284,7 +292,8 @@ export class StreamConnection implements Connection {
   /** Bookkeeping shared by the writes: schedule the flush, report backpressure. */
   #queued(frames: number): boolean {
     this.#unreported += frames;
-    if (!this.#scheduled) {
+    if (this.#inRead) this.#flushAfterRead = true;
+    else if (!this.#scheduled) {
       this.#scheduled = true;
       this.#flushBound ??= this.#flush.bind(this, false);
       process.nextTick(this.#flushBound);
@@ -408,12 +417,27 @@ export class StreamConnection implements Connection {
     );
   }
 
+  /**
+   * One read: its frames go to the handler, then what the handler wrote back on this
+   * connection meanwhile goes to the socket at once, from inside the read, as a program
+   * that answers in its `'data'` listener writes. (On the next tick it would go out no
+   * sooner, since the tick queue runs right after this read, but through a tick of its
+   * own: on a request/reply connection that was a `process.nextTick` per reply.) Writes
+   * to other connections keep their tick.
+   */
   #onData(chunk: Buffer): void {
     this.#lastReadAt = this.#clock.now();
+    this.#inRead = true;
     try {
       this.#decoder.pushRanges(chunk, StreamConnection.#decoded, this);
     } catch (err) {
       this.fail(err as PeerpostError);
+    } finally {
+      this.#inRead = false;
+    }
+    if (this.#flushAfterRead) {
+      this.#flushAfterRead = false;
+      if (!this.#scheduled) this.#flush();
     }
   }
 

@@ -167,3 +167,57 @@ test('a write completing while others are open restarts the write timeout', asyn
   assert.equal(seen.closes[0]?.code, 'ERR_WRITE_TIMEOUT');
   assert.equal(seen.flushed, 10, 'the batch still open was not written');
 });
+
+/** A frame on the wire: u32 big-endian length, then the body. */
+function wireFrame(body: string): Buffer {
+  const bytes = Buffer.from(body);
+  const out = Buffer.alloc(4 + bytes.length);
+  out.writeUInt32BE(bytes.length, 0);
+  bytes.copy(out, 4);
+  return out;
+}
+
+test('frames written back while a read is handled go to the socket when that read is done, in one write', async () => {
+  const socket = new SlowSocket();
+  const conn = new StreamConnection(socket, {
+    kind: 'direct',
+    direction: 'inbound',
+    remoteAddress: '127.0.0.1:1',
+    localAddress: '127.0.0.1:2',
+    remoteIdentity: { certHash: 'ab'.repeat(32), shortId: 'abab', ownerKeys: [] },
+    limits: resolveLimits({}),
+    clock: new FakeClock(0),
+  });
+  const seen: string[] = [];
+  let flushed = 0;
+  conn.attach({
+    onFrame: (frame) => {
+      seen.push(frame.toString());
+      conn.write(Buffer.from(`re:${frame.toString()}`));
+      // Not yet: the read's other frames come first.
+      assert.equal(socket.writes.length, 0);
+    },
+    onFlushed: (n) => {
+      flushed += n;
+    },
+  });
+  let tickRan = false;
+  process.nextTick(() => {
+    tickRan = true;
+  });
+  // One read holding two requests: both replies leave in one write, before any tick.
+  socket.emit('data', Buffer.concat([wireFrame('a'), wireFrame('bb')]));
+  assert.equal(tickRan, false);
+  assert.deepEqual(seen, ['a', 'bb']);
+  assert.deepEqual(socket.writes, [4 + 4 + (4 + 5)]);
+  socket.complete();
+  assert.equal(flushed, 2);
+
+  // A write made outside a read still waits for the tick, with the others of that tick.
+  conn.write(Buffer.from('x'));
+  conn.write(Buffer.from('yy'));
+  assert.equal(socket.writes.length, 1);
+  await settle();
+  assert.deepEqual(socket.writes, [17, 4 + 1 + 4 + 2]);
+  conn.close();
+});
