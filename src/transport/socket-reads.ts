@@ -9,15 +9,41 @@ import { Buffer } from 'node:buffer';
 const LANDING = Buffer.allocUnsafe(16 * 1024);
 
 /**
+ * Bytes of an area reads are copied out to. The areas are shared by every socket's reads
+ * and filled from the front, each read right behind the one before, whichever socket it
+ * came from; a full area is let go (the chunks cut from it keep it while they are
+ * referenced) and a new one made. So a read costs a view and a copy, where a buffer of
+ * its own (`Buffer.allocUnsafe`) cost an ArrayBuffer for every read of 4 KiB or more
+ * (node's pool takes only smaller ones). An area is filled by the reads of the whole
+ * process, so it lives briefly under load; a message the application keeps keeps its
+ * area (at most this much) alive, as it kept its read's chunk (at most 16 KiB) before.
+ */
+const AREA_BYTES = 64 * 1024;
+let area = Buffer.allocUnsafeSlow(AREA_BYTES);
+let areaAt = 0;
+
+/** The first `n` bytes of {@link LANDING}, copied into the area, as a chunk of their own. */
+function copyOut(n: number): Buffer {
+  if (AREA_BYTES - areaAt < n) {
+    area = Buffer.allocUnsafeSlow(AREA_BYTES);
+    areaAt = 0;
+  }
+  const at = areaAt;
+  areaAt += n;
+  LANDING.copy(area, at, 0, n);
+  return Buffer.from(area.buffer, area.byteOffset + at, n);
+}
+
+/**
  * The reads of a socket made with node's `onread` option (`tls.connect`): the socket
  * decrypts each record into a buffer of ours and calls back with it, without node's
  * readable-stream machinery (a chunk pushed onto the stream, a `'data'` event, and a
  * `process.nextTick` per read for the stream's read-ahead: on a connection that reads one
  * small reply per round trip, those were several microseconds of the requester's turn).
  *
- * Each read is copied into a buffer of its own, made when the data is there (as node
- * makes its chunks): the chunks handed on may be kept (a message's payload is a view of
- * its chunk), and a socket that waits holds no buffer. Chunks go to the sink given to
+ * Each read is copied out at once, into an area shared by all sockets' reads
+ * ({@link copyOut}), as a chunk no later read overwrites: the chunks handed on may be kept
+ * (a message's payload is a view of its chunk), and a socket that waits holds no buffer. Chunks go to the sink given to
  * {@link attach}; until then (a connection is attached after `connect()` resolves) they
  * wait here, in order.
  */
@@ -86,8 +112,7 @@ export class SocketReads {
   /** `n` bytes were read into {@link LANDING}. */
   #took(n: number): void {
     if (this.#detached) return;
-    const chunk = Buffer.allocUnsafe(n);
-    chunk.set(n === LANDING.length ? LANDING : LANDING.subarray(0, n));
+    const chunk = copyOut(n);
     const sink = this.#sink;
     if (sink !== undefined && !this.#draining) {
       sink(chunk);

@@ -46,6 +46,30 @@ describe('SocketReads', () => {
     assert.equal(reads.pendingBytes, 0);
   });
 
+  it('reads of several sockets, past many areas, each keep their own bytes', () => {
+    // Chunks are cut one behind the other from areas all sockets share: none may overlap
+    // another, across sockets and across the start of a new area, however large the read.
+    const sockets = [new SocketReads(), new SocketReads(), new SocketReads()];
+    const got: { chunk: Buffer; bytes: string }[] = [];
+    sockets.forEach((reads) => {
+      reads.attach((chunk) => got.push({ chunk, bytes: '' }));
+    });
+    const landing = sockets[0]!.onread.buffer;
+    let made = 0;
+    for (const size of [1, 7_000, 16_384, 3, 16_384, 16_384, 16_384, 5_000, 12_000, 16_384, 1_000]) {
+      for (const reads of sockets) {
+        const bytes = String.fromCharCode(0x41 + (made++ % 26)).repeat(size);
+        landing.write(bytes, 0, 'latin1');
+        reads.onread.callback(size);
+        (got.at(-1) as { bytes: string }).bytes = bytes;
+      }
+    }
+    assert.equal(got.length, made);
+    for (const { chunk, bytes } of got) assert.equal(chunk.toString('latin1'), bytes);
+    const total = got.reduce((n, g) => n + g.chunk.length, 0);
+    assert.ok(total > 4 * 64 * 1024, 'the reads filled several areas');
+  });
+
   it('detach before attach lets the waiting reads go and attaches nothing', () => {
     const reads = new SocketReads();
     read(reads, 'abc');
