@@ -47,17 +47,27 @@ class SlowSocket extends Duplex {
   }
 }
 
-function connection(limits: TransportLimits, clock = new FakeClock(0)) {
-  const socket = new SlowSocket();
-  const conn = new StreamConnection(socket, {
+/** A connection over `socket` (not attached yet). */
+function streamConnection(
+  socket: SlowSocket,
+  limits: TransportLimits,
+  clock: FakeClock,
+  direction: 'inbound' | 'outbound' = 'outbound',
+): StreamConnection {
+  return new StreamConnection(socket, {
     kind: 'direct',
-    direction: 'outbound',
+    direction,
     remoteAddress: '127.0.0.1:1',
     localAddress: '127.0.0.1:2',
     remoteIdentity: { certHash: 'ab'.repeat(32), shortId: 'abab', ownerKeys: [] },
     limits: resolveLimits(limits),
     clock,
   });
+}
+
+function connection(limits: TransportLimits, clock = new FakeClock(0)) {
+  const socket = new SlowSocket();
+  const conn = streamConnection(socket, limits, clock);
   const seen = { flushed: 0, drains: 0, closes: [] as CloseReason[] };
   conn.attach({
     onFrame: () => {},
@@ -179,15 +189,7 @@ function wireFrame(body: string): Buffer {
 
 test('frames written back while a read is handled go to the socket when that read is done, in one write', async () => {
   const socket = new SlowSocket();
-  const conn = new StreamConnection(socket, {
-    kind: 'direct',
-    direction: 'inbound',
-    remoteAddress: '127.0.0.1:1',
-    localAddress: '127.0.0.1:2',
-    remoteIdentity: { certHash: 'ab'.repeat(32), shortId: 'abab', ownerKeys: [] },
-    limits: resolveLimits({}),
-    clock: new FakeClock(0),
-  });
+  const conn = streamConnection(socket, {}, new FakeClock(0), 'inbound');
   const seen: string[] = [];
   let flushed = 0;
   conn.attach({
