@@ -13,7 +13,11 @@ import { replyIdOf } from './requests.js';
 
 /** A message delivered to the application. */
 export class NetworkMessage {
-  /** The decompressed payload. */
+  /**
+   * The decompressed payload: a view of the buffer the message was read into, shared with
+   * the other messages of that read (up to 64 KiB, see docs/network.md): copy it to keep
+   * it long after the listener.
+   */
   readonly data: Uint8Array;
   readonly #network: Network;
 
