@@ -43,9 +43,9 @@ function copyOut(n: number): Buffer {
  *
  * Each read is copied out at once, into an area shared by all sockets' reads
  * ({@link copyOut}), as a chunk no later read overwrites: the chunks handed on may be kept
- * (a message's payload is a view of its chunk), and a socket that waits holds no buffer. Chunks go to the sink given to
- * {@link attach}; until then (a connection is attached after `connect()` resolves) they
- * wait here, in order.
+ * (a message's payload is a view of its chunk), and a socket that waits holds no buffer.
+ * Chunks go to the sink given to {@link attach}; until then (a connection is attached
+ * after `connect()` resolves) they wait here, in order.
  */
 export class SocketReads {
   #sink: ((chunk: Buffer) => void) | undefined;

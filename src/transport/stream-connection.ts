@@ -96,8 +96,6 @@ export class StreamConnection implements Connection {
    * next tick (see {@link #onData}).
    */
   #inRead = false;
-  /** Something was written during the current read: flush when it is done. */
-  #flushAfterRead = false;
   #needDrain = false;
   #lastReadAt = 0;
   #lastWriteAt = 0;
@@ -292,8 +290,7 @@ export class StreamConnection implements Connection {
   /** Bookkeeping shared by the writes: schedule the flush, report backpressure. */
   #queued(frames: number): boolean {
     this.#unreported += frames;
-    if (this.#inRead) this.#flushAfterRead = true;
-    else if (!this.#scheduled) {
+    if (!this.#inRead && !this.#scheduled) {
       this.#scheduled = true;
       this.#flushBound ??= this.#flush.bind(this, false);
       process.nextTick(this.#flushBound);
@@ -435,10 +432,7 @@ export class StreamConnection implements Connection {
     } finally {
       this.#inRead = false;
     }
-    if (this.#flushAfterRead) {
-      this.#flushAfterRead = false;
-      if (!this.#scheduled) this.#flush();
-    }
+    if (this.#batch !== undefined && !this.#batch.isEmpty && !this.#scheduled) this.#flush();
   }
 
   #onFrame(chunk: Buffer, start: number, end: number): void {
