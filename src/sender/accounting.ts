@@ -352,6 +352,30 @@ export class Accounting {
   }
 
   /**
+   * {@link handOff} of `count` plain messages with metric label `metricLabel` written one
+   * after the other, message `i` waiting in its queue since `waits.enqueuedAtMs(i)` (ms
+   * after {@link epochMs}) for `i` in `[from, from + count)`: the counters once for all,
+   * and with metrics on one clock reading for all (they are handed over in one loop, where
+   * {@link handOff} read the clock for each, ~25 ns), made no object per message.
+   */
+  handOffMany(
+    metricLabel: string,
+    mode: PathMode,
+    count: number,
+    waits: { enqueuedAtMs(i: number): number },
+    from: number,
+  ): void {
+    const counters = this.counters;
+    counters.bufferFinished += count;
+    counters.transferStarted += count;
+    if (!this.#on) return;
+    const series = this.#seriesOf(metricLabel, mode);
+    const nowMs = this.#clock.now() - this.epochMs;
+    for (let i = from; i < from + count; i++)
+      this.#tally(series, Math.max(0, nowMs - waits.enqueuedAtMs(i)), 0);
+  }
+
+  /**
    * A plain message written at once ({@link accept} then {@link handOff}), told by its id
    * and metric label: `send()`'s fast lane, which makes no subject object. Its buffer
    * phase begins and ends inside that one `send()` call, so it is observed as 0 s (the

@@ -815,18 +815,21 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     const accounting = this.#host.accounting;
     const unflushed = this.#unflushed;
     const ring = queue.ring;
-    const subject = this.#handOffSubject;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n; ) {
       const ref = ring.ref(i) as OutgoingMessage | MessageRun;
       if (ref instanceof MessageRun) {
-        const at = ring.frameAt(i);
-        const enqueuedAtMs = ring.enqueuedAtMs(i);
-        unflushed.push(ref, 0, at, ring.size(i), enqueuedAtMs);
-        accounting.handOff(fill(subject, ref, at, enqueuedAtMs), 'direct');
+        // The plain messages of one run, one after the other: handed off together.
+        const from = i;
+        do {
+          unflushed.push(ref, 0, ring.frameAt(i), ring.size(i), ring.enqueuedAtMs(i));
+          i++;
+        } while (i < n && ring.ref(i) === ref);
+        accounting.handOffMany(ref.metricLabel, 'direct', i - from, ring, from);
       } else {
         ref.sent = true;
         unflushed.push(ref, ref.seq, ref.frameAt, ref.size, ref.enqueuedAtMs);
         accounting.handOff(ref, 'direct');
+        i++;
       }
     }
     queue.release(n, bytes);

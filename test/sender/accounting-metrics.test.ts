@@ -82,14 +82,27 @@ async function scenario(seed: number, steps: number): Promise<number> {
       acc.accept(subject, 'direct');
       oracle.accepted(label);
       queued.push(subject);
-    } else if (op < 80 && queued.length > 0) {
-      // A write of the oldest few queued messages, as PeerSender.#writeRun hands them off.
+    } else if (op < 70 && queued.length > 0) {
+      // A write of the oldest few queued messages, as PeerSender.#writeRun hands off records.
       for (let k = 1 + next(5); k > 0 && queued.length > 0; k--) {
         const subject = queued.shift() as OutcomeSubject;
         acc.handOff(subject, 'direct');
         oracle.handedOff(subject.metricLabel, subject.enqueuedAtMs);
         inTransfer.set(subject.metricLabel, (inTransfer.get(subject.metricLabel) ?? 0) + 1);
       }
+    } else if (op < 80 && queued.length > 0) {
+      // A write of the oldest queued messages of one label, as PeerSender.#writeRun hands
+      // off the plain messages of one run: together, their waits read from a ring.
+      const first = queued[0] as OutcomeSubject;
+      let n = 1;
+      const most = 1 + next(8);
+      while (n < most && n < queued.length && queued[n]?.metricLabel === first.metricLabel) n++;
+      const batch = queued.splice(0, n);
+      const from = next(3);
+      const waits = { enqueuedAtMs: (i: number) => (batch[i - from] as OutcomeSubject).enqueuedAtMs };
+      acc.handOffMany(first.metricLabel, 'direct', n, waits, from);
+      for (const subject of batch) oracle.handedOff(subject.metricLabel, subject.enqueuedAtMs);
+      inTransfer.set(first.metricLabel, (inTransfer.get(first.metricLabel) ?? 0) + n);
     } else if (op < 88 && queued.length > 0) {
       const subject = queued.shift() as OutcomeSubject;
       acc.dropQueued(subject, 'p:1', 'direct', 'queue_full');
@@ -113,6 +126,12 @@ async function scenario(seed: number, steps: number): Promise<number> {
   await Promise.resolve();
   assert.equal(await metrics.metricsText(), await reference.metricsText(), `seed ${seed}, at the end`);
   assert.equal(acc.counters.accepted, ids);
+  // The counters the sender's stats report balance with what is still queued and in transfer.
+  const c = acc.counters;
+  assert.equal(c.bufferStarted - c.bufferFinished, queued.length, `seed ${seed}: OutgoingBuffer`);
+  let transferring = 0;
+  for (const n of inTransfer.values()) transferring += n;
+  assert.equal(c.transferStarted - c.transferFinished, transferring, `seed ${seed}: OutgoingTransfer`);
   return checks + 1;
 }
 
