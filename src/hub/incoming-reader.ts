@@ -93,13 +93,17 @@ export class IncomingReader {
   readonly #errorLabels = new Map<string, Labels>();
   /** False with the no-op metrics: the phase bookkeeping (clock reads, label lookups) is skipped. */
   readonly #measured: boolean;
-  /** The series of the messages counted but not yet reported (see {@link #tally}). */
+  /** The series of the messages counted but not yet reported (see {@link #newRun}). */
   #run: LabelSeries | undefined;
   #runMessages = 0;
   #runBytes = 0;
   /** The run's IncomingTransfer time in ms, or -1 when it was not credible (counted as skew instead). */
   #runTransferMs = -1;
   #runBufferMs = 0;
+  /** The series of the last message measured, its label and mode: the next one mostly has them too. */
+  #lastSeries: LabelSeries | undefined;
+  #lastLabel = '';
+  #lastMode: IncomingMode = 'direct';
   /** Reports the run at the end of the task (before any scrape). */
   readonly #runEnd = new EndOfTask(() => this.#endRun());
 
@@ -114,6 +118,7 @@ export class IncomingReader {
   setKnownLabels(known: readonly string[]): void {
     this.#endRun();
     this.#series = labelSeriesOf(this.#deps.metrics, known);
+    this.#lastSeries = undefined;
   }
 
   /**
@@ -156,7 +161,10 @@ export class IncomingReader {
   /**
    * {@link #push} with the incoming phases and bytes counted: apart from readAt(), whose
    * decode path stays the same size with metrics on and off (V8 inlines into a function
-   * up to a budget).
+   * up to a budget). What every message needs is written out here rather than called
+   * (the series of the last label, the transfer time, one more message of the run): past
+   * the budget V8 no longer inlined those calls, and they were ~40 ns of the ~190 a
+   * message cost with metrics on (`bench/receive-micro.ts --metrics`).
    */
   #pushMeasured(
     envelope: ReceivedEnvelope,
@@ -166,27 +174,41 @@ export class IncomingReader {
     readAt: number,
     frameBytes: number,
   ): void {
-    const series = this.#series[mode].get(envelope.label);
-    const transferMs = this.#transferMs(envelope.startMs, readAt);
-    if (transferMs === undefined) this.countError('in_transfer_skew');
+    const label = envelope.label;
+    let series = this.#lastSeries;
+    if (series === undefined || label !== this.#lastLabel || mode !== this.#lastMode) {
+      series = this.#series[mode].get(label);
+      this.#lastSeries = series;
+      this.#lastLabel = label;
+      this.#lastMode = mode;
+    }
+    // The transfer time in ms, clamped at 0 within the skew tolerance; -1 when not credible
+    // (NaN, a start of 2^53 ms or more, fails both comparisons: not credible either).
+    const ms = readAt - envelope.startMs;
+    const deps = this.#deps;
+    let transferMs = -1;
+    if (ms >= -deps.clockSkewToleranceMs && ms <= deps.maxTransferMs) transferMs = ms > 0 ? ms : 0;
+    else this.countError('in_transfer_skew');
     this.#push(envelope, version, from, readAt);
     const bufferMs = Math.max(0, this.#bufferClock.now() - readAt);
-    this.#tally(series, transferMs ?? -1, bufferMs, frameBytes);
-  }
-
-  /**
-   * Counts one message's phases and bytes: as one more of the current run when it is
-   * measured like the run's messages (same series, same transfer and buffer times: the
-   * messages of one received chunk mostly are), else as a new run. A run is reported when
-   * the next one starts and at the end of the task ({@link #runEnd}, a microtask: before
-   * any scrape), with one update per series instead of seven per message.
-   */
-  #tally(series: LabelSeries, transferMs: number, bufferMs: number, frameBytes: number): void {
+    // One more of the current run when it is measured like the run's messages (see #newRun).
     if (series === this.#run && transferMs === this.#runTransferMs && bufferMs === this.#runBufferMs) {
       this.#runMessages++;
       this.#runBytes += frameBytes;
       return;
     }
+    this.#newRun(series, transferMs, bufferMs, frameBytes);
+  }
+
+  /**
+   * Counts one message's phases and bytes as a new run, the current one reported first.
+   * The messages after it that are measured like it (same series, same transfer and
+   * buffer times: the messages of one received chunk mostly are) count as more of it
+   * ({@link #pushMeasured}). A run is reported when the next one starts and at the end of
+   * the task ({@link #runEnd}, a microtask: before any scrape), with one update per
+   * series instead of seven per message.
+   */
+  #newRun(series: LabelSeries, transferMs: number, bufferMs: number, frameBytes: number): void {
     this.#endRun();
     this.#run = series;
     this.#runMessages = 1;
@@ -228,13 +250,5 @@ export class IncomingReader {
       this.#errorLabels.set(kind, labels);
     }
     this.#deps.metrics.inc('peerpost_errors_total', labels);
-  }
-
-  /** Transfer time in ms, clamped at 0 within the skew tolerance; undefined when not credible. */
-  #transferMs(startMs: number, readAt: number): number | undefined {
-    const ms = readAt - startMs;
-    // NaN (a start of 2^53 ms or more) fails both comparisons: not credible either.
-    if (!(ms >= -this.#deps.clockSkewToleranceMs && ms <= this.#deps.maxTransferMs)) return undefined;
-    return Math.max(ms, 0);
   }
 }
