@@ -187,7 +187,7 @@ export class IncomingReader {
     const ms = readAt - envelope.startMs;
     const deps = this.#deps;
     let transferMs = -1;
-    if (ms >= -deps.clockSkewToleranceMs && ms <= deps.maxTransferMs) transferMs = ms > 0 ? ms : 0;
+    if (ms >= -deps.clockSkewToleranceMs && ms <= deps.maxTransferMs) transferMs = Math.max(ms, 0);
     else this.countError('in_transfer_skew');
     this.#push(envelope, version, from, readAt);
     const bufferMs = Math.max(0, this.#bufferClock.now() - readAt);
