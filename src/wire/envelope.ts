@@ -215,6 +215,10 @@ export function plainEnvelopeSize(id: string, label: string, dataLength: number)
  * Encodes the plain message {@link plainEnvelopeSize} describes, as V1, into `buf` at
  * `offset` (room for its size) and returns the offset after it: the bytes
  * {@link encodeEnvelopeInto} writes for the same fields, with no envelope object made.
+ * The timestamp, payload and tag are written here, not by helpers, as in
+ * encodeEnvelopeInto: past V8's inlining budget on `send()`'s path each helper stayed a
+ * call of its own (bench/send-micro.ts). The property test in test/wire/envelope.test.ts
+ * compares both encoders' bytes over the whole u64 range.
  */
 export function encodePlainInto(
   buf: Buffer,
@@ -224,34 +228,16 @@ export function encodePlainInto(
   label: string,
   data: Uint8Array,
 ): number {
-  let o = writeTimestamp(buf, offset, timestampMs);
-  o = writeString(buf, o, id);
-  o = labels.write(buf, o, label);
-  buf[o++] = 0; // not compressed
-  o = writeData(buf, o, data);
-  buf[o++] = 0; // not from a proxy
-  buf[o++] = 0; // no direct receiver
-  return writeTag(buf, o);
-}
-
-/**
- * The u64 timestamp at `o`; throws `ERR_LENGTH_OVERFLOW` for anything but a u64 bigint.
- * `encodeEnvelopeInto` has this code, and that of {@link writeData} and {@link writeTag},
- * inline on purpose: calling these helpers from there cost the general encoder 2-8 ns per
- * message (bench/encode-micro.ts, alternating with the inline body). The property test in
- * test/wire/envelope.test.ts compares both encoders' bytes over the whole u64 range.
- */
-function writeTimestamp(buf: Buffer, o: number, ts: bigint): number {
+  const ts = timestampMs;
   if (typeof ts !== 'bigint') {
     throw new PeerpostError(
       'ERR_LENGTH_OVERFLOW',
       `deliveryStartTimestampMs must be a u64 bigint, got ${typeof ts}`,
     );
   }
+  let o = offset;
   if (ts !== lastTs) {
-    // Number(ts) <= MAX_SAFE_INTEGER exactly when ts <= 2^53-1 (larger values round to
-    // at least 2^53), so the common case needs one conversion and no bigint arithmetic.
-    // Consecutive messages mostly share a millisecond: the split is kept for the next one.
+    // As in encodeEnvelopeInto: one conversion, the split kept for the next message.
     const n = Number(ts);
     lastSafe = n >= 0 && n <= Number.MAX_SAFE_INTEGER;
     lastLo = lastSafe ? n % 0x1_0000_0000 : 0;
@@ -270,18 +256,15 @@ function writeTimestamp(buf: Buffer, o: number, ts: bigint): number {
   } else {
     throw new PeerpostError('ERR_LENGTH_OVERFLOW', `deliveryStartTimestampMs must be a u64, got ${ts}`);
   }
-  return o + 8;
-}
-
-/** `data` as u64 length + bytes at `o`. */
-function writeData(buf: Buffer, o: number, data: Uint8Array): number {
-  const at = writeLen(buf, o, data.length);
-  buf.set(data, at);
-  return at + data.length;
-}
-
-/** V1_TAG (`acknck` 00 01) at `o`. */
-function writeTag(buf: Buffer, o: number): number {
+  o = writeString(buf, o + 8, id);
+  o = labels.write(buf, o, label);
+  buf[o++] = 0; // not compressed
+  o = writeLen(buf, o, data.length);
+  buf.set(data, o);
+  o += data.length;
+  buf[o++] = 0; // not from a proxy
+  buf[o++] = 0; // no direct receiver
+  // V1_TAG: `acknck` 00 01
   buf[o] = 0x61;
   buf[o + 1] = 0x63;
   buf[o + 2] = 0x6b;
@@ -523,7 +506,7 @@ function lengthAt(buf: Buffer, p: number, limit: number): number {
 /**
  * Whether `buf[start, end)` ends with V1_TAG (`acknck` 00 01): its bytes compared with
  * constants, unrolled (a loop over V1_TAG's elements was ~10% of decoding a 64 B message:
- * a load and a bounds check of the tag per byte), as writeTag writes them. The V1
+ * a load and a bounds check of the tag per byte), as the encoders write them. The V1
  * wire vectors do not decode if these differ from V1_TAG.
  */
 function endsWithTag(buf: Buffer, start: number, end: number): boolean {

@@ -253,8 +253,24 @@ export class FrameSlab {
   encodePlain(size: number, timestampMs: bigint, id: string, label: string, data: Uint8Array): Buffer {
     const buf = this.reserve(FRAME_PREFIX_BYTES + size);
     const at = this.offset;
-    writePrefix(buf, at, size);
-    checkEnd(encodePlainInto(buf, at + FRAME_PREFIX_BYTES, timestampMs, id, label, data), at, size);
+    // writePrefix, then checkEnd, written out (send()'s path: see encodePlainInto).
+    if (size > 0xffff_ffff) {
+      throw new PeerpostError(
+        'ERR_INVALID_OPTION',
+        `writeEnvelope: size ${size} does not fit a frame prefix`,
+      );
+    }
+    buf[at] = size >>> 24;
+    buf[at + 1] = size >>> 16;
+    buf[at + 2] = size >>> 8;
+    buf[at + 3] = size;
+    const end = encodePlainInto(buf, at + FRAME_PREFIX_BYTES, timestampMs, id, label, data);
+    if (end !== at + FRAME_PREFIX_BYTES + size) {
+      throw new PeerpostError(
+        'ERR_INVALID_OPTION',
+        `writeEnvelope: size ${size} does not match the encoding`,
+      );
+    }
     return buf;
   }
 
