@@ -254,23 +254,13 @@ export class FrameSlab {
     const buf = this.reserve(FRAME_PREFIX_BYTES + size);
     const at = this.offset;
     // writePrefix, then checkEnd, written out (send()'s path: see encodePlainInto).
-    if (size > 0xffff_ffff) {
-      throw new PeerpostError(
-        'ERR_INVALID_OPTION',
-        `writeEnvelope: size ${size} does not fit a frame prefix`,
-      );
-    }
+    if (size > 0xffff_ffff) throw prefixOverflow(size);
     buf[at] = size >>> 24;
     buf[at + 1] = size >>> 16;
     buf[at + 2] = size >>> 8;
     buf[at + 3] = size;
     const end = encodePlainInto(buf, at + FRAME_PREFIX_BYTES, timestampMs, id, label, data);
-    if (end !== at + FRAME_PREFIX_BYTES + size) {
-      throw new PeerpostError(
-        'ERR_INVALID_OPTION',
-        `writeEnvelope: size ${size} does not match the encoding`,
-      );
-    }
+    if (end !== at + FRAME_PREFIX_BYTES + size) throw sizeMismatch(size);
     return buf;
   }
 
@@ -306,9 +296,7 @@ export function encodeFrameInto(envelope: Envelope, size: number, buf: Buffer, a
 
 /** The u32 big-endian frame prefix as plain stores (writeUInt32BE checks its arguments: ~3x the cost). */
 function writePrefix(buf: Buffer, at: number, size: number): void {
-  if (size > 0xffff_ffff) {
-    throw new PeerpostError('ERR_INVALID_OPTION', `writeEnvelope: size ${size} does not fit a frame prefix`);
-  }
+  if (size > 0xffff_ffff) throw prefixOverflow(size);
   buf[at] = size >>> 24;
   buf[at + 1] = size >>> 16;
   buf[at + 2] = size >>> 8;
@@ -317,7 +305,15 @@ function writePrefix(buf: Buffer, at: number, size: number): void {
 
 /** Throws when an encoding did not end where its frame of `size` bytes at `at` does. */
 function checkEnd(end: number, at: number, size: number): void {
-  if (end !== at + FRAME_PREFIX_BYTES + size) {
-    throw new PeerpostError('ERR_INVALID_OPTION', `writeEnvelope: size ${size} does not match the encoding`);
-  }
+  if (end !== at + FRAME_PREFIX_BYTES + size) throw sizeMismatch(size);
+}
+
+/** The error of a frame size the u32 prefix cannot hold (writePrefix, FrameSlab.encodePlain). */
+function prefixOverflow(size: number): PeerpostError {
+  return new PeerpostError('ERR_INVALID_OPTION', `writeEnvelope: size ${size} does not fit a frame prefix`);
+}
+
+/** The error of an encoding that did not end where its frame's size says (checkEnd, FrameSlab.encodePlain). */
+function sizeMismatch(size: number): PeerpostError {
+  return new PeerpostError('ERR_INVALID_OPTION', `writeEnvelope: size ${size} does not match the encoding`);
 }
