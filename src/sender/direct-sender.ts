@@ -557,7 +557,7 @@ export class DirectSender {
    */
   #viaHub(subject: OutcomeSubject, address: string, mode: PathMode, envelope: Envelope): void {
     let result: HubResult;
-    const ticket = this.#ticket(subject, mode, envelope);
+    const ticket = new HubTicket(this.#accounting, subject, mode, envelope);
     try {
       result =
         mode === 'broadcast'
@@ -567,6 +567,9 @@ export class DirectSender {
       // The hub encodes; an envelope that cannot be encoded ends here, not in the caller.
       this.#cannotEncode(subject, address, mode, err);
       return;
+    } finally {
+      // The copies the connections took, counted once (a broadcast's hundred, say).
+      ticket.commit();
     }
     // The ticket has accounted for every connection that was handed the message (or
     // refused it); only a message no connection saw is dropped here.
@@ -577,15 +580,6 @@ export class DirectSender {
     ) {
       this.#accounting.dropNow(subject, address, mode, result);
     }
-  }
-
-  /**
-   * The outcomes of a message on the connections the hub hands it to, reported by each
-   * connection by its remote address: taken (the target is accepted and handed over),
-   * then written on flush or dropped on close; or refused (its queue was full).
-   */
-  #ticket(subject: OutcomeSubject, mode: PathMode, envelope: Envelope): OutcomeTicket {
-    return new HubTicket(this.#accounting, subject, mode, envelope);
   }
 
   /** A message whose envelope cannot be encoded: counted, logged, dropped as `encode_failed`. */
@@ -1003,11 +997,22 @@ function pooledBytesFor(config: ResolvedSenderConfig): number {
 /**
  * What the hub reports a message's copies through (a reply, or a broadcast's copy per
  * subscriber connection) to the accounting: one object per message, its methods on the
- * class (no closures per message).
+ * class (no closures per message). The outcomes of a message on the connections the hub
+ * hands it to, reported by each connection by its remote address: taken (the target is
+ * accepted and handed over), then written on flush or dropped on close; or refused (its
+ * queue was full).
+ *
+ * A copy taken counts as accepted at once; the rest of its counting (its phases, a
+ * watch's open targets, metrics) is told to the accounting for all copies together
+ * ({@link commit}): when the hub call returns, or before anything else about this
+ * message is (a copy settled or refused meanwhile), so the accounting sees every copy
+ * handed off before any of its outcomes, as it would one by one.
  */
 class HubTicket implements OutcomeTicket {
   /** The frame's bytes (prefix included), computed on the first flush. */
   #bytes = -1;
+  /** Copies taken and not yet told to the accounting. */
+  #taken = 0;
 
   constructor(
     private readonly accounting: Accounting,
@@ -1017,11 +1022,22 @@ class HubTicket implements OutcomeTicket {
   ) {}
 
   taken(): void {
-    this.accounting.accept(this.subject, this.mode);
-    this.accounting.handOff(this.subject, this.mode);
+    // Accepted at once: the count of targets in flight stays exact for whoever settles
+    // meanwhile (an idle check); the rest of its counting waits for commit().
+    this.accounting.counters.accepted++;
+    this.#taken++;
+  }
+
+  /** Tells the accounting about the copies taken since the last call, in one call. */
+  commit(): void {
+    const n = this.#taken;
+    if (n === 0) return;
+    this.#taken = 0;
+    this.accounting.handOffTaken(this.subject, this.mode, n);
   }
 
   settle(result: TicketResult, address: string): void {
+    if (this.#taken > 0) this.commit();
     const { accounting, subject, mode } = this;
     if (result === 'delivered') accounting.delivered(subject, address, -1, mode);
     else if (result === 'unacknowledged')
@@ -1034,6 +1050,7 @@ class HubTicket implements OutcomeTicket {
   }
 
   refused(address: string, reason: QueueRefusal = 'queue_full'): void {
+    if (this.#taken > 0) this.commit();
     // The hub counts it as `subscriber_lagged`.
     this.accounting.dropNow(this.subject, address, this.mode, reason);
   }

@@ -63,6 +63,8 @@ async function scenario(seed: number, steps: number): Promise<number> {
   /** Hand-offs not yet flushed, by label. */
   const inTransfer = new Map<string, number>();
   let ids = 0;
+  /** Targets accepted beyond one per message (a message's further copies). */
+  let extraCopies = 0;
   let checks = 0;
   for (let step = 0; step < steps; step++) {
     const label = ['chat', 'chat', 'chat', 'status'][next(4)] as string;
@@ -71,6 +73,25 @@ async function scenario(seed: number, steps: number): Promise<number> {
       acc.acceptHandedOff(`m${ids++}`, label, 'direct');
       oracle.writtenAtOnce(label);
       inTransfer.set(label, (inTransfer.get(label) ?? 0) + 1);
+    } else if (op < 42) {
+      // The copies of one message the hub's connections took (HubTicket): each accepted as
+      // it was taken, the rest counted for all at once.
+      const copies = 1 + next(4);
+      const subject: OutcomeSubject = {
+        id: `m${ids++}`,
+        label,
+        receiver: 'p',
+        metricLabel: label,
+        enqueuedAtMs: Math.max(0, clock.now() - acc.epochMs - next(3)),
+      };
+      acc.counters.accepted += copies;
+      acc.handOffTaken(subject, 'direct', copies);
+      extraCopies += copies - 1;
+      for (let k = 0; k < copies; k++) {
+        oracle.accepted(label);
+        oracle.handedOff(label, subject.enqueuedAtMs);
+      }
+      inTransfer.set(label, (inTransfer.get(label) ?? 0) + copies);
     } else if (op < 60) {
       const subject: OutcomeSubject = {
         id: `m${ids++}`,
@@ -125,7 +146,7 @@ async function scenario(seed: number, steps: number): Promise<number> {
   }
   await Promise.resolve();
   assert.equal(await metrics.metricsText(), await reference.metricsText(), `seed ${seed}, at the end`);
-  assert.equal(acc.counters.accepted, ids);
+  assert.equal(acc.counters.accepted, ids + extraCopies);
   // The counters the sender's stats report balance with what is still queued and in transfer.
   const c = acc.counters;
   assert.equal(c.bufferStarted - c.bufferFinished, queued.length, `seed ${seed}: OutgoingBuffer`);
