@@ -209,8 +209,12 @@ async function peerpostSubscribers(
 ): Promise<Receiver> {
   const hash = certificateHash(peerCertPem);
   const nodes: Network[] = [];
+  // With --metrics, a registry per subscriber node (as each would have in a process of its own).
+  const registries: PrometheusMetrics[] = [];
   try {
     for (let i = 0; i < f.subscribers; i++) {
+      const metrics = withMetrics ? createPrometheusMetrics() : undefined;
+      if (metrics) registries.push(metrics);
       const net = await createNetwork({
         nodeId: `sub-${i}`,
         credentials,
@@ -218,6 +222,7 @@ async function peerpostSubscribers(
         listen: '127.0.0.1:0',
         topology: { publisher: [{ address: f.address, certHash: hash }] },
         compressThresholdBytes: NO_COMPRESSION,
+        ...(metrics ? { metrics } : {}),
       });
       nodes.push(net);
       net.onMessage(counted);
@@ -236,6 +241,11 @@ async function peerpostSubscribers(
         out.deduplicated! += s.deduplicated;
         out.undecodable! += s.undecodable;
         out.droppedSlowReader! += s.droppedSlowReader;
+      }
+      if (withMetrics) {
+        out.metricReceivedBytes = 0;
+        for (const m of registries)
+          out.metricReceivedBytes += await sumMetric(m, 'peerpost_received_bytes_total');
       }
       return out;
     },

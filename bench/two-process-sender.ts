@@ -270,13 +270,15 @@ async function openRawFanout(def: SenderDef, subscribersCertPem: string, own: Cr
  * the library's own backpressure when a subscriber queue is full
  * (`broadcastWritable()` / `broadcastReady()`), as the raw pump waits on its sockets'.
  */
-async function openBroadcast(subscribersCertPem: string, own: Credentials): Promise<Side> {
+async function openBroadcast(def: SenderDef, subscribersCertPem: string, own: Credentials): Promise<Side> {
+  const metrics = def.metrics ? createPrometheusMetrics() : undefined;
   const net: Network = await createNetwork({
     nodeId: 'publisher',
     credentials: own,
     trust: { certHashes: [certificateHash(subscribersCertPem)] },
     listen: '127.0.0.1:0',
     compressThresholdBytes: NO_COMPRESSION,
+    ...(metrics ? { metrics } : {}),
   });
   return {
     address: net.address,
@@ -293,6 +295,7 @@ async function openBroadcast(subscribersCertPem: string, own: Credentials): Prom
       // listener makes an outcome event per subscriber per broadcast).
       const out: Record<string, number> = {};
       for (const [k, v] of Object.entries(net.stats().outcomes)) if (k !== 'written') out[k] = v;
+      if (metrics) out.metricSentBytes = await sumMetric(metrics, 'peerpost_sent_bytes_total');
       return out;
     },
     close: () => net.close(),
@@ -488,7 +491,7 @@ async function handle(m: SenderRequest): Promise<void> {
     case 'open': {
       const { def, at, receiverCertPem, credentials } = m;
       if (def.kind === 'fanout-raw') side = await openRawFanout(def, receiverCertPem, credentials);
-      else if (def.kind === 'fanout-peerpost') side = await openBroadcast(receiverCertPem, credentials);
+      else if (def.kind === 'fanout-peerpost') side = await openBroadcast(def, receiverCertPem, credentials);
       else side = await OPENERS[def.kind](def, at, receiverCertPem, credentials);
       reply({
         type: 'opened',

@@ -269,6 +269,7 @@ const RAW_SAME_BYTES = 'raw TLS (peerpost frame size)';
 const peerpostEnvelopeBytes = (bytes: number): number =>
   plainEnvelopeSize('sender-0a1b2c3d-1000', 'Bench', bytes);
 const BROADCAST = 'peerpost broadcast';
+const BROADCAST_METRICS = 'peerpost broadcast + metrics';
 /** raw TLS fan-out: bytes of frames per batch written to every socket (`--fanout-batch=BYTES`). */
 const FANOUT_BATCH_BYTES = Number(argValue('fanout-batch') ?? BATCH_BYTES);
 const isFanout = (d: Definition) => d.kind === 'fanout-raw' || d.kind === 'fanout-peerpost';
@@ -315,6 +316,13 @@ const ALL_DEFINITIONS: readonly Definition[] = [
     : ([
         { name: RAW_FANOUT, kind: 'fanout-raw', metrics: false, window: 'small', latency: false },
         { name: BROADCAST, kind: 'fanout-peerpost', metrics: false, window: 'small', latency: false },
+        {
+          name: BROADCAST_METRICS,
+          kind: 'fanout-peerpost',
+          metrics: true,
+          window: 'small',
+          latency: false,
+        },
       ] as const)),
 ];
 
@@ -1105,7 +1113,7 @@ async function main(): Promise<void> {
           'transport high-water mark); writable() is false when the queue holds that many frame bytes, ' +
           'ready() resolves at half',
       },
-      fanout: `${RAW_FANOUT}: batches of up to ${FANOUT_BATCH_BYTES} bytes of frames, each encoded once and written to each of the ${FANOUT_SUBSCRIBERS} accepted TLS sockets of the child's subscribers, every socket paced by its own drain (FanoutPump); the child only counts frames; ${BROADCAST}: broadcast() per message from a publisher node with default limits (subscriber queues of 1000 frames, limits.subscriberQueueCapacity) to ${FANOUT_SUBSCRIBERS} subscriber nodes in one child, waiting on broadcastReady() whenever broadcastWritable() is false (the library's backpressure: no IPC in the loop, as for the raw pump); ${FANOUT_PAYLOAD}-byte payloads; msg/s = messages delivered to every subscriber`,
+      fanout: `${RAW_FANOUT}: batches of up to ${FANOUT_BATCH_BYTES} bytes of frames, each encoded once and written to each of the ${FANOUT_SUBSCRIBERS} accepted TLS sockets of the child's subscribers, every socket paced by its own drain (FanoutPump); the child only counts frames; ${BROADCAST}: broadcast() per message from a publisher node with default limits (subscriber queues of 1000 frames, limits.subscriberQueueCapacity) to ${FANOUT_SUBSCRIBERS} subscriber nodes in one child, waiting on broadcastReady() whenever broadcastWritable() is false (the library's backpressure: no IPC in the loop, as for the raw pump); ${BROADCAST_METRICS}: the same with createPrometheusMetrics() on the publisher and on every subscriber node; ${FANOUT_PAYLOAD}-byte payloads; msg/s = messages delivered to every subscriber`,
       cpu:
         'per side: process.cpuUsage() (all threads); main thread from /proc/self/task/<pid>/schedstat; ' +
         'other threads = the difference; GCs and their pauses from PerformanceObserver gc entries',

@@ -4,7 +4,7 @@
  * process per point-to-point system) as a smoke test: it must exit 0, and every system it measures (raw TLS and
  * peerpost, with and without metrics, at both in-flight windows; raw TLS with peerpost's
  * frame size and the alternatives (ZeroMQ, ws, libp2p) at the small one; and the fan-out to 100
- * subscribers, raw TLS and peerpost broadcast) must report a figure for every case
+ * subscribers, raw TLS and peerpost broadcast, with and without metrics) must report a figure for every case
  * (payload size; p50 and p99 where latency is measured; `to 100`), CPU and GC figures
  * for both sides, and have delivered exactly what it sent (to every subscriber). Speed is never
  * judged: absolute numbers and ratios on a shared machine are noise.
@@ -53,7 +53,7 @@ const LATENCY_SYSTEMS = [
   'libp2p (noise)',
 ];
 /** Publisher in the bench process, 100 subscribers in one child; a message counts once every subscriber has it. */
-const FANOUT_SYSTEMS = ['raw TLS fan-out', 'peerpost broadcast'];
+const FANOUT_SYSTEMS = ['raw TLS fan-out', 'peerpost broadcast', 'peerpost broadcast + metrics'];
 const FANOUT_CASE = 'to 100';
 const SIZES = ['64B', '1KiB', '64KiB'];
 
