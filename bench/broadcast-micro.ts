@@ -7,7 +7,7 @@
  * column, minus encryption), per copy (per subscriber).
  *
  *   npx tsx bench/broadcast-micro.ts [--n=20000] [--rounds=5] [--size=1024] [--subscribers=100]
- *     [--window=256] [--metrics] [--baseline=DIR]
+ *     [--window=256] [--high-water=BYTES] [--metrics] [--baseline=DIR]
  *
  * The loop is the two-process fan-out's: `window` broadcasts per turn of the event loop
  * (each connection's write batch flushes once per turn). `--baseline=DIR` names a copy of
@@ -15,6 +15,10 @@
  * (A B A B ...) in one process, each on a network of its own, and the medians compared.
  * CPU is the process's (`process.cpuUsage`: main thread and GC threads).
  * `--metrics`: each network with `createPrometheusMetrics()` (as production nodes run).
+ * `--high-water=BYTES`: each subscriber connection's high-water mark (default the
+ * transport's, 1 MiB, which a turn's broadcasts never reach here): a small one (e.g. 16384)
+ * makes most copies wait in their subscriber's queue and go out as it drains, the path most
+ * copies take in the two-process fan-out, where the sockets push back.
  */
 import { Buffer } from 'node:buffer';
 import path from 'node:path';
@@ -30,6 +34,7 @@ function arg(name: string): string | undefined {
 }
 
 const withMetrics = process.argv.includes('--metrics');
+const highWater = arg('high-water') === undefined ? undefined : Number(arg('high-water'));
 
 interface Bench {
   name: string;
@@ -67,7 +72,11 @@ async function open(name: string, srcDir: string, subscribers: number): Promise<
               localAddress: address,
               remoteIdentity: { certHash: `sub${i}`, shortId: `sub${i}`, ownerKeys: [] },
               // Nothing ever comes from a sink: no idle verdict during the run.
-              limits: { ...DEFAULT_LIMITS, idleTimeoutMs: 3_600_000 },
+              limits: {
+                ...DEFAULT_LIMITS,
+                idleTimeoutMs: 3_600_000,
+                highWaterMarkBytes: highWater ?? DEFAULT_LIMITS.highWaterMarkBytes,
+              },
             }) as Connection,
           );
         }
@@ -131,7 +140,7 @@ for (let r = 0; r < rounds; r++)
 for (const b of benches) {
   const ts = times.get(b.name)!;
   console.log(
-    `${payload.length} B to ${subscribers}, window ${window}${withMetrics ? ', metrics' : ''}: ${b.name.padEnd(9)} median ${median(ts).toFixed(0)} ns/copy CPU, min ${Math.min(...ts).toFixed(0)}  (${ts.map((t) => t.toFixed(0)).join(' ')})`,
+    `${payload.length} B to ${subscribers}, window ${window}${highWater === undefined ? '' : `, high-water ${highWater}`}${withMetrics ? ', metrics' : ''}: ${b.name.padEnd(9)} median ${median(ts).toFixed(0)} ns/copy CPU, min ${Math.min(...ts).toFixed(0)}  (${ts.map((t) => t.toFixed(0)).join(' ')})`,
   );
 }
 await Promise.all(benches.map((b) => b.net.close()));

@@ -7,8 +7,8 @@ import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import type { OutcomeTicket, QueueRefusal } from './port.js';
 
 /**
- * Messages whose outcomes wait, in order, each with the ordinal of its frame (in the ring,
- * or handed over): two rings (tickets, and ordinals in a typed array), no object per
+ * Messages whose outcomes wait for their frames' flush, in order, each with the ordinal of
+ * its frame handed over: two rings (tickets, and ordinals in a typed array), no object per
  * message (a broadcast puts one here per subscriber).
  */
 class Waiting {
@@ -101,6 +101,11 @@ export class Outbox {
    */
   #areas = NO_SLOTS as (Buffer | undefined)[];
   #starts = NO_STARTS;
+  /**
+   * For each frame in the ring, the ticket of its message (else undefined): taken when the
+   * frame was queued, it moves to {@link #inTransport} when the frame is handed over.
+   */
+  #tickets = NO_SLOTS as (OutcomeTicket | undefined)[];
   #head = 0;
   #size = 0;
   #blocked = false;
@@ -110,14 +115,11 @@ export class Outbox {
   consecutiveDrops = 0;
   /** Why the last refused frame was refused: this ring's bounds or the hub's, or the node's budget. */
   refusal: QueueRefusal = 'queue_full';
-  // Ordinals of frames: handed to the transport / reported flushed by it, and put in / taken
-  // out of the ring. A reply's ticket is settled when the flushed count passes its frame.
+  // Ordinals of frames handed to the transport / reported flushed by it. A message's ticket
+  // is settled when the flushed count passes its frame.
   #handed = 0;
   #flushed = 0;
-  #enqueued = 0;
-  #dequeued = 0;
-  /** Messages with a ticket in the ring (by enqueue ordinal), and handed over (by hand-over ordinal). */
-  #inRing: Waiting | undefined;
+  /** Messages with a ticket whose frames were handed over (by hand-over ordinal). */
   #inTransport: Waiting | undefined;
   /** Set once the connection closed: how messages handed over after that end. */
   #lost: 'connection_lost' | 'shutdown' | undefined;
@@ -182,8 +184,9 @@ export class Outbox {
       return true;
     }
     if (!this.#hasRoom(frame.length)) return false;
-    if (ticket !== undefined) this.#waitInRing(ticket);
-    this.#enqueue(frame, area, start);
+    // A message queued here is taken now, settled once flushed.
+    ticket?.taken(this.#connection.remoteAddress);
+    this.#enqueue(frame, area, start, ticket);
     return true;
   }
 
@@ -212,8 +215,8 @@ export class Outbox {
     }
     if (!this.#hasRoom(FRAME_PREFIX_BYTES + size)) return false;
     const frame = frameBuffer(envelope, size);
-    if (ticket !== undefined) this.#waitInRing(ticket);
-    this.#enqueue(frame);
+    ticket?.taken(this.#connection.remoteAddress);
+    this.#enqueue(frame, undefined, 0, ticket);
     return true;
   }
 
@@ -229,13 +232,6 @@ export class Outbox {
   /** True when nothing waits here and every message handed over was flushed (or reported). */
   get idle(): boolean {
     return this.#size === 0 && (this.#inTransport === undefined || this.#inTransport.length === 0);
-  }
-
-  /** A message about to be queued in the ring: taken now, settled once flushed. */
-  #waitInRing(ticket: OutcomeTicket): void {
-    ticket.taken(this.#connection.remoteAddress);
-    this.#inRing ??= new Waiting();
-    this.#inRing.push(this.#enqueued, ticket);
   }
 
   /** The message of the frame handed over as `at` (by default the last one) waits for that frame's flush. */
@@ -300,8 +296,7 @@ export class Outbox {
     return false;
   }
 
-  #enqueue(frame: Uint8Array, area?: Buffer, start = 0): void {
-    this.#enqueued++;
+  #enqueue(frame: Uint8Array, area?: Buffer, start = 0, ticket?: OutcomeTicket): void {
     this.#bytes += frame.length;
     this.#budget.take(frame.length);
     if (this.#size === this.#ring.length) this.#grow();
@@ -309,6 +304,7 @@ export class Outbox {
     this.#ring[slot] = frame;
     this.#areas[slot] = area;
     this.#starts[slot] = start;
+    this.#tickets[slot] = ticket;
     this.#size++;
     this.#depth.value++;
     this.consecutiveDrops = 0;
@@ -341,28 +337,31 @@ export class Outbox {
         }
       }
       const frame = ring[slot] as Uint8Array;
+      const tickets = this.#tickets;
+      const handed = this.#handed;
       for (let k = 0; k < n; k++) {
         const at = (slot + k) % ring.length;
         ring[at] = undefined;
         this.#areas[at] = undefined;
+        // Its message now waits for the frame's flush (the frame is handed over below, as
+        // frame `handed + k`): before the write, so that a flush or a close reported from
+        // inside the write finds it there.
+        const ticket = tickets[at];
+        if (ticket !== undefined) {
+          tickets[at] = undefined;
+          this.#waitFlush(ticket, handed + k);
+        }
       }
       this.#head = (slot + n) % ring.length;
       this.#size -= n;
       this.#depth.value -= n;
       this.#bytes -= end - start;
       this.#budget.give(end - start);
-      const first = this.#dequeued;
-      this.#dequeued += n;
-      const handed = this.#handed;
       let accepted: boolean;
       if (area !== undefined && connection.writeEncoded !== undefined) {
         this.#handed += n;
         accepted = connection.writeEncoded(area, start, end, n);
       } else accepted = this.#write(frame);
-      const inRing = this.#inRing;
-      for (let k = 0; k < n && inRing !== undefined && inRing.length > 0; k++) {
-        if (inRing.firstAt() === first + k) this.#waitFlush(inRing.shift(), handed + k);
-      }
       if (!accepted) {
         this.#blocked = true;
         return;
@@ -376,19 +375,22 @@ export class Outbox {
    */
   clear(reason: 'connection_lost' | 'shutdown' = 'connection_lost'): number {
     const discarded = this.#size;
-    this.#dequeued = this.#enqueued;
-    const inRing = this.#inRing;
-    this.#inRing = undefined;
-    const address = this.#connection.remoteAddress;
-    while (inRing !== undefined && inRing.length > 0) inRing.shift().settle(reason, address);
+    const tickets = this.#tickets;
+    const head = this.#head;
     this.#depth.value -= discarded;
     this.#budget.give(this.#bytes);
     this.#bytes = 0;
     this.#ring = NO_SLOTS as (Uint8Array | undefined)[];
     this.#areas = NO_SLOTS as (Buffer | undefined)[];
     this.#starts = NO_STARTS;
+    this.#tickets = NO_SLOTS as (OutcomeTicket | undefined)[];
     this.#head = 0;
     this.#size = 0;
+    // The ring is let go first: what a settled message's listener does next finds it empty.
+    const address = this.#connection.remoteAddress;
+    for (let i = 0; i < discarded; i++) {
+      tickets[(head + i) % tickets.length]?.settle(reason, address);
+    }
     return discarded;
   }
 
@@ -411,15 +413,18 @@ export class Outbox {
     const next: (Uint8Array | undefined)[] = new Array(slots);
     const areas: (Buffer | undefined)[] = new Array(slots);
     const starts = new Float64Array(slots);
+    const tickets: (OutcomeTicket | undefined)[] = new Array(slots);
     for (let i = 0; i < this.#size; i++) {
       const from = (this.#head + i) % this.#ring.length;
       next[i] = this.#ring[from];
       areas[i] = this.#areas[from];
       starts[i] = this.#starts[from] as number;
+      tickets[i] = this.#tickets[from];
     }
     this.#ring = next;
     this.#areas = areas;
     this.#starts = starts;
+    this.#tickets = tickets;
     this.#head = 0;
   }
 }
