@@ -27,14 +27,7 @@ import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import {
-  type Credentials,
-  certificateHash,
-  createNetwork,
-  createPrometheusMetrics,
-  type Network,
-  type PrometheusMetrics,
-} from '../src/index.js';
+import type { Credentials, Network, PrometheusMetrics } from '../src/index.js';
 import { listenLoopback } from './lib.js';
 import { cpuMeter } from './process-cpu.js';
 import { FrameReader } from './systems/frames.js';
@@ -50,6 +43,7 @@ import {
   LIBP2P_COUNT,
   LIBP2P_ECHO,
   type Listening,
+  loadPeerpost,
   mutualTlsServer,
   NO_COMPRESSION,
   type ParentMessage,
@@ -58,6 +52,9 @@ import {
   tlsConnect,
   WS_ECHO_PATH,
 } from './two-process-shared.js';
+
+// peerpost itself: the source, or with the bench's --built the built package (dist/).
+const { certificateHash, createNetwork, createPrometheusMetrics } = await loadPeerpost();
 
 const kind = process.argv[2];
 const withMetrics = process.argv.includes('--metrics');

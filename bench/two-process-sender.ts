@@ -28,13 +28,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { createServer, type TLSSocket } from 'node:tls';
-import {
-  type Credentials,
-  certificateHash,
-  createNetwork,
-  createPrometheusMetrics,
-  type Network,
-} from '../src/index.js';
+import type { Credentials, Network } from '../src/index.js';
 import { payloadOf } from './harness.js';
 import { listenLoopback } from './lib.js';
 import { cpuMeter } from './process-cpu.js';
@@ -51,6 +45,7 @@ import {
   LIBP2P_COUNT,
   LIBP2P_ECHO,
   type Listening,
+  loadPeerpost,
   mutualTlsServer,
   NO_COMPRESSION,
   PEER,
@@ -64,6 +59,9 @@ import {
   WS_ECHO_PATH,
   WS_HIGH_WATER,
 } from './two-process-shared.js';
+
+// peerpost itself: the source, or with the bench's --built the built package (dist/).
+const { certificateHash, createNetwork, createPrometheusMetrics } = await loadPeerpost();
 
 if (!process.send) {
   console.error('usage (forked with IPC): two-process-sender.ts');

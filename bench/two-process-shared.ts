@@ -2,8 +2,22 @@
 import { X509Certificate } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
+import type * as Peerpost from '../src/index.js';
 import type { Credentials, PrometheusMetrics } from '../src/index.js';
 import type { CpuSample } from './process-cpu.js';
+
+/**
+ * peerpost as the sending and receiving processes use it: the built package (`dist/`,
+ * what `npm run build` makes and users install) when the bench runs with `--built`
+ * (it sets `PEERPOST_BENCH_LIB=dist`), else the source through tsx.
+ */
+export async function loadPeerpost(): Promise<typeof Peerpost> {
+  const url =
+    process.env.PEERPOST_BENCH_LIB === 'dist'
+      ? new URL('../dist/index.js', import.meta.url)
+      : new URL('../src/index.ts', import.meta.url);
+  return (await import(url.href)) as typeof Peerpost;
+}
 
 /** Fan-out (`fanout-raw` / `fanout-peerpost` children): where the publisher is, how many subscribe. */
 export interface FanoutInit {

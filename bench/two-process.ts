@@ -8,12 +8,14 @@
  * same certificates. (The fan-out systems, a publisher and 100 subscribers in one
  * child, run after the point-to-point systems have closed.)
  *
- *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--no-throughput] [--no-fanout] [--no-alternatives] [--profile-senders=DIR] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"] [--sender-flags="--perf-basic-prof"]]
+ *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--no-throughput] [--no-fanout] [--no-alternatives] [--built] [--profile-senders=DIR] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"] [--sender-flags="--perf-basic-prof"]]
  *   npm run bench -- --two-process [same flags]   (the same, checked: bench/run.ts)
  *
  * `--only` runs only the named systems (e.g. `--only=peerpost --profile-senders=DIR` to
  * profile one sender), `--window` only one window, `--sizes` only those payload sizes;
- * `--no-fanout` and `--no-alternatives` leave those systems out.
+ * `--no-fanout` and `--no-alternatives` leave those systems out. `--built`: peerpost's
+ * processes import the built package (`dist/`, built with `tsc` at the start), as
+ * deployed, instead of the source through tsx.
  *
  * Systems (each one its own sending and receiving processes), each at two in-flight
  * windows (`small` and `large`, named with ` (8 MiB window)`):
@@ -135,6 +137,15 @@ const receiverFlags = (argValue('receiver-flags') ?? '').split(' ').filter((f) =
 const senderFlags = (argValue('sender-flags') ?? '').split(' ').filter((f) => f.length > 0);
 /** `--sizes=64B,1KiB`: only these payload sizes. */
 const sizesArg = argValue('sizes')?.split(',');
+/**
+ * `--built`: peerpost's processes run the package as it is deployed, `dist/` as `tsc`
+ * builds it (`tsconfig.build.json`, built at the start of the run), instead of `src/`
+ * compiled on load by tsx (esbuild). The two are the same code; see BENCHMARKS.md for
+ * what the difference measured.
+ */
+const built = args.includes('--built');
+/** What the sending and receiving processes import peerpost from (`PEERPOST_BENCH_LIB`, see bench/two-process-shared.ts). */
+const libraryEnv = { ...process.env, PEERPOST_BENCH_LIB: built ? 'dist' : 'src' };
 const failures: Failure[] = [];
 
 /** The IPC link to one child process: post a message, wait for a reply of some type. */
@@ -347,6 +358,7 @@ async function startChild(def: Definition, receiver: Credentials, sender: Creden
       '--import',
       'tsx',
     ],
+    env: libraryEnv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const link = new ChildLink(`${def.name} child`, child);
@@ -384,6 +396,7 @@ async function openHosted(def: Definition, receiver: Credentials, sender: Creden
       '--import',
       'tsx',
     ],
+    env: libraryEnv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const host = new ChildLink<SenderMessage, SenderRequest>(`${def.name} sender`, hostProcess);
@@ -1042,6 +1055,13 @@ async function main(): Promise<void> {
     );
     process.exit(2);
   }
+  if (built) {
+    // The package as `npm run build` makes it, fresh: what the processes then import.
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
+    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  }
+  console.log(`peerpost from ${built ? 'dist/ (built with tsc: --built)' : 'src/ (through tsx)'}`);
   const [receiverCreds, senderCreds] = await Promise.all([generateCredentials(), generateCredentials()]);
   const systems: System[] = [];
   const checks: Check[] = [];
@@ -1091,7 +1111,10 @@ async function main(): Promise<void> {
       processes:
         'point-to-point systems: the sender in a forked process of its own (bench/two-process-sender.ts), ' +
         'the receiver in another (bench/two-process-child.ts), both fresh Node processes per system; ' +
-        'fan-out: the publisher in the parent, the subscribers in a forked child',
+        'fan-out: the publisher in a forked process of its own, the 100 subscribers in another',
+      library: built
+        ? 'the built package: dist/ as tsc -p tsconfig.build.json builds it (at the start of the run), as deployed'
+        : 'the source: src/ compiled on load by tsx (esbuild)',
       rounds: ROUNDS,
       roundMs: ROUND_MS,
       latencyRounds: LATENCY_ROUNDS,
