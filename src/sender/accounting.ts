@@ -150,8 +150,16 @@ export class Accounting {
   #runMessages = 0;
   /** Of the run's messages, those whose OutgoingBuffer also started in the run (written at once). */
   #runStarted = 0;
-  /** Reports the run at the end of the task (before any scrape). */
-  readonly #runEnd = new EndOfTask(() => this.#endRun());
+  /**
+   * The series of the targets counted `written` but not yet reported (see
+   * {@link #tallyWritten}), how many and their bytes. At most one of the two runs (this
+   * and the hand-offs', {@link #run}) is pending: each starts by reporting the other.
+   */
+  #written: PathSeries | undefined;
+  #writtenTargets = 0;
+  #writtenBytes = 0;
+  /** Reports the pending run at the end of the task (before any scrape). */
+  readonly #runEnd = new EndOfTask(() => this.#endRuns());
   /** `peerpost_outcomes_total` by outcome object (they are shared: one per kind, reason and detail). */
   readonly #outcomeSeries = new Map<Outcome, CounterHandle>();
   /** Its entry for `written`, once made. */
@@ -429,7 +437,7 @@ export class Accounting {
       this.#runStarted += started;
       return;
     }
-    this.#endRun();
+    this.#endRuns();
     this.#run = series;
     this.#runBufferMs = bufferMs;
     this.#runMessages = count;
@@ -437,7 +445,13 @@ export class Accounting {
     this.#runEnd.arm();
   }
 
-  /** Reports the current run (if any) to its series. */
+  /** Reports the pending run, of hand-offs or of written targets (if any), to its series. */
+  #endRuns(): void {
+    if (this.#written !== undefined) this.#endWritten();
+    else if (this.#run !== undefined) this.#endRun();
+  }
+
+  /** Reports the current run of hand-offs (if any) to its series. */
   #endRun(): void {
     const series = this.#run;
     if (series === undefined) return;
@@ -452,12 +466,41 @@ export class Accounting {
   /** The connection handed the frame to the socket: outcome `written`. */
   flushed(msg: OutcomeSubject, address: string, mode: PathMode, bytes: number): void {
     this.counters.transferFinished++;
-    if (this.#on) {
-      const series = this.#series(msg.metricLabel, mode);
-      series.transferFinished.inc();
-      series.bytes.inc(bytes);
-    }
+    if (this.#on) this.#tallyWritten(this.#seriesOf(msg.metricLabel, mode), bytes);
     this.#final(msg, address, mode, WRITTEN);
+  }
+
+  /**
+   * The metrics of one target flushed (`written`, `bytes` with the prefix): its
+   * OutgoingTransfer's end, its bytes and its outcome, counted as one more of the pending
+   * run of written targets when it has the run's series (the copies of a broadcast a
+   * connection flushes together, or the messages of one flush, mostly do), else as a new
+   * run, reported as {@link #tally}'s runs are: when another run starts, before any other
+   * update of the sender's series or outcomes, and at the end of the task. Three updates
+   * per run instead of per target, the exposition the same.
+   */
+  #tallyWritten(series: PathSeries, bytes: number): void {
+    if (series === this.#written) {
+      this.#writtenTargets++;
+      this.#writtenBytes += bytes;
+      return;
+    }
+    this.#endRuns();
+    this.#written = series;
+    this.#writtenTargets = 1;
+    this.#writtenBytes = bytes;
+    this.#runEnd.arm();
+  }
+
+  /** Reports the pending run of written targets (if any), in the order of the updates one by one. */
+  #endWritten(): void {
+    const series = this.#written;
+    if (series === undefined) return;
+    this.#written = undefined;
+    const n = this.#writtenTargets;
+    series.transferFinished.inc(n);
+    series.bytes.inc(this.#writtenBytes);
+    this.#outcomeSeriesOf(WRITTEN).inc(n);
   }
 
   /**
@@ -537,7 +580,10 @@ export class Accounting {
     const c = this.counters;
     if (c.delivered === 0) this.#outcomeCounts.set(DELIVERED, 0);
     c.delivered += count;
-    if (this.#on) this.#outcomeSeriesOf(DELIVERED).inc(count);
+    if (this.#on) {
+      if (this.#written !== undefined) this.#endWritten();
+      this.#outcomeSeriesOf(DELIVERED).inc(count);
+    }
     if (this.#idle !== undefined && this.inFlight === 0) this.#fireIdle();
   }
 
@@ -603,7 +649,11 @@ export class Accounting {
       else c.skipped++;
       counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
     }
-    if (this.#on) this.#outcomeSeriesOf(outcome).inc();
+    // A `written` target's metrics are counted by its caller (see #tallyWritten).
+    if (this.#on && outcome !== WRITTEN) {
+      if (this.#written !== undefined) this.#endWritten();
+      this.#outcomeSeriesOf(outcome).inc();
+    }
     const watched = this.#watched;
     // The id only when it is used: reading it back from a frame makes a string.
     const id = watched !== undefined || (this.listening && this.#listener !== undefined) ? idOf(msg) : '';
@@ -636,7 +686,7 @@ export class Accounting {
 
   /** The series of `msg`'s metric label (already bounded by the sender) and `mode`, made on first use. */
   #series(label: string, mode: PathMode): PathSeries {
-    if (this.#run !== undefined) this.#endRun();
+    this.#endRuns();
     return this.#seriesOf(label, mode);
   }
 

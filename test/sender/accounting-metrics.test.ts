@@ -128,13 +128,30 @@ async function scenario(seed: number, steps: number): Promise<number> {
       const subject = queued.shift() as OutcomeSubject;
       acc.dropQueued(subject, 'p:1', 'direct', 'queue_full');
       oracle.dropped(subject.metricLabel, subject.enqueuedAtMs);
-    } else if (op < 94) {
+    } else if (op < 90) {
       const count = inTransfer.get(label) ?? 0;
       if (count > 0) {
         acc.flushedMany({ metricLabel: label }, 'direct', count, count * 100);
         oracle.flushed(label, count, count * 100);
         inTransfer.delete(label);
       }
+    } else if (op < 94) {
+      // Targets flushed one by one, each told with its own outcome (a hub connection's
+      // copies, or messages someone hears outcomes of): counted as a run of written targets.
+      const count = Math.min(inTransfer.get(label) ?? 0, 1 + next(4));
+      for (let k = 0; k < count; k++) {
+        const bytes = 90 + next(20);
+        const subject: OutcomeSubject = {
+          id: `f${k}`,
+          label,
+          receiver: 'p',
+          metricLabel: label,
+          enqueuedAtMs: 0,
+        };
+        acc.flushed(subject, 'p:1', 'direct', bytes);
+        oracle.flushed(label, 1, bytes);
+      }
+      if (count > 0) inTransfer.set(label, (inTransfer.get(label) as number) - count);
     } else if (op < 98) {
       clock.advance(next(3));
     } else {
@@ -182,4 +199,35 @@ test('a run is reported before any other update of its series, in the order of t
   );
   // The buffer series came first, as when every message was counted on its own.
   assert.ok(text.indexOf('peerpost_phase_started_total{phase="OutgoingBuffer"') < started);
+});
+
+test('written targets counted as a run are reported before another outcome is, as one by one', async () => {
+  const clock = new FakeClock();
+  const metrics = createPrometheusMetrics();
+  const acc = new Accounting(clock, metrics, undefined);
+  const subject = (id: string): OutcomeSubject => ({
+    id,
+    label: 'chat',
+    receiver: 'p',
+    metricLabel: 'chat',
+    enqueuedAtMs: 0,
+  });
+  acc.acceptHandedOff('m1', 'chat', 'direct');
+  acc.acceptHandedOff('m2', 'chat', 'direct');
+  acc.flushed(subject('m1'), 'p:1', 'direct', 100);
+  // In the same task: the first drop, then another written target (a new run).
+  acc.dropNow(subject('m3'), 'p:1', 'direct', 'queue_full');
+  acc.flushed(subject('m2'), 'p:1', 'direct', 120);
+  await Promise.resolve();
+  const text = await metrics.metricsText();
+  const written = text.indexOf('peerpost_outcomes_total{outcome="written"');
+  const dropped = text.indexOf('peerpost_outcomes_total{outcome="dropped"');
+  assert.ok(written >= 0 && dropped >= 0, text);
+  assert.ok(written < dropped, 'written was counted first, so it is shown first');
+  assert.match(text, /peerpost_outcomes_total\{outcome="written",reason=""\} 2/);
+  assert.match(text, /peerpost_sent_bytes_total\{label="chat",mode="direct"\} 220/);
+  assert.match(
+    text,
+    /peerpost_phase_finished_total\{phase="OutgoingTransfer",label="chat",mode="direct"\} 2/,
+  );
 });
