@@ -362,10 +362,18 @@ export class Accounting {
   }
 
   /**
-   * {@link accept} then {@link handOff} of `count` targets of `msg` already counted in
-   * `counters.accepted` (by the caller, as each was taken): the copies of a message the
-   * hub's connections took (a broadcast's, one per subscriber), counted once per message
-   * instead of once per copy. They are taken in the call that sends the message, so their
+   * One target of a message a hub connection took: accepted now (so the count in flight
+   * stays exact for whoever settles meanwhile); the rest of {@link accept} and
+   * {@link handOff} waits for {@link handOffTaken}, told once for all the message's copies.
+   */
+  acceptTaken(): void {
+    this.counters.accepted++;
+  }
+
+  /**
+   * {@link accept} then {@link handOff} of `count` targets of `msg` already accepted one by
+   * one ({@link acceptTaken}): the copies of a message the hub's connections took (a
+   * broadcast's, one per subscriber), counted once per message instead of once per copy. They are taken in the call that sends the message, so their
    * buffer phase ends then: one clock reading for all.
    */
   handOffTaken(msg: OutcomeSubject, mode: PathMode, count: number): void {

@@ -1022,9 +1022,8 @@ class HubTicket implements OutcomeTicket {
   ) {}
 
   taken(): void {
-    // Accepted at once: the count of targets in flight stays exact for whoever settles
-    // meanwhile (an idle check); the rest of its counting waits for commit().
-    this.accounting.counters.accepted++;
+    // Accepted at once; the rest of its counting waits for commit().
+    this.accounting.acceptTaken();
     this.#taken++;
   }
 

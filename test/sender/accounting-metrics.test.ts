@@ -84,7 +84,7 @@ async function scenario(seed: number, steps: number): Promise<number> {
         metricLabel: label,
         enqueuedAtMs: Math.max(0, clock.now() - acc.epochMs - next(3)),
       };
-      acc.counters.accepted += copies;
+      for (let k = 0; k < copies; k++) acc.acceptTaken();
       acc.handOffTaken(subject, 'direct', copies);
       extraCopies += copies - 1;
       for (let k = 0; k < copies; k++) {
