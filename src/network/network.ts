@@ -324,7 +324,7 @@ export class Network {
       // The fast lane: a small plain message to a peer with one address is written at once
       // (or queued as numbers when its sender has messages waiting), with no record made.
       const ts = out.plainTimestamp(id, label, data, nowMs, this.#limits.maxFrameBytes);
-      if (ts !== undefined) {
+      if (ts >= 0) {
         if (watched) {
           this.#watch(id, watcher);
           watching = true;

@@ -60,21 +60,17 @@ export class OutgoingEnvelopes {
   }
 
   /**
-   * The timestamp of message `id` sent at `nowMs` when it can be sent as a plain message
-   * (see `encodePlainInto`): its payload is not compressed and its frame is surely within
-   * `maxFrameBytes`. Undefined otherwise: {@link make} builds its envelope. Once the plain
-   * message is sent, {@link observePlain} counts its size.
+   * The timestamp of message `id` sent at `nowMs`, in whole ms, when it can be sent as a
+   * plain message (see `encodePlainInto`): its payload is not compressed, its frame is
+   * surely within `maxFrameBytes` and the timestamp is a whole number of ms from 0 to
+   * 2^53 - 1. -1 otherwise: {@link make} builds its envelope. Once the plain message is
+   * sent, {@link observePlain} counts its size.
    */
-  plainTimestamp(
-    id: string,
-    label: string,
-    data: Uint8Array,
-    nowMs: number,
-    maxFrameBytes: number,
-  ): bigint | undefined {
+  plainTimestamp(id: string, label: string, data: Uint8Array, nowMs: number, maxFrameBytes: number): number {
     const n = data.length;
-    if (n > this.#compressThresholdBytes || sizeBound(id, label, n) > maxFrameBytes) return undefined;
-    return this.#timestamp(nowMs);
+    if (n > this.#compressThresholdBytes || sizeBound(id, label, n) > maxFrameBytes) return -1;
+    const ms = Math.trunc(nowMs);
+    return ms >= 0 && ms <= Number.MAX_SAFE_INTEGER ? ms : -1;
   }
 
   /** The size metric of a plain message of `bytes` sent (as {@link make} observes it). */

@@ -185,7 +185,7 @@ export class DirectSender {
   readonly #plain: PlainMessage = {
     seq: 0,
     size: 0,
-    timestampMs: 0n,
+    timestampMs: 0,
     peerId: '',
     metricLabel: '',
     addresses: NO_ADDRESSES,
@@ -393,7 +393,7 @@ export class DirectSender {
     messageId: string,
     label: string,
     data: Uint8Array,
-    timestampMs: bigint,
+    timestampMs: number,
     enqueuedAtMs: number,
   ): boolean {
     const cfg = this.#config;

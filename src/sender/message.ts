@@ -119,7 +119,8 @@ export interface PlainMessage {
   seq: number;
   /** Encoded envelope size, without the frame prefix (`plainEnvelopeSize`). */
   size: number;
-  timestampMs: bigint;
+  /** Its timestamp, in whole ms (a number: see `encodePlainInto`). */
+  timestampMs: number;
   /** The peer it is sent to (its receiver as printed, too). */
   peerId: string;
   metricLabel: string;

@@ -130,6 +130,10 @@ const receivers = new StringEncodings();
 
 /** The last timestamp encoded, split into 32-bit halves (when below 2^53). */
 let lastTs: bigint | undefined;
+/** encodePlainInto's last timestamp (a number of ms) and its split into u32 halves. */
+let lastPlainTs = -1;
+let lastPlainLo = 0;
+let lastPlainHi = 0;
 let lastSafe = false;
 let lastLo = 0;
 let lastHi = 0;
@@ -218,44 +222,41 @@ export function plainEnvelopeSize(id: string, label: string, dataLength: number)
  * The timestamp, payload and tag are written here, not by helpers, as in
  * encodeEnvelopeInto: past V8's inlining budget on `send()`'s path each helper stayed a
  * call of its own (bench/send-micro.ts). The property test in test/wire/envelope.test.ts
- * compares both encoders' bytes over the whole u64 range.
+ * compares both encoders' bytes over the whole range.
+ *
+ * The timestamp is a number of whole ms (0 to 2^53 - 1, the range a clock gives; a
+ * coded error otherwise), not the envelope's bigint: the fast lane carries it from the
+ * clock to here as a number, so no bigint made per millisecond is stored per message
+ * (a young object stored into a long-lived one costs V8's write barrier its slow path).
  */
 export function encodePlainInto(
   buf: Buffer,
   offset: number,
-  timestampMs: bigint,
+  timestampMs: number,
   id: string,
   label: string,
   data: Uint8Array,
 ): number {
   const ts = timestampMs;
-  if (typeof ts !== 'bigint') {
-    throw new PeerpostError(
-      'ERR_LENGTH_OVERFLOW',
-      `deliveryStartTimestampMs must be a u64 bigint, got ${typeof ts}`,
-    );
+  if (ts !== lastPlainTs) {
+    if (!(Number.isSafeInteger(ts) && ts >= 0)) {
+      throw new PeerpostError(
+        'ERR_LENGTH_OVERFLOW',
+        `deliveryStartTimestampMs must be a whole number of ms from 0 to 2^53 - 1, got ${ts}`,
+      );
+    }
+    // One split per millisecond, kept for the next message.
+    lastPlainLo = ts % 0x1_0000_0000;
+    lastPlainHi = (ts - lastPlainLo) / 0x1_0000_0000;
+    lastPlainTs = ts;
   }
   let o = offset;
-  if (ts !== lastTs) {
-    // As in encodeEnvelopeInto: one conversion, the split kept for the next message.
-    const n = Number(ts);
-    lastSafe = n >= 0 && n <= Number.MAX_SAFE_INTEGER;
-    lastLo = lastSafe ? n % 0x1_0000_0000 : 0;
-    lastHi = lastSafe ? (n - lastLo) / 0x1_0000_0000 : 0;
-    lastTs = ts;
-  }
-  if (lastSafe) {
-    writeLen(buf, o, lastLo);
-    const hi = lastHi;
-    buf[o + 4] = hi;
-    buf[o + 5] = hi >>> 8;
-    buf[o + 6] = hi >>> 16;
-    buf[o + 7] = hi >>> 24;
-  } else if (ts >= 0n && ts <= U64_MAX) {
-    buf.writeBigUInt64LE(ts, o);
-  } else {
-    throw new PeerpostError('ERR_LENGTH_OVERFLOW', `deliveryStartTimestampMs must be a u64, got ${ts}`);
-  }
+  writeLen(buf, o, lastPlainLo);
+  const hi = lastPlainHi;
+  buf[o + 4] = hi;
+  buf[o + 5] = hi >>> 8;
+  buf[o + 6] = hi >>> 16;
+  buf[o + 7] = hi >>> 24;
   o = writeString(buf, o + 8, id);
   o = labels.write(buf, o, label);
   buf[o++] = 0; // not compressed

@@ -250,7 +250,7 @@ export class FrameSlab {
    * `size`, see `plainEnvelopeSize`) as a whole frame; returns the buffer that holds it,
    * from {@link offset}.
    */
-  encodePlain(size: number, timestampMs: bigint, id: string, label: string, data: Uint8Array): Buffer {
+  encodePlain(size: number, timestampMs: number, id: string, label: string, data: Uint8Array): Buffer {
     const buf = this.reserve(FRAME_PREFIX_BYTES + size);
     const at = this.offset;
     // writePrefix, then checkEnd, written out (send()'s path: see encodePlainInto).

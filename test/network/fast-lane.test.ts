@@ -11,6 +11,7 @@ import { type Credentials, certificateHash } from '../../src/identity/credential
 import { createPrometheusMetrics, type PrometheusMetrics } from '../../src/metrics/prometheus.js';
 import { createNetwork } from '../../src/network/network.js';
 import { peer } from '../../src/sender/receiver.js';
+import { type Clock, systemClock } from '../../src/util/clock.js';
 import { plainEnvelopeSize } from '../../src/wire/envelope.js';
 import { FRAME_PREFIX_BYTES } from '../../src/wire/framing.js';
 import { makeCredentials, spyOnLane, until } from './helpers.js';
@@ -31,7 +32,7 @@ async function sumOf(
   return sum;
 }
 
-async function tlsPair(t: TestContext, acks = false) {
+async function tlsPair(t: TestContext, acks = false, clock?: Clock) {
   const [senderCreds, receiverCreds] = (await makeCredentials(2)) as [Credentials, Credentials];
   const receiverHash = certificateHash(receiverCreds.certPem);
   const metrics = createPrometheusMetrics();
@@ -49,6 +50,7 @@ async function tlsPair(t: TestContext, acks = false) {
     knownLabels: ['Known'],
     metrics,
     ...(acks ? { acks: { enabled: true } } : {}),
+    ...(clock === undefined ? {} : { clock }),
     // No compression: the bytes counted are then those of the frames sent.
     compressThresholdBytes: Number.MAX_SAFE_INTEGER,
   });
@@ -130,6 +132,29 @@ test('plain sends mixed with the general path arrive in send order, byte for byt
     sent.length,
   );
   assert.equal(await sumOf(metrics, 'peerpost_sent_bytes_total', direct), frameBytes);
+});
+
+test("each message carries its send time in whole ms, as the general path's: up to 2^53 - 1 ms through the lane, past it through the general path", async (t) => {
+  // The sender's clock stands still at `at` (its timers are the system's): every message
+  // sent is stamped with that time, whichever path it takes.
+  const lane = spyOnLane(t);
+  for (const at of [2 ** 40 + 0.75, Number.MAX_SAFE_INTEGER, 2 ** 60]) {
+    const clock: Clock = { ...systemClock, now: () => at };
+    const { sender, receiver } = await tlsPair(t, false, clock);
+    const before = lane.taken;
+    const stamps: bigint[] = [];
+    receiver.onMessage((m) => void stamps.push(m.envelope.deliveryStartTimestampMs));
+    sender.send('r', 'Known', Buffer.from('first')); // waits for the connection
+    await until(() => stamps.length === 1, 'the first message arrived');
+    for (let i = 0; i < 20; i++)
+      sender.send('r', 'Known', Buffer.from([i]), i % 2 === 0 ? {} : { deadlineMs: 60_000 });
+    await until(() => stamps.length === 21, 'every message arrived');
+    const expected = BigInt(Math.trunc(at));
+    assert.deepEqual(stamps, Array(21).fill(expected), `stamps at ${at}`);
+    const taken = lane.taken - before;
+    if (at <= Number.MAX_SAFE_INTEGER) assert.ok(taken >= 10, `the lane took ${taken} at ${at}`);
+    else assert.equal(taken, 0, 'past 2^53 - 1 ms the lane takes nothing');
+  }
 });
 
 test('with outcomes heard one by one, each message of the lane gets one outcome, naming it, its label and address', async (t) => {
