@@ -21,7 +21,7 @@ import { pathToFileURL } from 'node:url';
 import type { Accounting } from '../src/sender/accounting.js';
 import type { AckEntry, AckStream } from '../src/sender/ack-stream.js';
 import type { OutgoingMessage } from '../src/sender/message.js';
-import { median } from './lib.js';
+import { esmSourceDir, median } from './lib.js';
 
 function arg(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -98,7 +98,7 @@ const window = Number(arg('window') ?? 20_000);
 const ackEvery = Number(arg('ack') ?? 1000);
 const baseline = arg('baseline');
 const subjects = [await load('current', path.resolve(import.meta.dirname, '../src'))];
-if (baseline !== undefined) subjects.unshift(await load('baseline', path.resolve(baseline)));
+if (baseline !== undefined) subjects.unshift(await load('baseline', esmSourceDir(baseline)));
 for (const s of subjects) time(s, Math.min(n, 200_000), window, ackEvery); // warm-up
 const times = new Map<string, number[]>(subjects.map((s) => [s.name, []]));
 for (let r = 0; r < rounds; r++)

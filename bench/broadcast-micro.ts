@@ -11,7 +11,7 @@
  *
  * The loop is the two-process fan-out's: `window` broadcasts per turn of the event loop
  * (each connection's write batch flushes once per turn). `--baseline=DIR` names a copy of
- * `src/` (e.g. `cp -r src /tmp/base-src` before a change): both are run interleaved
+ * `src/` (with the package.json beside it, e.g. `git archive HEAD src package.json | tar -x -C /tmp/base` before a change, then `--baseline=/tmp/base/src`: without it the copy runs as CommonJS, see `esmSourceDir` in bench/lib.ts): both are run interleaved
  * (A B A B ...) in one process, each on a network of its own, and the medians compared.
  * CPU is the process's (`process.cpuUsage`: main thread and GC threads).
  * `--metrics`: each network with `createPrometheusMetrics()` (as production nodes run).
@@ -19,6 +19,9 @@
  * transport's, 1 MiB, which a turn's broadcasts never reach here): a small one (e.g. 16384)
  * makes most copies wait in their subscriber's queue and go out as it drains, the path most
  * copies take in the two-process fan-out, where the sockets push back.
+ *
+ * `--src=DIR` measures that copy of `src/` alone instead of the repository's (as
+ * bench/ab.ts runs it, one copy per process).
  */
 import { Buffer } from 'node:buffer';
 import path from 'node:path';
@@ -27,7 +30,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import type { Network } from '../src/network/network.js';
 import type { Connection, Transport } from '../src/transport/types.js';
-import { CountingSink, median } from './lib.js';
+import { CountingSink, esmSourceDir, median } from './lib.js';
 
 function arg(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -127,8 +130,10 @@ const window = Number(arg('window') ?? 256);
 const subscribers = Number(arg('subscribers') ?? 100);
 const payload = Buffer.alloc(Number(arg('size') ?? 1024), 7);
 const baseline = arg('baseline');
-const benches = [await open('current', path.resolve(import.meta.dirname, '../src'), subscribers)];
-if (baseline !== undefined) benches.unshift(await open('baseline', path.resolve(baseline), subscribers));
+const benches = [
+  await open('current', esmSourceDir(arg('src') ?? path.join(import.meta.dirname, '../src')), subscribers),
+];
+if (baseline !== undefined) benches.unshift(await open('baseline', esmSourceDir(baseline), subscribers));
 
 for (const b of benches) {
   while (b.net.stats().hub.inbound['subscribe-node'] < subscribers) await nextTurn();

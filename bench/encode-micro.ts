@@ -7,13 +7,14 @@
  * Two shapes are timed: `inline` encodes each message right after sizing it; `batched`
  * sizes 64 messages (as `send` does) and then encodes the 64 (as a write batch does
  * later), so an id is never the latest one when it is encoded. `--baseline=DIR` names a
- * copy of `src/` (e.g. `cp -r src /tmp/base-src` before a change): its code and this
+ * copy of `src/` (with the package.json beside it, e.g. `git archive HEAD src package.json | tar -x -C /tmp/base` before a change, then `--baseline=/tmp/base/src`: without it the copy runs as CommonJS, see `esmSourceDir` in bench/lib.ts): its code and this
  * tree's are run interleaved (A B A B ...) in one process and the medians compared.
  */
 import { Buffer } from 'node:buffer';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Envelope } from '../src/wire/envelope.js';
+import { esmSourceDir } from './lib.js';
 
 interface Code {
   name: string;
@@ -103,7 +104,7 @@ const n = Number(arg('n') ?? 5_000_000);
 const rounds = Number(arg('rounds') ?? 5);
 const baseline = arg('baseline');
 const codes = [await load('current', path.resolve(import.meta.dirname, '../src'))];
-if (baseline !== undefined) codes.unshift(await load('baseline', path.resolve(baseline)));
+if (baseline !== undefined) codes.unshift(await load('baseline', esmSourceDir(baseline)));
 
 for (const [shape, fn] of [
   ['inline', timeInline],

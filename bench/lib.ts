@@ -1,8 +1,8 @@
 /** Shared helpers for benchmarks: timing rounds, medians, and result files. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { cpus, totalmem } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Duplex } from 'node:stream';
 
 export interface Figure {
@@ -57,6 +57,31 @@ export function opsPerSecond(fn: () => void, ms: number): number {
     now = performance.now();
   }
   return (ops * 1000) / (now - start);
+}
+
+/**
+ * `dir` resolved, once it is known to be a copy of `src/` that loads as ES modules, as the
+ * repository's does: the `package.json` beside it says `"type": "module"` (e.g. `git
+ * archive REV src package.json | tar -x -C /tmp/a`). Without one, tsx compiles the copy's
+ * files to CommonJS, where each call of an imported function loads a property of the
+ * module object: send-micro then ran the very same code ~25% slower than as ES modules,
+ * which an A/B against such a copy reads as a gain of the code measured.
+ */
+export function esmSourceDir(dir: string): string {
+  const src = resolve(dir);
+  const manifest = join(src, '..', 'package.json');
+  let type: unknown;
+  try {
+    type = (JSON.parse(readFileSync(manifest, 'utf8')) as { type?: unknown }).type;
+  } catch {
+    type = undefined;
+  }
+  if (type !== 'module') {
+    throw new Error(
+      `${src}: ${manifest} must say "type": "module" (copy the package.json with src), or the copy runs as CommonJS`,
+    );
+  }
+  return src;
 }
 
 export function median(xs: readonly number[]): number {

@@ -11,17 +11,22 @@
  *
  * `--metrics`: both nodes with `createPrometheusMetrics()` (as production nodes run).
  *
- * `--baseline=DIR` names a copy of `src/` (e.g. `cp -r src /tmp/base-src` before a
- * change): both are run interleaved (A B A B ...) in one process, each on a memory network
+ * `--baseline=DIR` names a copy of `src/` (with the package.json beside it, e.g. `git
+ * archive HEAD src package.json | tar -x -C /tmp/base` before a change, then
+ * `--baseline=/tmp/base/src`: without it the copy runs as CommonJS, see `esmSourceDir` in
+ * bench/lib.ts): both are run interleaved (A B A B ...) in one process, each on a memory network
  * of its own, and the medians compared. CPU is the process's (`process.cpuUsage`: main
  * thread and GC threads) per round trip.
+ *
+ * `--src=DIR` measures that copy of `src/` alone instead of the repository's (as
+ * bench/ab.ts runs it, one copy per process).
  */
 import { Buffer } from 'node:buffer';
 import path from 'node:path';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
 import type { Network } from '../src/network/network.js';
-import { median } from './lib.js';
+import { esmSourceDir, median } from './lib.js';
 
 function arg(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -93,8 +98,8 @@ const withMetrics = process.argv.includes('--metrics');
 const rounds = Number(arg('rounds') ?? 7);
 const payload = Buffer.alloc(Number(arg('size') ?? 64), 7);
 const baseline = arg('baseline');
-const benches = [await open('current', path.resolve(import.meta.dirname, '../src'))];
-if (baseline !== undefined) benches.unshift(await open('baseline', path.resolve(baseline)));
+const benches = [await open('current', esmSourceDir(arg('src') ?? path.join(import.meta.dirname, '../src')))];
+if (baseline !== undefined) benches.unshift(await open('baseline', esmSourceDir(baseline)));
 
 // The first request connects; then warm up.
 for (const b of benches) await time(b, Math.min(n, 30_000), payload);

@@ -10,7 +10,7 @@
  *
  * The loop is the two-process benchmark's: `writable()` then `send()`, `window` messages
  * per turn of the event loop (the write batch flushes once per turn). `--baseline=DIR`
- * names a copy of `src/` (e.g. `cp -r src /tmp/base-src` before a change): both are run
+ * names a copy of `src/` (with the package.json beside it, e.g. `git archive HEAD src package.json | tar -x -C /tmp/base` before a change, then `--baseline=/tmp/base/src`: without it the copy runs as CommonJS, see `esmSourceDir` in bench/lib.ts): both are run
  * interleaved (A B A B ...) in one process, each on a network of its own, and the medians
  * compared. CPU is the process's (`process.cpuUsage`: main thread and GC threads).
  * `--metrics`: each network with `createPrometheusMetrics()` (as production nodes run).
@@ -18,6 +18,9 @@
  * peerQueueCapacity: 1,000,000 }`; with a window of more than the transport's 1 MiB per
  * turn (e.g. `--window=65536 --queue-bytes=7340032`) most messages then take the queued
  * path (the 8 MiB rows of the two-process benchmark) instead of `send()`'s fast lane.
+ *
+ * `--src=DIR` measures that copy of `src/` alone instead of the repository's (as
+ * bench/ab.ts runs it, one copy per process).
  */
 import { Buffer } from 'node:buffer';
 import path from 'node:path';
@@ -26,7 +29,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import type { Network } from '../src/network/network.js';
 import type { Connection, Transport } from '../src/transport/types.js';
-import { CountingSink, median } from './lib.js';
+import { CountingSink, esmSourceDir, median } from './lib.js';
 
 function arg(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -123,8 +126,8 @@ const rounds = Number(arg('rounds') ?? 5);
 const window = Number(arg('window') ?? 1024);
 const payload = Buffer.alloc(Number(arg('size') ?? 64), 7);
 const baseline = arg('baseline');
-const benches = [await open('current', path.resolve(import.meta.dirname, '../src'))];
-if (baseline !== undefined) benches.unshift(await open('baseline', path.resolve(baseline)));
+const benches = [await open('current', esmSourceDir(arg('src') ?? path.join(import.meta.dirname, '../src')))];
+if (baseline !== undefined) benches.unshift(await open('baseline', esmSourceDir(baseline)));
 
 // The first send connects; wait for it, then warm up.
 for (const b of benches) {
