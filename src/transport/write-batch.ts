@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
+import { copyInto } from '../util/bytes.js';
 import type { Envelope } from '../wire/envelope.js';
 import { FrameSlab } from '../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
@@ -244,7 +245,7 @@ function fillSmall(
   for (let i = from; i < to; i++) {
     const body = queue[i] as Uint8Array;
     out.writeUInt32BE(body.length, at);
-    out.set(body, at + FRAME_PREFIX_BYTES);
+    copyInto(out, body, at + FRAME_PREFIX_BYTES);
     at += FRAME_PREFIX_BYTES + body.length;
   }
   if (large !== undefined) out.writeUInt32BE(large.length, at);

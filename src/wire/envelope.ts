@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { PeerpostError } from '../errors.js';
+import { copyInto } from '../util/bytes.js';
 import { Reader } from './reader.js';
 import { IdReader, isAscii, StringInterner, utf8Length, writeUtf8 } from './utf8.js';
 
@@ -121,7 +122,7 @@ class StringEncodings {
   write(buf: Buffer, offset: number, s: string): number {
     const encoded = this.#encoding(s);
     if (encoded === undefined) return writeString(buf, offset, s);
-    buf.set(encoded, offset);
+    copyInto(buf, encoded, offset);
     return offset + encoded.length;
   }
 }
@@ -183,7 +184,7 @@ export function encodeEnvelopeInto(
   buf[o++] = envelope.compressed ? 1 : 0;
   const data = envelope.data;
   o = writeLen(buf, o, data.length);
-  buf.set(data, o);
+  copyInto(buf, data, o);
   o += data.length;
   buf[o++] = envelope.lastSenderIsProxy ? 1 : 0;
   if (version === 1) {
@@ -261,7 +262,7 @@ export function encodePlainInto(
   o = labels.write(buf, o, label);
   buf[o++] = 0; // not compressed
   o = writeLen(buf, o, data.length);
-  buf.set(data, o);
+  copyInto(buf, data, o);
   o += data.length;
   buf[o++] = 0; // not from a proxy
   buf[o++] = 0; // no direct receiver

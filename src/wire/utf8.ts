@@ -1,4 +1,5 @@
 import { Buffer, isUtf8 } from 'node:buffer';
+import { copyInto } from '../util/bytes.js';
 
 /**
  * Small-string fast paths for the codec. Message ids, labels and peer ids are short and
@@ -48,7 +49,7 @@ export function writeUtf8(buf: Buffer, offset: number, s: string): number {
   if (s === lastAscii) {
     const head = lastAsciiHead;
     const tail = lastAsciiTail;
-    buf.set(head, offset);
+    copyInto(buf, head, offset);
     const at = offset + head.length;
     for (let i = 0; i < tail.length; i++) buf[at + i] = tail.charCodeAt(i);
     return n;
