@@ -11,10 +11,11 @@
  * rounds and prints its median; the report is the median of the processes' medians per
  * copy and their ratio, with every process's figure.
  *
- * The benches' own `--baseline=DIR` runs both copies interleaved in one process, where code
- * they share (node's streams and buffers, the bench's sink) sees both copies' objects; here
- * they share nothing but the machine. An A/A run (the same code as A and B, 2026-12-07) read
- * B / A 0.97 for send-micro.
+ * The benches' own `--baseline=DIR` runs both copies interleaved in one process, where they
+ * share node's internals and the bench's own code; here they share nothing but the
+ * machine. An A/A run here (the same code as A and B, 2026-12-07) read B / A 0.97 for
+ * send-micro; an A/A of the one-process mode with ES-module copies was not measured (its
+ * bias measured in round 22 came from CommonJS copies, see `esmSourceDir`).
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
