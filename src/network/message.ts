@@ -5,11 +5,11 @@ import { peer } from '../sender/receiver.js';
 import type { DirectSenderStats } from '../sender/stats.js';
 import type { ConnectionKind } from '../transport/types.js';
 import type { Envelope } from '../wire/envelope.js';
-import { broadcastSeqOf } from './gaps.js';
+import { broadcastSeqOf, type IdSource } from './gaps.js';
 import type { MessageSource } from './incoming.js';
 import type { Network } from './network.js';
 import type { AckOptions, NetworkLimits } from './options.js';
-import { replyIdOf } from './requests.js';
+import { replyIdFromBytes, replyIdOf } from './requests.js';
 
 /** A message delivered to the application. */
 export class NetworkMessage {
@@ -53,7 +53,15 @@ export class NetworkMessage {
    * `network.request()`); its outcome arrives through `onOutcome`.
    */
   reply(label: string, data: Uint8Array): string {
-    const options = { id: replyIdOf(this.envelope.id, this.#network.newMessageId()) };
+    const fresh = this.#network.newMessageId();
+    // A received envelope whose id was not read yet: the reply id from the id's bytes.
+    const source = this.envelope as Envelope & IdSource;
+    const bytes = source.idBytes;
+    const id =
+      (bytes !== undefined
+        ? replyIdFromBytes(bytes, source.idStart as number, source.idEnd as number, fresh)
+        : undefined) ?? replyIdOf(this.envelope.id, fresh);
+    const options = { id };
     if (this.from.direction === 'inbound') {
       // The connection's own remote address: no need to check it as addr() checks a caller's.
       return this.#network.send({ kind: 'addr', address: this.from.address }, label, data, options);

@@ -1,13 +1,22 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { isPeerpostError } from '../../src/errors.js';
+import { IdCounter } from '../../src/network/id-counter.js';
 import type { MessageSource } from '../../src/network/incoming.js';
 import type { Network } from '../../src/network/network.js';
-import { PendingRequest, Requests, replyIdOf, requestIdOf } from '../../src/network/requests.js';
+import {
+  PendingRequest,
+  Requests,
+  replyIdFromBytes,
+  replyIdOf,
+  requestIdOf,
+} from '../../src/network/requests.js';
 import { formatOutcome } from '../../src/sender/outcome.js';
 import { addr } from '../../src/sender/receiver.js';
 import type { MemoryNetwork } from '../../src/transport/memory/network.js';
 import { FakeClock, settle } from '../../src/util/fake-clock.js';
+import { decodeEnvelope, encodeEnvelope } from '../../src/wire/envelope.js';
 import { closeAll, enc, makeCredentials, startNode, type TestNode, topologyOf } from './helpers.js';
 import { memoryNodes } from './memory-nodes.js';
 
@@ -47,6 +56,52 @@ describe('reply ids name their request', () => {
     assert.equal(requestIdOf(replyToReply), 'a-1~r~b-1', 'a reply to a reply names the reply');
     for (const plain of ['a-1f-9', '~r~x', 'a~r~', 'a~rx', ''])
       assert.equal(requestIdOf(plain), undefined, plain);
+  });
+});
+
+describe("replyIdFromBytes: the reply id made from the request id's received bytes", () => {
+  const envelope = (id: string) =>
+    ({
+      deliveryStartTimestampMs: 7n,
+      id,
+      label: 'Pong',
+      compressed: false,
+      data: new Uint8Array([1, 2, 3]),
+      lastSenderIsProxy: false,
+    }) as const;
+
+  test('is replyIdOf of the two ids, and encodes to the same bytes, whatever the fresh id', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 60, unit: fc.constantFrom(...'abcxyz019-~r:'.split('')) }),
+        fc.string({ minLength: 0, maxLength: 8, unit: 'grapheme-ascii' }),
+        fc.nat({ max: 5000 }),
+        fc.constantFrom('counter', 'other ascii', 'unicode'),
+        (requestId, padding, seq, kind) => {
+          // The request id's bytes inside a larger received buffer.
+          const received = Buffer.from(`${padding}${requestId}${padding}`, 'latin1');
+          const start = padding.length;
+          let fresh: string;
+          if (kind === 'counter') {
+            const ids = new IdCounter('responder-0a1b2c3d-');
+            for (let i = 0; i < seq % 40; i++) ids.next();
+            fresh = ids.next(); // the codec was just told about it (noteAscii)
+          } else fresh = kind === 'unicode' ? `nœud-${seq}` : `r-${seq.toString(36)}`;
+          const id = replyIdFromBytes(received, start, start + requestId.length, fresh);
+          if (kind === 'unicode') {
+            assert.equal(id, undefined);
+            return;
+          }
+          assert.equal(id, replyIdOf(requestId, fresh));
+          // The codec sizes and writes it from its bytes: the same frame as from the string.
+          const viaBytes = encodeEnvelope(envelope(id as string));
+          const viaString = encodeEnvelope(envelope(replyIdOf(requestId, fresh)));
+          assert.deepEqual(viaBytes, viaString);
+          assert.equal(decodeEnvelope(viaBytes).envelope.id, replyIdOf(requestId, fresh));
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
 
