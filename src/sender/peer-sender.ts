@@ -315,6 +315,9 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
 
   writePlain(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean {
     if (!this.laneOpen) return false;
+    // The acked lane in a method of its own: on send()'s path this one is inlined into its
+    // caller, and V8 inlines by bytecode size within a budget per optimized function.
+    if (this.#acked) return this.#writePlainAcked(plain, id, label, data);
     const connection = this.#connection as Connection & {
       writeEncoded: NonNullable<Connection['writeEncoded']>;
     };
@@ -322,19 +325,6 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     const run = this.#framePlain(plain, id, label, data);
     const at = (this.#slab as FrameSlab).offset;
     const accounting = this.#host.accounting;
-    if (this.#acked) {
-      // It waits in the stream for its ack (and is written again from there on a new
-      // connection): the stream gives the buffer back once every message framed there
-      // was acknowledged (AckStream.ackUpTo).
-      const stream = this.#stream as AckStream;
-      const seq = stream.nextSeq++;
-      this.#writeSeq(connection, seq, run, at, size);
-      this.#unflushed.push(run, plain.seq, at, size, plain.enqueuedAtMs);
-      accounting.acceptHandedOff(id, plain.metricLabel, 'direct');
-      // Written during send(): its first write is its enqueue time (no clock read per message).
-      stream.push(run, seq, accounting.epochMs + plain.enqueuedAtMs, at, size, accounting);
-      return true;
-    }
     const ok = connection.writeEncoded(run.frames, at, at + FRAME_PREFIX_BYTES + size, 1);
     if (accounting.wantsIds) {
       run.lastId = id;
@@ -343,6 +333,26 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     this.#unflushed.push(run, plain.seq, at, size, plain.enqueuedAtMs);
     accounting.acceptHandedOff(id, plain.metricLabel, 'direct');
     if (!ok) this.#blocked = true;
+    return true;
+  }
+
+  /** {@link writePlain} with acks, once the lane is open. */
+  #writePlainAcked(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean {
+    const connection = this.#connection as Connection;
+    const size = plain.size;
+    const run = this.#framePlain(plain, id, label, data);
+    const at = (this.#slab as FrameSlab).offset;
+    const accounting = this.#host.accounting;
+    // It waits in the stream for its ack (and is written again from there on a new
+    // connection): the stream gives the buffer back once every message framed there
+    // was acknowledged (AckStream.ackUpTo).
+    const stream = this.#stream as AckStream;
+    const seq = stream.nextSeq++;
+    this.#writeSeq(connection, seq, run, at, size);
+    this.#unflushed.push(run, plain.seq, at, size, plain.enqueuedAtMs);
+    accounting.acceptHandedOff(id, plain.metricLabel, 'direct');
+    // Written during send(): its first write is its enqueue time (no clock read per message).
+    stream.push(run, seq, accounting.epochMs + plain.enqueuedAtMs, at, size, accounting);
     return true;
   }
 

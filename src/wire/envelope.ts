@@ -114,13 +114,15 @@ class StringEncodings {
 
   /** UTF-8 length of `s`. */
   length(s: string): number {
+    // The last string alone here (small enough to be inlined on send()'s path).
+    if (s === this.#last) return this.#lastEncoded.length - 8;
     const encoded = this.#encoding(s);
     return encoded === undefined ? utf8Length(s) : encoded.length - 8;
   }
 
   /** Writes `s` as u64 length + UTF-8 at `offset`; returns the offset after it. */
   write(buf: Buffer, offset: number, s: string): number {
-    const encoded = this.#encoding(s);
+    const encoded = s === this.#last ? this.#lastEncoded : this.#encoding(s);
     if (encoded === undefined) return writeString(buf, offset, s);
     copyInto(buf, encoded, offset);
     return offset + encoded.length;

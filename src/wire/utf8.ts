@@ -33,8 +33,13 @@ export function noteAscii(s: string, head: Uint8Array, tail: string): void {
 
 /** The UTF-8 length of `s` (`Buffer.byteLength(s, 'utf8')`), without a native call for short ASCII. */
 export function utf8Length(s: string): number {
+  // The id just made alone here (small enough to be inlined on send()'s path), the rest in
+  // a function of its own.
+  return s === lastAscii ? s.length : scanUtf8Length(s);
+}
+
+function scanUtf8Length(s: string): number {
   const n = s.length;
-  if (s === lastAscii) return n;
   if (n <= SHORT) {
     let i = 0;
     while (i < n && s.charCodeAt(i) < 0x80) i++;
