@@ -26,8 +26,8 @@ export function replyIdOf(requestId: string, freshId: string): string {
  * string, and the codec is told it is ASCII and what its bytes are (`noteAscii`), so sizing
  * and encoding the reply copy those bytes. `replyIdOf` makes the request id's string (a
  * decode), then a concatenation of concatenations, which the encoder's first read of it
- * flattens with a runtime call: on a responder's round trip, where all of it runs cold,
- * ~2.5 µs between a request's arrival and its reply's write (BENCHMARKS.md, round 23).
+ * flattens with a runtime call: on a responder's round trip, where all of it runs cold, the
+ * reply reaches its socket ~0.8 µs sooner this way (p50, BENCHMARKS.md, round 23).
  * Undefined when `freshId` is not ASCII (a node id with other characters): then
  * `replyIdOf`.
  */
