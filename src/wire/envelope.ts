@@ -95,9 +95,11 @@ class StringEncodings {
   #lastEncoded: Buffer = Buffer.alloc(8);
   readonly #cache = new Map<string, Buffer>();
 
-  /** The encoding of `s`, made and cached if it is short; undefined for a long string. */
+  /**
+   * The encoding of `s`, a string other than the last one (its callers test that first),
+   * made and cached if it is short; undefined for a long string.
+   */
   #encoding(s: string): Buffer | undefined {
-    if (s === this.#last) return this.#lastEncoded;
     let encoded = this.#cache.get(s);
     if (encoded === undefined) {
       const n = utf8Length(s);
