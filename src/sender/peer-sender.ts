@@ -315,15 +315,15 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
 
   writePlain(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean {
     if (!this.laneOpen) return false;
-    // The acked lane in a method of its own: on send()'s path this one is inlined into its
-    // caller, and V8 inlines by bytecode size within a budget per optimized function.
-    if (this.#acked) return this.#writePlainAcked(plain, id, label, data);
     const connection = this.#connection as Connection & {
       writeEncoded: NonNullable<Connection['writeEncoded']>;
     };
     const size = plain.size;
     const run = this.#framePlain(plain, id, label, data);
     const at = (this.#slab as FrameSlab).offset;
+    // The acked lane in a method of its own: on send()'s path this one is inlined into its
+    // caller, and V8 inlines by bytecode size within a budget per optimized function.
+    if (this.#acked) return this.#writePlainAcked(connection, plain, id, run, at);
     const accounting = this.#host.accounting;
     const ok = connection.writeEncoded(run.frames, at, at + FRAME_PREFIX_BYTES + size, 1);
     if (accounting.wantsIds) {
@@ -336,12 +336,15 @@ export class PeerSender implements PeerSenderLike, ConnectionHandler {
     return true;
   }
 
-  /** {@link writePlain} with acks, once the lane is open. */
-  #writePlainAcked(plain: PlainMessage, id: string, label: string, data: Uint8Array): boolean {
-    const connection = this.#connection as Connection;
+  /** {@link writePlain} with acks, of the message just framed as `run`'s frame at `at`. */
+  #writePlainAcked(
+    connection: Connection,
+    plain: PlainMessage,
+    id: string,
+    run: MessageRun,
+    at: number,
+  ): true {
     const size = plain.size;
-    const run = this.#framePlain(plain, id, label, data);
-    const at = (this.#slab as FrameSlab).offset;
     const accounting = this.#host.accounting;
     // It waits in the stream for its ack (and is written again from there on a new
     // connection): the stream gives the buffer back once every message framed there
