@@ -31,6 +31,20 @@ export function noteAscii(s: string, head: Uint8Array, tail: string): void {
   lastAsciiTail = tail;
 }
 
+/**
+ * When `s` is the latest string {@link noteAscii} was told about, the bytes of its first
+ * characters (the rest is {@link notedTail}); else undefined. Lets a holder of `s` compare
+ * it with bytes later without reading it (a concatenation would be flattened).
+ */
+export function notedHead(s: string): Uint8Array | undefined {
+  return s === lastAscii ? lastAsciiHead : undefined;
+}
+
+/** The rest of the latest string {@link noteAscii} was told about, after {@link notedHead}'s bytes. */
+export function notedTail(): string {
+  return lastAsciiTail;
+}
+
 /** The UTF-8 length of `s` (`Buffer.byteLength(s, 'utf8')`), without a native call for short ASCII. */
 export function utf8Length(s: string): number {
   // The id just made alone here (small enough to be inlined on send()'s path), the rest in

@@ -162,6 +162,31 @@ describe('Requests.answeredBy', () => {
     }
   });
 
+  test('an id the id counter made is matched by the bytes it was made from, as by its string', () => {
+    const counter = new IdCounter('node-0a1b2c3d-');
+    for (let k = 0; k < 1400; k++) {
+      const id = counter.next();
+      const requests = new Requests<string>(new FakeClock());
+      const r = new PendingRequest<string>(id, 'p', undefined, 'p', 1_000, requests, undefined);
+      requests.add(r);
+      const last = id.charCodeAt(id.length - 1);
+      const others: [string, boolean][] = [
+        [id, true],
+        [`${id}0`, false],
+        [id.slice(0, -1), false],
+        [`m${id.slice(1)}`, false],
+        [`${id.slice(0, 5)}x${id.slice(6)}`, false],
+        [`${id.slice(0, -1)}${String.fromCharCode(last === 0x30 ? 0x31 : 0x30)}`, false],
+      ];
+      for (const [other, match] of others) {
+        const { source } = received(`${other}~r~b-1`);
+        const text = requests.answeredBy({ id: `${other}~r~b-1` }, from('p'));
+        assert.equal(requests.answeredBy(source, from('p')), match ? r : undefined, `${id} / ${other}`);
+        assert.equal(text, match ? r : undefined, `${id} / ${other} (string)`);
+      }
+    }
+  });
+
   test('no id string is made for a message that names no request, nor for the reply to the only one waiting', () => {
     const { requests, made } = table(['a-1']);
     const plain = received('c-7');
