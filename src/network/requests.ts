@@ -1,17 +1,10 @@
 import { Buffer } from 'node:buffer';
 import { PeerpostError } from '../errors.js';
 import { formatOutcome, type OutcomeEvent, reached } from '../sender/outcome.js';
+import { copyInto } from '../util/bytes.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { SoloMap } from '../util/solo-map.js';
-import {
-  asciiIndexOf,
-  noteAscii,
-  notedHead,
-  notedTail,
-  sameBytes,
-  utf8Length,
-  writeUtf8,
-} from '../wire/utf8.js';
+import { asciiIndexOf, noteAscii, notedHead, notedTail, sameBytes } from '../wire/utf8.js';
 import type { IdSource } from './gaps.js';
 import type { MessageSource } from './incoming.js';
 
@@ -30,13 +23,15 @@ export function replyIdOf(requestId: string, freshId: string): string {
 
 /**
  * {@link replyIdOf} for a request whose id is still the received ASCII bytes
- * `buf[start, end)` (see `ReceivedEnvelope`): the reply id is made from bytes as one flat
- * string, and the codec is told it is ASCII and what its bytes are (`noteAscii`), so sizing
- * and encoding the reply copy those bytes. `replyIdOf` makes the request id's string (a
- * decode), then a concatenation of concatenations, which the encoder's first read of it
- * flattens with a runtime call: on a responder's round trip, where all of it runs cold, the
- * reply reaches its socket ~0.8 µs sooner this way (p50, BENCHMARKS.md, round 23).
- * Undefined when `freshId` is not ASCII (a node id with other characters): then
+ * `buf[start, end)` (see `ReceivedEnvelope`), and a fresh id the id counter just made
+ * (the codec was told its head's bytes and its tail: `noteAscii`). The reply id is the
+ * concatenation of the request id's text ({@link requestIdText}), one kept string of
+ * `~r~` and the responder's head, and the fresh id's tail; the codec is told the bytes of
+ * all but that tail, and the tail, so sizing and encoding the reply never read the
+ * concatenation (a read would flatten it with a runtime call). No call into C++ per reply:
+ * `Buffer.toString` of the whole reply id cost ~0.5 µs more of a responder's turn, where
+ * everything runs cold (p50, BENCHMARKS.md, round 25). Undefined when the fresh id is not
+ * the counter's latest with an ASCII head (a node id with other characters): then
  * `replyIdOf`.
  */
 export function replyIdFromBytes(
@@ -45,19 +40,58 @@ export function replyIdFromBytes(
   end: number,
   freshId: string,
 ): string | undefined {
-  const freshLength = utf8Length(freshId);
-  if (freshLength !== freshId.length) return undefined;
+  const freshHead = notedHead(freshId);
+  if (freshHead === undefined) return undefined;
+  const freshTail = notedTail();
+  if (freshHead !== markHeadOf) {
+    markHeadOf = freshHead;
+    markHead = REPLY_MARK + Buffer.from(freshHead).toString('latin1');
+    markHeadBytes = Buffer.from(markHead, 'latin1');
+  }
   const requestLength = end - start;
-  const n = requestLength + REPLY_MARK.length + freshLength;
-  const bytes = Buffer.allocUnsafe(n);
+  const bytes = Buffer.allocUnsafe(requestLength + markHeadBytes.length);
   for (let i = 0; i < requestLength; i++) bytes[i] = buf[start + i] as number;
-  bytes[requestLength] = 0x7e; // ~
-  bytes[requestLength + 1] = 0x72; // r
-  bytes[requestLength + 2] = 0x7e; // ~
-  writeUtf8(bytes, requestLength + REPLY_MARK.length, freshId);
-  const id = bytes.toString('latin1', 0, n);
-  noteAscii(id, bytes, '');
+  copyInto(bytes, markHeadBytes, requestLength);
+  const id = requestIdText(buf, start, end) + markHead + freshTail;
+  noteAscii(id, bytes, freshTail);
   return id;
+}
+
+/** The head of the fresh ids {@link markHead} was made for, `~r~` and that head, and its bytes. */
+let markHeadOf: Uint8Array | undefined;
+let markHead = '';
+let markHeadBytes: Uint8Array = new Uint8Array(0);
+
+/** The strings of one ASCII character, by code. */
+const ASCII_CHARS: readonly string[] = Array.from({ length: 0x80 }, (_, c) => String.fromCharCode(c));
+/** Base-36 digits of an id counter's number: at most 11 (2^53 in base 36). */
+const MAX_ID_DIGITS = 11;
+/** The head of the last request id {@link requestIdText} split, and its text. */
+let requestHead: Uint8Array = new Uint8Array(0);
+let requestHeadText = '';
+
+function isBase36Digit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a);
+}
+
+/**
+ * The ASCII bytes `buf[start, end)` (a request id) as a string. An id as the id counter
+ * makes it, `<head>-<base-36 digits>`, is its head's text, decoded once per head and kept
+ * (consecutive requests mostly come from one requester), followed by its digits, made from
+ * single-character strings (short, so a flat string); any other id is decoded whole.
+ */
+function requestIdText(buf: Buffer, start: number, end: number): string {
+  let d = end;
+  while (d > start && end - d < MAX_ID_DIGITS && isBase36Digit(buf[d - 1] as number)) d--;
+  if (d === end || d === start || buf[d - 1] !== 0x2d /* - */) return buf.toString('latin1', start, end);
+  const headLength = d - start;
+  if (requestHead.length !== headLength || !sameBytes(requestHead, buf, start, headLength)) {
+    requestHead = new Uint8Array(buf.subarray(start, d));
+    requestHeadText = buf.toString('latin1', start, d);
+  }
+  let digits = '';
+  for (let i = d; i < end; i++) digits += ASCII_CHARS[buf[i] as number];
+  return requestHeadText + digits;
 }
 
 /** The id of the message `replyId` answers (the part before its last `~r~`), or undefined. */

@@ -70,7 +70,7 @@ describe("replyIdFromBytes: the reply id made from the request id's received byt
       lastSenderIsProxy: false,
     }) as const;
 
-  test('is replyIdOf of the two ids, and encodes to the same bytes, whatever the fresh id', () => {
+  test('is replyIdOf of the two ids and encodes to the same bytes, for every fresh id the counter makes; undefined for others', () => {
     fc.assert(
       fc.property(
         fc.string({ minLength: 1, maxLength: 60, unit: fc.constantFrom(...'abcxyz019-~r:'.split('')) }),
@@ -81,27 +81,48 @@ describe("replyIdFromBytes: the reply id made from the request id's received byt
           // The request id's bytes inside a larger received buffer.
           const received = Buffer.from(`${padding}${requestId}${padding}`, 'latin1');
           const start = padding.length;
-          let fresh: string;
-          if (kind === 'counter') {
-            const ids = new IdCounter('responder-0a1b2c3d-');
-            for (let i = 0; i < seq % 40; i++) ids.next();
-            fresh = ids.next(); // the codec was just told about it (noteAscii)
-          } else fresh = kind === 'unicode' ? `nœud-${seq}` : `r-${seq.toString(36)}`;
-          const id = replyIdFromBytes(received, start, start + requestId.length, fresh);
-          if (kind === 'unicode') {
-            assert.equal(id, undefined);
+          const end = start + requestId.length;
+          if (kind !== 'counter') {
+            // Not the id counter's latest (the codec was not told about it): the caller uses replyIdOf.
+            const fresh = kind === 'unicode' ? `nœud-${seq}` : `r-${seq.toString(36)}`;
+            assert.equal(replyIdFromBytes(received, start, end, fresh), undefined);
             return;
           }
-          assert.equal(id, replyIdOf(requestId, fresh));
-          // The codec sizes and writes it from its bytes: the same frame as from the string.
-          const viaBytes = encodeEnvelope(envelope(id as string));
-          const viaString = encodeEnvelope(envelope(replyIdOf(requestId, fresh)));
-          assert.deepEqual(viaBytes, viaString);
-          assert.equal(decodeEnvelope(viaBytes).envelope.id, replyIdOf(requestId, fresh));
+          const ids = new IdCounter(seq % 2 === 0 ? 'responder-0a1b2c3d-' : 'r-');
+          for (let i = 0; i < seq % 40; i++) ids.next();
+          // Two replies to the request: the second finds the request id's head kept.
+          for (let reply = 0; reply < 2; reply++) {
+            const fresh = ids.next(); // the codec was just told about it (noteAscii)
+            const id = replyIdFromBytes(received, start, end, fresh);
+            assert.equal(id, replyIdOf(requestId, fresh));
+            // The codec sizes and writes it from its bytes: the same frame as from the string.
+            const viaBytes = encodeEnvelope(envelope(id as string));
+            const viaString = encodeEnvelope(envelope(replyIdOf(requestId, fresh)));
+            assert.deepEqual(viaBytes, viaString);
+            assert.equal(decodeEnvelope(viaBytes).envelope.id, replyIdOf(requestId, fresh));
+          }
         },
       ),
       { numRuns: 500 },
     );
+  });
+
+  test('request ids of one requester, then of another of the same length, each as the id counter made them', () => {
+    const responder = new IdCounter('responder-0a1b2c3d-');
+    for (const head of ['client-00000001-', 'client-00000002-', 'client-00000001-']) {
+      const requests = new IdCounter(head);
+      for (let i = 0; i < 100; i++) {
+        const requestId = requests.next();
+        const received = Buffer.from(`..${requestId}..`, 'latin1');
+        const fresh = responder.next();
+        const id = replyIdFromBytes(received, 2, 2 + requestId.length, fresh);
+        assert.equal(id, replyIdOf(requestId, fresh));
+        assert.deepEqual(
+          encodeEnvelope(envelope(id as string)),
+          encodeEnvelope(envelope(replyIdOf(requestId, fresh))),
+        );
+      }
+    }
   });
 });
 
