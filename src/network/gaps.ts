@@ -7,6 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { asciiIndexOf, sameBytes } from '../wire/utf8.js';
+import { isBase36Digit } from './id-counter.js';
 
 export const BROADCAST_MARK = 'b:';
 /** What precedes a broadcast's sequence number in its id: `-` then {@link BROADCAST_MARK}. */
@@ -115,10 +116,7 @@ export interface IdSource {
 function digitsAt(id: string, start: number): boolean {
   const n = id.length - start;
   if (n < 1 || n > 10) return false;
-  for (let i = start; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a))) return false;
-  }
+  for (let i = start; i < id.length; i++) if (!isBase36Digit(id.charCodeAt(i))) return false;
   return true;
 }
 

@@ -1,6 +1,11 @@
 import { Buffer } from 'node:buffer';
 import { noteAscii } from '../wire/utf8.js';
 
+/** Whether `c` is the code of a base-36 digit as `toString(36)` writes them (`0`-`9`, `a`-`z`). */
+export function isBase36Digit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a);
+}
+
 /** The base-36 digit strings "0" .. "z". */
 const DIGITS: readonly string[] = Array.from({ length: 36 }, (_, d) => d.toString(36));
 

@@ -6,6 +6,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import { SoloMap } from '../util/solo-map.js';
 import { asciiIndexOf, noteAscii, notedHead, notedTail, sameBytes } from '../wire/utf8.js';
 import type { IdSource } from './gaps.js';
+import { isBase36Digit } from './id-counter.js';
 import type { MessageSource } from './incoming.js';
 
 /**
@@ -69,10 +70,6 @@ const MAX_ID_DIGITS = 11;
 /** The head of the last request id {@link requestIdText} split, and its text. */
 let requestHead: Uint8Array = new Uint8Array(0);
 let requestHeadText = '';
-
-function isBase36Digit(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a);
-}
 
 /**
  * The ASCII bytes `buf[start, end)` (a request id) as a string. An id as the id counter
@@ -193,12 +190,8 @@ export class PendingRequest<M> {
   idIs(buf: Buffer, start: number, end: number): boolean {
     const head = this.#idHead;
     if (head === undefined) return sameAscii(this.id, buf, start, end);
-    const tail = this.#idTail;
     const n = head.length;
-    if (n + tail.length !== end - start || !sameBytes(head, buf, start, n)) return false;
-    const at = start + n;
-    for (let i = 0; i < tail.length; i++) if (tail.charCodeAt(i) !== buf[at + i]) return false;
-    return true;
+    return end - start >= n && sameBytes(head, buf, start, n) && sameAscii(this.#idTail, buf, start + n, end);
   }
 
   /** The promise of the reply (call once). */
