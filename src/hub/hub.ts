@@ -277,6 +277,25 @@ export class ConnectionHub implements HubPort, InboundOwner {
   }
 
   /**
+   * sendToAddress() of a plain reply (see `Outbox.pushPlain`), with no envelope: true when
+   * the open inbound direct connection at `address` took it at once (`ticket` was told
+   * `taken` and will be settled); false, having done nothing, otherwise (no such
+   * connection, or its queue has frames waiting): the caller takes the general path.
+   */
+  replyPlain(
+    address: string,
+    size: number,
+    timestampMs: number,
+    id: string,
+    label: string,
+    data: Uint8Array,
+    ticket: OutcomeTicket,
+  ): boolean {
+    const target = this.#isOpen() ? this.#routes.direct(address) : undefined;
+    return target?.outbox.pushPlain(size, timestampMs, id, label, data, ticket) === true;
+  }
+
+  /**
    * Writes `envelope` to every subscriber connection, or with `directReceiver` set, only
    * to the subscriber connections of that peer. The envelope is encoded once and the
    * same bytes are queued for every subscriber. `no_subscriber` when there is no target;

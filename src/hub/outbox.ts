@@ -221,6 +221,32 @@ export class Outbox {
   }
 
   /**
+   * pushEnvelope() of a plain reply (the plain message `encodePlainInto` describes, of
+   * encoded size `size`), with no envelope made: only while the transport accepts and has
+   * `writePlain`, which encodes it straight into its write batch. False otherwise, having
+   * done nothing and told the ticket nothing: the caller then takes the general path,
+   * which queues it here as an encoded frame.
+   */
+  pushPlain(
+    size: number,
+    timestampMs: number,
+    id: string,
+    label: string,
+    data: Uint8Array,
+    ticket: OutcomeTicket,
+  ): boolean {
+    const connection = this.#connection;
+    if (this.#blocked || connection.writePlain === undefined) return false;
+    const accepted = connection.writePlain(size, timestampMs, id, label, data);
+    this.#handed++;
+    ticket.taken(connection.remoteAddress);
+    this.#waitFlush(ticket);
+    if (!accepted) this.#blocked = true;
+    this.consecutiveDrops = 0;
+    return true;
+  }
+
+  /**
    * Hands a small control frame (a whole frame; see wire/ack-frames.ts) to the transport
    * at once, ahead of anything waiting in the ring: it carries no message, so it needs no
    * ticket and takes no room, and the transport queues it even above its high-water mark.

@@ -52,6 +52,21 @@ export interface HubPort {
    */
   sendToAddress(address: string, envelope: Envelope, ticket: OutcomeTicket): HubResult;
   /**
+   * Optional fast path of {@link sendToAddress} for a plain message (the one
+   * `encodePlainInto` describes, of encoded size `size`) with no envelope: true when the
+   * connection took it at once (the ticket was told `taken` and will be settled); false,
+   * having done nothing, when it needs {@link sendToAddress} (no connection, frames waiting).
+   */
+  replyPlain?(
+    address: string,
+    size: number,
+    timestampMs: number,
+    id: string,
+    label: string,
+    data: Uint8Array,
+    ticket: OutcomeTicket,
+  ): boolean;
+  /**
    * Writes `envelope` to the subscriber connections. With `envelope.directReceiver` set,
    * only the subscriber connection of that peer forwards it. `no_subscriber` when there is
    * no target (the ticket is not called); otherwise every target connection is reported to

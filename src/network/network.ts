@@ -320,16 +320,22 @@ export class Network {
       typeof receiver === 'string' ? receiver : receiver.kind === 'peer' ? receiver.id : undefined;
     const watched = watcher !== undefined;
     let watching = false;
-    if (peerId !== undefined && (options === undefined || unbounded(options))) {
-      // The fast lane: a small plain message to a peer with one address is written at once
-      // (or queued as numbers when its sender has messages waiting), with no record made.
+    if (options === undefined || unbounded(options)) {
+      // The fast lanes: a small plain message to a peer with one address is written at once
+      // (or queued as numbers when its sender has messages waiting), with no record made;
+      // one to an address (a reply) goes at once into the batch of the connection the peer
+      // opened to us, with one object made.
       const ts = out.plainTimestamp(id, label, data, nowMs, this.#limits.maxFrameBytes);
       if (ts >= 0) {
         if (watched) {
           this.#watch(id, watcher);
           watching = true;
         }
-        if (this.#sender.sendPlain(peerId, id, label, data, ts, nowMs)) {
+        const taken =
+          typeof receiver !== 'string' && receiver.kind === 'addr'
+            ? this.#sender.replyPlain(receiver.address, id, label, data, ts, nowMs)
+            : this.#sender.sendPlain(peerId as string, id, label, data, ts, nowMs);
+        if (taken) {
           out.observePlain(data.length);
           return id;
         }

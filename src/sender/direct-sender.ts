@@ -12,6 +12,7 @@ import type { Observable } from '../util/observable.js';
 import type { Random } from '../util/random.js';
 import { type Envelope, encodableSize, encodedEnvelopeSize, plainEnvelopeSize } from '../wire/envelope.js';
 import { POOLED_BYTES, SlabPool } from '../wire/frame-slab.js';
+import { FRAME_PREFIX_BYTES } from '../wire/framing.js';
 import { Accounting, type OutcomeSubject, type PathMode } from './accounting.js';
 import { AckStream } from './ack-stream.js';
 import { BackoffBook } from './backoff.js';
@@ -421,6 +422,42 @@ export class DirectSender {
       return false;
     }
     this.#seq++;
+    this.#messages++;
+    return true;
+  }
+
+  /**
+   * `send(addr(address), ...)` of a plain message (as {@link sendPlain}'s) on the reply
+   * path: encoded at once into the write batch of the connection the peer at `address`
+   * opened to this node (`HubPort.replyPlain`), with one object made, which is both the
+   * outcome's subject and its ticket (the general path makes an envelope, a subject and a
+   * ticket). Returns false, having done nothing, when the message needs the general path:
+   * no such connection, its queue has frames waiting, the node is closing, the address is
+   * this node's own.
+   */
+  replyPlain(
+    address: string,
+    messageId: string,
+    label: string,
+    data: Uint8Array,
+    timestampMs: number,
+    enqueuedAtMs: number,
+  ): boolean {
+    const cfg = this.#config;
+    const hub = this.#hub;
+    if (this.#closing || hub.replyPlain === undefined || address === cfg.selfAddress) return false;
+    const accounting = this.#accounting;
+    const size = plainEnvelopeSize(messageId, label, data.length);
+    const reply = new PlainReply(
+      accounting,
+      messageId,
+      label,
+      address,
+      this.#metricLabel(label, cfg),
+      enqueuedAtMs - accounting.epochMs,
+      FRAME_PREFIX_BYTES + size,
+    );
+    if (!hub.replyPlain(address, size, timestampMs, messageId, label, data, reply)) return false;
     this.#messages++;
     return true;
   }
@@ -1044,20 +1081,64 @@ class HubTicket implements OutcomeTicket {
 
   settle(result: TicketResult, address: string): void {
     if (this.#taken > 0) this.commit();
-    const { accounting, subject, mode } = this;
-    if (result === 'delivered') accounting.delivered(subject, address, -1, mode);
-    else if (result === 'unacknowledged')
-      accounting.unacknowledged(subject, address, 'connection_lost', mode);
-    else if (result !== 'written') accounting.lost(subject, address, mode, result);
-    else {
-      if (this.#bytes < 0) this.#bytes = encodedEnvelopeSize(this.envelope) + 4;
-      accounting.flushed(subject, address, mode, this.#bytes);
+    if (result === 'written' && this.#bytes < 0) {
+      this.#bytes = encodedEnvelopeSize(this.envelope) + FRAME_PREFIX_BYTES;
     }
+    settleCopy(this.accounting, this.subject, this.mode, result, address, this.#bytes);
   }
 
   refused(address: string, reason: QueueRefusal = 'queue_full'): void {
     if (this.#taken > 0) this.commit();
     // The hub counts it as `subscriber_lagged`.
     this.accounting.dropNow(this.subject, address, this.mode, reason);
+  }
+}
+
+/**
+ * The outcome at `address` of one copy of `subject`'s message a hub connection took:
+ * `bytes`, its frame's (prefix included), counts when it was `written`.
+ */
+function settleCopy(
+  accounting: Accounting,
+  subject: OutcomeSubject,
+  mode: PathMode,
+  result: TicketResult,
+  address: string,
+  bytes: number,
+): void {
+  if (result === 'delivered') accounting.delivered(subject, address, -1, mode);
+  else if (result === 'unacknowledged') accounting.unacknowledged(subject, address, 'connection_lost', mode);
+  else if (result !== 'written') accounting.lost(subject, address, mode, result);
+  else accounting.flushed(subject, address, mode, bytes);
+}
+
+/**
+ * A plain reply on the reply lane ({@link DirectSender.replyPlain}): its outcome's subject
+ * and the ticket its connection reports to, in one object. Taken means written at once
+ * (its buffer phase begins and ends in the call, as on `send()`'s lane).
+ */
+class PlainReply implements OutcomeTicket {
+  constructor(
+    private readonly accounting: Accounting,
+    readonly id: string,
+    readonly label: string,
+    /** The address it is sent to (the receiver as printed). */
+    readonly receiver: string,
+    readonly metricLabel: string,
+    readonly enqueuedAtMs: number,
+    /** Its frame's bytes, prefix included. */
+    private readonly bytes: number,
+  ) {}
+
+  taken(): void {
+    this.accounting.acceptHandedOff(this.id, this.metricLabel, 'direct');
+  }
+
+  settle(result: TicketResult, address: string): void {
+    settleCopy(this.accounting, this, 'direct', result, address, this.bytes);
+  }
+
+  refused(address: string, reason: QueueRefusal = 'queue_full'): void {
+    this.accounting.dropNow(this, address, 'direct', reason);
   }
 }

@@ -267,6 +267,13 @@ export class StreamConnection implements Connection {
     return this.#queued(1);
   }
 
+  /** writeEnvelope() of a plain message with no envelope object: see Connection.writePlain. */
+  writePlain(size: number, timestampMs: number, id: string, label: string, data: Uint8Array): boolean {
+    if (this.#reason !== undefined) return false;
+    this.#writable().addPlain(size, timestampMs, id, label, data);
+    return this.#queued(1);
+  }
+
   /** Queues `count` whole frames (prefixes included) by reference: see Connection.writeFrames. */
   writeFrames(frames: Uint8Array, count: number): boolean {
     checkFrames(frames, count);

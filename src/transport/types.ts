@@ -129,6 +129,13 @@ export interface Connection {
    */
   writeEnvelope?(envelope: Envelope, size: number): boolean;
   /**
+   * Optional fast path with the semantics of `writeEnvelope` for the plain message that
+   * `encodePlainInto` describes (uncompressed, no proxy, no direct receiver; its timestamp
+   * a whole number of ms; of encoded size `size`, see `plainEnvelopeSize`), with no
+   * envelope object made: the hub's reply lane.
+   */
+  writePlain?(size: number, timestampMs: number, id: string, label: string, data: Uint8Array): boolean;
+  /**
    * Optional fast path with the semantics of `count` calls of write(): `frames` holds
    * `count` whole frames, each with its 4-byte big-endian length prefix, back to back
    * (as a sender stores messages that had to wait). Taken by reference, without a copy:

@@ -67,11 +67,24 @@ export class WriteBatch {
    * the payload, no buffer per frame. Throws `ERR_INVALID_OPTION` if `size` is wrong.
    */
   addEnvelope(envelope: Envelope, size: number): void {
-    const need = FRAME_PREFIX_BYTES + size;
     this.#slabs ??= new FrameSlab();
-    const slab = this.#slabs.encode(envelope, size);
+    this.#addEncoded(this.#slabs.encode(envelope, size), this.#slabs.offset, FRAME_PREFIX_BYTES + size);
+  }
+
+  /**
+   * addEnvelope() of the plain message `encodePlainInto` describes (of encoded size `size`,
+   * see `plainEnvelopeSize`), with no envelope object.
+   */
+  addPlain(size: number, timestampMs: number, id: string, label: string, data: Uint8Array): void {
+    this.#slabs ??= new FrameSlab();
+    const slab = this.#slabs.encodePlain(size, timestampMs, id, label, data);
+    this.#addEncoded(slab, this.#slabs.offset, FRAME_PREFIX_BYTES + size);
+  }
+
+  /** The frame of `need` bytes just encoded at `offset` of `slab`: one more of the run. */
+  #addEncoded(slab: Buffer, offset: number, need: number): void {
     this.#see(slab);
-    this.#extendRun(this.#viewBase + this.#slabs.offset, need);
+    this.#extendRun(this.#viewBase + offset, need);
     this.bytes += need;
     this.frames++;
   }

@@ -294,6 +294,23 @@ export function encodeFrameInto(envelope: Envelope, size: number, buf: Buffer, a
   checkEnd(encodeEnvelopeInto(envelope, buf, at + FRAME_PREFIX_BYTES), at, size);
 }
 
+/**
+ * Writes the frame of the plain message `encodePlainInto` describes (of encoded size
+ * `size`, see `plainEnvelopeSize`) at `at`: {@link encodeFrameInto} with no envelope.
+ */
+export function encodePlainFrameInto(
+  buf: Buffer,
+  at: number,
+  size: number,
+  timestampMs: number,
+  id: string,
+  label: string,
+  data: Uint8Array,
+): void {
+  writePrefix(buf, at, size);
+  checkEnd(encodePlainInto(buf, at + FRAME_PREFIX_BYTES, timestampMs, id, label, data), at, size);
+}
+
 /** The u32 big-endian frame prefix as plain stores (writeUInt32BE checks its arguments: ~3x the cost). */
 function writePrefix(buf: Buffer, at: number, size: number): void {
   if (size > 0xffff_ffff) throw prefixOverflow(size);

@@ -204,6 +204,69 @@ test('outbox: a reply goes to writeEnvelope unencoded while the transport accept
   assert.deepEqual(sent.at(-1), 'r-4');
 });
 
+test('outbox: a plain reply goes to writePlain only while the transport accepts; its ticket is taken once and settled with its frame, in order with the others', () => {
+  const env = (i: number): Envelope => ({
+    deliveryStartTimestampMs: 1n,
+    id: `r-${i}`,
+    label: 'Pong',
+    compressed: false,
+    data: Uint8Array.of(i),
+    lastSenderIsProxy: false,
+  });
+  const sent: string[] = [];
+  let room = 3;
+  const connection = {
+    remoteAddress: 'peer:1',
+    write: () => assert.fail('write() must not be used'),
+    writeEnvelope: (e: Envelope) => {
+      sent.push(e.id);
+      return --room > 0;
+    },
+    writePlain: (_size: number, _ts: number, id: string) => {
+      sent.push(`plain ${id}`);
+      return --room > 0;
+    },
+    writeFrames: (frames: Uint8Array) => {
+      sent.push(`framed ${decodeEnvelope(frames.subarray(FRAME_PREFIX_BYTES)).envelope.id}`);
+      return true;
+    },
+  } as unknown as Connection;
+  const events: string[] = [];
+  const ticket = (i: number) => ({
+    taken: (address: string) => events.push(`${i} taken@${address}`),
+    settle: (result: string, address: string) => events.push(`${i} ${result}@${address}`),
+    refused: () => events.push(`${i} refused`),
+  });
+  const box = new Outbox(connection, 10, { value: 0 });
+  const plain = (i: number) => box.pushPlain(11, 1, `r-${i}`, 'Pong', Uint8Array.of(i), ticket(i));
+  assert.equal(plain(0), true);
+  assert.equal(box.pushEnvelope(env(1), encodedEnvelopeSize(env(1)), ticket(1)), true);
+  assert.equal(plain(2), true); // at the high-water mark
+  // Blocked: the lane refuses without telling the ticket; the general path queues.
+  assert.equal(plain(3), false);
+  assert.equal(box.pushEnvelope(env(3), encodedEnvelopeSize(env(3)), ticket(3)), true);
+  assert.deepEqual(sent, ['plain r-0', 'r-1', 'plain r-2']);
+  assert.deepEqual(events, ['0 taken@peer:1', '1 taken@peer:1', '2 taken@peer:1', '3 taken@peer:1']);
+  room = 10;
+  box.drain();
+  assert.equal(plain(4), true);
+  assert.deepEqual(sent, ['plain r-0', 'r-1', 'plain r-2', 'framed r-3', 'plain r-4']);
+  events.length = 0;
+  box.flushed(2);
+  assert.deepEqual(events, ['0 written@peer:1', '1 written@peer:1']);
+  box.closed();
+  assert.deepEqual(events.slice(2), [
+    '2 connection_lost@peer:1',
+    '3 connection_lost@peer:1',
+    '4 connection_lost@peer:1',
+  ]);
+  // A transport without writePlain: the lane is refused, nothing done.
+  const bare = new Outbox({ write: () => true } as unknown as Connection, 10, { value: 0 });
+  assert.equal(bare.pushPlain(11, 1, 'r-9', 'Pong', Uint8Array.of(9), ticket(9)), false);
+  assert.ok(bare.idle);
+  assert.equal(events.length, 5);
+});
+
 test('outbox: a transport without writeEnvelope gets a reply as one encoded frame', () => {
   const bodies: Uint8Array[] = [];
   const connection = {

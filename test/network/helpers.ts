@@ -200,18 +200,25 @@ export function senderTo(node: TestNode, peerId: string): SenderStats | undefine
   return senders[0];
 }
 
-/** Counts the fast lane's takes and refusals for the test's duration. */
-export function spyOnLane(t: TestContext): { taken: number; refused: number } {
+/**
+ * Counts a fast lane's takes and refusals for the test's duration: `send()`'s
+ * (`sendPlain`, by default) or the reply lane (`replyPlain`).
+ */
+export function spyOnLane(
+  t: TestContext,
+  lane: 'sendPlain' | 'replyPlain' = 'sendPlain',
+): { taken: number; refused: number } {
   const counts = { taken: 0, refused: 0 };
-  const original = DirectSender.prototype.sendPlain;
-  DirectSender.prototype.sendPlain = function (this: DirectSender, ...args) {
+  const proto = DirectSender.prototype as unknown as Record<string, (...args: unknown[]) => boolean>;
+  const original = proto[lane] as (...args: unknown[]) => boolean;
+  proto[lane] = function (this: DirectSender, ...args: unknown[]) {
     const taken = original.apply(this, args);
     if (taken) counts.taken++;
     else counts.refused++;
     return taken;
   };
   t.after(() => {
-    DirectSender.prototype.sendPlain = original;
+    proto[lane] = original;
   });
   return counts;
 }

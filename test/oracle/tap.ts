@@ -202,6 +202,12 @@ export class TapConnection implements Connection {
     throw new Error('tapped transport has no writeEnvelope');
   }
 
+  writePlain(size: number, timestampMs: number, id: string, label: string, data: Uint8Array): boolean {
+    if (this.inner.closeReason === undefined) this.#handed([id]);
+    if (this.inner.writePlain !== undefined) return this.inner.writePlain(size, timestampMs, id, label, data);
+    throw new Error('tapped transport has no writePlain');
+  }
+
   writeFrames(frames: Uint8Array, count: number): boolean {
     if (this.inner.closeReason === undefined) this.#handed(idsOfFrames(frames, count));
     if (this.inner.writeFrames !== undefined) return this.inner.writeFrames(frames, count);

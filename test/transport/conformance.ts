@@ -37,7 +37,7 @@ import type {
   TransportLimits,
 } from '../../src/transport/types.js';
 import { seededRandom } from '../../src/util/random.js';
-import { encodedEnvelopeSize, encodeEnvelope } from '../../src/wire/envelope.js';
+import { encodedEnvelopeSize, encodeEnvelope, plainEnvelopeSize } from '../../src/wire/envelope.js';
 import { envelopeOf, framesOf } from './fixtures.js';
 
 export interface HarnessOptions {
@@ -435,13 +435,15 @@ export function runConformanceSuite(
         );
       }));
 
-    // The optional fast paths (writeEnvelope, writeFrames): checked on every transport that has them.
-    test('writeEnvelope and writeFrames: the bytes of write(), in order with it, counted by onFlushed', (t) =>
+    // The optional fast paths (writeEnvelope, writePlain, writeFrames): checked on every transport that has them.
+    test('writeEnvelope, writePlain and writeFrames: the bytes of write(), in order with it, counted by onFlushed', (t) =>
       withHarness(makeHarness, {}, async (ctx) => {
         const { listener, accepted } = await ctx.listen();
         const { client, c, s } = await open(ctx, listener.address, accepted);
         const writeEnvelope = client.writeEnvelope?.bind(client);
         const writeFrames = client.writeFrames?.bind(client);
+        const writePlain = client.writePlain?.bind(client);
+        let plain = 0;
         if (writeEnvelope === undefined && writeFrames === undefined) {
           t.skip('this transport has no fast path');
           client.close();
@@ -471,7 +473,12 @@ export function runConformanceSuite(
             }
             writeRun();
             if (i % 5 === 1 || writeEnvelope === undefined) client.write(bytes);
-            else writeEnvelope(e, encodedEnvelopeSize(e));
+            else if (i % 5 === 2 && writePlain !== undefined && e.directReceiver === undefined) {
+              // A plain message (no direct receiver), given by its fields.
+              const size = plainEnvelopeSize(e.id, e.label, e.data.length);
+              writePlain(size, Number(e.deliveryStartTimestampMs), e.id, e.label, e.data);
+              plain++;
+            } else writeEnvelope(e, encodedEnvelopeSize(e));
             // The caller reuses its envelope at once: what was written must not change.
             (e.data as Buffer).fill(0xee);
             e.id = 'changed';
@@ -481,6 +488,7 @@ export function runConformanceSuite(
         }
         await ctx.until(() => s.frames.length === sent.length, 'every frame');
         for (let i = 0; i < sent.length; i++) assert.ok(s.frames[i]!.equals(sent[i]!), `frame ${i} intact`);
+        if (writePlain !== undefined) assert.ok(plain >= 10, `${plain} frames written by writePlain`);
         await ctx.until(() => sum(c.flushed) === sent.length, 'onFlushed for every frame');
         assert.equal(client.pendingFrames, 0);
         assert.equal(client.bufferedBytes, 0);
@@ -560,6 +568,10 @@ export function runConformanceSuite(
         if (client.writeEnvelope !== undefined) {
           const e = envelopeOf(1, 10);
           assert.equal(client.writeEnvelope(e, encodedEnvelopeSize(e)), false);
+        }
+        if (client.writePlain !== undefined) {
+          const size = plainEnvelopeSize('m-1', 'Odd', 10);
+          assert.equal(client.writePlain(size, 1, 'm-1', 'Odd', new Uint8Array(10)), false);
         }
       }));
   });

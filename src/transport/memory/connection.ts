@@ -162,6 +162,13 @@ export class MemoryConnection implements Connection {
     return this.#queued();
   }
 
+  /** writeEnvelope() of a plain message with no envelope object: see Connection.writePlain. */
+  writePlain(size: number, timestampMs: number, id: string, label: string, data: Uint8Array): boolean {
+    if (this.#state !== 'open') return false;
+    this.#queue.pushPlain(size, timestampMs, id, label, data);
+    return this.#queued();
+  }
+
   /** `count` calls of write() in one: see Connection.writeFrames. */
   writeFrames(frames: Uint8Array, count: number): boolean {
     checkFrames(frames, count);

@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { PeerpostError } from '../../errors.js';
 import type { Envelope } from '../../wire/envelope.js';
-import { encodeFrameInto } from '../../wire/frame-slab.js';
+import { encodeFrameInto, encodePlainFrameInto } from '../../wire/frame-slab.js';
 import { FRAME_PREFIX_BYTES, frameLength, U32_MAX } from '../../wire/framing.js';
 
 /** Bodies and runs at least this large are kept by reference and copied once, when flushed. */
@@ -71,6 +71,14 @@ export class FrameQueue {
     const slab = this.#slab as Buffer;
     // Past `#slabUsed` nothing was handed out: a failed or wrong encoding leaves no trace.
     encodeFrameInto(envelope, size, slab, at);
+    this.#appended(at, need, 1);
+  }
+
+  /** pushEnvelope() of the plain message `encodePlainInto` describes (of encoded size `size`): no envelope object. */
+  pushPlain(size: number, timestampMs: number, id: string, label: string, data: Uint8Array): void {
+    const need = FRAME_PREFIX_BYTES + size;
+    const at = this.#reserve(need);
+    encodePlainFrameInto(this.#slab as Buffer, at, size, timestampMs, id, label, data);
     this.#appended(at, need, 1);
   }
 
