@@ -14,6 +14,16 @@ import { FRAME_PREFIX_BYTES } from '../../src/wire/framing.js';
 /** A whole frame (length prefix + a one-byte body `i`), as the hub hands them to an outbox. */
 const frame = (i: number) => Uint8Array.of(0, 0, 0, 1, i);
 
+/** Reply `i`, as the hub hands replies to an outbox. */
+const replyEnv = (i: number): Envelope => ({
+  deliveryStartTimestampMs: 1n,
+  id: `r-${i}`,
+  label: 'Pong',
+  compressed: false,
+  data: Uint8Array.of(i),
+  lastSenderIsProxy: false,
+});
+
 /** A connection double whose write() accepts frame bodies until `room` runs out. */
 function fakeConnection() {
   const written: number[] = [];
@@ -164,14 +174,6 @@ test('outbox: a frame given with the buffer it lies in goes to writeEncoded as t
 });
 
 test('outbox: a reply goes to writeEnvelope unencoded while the transport accepts, and is encoded only to wait', () => {
-  const env = (i: number): Envelope => ({
-    deliveryStartTimestampMs: 1n,
-    id: `r-${i}`,
-    label: 'Pong',
-    compressed: false,
-    data: Uint8Array.of(i),
-    lastSenderIsProxy: false,
-  });
   const sent: string[] = [];
   let room = 2;
   const connection = {
@@ -190,29 +192,21 @@ test('outbox: a reply goes to writeEnvelope unencoded while the transport accept
   } as unknown as Connection;
   const depth = { value: 0 };
   const box = new Outbox(connection, 1, depth);
-  assert.equal(box.pushEnvelope(env(0), encodedEnvelopeSize(env(0))), true);
-  assert.equal(box.pushEnvelope(env(1), encodedEnvelopeSize(env(1))), true); // at the high-water mark
-  assert.equal(box.pushEnvelope(env(2), encodedEnvelopeSize(env(2))), true); // waits, encoded
-  assert.equal(box.pushEnvelope(env(3), encodedEnvelopeSize(env(3))), false); // ring full
+  assert.equal(box.pushEnvelope(replyEnv(0), encodedEnvelopeSize(replyEnv(0))), true);
+  assert.equal(box.pushEnvelope(replyEnv(1), encodedEnvelopeSize(replyEnv(1))), true); // at the high-water mark
+  assert.equal(box.pushEnvelope(replyEnv(2), encodedEnvelopeSize(replyEnv(2))), true); // waits, encoded
+  assert.equal(box.pushEnvelope(replyEnv(3), encodedEnvelopeSize(replyEnv(3))), false); // ring full
   assert.equal(box.drops, 1);
   assert.equal(depth.value, 1);
   room = 10;
   box.drain();
   assert.deepEqual(sent, ['r-0', 'r-1', 'framed r-2']);
   assert.equal(depth.value, 0);
-  assert.equal(box.pushEnvelope(env(4), encodedEnvelopeSize(env(4))), true);
+  assert.equal(box.pushEnvelope(replyEnv(4), encodedEnvelopeSize(replyEnv(4))), true);
   assert.deepEqual(sent.at(-1), 'r-4');
 });
 
 test('outbox: a plain reply goes to writePlain only while the transport accepts; its ticket is taken once and settled with its frame, in order with the others', () => {
-  const env = (i: number): Envelope => ({
-    deliveryStartTimestampMs: 1n,
-    id: `r-${i}`,
-    label: 'Pong',
-    compressed: false,
-    data: Uint8Array.of(i),
-    lastSenderIsProxy: false,
-  });
   const sent: string[] = [];
   let room = 3;
   const connection = {
@@ -240,11 +234,11 @@ test('outbox: a plain reply goes to writePlain only while the transport accepts;
   const box = new Outbox(connection, 10, { value: 0 });
   const plain = (i: number) => box.pushPlain(11, 1, `r-${i}`, 'Pong', Uint8Array.of(i), ticket(i));
   assert.equal(plain(0), true);
-  assert.equal(box.pushEnvelope(env(1), encodedEnvelopeSize(env(1)), ticket(1)), true);
+  assert.equal(box.pushEnvelope(replyEnv(1), encodedEnvelopeSize(replyEnv(1)), ticket(1)), true);
   assert.equal(plain(2), true); // at the high-water mark
   // Blocked: the lane refuses without telling the ticket; the general path queues.
   assert.equal(plain(3), false);
-  assert.equal(box.pushEnvelope(env(3), encodedEnvelopeSize(env(3)), ticket(3)), true);
+  assert.equal(box.pushEnvelope(replyEnv(3), encodedEnvelopeSize(replyEnv(3)), ticket(3)), true);
   assert.deepEqual(sent, ['plain r-0', 'r-1', 'plain r-2']);
   assert.deepEqual(events, ['0 taken@peer:1', '1 taken@peer:1', '2 taken@peer:1', '3 taken@peer:1']);
   room = 10;

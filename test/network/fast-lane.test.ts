@@ -8,29 +8,13 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { type TestContext, test } from 'node:test';
 import { type Credentials, certificateHash } from '../../src/identity/credentials.js';
-import { createPrometheusMetrics, type PrometheusMetrics } from '../../src/metrics/prometheus.js';
+import { createPrometheusMetrics } from '../../src/metrics/prometheus.js';
 import { createNetwork } from '../../src/network/network.js';
 import { peer } from '../../src/sender/receiver.js';
 import { type Clock, systemClock } from '../../src/util/clock.js';
 import { plainEnvelopeSize } from '../../src/wire/envelope.js';
 import { FRAME_PREFIX_BYTES } from '../../src/wire/framing.js';
-import { makeCredentials, spyOnLane, until } from './helpers.js';
-
-/** Sum of a metric's samples whose labels include `where`. */
-async function sumOf(
-  metrics: PrometheusMetrics,
-  name: string,
-  where: Record<string, string>,
-): Promise<number> {
-  let sum = 0;
-  for (const line of (await metrics.metricsText()).split('\n')) {
-    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const labels = m[2] ?? '';
-    if (Object.entries(where).every(([k, v]) => labels.includes(`${k}="${v}"`))) sum += Number(m[3]);
-  }
-  return sum;
-}
+import { makeCredentials, outcomeRows, spyOnLane, sumOf, until } from './helpers.js';
 
 async function tlsPair(t: TestContext, acks = false, clock?: Clock) {
   const [senderCreds, receiverCreds] = (await makeCredentials(2)) as [Credentials, Credentials];
@@ -162,22 +146,7 @@ test('with outcomes heard one by one, each message of the lane gets one outcome,
   const lane = spyOnLane(t);
   const arrived: string[] = [];
   receiver.onMessage((m) => void arrived.push(m.id));
-  const outcomes: {
-    id: string;
-    label: string;
-    receiver: string;
-    address: string | undefined;
-    kind: string;
-  }[] = [];
-  sender.onOutcome((o) =>
-    outcomes.push({
-      id: o.messageId,
-      label: o.label,
-      receiver: o.receiver,
-      address: o.address,
-      kind: o.outcome.kind,
-    }),
-  );
+  const outcomes = outcomeRows(sender);
   const sent: { id: string; label: string }[] = [];
   // Messages sent with onOutcome and onSettled: what each heard.
   const heard = new Map<string, { outcomes: string[]; settled: string[][] }>();

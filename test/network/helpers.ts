@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { type Credentials, certificateHash, generateCredentials } from '../../src/identity/credentials.js';
+import type { PrometheusMetrics } from '../../src/metrics/prometheus.js';
 import type { Labels, MetricName, Metrics } from '../../src/metrics/types.js';
 import { createNetwork, type Network, type NetworkMessage } from '../../src/network/network.js';
 import type { NetworkOptions } from '../../src/network/options.js';
@@ -221,4 +222,44 @@ export function spyOnLane(
     proto[lane] = original;
   });
   return counts;
+}
+
+/** Sum of a metric's samples whose labels include `where`, from the registry's exposition. */
+export async function sumOf(
+  metrics: PrometheusMetrics,
+  name: string,
+  where: Record<string, string>,
+): Promise<number> {
+  let sum = 0;
+  for (const line of (await metrics.metricsText()).split('\n')) {
+    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    const labels = m[2] ?? '';
+    if (Object.entries(where).every(([k, v]) => labels.includes(`${k}="${v}"`))) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+/** An outcome as the lane tests compare them: the message, its label, receiver and address, the kind. */
+export interface OutcomeRow {
+  id: string;
+  label: string;
+  receiver: string;
+  address: string | undefined;
+  kind: string;
+}
+
+/** Records every outcome `network` reports, as {@link OutcomeRow}s. */
+export function outcomeRows(network: Network): OutcomeRow[] {
+  const rows: OutcomeRow[] = [];
+  network.onOutcome((o) =>
+    rows.push({
+      id: o.messageId,
+      label: o.label,
+      receiver: o.receiver,
+      address: o.address,
+      kind: o.outcome.kind,
+    }),
+  );
+  return rows;
 }

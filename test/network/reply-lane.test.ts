@@ -10,28 +10,12 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
 import { type Credentials, certificateHash } from '../../src/identity/credentials.js';
-import { createPrometheusMetrics, type PrometheusMetrics } from '../../src/metrics/prometheus.js';
+import { createPrometheusMetrics } from '../../src/metrics/prometheus.js';
 import { createNetwork, type Network } from '../../src/network/network.js';
 import { addr } from '../../src/sender/receiver.js';
 import { plainEnvelopeSize } from '../../src/wire/envelope.js';
 import { FRAME_PREFIX_BYTES } from '../../src/wire/framing.js';
-import { makeCredentials, memoryNodes, spyOnLane, until } from './helpers.js';
-
-/** Sum of a metric's samples whose labels include `where`. */
-async function sumOf(
-  metrics: PrometheusMetrics,
-  name: string,
-  where: Record<string, string>,
-): Promise<number> {
-  let sum = 0;
-  for (const line of (await metrics.metricsText()).split('\n')) {
-    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const labels = m[2] ?? '';
-    if (Object.entries(where).every(([k, v]) => labels.includes(`${k}="${v}"`))) sum += Number(m[3]);
-  }
-  return sum;
-}
+import { makeCredentials, memoryNodes, outcomeRows, spyOnLane, sumOf, until } from './helpers.js';
 
 /** The payload of reply `k` of round `round`: its bytes tell which it is. */
 function payload(round: number, k: number, size: number): Buffer {
@@ -63,22 +47,7 @@ test('replies through the lane and the general path arrive in order, byte for by
   t.after(() => Promise.all([requester.close(), responder.close()]));
   const lane = spyOnLane(t, 'replyPlain');
 
-  const outcomes: {
-    id: string;
-    label: string;
-    receiver: string;
-    address: string | undefined;
-    kind: string;
-  }[] = [];
-  responder.onOutcome((o) =>
-    outcomes.push({
-      id: o.messageId,
-      label: o.label,
-      receiver: o.receiver,
-      address: o.address,
-      kind: o.outcome.kind,
-    }),
-  );
+  const outcomes = outcomeRows(responder);
   const sent: { id: string; label: string; data: Buffer; to: string }[] = [];
   let frameBytes = 0;
   responder.onMessage((m) => {
