@@ -205,12 +205,7 @@ export class Outbox {
         accepted = connection.writeEnvelope(envelope, size);
         this.#handed++;
       } else accepted = this.#write(frameBuffer(envelope, size));
-      if (ticket !== undefined) {
-        ticket.taken(connection.remoteAddress);
-        this.#waitFlush(ticket);
-      }
-      if (!accepted) this.#blocked = true;
-      this.consecutiveDrops = 0;
+      this.#handedOver(accepted, ticket);
       return true;
     }
     if (!this.#hasRoom(FRAME_PREFIX_BYTES + size)) return false;
@@ -239,11 +234,21 @@ export class Outbox {
     if (this.#blocked || connection.writePlain === undefined) return false;
     const accepted = connection.writePlain(size, timestampMs, id, label, data);
     this.#handed++;
-    ticket.taken(connection.remoteAddress);
-    this.#waitFlush(ticket);
+    this.#handedOver(accepted, ticket);
+    return true;
+  }
+
+  /**
+   * A message's frame was just handed to the transport (`accepted`: what its write
+   * returned): its ticket, if any, is taken and waits for the frame's flush.
+   */
+  #handedOver(accepted: boolean, ticket: OutcomeTicket | undefined): void {
+    if (ticket !== undefined) {
+      ticket.taken(this.#connection.remoteAddress);
+      this.#waitFlush(ticket);
+    }
     if (!accepted) this.#blocked = true;
     this.consecutiveDrops = 0;
-    return true;
   }
 
   /**
