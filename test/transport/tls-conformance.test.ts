@@ -22,5 +22,6 @@ runConformanceSuite('tls', async ({ limits }) => {
     close: async () => {
       await Promise.all([server.close(), client.close()]);
     },
+    firstWriteAtOnce: true,
   };
 });
