@@ -115,9 +115,9 @@ export interface Connection {
    * Queues one frame body (the transport adds the length prefix). All writes of one tick
    * go to the socket in one write, except that a transport may write the first frame of
    * a tick (or of a read being handled) at once when its socket holds nothing, and the
-   * tick's other frames in one write after it (the TLS transport does). Returns false when the buffered bytes are at or above
-   * the high-water mark: the frame is still queued, but the caller should wait for
-   * `onDrain`. Writing to a closed connection returns false and sends nothing.
+   * tick's other frames in one write after it (the TLS transport does). Returns false
+   * when the buffered bytes are at or above the high-water mark: the frame is still
+   * queued, but the caller should wait for `onDrain`. Writing to a closed connection returns false and sends nothing.
    * An empty body is rejected (`ERR_INVALID_OPTION`): a zero-length frame is the
    * protocol's keepalive, sent by the transport and never delivered to `onFrame`.
    * The caller must not modify `body` until `onFlushed` has reported it.
