@@ -312,9 +312,10 @@ export class StreamConnection implements Connection {
       }
     } else if (!this.#scheduled) {
       this.#scheduled = true;
+      // The write first: the tick's flush (for what else this tick writes) is scheduled after it.
+      if (this.#idle()) this.#writeOut(false);
       this.#flushBound ??= this.#flush.bind(this, false);
       process.nextTick(this.#flushBound);
-      if (this.#idle()) this.#writeOut(false);
     }
     if ((this.#batch as WriteBatch).bytes + this.#socket.writableLength >= this.#limits.highWaterMarkBytes) {
       this.#needDrain = true;
@@ -382,11 +383,14 @@ export class StreamConnection implements Connection {
     const batch = this.#batch;
     if (batch === undefined || batch.isEmpty || this.#finished || this.#socket.destroyed) return;
     if (!force && this.#socket.writableLength >= this.#limits.highWaterMarkBytes / 2) return;
-    this.#lastWriteAt = this.#clock.now();
-    this.#inSocket ??= new Fifo<number>();
-    this.#inSocket.push(batch.frames);
+    // The socket first; the bookkeeping after it (a write's callback never runs before
+    // socket.write returns: node's Writable defers it).
+    const frames = batch.frames;
     this.#onWrittenBound ??= this.#onWritten.bind(this);
     const accepted = batch.writeTo(this.#socket, this.#onWrittenBound);
+    this.#inSocket ??= new Fifo<number>();
+    this.#inSocket.push(frames);
+    this.#lastWriteAt = this.#clock.now();
     if (!accepted && this.#writeTimer === undefined) {
       this.#armWriteTimer();
     }
