@@ -6,13 +6,22 @@
 
 const PREFIX = 4;
 
-/** `count` frames of `payload` in one buffer (one copy of each payload, as a real sender makes). */
+/**
+ * `count` frames of `payload` in one buffer (one copy of each payload, as a real sender
+ * makes). The baseline at its best: the prefix written byte by byte and the payload
+ * copied with `TypedArray.prototype.set`, ~16 ns a 64 B frame on Node 20 where
+ * `writeUInt32BE` and `Buffer#copy` took ~25-27 (round 28 of issue 16).
+ */
 export function frameBatch(payload: Buffer, count: number): Buffer {
-  const step = PREFIX + payload.length;
+  const len = payload.length;
+  const step = PREFIX + len;
   const out = Buffer.allocUnsafe(step * count);
   for (let i = 0, at = 0; i < count; i++, at += step) {
-    out.writeUInt32BE(payload.length, at);
-    payload.copy(out, at + PREFIX);
+    out[at] = len >>> 24;
+    out[at + 1] = len >>> 16;
+    out[at + 2] = len >>> 8;
+    out[at + 3] = len;
+    out.set(payload, at + PREFIX);
   }
   return out;
 }
