@@ -31,7 +31,7 @@ export function replyIdOf(requestId: string, freshId: string): string {
  * all but that tail, and the tail, so sizing and encoding the reply never read the
  * concatenation (a read would flatten it with a runtime call). No call into C++ per reply:
  * `Buffer.toString` of the whole reply id cost ~0.5 µs more of a responder's turn, where
- * everything runs cold (p50, BENCHMARKS.md, round 25). Undefined when the fresh id is not
+ * everything runs cold (p50, bench/HISTORY.md, round 25). Undefined when the fresh id is not
  * the counter's latest with an ASCII head (a node id with other characters): then
  * `replyIdOf`.
  */
@@ -163,7 +163,7 @@ export class PendingRequest<M> {
    * The id's bytes as the id counter made it (these, then the short flat {@link #idTail}),
    * when the codec was told them (`noteAscii`); else undefined. The id itself is a
    * concatenation: reading its characters to match the reply would flatten it, a runtime
-   * call on the requester's turn of a round trip (~1 µs at p50, BENCHMARKS.md, round 25).
+   * call on the requester's turn of a round trip (~1 µs at p50, bench/HISTORY.md, round 25).
    */
   readonly #idHead: Uint8Array | undefined;
   readonly #idTail: string;

@@ -559,7 +559,7 @@ export class DirectSender {
   #metricLabel(label: string, cfg: ResolvedSenderConfig): string {
     // The usual case alone here, the rest in a method of its own: small enough for V8 to
     // inline into send()'s path, which it does by bytecode size within a budget per
-    // optimized function (BENCHMARKS.md, round 23).
+    // optimized function (bench/HISTORY.md, round 23).
     return label === this.#lastLabel && cfg === this.#lastLabelConfig
       ? this.#lastMetricLabel
       : this.#newMetricLabel(label, cfg);

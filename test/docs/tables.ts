@@ -23,12 +23,13 @@ export function readDoc(path: string): string {
   return readFileSync(new URL(path, ROOT), 'utf8');
 }
 
-/** README.md, RELIABILITY.md, BENCHMARKS.md and every docs/*.md, by path. */
+/** README.md, RELIABILITY.md, BENCHMARKS.md, bench/HISTORY.md and every docs/*.md, by path. */
 export function allDocs(): Map<string, string> {
   const paths = [
     'README.md',
     'RELIABILITY.md',
     'BENCHMARKS.md',
+    'bench/HISTORY.md',
     ...readdirSync(new URL('docs/', ROOT))
       .filter((f) => f.endsWith('.md'))
       .sort()
