@@ -6,7 +6,7 @@
  *
  * Without an argument it takes the newest full run (bench/results/YYYY-MM-DD.json). Only
  * the text between the `bench:generated` markers is replaced; everything else in
- * BENCHMARKS.md (intro, method, optimization log) is kept as written.
+ * BENCHMARKS.md (intro, method, the two-process results) is kept as written.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

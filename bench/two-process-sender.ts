@@ -100,11 +100,12 @@ function windowSink(socket: TLSSocket): Sink {
   let outstanding = 0;
   let waiter: (() => void) | undefined;
   return {
-    write(buf) {
+    write(buf, done) {
       const n = buf.length;
       outstanding += n;
       socket.write(buf, () => {
         outstanding -= n;
+        done?.();
         if (waiter !== undefined && outstanding <= LARGE_RESUME_BYTES) {
           const w = waiter;
           waiter = undefined;

@@ -140,8 +140,8 @@ const sizesArg = argValue('sizes')?.split(',');
 /**
  * `--built`: peerpost's processes run the package as it is deployed, `dist/` as `tsc`
  * builds it (`tsconfig.build.json`, built at the start of the run), instead of `src/`
- * compiled on load by tsx (esbuild). The two are the same code; see BENCHMARKS.md for
- * what the difference measured.
+ * compiled on load by tsx (esbuild). The two are the same code; see bench/HISTORY.md,
+ * round 21, for what the difference measured.
  */
 const built = args.includes('--built');
 /** What the sending and receiving processes import peerpost from (`PEERPOST_BENCH_LIB`, see bench/two-process-shared.ts). */

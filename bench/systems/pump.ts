@@ -6,8 +6,12 @@ import { frameBatch } from './frames.js';
 
 /** Where a pump writes: a socket, a libp2p stream, or several sockets at once. */
 export interface Sink {
-  /** Writes one buffer; false means "wait for drain". */
-  write(buf: Buffer): boolean;
+  /**
+   * Writes one buffer; false means "wait for drain". `done`, when the sink can tell, is
+   * called once the buffer is written and no longer referenced (a socket's write callback):
+   * the pump then fills it again. A sink that cannot tell never calls it.
+   */
+  write(buf: Buffer, done?: () => void): boolean;
   /** Calls `cb` once when the sink can take more. */
   onceDrain(cb: () => void): void;
 }
@@ -15,11 +19,26 @@ export interface Sink {
 /** Bytes per write: the peerpost transport's default high-water mark, so the baseline batches as much per tick. */
 export const BATCH_BYTES = 1024 * 1024;
 
+/** Batch buffers a pump keeps for reuse, at most (16 MiB of 1 MiB batches). */
+const FREE_BATCHES = 16;
+
+/**
+ * The batched sender of the raw baselines, at its best: a batch buffer whose write has
+ * completed is filled again for a later batch instead of a new one being allocated per
+ * write (a 1 MiB buffer per write was external memory that drove the sending process's
+ * collections, mark-compacts included, at 64 KiB; peerpost reuses its frame slabs the
+ * same way). Each payload is still copied into the batch once per frame, as a real
+ * sender copies each message.
+ */
 export class BatchPump {
   #remaining = 0;
   #payload: Buffer = Buffer.alloc(0);
   #perBatch = 1;
+  /** Buffers whose write completed, ready to be filled again. */
+  readonly #free: Buffer[] = [];
   readonly #run = () => this.#pump();
+  /** Batch buffers allocated so far (the rest of the batches reused one). */
+  allocated = 0;
 
   constructor(
     readonly sink: Sink,
@@ -38,7 +57,20 @@ export class BatchPump {
     if (this.#remaining === 0) return;
     const n = Math.min(this.#remaining, this.#perBatch);
     this.#remaining -= n;
-    const ok = this.sink.write(frameBatch(this.#payload, n));
+    const step = 4 + this.#payload.length;
+    // A full batch's buffer, written whole or for the last batch of a start in part; one
+    // sized for another payload is dropped.
+    let buf = this.#free.pop();
+    while (buf !== undefined && buf.length !== this.#perBatch * step) buf = this.#free.pop();
+    if (buf === undefined) {
+      buf = Buffer.allocUnsafeSlow(this.#perBatch * step);
+      this.allocated++;
+    }
+    const whole = buf;
+    const batch = frameBatch(this.#payload, n, n === this.#perBatch ? whole : whole.subarray(0, n * step));
+    const ok = this.sink.write(batch, () => {
+      if (this.#free.length < FREE_BATCHES) this.#free.push(whole);
+    });
     if (this.#remaining === 0) return;
     if (ok) setImmediate(this.#run);
     else this.sink.onceDrain(this.#run);
@@ -48,7 +80,7 @@ export class BatchPump {
 /** A sink over a node stream (net.Socket, tls.TLSSocket). */
 export function socketSink(socket: NodeJS.WritableStream): Sink {
   return {
-    write: (buf) => socket.write(buf),
+    write: (buf, done) => socket.write(buf, done),
     onceDrain: (cb) => {
       socket.once('drain', cb);
     },

@@ -53,9 +53,11 @@ async function pairOf(kind: SocketKind, scope: Scope): Promise<{ client: Socket;
 
 export function multiSink(sockets: readonly Socket[]): Sink {
   return {
-    write(buf) {
+    write(buf, done) {
       let ok = true;
-      for (const s of sockets) if (!s.write(buf)) ok = false;
+      let writing = sockets.length;
+      const one = done && (() => --writing === 0 && done());
+      for (const s of sockets) if (!s.write(buf, one)) ok = false;
       return ok;
     },
     onceDrain(cb) {
