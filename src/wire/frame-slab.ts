@@ -37,6 +37,8 @@ const SIZE_STEP = 16 * 1024;
 class BufferStack {
   readonly #items: (Buffer | undefined)[] = [];
   count = 0;
+  /** The pool's count of buffers asked for when one of this size was last asked for (0: never). */
+  asked = 0;
 
   push(buf: Buffer): void {
     this.#items[this.count++] = buf;
@@ -154,8 +156,14 @@ export class SlabPool {
   }
 
   #take(size: number): Buffer | undefined {
-    this.#takes++;
-    const buf = this.#free.get(size)?.pop();
+    const takes = ++this.#takes;
+    let list = this.#free.get(size);
+    if (list === undefined) {
+      list = new BufferStack(); // a size class asked for, so that give() knows it is wanted
+      this.#free.set(size, list);
+    }
+    list.asked = takes;
+    const buf = list.pop();
     if (buf !== undefined) this.#bytes -= size;
     return buf;
   }
@@ -169,15 +177,45 @@ export class SlabPool {
     const pooled =
       size === SLAB_BYTES ||
       (size % SIZE_STEP === 0 && size >= OWN_BUFFER_BYTES && size <= MAX_POOLED_FRAME_BYTES);
-    if (!pooled || this.#bytes + size > this.#maxBytes) return;
-    let list = this.#free.get(size);
-    if (list === undefined) {
-      list = new BufferStack();
-      this.#free.set(size, list);
-    }
+    if (!pooled) return;
+    const list = this.#free.get(size);
+    if (list === undefined) return; // never asked for (every buffer of a pool's owner was)
+    if (this.#bytes + size > this.#maxBytes && !this.#makeRoom(size, list.asked)) return;
     list.push(buf);
     this.#bytes += size;
     this.#watchIdle();
+  }
+
+  /**
+   * When the pool is full: lets go of kept buffers of the sizes asked for least recently,
+   * each asked for before `asked` (when a buffer of `size` last was), until `size` more
+   * bytes fit. Without it a pool filled with one size kept it for good while the owners'
+   * traffic had moved to another: a sender of 1 KiB messages whose messages grew to 64 KiB
+   * filled its pool with slabs nobody took, and allocated a buffer per 64 KiB frame (the
+   * external memory of which made V8 collect: issue 16, round 29). Whether it could make room.
+   */
+  #makeRoom(size: number, asked: number): boolean {
+    while (this.#bytes + size > this.#maxBytes) {
+      let oldest: BufferStack | undefined;
+      let oldestSize = 0;
+      for (const [s, list] of this.#free) {
+        if (
+          s !== size &&
+          list.count > 0 &&
+          list.asked < asked &&
+          (oldest === undefined || list.asked < oldest.asked)
+        ) {
+          oldest = list;
+          oldestSize = s;
+        }
+      }
+      if (oldest === undefined) return false;
+      while (oldest.count > 0 && this.#bytes + size > this.#maxBytes) {
+        oldest.pop();
+        this.#bytes -= oldestSize;
+      }
+    }
+    return true;
   }
 }
 

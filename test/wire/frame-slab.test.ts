@@ -101,6 +101,44 @@ test('a large frame gets a pooled buffer of its own, in sizes of 16 KiB steps, g
   assert.equal(alone.pooled, false);
 });
 
+test('a full pool makes room for a size asked for, letting go of sizes asked for less recently', () => {
+  // Room for a slab and an 80 KiB buffer: filled with two slabs by 1 KiB traffic, then the
+  // messages grow to 64 KiB.
+  const pool = new SlabPool(64 * 1024 + 80 * 1024);
+  const slabs = [new FrameSlab(pool).reserve(8), new FrameSlab(pool).reserve(8)];
+  for (const b of slabs) pool.give(b);
+  assert.equal(pool.bytes, 2 * 64 * 1024);
+  const owner = new FrameSlab(pool);
+  const big = owner.reserve(65_604); // 80 KiB, none kept: a new one
+  assert.equal(big.length, 80 * 1024);
+  pool.give(big);
+  // Kept, one slab let go for it: the next 64 KiB frame takes the same buffer.
+  assert.equal(pool.bytes, 64 * 1024 + 80 * 1024);
+  assert.equal(pool.size, 2);
+  assert.equal(owner.reserve(65_604), big);
+  assert.equal(pool.bytes, 64 * 1024);
+  // The slab that is left is asked for again, after the 80 KiB size last was: a full pool
+  // no longer lets it go for an 80 KiB buffer, which is dropped instead.
+  const slab = new FrameSlab(pool).reserve(8);
+  assert.ok(slabs.includes(slab));
+  pool.give(slab);
+  pool.give(Buffer.allocUnsafe(64 * 1024)); // a slab nobody holds any more (as a sender would give one)
+  assert.equal(pool.bytes, 2 * 64 * 1024);
+  pool.give(big);
+  assert.equal(pool.bytes, 2 * 64 * 1024, 'both slabs kept, the 80 KiB buffer dropped');
+  assert.notEqual(owner.reserve(65_604), big);
+});
+
+test('a pool keeps no buffer of a size nobody asked it for', () => {
+  const pool = new SlabPool(1024 * 1024);
+  pool.give(Buffer.allocUnsafe(80 * 1024));
+  pool.give(Buffer.allocUnsafe(64 * 1024));
+  assert.equal(pool.size, 0);
+  new FrameSlab(pool).reserve(70_000); // asks for 80 KiB
+  pool.give(Buffer.allocUnsafe(80 * 1024));
+  assert.equal(pool.size, 1);
+});
+
 test('a pool with an idle trim lets go of what it keeps above its floor once no buffer was asked of it for a while', () => {
   const clock = new FakeClock();
   const slab = 64 * 1024;
