@@ -210,11 +210,14 @@ export class MessageRing<R = OutgoingMessage | MessageRun> {
     const cap = Math.max(8, (this.#mask + 1) * 2);
     const refs = new Array<R | undefined>(cap);
     const nums = new Float64Array(cap * ROW);
-    for (let i = 0; i < this.#length; i++) {
-      const from = (this.#head + i) & this.#mask;
-      refs[i] = this.#refs[from];
-      nums.set(this.#nums.subarray(from * ROW, from * ROW + ROW), i * ROW);
-    }
+    const head = this.#head;
+    const length = this.#length;
+    for (let i = 0; i < length; i++) refs[i] = this.#refs[(head + i) & this.#mask];
+    // The rows in two pieces at most (from the head to the end of the storage, then from
+    // its start), not a view per row: growing to 2^20 rows made 2^20 views before.
+    const first = Math.min(length, this.#mask + 1 - head);
+    nums.set(this.#nums.subarray(head * ROW, (head + first) * ROW), 0);
+    if (first < length) nums.set(this.#nums.subarray(0, (length - first) * ROW), first * ROW);
     this.#refs = refs;
     this.#nums = nums;
     this.#head = 0;
