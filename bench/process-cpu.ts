@@ -2,7 +2,9 @@
  * CPU time and garbage collections of this process, split the way the two-process
  * benchmark reports them (bench/two-process.ts, and its receiving child):
  *
- * - `totalUs`: `process.cpuUsage()` (user + system) of the whole process, every thread.
+ * - `totalUs`: `process.cpuUsage()` (user + system) of the whole process, every thread;
+ *   `systemUs` the system part of it (time in the kernel: socket calls, and on loopback
+ *   the TCP processing the kernel does for either end while in this process's calls).
  * - `mainUs`: the main (JavaScript) thread alone: the first field of
  *   `/proc/self/task/<pid>/schedstat` (time on a CPU, ns; the main thread's task id is the
  *   process id), or, where schedstat is missing, utime + stime of
@@ -20,6 +22,8 @@ import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf
 
 export interface CpuSample {
   totalUs: number;
+  /** Of `totalUs`, the time in the kernel (system time, every thread). */
+  systemUs: number;
   mainUs: number;
   gcCount: number;
   gcMajor: number;
@@ -76,6 +80,7 @@ export function cpuMeter(): CpuMeter {
       const cpu = process.cpuUsage(cpu0);
       return {
         totalUs: cpu.user + cpu.system,
+        systemUs: cpu.system,
         mainUs: readMainThreadUs() - main0,
         gcCount,
         gcMajor,
@@ -90,6 +95,7 @@ export function cpuMeter(): CpuMeter {
 export function cpuDelta(a: CpuSample, b: CpuSample): CpuSample {
   return {
     totalUs: b.totalUs - a.totalUs,
+    systemUs: b.systemUs - a.systemUs,
     mainUs: b.mainUs - a.mainUs,
     gcCount: b.gcCount - a.gcCount,
     gcMajor: b.gcMajor - a.gcMajor,
@@ -97,4 +103,4 @@ export function cpuDelta(a: CpuSample, b: CpuSample): CpuSample {
   };
 }
 
-export const ZERO_CPU: CpuSample = { totalUs: 0, mainUs: 0, gcCount: 0, gcMajor: 0, gcMs: 0 };
+export const ZERO_CPU: CpuSample = { totalUs: 0, systemUs: 0, mainUs: 0, gcCount: 0, gcMajor: 0, gcMs: 0 };

@@ -5,6 +5,7 @@
  * never judged here.
  */
 import type { Failure, Figure } from './lib.js';
+import type { CpuProbe } from './machine-probe.js';
 
 export interface TwoProcessCheck {
   system: string;
@@ -26,6 +27,8 @@ export interface TwoProcessResults {
     fanoutSystems?: string[];
     fanoutCase?: string;
   };
+  /** bench/machine-probe.ts per CPU before and after the rounds (none in quick runs and in files from before round 30). */
+  machineProbe?: { before: CpuProbe[]; after: CpuProbe[] };
   figures: Figure[];
   cpu: unknown[];
   checks: TwoProcessCheck[];

@@ -7,10 +7,13 @@
  * same run; raw fan-out for the broadcast) of each run and their median, with the median
  * absolute figure; with `peerpost acked` in the runs, the ratio acked / plain per run and
  * case; then, per system and size, the median over runs of each side's CPU µs/msg (main
- * thread + other threads) and GC figures.
+ * thread + other threads) and GC figures; last, each run's machine probe
+ * (bench/machine-probe.ts: the host's speed for memory-bound code per CPU, before and
+ * after the rounds), where the files have one.
  */
 import { readFileSync } from 'node:fs';
 import { median } from './lib.js';
+import type { CpuProbe } from './machine-probe.js';
 import {
   FANOUT_SUITE,
   LATENCY_SUITE,
@@ -119,4 +122,22 @@ for (const c of cpus[0]!) {
     `${n(m((y) => y[k].usPerMsg))} = ${n(m((y) => y[k].mainUsPerMsg))} + ${n(m((y) => y[k].otherUsPerMsg))} | ` +
     `${m((y) => y[k].gcPer10k).toFixed(1)}, ${n(m((y) => y[k].gcPauseUsPerMsg))} µs`;
   console.log(`| ${c.system} | ${c.size} | ${side('sender')} | ${side('receiver')} |`);
+}
+
+const probed = runs.filter((r) => (r.machineProbe?.before.length ?? 0) > 0);
+if (probed.length > 0) {
+  console.log(
+    '\nmachine probe (bench/machine-probe.ts), per run, before -> after the rounds: ms per unit of memory-bound work, per CPU (lower is faster; the arithmetic unit beside it for scale)\n',
+  );
+  console.log('| run | before | after |');
+  console.log('| --- | --- | --- |');
+  const cells = (ps: readonly CpuProbe[]) =>
+    ps
+      .map((p) => `CPU ${p.cpu}: memory ${p.memoryMs}, copy ${p.copyMs}, arithmetic ${p.arithmeticMs}`)
+      .join('; ') || 'n/a';
+  for (const [i, r] of runs.entries()) {
+    const probe = r.machineProbe;
+    if (probe !== undefined && probe.before.length > 0)
+      console.log(`| run ${i + 1} | ${cells(probe.before)} | ${cells(probe.after)} |`);
+  }
 }

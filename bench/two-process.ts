@@ -74,6 +74,7 @@ import { type Credentials, generateCredentials } from '../src/index.js';
 import { plainEnvelopeSize } from '../src/wire/envelope.js';
 import { bounded, payloadOf, SIZES } from './harness.js';
 import { type Failure, type Figure, machine, median, percentile, quick } from './lib.js';
+import { formatProbe, probeMachine } from './machine-probe.js';
 import { type CpuSample, cpuDelta } from './process-cpu.js';
 import { suiteTable } from './report.js';
 import { BATCH_BYTES } from './systems/pump.js';
@@ -483,6 +484,8 @@ interface SideCpu {
   mainUsPerMsg: number;
   /** Of which the other threads (GC helpers, compiler, libuv pool), µs per message. */
   otherUsPerMsg: number;
+  /** Of the whole, the time in the kernel (all threads), µs per message. */
+  systemUsPerMsg: number;
   /** Whole process, % of one core over the round's wall time. */
   percent: number;
   /** Garbage collections (all kinds) per 10,000 messages. */
@@ -510,6 +513,8 @@ function sideCpu(rounds: { cpu: CpuSample; ms: number; messages: number }[]): Si
     usPerMsg: med((r) => r.cpu.totalUs / r.messages, 3),
     mainUsPerMsg: med((r) => r.cpu.mainUs / r.messages, 3),
     otherUsPerMsg: med((r) => Math.max(0, r.cpu.totalUs - r.cpu.mainUs) / r.messages, 3),
+    // Results written before the field existed have no systemUs: NaN, shown as n/a.
+    systemUsPerMsg: med((r) => (r.cpu.systemUs ?? Number.NaN) / r.messages, 3),
     percent: med((r) => r.cpu.totalUs / (10 * r.ms), 0),
     gcPer10k: med((r) => (r.cpu.gcCount * 10_000) / r.messages, 2),
     majorGcPer10k: med((r) => (r.cpu.gcMajor * 10_000) / r.messages, 3),
@@ -1013,10 +1018,10 @@ function acksVsPlain(
 /** A few significant digits of a time in µs. */
 const us = (x: number): string => (Number.isNaN(x) ? 'n/a' : x.toFixed(x >= 10 ? 0 : x >= 1 ? 1 : 2));
 
-/** One side's CPU and GC cells: `total (main + other)` µs/msg, then GCs and pauses. */
+/** One side's CPU and GC cells: `total (main + other; kernel)` µs/msg, then GCs and pauses. */
 function sideCells(c: SideCpu): string {
   return (
-    `${us(c.usPerMsg)} (${us(c.mainUsPerMsg)} + ${us(c.otherUsPerMsg)}), ${c.percent}% | ` +
+    `${us(c.usPerMsg)} (${us(c.mainUsPerMsg)} + ${us(c.otherUsPerMsg)}; kernel ${us(c.systemUsPerMsg)}), ${c.percent}% | ` +
     `${c.gcPer10k.toFixed(c.gcPer10k >= 10 ? 0 : 1)}${c.majorGcPer10k > 0 ? ` (${c.majorGcPer10k.toFixed(2)} major)` : ''}, ${us(c.gcPauseUsPerMsg)} µs`
   );
 }
@@ -1027,7 +1032,7 @@ function cpuTable(figures: readonly Figure[], cpu: readonly CpuShare[]): string 
     'CPU and GC during the throughput rounds (median over rounds; rows `' +
       RTT_CPU_CASE +
       '`: the round trips, figures per round trip). CPU: µs per message, whole process ' +
-      '(main thread + other threads), and % of one core; GC: collections per 10k messages ' +
+      '(main thread + other threads; of the whole, the time in the kernel), and % of one core; GC: collections per 10k messages ' +
       '(of which mark-compact), main-thread GC pause in µs per message.',
     '',
     '| system | size | msg/s (ratio) | sender CPU µs/msg | sender GC /10k msg, pause/msg | receiver CPU µs/msg | receiver GC /10k msg, pause/msg |',
@@ -1048,6 +1053,9 @@ function cpuTable(figures: readonly Figure[], cpu: readonly CpuShare[]): string 
 
 async function main(): Promise<void> {
   const started = performance.now();
+  // The host's speed for memory-bound code, per CPU, before and after (see
+  // bench/machine-probe.ts: it changes in phases, and per-message CPU with it).
+  const probeBefore = quick ? [] : probeMachine(3);
   if (DEFINITIONS.length === 0 || MEASURED_SIZES.length === 0) {
     console.error(
       `two-process bench: nothing to run (--only: ${ALL_DEFINITIONS.map((d) => d.name).join(', ')}; ` +
@@ -1098,6 +1106,7 @@ async function main(): Promise<void> {
   } finally {
     for (const s of systems) await close(s);
   }
+  const probeAfter = quick ? [] : probeMachine(3);
   const durationMs = Math.round(performance.now() - started);
   const date = new Date().toISOString();
   const file = outArg ?? `bench/results/two-process-${date.slice(0, 10)}${quick ? '-quick' : ''}.json`;
@@ -1105,6 +1114,8 @@ async function main(): Promise<void> {
     date,
     quick,
     machine: machine(),
+    /** bench/machine-probe.ts on each CPU before and after the rounds (empty in a quick run or off Linux). */
+    machineProbe: { before: probeBefore, after: probeAfter },
     command: `npm run bench:two${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
     durationMs,
     method: {
@@ -1165,7 +1176,12 @@ async function main(): Promise<void> {
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
 
   const m = machine();
-  console.log(`machine: ${m.cpus} x ${m.cpuModel}, Node ${m.node}, ${quick ? 'quick' : 'full'} run\n`);
+  console.log(`machine: ${m.cpus} x ${m.cpuModel}, Node ${m.node}, ${quick ? 'quick' : 'full'} run`);
+  if (!quick) {
+    console.log(`machine probe before: ${formatProbe(probeBefore)}`);
+    console.log(`machine probe after: ${formatProbe(probeAfter)}`);
+  }
+  console.log('');
   for (const suite of ['two-process throughput', 'two-process latency', 'two-process fanout']) {
     const fs = figures.filter((f) => f.suite === suite);
     if (fs.length > 0) console.log(`${suite}\n\n${ratioTable(fs)}\n`);
