@@ -25,6 +25,8 @@ interface Side {
   usPerMsg: number;
   mainUsPerMsg: number;
   otherUsPerMsg: number;
+  /** Of the whole, the kernel's (files before round 30 have none). */
+  systemUsPerMsg?: number;
   gcPer10k: number;
   majorGcPer10k: number;
   gcPauseUsPerMsg: number;
@@ -110,7 +112,7 @@ if (runs.some((r) => r.figures.some((f) => f.system === ACKED))) {
 }
 
 console.log(
-  `\nCPU µs/msg, whole process = main thread + other threads, and GC (collections per 10k messages, main-thread pause µs/msg; rows RTT 64B: per round trip); median over ${runs.length} run(s)\n`,
+  `\nCPU µs/msg, whole process = main thread + other threads (of the whole, the time in the kernel), and GC (collections per 10k messages, main-thread pause µs/msg; rows RTT 64B: per round trip); median over ${runs.length} run(s)\n`,
 );
 console.log('| system | size | sender CPU | sender GC | receiver CPU | receiver GC |');
 console.log('| --- | --- | --- | --- | --- | --- |');
@@ -119,7 +121,8 @@ for (const c of cpus[0]!) {
   const all = cpus.map((cs) => cs.find((y) => y.system === c.system && y.size === c.size)).filter((y) => y);
   const m = (f: (s: Cpu) => number) => median(all.map((y) => f(y!)));
   const side = (k: 'sender' | 'receiver') =>
-    `${n(m((y) => y[k].usPerMsg))} = ${n(m((y) => y[k].mainUsPerMsg))} + ${n(m((y) => y[k].otherUsPerMsg))} | ` +
+    `${n(m((y) => y[k].usPerMsg))} = ${n(m((y) => y[k].mainUsPerMsg))} + ${n(m((y) => y[k].otherUsPerMsg))}` +
+    ` (kernel ${n(m((y) => y[k].systemUsPerMsg ?? Number.NaN))}) | ` +
     `${m((y) => y[k].gcPer10k).toFixed(1)}, ${n(m((y) => y[k].gcPauseUsPerMsg))} µs`;
   console.log(`| ${c.system} | ${c.size} | ${side('sender')} | ${side('receiver')} |`);
 }
