@@ -28,6 +28,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { affinityOf, cpusOf } from './cpu-affinity.js';
 
 /** One CPU's reading. */
 export interface CpuProbe {
@@ -95,22 +96,6 @@ function runHere(rounds: number): Omit<CpuProbe, 'cpu'> {
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
-/** The CPUs this process may run on, from `taskset -c -p` (undefined where that fails). */
-function ownCpus(): number[] | undefined {
-  try {
-    const out = execFileSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8' });
-    const list = out.slice(out.lastIndexOf(':') + 1).trim();
-    const cpus: number[] = [];
-    for (const part of list.split(',')) {
-      const [a, b] = part.split('-').map(Number) as [number, number | undefined];
-      for (let c = a; c <= (b ?? a); c++) cpus.push(c);
-    }
-    return cpus.length > 0 ? cpus : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 const SELF = fileURLToPath(import.meta.url);
 
 /**
@@ -119,8 +104,9 @@ const SELF = fileURLToPath(import.meta.url);
  */
 export function probeMachine(rounds = 5): CpuProbe[] {
   if (process.platform !== 'linux') return [];
-  const cpus = ownCpus();
-  if (cpus === undefined) return [];
+  const list = affinityOf(process.pid);
+  if (list === undefined) return [];
+  const cpus = cpusOf(list);
   const out: CpuProbe[] = [];
   for (const cpu of cpus) {
     try {

@@ -72,6 +72,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Credentials, generateCredentials } from '../src/index.js';
 import { plainEnvelopeSize } from '../src/wire/envelope.js';
+import { affinityOf, cpusOf, pin } from './cpu-affinity.js';
 import { bounded, payloadOf, SIZES } from './harness.js';
 import { type Failure, type Figure, machine, median, percentile, quick } from './lib.js';
 import { formatProbe, probeMachine } from './machine-probe.js';
@@ -741,39 +742,6 @@ const childCpuNow = (s: System): Promise<CpuSample> => counted(s.link, 0, () => 
 
 /** The `size` of the CPU rows of the round trips (their CPU is per round trip). */
 const RTT_CPU_CASE = 'RTT 64B';
-
-/**
- * Pins every thread of process `pid` to the CPUs `cpus` (a `taskset` list, e.g. `0` or
- * `0-1`); false when that cannot be done here (no `taskset`, not allowed).
- */
-function pin(pid: number, cpus: string): boolean {
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The CPU list process `pid` may run on (`taskset -c -p`: e.g. `0-3` or `2,5-7`), or undefined. */
-function affinityOf(pid: number): string | undefined {
-  try {
-    const out = execFileSync('taskset', ['-c', '-p', String(pid)], { encoding: 'utf8' });
-    return /:\s*([0-9][0-9,-]*)\s*$/.exec(out)?.[1];
-  } catch {
-    return undefined;
-  }
-}
-
-/** The CPU numbers of a `taskset` list (`0-2,5` -> 0, 1, 2, 5). */
-function cpusOf(list: string): number[] {
-  const out: number[] = [];
-  for (const part of list.split(',')) {
-    const [from, to = from] = part.split('-').map(Number) as [number, number?];
-    for (let cpu = from; cpu <= (to as number); cpu++) out.push(cpu);
-  }
-  return out;
-}
 
 /**
  * How the latency rounds place the processes: with two CPUs or more, the sending process

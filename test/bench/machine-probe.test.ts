@@ -1,33 +1,19 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { affinityOf, cpusOf } from '../../bench/cpu-affinity.js';
 import { formatProbe, probeMachine } from '../../bench/machine-probe.js';
 
-/** Whether `taskset` can pin here (Linux with util-linux): the probe's requirement. */
-function canPin(): boolean {
-  if (process.platform !== 'linux') return false;
-  try {
-    execFileSync('taskset', ['-c', '-p', String(process.pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('bench: machine probe', () => {
-  it('times both units of work on every CPU this process may use, each in a process pinned there', {
-    skip: !canPin() && 'no taskset here',
+  // The CPUs this process may use, where `taskset` can tell (the probe's requirement).
+  const own = process.platform === 'linux' ? affinityOf(process.pid) : undefined;
+
+  it('times each unit of work on every CPU this process may use, each in a process pinned there', {
+    skip: own === undefined && 'no taskset here',
   }, () => {
     const probe = probeMachine(1);
-    const own = execFileSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8' });
-    const list = own.slice(own.lastIndexOf(':') + 1).trim();
-    const cpus = list.split(',').flatMap((part) => {
-      const [a, b] = part.split('-').map(Number) as [number, number | undefined];
-      return Array.from({ length: (b ?? a) - a + 1 }, (_, i) => a + i);
-    });
     assert.deepEqual(
       probe.map((p) => p.cpu),
-      cpus,
+      cpusOf(own as string),
     );
     for (const p of probe) {
       for (const ms of [p.memoryMs, p.copyMs, p.arithmeticMs]) {
@@ -40,5 +26,13 @@ describe('bench: machine probe', () => {
 
   it('says when it has nothing to show', () => {
     assert.equal(formatProbe([]), 'machine probe: not available here');
+  });
+});
+
+describe('bench: taskset CPU lists', () => {
+  it('reads single CPUs, ranges and both', () => {
+    assert.deepEqual(cpusOf('0'), [0]);
+    assert.deepEqual(cpusOf('0-3'), [0, 1, 2, 3]);
+    assert.deepEqual(cpusOf('0-2,5,7-8'), [0, 1, 2, 5, 7, 8]);
   });
 });
