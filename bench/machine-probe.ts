@@ -11,12 +11,12 @@
  * micro-benchmarks alone (bench/receive-micro.ts: 98-105 or 145-214 ns per 64 B message,
  * 2026-12-07). The profiles of a slow and a fast run had the same shape (every function
  * slower alike), an arithmetic loop kept its speed, and memory-bound workloads (those
- * below) read up to 2x slower on one CPU while the other was fine, in phases that came
- * and went over minutes (this probe: ~21-25 ms for `memoryMs` and `copyMs`, or ~42 on a
- * CPU in a slow phase, the arithmetic at 12 throughout): the host's memory and caches,
- * shared with other machines, not the code. The two-process benchmark runs this probe before and
- * after its rounds and records it beside its figures, so that a run taken in a slow phase
- * can be told apart.
+ * below) read 1.5-5x slower on one CPU while the other was fine, in phases that came and
+ * went over minutes (this probe: ~21-25 ms for `memoryMs` and `copyMs`, 29-122 ms on a
+ * CPU in a slow phase, the arithmetic at ~12 throughout): the host's memory and caches,
+ * shared with other machines, not the code. The two-process benchmark runs this probe
+ * before and after its rounds and records it beside its figures, so that a run taken in
+ * a slow phase can be told apart.
  *
  * Workloads (each a fixed amount of work; the figure is the median of `rounds` timings
  * after one warm-up):
