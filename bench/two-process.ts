@@ -514,8 +514,7 @@ function sideCpu(rounds: { cpu: CpuSample; ms: number; messages: number }[]): Si
     usPerMsg: med((r) => r.cpu.totalUs / r.messages, 3),
     mainUsPerMsg: med((r) => r.cpu.mainUs / r.messages, 3),
     otherUsPerMsg: med((r) => Math.max(0, r.cpu.totalUs - r.cpu.mainUs) / r.messages, 3),
-    // Results written before the field existed have no systemUs: NaN, shown as n/a.
-    systemUsPerMsg: med((r) => (r.cpu.systemUs ?? Number.NaN) / r.messages, 3),
+    systemUsPerMsg: med((r) => r.cpu.systemUs / r.messages, 3),
     percent: med((r) => r.cpu.totalUs / (10 * r.ms), 0),
     gcPer10k: med((r) => (r.cpu.gcCount * 10_000) / r.messages, 2),
     majorGcPer10k: med((r) => (r.cpu.gcMajor * 10_000) / r.messages, 3),

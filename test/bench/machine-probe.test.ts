@@ -7,13 +7,13 @@ describe('bench: machine probe', () => {
   // The CPUs this process may use, where `taskset` can tell (the probe's requirement).
   const own = process.platform === 'linux' ? affinityOf(process.pid) : undefined;
 
-  it('times each unit of work on every CPU this process may use, each in a process pinned there', {
+  it('times each unit of work on every CPU this process may use (eight at most), each in a process pinned there', {
     skip: own === undefined && 'no taskset here',
   }, () => {
     const probe = probeMachine(1);
     assert.deepEqual(
       probe.map((p) => p.cpu),
-      cpusOf(own as string),
+      cpusOf(own as string).slice(0, 8),
     );
     for (const p of probe) {
       for (const ms of [p.memoryMs, p.copyMs, p.arithmeticMs]) {
