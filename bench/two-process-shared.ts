@@ -9,14 +9,18 @@ import type { CpuSample } from './process-cpu.js';
 /**
  * peerpost as the sending and receiving processes use it: the built package (`dist/`,
  * what `npm run build` makes and users install) when the bench runs with `--built`
- * (it sets `PEERPOST_BENCH_LIB=dist`), else the source through tsx.
+ * (it sets `PEERPOST_BENCH_LIB=dist`), else the source through tsx; a `file:` URL there is
+ * another copy's entry point (`--baseline`).
  */
 export async function loadPeerpost(): Promise<typeof Peerpost> {
+  const lib = process.env.PEERPOST_BENCH_LIB;
   const url =
-    process.env.PEERPOST_BENCH_LIB === 'dist'
-      ? new URL('../dist/index.js', import.meta.url)
-      : new URL('../src/index.ts', import.meta.url);
-  return (await import(url.href)) as typeof Peerpost;
+    lib === 'dist'
+      ? new URL('../dist/index.js', import.meta.url).href
+      : lib?.startsWith('file:') === true
+        ? lib // another copy's entry point (two-process.ts --baseline)
+        : new URL('../src/index.ts', import.meta.url).href;
+  return (await import(url)) as typeof Peerpost;
 }
 
 /** Fan-out (`fanout-raw` / `fanout-peerpost` children): where the publisher is, how many subscribe. */

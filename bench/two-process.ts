@@ -8,14 +8,17 @@
  * same certificates. (The fan-out systems, a publisher and 100 subscribers in one
  * child, run after the point-to-point systems have closed.)
  *
- *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--no-throughput] [--no-fanout] [--no-alternatives] [--built] [--profile-senders=DIR] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"] [--sender-flags="--perf-basic-prof"]]
+ *   npm run bench:two [-- [--quick] [--acks] [--out=FILE] [--only=NAME,...] [--window=small|large] [--sizes=64B,...] [--rounds=N] [--no-latency] [--no-throughput] [--no-fanout] [--no-alternatives] [--built] [--baseline=DIR] [--pin] [--profile-senders=DIR] [--profile-receivers=DIR] [--receiver-flags="--trace-gc"] [--sender-flags="--perf-basic-prof"]]
  *   npm run bench -- --two-process [same flags]   (the same, checked: bench/run.ts)
  *
  * `--only` runs only the named systems (e.g. `--only=peerpost --profile-senders=DIR` to
  * profile one sender), `--window` only one window, `--sizes` only those payload sizes;
  * `--no-fanout` and `--no-alternatives` leave those systems out. `--built`: peerpost's
  * processes import the built package (`dist/`, built with `tsc` at the start), as
- * deployed, instead of the source through tsx.
+ * deployed, instead of the source through tsx. `--baseline=DIR` adds a twin of each
+ * peerpost system running another copy of peerpost (DIR: e.g. a `git worktree` of an
+ * earlier commit, with a link to `node_modules`), in the same rounds: an A/B of two
+ * versions; `--pin` pins the throughput rounds' processes as the latency rounds' are.
  *
  * Systems (each one its own sending and receiving processes), each at two in-flight
  * windows (`small` and `large`, named with ` (8 MiB window)`):
@@ -68,8 +71,8 @@
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Credentials, generateCredentials } from '../src/index.js';
 import { plainEnvelopeSize } from '../src/wire/envelope.js';
 import { affinityOf, cpusOf, pin } from './cpu-affinity.js';
@@ -148,6 +151,38 @@ const sizesArg = argValue('sizes')?.split(',');
 const built = args.includes('--built');
 /** What the sending and receiving processes import peerpost from (`PEERPOST_BENCH_LIB`, see bench/two-process-shared.ts). */
 const libraryEnv = { ...process.env, PEERPOST_BENCH_LIB: built ? 'dist' : 'src' };
+/**
+ * `--baseline=DIR`: another copy of peerpost (a checkout with its `node_modules`, e.g. a
+ * `git worktree` of an earlier commit with a link to this one's), measured in the same run
+ * as this one: each peerpost system gets a twin (its name + {@link BASELINE_SUFFIX}) whose
+ * processes import DIR's `dist/` (built at the start, with `--built`) or `src/`. The
+ * rounds go round-robin over all systems, so both copies meet the host's slow phases
+ * alike, seconds apart (separate runs of each copy, minutes apart, did not: see
+ * bench/HISTORY.md, round 31).
+ */
+const baselineDir = argValue('baseline');
+/**
+ * `--pin`: the throughput rounds too run with every sending process on one CPU and every
+ * receiving child on another (as the latency rounds always do: pinForLatency), so that
+ * each system's pair meets the same CPUs. Left to the scheduler, a pair's processes stay
+ * where they first landed, and a CPU in a slow phase then slows one system's sender and
+ * another's receiver: twins of the same code read up to 1.4x apart in one run
+ * (bench/HISTORY.md, round 31).
+ */
+const pinThroughput = args.includes('--pin');
+/** How the throughput rounds were pinned (`--pin`), undefined: not. */
+let throughputPinned: string | undefined;
+const BASELINE_SUFFIX = ' [baseline]';
+const baselineEnv =
+  baselineDir === undefined
+    ? undefined
+    : {
+        ...process.env,
+        PEERPOST_BENCH_LIB: pathToFileURL(resolve(baselineDir, built ? 'dist/index.js' : 'src/index.ts'))
+          .href,
+      };
+/** The environment of a system's processes: which copy of peerpost they import. */
+const envOf = (def: Definition) => (def.baseline === true ? (baselineEnv as NodeJS.ProcessEnv) : libraryEnv);
 const failures: Failure[] = [];
 
 /** The IPC link to one child process: post a message, wait for a reply of some type. */
@@ -264,6 +299,8 @@ interface Definition {
   acks?: boolean;
   /** The payload it sends in place of each size's (raw TLS with peerpost's frame size). */
   payloadBytes?: (bytes: number) => number;
+  /** Its processes run the `--baseline` copy of peerpost. */
+  baseline?: boolean;
 }
 
 const withAcks = args.includes('--acks');
@@ -339,11 +376,20 @@ const ALL_DEFINITIONS: readonly Definition[] = [
       ] as const)),
 ];
 
-const DEFINITIONS = ALL_DEFINITIONS.filter(
+const SELECTED = ALL_DEFINITIONS.filter(
   (d) =>
     (onlyArg === undefined || onlyArg.includes(d.name)) &&
     (windowArg === undefined || d.window === windowArg),
 );
+/** The selected systems, and with `--baseline` each peerpost system's twin right after it. */
+const DEFINITIONS: readonly Definition[] =
+  baselineDir === undefined
+    ? SELECTED
+    : SELECTED.flatMap((d) =>
+        d.kind === 'peerpost' || d.kind === 'fanout-peerpost'
+          ? [d, { ...d, name: `${d.name}${BASELINE_SUFFIX}`, baseline: true }]
+          : [d],
+      );
 const MEASURED_SIZES = SIZES.filter((z) => sizesArg === undefined || sizesArg.includes(z.label));
 
 /** The figure a system's figures are compared with: raw TLS with the same window. */
@@ -360,7 +406,7 @@ async function startChild(def: Definition, receiver: Credentials, sender: Creden
       '--import',
       'tsx',
     ],
-    env: libraryEnv,
+    env: envOf(def),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const link = new ChildLink(`${def.name} child`, child);
@@ -398,7 +444,7 @@ async function openHosted(def: Definition, receiver: Credentials, sender: Creden
       '--import',
       'tsx',
     ],
-    env: libraryEnv,
+    env: envOf(def),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const host = new ChildLink<SenderMessage, SenderRequest>(`${def.name} sender`, hostProcess);
@@ -1035,6 +1081,15 @@ async function main(): Promise<void> {
     const root = fileURLToPath(new URL('..', import.meta.url));
     const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
     execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+    if (baselineDir !== undefined) {
+      execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], {
+        cwd: baselineDir,
+        stdio: 'inherit',
+      });
+    }
+  }
+  if (baselineDir !== undefined) {
+    console.log(`baseline (the systems ending in${BASELINE_SUFFIX}): ${resolve(baselineDir)}`);
   }
   console.log(`peerpost from ${built ? 'dist/ (built with tsc: --built)' : 'src/ (through tsx)'}`);
   const [receiverCreds, senderCreds] = await Promise.all([generateCredentials(), generateCredentials()]);
@@ -1056,7 +1111,16 @@ async function main(): Promise<void> {
     // writes would otherwise dominate the socket-write samples).
     if (!args.includes('--no-latency')) figures = await measureLatency(systems, cpu);
     // --no-throughput: the round trips alone (e.g. to profile them).
-    if (!args.includes('--no-throughput')) figures.unshift(...(await measureThroughput(systems, cpu)));
+    if (!args.includes('--no-throughput')) {
+      // --pin: the throughput rounds placed as the latency rounds are (pinForLatency).
+      const placement = pinThroughput ? pinForLatency(systems.filter((s) => !s.failed)) : undefined;
+      throughputPinned = placement?.pinned;
+      try {
+        figures.unshift(...(await measureThroughput(systems, cpu)));
+      } finally {
+        placement?.unpin();
+      }
+    }
     for (const s of systems) checks.push(await check(s));
     for (const s of systems.splice(0)) await close(s);
     for (const def of DEFINITIONS.filter(isFanout)) {
@@ -1098,8 +1162,12 @@ async function main(): Promise<void> {
       latencyRounds: LATENCY_ROUNDS,
       roundTripsPerRound: RTT_PER_ROUND,
       latencyPlacement: latencyPinned
-        ? `${latencyPinned} (taskset), during the latency rounds only`
+        ? `${latencyPinned} (taskset), during the latency rounds`
         : 'left to the scheduler (no taskset or one CPU)',
+      ...(throughputPinned ? { throughputPlacement: `${throughputPinned} (taskset, --pin)` } : {}),
+      ...(baselineDir !== undefined
+        ? { baseline: `systems ending in${BASELINE_SUFFIX}: ${resolve(baselineDir)}` }
+        : {}),
       window: {
         'raw TLS': `one write per tick of up to ${BATCH_BYTES} bytes of frames, then wait for drain`,
         peerpost:
@@ -1130,7 +1198,9 @@ async function main(): Promise<void> {
     expected: {
       systems: DEFINITIONS.filter((d) => !isFanout(d)).map((d) => d.name),
       sizes: MEASURED_SIZES.map((z) => z.label),
-      latencySystems: DEFINITIONS.filter((d) => d.latency).map((d) => d.name),
+      latencySystems: args.includes('--no-latency')
+        ? []
+        : DEFINITIONS.filter((d) => d.latency).map((d) => d.name),
       fanoutSystems: DEFINITIONS.filter(isFanout).map((d) => d.name),
       fanoutCase: `to ${FANOUT_SUBSCRIBERS}`,
     },

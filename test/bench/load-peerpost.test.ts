@@ -35,3 +35,14 @@ test('with --built they run the built package, which works as the source does', 
   assert.equal(lib.certificateHash(b.certPem), source.certificateHash(b.certPem));
   assert.equal(lib.certificateHash(a.certPem), source.certificateHash(a.certPem));
 });
+
+test('a file: URL names another copy (--baseline): they run that module', async () => {
+  process.env.PEERPOST_BENCH_LIB = new URL('../../src/index.ts', import.meta.url).href;
+  assert.equal((await loadPeerpost()).createNetwork, source.createNetwork, 'the source, named by its URL');
+  assertBuilt();
+  process.env.PEERPOST_BENCH_LIB = new URL('../../dist/index.js', import.meta.url).href;
+  const lib = await loadPeerpost();
+  assert.notEqual(lib.createNetwork, source.createNetwork, 'the module that URL names');
+  const a = await lib.generateCredentials();
+  assert.equal(lib.certificateHash(a.certPem), source.certificateHash(a.certPem));
+});

@@ -65,13 +65,15 @@ interface Side {
   gcPauseUsPerMsg: number;
 }
 
-function run(out: string): Promise<{ code: number | null; signal: string | null; output: string }> {
+function run(
+  out: string,
+  argv: readonly string[] = ['bench/run.ts', '--two-process', '--quick'],
+): Promise<{ code: number | null; signal: string | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'bench/run.ts', '--two-process', '--quick', `--out=${out}`],
-      { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(process.execPath, ['--import', 'tsx', ...argv, `--out=${out}`], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => {
       output += c;
@@ -173,6 +175,45 @@ test('npm run bench -- --two-process --quick: every system reports every case an
       assert.equal(check.drops, 0);
     }
     assert.match(output, /CPU and GC during the throughput rounds/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--baseline=DIR --pin: a twin of each peerpost system runs that copy in the same rounds', {
+  timeout: RUN_TIMEOUT_MS + 20_000,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'peerpost-bench-twin-'));
+  try {
+    const out = join(dir, 'twin.json');
+    // The repository itself as the baseline copy (its src/, through tsx, as without --built).
+    const { code, signal, output } = await run(out, [
+      'bench/two-process.ts',
+      '--quick',
+      '--only=raw TLS,peerpost',
+      '--sizes=64B',
+      '--no-latency',
+      '--no-fanout',
+      '--no-alternatives',
+      '--pin',
+      `--baseline=${process.cwd()}`,
+    ]);
+    assert.equal(code, 0, `bench exited ${code ?? signal}\n${output}`);
+    const r = JSON.parse(readFileSync(out, 'utf8')) as TwoProcessResults;
+    assert.deepEqual(r.failures, []);
+    assert.deepEqual(r.expected.systems, ['raw TLS', 'peerpost', 'peerpost [baseline]']);
+    assert.deepEqual(incomplete(r), []);
+    for (const system of r.expected.systems) {
+      const f = r.figures.find(
+        (x) => x.suite === THROUGHPUT_SUITE && x.system === system && x.case === '64B',
+      );
+      assert.ok(f && Number.isFinite(f.value) && f.value > 0, `no throughput figure for ${system}`);
+      assert.equal(f.baseline, r.figures.find((x) => x.system === 'raw TLS' && x.case === '64B')?.name);
+      const check = r.checks.find((x) => x.system === system);
+      assert.ok(check && check.sent > 0, `${system} sent nothing`);
+      assert.equal(check.delivered, check.sent, `${system}: delivered ${check.delivered} of ${check.sent}`);
+    }
+    assert.match(output, /baseline \(the systems ending in \[baseline\]\): /);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
