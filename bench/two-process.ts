@@ -160,18 +160,9 @@ const libraryEnv = { ...process.env, PEERPOST_BENCH_LIB: built ? 'dist' : 'src' 
  * alike, seconds apart (separate runs of each copy, minutes apart, did not: see
  * bench/HISTORY.md, round 31).
  */
-const baselineDir = argValue('baseline');
-/**
- * `--pin`: the throughput rounds too run with every sending process on one CPU and every
- * receiving child on another (as the latency rounds always do: pinForLatency), so that
- * each system's pair meets the same CPUs. Left to the scheduler, a pair's processes stay
- * where they first landed, and a CPU in a slow phase then slows one system's sender and
- * another's receiver: twins of the same code read up to 1.4x apart in one run
- * (bench/HISTORY.md, round 31).
- */
-const pinThroughput = args.includes('--pin');
-/** How the throughput rounds were pinned (`--pin`), undefined: not. */
-let throughputPinned: string | undefined;
+const baselineArg = argValue('baseline');
+/** The `--baseline` directory, absolute. */
+const baselineDir = baselineArg === undefined ? undefined : resolve(baselineArg);
 const BASELINE_SUFFIX = ' [baseline]';
 const baselineEnv =
   baselineDir === undefined
@@ -183,6 +174,17 @@ const baselineEnv =
       };
 /** The environment of a system's processes: which copy of peerpost they import. */
 const envOf = (def: Definition) => (def.baseline === true ? (baselineEnv as NodeJS.ProcessEnv) : libraryEnv);
+/**
+ * `--pin`: the throughput rounds too run with every sending process on one CPU and every
+ * receiving child on another (as the latency rounds always do: pinForLatency), so that
+ * each system's pair meets the same CPUs. Left to the scheduler, a pair's processes stay
+ * where they first landed, and a CPU in a slow phase then slows one system's sender and
+ * another's receiver: twins of the same code read up to 1.4x apart in one run
+ * (bench/HISTORY.md, round 31).
+ */
+const pinThroughput = args.includes('--pin');
+/** How the throughput rounds were pinned (`--pin`), undefined: not. */
+let throughputPinned: string | undefined;
 const failures: Failure[] = [];
 
 /** The IPC link to one child process: post a message, wait for a reply of some type. */
@@ -789,9 +791,10 @@ const childCpuNow = (s: System): Promise<CpuSample> => counted(s.link, 0, () => 
 const RTT_CPU_CASE = 'RTT 64B';
 
 /**
- * How the latency rounds place the processes: with two CPUs or more, the sending process
- * on the first CPU it may use and every receiving child on the second, as on two
- * machines, where a request always wakes the other side on another CPU. Left to the
+ * How the latency rounds (and with `--pin` the throughput rounds) place the processes:
+ * with two CPUs or more, the sending process on the first CPU it may use and every
+ * receiving child on the second, as on two machines, where a request always wakes the
+ * other side on another CPU. Left to the
  * scheduler, the two processes of a pair sometimes share a CPU (a round trip is then two
  * context switches, no cross-CPU wake-up) and sometimes not, and the p50 of a round was
  * ~35 or ~87 µs for raw TLS depending on which (2026-12-05): the median over rounds
@@ -1089,7 +1092,7 @@ async function main(): Promise<void> {
     }
   }
   if (baselineDir !== undefined) {
-    console.log(`baseline (the systems ending in${BASELINE_SUFFIX}): ${resolve(baselineDir)}`);
+    console.log(`baseline (the systems ending in${BASELINE_SUFFIX}): ${baselineDir}`);
   }
   console.log(`peerpost from ${built ? 'dist/ (built with tsc: --built)' : 'src/ (through tsx)'}`);
   const [receiverCreds, senderCreds] = await Promise.all([generateCredentials(), generateCredentials()]);
@@ -1166,7 +1169,7 @@ async function main(): Promise<void> {
         : 'left to the scheduler (no taskset or one CPU)',
       ...(throughputPinned ? { throughputPlacement: `${throughputPinned} (taskset, --pin)` } : {}),
       ...(baselineDir !== undefined
-        ? { baseline: `systems ending in${BASELINE_SUFFIX}: ${resolve(baselineDir)}` }
+        ? { baseline: `systems ending in${BASELINE_SUFFIX}: ${baselineDir}` }
         : {}),
       window: {
         'raw TLS': `one write per tick of up to ${BATCH_BYTES} bytes of frames, then wait for drain`,
