@@ -7,7 +7,9 @@
  * same run; raw fan-out for the broadcast) of each run and their median, with the median
  * absolute figure; with `peerpost acked` in the runs, the ratio acked / plain per run and
  * case; then, per system and size, the median over runs of each side's CPU µs/msg (main
- * thread + other threads) and GC figures; last, each run's machine probe
+ * thread + other threads) and GC figures (with the mark-compacts among them); the processes
+ * that spent a run in V8's marking state (a mark-compact after every other collection,
+ * docs/operations.md), with the node flags the run gave its processes; last, each run's machine probe
  * (bench/machine-probe.ts: the host's speed for memory-bound code per CPU, before and
  * after the rounds), where the files have one.
  */
@@ -23,6 +25,8 @@ import {
 
 interface Side {
   usPerMsg: number;
+  /** Per measured round: that round's CPU deltas (with its collections) and length. */
+  rounds?: { cpu: { gcMajor: number }; ms: number; messages: number }[];
   mainUsPerMsg: number;
   otherUsPerMsg: number;
   /** Of the whole, the kernel's (files before round 30 have none). */
@@ -51,6 +55,11 @@ const fmt = (v: number, unit: string) =>
     : `${v >= 100 ? Math.round(v) : v.toFixed(1)} µs`;
 const x = (v: number) => `${v.toFixed(2)}x`;
 const n = (v: number) => (Number.isNaN(v) ? 'n/a' : v.toFixed(v >= 10 ? 0 : v >= 1 ? 1 : 2));
+/** ` (0.34 major)` where there were mark-compacts, as bench/two-process.ts prints them. */
+const majors = (per10k: number) => (per10k > 0 ? ` (${per10k.toFixed(2)} major)` : '');
+/** The node flags a run gave its processes (`--sender-flags`, `--receiver-flags`), from its command. */
+const nodeFlags = (command: string): string =>
+  (command.match(/--(?:sender|receiver)-flags=(?:"[^"]*"|\S+)/g) ?? []).join(' ') || 'none';
 
 for (const suite of [THROUGHPUT_SUITE, LATENCY_SUITE, FANOUT_SUITE]) {
   const first = runs[0]!.figures.filter((f) => f.suite === suite);
@@ -123,9 +132,39 @@ for (const c of cpus[0]!) {
   const side = (k: 'sender' | 'receiver') =>
     `${n(m((y) => y[k].usPerMsg))} = ${n(m((y) => y[k].mainUsPerMsg))} + ${n(m((y) => y[k].otherUsPerMsg))}` +
     ` (kernel ${n(m((y) => y[k].systemUsPerMsg ?? Number.NaN))}) | ` +
-    `${m((y) => y[k].gcPer10k).toFixed(1)}, ${n(m((y) => y[k].gcPauseUsPerMsg))} µs`;
+    `${m((y) => y[k].gcPer10k).toFixed(1)}${majors(m((y) => y[k].majorGcPer10k))}, ${n(m((y) => y[k].gcPauseUsPerMsg))} µs`;
   console.log(`| ${c.system} | ${c.size} | ${side('sender')} | ${side('receiver')} |`);
 }
+
+/**
+ * The processes that spent their rounds in V8's marking state (docs/operations.md, "Heavy
+ * receivers"): more than {@link MARKING_STATE_PER_S} mark-compacts a second over their
+ * measured rounds, where a process out of it has none or one. Which side of which system
+ * draws it decides much of a run's 1 KiB and 64 KiB ratios, so each run's list is shown.
+ */
+const MARKING_STATE_PER_S = 2;
+const inMarkingState = (side: Side): number | undefined => {
+  const rounds = side.rounds ?? [];
+  const ms = rounds.reduce((a, r) => a + r.ms, 0);
+  const perS = ms > 0 ? (rounds.reduce((a, r) => a + r.cpu.gcMajor, 0) * 1000) / ms : 0;
+  return perS > MARKING_STATE_PER_S ? perS : undefined;
+};
+console.log(
+  `\nprocesses in V8's marking state (more than ${MARKING_STATE_PER_S} mark-compacts a second over their rounds; docs/operations.md, "Heavy receivers"), per run\n`,
+);
+console.log('| run | node flags | processes in the marking state |');
+console.log('| --- | --- | --- |');
+runs.forEach((r, i) => {
+  const found: string[] = [];
+  for (const c of r.cpu as Cpu[]) {
+    if (c.size.startsWith('RTT')) continue;
+    for (const k of ['sender', 'receiver'] as const) {
+      const perS = inMarkingState(c[k]);
+      if (perS !== undefined) found.push(`${c.system} ${c.size} ${k} (${perS.toFixed(0)}/s)`);
+    }
+  }
+  console.log(`| run ${i + 1} | ${nodeFlags(r.command)} | ${found.join('; ') || 'none'} |`);
+});
 
 const probed = runs.filter((r) => (r.machineProbe?.before.length ?? 0) > 0);
 if (probed.length > 0) {
