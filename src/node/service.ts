@@ -17,6 +17,7 @@ import type { Logger } from '../util/logger.js';
 import { applyConfig, networkAcks } from './apply.js';
 import { controlSend, parseControlSend, readControlToken } from './control.js';
 import { DropRing } from './drops.js';
+import { MARKING_STATE_WINDOW_MS, watchMarkingState } from './marking-state.js';
 import { buildStatus, type NodeStatus } from './status.js';
 
 /** Label of the messages sent by {@link NodeServiceOptions.heartbeatMs}. */
@@ -41,6 +42,13 @@ export interface NodeServiceOptions {
   clock?: Clock;
 }
 
+/** Logged (warn) when the process's mark-compacts reach the rate of V8's marking state. */
+export const MARKING_STATE_MESSAGE =
+  'V8 is marking the old generation almost without pause: about twice the CPU per message';
+/** The `remedy` field of that line. */
+export const MARKING_STATE_REMEDY =
+  'node --heap-growing-percent=300 (docs/operations.md, "Heavy receivers: the old generation\'s growth")';
+
 /**
  * A running `peerpost node`: the network built from a config file, Prometheus metrics,
  * pino logs, the admin server (`/metrics`, `/healthz`, `/readyz`, `/status`) and live
@@ -64,6 +72,8 @@ export class NodeService {
   #watcher: ConfigWatcher | undefined;
   #heartbeat: TimerHandle | undefined;
   #heartbeatSeq = 0;
+  /** Stops watching the process's mark-compacts (see {@link watchMarkingState}). */
+  #stopGcWatch: (() => void) | undefined;
   #ready = false;
   #closing: Promise<void> | undefined;
   /** Set by a failed reload, cleared by the next good one (which then logs that it is repaired). */
@@ -197,6 +207,12 @@ export class NodeService {
     }
     this.#ready = true;
     this.#scheduleHeartbeat();
+    this.#stopGcWatch = watchMarkingState((perSecond) =>
+      this.#log.warn(
+        { markCompactsPerSecond: perSecond, windowMs: MARKING_STATE_WINDOW_MS, remedy: MARKING_STATE_REMEDY },
+        MARKING_STATE_MESSAGE,
+      ),
+    );
     this.#log.info(
       {
         address: this.network.address,
@@ -339,6 +355,8 @@ export class NodeService {
     this.#ready = false;
     if (this.#heartbeat !== undefined) this.#clock.clearTimeout(this.#heartbeat);
     this.#heartbeat = undefined;
+    this.#stopGcWatch?.();
+    this.#stopGcWatch = undefined;
     await this.#watcher?.close();
     // First leave the registry (the lease is revoked, peers stop sending here), then drain.
     await this.#registry?.close();

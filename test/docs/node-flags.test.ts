@@ -4,12 +4,15 @@
  * this Node (and, with `peerpost`, the real CLI: bin/peerpost.js), each
  * `NODE_OPTIONS=--flag` line is accepted in NODE_OPTIONS, and a flag the text says Node
  * refuses there is refused. And `v8.setFlagsFromString`, which the text offers instead,
- * changes the limit V8 sets after a mark-compact.
+ * changes the limit V8 sets after a mark-compact. And the page quotes the line `peerpost node`
+ * logs in that state as the code writes it.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { MARKING_STATE_PER_S, MARKING_STATE_WINDOW_MS } from '../../src/node/marking-state.js';
+import { MARKING_STATE_MESSAGE } from '../../src/node/service.js';
 import { assertBuilt, BIN } from '../node/cli-harness.js';
 
 const OPERATIONS = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
@@ -108,5 +111,14 @@ test('v8.setFlagsFromString(--heap-growing-percent=300) at run time sets the lim
   assert.ok(
     unset <= set - 1,
     `without it V8 grows it by less: ${unset.toFixed(2)}x against ${set.toFixed(2)}x`,
+  );
+});
+
+test('operations.md quotes the line peerpost node logs in the marking state, with its rate and window', () => {
+  const flat = OPERATIONS.replace(/\s+/g, ' ');
+  assert.ok(flat.includes(`\`${MARKING_STATE_MESSAGE}\``), 'the message, verbatim');
+  assert.ok(
+    flat.includes(`reach ${MARKING_STATE_PER_S} a second over ${MARKING_STATE_WINDOW_MS / 1000} s`),
+    'the rate and the window',
   );
 });
