@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { stringify } from 'yaml';
 import {
   MARKING_STATE_PER_S,
   MARKING_STATE_WINDOW_MS,
   MarkingStateWatch,
 } from '../../src/node/marking-state.js';
 import { MARKING_STATE_MESSAGE, MARKING_STATE_REMEDY, startNodeService } from '../../src/node/service.js';
-import { makeCredentials, tempDir } from './cli-harness.js';
+import { makeCredentials, tempDir, writeConfig } from './cli-harness.js';
 
 /** Mark-compacts in a window at the marking state's rate. */
 const AT_RATE = (MARKING_STATE_PER_S * MARKING_STATE_WINDOW_MS) / 1000;
@@ -66,15 +64,12 @@ test('peerpost node logs the marking state when its mark-compacts come at that r
   };
   await makeCredentials(tmp.dir, 'n');
   const path = join(tmp.dir, 'n.yaml');
-  writeFileSync(
-    path,
-    stringify({
-      nodeId: 'n',
-      listen: '127.0.0.1:0',
-      credentials: { key: 'n/key.pem', cert: 'n/cert.pem' },
-      limits: { drainTimeoutMs: 100 },
-    }),
-  );
+  writeConfig(path, {
+    nodeId: 'n',
+    listen: '127.0.0.1:0',
+    credentials: { key: 'n/key.pem', cert: 'n/cert.pem' },
+    limits: { drainTimeoutMs: 100 },
+  });
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   const service = await startNodeService({
