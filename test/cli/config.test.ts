@@ -41,6 +41,22 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * `n` distinct ports that were free a moment ago: all bound at once, then released (ports
+ * asked for one after the other, each released before the next, can be the same port twice).
+ */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer());
+  await Promise.all(
+    servers.map(
+      (server) => new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve)),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as { port: number }).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
 /** Line 1 nodeId, 2 listen, 3 admin, 4 credentials (key at column 16), 5 trust, then `more`. */
 function config(listen: string, admin: string, more = '', key = 'a/key.pem', cert = 'a/cert.pem'): string {
   return (
@@ -59,7 +75,7 @@ function canBind(port: number): Promise<boolean> {
 }
 
 test('a valid config: exit 0 with an "ok" summary, and the ports are free again afterwards', async () => {
-  const [listen, admin] = [await freePort(), await freePort()];
+  const [listen, admin] = (await freePorts(2)) as [number, number];
   writeFileSync(
     join(dir, 'ok.yaml'),
     config(`127.0.0.1:${listen}`, `127.0.0.1:${admin}`, `topology:\n  bob: ["127.0.0.1:7002"]\n`),
