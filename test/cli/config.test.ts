@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateCredentials, saveCredentials } from '../../src/identity/credentials.js';
 import { assertBuilt, killAll, makeCredentials, runCli, tempDir } from '../node/cli-harness.js';
+import { freePort } from '../registry/etcd-server.js';
 
 const tmp = tempDir('config-check');
 const dir = tmp.dir;
@@ -32,31 +33,6 @@ async function holdPort(): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
-/** A port that was free a moment ago. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/**
- * `n` distinct ports that were free a moment ago: all bound at once, then released (ports
- * asked for one after the other, each released before the next, can be the same port twice).
- */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = Array.from({ length: n }, () => createServer());
-  await Promise.all(
-    servers.map(
-      (server) => new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve)),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as { port: number }).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
-
 /** Line 1 nodeId, 2 listen, 3 admin, 4 credentials (key at column 16), 5 trust, then `more`. */
 function config(listen: string, admin: string, more = '', key = 'a/key.pem', cert = 'a/cert.pem'): string {
   return (
@@ -75,7 +51,7 @@ function canBind(port: number): Promise<boolean> {
 }
 
 test('a valid config: exit 0 with an "ok" summary, and the ports are free again afterwards', async () => {
-  const [listen, admin] = (await freePorts(2)) as [number, number];
+  const [listen, admin] = [await freePort(), await freePort()];
   writeFileSync(
     join(dir, 'ok.yaml'),
     config(`127.0.0.1:${listen}`, `127.0.0.1:${admin}`, `topology:\n  bob: ["127.0.0.1:7002"]\n`),
