@@ -138,19 +138,21 @@ for (const c of cpus[0]!) {
 
 /**
  * The processes that spent their rounds in V8's marking state (docs/operations.md, "Heavy
- * receivers"): more than {@link MARKING_STATE_PER_S} mark-compacts a second over their
- * measured rounds, where a process out of it has none or one. Which side of which system
+ * receivers"): more than {@link MARKING_STATE_ROUNDS_PER_S} mark-compacts a second over their
+ * measured rounds, where a process out of it has none or one (lower than `peerpost
+ * node`'s alarm, MARKING_STATE_PER_S in src/node/marking-state.ts: a benchmark's rounds
+ * last seconds, and a process partly in the state counts here). Which side of which system
  * draws it decides much of a run's 1 KiB and 64 KiB ratios, so each run's list is shown.
  */
-const MARKING_STATE_PER_S = 2;
+const MARKING_STATE_ROUNDS_PER_S = 2;
 const inMarkingState = (side: Side): number | undefined => {
   const rounds = side.rounds ?? [];
   const ms = rounds.reduce((a, r) => a + r.ms, 0);
   const perS = ms > 0 ? (rounds.reduce((a, r) => a + r.cpu.gcMajor, 0) * 1000) / ms : 0;
-  return perS > MARKING_STATE_PER_S ? perS : undefined;
+  return perS > MARKING_STATE_ROUNDS_PER_S ? perS : undefined;
 };
 console.log(
-  `\nprocesses in V8's marking state (more than ${MARKING_STATE_PER_S} mark-compacts a second over their rounds; docs/operations.md, "Heavy receivers"), per run\n`,
+  `\nprocesses in V8's marking state (more than ${MARKING_STATE_ROUNDS_PER_S} mark-compacts a second over their rounds; docs/operations.md, "Heavy receivers"), per run\n`,
 );
 console.log('| run | node flags | processes in the marking state |');
 console.log('| --- | --- | --- |');
